@@ -1,0 +1,53 @@
+"""Build the Cython kernels.
+
+Every ``src/fastgibbs/*.pyx`` becomes an extension module linked against numpy's
+static random library (``npyrandom``) and ``npymath``, so kernels can draw from a
+numpy ``bitgen_t`` without the GIL.
+
+Environment switches:
+- ``FASTGIBBS_CYTHON_DEBUG=1``: bounds checks, wraparound and initialized checks on.
+- ``FASTGIBBS_COVERAGE=1``: line tracing for coverage of Cython code.
+"""
+import glob
+import os
+from os.path import join
+
+import numpy as np
+from Cython.Build import cythonize
+from setuptools import Extension, setup
+
+DEBUG = os.environ.get("FASTGIBBS_CYTHON_DEBUG") == "1"
+COVERAGE = os.environ.get("FASTGIBBS_COVERAGE") == "1"
+
+DIRECTIVES = {
+    "language_level": "3",
+    "boundscheck": DEBUG,
+    "wraparound": DEBUG,
+    "initializedcheck": DEBUG,
+    "cdivision": True,
+    "nonecheck": False,
+    "linetrace": COVERAGE,
+}
+
+numpy_lib_dirs = [
+    join(np.get_include(), "..", "..", "random", "lib"),
+    join(np.get_include(), "..", "lib"),
+]
+macros = [("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")]
+if COVERAGE:
+    macros.append(("CYTHON_TRACE_NOGIL", "1"))
+
+extensions = [
+    Extension(
+        "fastgibbs." + os.path.splitext(os.path.basename(path))[0],
+        [path],
+        include_dirs=[np.get_include()],
+        library_dirs=numpy_lib_dirs,
+        libraries=["npyrandom", "npymath"],
+        define_macros=macros,
+        extra_compile_args=["-O3"],
+    )
+    for path in sorted(glob.glob(join("src", "fastgibbs", "*.pyx")))
+]
+
+setup(ext_modules=cythonize(extensions, compiler_directives=DIRECTIVES))

@@ -1,0 +1,43 @@
+"""Small real datasets bundled with fastgibbs, as pandas DataFrames.
+
+| name | rows | what |
+|---|---|---|
+| nes2000 | 476 | NES 2000: partyid7, real_ideo, state (complete cases) |
+| hsb82 | 7,185 | High School and Beyond 1982: mAch, ses, meanses, sector, school |
+| sleepstudy | 180 | lme4: Reaction, Days, Subject |
+| cbpp | 56 | lme4: incidence, size, period, herd |
+| contraception | 1,934 | mlmRev: use, age, urban, livch, district |
+| exam | 4,059 | mlmRev: normexam, standLRT, schavg, school, ... |
+| scotssec | 3,435 | mlmRev: attain, verbal, sex, primary, second (crossed) |
+"""
+from importlib import resources
+
+import pandas as pd
+
+__all__ = ["load", "names"]
+
+# Columns that identify groups or categories: read as strings so that codes such as
+# state numbers are never mistaken for numeric predictors.
+_CATEGORICAL = {
+    "nes2000": {"state": str},
+    "hsb82": {"school": str},
+    "sleepstudy": {"Subject": str},
+    "cbpp": {"herd": str, "period": str},
+    "contraception": {"woman": str, "district": str, "livch": str},
+    "exam": {"school": str, "student": str},
+    "scotssec": {"primary": str, "second": str},
+}
+
+
+def names():
+    """Names accepted by :func:`load`."""
+    return sorted(_CATEGORICAL)
+
+
+def load(name):
+    """Load a bundled dataset by name (see :func:`names`) as a new DataFrame."""
+    if name not in _CATEGORICAL:
+        raise ValueError(f"unknown dataset {name!r}; available: {', '.join(names())}")
+    path = resources.files("fastgibbs") / "data" / f"{name}.csv"
+    with resources.as_file(path) as p:
+        return pd.read_csv(p, dtype=_CATEGORICAL[name])
