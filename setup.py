@@ -7,6 +7,7 @@ numpy ``bitgen_t`` without the GIL.
 Environment switches:
 - ``FASTGIBBS_CYTHON_DEBUG=1``: bounds checks, wraparound and initialized checks on.
 - ``FASTGIBBS_COVERAGE=1``: line tracing for coverage of Cython code.
+- ``FASTGIBBS_BUILD_ONLY=_core,_polyagamma``: build only these modules (development).
 """
 import glob
 import os
@@ -49,5 +50,8 @@ extensions = [
     )
     for path in sorted(glob.glob(join("src", "fastgibbs", "*.pyx")))
 ]
+ONLY = os.environ.get("FASTGIBBS_BUILD_ONLY")
+if ONLY:
+    extensions = [e for e in extensions if e.name.split(".")[-1] in ONLY.split(",")]
 
 setup(ext_modules=cythonize(extensions, compiler_directives=DIRECTIVES))
