@@ -1,2 +1,11 @@
 """fastgibbs: Gibbs samplers for Bayesian multilevel regression with a compiled core."""
+from . import datasets
+from .api import fit
+from .formula import FormulaError
+from .priors import HalfCauchy, InvGamma, Normal
+from .results import Fit
+
 __version__ = "0.1.0"
+
+__all__ = ["fit", "Fit", "Normal", "InvGamma", "HalfCauchy", "FormulaError", "datasets",
+           "__version__"]

@@ -1,0 +1,573 @@
+# Gibbs kernels for Gaussian multilevel models, run without the GIL.
+#
+# Model (notation of design.py):
+#     y = X beta + sum_k Z_k u_k + e,   e ~ N(0, sigma2 I)
+#     u_k = (u_k1, ..., u_kJ_k), u_kj ~ N(0, Sigma_k)  (q_k x q_k; diagonal here)
+#     beta_m ~ N(m_m, 1 / prec_m);  sigma2, Sigma_k[c, c] ~ InvGamma or half-Cauchy on the sd
+#
+# The kernel never sees observations: it works on sufficient statistics computed once
+# in Python (X'X, X'y, y'y, per-group Z'Z, Z'X, Z'y, and for every pair of grouping
+# factors the non-empty cells of Z_k'Z_l), so one sweep costs
+#     O(K * (J p^2 q + J q^3 + p^3) + cells)
+# and does not grow with the number of observations on nested designs.
+#
+# One sweep:
+# 1. for each block k: (beta, u_k) | u_{-k}, variances, y drawn jointly: beta from its
+#    marginal with u_k integrated out (Schur complement, per group), then
+#    u_kj | beta independently per group. With one grouping factor this is the exact
+#    joint draw of all location parameters; with several it is the collapsed Gibbs
+#    sampler of Papaspiliopoulos, Roberts & Zanella (2020, Biometrika 107(1)).
+# 2. for each variance component: the centred draw Sigma_k[c,c] | u, then the
+#    non-centred draw of s = sd given eta = u / s (ancillarity-sufficiency
+#    interweaving, Yu & Meng 2011, JCGS 20(3)), by slice sampling log s (Neal 2003).
+# 3. sigma2 | rest ~ InvGamma from the residual sum of squares, itself computed from
+#    the sufficient statistics.
+from cpython.pycapsule cimport PyCapsule_GetPointer
+from libc.math cimport sqrt, exp, log, floor, INFINITY
+from numpy.random cimport bitgen_t
+
+import numpy as np
+
+from fastgibbs._random cimport (
+    draw_normal, draw_uniform, draw_exponential, draw_inv_gamma,
+)
+from fastgibbs._linalg cimport chol_lower, solve_lower, solve_upper_t
+
+# prior kinds for a variance component (kept in sync with priors.py)
+cdef enum:
+    PRIOR_INV_GAMMA = 0     # sd^2 ~ InvGamma(a, b)
+    PRIOR_HALF_CAUCHY = 1   # sd ~ half-Cauchy(0, A), via sd^2 | xi ~ IG(1/2, 1/xi),
+                            # xi ~ IG(1/2, 1/A^2) (Wand et al. 2011, Bayesian Analysis 6(4))
+
+# error codes returned by the nogil helpers
+cdef enum:
+    ERR_CHOL_FIXED = 1
+    ERR_CHOL_GROUP = 2
+    ERR_NONFINITE = 3
+
+
+cdef struct Design:
+    Py_ssize_t n_fixed, n_blocks
+    double n_obs, yty
+    const double *xtx
+    const double *xty
+    const double *prior_mean
+    const double *prior_prec
+    const Py_ssize_t *n_groups
+    const Py_ssize_t *n_re
+    const Py_ssize_t *u_off
+    const Py_ssize_t *ztz_off
+    const Py_ssize_t *ztx_off
+    const Py_ssize_t *vc_off
+    const double *ztz
+    const double *ztx
+    const double *zty
+    const Py_ssize_t *pair_row_off   # n_blocks^2 offsets into rowptr
+    const Py_ssize_t *rowptr         # cell index ranges per (pair, group of first block)
+    const Py_ssize_t *cell_col       # group of the second block, per cell
+    const Py_ssize_t *cell_val_off   # offset into cell_val of the q_k x q_l block, per cell
+    const double *cell_val
+    const Py_ssize_t *vc_kind
+    const double *vc_a
+    const double *vc_b
+    Py_ssize_t sigma_kind
+    double sigma_a, sigma_b
+
+
+cdef struct State:
+    double *beta      # (p,)
+    double *u         # (n_u,)
+    double *tau2      # (n_vc,) variances of the group effects
+    double *vc_xi     # (n_vc,) half-Cauchy auxiliaries
+    double *re_prec   # sum_k q_k^2: prior precision of u_kj, row-major per block
+    double *sigma     # [sigma2, xi_sigma]
+
+
+cdef struct Work:
+    double *P         # p x p
+    double *h         # p
+    double *xtr       # p
+    double *tmp       # max(p, q)
+    double *W         # q x p
+    double *ztr       # max_k J_k q_k
+    double *Lg        # max_k J_k q_k^2: per-group Cholesky factors
+
+
+cdef inline double _ztx_dot_beta(const Design *d, const State *s, Py_ssize_t k,
+                                 Py_ssize_t j, Py_ssize_t c) noexcept nogil:
+    """(Z_kj' X_kj beta)[c]."""
+    cdef Py_ssize_t m, p = d.n_fixed, q = d.n_re[k]
+    cdef const double *row = d.ztx + d.ztx_off[k] + (j * q + c) * p
+    cdef double acc = 0.0
+    for m in range(p):
+        acc += row[m] * s.beta[m]
+    return acc
+
+
+cdef void cross_residual(const Design *d, const State *s, Py_ssize_t k,
+                         double *ztr) noexcept nogil:
+    """ztr[j*q + c] <- (Z_kj' (y - sum_{l != k} Z_l u_l))[c] for every group j of k.
+
+    Cost O(J_k q_k + sum_l q_k q_l cells(k, l)).
+    """
+    cdef Py_ssize_t l, j, c, c2, cell, m, B = d.n_blocks
+    cdef Py_ssize_t q = d.n_re[k], ql, J = d.n_groups[k], row0
+    cdef const double *v
+    cdef const double *ul
+    for j in range(J * q):
+        ztr[j] = d.zty[d.u_off[k] + j]
+    for l in range(B):
+        if l == k:
+            continue
+        ql = d.n_re[l]
+        row0 = d.pair_row_off[k * B + l]
+        for j in range(J):
+            for cell in range(d.rowptr[row0 + j], d.rowptr[row0 + j + 1]):
+                m = d.cell_col[cell]
+                v = d.cell_val + d.cell_val_off[cell]
+                ul = s.u + d.u_off[l] + m * ql
+                for c in range(q):
+                    for c2 in range(ql):
+                        ztr[j * q + c] -= v[c * ql + c2] * ul[c2]
+
+
+cdef int draw_location_block(const Design *d, State *s, Work *w, Py_ssize_t k,
+                             bitgen_t *bg) noexcept nogil:
+    """Draw (beta, u_k) | u_{-k}, sigma2, Sigma_k, y jointly.
+
+    With r = y - sum_{l != k} Z_l u_l, A_j = Z_kj'Z_kj / sigma2 + Sigma_k^{-1}:
+        beta | .  ~ N(P^{-1} h, P^{-1}),
+            P = X'X / sigma2 + V0^{-1} - sum_j X_j'Z_j A_j^{-1} Z_j'X_j / sigma2^2
+            h = X'r / sigma2 + V0^{-1} m0 - sum_j X_j'Z_j A_j^{-1} Z_j'r_j / sigma2^2
+        u_kj | beta, . ~ N(A_j^{-1} Z_j'(r_j - X_j beta) / sigma2, A_j^{-1}).
+    Cost O(J_k (q p^2 + q^2 p + q^3) + p^3 + cells). Mutates s.beta and block k of s.u.
+    """
+    cdef Py_ssize_t p = d.n_fixed, q = d.n_re[k], J = d.n_groups[k]
+    cdef Py_ssize_t l, j, c, c2, m, m2, ql, B = d.n_blocks
+    cdef double inv_s2 = 1.0 / s.sigma[0], acc
+    cdef const double *ztx_j
+    cdef const double *prec = s.re_prec
+    cdef double *L
+    cdef double *uk = s.u + d.u_off[k]
+    for l in range(k):
+        prec += d.n_re[l] * d.n_re[l]
+
+    # X'r = X'y - sum_{l != k} sum_j (Z_lj'X_lj)' u_lj
+    for m in range(p):
+        w.xtr[m] = d.xty[m]
+    for l in range(B):
+        if l == k:
+            continue
+        ql = d.n_re[l]
+        for j in range(d.n_groups[l] * ql):
+            acc = s.u[d.u_off[l] + j]
+            ztx_j = d.ztx + d.ztx_off[l] + j * p
+            for m in range(p):
+                w.xtr[m] -= ztx_j[m] * acc
+    cross_residual(d, s, k, w.ztr)
+
+    for m in range(p):
+        w.h[m] = w.xtr[m] * inv_s2 + d.prior_prec[m] * d.prior_mean[m]
+        for m2 in range(p):
+            w.P[m * p + m2] = d.xtx[m * p + m2] * inv_s2
+        w.P[m * p + m] += d.prior_prec[m]
+
+    for j in range(J):
+        L = w.Lg + j * q * q
+        for c in range(q):
+            for c2 in range(q):
+                L[c * q + c2] = d.ztz[d.ztz_off[k] + j * q * q + c * q + c2] * inv_s2 + prec[c * q + c2]
+        if chol_lower(L, q) != 0:
+            return ERR_CHOL_GROUP
+        ztx_j = d.ztx + d.ztx_off[k] + j * q * p
+        # W = L^{-1} Z_j'X_j / sigma2  (q x p), column by column
+        for m in range(p):
+            for c in range(q):
+                w.tmp[c] = ztx_j[c * p + m] * inv_s2
+            solve_lower(L, w.tmp, q)
+            for c in range(q):
+                w.W[c * p + m] = w.tmp[c]
+        # tmp = L^{-1} Z_j'r_j / sigma2
+        for c in range(q):
+            w.tmp[c] = w.ztr[j * q + c] * inv_s2
+        solve_lower(L, w.tmp, q)
+        # P -= W'W (lower triangle), h -= W' tmp
+        for m in range(p):
+            acc = 0.0
+            for c in range(q):
+                acc += w.W[c * p + m] * w.tmp[c]
+            w.h[m] -= acc
+            for m2 in range(m + 1):
+                acc = 0.0
+                for c in range(q):
+                    acc += w.W[c * p + m] * w.W[c * p + m2]
+                w.P[m * p + m2] -= acc
+
+    if p > 0:
+        if chol_lower(w.P, p) != 0:
+            return ERR_CHOL_FIXED
+        # beta = L^{-T} (L^{-1} h + e) ~ N(P^{-1} h, P^{-1})
+        solve_lower(w.P, w.h, p)
+        for m in range(p):
+            w.h[m] += draw_normal(bg)
+        solve_upper_t(w.P, w.h, p)
+        for m in range(p):
+            s.beta[m] = w.h[m]
+
+    for j in range(J):
+        L = w.Lg + j * q * q
+        for c in range(q):
+            w.tmp[c] = (w.ztr[j * q + c] - _ztx_dot_beta(d, s, k, j, c)) * inv_s2
+        solve_lower(L, w.tmp, q)
+        for c in range(q):
+            w.tmp[c] += draw_normal(bg)
+        solve_upper_t(L, w.tmp, q)
+        for c in range(q):
+            uk[j * q + c] = w.tmp[c]
+    return 0
+
+
+cdef double residual_ss(const Design *d, const State *s) noexcept nogil:
+    """||y - X beta - sum_k Z_k u_k||^2 from the sufficient statistics.
+
+    Cost O(p^2 + sum_k J_k q_k (p + q_k) + cells).
+    """
+    cdef Py_ssize_t p = d.n_fixed, B = d.n_blocks, k, l, j, c, c2, m, cell, q, ql, row0
+    cdef double rss = d.yty, acc, ukc
+    cdef const double *v
+    cdef const double *uk
+    cdef const double *ul
+    for m in range(p):
+        acc = 0.0
+        for c in range(p):
+            acc += d.xtx[m * p + c] * s.beta[c]
+        rss += s.beta[m] * (acc - 2.0 * d.xty[m])
+    for k in range(B):
+        q = d.n_re[k]
+        uk = s.u + d.u_off[k]
+        for j in range(d.n_groups[k]):
+            for c in range(q):
+                ukc = uk[j * q + c]
+                rss -= 2.0 * ukc * (d.zty[d.u_off[k] + j * q + c] - _ztx_dot_beta(d, s, k, j, c))
+                for c2 in range(q):
+                    rss += ukc * d.ztz[d.ztz_off[k] + j * q * q + c * q + c2] * uk[j * q + c2]
+        for l in range(k + 1, B):
+            ql = d.n_re[l]
+            ul = s.u + d.u_off[l]
+            row0 = d.pair_row_off[k * B + l]
+            for j in range(d.n_groups[k]):
+                for cell in range(d.rowptr[row0 + j], d.rowptr[row0 + j + 1]):
+                    m = d.cell_col[cell]
+                    v = d.cell_val + d.cell_val_off[cell]
+                    for c in range(q):
+                        for c2 in range(ql):
+                            rss += 2.0 * uk[j * q + c] * v[c * ql + c2] * ul[m * ql + c2]
+    # rounding can leave a tiny negative value when the fit is (nearly) exact
+    return rss if rss > 0.0 else 0.0
+
+
+cdef inline double log_sd_density(double t, double a, double b, double A, double Bc,
+                                  double sigma2) noexcept nogil:
+    """log density of t = log s in the non-centred step, up to a constant.
+
+    s^2 ~ InvGamma(a, b) a priori and y enters as N(r; s * Z eta, sigma2), so
+        log p(t) = -2 a t - b e^{-2t} - (A e^{2t} - 2 Bc e^t) / (2 sigma2),
+    with A = ||Z eta||^2 and Bc = eta'Z'r.
+    """
+    cdef double e
+    if t < -60.0 or t > 60.0:
+        return -INFINITY
+    e = exp(t)
+    return -2.0 * a * t - b / (e * e) - (A * e * e - 2.0 * Bc * e) / (2.0 * sigma2)
+
+
+cdef double slice_log_sd(bitgen_t *bg, double t0, double a, double b, double A, double Bc,
+                         double sigma2) noexcept nogil:
+    """One slice-sampling update of t = log s (Neal 2003, Ann. Statist., stepping out
+    with width 1 and at most 32 steps, then shrinkage). Leaves log_sd_density invariant."""
+    cdef double width = 1.0, logy, left, right, t1
+    cdef long jl, jr, it
+    logy = log_sd_density(t0, a, b, A, Bc, sigma2) - draw_exponential(bg)
+    left = t0 - width * draw_uniform(bg)
+    right = left + width
+    jl = <long>floor(32.0 * draw_uniform(bg))
+    jr = 31 - jl
+    while jl > 0 and log_sd_density(left, a, b, A, Bc, sigma2) > logy:
+        left -= width
+        jl -= 1
+    while jr > 0 and log_sd_density(right, a, b, A, Bc, sigma2) > logy:
+        right += width
+        jr -= 1
+    for it in range(200):
+        t1 = left + (right - left) * draw_uniform(bg)
+        if log_sd_density(t1, a, b, A, Bc, sigma2) > logy:
+            return t1
+        if t1 < t0:
+            left = t1
+        else:
+            right = t1
+    return t0
+
+
+cdef void draw_variances_block(const Design *d, State *s, Work *w, Py_ssize_t k,
+                               bint interweave, bitgen_t *bg) noexcept nogil:
+    """Variance of each column c of block k (diagonal Sigma_k).
+
+    Centred step: tau2_c | u ~ InvGamma(a + J/2, b + sum_j u_jc^2 / 2).
+    Non-centred step (if interweave): with eta_j = u_jc / s, draw s | eta, rest by
+    slice sampling, then set u_jc = s eta_j (Yu & Meng 2011). Half-Cauchy priors
+    draw their auxiliary xi | tau2 ~ InvGamma(1, 1/tau2 + 1/A^2) last.
+    Cost O(J_k q_k (p + q_k) + cells). Mutates tau2, vc_xi and block k of u.
+    """
+    cdef Py_ssize_t q = d.n_re[k], J = d.n_groups[k], j, c, c2, vc
+    cdef double a, b, ss, s_old, s_new, A, Bc, eta, zr
+    cdef double *uk = s.u + d.u_off[k]
+    cdef const double *ztz_j
+    if interweave:
+        cross_residual(d, s, k, w.ztr)
+    for c in range(q):
+        vc = d.vc_off[k] + c
+        if d.vc_kind[vc] == PRIOR_HALF_CAUCHY:
+            a = 0.5
+            b = 1.0 / s.vc_xi[vc]
+        else:
+            a = d.vc_a[vc]
+            b = d.vc_b[vc]
+        ss = 0.0
+        for j in range(J):
+            ss += uk[j * q + c] * uk[j * q + c]
+        s.tau2[vc] = draw_inv_gamma(bg, a + 0.5 * J, b + 0.5 * ss)
+        if interweave:
+            s_old = sqrt(s.tau2[vc])
+            A = 0.0
+            Bc = 0.0
+            for j in range(J):
+                ztz_j = d.ztz + d.ztz_off[k] + j * q * q
+                eta = uk[j * q + c] / s_old
+                zr = w.ztr[j * q + c] - _ztx_dot_beta(d, s, k, j, c)
+                for c2 in range(q):
+                    if c2 != c:
+                        zr -= ztz_j[c * q + c2] * uk[j * q + c2]
+                A += eta * eta * ztz_j[c * q + c]
+                Bc += eta * zr
+            s_new = exp(slice_log_sd(bg, log(s_old), a, b, A, Bc, s.sigma[0]))
+            for j in range(J):
+                uk[j * q + c] *= s_new / s_old
+            s.tau2[vc] = s_new * s_new
+        if d.vc_kind[vc] == PRIOR_HALF_CAUCHY:
+            s.vc_xi[vc] = draw_inv_gamma(bg, 1.0, 1.0 / s.tau2[vc] + 1.0 / (d.vc_b[vc] * d.vc_b[vc]))
+
+
+cdef void refresh_re_prec(const Design *d, State *s) noexcept nogil:
+    """re_prec <- Sigma_k^{-1} = diag(1 / tau2) for every block."""
+    cdef Py_ssize_t k, c, c2, q
+    cdef double *prec = s.re_prec
+    for k in range(d.n_blocks):
+        q = d.n_re[k]
+        for c in range(q):
+            for c2 in range(q):
+                prec[c * q + c2] = 0.0
+            prec[c * q + c] = 1.0 / s.tau2[d.vc_off[k] + c]
+        prec += q * q
+
+
+cdef void draw_sigma2(const Design *d, State *s, bitgen_t *bg) noexcept nogil:
+    """sigma2 | rest ~ InvGamma(a + N/2, b + RSS/2); half-Cauchy via its auxiliary."""
+    cdef double a, b, rss = residual_ss(d, s)
+    if d.sigma_kind == PRIOR_HALF_CAUCHY:
+        a = 0.5
+        b = 1.0 / s.sigma[1]
+    else:
+        a = d.sigma_a
+        b = d.sigma_b
+    s.sigma[0] = draw_inv_gamma(bg, a + 0.5 * d.n_obs, b + 0.5 * rss)
+    if d.sigma_kind == PRIOR_HALF_CAUCHY:
+        s.sigma[1] = draw_inv_gamma(bg, 1.0, 1.0 / s.sigma[0] + 1.0 / (d.sigma_b * d.sigma_b))
+
+
+cdef void write_draw(const Design *d, const State *s, double *row, Py_ssize_t n_u,
+                     Py_ssize_t n_vc) noexcept nogil:
+    """row <- [beta (p), sigma, sd of each variance component (n_vc), u (n_u)]."""
+    cdef Py_ssize_t i, p = d.n_fixed
+    for i in range(p):
+        row[i] = s.beta[i]
+    row[p] = sqrt(s.sigma[0])
+    for i in range(n_vc):
+        row[p + 1 + i] = sqrt(s.tau2[i])
+    for i in range(n_u):
+        row[p + 1 + n_vc + i] = s.u[i]
+
+
+cdef int sweep(const Design *d, State *s, Work *w, bint update_variances,
+               bint interweave, bitgen_t *bg) noexcept nogil:
+    cdef Py_ssize_t k
+    cdef int err
+    for k in range(d.n_blocks):
+        err = draw_location_block(d, s, w, k, bg)
+        if err:
+            return err
+    if d.n_blocks == 0 and d.n_fixed > 0:
+        err = draw_location_fixed_only(d, s, w, bg)
+        if err:
+            return err
+    if update_variances:
+        for k in range(d.n_blocks):
+            draw_variances_block(d, s, w, k, interweave, bg)
+        refresh_re_prec(d, s)
+        draw_sigma2(d, s, bg)
+    if not (s.sigma[0] > 0.0 and s.sigma[0] < INFINITY):
+        return ERR_NONFINITE
+    return 0
+
+
+cdef int draw_location_fixed_only(const Design *d, State *s, Work *w,
+                                  bitgen_t *bg) noexcept nogil:
+    """beta | sigma2, y ~ N(P^{-1} h, P^{-1}) for a model without group effects."""
+    cdef Py_ssize_t p = d.n_fixed, m, m2
+    for m in range(p):
+        w.h[m] = d.xty[m] / s.sigma[0] + d.prior_prec[m] * d.prior_mean[m]
+        for m2 in range(p):
+            w.P[m * p + m2] = d.xtx[m * p + m2] / s.sigma[0]
+        w.P[m * p + m] += d.prior_prec[m]
+    if chol_lower(w.P, p) != 0:
+        return ERR_CHOL_FIXED
+    solve_lower(w.P, w.h, p)
+    for m in range(p):
+        w.h[m] += draw_normal(bg)
+    solve_upper_t(w.P, w.h, p)
+    for m in range(p):
+        s.beta[m] = w.h[m]
+    return 0
+
+
+_ERRORS = {
+    ERR_CHOL_FIXED: "the fixed-effect precision matrix lost positive definiteness "
+                    "(collinear predictors or extreme scales?)",
+    ERR_CHOL_GROUP: "a group-effect precision matrix lost positive definiteness",
+    ERR_NONFINITE: "the residual variance became non-finite",
+}
+
+
+def gaussian_sweeps(
+    object bit_generator,
+    # sufficient statistics (read only)
+    double n_obs, double yty,
+    const double[:, ::1] xtx, const double[::1] xty,
+    const double[::1] prior_mean, const double[::1] prior_prec,
+    const Py_ssize_t[::1] n_groups, const Py_ssize_t[::1] n_re,
+    const Py_ssize_t[::1] u_off, const Py_ssize_t[::1] ztz_off,
+    const Py_ssize_t[::1] ztx_off, const Py_ssize_t[::1] vc_off,
+    const double[::1] ztz, const double[::1] ztx, const double[::1] zty,
+    const Py_ssize_t[::1] pair_row_off, const Py_ssize_t[::1] rowptr,
+    const Py_ssize_t[::1] cell_col, const Py_ssize_t[::1] cell_val_off,
+    const double[::1] cell_val,
+    const Py_ssize_t[::1] vc_kind, const double[::1] vc_a, const double[::1] vc_b,
+    Py_ssize_t sigma_kind, double sigma_a, double sigma_b,
+    # chain state (mutated in place)
+    double[::1] beta, double[::1] u, double[::1] tau2, double[::1] vc_xi,
+    double[::1] sigma,
+    # outputs
+    double[:, ::1] out_warmup, double[:, ::1] out_draws,
+    Py_ssize_t thin=1, bint update_variances=True, bint interweave=True,
+):
+    """Run ``len(out_warmup)`` warmup and ``len(out_draws) * thin`` sampling sweeps.
+
+    Each kept sweep writes one row [beta (p), sigma, tau (n_vc), u (n_u)] into
+    ``out_warmup`` (every warmup sweep) or ``out_draws`` (every ``thin``-th sweep).
+    The state arrays ``beta, u, tau2, vc_xi, sigma=[sigma2, xi]`` are updated in
+    place, so a later call continues the chain. All sweeps run under the bit
+    generator's lock with the GIL released. Raises RuntimeError if a numerical
+    failure stops the chain.
+    """
+    cdef Design d
+    cdef State s
+    cdef Work w
+    cdef bitgen_t *bg
+    cdef Py_ssize_t p = xty.shape[0], B = n_groups.shape[0], n_u = u.shape[0]
+    cdef Py_ssize_t n_vc = tau2.shape[0], k, i, max_jq = 1, max_jqq = 1, max_q = 1, n_prec = 0
+    cdef Py_ssize_t n_warm = out_warmup.shape[0], n_keep = out_draws.shape[0]
+    cdef int err = 0
+
+    if thin < 1:
+        raise ValueError("thin must be >= 1")
+    for k in range(B):
+        max_jq = max(max_jq, n_groups[k] * n_re[k])
+        max_jqq = max(max_jqq, n_groups[k] * n_re[k] * n_re[k])
+        max_q = max(max_q, n_re[k])
+        n_prec += n_re[k] * n_re[k]
+    if out_draws.shape[1] != p + 1 + n_vc + n_u or out_warmup.shape[1] != out_draws.shape[1]:
+        raise ValueError("output rows must hold p + 1 + n_vc + n_u values")
+
+    P = np.zeros(max(p, 1) * max(p, 1))
+    h = np.zeros(max(p, 1))
+    xtr = np.zeros(max(p, 1))
+    tmp = np.zeros(max(p, max_q))
+    W = np.zeros(max_q * max(p, 1))
+    ztr = np.zeros(max_jq)
+    Lg = np.zeros(max_jqq)
+    re_prec = np.zeros(max(n_prec, 1))
+    cdef double[::1] P_v = P, h_v = h, xtr_v = xtr, tmp_v = tmp, W_v = W, ztr_v = ztr
+    cdef double[::1] Lg_v = Lg, re_prec_v = re_prec
+
+    d.n_fixed = p
+    d.n_blocks = B
+    d.n_obs = n_obs
+    d.yty = yty
+    d.xtx = &xtx[0, 0] if p > 0 else NULL
+    d.xty = &xty[0] if p > 0 else NULL
+    d.prior_mean = &prior_mean[0] if p > 0 else NULL
+    d.prior_prec = &prior_prec[0] if p > 0 else NULL
+    d.n_groups = &n_groups[0] if B > 0 else NULL
+    d.n_re = &n_re[0] if B > 0 else NULL
+    d.u_off = &u_off[0] if B > 0 else NULL
+    d.ztz_off = &ztz_off[0] if B > 0 else NULL
+    d.ztx_off = &ztx_off[0] if B > 0 else NULL
+    d.vc_off = &vc_off[0] if B > 0 else NULL
+    d.ztz = &ztz[0] if ztz.shape[0] > 0 else NULL
+    d.ztx = &ztx[0] if ztx.shape[0] > 0 else NULL
+    d.zty = &zty[0] if zty.shape[0] > 0 else NULL
+    d.pair_row_off = &pair_row_off[0] if pair_row_off.shape[0] > 0 else NULL
+    d.rowptr = &rowptr[0] if rowptr.shape[0] > 0 else NULL
+    d.cell_col = &cell_col[0] if cell_col.shape[0] > 0 else NULL
+    d.cell_val_off = &cell_val_off[0] if cell_val_off.shape[0] > 0 else NULL
+    d.cell_val = &cell_val[0] if cell_val.shape[0] > 0 else NULL
+    d.vc_kind = &vc_kind[0] if n_vc > 0 else NULL
+    d.vc_a = &vc_a[0] if n_vc > 0 else NULL
+    d.vc_b = &vc_b[0] if n_vc > 0 else NULL
+    d.sigma_kind = sigma_kind
+    d.sigma_a = sigma_a
+    d.sigma_b = sigma_b
+
+    s.beta = &beta[0] if p > 0 else NULL
+    s.u = &u[0] if n_u > 0 else NULL
+    s.tau2 = &tau2[0] if n_vc > 0 else NULL
+    s.vc_xi = &vc_xi[0] if n_vc > 0 else NULL
+    s.re_prec = &re_prec_v[0]
+    s.sigma = &sigma[0]
+
+    w.P = &P_v[0]
+    w.h = &h_v[0]
+    w.xtr = &xtr_v[0]
+    w.tmp = &tmp_v[0]
+    w.W = &W_v[0]
+    w.ztr = &ztr_v[0]
+    w.Lg = &Lg_v[0]
+
+    capsule = bit_generator.capsule
+    bg = <bitgen_t *> PyCapsule_GetPointer(capsule, "BitGenerator")
+    with bit_generator.lock, nogil:
+        refresh_re_prec(&d, &s)
+        for i in range(n_warm):
+            err = sweep(&d, &s, &w, update_variances, interweave, bg)
+            if err:
+                break
+            write_draw(&d, &s, &out_warmup[i, 0], n_u, n_vc)
+        if not err:
+            for i in range(n_keep * thin):
+                err = sweep(&d, &s, &w, update_variances, interweave, bg)
+                if err:
+                    break
+                if (i + 1) % thin == 0:
+                    write_draw(&d, &s, &out_draws[i // thin, 0], n_u, n_vc)
+    if err:
+        raise RuntimeError("Gibbs sampler stopped: " + _ERRORS[err])

@@ -1,0 +1,143 @@
+"""Prior distributions accepted by :func:`fastgibbs.fit`.
+
+Priors are frozen dataclasses that validate themselves on construction; the kernels
+receive plain floats. Keys of the ``priors`` dict:
+
+- a fixed-effect name (``"Intercept"``, ``"partyid7"``, ``"sector[Public]"``):
+  :class:`Normal` on the coefficient;
+- ``"sigma"``: prior on the residual variance (:class:`InvGamma`) or sd
+  (:class:`HalfCauchy`);
+- a group term (``"1|state"``, ``"x|g"``): prior on that term's variance or sd.
+
+Defaults (used for every key not given; see :func:`default_priors`) are weakly
+informative and scaled to the data, so that results do not change when y or x are
+rescaled (the convention of rstanarm and brms):
+
+- slope of predictor x: ``Normal(0, 2.5 * sd(y) / sd(x))``;
+- ``Intercept``: ``Normal(mean(y), 10 * sd(y) * (1 + sum_x |mean(x)| / sd(x)))``,
+  wide enough to cover any intercept that predictors far from 0 imply;
+- every standard deviation (``sigma`` and group sds): ``HalfCauchy(sd(y))``
+  (Gelman 2006, Bayesian Analysis 1(3): proper, flat near 0 and heavy tailed, so a
+  near-zero group sd is neither forced up nor pinned down as InvGamma(eps, eps) does).
+"""
+from dataclasses import dataclass
+import math
+
+import numpy as np
+
+__all__ = ["Normal", "InvGamma", "HalfCauchy"]
+
+# kind codes shared with the kernels (_core.pyx)
+KIND_INV_GAMMA = 0
+KIND_HALF_CAUCHY = 1
+
+
+def _positive_finite(value, what):
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(f"{what} must be a number, got {value!r}")
+    if not math.isfinite(value) or value <= 0:
+        raise ValueError(f"{what} must be positive and finite, got {value!r}")
+    return float(value)
+
+
+@dataclass(frozen=True)
+class Normal:
+    """Normal(mu, sigma) prior on a fixed-effect coefficient (sigma is the sd)."""
+
+    mu: float = 0.0
+    sigma: float = 1.0
+
+    def __post_init__(self):
+        if isinstance(self.mu, bool) or not isinstance(self.mu, (int, float)) \
+                or not math.isfinite(self.mu):
+            raise ValueError(f"Normal mu must be a finite number, got {self.mu!r}")
+        object.__setattr__(self, "mu", float(self.mu))
+        object.__setattr__(self, "sigma", _positive_finite(self.sigma, "Normal sigma"))
+
+    def __str__(self):
+        return f"Normal({self.mu:.4g}, {self.sigma:.4g})"
+
+
+@dataclass(frozen=True)
+class InvGamma:
+    """InvGamma(shape, scale) prior on a VARIANCE: density proportional to
+    v^(-shape-1) exp(-scale / v)."""
+
+    shape: float = 1.0
+    scale: float = 1.0
+
+    def __post_init__(self):
+        object.__setattr__(self, "shape", _positive_finite(self.shape, "InvGamma shape"))
+        object.__setattr__(self, "scale", _positive_finite(self.scale, "InvGamma scale"))
+
+    kind = KIND_INV_GAMMA
+
+    def kernel_args(self):
+        """(kind, a, b) for the kernels."""
+        return KIND_INV_GAMMA, self.shape, self.scale
+
+    def __str__(self):
+        return f"InvGamma({self.shape:.4g}, {self.scale:.4g})"
+
+
+@dataclass(frozen=True)
+class HalfCauchy:
+    """Half-Cauchy(0, scale) prior on a STANDARD DEVIATION, sampled through its
+    inverse-gamma mixture (Wand et al. 2011, Bayesian Analysis 6(4))."""
+
+    scale: float = 1.0
+
+    def __post_init__(self):
+        object.__setattr__(self, "scale", _positive_finite(self.scale, "HalfCauchy scale"))
+
+    def kernel_args(self):
+        """(kind, a, b) for the kernels; b carries the scale A."""
+        return KIND_HALF_CAUCHY, 0.5, self.scale
+
+    def __str__(self):
+        return f"HalfCauchy({self.scale:.4g})"
+
+
+VARIANCE_PRIORS = (InvGamma, HalfCauchy)
+
+
+def default_priors(design):
+    """The default prior for every key of ``design`` (see the module docstring)."""
+    y = design.y
+    sd_y = float(np.std(y)) if np.std(y) > 0 else 1.0
+    out = {}
+    X, names = design.X, design.fixed_names
+    slopes = [c for c, name in enumerate(names) if name != "Intercept"]
+    sds = {c: float(np.std(X[:, c])) for c in slopes}
+    shift = sum(abs(float(np.mean(X[:, c]))) / sds[c] for c in slopes if sds[c] > 0)
+    for c, name in enumerate(names):
+        if name == "Intercept":
+            out[name] = Normal(float(np.mean(y)), 10.0 * sd_y * (1.0 + shift))
+        else:
+            scale = sds[c] if sds[c] > 0 else float(np.sqrt(np.mean(X[:, c] ** 2)))
+            out[name] = Normal(0.0, 2.5 * sd_y / scale)
+    out["sigma"] = HalfCauchy(sd_y)
+    for block in design.blocks:
+        for term in block.terms:
+            out[term] = HalfCauchy(sd_y)
+    return out
+
+
+def resolve_priors(design, priors):
+    """Merge user ``priors`` over the defaults; check every key and type."""
+    if priors is None:
+        priors = {}
+    if not isinstance(priors, dict):
+        raise TypeError(f"priors must be a dict, got {type(priors).__name__}")
+    resolved = default_priors(design)
+    for key, prior in priors.items():
+        if key not in resolved:
+            raise ValueError(f"unknown prior key {key!r}; valid keys: {', '.join(resolved)}")
+        if key in design.fixed_names:
+            if not isinstance(prior, Normal):
+                raise TypeError(f"prior for fixed effect {key!r} must be fg.Normal, got {prior!r}")
+        elif not isinstance(prior, VARIANCE_PRIORS):
+            raise TypeError(f"prior for {key!r} must be fg.InvGamma (on the variance) or "
+                            f"fg.HalfCauchy (on the sd), got {prior!r}")
+        resolved[key] = prior
+    return resolved

@@ -1,0 +1,157 @@
+"""The result of a fit: draws with their names, the model they came from, and
+summaries.
+
+Draws are stored as one array ``(chains, draws, n_params)`` (warmup separately) with
+the column order of :func:`fastgibbs.samplers.gaussian.parameter_layout`: fixed
+effects, ``sigma``, group sds (``"1|state_sigma"``), then group effects
+(``"1|state[AL]"``).
+"""
+from dataclasses import dataclass, field
+import fnmatch
+
+import numpy as np
+
+from . import diagnostics
+
+__all__ = ["Fit"]
+
+RHAT_WARN = 1.01
+ESS_WARN = 400
+
+
+@dataclass(frozen=True, eq=False)
+class Fit:
+    """A fitted model. Build with :func:`fastgibbs.fit`."""
+
+    formula: str
+    family: str
+    names: tuple
+    draws_array: np.ndarray          # (chains, draws, n_params)
+    warmup_array: np.ndarray         # (chains, warmup, n_params)
+    term_index: dict                 # group term -> column positions (level order)
+    levels: dict                     # group term -> level labels
+    fixed_names: tuple
+    n_obs: int
+    n_groups: dict                   # factor -> number of groups
+    priors: dict
+    seed: object
+    thin: int
+    timing: dict                     # seconds: design, sampling, (summary when done)
+    backend: str
+    n_jobs: int
+    n_dropped: int = 0
+    _summary_cache: dict = field(default_factory=dict, repr=False)
+
+    @property
+    def n_chains(self):
+        return self.draws_array.shape[0]
+
+    @property
+    def n_draws(self):
+        return self.draws_array.shape[1]
+
+    @property
+    def n_warmup(self):
+        return self.warmup_array.shape[1]
+
+    def _columns(self, name):
+        """Column positions for a parameter name, a group term, or a glob pattern."""
+        if name in self.term_index:
+            return np.asarray(self.term_index[name]), True
+        if name in self.names:
+            return np.array([self.names.index(name)]), False
+        matches = [i for i, n in enumerate(self.names) if fnmatch.fnmatchcase(n, name)]
+        if matches:
+            return np.array(matches), True
+        raise KeyError(f"no parameter or group term named {name!r}; parameters start with "
+                       f"{', '.join(self.names[:6])}; group terms: {', '.join(self.term_index)}")
+
+    def draws(self, name=None, warmup=False):
+        """Posterior draws.
+
+        ``name`` a parameter (``"sigma"``) -> (chains, draws); a group term
+        (``"1|state"``) or glob pattern -> (chains, draws, n_matches); None -> all,
+        (chains, draws, n_params). ``warmup=True`` gives the warmup draws instead.
+        """
+        source = self.warmup_array if warmup else self.draws_array
+        if name is None:
+            return source.copy()
+        cols, many = self._columns(name)
+        return source[:, :, cols] if many else source[:, :, cols[0]]
+
+    def summary(self, pars=None, probs=(0.025, 0.5, 0.975)):
+        """Posterior summary DataFrame, one row per parameter: mean, mcse_mean, sd,
+        quantiles, ess_bulk, ess_tail and rank-normalized split r_hat (Vehtari et al.
+        2021). ``pars``: names, group terms or patterns to keep (default all)."""
+        probs = tuple(float(p) for p in probs)
+        key = probs
+        if key not in self._summary_cache:
+            self._summary_cache[key] = diagnostics.summarize(
+                self.draws_array, names=list(self.names), probs=probs)
+        table = self._summary_cache[key]
+        if pars is None:
+            return table.copy()
+        if isinstance(pars, str):
+            pars = [pars]
+        cols = np.concatenate([self._columns(p)[0] for p in pars])
+        return table.iloc[cols].copy()
+
+    def _warnings(self, table):
+        out = []
+        worst_rhat = table["r_hat"].max()
+        if worst_rhat > RHAT_WARN:
+            bad = table.index[table["r_hat"] > RHAT_WARN]
+            out.append(f"WARNING: R-hat > {RHAT_WARN} for {len(bad)} parameter(s) "
+                       f"(worst {worst_rhat:.3f}: {table['r_hat'].idxmax()}); run longer chains.")
+        for col in ("ess_bulk", "ess_tail"):
+            low = table[col] < ESS_WARN
+            if low.any():
+                out.append(f"WARNING: {col} < {ESS_WARN} for {int(low.sum())} parameter(s) "
+                           f"(lowest {table[col].min():.0f}: {table[col].idxmin()}); "
+                           "draw more or check the priors.")
+        return out
+
+    def __str__(self):
+        table = self.summary()
+        groups = ", ".join(f"{f}: {n}" for f, n in self.n_groups.items()) or "none"
+        t = self.timing
+        lines = [
+            f"fastgibbs fit: {self.formula}",
+            f"  family: {self.family}; observations: {self.n_obs}"
+            + (f" ({self.n_dropped} rows with missing values dropped)" if self.n_dropped else "")
+            + f"; groups: {groups}",
+            f"  chains: {self.n_chains} x ({self.n_warmup} warmup + {self.n_draws} draws"
+            + (f", thin {self.thin}" if self.thin > 1 else "") + f"); backend: {self.backend}"
+            + f", n_jobs: {self.n_jobs}; seed: {self.seed}",
+            f"  time: design {t.get('design', 0):.3f} s, sampling {t.get('sampling', 0):.3f} s",
+            "",
+        ]
+        shown = table
+        n_u = sum(len(ix) for ix in self.term_index.values())
+        if len(table) > 30 and n_u:
+            shown = table.iloc[: len(table) - n_u]
+            note = f"({n_u} group effects not shown: fit.summary() has them all)"
+        else:
+            note = None
+        with _pandas_display():
+            lines.append(shown.to_string(float_format=lambda v: f"{v:.4g}"))
+        if note:
+            lines.append(note)
+        lines += self._warnings(table)
+        return "\n".join(lines)
+
+    def __repr__(self):
+        return (f"<fastgibbs.Fit {self.formula!r}: {self.n_chains} chains x {self.n_draws} draws, "
+                f"{len(self.names)} parameters>")
+
+
+class _pandas_display:
+    """Context manager: wide pandas output for text tables."""
+
+    def __enter__(self):
+        import pandas as pd
+        self._ctx = pd.option_context("display.width", 200, "display.max_columns", 20)
+        self._ctx.__enter__()
+
+    def __exit__(self, *exc):
+        return self._ctx.__exit__(*exc)

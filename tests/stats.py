@@ -1,0 +1,31 @@
+"""Tolerances for Monte Carlo tests.
+
+Each statistical test compares m estimates with their truth using z-scores whose
+standard errors come from the effective sample size. The threshold is Bonferroni
+corrected, z = Phi^{-1}(1 - ALPHA / (2 m)), so a correct sampler fails one test
+function with probability at most ALPHA. With ALPHA = 1e-4 and about 20 statistical
+test functions in the suite, a spurious failure is expected less than once in 500
+full runs (and never with the fixed seeds, which are part of the test).
+"""
+import numpy as np
+from scipy.stats import norm
+
+ALPHA = 1e-4
+
+
+def z_threshold(m, alpha=ALPHA):
+    """Two-sided Bonferroni z threshold for m simultaneous checks."""
+    return float(norm.ppf(1.0 - alpha / (2.0 * m)))
+
+
+def assert_z(estimate, truth, se, label="", alpha=ALPHA):
+    """Assert |estimate - truth| <= z * se elementwise (Bonferroni over elements)."""
+    estimate, truth, se = np.broadcast_arrays(*(np.asarray(a, dtype=float)
+                                                for a in (estimate, truth, se)))
+    z = np.abs(estimate - truth) / se
+    limit = z_threshold(z.size, alpha)
+    worst = int(np.argmax(z))
+    assert z.max() <= limit, (f"{label}: |z| = {z.flat[worst]:.2f} > {limit:.2f} at index "
+                              f"{worst} (estimate {estimate.flat[worst]:.5g}, "
+                              f"truth {truth.flat[worst]:.5g}, se {se.flat[worst]:.3g})")
+    return z

@@ -1,0 +1,75 @@
+"""Posterior agreement with Stan on real data (tests/data/*.json, copied from
+../shared/reference: same data preparation, model and priors).
+
+A posterior mean agrees when |mean_fg - mean_ref| <= 4 sqrt(mcse_fg^2 + mcse_ref^2)
+(the reference's own criterion). Posterior sds are compared the same way; Stan's
+MCSE of the sd is not recorded, so it is taken as ours scaled by sqrt(ESS_fg / ESS_ref).
+"""
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import fastgibbs as fg
+from fastgibbs import diagnostics
+
+DATA = Path(__file__).parent / "data"
+IG = fg.InvGamma(0.001, 0.001)
+
+
+def _reference(name):
+    return json.loads((DATA / f"{name}.json").read_text())["parameters"]
+
+
+def _hsb82():
+    data = fg.datasets.load("hsb82")
+    data["catholic"] = (data["sector"] == "Catholic").astype(float)
+    return data
+
+
+MODELS = {
+    "nes2000": ("real_ideo ~ 1 + partyid7 + (1 | state)", lambda: fg.datasets.load("nes2000"),
+                {"partyid7": fg.Normal(0, 1), "Intercept": fg.Normal(0, 10), "sigma": IG,
+                 "1|state": IG}),
+    "hsb82": ("mAch ~ 1 + ses + meanses + catholic + (1 | school)", _hsb82,
+              {"Intercept": fg.Normal(0, 10), "ses": fg.Normal(0, 10),
+               "meanses": fg.Normal(0, 10), "catholic": fg.Normal(0, 10), "sigma": IG,
+               "1|school": IG}),
+}
+
+
+@pytest.fixture(scope="module", params=sorted(MODELS))
+def fitted(request):
+    formula, load, priors = MODELS[request.param]
+    fit = fg.fit(formula, load(), priors=priors, chains=4, warmup=1000, draws=4000, seed=20261125)
+    return fit, _reference(request.param)
+
+
+@pytest.mark.statistical
+def test_posterior_means_match_stan(fitted):
+    fit, ref = fitted
+    for name, r in ref.items():
+        x = fit.draws(name)
+        diff = abs(x.mean() - r["mean"])
+        tol = 4 * np.hypot(diagnostics.mcse_mean(x), r["mcse_mean"])
+        assert diff <= tol, f"{name}: mean {x.mean():.5f} vs Stan {r['mean']:.5f} (tol {tol:.5f})"
+
+
+@pytest.mark.statistical
+def test_posterior_sds_match_stan(fitted):
+    fit, ref = fitted
+    for name, r in ref.items():
+        x = fit.draws(name)
+        mcse_fg = diagnostics.mcse_sd(x)
+        mcse_ref = mcse_fg * np.sqrt(diagnostics.ess_bulk(x) / r["ess_bulk"])
+        diff = abs(x.std() - r["sd"])
+        tol = 4 * np.hypot(mcse_fg, mcse_ref)
+        assert diff <= tol, f"{name}: sd {x.std():.5f} vs Stan {r['sd']:.5f} (tol {tol:.5f})"
+
+
+def test_converged(fitted):
+    fit, _ = fitted
+    table = fit.summary()
+    assert table["r_hat"].max() < 1.01
+    assert table["ess_bulk"].min() > 1000
