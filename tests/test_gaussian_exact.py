@@ -40,25 +40,45 @@ CASES = {
     "nested": ("y ~ 1 + x + (1 | g)", _nested_data),
     "crossed": ("y ~ 1 + x + (1 | a) + (1 | b)", _crossed_data),
     "indep_slopes": ("y ~ 1 + x + (1 + x || g)", _slopes_data),
+    "corr_slopes": ("y ~ 1 + x + (1 + x | g)", _slopes_data),
 }
 
 
-def _exact_posterior(design, priors, sigma2, tau2):
+def _block_covariances(design):
+    """Fixed group-effect covariances: 0.6 on the diagonal, correlation -0.5 in
+    correlated blocks."""
+    out = []
+    for block in design.blocks:
+        cov = np.eye(block.n_re) * 0.6
+        if block.correlated:
+            cov[~np.eye(block.n_re, dtype=bool)] = -0.3
+        out.append(cov)
+    return out
+
+
+def _exact_posterior(design, priors, sigma2, covs):
     """Mean and covariance of (beta, u) given the variances, by dense algebra on the
     full design [X Z] (independent of the kernel's sufficient-statistic algebra)."""
     n = design.n_obs
-    cols, prec_u = [design.X], []
+    cols, prec_blocks = [design.X], []
     for k, block in enumerate(design.blocks):
         for j in range(block.n_groups):
             member = (block.group == j)
             for c in range(block.n_re):
                 cols.append((block.Z[:, c] * member)[:, None])
-                prec_u.append(1.0 / tau2[k][c])
+            prec_blocks.append(np.linalg.inv(covs[k]))
     W = np.hstack(cols)
     p = design.n_fixed
     m0 = np.array([priors[nm].mu for nm in design.fixed_names])
     v0 = np.array([priors[nm].sigma ** 2 for nm in design.fixed_names])
-    C = W.T @ W / sigma2 + np.diag(np.concatenate([1.0 / v0, prec_u]))
+    prior_prec = np.zeros((W.shape[1], W.shape[1]))
+    prior_prec[:p, :p] = np.diag(1.0 / v0)
+    pos = p
+    for block_prec in prec_blocks:
+        q = len(block_prec)
+        prior_prec[pos:pos + q, pos:pos + q] = block_prec
+        pos += q
+    C = W.T @ W / sigma2 + prior_prec
     rhs = W.T @ design.y / sigma2
     rhs[:p] += m0 / v0
     cov = np.linalg.inv(C)
@@ -73,22 +93,23 @@ def test_location_draws_match_exact_gaussian(case, rng):
     priors = resolve_priors(design, {"x": Normal(0, 3), "Intercept": Normal(1, 5)})
     problem = gaussian_problem(design, priors, center=False)
     sigma2 = 0.8
-    tau2 = [np.full(b.n_re, 0.6) for b in design.blocks]
-    mean, cov = _exact_posterior(design, priors, sigma2, tau2)
+    covs = _block_covariances(design)
+    mean, cov = _exact_posterior(design, priors, sigma2, covs)
 
     n_chains, n_draws = 4, 5000
     draws = []
     for seed in np.random.SeedSequence(7).spawn(n_chains):
         gen = np.random.Generator(np.random.PCG64(seed))
         state = {"beta": np.zeros(problem.n_fixed), "u": np.zeros(problem.n_u),
-                 "tau2": np.concatenate(tau2), "vc_xi": np.ones(problem.n_vc),
-                 "sigma": np.array([sigma2, 1.0])}
+                 "tau2": np.concatenate([np.diag(c) for c in covs]),
+                 "vc_xi": np.ones(problem.n_vc), "sigma": np.array([sigma2, 1.0]),
+                 "re_cov": np.concatenate([c.ravel() for c in covs])}
         _, d = run_sweeps(problem, state, gen.bit_generator, 100, n_draws,
                           update_variances=False)
         draws.append(d)
     draws = np.stack(draws)
     p = problem.n_fixed
-    location = np.concatenate([draws[:, :, :p], draws[:, :, p + 1 + problem.n_vc:]], axis=2)
+    location = np.concatenate([draws[:, :, :p], draws[:, :, p + 1 + problem.n_hyper:]], axis=2)
 
     # means: z-test with MCSE from the bulk ESS of each coordinate
     est = location.mean(axis=(0, 1))
@@ -115,7 +136,7 @@ def test_one_factor_location_draws_are_independent(rng):
     problem = gaussian_problem(design, priors, center=False)
     gen = np.random.default_rng(3)
     state = {"beta": np.zeros(2), "u": np.zeros(problem.n_u), "tau2": np.array([0.5]),
-             "vc_xi": np.ones(1), "sigma": np.array([1.0, 1.0])}
+             "vc_xi": np.ones(1), "sigma": np.array([1.0, 1.0]), "re_cov": np.array([0.5])}
     _, d = run_sweeps(problem, state, gen.bit_generator, 0, 20000, update_variances=False)
     x = d[:, 0] - d[:, 0].mean()
     lag1 = (x[1:] @ x[:-1]) / (x @ x)

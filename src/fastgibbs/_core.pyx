@@ -2,8 +2,9 @@
 #
 # Model (notation of design.py):
 #     y = X beta + sum_k Z_k u_k + e,   e ~ N(0, sigma2 I)
-#     u_k = (u_k1, ..., u_kJ_k), u_kj ~ N(0, Sigma_k)  (q_k x q_k; diagonal here)
-#     beta_m ~ N(m_m, 1 / prec_m);  sigma2, Sigma_k[c, c] ~ InvGamma or half-Cauchy on the sd
+#     u_k = (u_k1, ..., u_kJ_k), u_kj ~ N(0, Sigma_k)  (q_k x q_k)
+#     beta_m ~ N(m_m, 1 / prec_m);  sigma2 ~ InvGamma or half-Cauchy on the sd;
+#     Sigma_k diagonal with InvGamma / half-Cauchy entries, or full ~ InvWishart(nu, Psi)
 #
 # The kernel never sees observations: it works on sufficient statistics computed once
 # in Python (X'X, X'y, y'y, per-group Z'Z, Z'X, Z'y, and for every pair of grouping
@@ -17,9 +18,11 @@
 #    u_kj | beta independently per group. With one grouping factor this is the exact
 #    joint draw of all location parameters; with several it is the collapsed Gibbs
 #    sampler of Papaspiliopoulos, Roberts & Zanella (2020, Biometrika 107(1)).
-# 2. for each variance component: the centred draw Sigma_k[c,c] | u, then the
-#    non-centred draw of s = sd given eta = u / s (ancillarity-sufficiency
-#    interweaving, Yu & Meng 2011, JCGS 20(3)), by slice sampling log s (Neal 2003).
+# 2. for each variance component of a diagonal block: the centred draw
+#    Sigma_k[c,c] | u, then the non-centred draw of s = sd given eta = u / s
+#    (ancillarity-sufficiency interweaving, Yu & Meng 2011, JCGS 20(3)), by slice
+#    sampling log s (Neal 2003); a full block draws Sigma_k | u from its
+#    inverse-Wishart conditional (Bartlett decomposition).
 # 3. sigma2 | rest ~ InvGamma from the residual sum of squares, itself computed from
 #    the sufficient statistics.
 from cpython.pycapsule cimport PyCapsule_GetPointer
@@ -29,7 +32,7 @@ from numpy.random cimport bitgen_t
 import numpy as np
 
 from fastgibbs._random cimport (
-    draw_normal, draw_uniform, draw_exponential, draw_inv_gamma,
+    draw_normal, draw_uniform, draw_exponential, draw_gamma, draw_inv_gamma,
 )
 from fastgibbs._linalg cimport chol_lower, solve_lower, solve_upper_t
 
@@ -39,11 +42,17 @@ cdef enum:
     PRIOR_HALF_CAUCHY = 1   # sd ~ half-Cauchy(0, A), via sd^2 | xi ~ IG(1/2, 1/xi),
                             # xi ~ IG(1/2, 1/A^2) (Wand et al. 2011, Bayesian Analysis 6(4))
 
+# covariance kinds of a block (kept in sync with samplers/gaussian.py)
+cdef enum:
+    COV_DIAGONAL = 0        # independent variances, one prior each
+    COV_FULL = 1            # full covariance, inverse-Wishart prior
+
 # error codes returned by the nogil helpers
 cdef enum:
     ERR_CHOL_FIXED = 1
     ERR_CHOL_GROUP = 2
     ERR_NONFINITE = 3
+    ERR_CHOL_WISHART = 4
 
 
 cdef struct Design:
@@ -68,6 +77,9 @@ cdef struct Design:
     const Py_ssize_t *cell_val_off   # offset into cell_val of the q_k x q_l block, per cell
     const double *cell_val
     const Py_ssize_t *vc_kind
+    const Py_ssize_t *cov_kind       # per block: COV_DIAGONAL or COV_FULL
+    const double *iw_df              # per block (full blocks)
+    const double *iw_scale           # sum_k q_k^2, row-major per block (full blocks)
     const double *vc_a
     const double *vc_b
     Py_ssize_t sigma_kind
@@ -80,6 +92,7 @@ cdef struct State:
     double *tau2      # (n_vc,) variances of the group effects
     double *vc_xi     # (n_vc,) half-Cauchy auxiliaries
     double *re_prec   # sum_k q_k^2: prior precision of u_kj, row-major per block
+    double *re_cov    # sum_k q_k^2: Sigma_k, row-major per block
     double *sigma     # [sigma2, xi_sigma]
 
 
@@ -91,6 +104,7 @@ cdef struct Work:
     double *W         # q x p
     double *ztr       # max_k J_k q_k
     double *Lg        # max_k J_k q_k^2: per-group Cholesky factors
+    double *Mq        # max_k q_k^2
 
 
 cdef inline double _ztx_dot_beta(const Design *d, const State *s, Py_ssize_t k,
@@ -359,16 +373,96 @@ cdef void draw_variances_block(const Design *d, State *s, Work *w, Py_ssize_t k,
 
 
 cdef void refresh_re_prec(const Design *d, State *s) noexcept nogil:
-    """re_prec <- Sigma_k^{-1} = diag(1 / tau2) for every block."""
+    """re_cov <- diag(tau2), re_prec <- diag(1 / tau2) for every diagonal block (full
+    blocks keep both up to date in draw_inv_wishart_block)."""
     cdef Py_ssize_t k, c, c2, q
     cdef double *prec = s.re_prec
+    cdef double *cov = s.re_cov
     for k in range(d.n_blocks):
         q = d.n_re[k]
+        if d.cov_kind[k] == COV_DIAGONAL:
+            for c in range(q):
+                for c2 in range(q):
+                    prec[c * q + c2] = 0.0
+                    cov[c * q + c2] = 0.0
+                prec[c * q + c] = 1.0 / s.tau2[d.vc_off[k] + c]
+                cov[c * q + c] = s.tau2[d.vc_off[k] + c]
+        prec += q * q
+        cov += q * q
+
+
+cdef int invert_spd(const double *a, double *out, double *L, double *col,
+                    Py_ssize_t q) noexcept nogil:
+    """out <- a^{-1} for a symmetric positive definite q x q matrix (L, col: scratch)."""
+    cdef Py_ssize_t i, c
+    for i in range(q * q):
+        L[i] = a[i]
+    if chol_lower(L, q) != 0:
+        return ERR_CHOL_WISHART
+    for c in range(q):
+        for i in range(q):
+            col[i] = 1.0 if i == c else 0.0
+        solve_lower(L, col, q)
+        solve_upper_t(L, col, q)
+        for i in range(q):
+            out[i * q + c] = col[i]
+    return 0
+
+
+cdef int draw_inv_wishart_block(const Design *d, State *s, Work *w, Py_ssize_t k,
+                                bitgen_t *bg) noexcept nogil:
+    """Sigma_k | u ~ InvWishart(nu + J, Psi + sum_j u_j u_j').
+
+    Draws the precision W = Sigma_k^{-1} ~ Wishart(nu + J, M^{-1}), M = Psi + S, by the
+    Bartlett decomposition: with M = C C' and A lower triangular, A_cc^2 ~
+    chi2(nu + J - c), A_cc' ~ N(0, 1) below the diagonal, W = (C^{-T} A)(C^{-T} A)'.
+    Cost O(J q^2 + q^3). Sets re_prec = W and re_cov = W^{-1}.
+    """
+    cdef Py_ssize_t q = d.n_re[k], J = d.n_groups[k], j, c, c2, i, off = 0
+    cdef double df = d.iw_df[k] + J
+    cdef double *M
+    cdef double *A = w.Lg         # q x q scratch (Lg holds J q^2 >= q^2 doubles)
+    cdef double acc
+    cdef const double *uk = s.u + d.u_off[k]
+    for i in range(k):
+        off += d.n_re[i] * d.n_re[i]
+    M = w.Mq
+    for c in range(q):
+        for c2 in range(q):
+            M[c * q + c2] = d.iw_scale[off + c * q + c2]
+    for j in range(J):
         for c in range(q):
             for c2 in range(q):
-                prec[c * q + c2] = 0.0
-            prec[c * q + c] = 1.0 / s.tau2[d.vc_off[k] + c]
-        prec += q * q
+                M[c * q + c2] += uk[j * q + c] * uk[j * q + c2]
+    if chol_lower(M, q) != 0:
+        return ERR_CHOL_WISHART
+    for c in range(q):
+        for c2 in range(q):
+            if c2 < c:
+                A[c * q + c2] = draw_normal(bg)
+            elif c2 == c:
+                A[c * q + c] = sqrt(2.0 * draw_gamma(bg, 0.5 * (df - c), 1.0))
+            else:
+                A[c * q + c2] = 0.0
+    # B = C^{-T} A, column by column, stored back in A
+    for c2 in range(q):
+        for c in range(q):
+            w.tmp[c] = A[c * q + c2]
+        solve_upper_t(M, w.tmp, q)
+        for c in range(q):
+            A[c * q + c2] = w.tmp[c]
+    # re_prec = B B'
+    for c in range(q):
+        for c2 in range(q):
+            acc = 0.0
+            for i in range(q):
+                acc += A[c * q + i] * A[c2 * q + i]
+            s.re_prec[off + c * q + c2] = acc
+    if invert_spd(s.re_prec + off, s.re_cov + off, M, w.tmp, q) != 0:
+        return ERR_CHOL_WISHART
+    for c in range(q):
+        s.tau2[d.vc_off[k] + c] = s.re_cov[off + c * q + c]
+    return 0
 
 
 cdef void draw_sigma2(const Design *d, State *s, bitgen_t *bg) noexcept nogil:
@@ -386,16 +480,29 @@ cdef void draw_sigma2(const Design *d, State *s, bitgen_t *bg) noexcept nogil:
 
 
 cdef void write_draw(const Design *d, const State *s, double *row, Py_ssize_t n_u,
-                     Py_ssize_t n_vc) noexcept nogil:
-    """row <- [beta (p), sigma, sd of each variance component (n_vc), u (n_u)]."""
-    cdef Py_ssize_t i, p = d.n_fixed
+                     Py_ssize_t n_hyper) noexcept nogil:
+    """row <- [beta (p), sigma, per block: sds (q_k) then, for a full block, the
+    correlations (c, c') for c < c' in row order, then u (n_u)]."""
+    cdef Py_ssize_t i, k, c, c2, q, pos, off = 0, p = d.n_fixed
+    cdef const double *cov
     for i in range(p):
         row[i] = s.beta[i]
     row[p] = sqrt(s.sigma[0])
-    for i in range(n_vc):
-        row[p + 1 + i] = sqrt(s.tau2[i])
+    pos = p + 1
+    for k in range(d.n_blocks):
+        q = d.n_re[k]
+        cov = s.re_cov + off
+        for c in range(q):
+            row[pos] = sqrt(s.tau2[d.vc_off[k] + c])
+            pos += 1
+        if d.cov_kind[k] == COV_FULL:
+            for c in range(q):
+                for c2 in range(c + 1, q):
+                    row[pos] = cov[c * q + c2] / sqrt(cov[c * q + c] * cov[c2 * q + c2])
+                    pos += 1
+        off += q * q
     for i in range(n_u):
-        row[p + 1 + n_vc + i] = s.u[i]
+        row[p + 1 + n_hyper + i] = s.u[i]
 
 
 cdef int sweep(const Design *d, State *s, Work *w, bint update_variances,
@@ -412,7 +519,12 @@ cdef int sweep(const Design *d, State *s, Work *w, bint update_variances,
             return err
     if update_variances:
         for k in range(d.n_blocks):
-            draw_variances_block(d, s, w, k, interweave, bg)
+            if d.cov_kind[k] == COV_FULL:
+                err = draw_inv_wishart_block(d, s, w, k, bg)
+                if err:
+                    return err
+            else:
+                draw_variances_block(d, s, w, k, interweave, bg)
         refresh_re_prec(d, s)
         draw_sigma2(d, s, bg)
     if not (s.sigma[0] > 0.0 and s.sigma[0] < INFINITY):
@@ -445,6 +557,7 @@ _ERRORS = {
                     "(collinear predictors or extreme scales?)",
     ERR_CHOL_GROUP: "a group-effect precision matrix lost positive definiteness",
     ERR_NONFINITE: "the residual variance became non-finite",
+    ERR_CHOL_WISHART: "an inverse-Wishart scale matrix lost positive definiteness",
 }
 
 
@@ -463,18 +576,20 @@ def gaussian_sweeps(
     const double[::1] cell_val,
     const Py_ssize_t[::1] vc_kind, const double[::1] vc_a, const double[::1] vc_b,
     Py_ssize_t sigma_kind, double sigma_a, double sigma_b,
+    const Py_ssize_t[::1] cov_kind, const double[::1] iw_df, const double[::1] iw_scale,
     # chain state (mutated in place)
     double[::1] beta, double[::1] u, double[::1] tau2, double[::1] vc_xi,
-    double[::1] sigma,
+    double[::1] sigma, double[::1] re_cov,
     # outputs
     double[:, ::1] out_warmup, double[:, ::1] out_draws,
     Py_ssize_t thin=1, bint update_variances=True, bint interweave=True,
 ):
     """Run ``len(out_warmup)`` warmup and ``len(out_draws) * thin`` sampling sweeps.
 
-    Each kept sweep writes one row [beta (p), sigma, tau (n_vc), u (n_u)] into
+    Each kept sweep writes one row [beta (p), sigma, hyper (n_hyper), u (n_u)] into
     ``out_warmup`` (every warmup sweep) or ``out_draws`` (every ``thin``-th sweep).
-    The state arrays ``beta, u, tau2, vc_xi, sigma=[sigma2, xi]`` are updated in
+    Hyper columns per block: the q_k sds, then for a full block its correlations.
+    The state arrays ``beta, u, tau2, vc_xi, sigma=[sigma2, xi], re_cov`` are updated in
     place, so a later call continues the chain. All sweeps run under the bit
     generator's lock with the GIL released. Raises RuntimeError if a numerical
     failure stops the chain.
@@ -486,6 +601,7 @@ def gaussian_sweeps(
     cdef Py_ssize_t p = xty.shape[0], B = n_groups.shape[0], n_u = u.shape[0]
     cdef Py_ssize_t n_vc = tau2.shape[0], k, i, max_jq = 1, max_jqq = 1, max_q = 1, n_prec = 0
     cdef Py_ssize_t n_warm = out_warmup.shape[0], n_keep = out_draws.shape[0]
+    cdef Py_ssize_t n_hyper = n_vc, off, q
     cdef int err = 0
 
     if thin < 1:
@@ -495,8 +611,13 @@ def gaussian_sweeps(
         max_jqq = max(max_jqq, n_groups[k] * n_re[k] * n_re[k])
         max_q = max(max_q, n_re[k])
         n_prec += n_re[k] * n_re[k]
-    if out_draws.shape[1] != p + 1 + n_vc + n_u or out_warmup.shape[1] != out_draws.shape[1]:
-        raise ValueError("output rows must hold p + 1 + n_vc + n_u values")
+        if cov_kind[k] == COV_FULL:
+            n_hyper += n_re[k] * (n_re[k] - 1) // 2
+    if out_draws.shape[1] != p + 1 + n_hyper + n_u or out_warmup.shape[1] != out_draws.shape[1]:
+        raise ValueError("output rows must hold p + 1 + n_hyper + n_u values")
+    if re_cov.shape[0] != n_prec or iw_scale.shape[0] != n_prec or iw_df.shape[0] != B \
+            or cov_kind.shape[0] != B:
+        raise ValueError("re_cov and iw_scale need sum q_k^2 entries; iw_df, cov_kind one per block")
 
     P = np.zeros(max(p, 1) * max(p, 1))
     h = np.zeros(max(p, 1))
@@ -506,8 +627,17 @@ def gaussian_sweeps(
     ztr = np.zeros(max_jq)
     Lg = np.zeros(max_jqq)
     re_prec = np.zeros(max(n_prec, 1))
+    Mq = np.zeros(max_q * max_q)
+    # full blocks: precision from the current covariance
+    off = 0
+    for k in range(B):
+        if cov_kind[k] == COV_FULL:
+            q = n_re[k]
+            cov = np.asarray(re_cov[off:off + q * q]).reshape(q, q)
+            re_prec[off:off + q * q] = np.linalg.inv(cov).ravel()
+        off += n_re[k] * n_re[k]
     cdef double[::1] P_v = P, h_v = h, xtr_v = xtr, tmp_v = tmp, W_v = W, ztr_v = ztr
-    cdef double[::1] Lg_v = Lg, re_prec_v = re_prec
+    cdef double[::1] Lg_v = Lg, re_prec_v = re_prec, Mq_v = Mq
 
     d.n_fixed = p
     d.n_blocks = B
@@ -534,6 +664,9 @@ def gaussian_sweeps(
     d.vc_kind = &vc_kind[0] if n_vc > 0 else NULL
     d.vc_a = &vc_a[0] if n_vc > 0 else NULL
     d.vc_b = &vc_b[0] if n_vc > 0 else NULL
+    d.cov_kind = &cov_kind[0] if B > 0 else NULL
+    d.iw_df = &iw_df[0] if B > 0 else NULL
+    d.iw_scale = &iw_scale[0] if n_prec > 0 else NULL
     d.sigma_kind = sigma_kind
     d.sigma_a = sigma_a
     d.sigma_b = sigma_b
@@ -543,6 +676,7 @@ def gaussian_sweeps(
     s.tau2 = &tau2[0] if n_vc > 0 else NULL
     s.vc_xi = &vc_xi[0] if n_vc > 0 else NULL
     s.re_prec = &re_prec_v[0]
+    s.re_cov = &re_cov[0] if n_prec > 0 else &re_prec_v[0]
     s.sigma = &sigma[0]
 
     w.P = &P_v[0]
@@ -552,6 +686,7 @@ def gaussian_sweeps(
     w.W = &W_v[0]
     w.ztr = &ztr_v[0]
     w.Lg = &Lg_v[0]
+    w.Mq = &Mq_v[0]
 
     capsule = bit_generator.capsule
     bg = <bitgen_t *> PyCapsule_GetPointer(capsule, "BitGenerator")
@@ -561,13 +696,13 @@ def gaussian_sweeps(
             err = sweep(&d, &s, &w, update_variances, interweave, bg)
             if err:
                 break
-            write_draw(&d, &s, &out_warmup[i, 0], n_u, n_vc)
+            write_draw(&d, &s, &out_warmup[i, 0], n_u, n_hyper)
         if not err:
             for i in range(n_keep * thin):
                 err = sweep(&d, &s, &w, update_variances, interweave, bg)
                 if err:
                     break
                 if (i + 1) % thin == 0:
-                    write_draw(&d, &s, &out_draws[i // thin, 0], n_u, n_vc)
+                    write_draw(&d, &s, &out_draws[i // thin, 0], n_u, n_hyper)
     if err:
         raise RuntimeError("Gibbs sampler stopped: " + _ERRORS[err])

@@ -30,6 +30,8 @@ class Block:
 
     ``columns`` names the q_k columns of ``Z`` (``"1"`` for the intercept); ``terms``
     the parameter labels (``"1|state"``); ``levels`` the J_k group labels (str).
+    ``correlated``: one full covariance matrix (``(1 + x | g)``) rather than
+    independent variances (``(1 | g)``, ``(1 + x || g)``).
     """
 
     factor: str
@@ -42,6 +44,19 @@ class Block:
     @property
     def terms(self):
         return tuple(f"{col}|{self.factor}" for col in self.columns)
+
+    @property
+    def covariance_key(self):
+        """Prior key of a correlated block's covariance, e.g. ``"1 + Days|Subject"``."""
+        return " + ".join(self.columns) + "|" + self.factor
+
+    @property
+    def correlation_names(self):
+        """Names of the correlations (c < c' in column order) of a correlated block."""
+        if not self.correlated:
+            return ()
+        t = self.terms
+        return tuple(f"{t[c]}~{t[c2]}_corr" for c in range(len(t)) for c2 in range(c + 1, len(t)))
 
     @property
     def n_groups(self):
@@ -196,10 +211,11 @@ def _blocks(parsed, data):
     blocks = []
     for variables, entry in by_factor.items():
         factor = ":".join(variables)
-        if any(entry["correlated"]):
+        correlated = any(entry["correlated"])
+        if correlated and len(entry["Z"]) > 1:
             raise NotImplementedError(
-                f"correlated varying slopes in the term for {factor!r} are not supported yet; "
-                f"write (... || {factor}) for independent varying coefficients")
+                f"a correlated term for {factor!r} cannot be combined with another term for "
+                f"the same factor; put all its columns in one (... | {factor})")
         group, levels = _group_index(data, variables)
         if len(levels) < 2:
             raise ValueError(f"grouping factor {factor!r} has a single level; it cannot vary")
@@ -209,7 +225,7 @@ def _blocks(parsed, data):
                           stacklevel=3)
         Z = np.ascontiguousarray(np.column_stack(entry["Z"]))
         blocks.append(Block(factor=factor, columns=tuple(entry["cols"]), Z=Z, group=group,
-                            levels=levels, correlated=False))
+                            levels=levels, correlated=correlated))
     return tuple(blocks)
 
 

@@ -18,14 +18,19 @@ rescaled (the convention of rstanarm and brms):
   wide enough to cover any intercept that predictors far from 0 imply;
 - every standard deviation (``sigma`` and group sds): ``HalfCauchy(sd(y))``
   (Gelman 2006, Bayesian Analysis 1(3): proper, flat near 0 and heavy tailed, so a
-  near-zero group sd is neither forced up nor pinned down as InvGamma(eps, eps) does).
+  near-zero group sd is neither forced up nor pinned down as InvGamma(eps, eps) does);
+- the covariance of a correlated term ``(1 + x | g)`` (key ``"1 + x|g"``):
+  ``InvWishart(q + 1, diag(s_c^2))`` with s_c = sd(y) for the intercept and
+  sd(y) / sd(z_c) for a slope column. df = q + 1 makes every correlation uniform on
+  (-1, 1) a priori (Gelman & Hill 2007, sec. 17.1), and each variance then has an
+  InvGamma(1, s_c^2 / 2) marginal: weak, proper, and on the scale of the data.
 """
 from dataclasses import dataclass
 import math
 
 import numpy as np
 
-__all__ = ["Normal", "InvGamma", "HalfCauchy"]
+__all__ = ["Normal", "InvGamma", "HalfCauchy", "InvWishart"]
 
 # kind codes shared with the kernels (_core.pyx)
 KIND_INV_GAMMA = 0
@@ -118,8 +123,15 @@ def default_priors(design):
             out[name] = Normal(0.0, 2.5 * sd_y / scale)
     out["sigma"] = HalfCauchy(sd_y)
     for block in design.blocks:
-        for term in block.terms:
-            out[term] = HalfCauchy(sd_y)
+        if block.correlated:
+            scales = []
+            for c, col in enumerate(block.columns):
+                sd_z = float(np.std(block.Z[:, c]))
+                scales.append(sd_y if col == "1" or sd_z == 0 else sd_y / sd_z)
+            out[block.covariance_key] = InvWishart(block.n_re + 1, np.square(scales))
+        else:
+            for term in block.terms:
+                out[term] = HalfCauchy(sd_y)
     return out
 
 
@@ -136,8 +148,52 @@ def resolve_priors(design, priors):
         if key in design.fixed_names:
             if not isinstance(prior, Normal):
                 raise TypeError(f"prior for fixed effect {key!r} must be fg.Normal, got {prior!r}")
+        elif isinstance(resolved[key], InvWishart):
+            if not isinstance(prior, InvWishart):
+                raise TypeError(f"prior for correlated term {key!r} must be fg.InvWishart, "
+                                f"got {prior!r}")
+            if prior.scale.shape != resolved[key].scale.shape:
+                raise ValueError(f"InvWishart scale for {key!r} must be "
+                                 f"{resolved[key].scale.shape[0]} x {resolved[key].scale.shape[0]}")
         elif not isinstance(prior, VARIANCE_PRIORS):
             raise TypeError(f"prior for {key!r} must be fg.InvGamma (on the variance) or "
                             f"fg.HalfCauchy (on the sd), got {prior!r}")
         resolved[key] = prior
     return resolved
+
+
+@dataclass(frozen=True)
+class InvWishart:
+    """InvWishart(df, scale) prior on the COVARIANCE matrix of a correlated group term
+    such as ``"1 + Days|Subject"``: density proportional to
+    |S|^(-(df + q + 1)/2) exp(-tr(scale S^{-1}) / 2); needs df > q - 1.
+
+    ``scale`` is a q x q symmetric positive definite matrix (or a length-q vector for a
+    diagonal one) in the order of the term's columns."""
+
+    df: float
+    scale: object
+
+    def __post_init__(self):
+        object.__setattr__(self, "df", _positive_finite(self.df, "InvWishart df"))
+        scale = np.asarray(self.scale, dtype=float)
+        if scale.ndim == 1:
+            scale = np.diag(scale)
+        if scale.ndim != 2 or scale.shape[0] != scale.shape[1] or not np.all(np.isfinite(scale)):
+            raise ValueError("InvWishart scale must be a finite square matrix or a vector")
+        if not np.allclose(scale, scale.T) or np.linalg.eigvalsh(scale).min() <= 0:
+            raise ValueError("InvWishart scale must be symmetric positive definite")
+        if self.df <= scale.shape[0] - 1:
+            raise ValueError(f"InvWishart df must be > q - 1 = {scale.shape[0] - 1}")
+        object.__setattr__(self, "scale", scale)
+
+    def __eq__(self, other):
+        return isinstance(other, InvWishart) and self.df == other.df \
+            and np.array_equal(self.scale, other.scale)
+
+    def __hash__(self):
+        return hash((self.df, self.scale.tobytes()))
+
+    def __str__(self):
+        diag = ", ".join(f"{v:.4g}" for v in np.diag(self.scale))
+        return f"InvWishart({self.df:.4g}, diag({diag}){'' if np.count_nonzero(self.scale - np.diag(np.diag(self.scale))) == 0 else ' + off-diagonal'})"

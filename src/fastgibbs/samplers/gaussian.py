@@ -43,6 +43,10 @@ class GaussianProblem:
     vc_kind: np.ndarray
     vc_a: np.ndarray
     vc_b: np.ndarray
+    cov_kind: np.ndarray
+    iw_df: np.ndarray
+    iw_scale: np.ndarray
+    n_hyper: int
     sigma_prior: tuple
     y_shift: float
     intercept_index: int
@@ -62,7 +66,7 @@ class GaussianProblem:
 
     @property
     def n_params(self):
-        return self.n_fixed + 1 + self.n_vc + self.n_u
+        return self.n_fixed + 1 + self.n_hyper + self.n_u
 
 
 def parameter_layout(design):
@@ -74,6 +78,7 @@ def parameter_layout(design):
     names = list(design.fixed_names) + ["sigma"]
     for block in design.blocks:
         names += [f"{term}_sigma" for term in block.terms]
+        names += list(block.correlation_names)
     start = len(names)
     term_index = {}
     for block in design.blocks:
@@ -136,7 +141,17 @@ def gaussian_problem(design, priors, y=None, center=True):
         zty.append(_group_sums(b.group, Z * yc[:, None], b.n_groups).ravel())
 
     pair_row_off, rowptr, cell_col, cell_val_off, cell_val = _pair_cells(blocks)
-    vc = [priors[term].kernel_args() for b in blocks for term in b.terms]
+    vc, iw_df, iw_scale = [], [], []
+    for b in blocks:
+        if b.correlated:
+            prior = priors[b.covariance_key]
+            vc += [(0, 1.0, 1.0)] * b.n_re      # unused: the block's prior is inverse-Wishart
+            iw_df.append(prior.df)
+            iw_scale.append(prior.scale.ravel())
+        else:
+            vc += [priors[term].kernel_args() for term in b.terms]
+            iw_df.append(0.0)
+            iw_scale.append(np.eye(b.n_re).ravel())
     sd_y = float(np.std(y)) if np.std(y) > 0 else 1.0
 
     def cat(parts):
@@ -153,6 +168,9 @@ def gaussian_problem(design, priors, y=None, center=True):
         vc_kind=np.array([v[0] for v in vc], dtype=np.intp),
         vc_a=np.array([v[1] for v in vc], dtype=float),
         vc_b=np.array([v[2] for v in vc], dtype=float),
+        cov_kind=np.array([1 if b.correlated else 0 for b in blocks], dtype=np.intp),
+        iw_df=np.array(iw_df, dtype=float), iw_scale=cat(iw_scale),
+        n_hyper=sum(b.n_re + len(b.correlation_names) for b in blocks),
         sigma_prior=priors["sigma"].kernel_args(), y_shift=y_shift,
         intercept_index=intercept, sd_y=sd_y,
     )
@@ -220,7 +238,15 @@ def initial_state(problem, rng):
     beta = problem.prior_mean.copy()
     vc_xi = np.where(problem.vc_kind == 1, problem.vc_b ** 2, 1.0).astype(float)
     sigma = np.array([sigma2, sd ** 2])
-    return {"beta": beta, "u": u, "tau2": tau2, "vc_xi": vc_xi, "sigma": sigma}
+    return {"beta": beta, "u": u, "tau2": tau2, "vc_xi": vc_xi, "sigma": sigma,
+            "re_cov": covariance_from_variances(problem, tau2)}
+
+
+def covariance_from_variances(problem, tau2):
+    """Flat per-block covariance matrices diag(tau2) (the kernel's ``re_cov``)."""
+    parts = [np.diag(tau2[problem.vc_off[k]:problem.vc_off[k] + q]).ravel()
+             for k, q in enumerate(problem.n_re)]
+    return np.concatenate(parts) if parts else np.zeros(0)
 
 
 def run_sweeps(problem, state, bit_generator, n_warmup, n_draws, thin=1,
@@ -237,7 +263,9 @@ def run_sweeps(problem, state, bit_generator, n_warmup, n_draws, thin=1,
         problem.ztz, problem.ztx, problem.zty, problem.pair_row_off, problem.rowptr,
         problem.cell_col, problem.cell_val_off, problem.cell_val,
         problem.vc_kind, problem.vc_a, problem.vc_b, sigma_kind, sigma_a, sigma_b,
+        problem.cov_kind, problem.iw_df, problem.iw_scale,
         state["beta"], state["u"], state["tau2"], state["vc_xi"], state["sigma"],
+        state["re_cov"],
         warm, draws, thin=thin, update_variances=update_variances, interweave=interweave)
     return warm, draws
 
