@@ -19,7 +19,8 @@ IG = fg.InvGamma(0.001, 0.001)
 
 
 def _reference(name):
-    return json.loads((DATA / f"{name}.json").read_text())["parameters"]
+    params = json.loads((DATA / f"{name}.json").read_text())["parameters"]
+    return {RENAME.get(k, k): v for k, v in params.items()}
 
 
 def _hsb82():
@@ -27,6 +28,8 @@ def _hsb82():
     data["catholic"] = (data["sector"] == "Catholic").astype(float)
     return data
 
+
+SLEEP_PRIORS = {"Intercept": fg.Normal(0, 1000), "Days": fg.Normal(0, 1000), "sigma": IG}
 
 MODELS = {
     "nes2000": ("real_ideo ~ 1 + partyid7 + (1 | state)", lambda: fg.datasets.load("nes2000"),
@@ -36,7 +39,17 @@ MODELS = {
               {"Intercept": fg.Normal(0, 10), "ses": fg.Normal(0, 10),
                "meanses": fg.Normal(0, 10), "catholic": fg.Normal(0, 10), "sigma": IG,
                "1|school": IG}),
+    "sleepstudy_uncorrelated": (
+        "Reaction ~ 1 + Days + (1 + Days || Subject)", lambda: fg.datasets.load("sleepstudy"),
+        {**SLEEP_PRIORS, "1|Subject": IG, "Days|Subject": IG}),
+    "sleepstudy_correlated": (
+        "Reaction ~ 1 + Days + (1 + Days | Subject)", lambda: fg.datasets.load("sleepstudy"),
+        {**SLEEP_PRIORS, "1 + Days|Subject": fg.InvWishart(4, [600, 36])}),
 }
+
+# the reference's own key for the correlation, and ours
+RENAME = {"corr(1|Subject, Days|Subject) (name it per the library convention)":
+          "1|Subject~Days|Subject_corr"}
 
 
 @pytest.fixture(scope="module", params=sorted(MODELS))
@@ -73,3 +86,14 @@ def test_converged(fitted):
     table = fit.summary()
     assert table["r_hat"].max() < 1.01
     assert table["ess_bulk"].min() > 1000
+
+
+@pytest.mark.parametrize("name", ["sleepstudy_uncorrelated", "sleepstudy_correlated"])
+def test_close_to_lme4_on_a_well_identified_model(name):
+    """lme4's ML estimates are within two posterior sds for sleepstudy."""
+    formula, load, priors = MODELS[name]
+    fit = fg.fit(formula, load(), priors=priors, chains=2, warmup=500, draws=1000, seed=3)
+    for par, r in _reference(name).items():
+        if "lme4_ml_estimate" in r:
+            x = fit.draws(par)
+            assert abs(x.mean() - r["lme4_ml_estimate"]) < 2 * x.std(), par

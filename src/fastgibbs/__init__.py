@@ -2,10 +2,10 @@
 from . import datasets
 from .api import fit
 from .formula import FormulaError
-from .priors import HalfCauchy, InvGamma, Normal
+from .priors import HalfCauchy, InvGamma, InvWishart, Normal
 from .results import Fit
 
 __version__ = "0.1.0"
 
-__all__ = ["fit", "Fit", "Normal", "InvGamma", "HalfCauchy", "FormulaError", "datasets",
+__all__ = ["fit", "Fit", "Normal", "InvGamma", "HalfCauchy", "InvWishart", "FormulaError", "datasets",
            "__version__"]

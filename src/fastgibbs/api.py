@@ -7,6 +7,7 @@ import numpy as np
 
 from .chains import BACKENDS, chain_seeds, default_jobs, run_chains
 from .design import build_design
+from .lme4 import BlockInfo
 from .priors import resolve_priors
 from .results import Fit
 from .samplers import gaussian
@@ -84,6 +85,9 @@ def fit(formula, data, *, family="gaussian", priors=None, chains=4, warmup=1000,
     for block in design.blocks:
         for term in block.terms:
             levels[term] = tuple(block.levels)
+    blocks = tuple(BlockInfo(factor=b.factor, variables=b.variables, columns=b.columns,
+                             lhs=b.lhs, levels=tuple(b.levels), correlated=b.correlated)
+                   for b in design.blocks)
     return Fit(
         formula=formula, family=family, names=tuple(names),
         draws_array=np.stack([r[1] for r in results]),
@@ -92,5 +96,6 @@ def fit(formula, data, *, family="gaussian", priors=None, chains=4, warmup=1000,
         n_obs=design.n_obs, n_groups={b.factor: b.n_groups for b in design.blocks},
         priors=resolved, seed=seed if not isinstance(seed, np.random.SeedSequence) else root.entropy,
         thin=thin, timing={"design": t1 - t0, "sampling": t2 - t1}, backend=backend,
-        n_jobs=min(jobs, chains), n_dropped=design.n_dropped,
+        n_jobs=min(jobs, chains), n_dropped=design.n_dropped, blocks=blocks,
+        fixed_spec=design.fixed_spec, data=data,
     )

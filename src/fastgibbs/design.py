@@ -35,6 +35,8 @@ class Block:
     """
 
     factor: str
+    variables: tuple
+    lhs: str
     columns: tuple
     Z: np.ndarray
     group: np.ndarray
@@ -201,7 +203,9 @@ def _blocks(parsed, data):
     by_factor = {}
     for term in parsed.groups:
         cols, Z = _group_columns(term.lhs, data)
-        entry = by_factor.setdefault(term.variables, {"cols": [], "Z": [], "correlated": []})
+        entry = by_factor.setdefault(term.variables, {"cols": [], "Z": [], "correlated": [],
+                                                      "lhs": []})
+        entry["lhs"].append(term.lhs)
         for name in cols:
             if name in entry["cols"]:
                 raise FormulaError(f"term '{name}|{term.factor}' appears twice in the formula")
@@ -224,8 +228,9 @@ def _blocks(parsed, data):
                           "variance is not identifiable against sigma without strong priors",
                           stacklevel=3)
         Z = np.ascontiguousarray(np.column_stack(entry["Z"]))
-        blocks.append(Block(factor=factor, columns=tuple(entry["cols"]), Z=Z, group=group,
-                            levels=levels, correlated=correlated))
+        blocks.append(Block(factor=factor, variables=variables, lhs=" + ".join(entry["lhs"]),
+                            columns=tuple(entry["cols"]), Z=Z, group=group, levels=levels,
+                            correlated=correlated))
     return tuple(blocks)
 
 
@@ -262,3 +267,52 @@ def _group_index(data, variables):
     labels = np.array([":".join(str(v) for v in row) for row in rows.itertuples(index=False)],
                       dtype=object)
     return codes, labels
+
+
+def evaluate_new_data(fit, data):
+    """Design of new rows for a fitted model: X (n, p) and, per block, (Z, labels).
+
+    Group labels are strings as in fitting; levels not seen in fitting are kept (the
+    caller decides what they mean). Raises ValueError naming missing columns."""
+    if not isinstance(data, pd.DataFrame):
+        raise TypeError(f"newdata must be a pandas DataFrame, got {type(data).__name__}")
+    needed = set()
+    for block in fit.blocks:
+        needed.update(block.variables)
+    missing = sorted(name for name in needed if name not in data.columns)
+    if missing:
+        raise ValueError(f"newdata lacks grouping column(s) {missing}")
+    if not fit.fixed_names:
+        X = np.zeros((len(data), 0))
+    else:
+        try:
+            if fit.fixed_spec is not None:
+                X = np.asarray(fit.fixed_spec.evaluate_new_data(data).design_matrix, dtype=float)
+            else:
+                rhs = parse_formula(fit.formula).fixed.split("~", 1)[1]
+                frame = design_matrices(f"fastgibbs_lhs_response ~ {rhs}",
+                                        data.assign(fastgibbs_lhs_response=0.0),
+                                        na_action="error").common.as_dataframe()
+                if tuple(str(c) for c in frame.columns) != tuple(fit.fixed_names):
+                    raise ValueError(f"newdata gives fixed-effect columns {list(frame.columns)}, "
+                                     f"the fit has {list(fit.fixed_names)}")
+                X = frame.to_numpy(dtype=float)
+        except KeyError as err:
+            raise ValueError(f"newdata lacks column {err.args[0]!r}") from None
+    _check_finite(X, fit.fixed_names)
+    groups = []
+    for block in fit.blocks:
+        if block.lhs.replace(" ", "") in ("1", "1+1"):
+            Z = np.ones((len(data), 1))
+        else:
+            cols, Z = _group_columns(block.lhs, data)
+            if tuple(cols) != tuple(block.columns):
+                raise ValueError(f"newdata gives columns {cols} for {block.factor!r}, "
+                                 f"the fit has {list(block.columns)}")
+        if data[list(block.variables)].isna().any().any():
+            raise ValueError(f"newdata has missing values in grouping column(s) "
+                             f"{list(block.variables)}")
+        labels = [":".join(str(v) for v in row)
+                  for row in data[list(block.variables)].itertuples(index=False)]
+        groups.append((Z, labels))
+    return X, groups

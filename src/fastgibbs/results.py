@@ -10,8 +10,10 @@ from dataclasses import dataclass, field
 import fnmatch
 
 import numpy as np
+import pandas as pd
 
 from . import diagnostics
+from .lme4 import Lme4Mixin
 
 __all__ = ["Fit"]
 
@@ -20,7 +22,7 @@ ESS_WARN = 400
 
 
 @dataclass(frozen=True, eq=False)
-class Fit:
+class Fit(Lme4Mixin):
     """A fitted model. Build with :func:`fastgibbs.fit`."""
 
     formula: str
@@ -39,7 +41,10 @@ class Fit:
     timing: dict                     # seconds: design, sampling, (summary when done)
     backend: str
     n_jobs: int
+    blocks: tuple = ()               # BlockInfo per grouping factor
     n_dropped: int = 0
+    fixed_spec: object = field(default=None, repr=False)   # formulae fixed-effects spec
+    data: object = field(default=None, repr=False)         # the DataFrame fitted (not saved)
     _summary_cache: dict = field(default_factory=dict, repr=False)
 
     @property
@@ -99,6 +104,8 @@ class Fit:
     def _warnings(self, table):
         out = []
         worst_rhat = table["r_hat"].max()
+        if table[["r_hat", "ess_bulk", "ess_tail"]].isna().all().all():
+            return ["WARNING: too few draws for R-hat and ESS (need >= 4 per chain)."]
         if worst_rhat > RHAT_WARN:
             bad = table.index[table["r_hat"] > RHAT_WARN]
             out.append(f"WARNING: R-hat > {RHAT_WARN} for {len(bad)} parameter(s) "
@@ -113,30 +120,51 @@ class Fit:
 
     def __str__(self):
         table = self.summary()
-        groups = ", ".join(f"{f}: {n}" for f, n in self.n_groups.items()) or "none"
         t = self.timing
+        groups = "; ".join(f"{b.factor}, {len(b.levels)}" for b in self.blocks) or "none"
         lines = [
-            f"fastgibbs fit: {self.formula}",
-            f"  family: {self.family}; observations: {self.n_obs}"
+            f"Bayesian multilevel model fit by Gibbs sampling (fastgibbs)",
+            f" Formula: {self.formula}",
+            f"  Family: {self.family}",
+            f"    Data: {self.n_obs} observations"
             + (f" ({self.n_dropped} rows with missing values dropped)" if self.n_dropped else "")
             + f"; groups: {groups}",
-            f"  chains: {self.n_chains} x ({self.n_warmup} warmup + {self.n_draws} draws"
-            + (f", thin {self.thin}" if self.thin > 1 else "") + f"); backend: {self.backend}"
-            + f", n_jobs: {self.n_jobs}; seed: {self.seed}",
-            f"  time: design {t.get('design', 0):.3f} s, sampling {t.get('sampling', 0):.3f} s",
             "",
         ]
-        shown = table
-        n_u = sum(len(ix) for ix in self.term_index.values())
-        if len(table) > 30 and n_u:
-            shown = table.iloc[: len(table) - n_u]
-            note = f"({n_u} group effects not shown: fit.summary() has them all)"
-        else:
-            note = None
         with _pandas_display():
+            if self.blocks:
+                lines.append("Random effects (posterior means; sd interval):")
+                vc = self.VarCorr().reset_index()
+                lines.append(vc.to_string(index=False, float_format=lambda v: f"{v:.4g}",
+                                          na_rep=""))
+                lines.append("")
+            lines.append("Fixed effects:")
+            fixed = table.loc[list(self.fixed_names)]
+            lo, hi = table.columns[3], table.columns[-4]
+            block = pd.DataFrame({"Estimate": fixed["mean"], "Est.Error": fixed["sd"],
+                                  f"l-{lo} CI": fixed[lo], f"u-{hi} CI": fixed[hi],
+                                  "Rhat": fixed["r_hat"],
+                                  "Bulk_ESS": fixed["ess_bulk"].round().astype("Int64"),
+                                  "Tail_ESS": fixed["ess_tail"].round().astype("Int64")})
+            lines.append(block.to_string(float_format=lambda v: f"{v:.4g}"))
+            lines.append("")
+            n_u = sum(len(ix) for ix in self.term_index.values())
+            shown = table.iloc[: len(table) - n_u] if n_u and len(table) > 30 else table
+            lines.append("Posterior summary"
+                         + (f" ({n_u} group effects in fit.summary()):" if shown is not table
+                            else ":"))
+            shown = shown.astype({"ess_bulk": int, "ess_tail": int}, errors="ignore") \
+                if np.isfinite(shown[["ess_bulk", "ess_tail"]].to_numpy()).all() else shown
             lines.append(shown.to_string(float_format=lambda v: f"{v:.4g}"))
-        if note:
-            lines.append(note)
+        lines += [
+            "",
+            f"Sampler: {self.n_chains} chains x ({self.n_warmup} warmup + {self.n_draws} draws"
+            + (f", thin {self.thin}" if self.thin > 1 else "") + f"), {self.backend} backend, "
+            f"{self.n_jobs} workers, seed {self.seed}",
+            f"  time: design {t.get('design', 0):.3f} s, sampling {t.get('sampling', 0):.3f} s; "
+            f"worst R-hat {_extreme(table['r_hat'], max)}, "
+            f"lowest bulk ESS {_extreme(table['ess_bulk'], min)}",
+        ]
         lines += self._warnings(table)
         return "\n".join(lines)
 
@@ -145,11 +173,19 @@ class Fit:
                 f"{len(self.names)} parameters>")
 
 
+def _extreme(column, pick):
+    """'value (parameter)' of the max or min of a Series, ignoring NaN."""
+    column = column.dropna()
+    if column.empty:
+        return "n/a"
+    name = column.idxmax() if pick is max else column.idxmin()
+    return f"{column[name]:.4g} ({name})"
+
+
 class _pandas_display:
     """Context manager: wide pandas output for text tables."""
 
     def __enter__(self):
-        import pandas as pd
         self._ctx = pd.option_context("display.width", 200, "display.max_columns", 20)
         self._ctx.__enter__()
 

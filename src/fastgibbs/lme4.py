@@ -1,0 +1,208 @@
+"""lme4-style answers from a fit: fixef, ranef, coef, VarCorr, icc, predict.
+
+Point values are posterior means unless said otherwise; ``se_*`` are posterior sds.
+Group-effect tables are indexed by the group labels (sorted, as strings) with one
+column per varying coefficient, named like the fixed effect it varies
+(``"Intercept"`` for ``1``), so that ``coef() = fixef() + ranef()`` column by column.
+"""
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+__all__ = ["BlockInfo", "Lme4Mixin"]
+
+# variance of the standard logistic distribution: the latent-scale residual variance
+# used for the ICC of binomial models (Snijders & Bosker 2012, sec. 17.3)
+LOGISTIC_LATENT_VARIANCE = np.pi ** 2 / 3
+
+
+@dataclass(frozen=True)
+class BlockInfo:
+    """What a fit keeps of a design block: no data arrays."""
+
+    factor: str
+    variables: tuple
+    columns: tuple
+    lhs: str
+    levels: tuple
+    correlated: bool
+
+    @property
+    def terms(self):
+        return tuple(f"{col}|{self.factor}" for col in self.columns)
+
+    @property
+    def coef_names(self):
+        """Column names in fixef terms: '1' -> 'Intercept'."""
+        return tuple("Intercept" if c == "1" else c for c in self.columns)
+
+    @property
+    def correlation_names(self):
+        if not self.correlated:
+            return ()
+        t = self.terms
+        return tuple(f"{t[c]}~{t[c2]}_corr" for c in range(len(t)) for c2 in range(c + 1, len(t)))
+
+
+def _interval(x, probs):
+    return {f"{100 * p:g}%": np.quantile(x, p) for p in probs}
+
+
+class Lme4Mixin:
+    """Methods of :class:`fastgibbs.Fit` that answer like lme4."""
+
+    def _flat(self, name):
+        """Draws of one parameter pooled over chains: (chains * draws,)."""
+        return self.draws(name).reshape(-1)
+
+    def fixef(self):
+        """Posterior means of the fixed effects (Series)."""
+        return pd.Series({n: self._flat(n).mean() for n in self.fixed_names}, name="fixef")
+
+    def se_fixef(self):
+        """Posterior sds of the fixed effects (Series)."""
+        return pd.Series({n: self._flat(n).std() for n in self.fixed_names}, name="se_fixef")
+
+    def _group_table(self, block, stat):
+        cols = {}
+        for term, name in zip(block.terms, block.coef_names):
+            d = self.draws(term)
+            cols[name] = stat(d.reshape(-1, d.shape[-1]))
+        return pd.DataFrame(cols, index=pd.Index(block.levels, name=block.factor))
+
+    def ranef(self):
+        """Posterior means of the group effects: {factor: DataFrame (levels x terms)}."""
+        return {b.factor: self._group_table(b, lambda d: d.mean(axis=0)) for b in self.blocks}
+
+    def se_ranef(self):
+        """Posterior sds of the group effects: {factor: DataFrame (levels x terms)}."""
+        return {b.factor: self._group_table(b, lambda d: d.std(axis=0)) for b in self.blocks}
+
+    def coef(self):
+        """Fixed plus group effects per group (as lme4's ``coef``): {factor: DataFrame}.
+
+        Posterior means of beta_m + u_jm, so every fixed effect appears; those that do
+        not vary by the factor are the same in every row."""
+        out = {}
+        for block in self.blocks:
+            table = pd.DataFrame(index=pd.Index(block.levels, name=block.factor))
+            for name in self.fixed_names:
+                beta = self._flat(name)
+                if name in block.coef_names:
+                    term = block.terms[block.coef_names.index(name)]
+                    u = self.draws(term).reshape(len(beta), -1)
+                    table[name] = (beta[:, None] + u).mean(axis=0)
+                else:
+                    table[name] = beta.mean()
+            out[block.factor] = table
+        return out
+
+    def VarCorr(self, probs=(0.025, 0.975)):
+        """Group-level sds and correlations with posterior intervals (DataFrame).
+
+        Rows like lme4's VarCorr: one per varying coefficient (Groups, Name) plus the
+        Residual; columns Variance and Std.Dev. (posterior means), the sd's interval,
+        and, for correlated terms, Corr with the other coefficients of the group."""
+        rows = []
+        for block in self.blocks:
+            for c, (term, name) in enumerate(zip(block.terms, block.coef_names)):
+                sd = self._flat(term + "_sigma")
+                row = {"Groups": block.factor, "Name": name, "Variance": (sd ** 2).mean(),
+                       "Std.Dev.": sd.mean(), **{f"Std.Dev. {k}": v
+                                                 for k, v in _interval(sd, probs).items()}}
+                if block.correlated:
+                    for c2 in range(c):
+                        corr = self._flat(f"{block.terms[c2]}~{term}_corr")
+                        row[f"Corr {block.coef_names[c2]}"] = corr.mean()
+                rows.append(row)
+        sigma = self._flat("sigma") if "sigma" in self.names else None
+        if sigma is not None:
+            rows.append({"Groups": "Residual", "Name": "", "Variance": (sigma ** 2).mean(),
+                         "Std.Dev.": sigma.mean(),
+                         **{f"Std.Dev. {k}": v for k, v in _interval(sigma, probs).items()}})
+        return pd.DataFrame(rows).set_index(["Groups", "Name"])
+
+    def icc(self, probs=(0.025, 0.975)):
+        """Intraclass correlation per grouping factor, with a posterior interval.
+
+        rho_k = tau_k^2 / (sum_l tau_l^2 + sigma^2) with tau_k the sd of the factor's
+        intercept, computed draw by draw. Gaussian models use sigma^2; binomial models
+        the latent-scale pi^2 / 3. Factors without a varying intercept are left out."""
+        intercepts = [b for b in self.blocks if "1" in b.columns]
+        if not intercepts:
+            raise ValueError("icc needs at least one varying intercept")
+        tau2 = {b.factor: self._flat(f"1|{b.factor}_sigma") ** 2 for b in intercepts}
+        if self.family == "gaussian":
+            resid = self._flat("sigma") ** 2
+        else:
+            resid = LOGISTIC_LATENT_VARIANCE
+        total = sum(tau2.values()) + resid
+        rows = {}
+        for factor, t in tau2.items():
+            rho = t / total
+            rows[factor] = {"icc": rho.mean(), "sd": rho.std(), **_interval(rho, probs)}
+        return pd.DataFrame(rows).T
+
+    def predict(self, newdata=None, include_group=True, summary=True, probs=(0.025, 0.5, 0.975),
+                seed=None):
+        """Posterior predictive distribution of y for the rows of ``newdata``.
+
+        ``include_group=True``: the linear predictor includes each row's group effects;
+        a level not seen in fitting gets, per posterior draw, one fresh draw from the
+        group distribution N(0, Sigma_k) shared by all rows of that level (as brms
+        does). ``include_group=False``: the population-level prediction, with every
+        group effect at its mean 0. Gaussian models add residual noise N(0, sigma^2).
+
+        Returns a DataFrame (mean, sd, quantiles per row) when ``summary``, else the
+        draws as an ndarray (chains * draws, n_rows).
+        """
+        from .design import evaluate_new_data
+        data = self.data if newdata is None else newdata
+        if data is None:
+            raise ValueError("pass newdata (this fit does not keep its data)")
+        X, groups = evaluate_new_data(self, data)
+        rng = np.random.default_rng(seed)
+        n_samples = self.n_chains * self.n_draws
+        beta = np.stack([self._flat(n) for n in self.fixed_names], axis=1) \
+            if self.fixed_names else np.zeros((n_samples, 0))
+        eta = beta @ X.T
+        if include_group:
+            for block, (Z, labels) in zip(self.blocks, groups):
+                eta += self._group_part(block, Z, labels, rng)
+        if self.family == "gaussian":
+            y = eta + self._flat("sigma")[:, None] * rng.standard_normal(eta.shape)
+        else:
+            raise NotImplementedError(f"predict for family {self.family!r}")
+        if not summary:
+            return y
+        out = pd.DataFrame({"mean": y.mean(axis=0), "sd": y.std(axis=0)},
+                           index=getattr(data, "index", None))
+        for p in probs:
+            out[f"{100 * p:g}%"] = np.quantile(y, p, axis=0)
+        return out
+
+    def _group_part(self, block, Z, labels, rng):
+        """(n_samples, n_rows) contribution of one block, new levels drawn fresh."""
+        n_samples = self.n_chains * self.n_draws
+        known = {lvl: j for j, lvl in enumerate(block.levels)}
+        u = np.stack([self.draws(t).reshape(n_samples, -1) for t in block.terms], axis=2)
+        new_levels = sorted({lvl for lvl in labels if lvl not in known})
+        if new_levels:
+            sds = np.stack([self._flat(t + "_sigma") for t in block.terms], axis=1)
+            corr = np.repeat(np.eye(block.n_re if hasattr(block, "n_re") else len(block.columns))[None],
+                             n_samples, axis=0)
+            q = len(block.columns)
+            if block.correlated:
+                for c in range(q):
+                    for c2 in range(c + 1, q):
+                        r = self._flat(f"{block.terms[c]}~{block.terms[c2]}_corr")
+                        corr[:, c, c2] = corr[:, c2, c] = r
+            cov = corr * sds[:, :, None] * sds[:, None, :]
+            L = np.linalg.cholesky(cov + 1e-12 * np.eye(q))
+            fresh = np.einsum("sab,snb->sna", L, rng.standard_normal((n_samples, len(new_levels), q)))
+            u = np.concatenate([u, fresh], axis=1)
+            for i, lvl in enumerate(new_levels):
+                known[lvl] = len(block.levels) + i
+        index = np.array([known[lvl] for lvl in labels], dtype=np.intp)
+        return np.einsum("snc,nc->sn", u[:, index, :], Z)

@@ -1,0 +1,108 @@
+"""lme4-style answers: fixef, ranef, coef, VarCorr, icc, predict, and the printout."""
+import numpy as np
+import pandas as pd
+import pytest
+
+import fastgibbs as fg
+
+
+@pytest.fixture(scope="module")
+def sleep_fit():
+    return fg.fit("Reaction ~ Days + (1 + Days | Subject)", fg.datasets.load("sleepstudy"),
+                  chains=2, warmup=300, draws=600, seed=11)
+
+
+@pytest.fixture(scope="module")
+def nes_fit():
+    return fg.fit("real_ideo ~ 1 + partyid7 + (1 | state)", fg.datasets.load("nes2000"),
+                  chains=2, warmup=300, draws=600, seed=11)
+
+
+def test_fixef_and_se_are_posterior_means_and_sds(sleep_fit):
+    d = sleep_fit.draws("Days")
+    assert sleep_fit.fixef()["Days"] == pytest.approx(d.mean())
+    assert sleep_fit.se_fixef()["Days"] == pytest.approx(d.std())
+    assert list(sleep_fit.fixef().index) == ["Intercept", "Days"]
+
+
+def test_ranef_tables_by_factor(sleep_fit):
+    ranef = sleep_fit.ranef()["Subject"]
+    assert list(ranef.columns) == ["Intercept", "Days"]
+    assert ranef.index[0] == "308" and len(ranef) == 18
+    d = sleep_fit.draws("Days|Subject")
+    np.testing.assert_allclose(ranef["Days"], d.reshape(-1, 18).mean(axis=0))
+    np.testing.assert_allclose(sleep_fit.se_ranef()["Subject"]["Days"], d.reshape(-1, 18).std(axis=0))
+
+
+def test_coef_is_fixef_plus_ranef(sleep_fit):
+    coef = sleep_fit.coef()["Subject"]
+    expected = sleep_fit.ranef()["Subject"] + sleep_fit.fixef()
+    np.testing.assert_allclose(coef, expected[coef.columns])
+
+
+def test_coef_keeps_fixed_effects_that_do_not_vary(nes_fit):
+    coef = nes_fit.coef()["state"]
+    assert list(coef.columns) == ["Intercept", "partyid7"]
+    assert coef["partyid7"].nunique() == 1
+
+
+def test_varcorr(sleep_fit):
+    vc = sleep_fit.VarCorr()
+    assert vc.loc[("Subject", "Days"), "Std.Dev."] == pytest.approx(
+        sleep_fit.draws("Days|Subject_sigma").mean())
+    assert vc.loc[("Subject", "Days"), "Corr Intercept"] == pytest.approx(
+        sleep_fit.draws("1|Subject~Days|Subject_corr").mean())
+    assert ("Residual", "") in vc.index
+    lo, hi = vc.loc[("Subject", "Intercept"), ["Std.Dev. 2.5%", "Std.Dev. 97.5%"]]
+    assert lo < vc.loc[("Subject", "Intercept"), "Std.Dev."] < hi
+
+
+def test_icc_gaussian(nes_fit):
+    icc = nes_fit.icc()
+    tau = nes_fit.draws("1|state_sigma").ravel()
+    sigma = nes_fit.draws("sigma").ravel()
+    assert icc.loc["state", "icc"] == pytest.approx(np.mean(tau ** 2 / (tau ** 2 + sigma ** 2)))
+    assert 0 < icc.loc["state", "2.5%"] < icc.loc["state", "icc"] < icc.loc["state", "97.5%"] < 1
+
+
+def test_predict_known_new_and_population_levels(sleep_fit):
+    new = pd.DataFrame({"Days": [0.0, 9.0, 9.0], "Subject": ["308", "308", "not-seen"]})
+    pred = sleep_fit.predict(new, seed=1)
+    assert list(pred.columns) == ["mean", "sd", "2.5%", "50%", "97.5%"]
+    coef = sleep_fit.coef()["Subject"].loc["308"]
+    # known level: centred on that subject's line (within a few MC errors)
+    assert pred.loc[1, "mean"] == pytest.approx(coef["Intercept"] + 9 * coef["Days"], abs=3.0)
+    # a new level carries the group variation as well: wider than a known level
+    assert pred.loc[2, "sd"] > pred.loc[1, "sd"]
+    population = sleep_fit.predict(new, include_group=False, seed=1)
+    fixef = sleep_fit.fixef()
+    assert population.loc[2, "mean"] == pytest.approx(fixef["Intercept"] + 9 * fixef["Days"], abs=3.0)
+    draws = sleep_fit.predict(new, summary=False, seed=1)
+    assert draws.shape == (2 * 600, 3)
+
+
+def test_predict_defaults_to_fitted_data(nes_fit):
+    assert len(nes_fit.predict(seed=0)) == nes_fit.n_obs
+
+
+def test_predict_bad_newdata(sleep_fit):
+    with pytest.raises(ValueError, match="Subject"):
+        sleep_fit.predict(pd.DataFrame({"Days": [1.0]}))
+    with pytest.raises(ValueError, match="Days"):
+        sleep_fit.predict(pd.DataFrame({"Subject": ["308"]}))
+
+
+def test_print_reads_like_lme4(sleep_fit):
+    text = str(sleep_fit)
+    for piece in ["Formula: Reaction ~ Days + (1 + Days | Subject)", "Family: gaussian",
+                  "180 observations", "Subject, 18", "Random effects", "Residual",
+                  "Corr Intercept", "Fixed effects:", "Estimate", "Est.Error", "l-2.5% CI",
+                  "Sampler: 2 chains x (300 warmup + 600 draws)", "worst R-hat"]:
+        assert piece in text, piece
+
+
+def test_exam_varying_slopes_converge():
+    fit = fg.fit("normexam ~ standLRT + schavg + (standLRT | school)", fg.datasets.load("exam"),
+                 chains=4, warmup=500, draws=1000, seed=2)
+    assert fit.summary()["r_hat"].max() < 1.01
+    assert fit.n_groups == {"school": 65}
