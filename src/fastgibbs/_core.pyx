@@ -25,6 +25,13 @@
 #    inverse-Wishart conditional (Bartlett decomposition).
 # 3. sigma2 | rest ~ InvGamma from the residual sum of squares, itself computed from
 #    the sufficient statistics.
+#
+# Binomial / Bernoulli models (Polson, Scott & Windle 2013, JASA 108(504)) first draw
+# omega_i | eta_i ~ PG(n_i, eta_i) per binomial cell, then refill the same statistics
+# with weights omega (X'Omega X, Z'Omega Z, ..., and X'kappa, Z'kappa with
+# kappa_i = y_i - n_i / 2) and run steps 1-2 unchanged with sigma2 = 1: the working
+# response kappa_i / omega_i ~ N(eta_i, 1 / omega_i). That sweep costs O(cells (p^2 +
+# sum_k q_k p)) for the statistics plus the Gaussian steps.
 from cpython.pycapsule cimport PyCapsule_GetPointer
 from libc.math cimport sqrt, exp, log, floor, INFINITY
 from numpy.random cimport bitgen_t
@@ -35,6 +42,7 @@ from fastgibbs._random cimport (
     draw_normal, draw_uniform, draw_exponential, draw_gamma, draw_inv_gamma,
 )
 from fastgibbs._linalg cimport chol_lower, solve_lower, solve_upper_t
+from fastgibbs._polyagamma cimport pg_draw_int
 
 # prior kinds for a variance component (kept in sync with priors.py)
 cdef enum:
@@ -84,6 +92,27 @@ cdef struct Design:
     const double *vc_b
     Py_ssize_t sigma_kind
     double sigma_a, sigma_b
+    bint has_sigma                   # False for binomial models (sigma2 = 1 fixed)
+
+
+cdef struct Cells:
+    # binomial cells of a logistic model, and the statistics refilled each sweep
+    Py_ssize_t n_cells
+    const double *X                  # n_cells x p, row-major
+    const double *n_trials           # n_cells
+    const double *kappa              # n_cells: successes - n_trials / 2
+    const double *Z                  # per block k: n_cells x q_k row-major, at z_off[k]
+    const Py_ssize_t *z_off
+    const Py_ssize_t *group          # per block k: n_cells entries at k * n_cells
+    const Py_ssize_t *obs_cell       # per ordered pair (k, l): n_cells cell indices
+    double *omega                    # n_cells
+    double *xtx
+    double *xty
+    double *ztz
+    double *ztx
+    double *zty
+    double *cell_val
+    Py_ssize_t n_ztz, n_ztx, n_u, n_cell_val
 
 
 cdef struct State:
@@ -487,8 +516,10 @@ cdef void write_draw(const Design *d, const State *s, double *row, Py_ssize_t n_
     cdef const double *cov
     for i in range(p):
         row[i] = s.beta[i]
-    row[p] = sqrt(s.sigma[0])
-    pos = p + 1
+    pos = p
+    if d.has_sigma:
+        row[p] = sqrt(s.sigma[0])
+        pos = p + 1
     for k in range(d.n_blocks):
         q = d.n_re[k]
         cov = s.re_cov + off
@@ -502,7 +533,7 @@ cdef void write_draw(const Design *d, const State *s, double *row, Py_ssize_t n_
                     pos += 1
         off += q * q
     for i in range(n_u):
-        row[p + 1 + n_hyper + i] = s.u[i]
+        row[pos + i] = s.u[i]
 
 
 cdef int sweep(const Design *d, State *s, Work *w, bint update_variances,
@@ -526,10 +557,88 @@ cdef int sweep(const Design *d, State *s, Work *w, bint update_variances,
             else:
                 draw_variances_block(d, s, w, k, interweave, bg)
         refresh_re_prec(d, s)
-        draw_sigma2(d, s, bg)
+        if d.has_sigma:
+            draw_sigma2(d, s, bg)
     if not (s.sigma[0] > 0.0 and s.sigma[0] < INFINITY):
         return ERR_NONFINITE
     return 0
+
+
+cdef void draw_omega(const Design *d, const State *s, Cells *g, bitgen_t *bg) noexcept nogil:
+    """omega_i | beta, u ~ PG(n_i, eta_i), eta_i = x_i'beta + sum_k z_ik'u_k,g_k(i).
+    Cost O(cells (p + sum_k q_k)) plus the PG draws."""
+    cdef Py_ssize_t i, k, c, m, q, n = g.n_cells, p = d.n_fixed
+    cdef double eta
+    cdef const double *x
+    cdef const double *z
+    cdef const double *uk
+    for i in range(n):
+        eta = 0.0
+        x = g.X + i * p
+        for m in range(p):
+            eta += x[m] * s.beta[m]
+        for k in range(d.n_blocks):
+            q = d.n_re[k]
+            z = g.Z + g.z_off[k] + i * q
+            uk = s.u + d.u_off[k] + g.group[k * n + i] * q
+            for c in range(q):
+                eta += z[c] * uk[c]
+        g.omega[i] = pg_draw_int(bg, <long> g.n_trials[i], eta)
+
+
+cdef void fill_weighted_stats(const Design *d, Cells *g) noexcept nogil:
+    """X'Omega X, X'kappa, and per group / per cell Z'Omega Z, Z'Omega X, Z'kappa.
+    Cost O(cells (p^2 + sum_k q_k (p + q_k) + sum_{k != l} q_k q_l))."""
+    cdef Py_ssize_t i, k, l, c, c2, m, m2, q, ql, j, cell, B = d.n_blocks
+    cdef Py_ssize_t n = g.n_cells, p = d.n_fixed
+    cdef double wt, kap
+    cdef const double *x
+    cdef const double *z
+    cdef const double *zl
+    cdef double *v
+    for m in range(p * p):
+        g.xtx[m] = 0.0
+    for m in range(p):
+        g.xty[m] = 0.0
+    for m in range(g.n_ztz):
+        g.ztz[m] = 0.0
+    for m in range(g.n_ztx):
+        g.ztx[m] = 0.0
+    for m in range(g.n_u):
+        g.zty[m] = 0.0
+    for m in range(g.n_cell_val):
+        g.cell_val[m] = 0.0
+    for i in range(n):
+        wt = g.omega[i]
+        kap = g.kappa[i]
+        x = g.X + i * p
+        for m in range(p):
+            g.xty[m] += kap * x[m]
+            for m2 in range(m + 1):
+                g.xtx[m * p + m2] += wt * x[m] * x[m2]
+        for k in range(B):
+            q = d.n_re[k]
+            z = g.Z + g.z_off[k] + i * q
+            j = g.group[k * n + i]
+            for c in range(q):
+                g.zty[d.u_off[k] + j * q + c] += kap * z[c]
+                for c2 in range(q):
+                    g.ztz[d.ztz_off[k] + j * q * q + c * q + c2] += wt * z[c] * z[c2]
+                for m in range(p):
+                    g.ztx[d.ztx_off[k] + (j * q + c) * p + m] += wt * z[c] * x[m]
+            for l in range(B):
+                if l == k:
+                    continue
+                ql = d.n_re[l]
+                zl = g.Z + g.z_off[l] + i * ql
+                cell = g.obs_cell[(k * B + l) * n + i]
+                v = g.cell_val + d.cell_val_off[cell]
+                for c in range(q):
+                    for c2 in range(ql):
+                        v[c * ql + c2] += wt * z[c] * zl[c2]
+    for m in range(p):
+        for m2 in range(m + 1, p):
+            g.xtx[m * p + m2] = g.xtx[m2 * p + m]
 
 
 cdef int draw_location_fixed_only(const Design *d, State *s, Work *w,
@@ -561,7 +670,7 @@ _ERRORS = {
 }
 
 
-def gaussian_sweeps(
+def gibbs_sweeps(
     object bit_generator,
     # sufficient statistics (read only)
     double n_obs, double yty,
@@ -583,8 +692,15 @@ def gaussian_sweeps(
     # outputs
     double[:, ::1] out_warmup, double[:, ::1] out_draws,
     Py_ssize_t thin=1, bint update_variances=True, bint interweave=True,
+    # binomial cells (None for a Gaussian model); see fastgibbs.samplers.binomial
+    object cells=None,
 ):
     """Run ``len(out_warmup)`` warmup and ``len(out_draws) * thin`` sampling sweeps.
+
+    With ``cells`` (a dict of binomial-cell arrays, see samplers/binomial.py) the
+    model is binomial: the statistics arrays (xtx, xty, ztz, ztx, zty, cell_val) must
+    be private, writable copies for this chain, refilled every sweep from the
+    Polya-Gamma weights; rows then have no sigma column.
 
     Each kept sweep writes one row [beta (p), sigma, hyper (n_hyper), u (n_u)] into
     ``out_warmup`` (every warmup sweep) or ``out_draws`` (every ``thin``-th sweep).
@@ -613,8 +729,10 @@ def gaussian_sweeps(
         n_prec += n_re[k] * n_re[k]
         if cov_kind[k] == COV_FULL:
             n_hyper += n_re[k] * (n_re[k] - 1) // 2
-    if out_draws.shape[1] != p + 1 + n_hyper + n_u or out_warmup.shape[1] != out_draws.shape[1]:
-        raise ValueError("output rows must hold p + 1 + n_hyper + n_u values")
+    cdef bint logit = cells is not None
+    if out_draws.shape[1] != p + (0 if logit else 1) + n_hyper + n_u \
+            or out_warmup.shape[1] != out_draws.shape[1]:
+        raise ValueError("output rows must hold p + 1 (sigma) + n_hyper + n_u values")
     if re_cov.shape[0] != n_prec or iw_scale.shape[0] != n_prec or iw_df.shape[0] != B \
             or cov_kind.shape[0] != B:
         raise ValueError("re_cov and iw_scale need sum q_k^2 entries; iw_df, cov_kind one per block")
@@ -670,6 +788,42 @@ def gaussian_sweeps(
     d.sigma_kind = sigma_kind
     d.sigma_a = sigma_a
     d.sigma_b = sigma_b
+    d.has_sigma = not logit
+
+    cdef Cells g
+    cdef const double[:, ::1] cX
+    cdef const double[::1] c_trials, c_kappa, cZ
+    cdef const Py_ssize_t[::1] c_zoff, c_group, c_obs_cell
+    cdef double[::1] c_omega
+    if logit:
+        cX = cells["X"]
+        c_trials = cells["n_trials"]
+        c_kappa = cells["kappa"]
+        cZ = cells["Z"]
+        c_zoff = cells["z_off"]
+        c_group = cells["group"]
+        c_obs_cell = cells["obs_cell"]
+        c_omega = np.zeros(max(c_trials.shape[0], 1))
+        g.n_cells = c_trials.shape[0]
+        g.X = &cX[0, 0] if p > 0 else NULL
+        g.n_trials = &c_trials[0]
+        g.kappa = &c_kappa[0]
+        g.Z = &cZ[0] if cZ.shape[0] > 0 else NULL
+        g.z_off = &c_zoff[0] if B > 0 else NULL
+        g.group = &c_group[0] if c_group.shape[0] > 0 else NULL
+        g.obs_cell = &c_obs_cell[0] if c_obs_cell.shape[0] > 0 else NULL
+        g.omega = &c_omega[0]
+        # the statistics are this chain's own copies (checked in Python): refill in place
+        g.xtx = <double *> d.xtx
+        g.xty = <double *> d.xty
+        g.ztz = <double *> d.ztz
+        g.ztx = <double *> d.ztx
+        g.zty = <double *> d.zty
+        g.cell_val = <double *> d.cell_val
+        g.n_ztz = ztz.shape[0]
+        g.n_ztx = ztx.shape[0]
+        g.n_u = zty.shape[0]
+        g.n_cell_val = cell_val.shape[0]
 
     s.beta = &beta[0] if p > 0 else NULL
     s.u = &u[0] if n_u > 0 else NULL
@@ -693,12 +847,18 @@ def gaussian_sweeps(
     with bit_generator.lock, nogil:
         refresh_re_prec(&d, &s)
         for i in range(n_warm):
+            if logit:
+                draw_omega(&d, &s, &g, bg)
+                fill_weighted_stats(&d, &g)
             err = sweep(&d, &s, &w, update_variances, interweave, bg)
             if err:
                 break
             write_draw(&d, &s, &out_warmup[i, 0], n_u, n_hyper)
         if not err:
             for i in range(n_keep * thin):
+                if logit:
+                    draw_omega(&d, &s, &g, bg)
+                    fill_weighted_stats(&d, &g)
                 err = sweep(&d, &s, &w, update_variances, interweave, bg)
                 if err:
                     break

@@ -10,11 +10,11 @@ from .design import build_design
 from .lme4 import BlockInfo
 from .priors import resolve_priors
 from .results import Fit
-from .samplers import gaussian
+from .samplers import binomial, gaussian
 
 __all__ = ["fit"]
 
-FAMILIES = ("gaussian",)
+FAMILIES = ("gaussian", "bernoulli", "binomial")
 
 
 def _count(value, name, minimum):
@@ -34,7 +34,10 @@ def fit(formula, data, *, family="gaussian", priors=None, chains=4, warmup=1000,
         lme4-style formula, e.g. ``"y ~ 1 + x + (1 | g)"``; crossed ``(1|a) + (1|b)``,
         nested ``(1|a/b)`` or ``(1|a:b)``, independent varying slopes ``(x || g)``.
     data : pandas.DataFrame
-    family : {"gaussian"}
+    family : {"gaussian", "bernoulli", "binomial"}
+        bernoulli: 0/1, boolean or two-level categorical response (the second level is
+        the event); binomial: ``p(successes, trials) ~ ...``. Both by Polya-Gamma
+        augmentation, with identical rows collapsed into binomial cells.
     priors : dict, optional
         ``{name: prior}``; see :mod:`fastgibbs.priors` for keys and defaults.
     chains, warmup, draws, thin : int
@@ -68,14 +71,19 @@ def fit(formula, data, *, family="gaussian", priors=None, chains=4, warmup=1000,
     if n_jobs is not None:
         _count(n_jobs, "n_jobs", 1)
 
-    design = build_design(formula, data, na_action=na_action)
+    design = build_design(formula, data, na_action=na_action, family=family)
     resolved = resolve_priors(design, priors)
-    problem = gaussian.gaussian_problem(design, resolved)
-    names, term_index = gaussian.parameter_layout(design)
+    if family == "gaussian":
+        problem = gaussian.gaussian_problem(design, resolved)
+        run_chain, n_cells = gaussian.run_chain, None
+    else:
+        problem = binomial.binomial_problem(design, resolved)
+        run_chain, n_cells = binomial.run_chain, problem.n_cells
+    names, term_index = gaussian.parameter_layout(design, has_sigma=family == "gaussian")
     t1 = time.perf_counter()
 
     root, seeds = chain_seeds(seed, chains)
-    task = partial(gaussian.run_chain, problem, n_warmup=warmup, n_draws=draws, thin=thin,
+    task = partial(run_chain, problem, n_warmup=warmup, n_draws=draws, thin=thin,
                    interweave=interweave)
     jobs = default_jobs(chains) if n_jobs is None else n_jobs
     results = run_chains(task, seeds, n_jobs=jobs, backend=backend)
@@ -97,5 +105,5 @@ def fit(formula, data, *, family="gaussian", priors=None, chains=4, warmup=1000,
         priors=resolved, seed=seed if not isinstance(seed, np.random.SeedSequence) else root.entropy,
         thin=thin, timing={"design": t1 - t0, "sampling": t2 - t1}, backend=backend,
         n_jobs=min(jobs, chains), n_dropped=design.n_dropped, blocks=blocks,
-        fixed_spec=design.fixed_spec, data=data,
+        fixed_spec=design.fixed_spec, data=data, n_cells=n_cells,
     )

@@ -82,6 +82,8 @@ class Design:
     blocks: tuple
     n_dropped: int = 0
     fixed_spec: object = field(default=None, repr=False, compare=False)
+    family: str = "gaussian"
+    trials: np.ndarray = None        # binomial trials per row (bernoulli: ones)
 
     @property
     def n_obs(self):
@@ -92,13 +94,22 @@ class Design:
         return self.X.shape[1]
 
 
-def build_design(formula, data, na_action="raise"):
+FAMILIES = ("gaussian", "bernoulli", "binomial")
+
+
+def build_design(formula, data, na_action="raise", family="gaussian"):
     """Evaluate ``formula`` on ``data`` (a pandas DataFrame) into a :class:`Design`.
 
     ``na_action="raise"`` (default) refuses missing values in any column the formula
     uses, naming the column and the count; ``"drop"`` drops those rows and records how
     many in ``Design.n_dropped``.
+
+    Responses by family: gaussian, a numeric column; bernoulli, 0/1 numbers, booleans
+    or a two-level categorical column whose second (sorted) level is the event, as in
+    R's glm (write ``use[N]`` to choose another); binomial, ``p(successes, trials)``.
     """
+    if family not in FAMILIES:
+        raise ValueError(f"family must be one of {FAMILIES}, got {family!r}")
     if not isinstance(data, pd.DataFrame):
         raise TypeError(f"data must be a pandas DataFrame, got {type(data).__name__}")
     if na_action not in ("raise", "drop"):
@@ -115,7 +126,7 @@ def build_design(formula, data, na_action="raise"):
     except Exception as err:
         raise FormulaError(f"cannot evaluate formula {formula!r} on data: {err}") from None
 
-    y = _response(fixed, parsed.response)
+    y, trials = _response(fixed, parsed.response, family, data)
     if fixed.common is None:
         X = np.zeros((len(y), 0), order="F")
         fixed_names = ()
@@ -129,7 +140,7 @@ def build_design(formula, data, na_action="raise"):
     blocks = _blocks(parsed, data)
     return Design(formula=formula, response=parsed.response, y=y, X=X,
                   fixed_names=fixed_names, blocks=blocks, n_dropped=n_dropped,
-                  fixed_spec=fixed.common)
+                  fixed_spec=fixed.common, family=family, trials=trials)
 
 
 def _checked_rows(parsed, data, na_action):
@@ -159,16 +170,52 @@ def _checked_rows(parsed, data, na_action):
     return data, 0
 
 
-def _response(fixed, name):
+def _response(fixed, name, family, data):
+    """(y, trials): trials is None for gaussian, ones for bernoulli."""
     response = fixed.response
     if response is None:
         raise FormulaError("the formula has no response")
-    if getattr(response, "kind", "numeric") != "numeric":
-        raise TypeError(f"response {name!r} must be numeric for a gaussian model, "
-                        f"got a {response.kind} column")
-    y = np.asarray(response.design_matrix, dtype=float).reshape(-1)
-    _check_finite(y[:, None], (name,))
-    return y
+    kind = getattr(response, "kind", "numeric")
+    values = np.asarray(response.design_matrix)
+    if family == "gaussian":
+        if kind != "numeric":
+            raise TypeError(f"response {name!r} must be numeric for a gaussian model, "
+                            f"got a {kind} column")
+        y = values.astype(float).reshape(-1)
+        _check_finite(y[:, None], (name,))
+        return y, None
+    if family == "bernoulli":
+        if kind == "categoric":
+            if values.ndim == 2 and values.shape[1] != 2:
+                raise ValueError(f"bernoulli response {name!r} must have two levels, "
+                                 f"got {values.shape[1]}: {list(response.levels)}")
+            y = (values[:, -1] if values.ndim == 2 else values).astype(float).reshape(-1)
+        elif kind == "numeric":
+            y = values.astype(float).reshape(-1)
+            _check_finite(y[:, None], (name,))
+            if not np.isin(y, (0.0, 1.0)).all():
+                bad = y[~np.isin(y, (0.0, 1.0))][0]
+                raise ValueError(f"bernoulli response {name!r} must be 0/1, found {bad!r}")
+        else:
+            raise TypeError(f"bernoulli response {name!r} must be 0/1, boolean or a "
+                            f"two-level categorical column, got {kind}")
+        trials = np.ones_like(y)
+    else:
+        if kind != "proportion":
+            raise TypeError(f"binomial response {name!r} must be written p(successes, trials)")
+        y, trials = values[:, 0].astype(float), values[:, 1].astype(float)
+        _check_finite(np.column_stack([y, trials]), (f"{name} successes", f"{name} trials"))
+        if np.any(trials < 1) or np.any(trials != np.round(trials)):
+            raise ValueError(f"binomial trials in {name!r} must be positive integers")
+        if np.any(y < 0) or np.any(y != np.round(y)):
+            raise ValueError(f"binomial successes in {name!r} must be non-negative integers")
+        if np.any(y > trials):
+            raise ValueError(f"binomial successes exceed trials in {name!r} "
+                             f"({int(np.sum(y > trials))} rows)")
+    if np.all(y == 0) or np.all(y == trials):
+        warnings.warn(f"response {name!r} has one outcome only; the fit rests on the priors",
+                      stacklevel=4)
+    return y, trials
 
 
 def _check_finite(values, names):

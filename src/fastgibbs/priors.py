@@ -11,7 +11,8 @@ receive plain floats. Keys of the ``priors`` dict:
 
 Defaults (used for every key not given; see :func:`default_priors`) are weakly
 informative and scaled to the data, so that results do not change when y or x are
-rescaled (the convention of rstanarm and brms):
+rescaled (the convention of rstanarm and brms). For bernoulli and binomial models
+the scale is the logit scale: sd(y) below is replaced by 1 and mean(y) by 0.
 
 - slope of predictor x: ``Normal(0, 2.5 * sd(y) / sd(x))``;
 - ``Intercept``: ``Normal(mean(y), 10 * sd(y) * (1 + sum_x |mean(x)| / sd(x)))``,
@@ -109,7 +110,10 @@ VARIANCE_PRIORS = (InvGamma, HalfCauchy)
 def default_priors(design):
     """The default prior for every key of ``design`` (see the module docstring)."""
     y = design.y
-    sd_y = float(np.std(y)) if np.std(y) > 0 else 1.0
+    gaussian = getattr(design, "family", "gaussian") == "gaussian"
+    # binomial models: the logit scale, where 1 plays the role of sd(y)
+    sd_y = (float(np.std(y)) if np.std(y) > 0 else 1.0) if gaussian else 1.0
+    mean_y = float(np.mean(y)) if gaussian else 0.0
     out = {}
     X, names = design.X, design.fixed_names
     slopes = [c for c, name in enumerate(names) if name != "Intercept"]
@@ -117,11 +121,12 @@ def default_priors(design):
     shift = sum(abs(float(np.mean(X[:, c]))) / sds[c] for c in slopes if sds[c] > 0)
     for c, name in enumerate(names):
         if name == "Intercept":
-            out[name] = Normal(float(np.mean(y)), 10.0 * sd_y * (1.0 + shift))
+            out[name] = Normal(mean_y, 10.0 * sd_y * (1.0 + shift))
         else:
             scale = sds[c] if sds[c] > 0 else float(np.sqrt(np.mean(X[:, c] ** 2)))
             out[name] = Normal(0.0, 2.5 * sd_y / scale)
-    out["sigma"] = HalfCauchy(sd_y)
+    if gaussian:
+        out["sigma"] = HalfCauchy(sd_y)
     for block in design.blocks:
         if block.correlated:
             scales = []

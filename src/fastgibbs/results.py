@@ -43,6 +43,7 @@ class Fit(Lme4Mixin):
     n_jobs: int
     blocks: tuple = ()               # BlockInfo per grouping factor
     n_dropped: int = 0
+    n_cells: int = None              # binomial cells the rows collapsed to (binomial families)
     fixed_spec: object = field(default=None, repr=False)   # formulae fixed-effects spec
     data: object = field(default=None, repr=False)         # the DataFrame fitted (not saved)
     _summary_cache: dict = field(default_factory=dict, repr=False)
@@ -128,6 +129,7 @@ class Fit(Lme4Mixin):
             f"  Family: {self.family}",
             f"    Data: {self.n_obs} observations"
             + (f" ({self.n_dropped} rows with missing values dropped)" if self.n_dropped else "")
+            + (f" in {self.n_cells} binomial cells" if self.n_cells is not None else "")
             + f"; groups: {groups}",
             "",
         ]

@@ -1,7 +1,7 @@
 """Gaussian multilevel model: sufficient statistics, initial values, one chain.
 
 The data are reduced once (O(n_obs (p + q)^2) work) to the statistics the kernel
-``fastgibbs._core.gaussian_sweeps`` needs, so each sweep is independent of n_obs on
+``fastgibbs._core.gibbs_sweeps`` needs, so each sweep is independent of n_obs on
 nested designs. The response is shifted by its mean when the model has an intercept
 column (and the intercept prior mean shifted with it), which keeps y'y small and the
 residual sum of squares free of cancellation; draws are shifted back.
@@ -69,13 +69,13 @@ class GaussianProblem:
         return self.n_fixed + 1 + self.n_hyper + self.n_u
 
 
-def parameter_layout(design):
+def parameter_layout(design, has_sigma=True):
     """Column order of a draw row: names and, per group term, the u indices.
 
     Returns (names, term_index) where term_index maps ``"1|state"`` to the column
     positions of its group effects in level order.
     """
-    names = list(design.fixed_names) + ["sigma"]
+    names = list(design.fixed_names) + (["sigma"] if has_sigma else [])
     for block in design.blocks:
         names += [f"{term}_sigma" for term in block.terms]
         names += list(block.correlation_names)
@@ -140,7 +140,7 @@ def gaussian_problem(design, priors, y=None, center=True):
         ztx.append(_group_sums(b.group, zx, b.n_groups).ravel())
         zty.append(_group_sums(b.group, Z * yc[:, None], b.n_groups).ravel())
 
-    pair_row_off, rowptr, cell_col, cell_val_off, cell_val = _pair_cells(blocks)
+    pair_row_off, rowptr, cell_col, cell_val_off, cell_val, _ = _pair_cells(blocks)
     vc, iw_df, iw_scale = [], [], []
     for b in blocks:
         if b.correlated:
@@ -171,7 +171,8 @@ def gaussian_problem(design, priors, y=None, center=True):
         cov_kind=np.array([1 if b.correlated else 0 for b in blocks], dtype=np.intp),
         iw_df=np.array(iw_df, dtype=float), iw_scale=cat(iw_scale),
         n_hyper=sum(b.n_re + len(b.correlation_names) for b in blocks),
-        sigma_prior=priors["sigma"].kernel_args(), y_shift=y_shift,
+        sigma_prior=priors["sigma"].kernel_args() if "sigma" in priors else (1, 0.5, 1.0),
+        y_shift=y_shift,
         intercept_index=intercept, sd_y=sd_y,
     )
 
@@ -193,7 +194,7 @@ def _pair_cells(blocks):
     group of k: cell values are q_k x q_l blocks (row-major)."""
     B = len(blocks)
     pair_row_off = np.zeros(B * B, dtype=np.intp)
-    rowptr, cols, vals, val_offs = [], [], [], []
+    rowptr, cols, vals, val_offs, obs_cell = [], [], [], [], []
     n_rows = n_cells = n_vals = 0
     for k in range(B):
         for l in range(B):
@@ -205,6 +206,7 @@ def _pair_cells(blocks):
             prods = np.stack([bk.Z[:, c] * bl.Z[:, c2]
                               for c in range(bk.n_re) for c2 in range(bl.n_re)], axis=1)
             cell_sums = _group_sums(inverse, prods, len(uniq))
+            obs_cell.append(n_cells + inverse.ravel())
             rows = uniq // bl.n_groups
             counts = np.bincount(rows, minlength=bk.n_groups)
             pair_row_off[k * B + l] = n_rows
@@ -221,7 +223,7 @@ def _pair_cells(blocks):
             else np.zeros(0, dtype=dtype)
 
     return (pair_row_off, cat(rowptr, np.intp), cat(cols, np.intp), cat(val_offs, np.intp),
-            cat(vals, float))
+            cat(vals, float), cat(obs_cell, np.intp))
 
 
 def initial_state(problem, rng):
@@ -250,23 +252,32 @@ def covariance_from_variances(problem, tau2):
 
 
 def run_sweeps(problem, state, bit_generator, n_warmup, n_draws, thin=1,
-               update_variances=True, interweave=True):
+               update_variances=True, interweave=True, cells=None):
     """Continue a chain from ``state`` (mutated): returns (warmup, draws) arrays of shape
-    (n_warmup, n_params) and (n_draws, n_params) on the kernel's (shifted) scale."""
-    warm = np.empty((n_warmup, problem.n_params))
-    draws = np.empty((n_draws, problem.n_params))
+    (n_warmup, n_params) and (n_draws, n_params) on the kernel's (shifted) scale.
+
+    ``cells`` (binomial models, see samplers/binomial.py): the kernel then refills
+    the statistics every sweep, so this chain gets its own copies of them."""
+    n_params = problem.n_params - (1 if cells is not None else 0)
+    warm = np.empty((n_warmup, n_params))
+    draws = np.empty((n_draws, n_params))
     sigma_kind, sigma_a, sigma_b = problem.sigma_prior
-    _core.gaussian_sweeps(
-        bit_generator, float(problem.n_obs), problem.yty, problem.xtx, problem.xty,
+    stats = [problem.xtx, problem.xty, problem.ztz, problem.ztx, problem.zty, problem.cell_val]
+    if cells is not None:
+        stats = [a.copy() for a in stats]
+    xtx, xty, ztz, ztx, zty, cell_val = stats
+    _core.gibbs_sweeps(
+        bit_generator, float(problem.n_obs), problem.yty, xtx, xty,
         problem.prior_mean, problem.prior_prec, problem.n_groups, problem.n_re,
         problem.u_off, problem.ztz_off, problem.ztx_off, problem.vc_off,
-        problem.ztz, problem.ztx, problem.zty, problem.pair_row_off, problem.rowptr,
-        problem.cell_col, problem.cell_val_off, problem.cell_val,
+        ztz, ztx, zty, problem.pair_row_off, problem.rowptr,
+        problem.cell_col, problem.cell_val_off, cell_val,
         problem.vc_kind, problem.vc_a, problem.vc_b, sigma_kind, sigma_a, sigma_b,
         problem.cov_kind, problem.iw_df, problem.iw_scale,
         state["beta"], state["u"], state["tau2"], state["vc_xi"], state["sigma"],
         state["re_cov"],
-        warm, draws, thin=thin, update_variances=update_variances, interweave=interweave)
+        warm, draws, thin=thin, update_variances=update_variances, interweave=interweave,
+        cells=cells)
     return warm, draws
 
 
