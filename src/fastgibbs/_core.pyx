@@ -363,7 +363,8 @@ cdef void draw_variances_block(const Design *d, State *s, Work *w, Py_ssize_t k,
     Cost O(J_k q_k (p + q_k) + cells). Mutates tau2, vc_xi and block k of u.
     """
     cdef Py_ssize_t q = d.n_re[k], J = d.n_groups[k], j, c, c2, vc
-    cdef double a, b, ss, s_old, s_new, A, Bc, eta, zr
+    cdef double a, b, ss, s_old, s_new, t_new, A, Bc, eta, zr
+    cdef int it
     cdef double *uk = s.u + d.u_off[k]
     cdef const double *ztz_j
     if interweave:
@@ -393,7 +394,10 @@ cdef void draw_variances_block(const Design *d, State *s, Work *w, Py_ssize_t k,
                         zr -= ztz_j[c * q + c2] * uk[j * q + c2]
                 A += eta * eta * ztz_j[c * q + c]
                 Bc += eta * zr
-            s_new = exp(slice_log_sd(bg, log(s_old), a, b, A, Bc, s.sigma[0]))
+            t_new = log(s_old)
+            for it in range(3):
+                t_new = slice_log_sd(bg, t_new, a, b, A, Bc, s.sigma[0])
+            s_new = exp(t_new)
             for j in range(J):
                 uk[j * q + c] *= s_new / s_old
             s.tau2[vc] = s_new * s_new

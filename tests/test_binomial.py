@@ -1,0 +1,241 @@
+"""Bernoulli and binomial multilevel models (Polya-Gamma augmentation)."""
+import json
+from pathlib import Path
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import fastgibbs as fg
+from fastgibbs import diagnostics
+from fastgibbs.design import build_design
+from fastgibbs.priors import InvGamma, Normal, resolve_priors
+from fastgibbs.samplers import binomial, gaussian
+
+from stats import z_threshold
+
+DATA = Path(__file__).parent / "data"
+IG = fg.InvGamma(0.001, 0.001)
+
+
+def _contraception():
+    data = fg.datasets.load("contraception")
+    data["age2"] = data["age"] ** 2
+    return data
+
+
+# our parameter names for the reference's (which encodes dummies by hand)
+CONTRACEPTION_NAMES = {"urbanY": "urban[Y]", "livch1": "livch[1]", "livch2": "livch[2]",
+                       "livch3p": "livch[3+]"}
+CBPP_NAMES = {"period2": "period[2]", "period3": "period[3]", "period4": "period[4]"}
+
+MODELS = {
+    "contraception": ("use ~ age + age2 + urban + livch + (1 | district)", _contraception,
+                      "bernoulli", CONTRACEPTION_NAMES),
+    "cbpp": ("p(incidence, size) ~ period + (1 | herd)", lambda: fg.datasets.load("cbpp"),
+             "binomial", CBPP_NAMES),
+}
+
+
+@pytest.fixture(scope="module", params=sorted(MODELS))
+def fitted(request):
+    formula, load, family, names = MODELS[request.param]
+    ref = json.loads((DATA / f"{request.param}.json").read_text())["parameters"]
+    ref = {names.get(k, k): v for k, v in ref.items()}
+    data = load()
+    design = build_design(formula, data, family=family)
+    priors = {n: fg.Normal(0, 10) for n in design.fixed_names}
+    priors.update({t: IG for b in design.blocks for t in b.terms})
+    fit = fg.fit(formula, data, family=family, priors=priors, chains=4, warmup=1000,
+                 draws=3000, seed=20261125)
+    return fit, ref
+
+
+@pytest.mark.statistical
+def test_posterior_means_match_stan(fitted):
+    fit, ref = fitted
+    for name, r in ref.items():
+        x = fit.draws(name)
+        tol = 4 * np.hypot(diagnostics.mcse_mean(x), r["mcse_mean"])
+        assert abs(x.mean() - r["mean"]) <= tol, (name, x.mean(), r["mean"], tol)
+
+
+@pytest.mark.statistical
+def test_posterior_sds_match_stan(fitted):
+    fit, ref = fitted
+    for name, r in ref.items():
+        x = fit.draws(name)
+        mcse_fg = diagnostics.mcse_sd(x)
+        mcse_ref = mcse_fg * np.sqrt(diagnostics.ess_bulk(x) / r["ess_bulk"])
+        tol = 4 * np.hypot(mcse_fg, mcse_ref)
+        assert abs(x.std() - r["sd"]) <= tol, (name, x.std(), r["sd"], tol)
+
+
+def test_no_sigma_and_cells_reported(fitted):
+    fit, _ = fitted
+    assert "sigma" not in fit.names
+    assert fit.n_cells <= fit.n_obs
+    assert "binomial cells" in str(fit)
+
+
+def test_collapsing_rows_changes_nothing():
+    """Bernoulli rows and the same data as binomial cells give bit-identical draws."""
+    rng = np.random.default_rng(4)
+    g = np.repeat(np.arange(6), 20)
+    x = np.tile([0.0, 1.0], 60)
+    y = (rng.random(120) < 1 / (1 + np.exp(-(x - 0.5 + 0.5 * rng.normal(size=6)[g])))).astype(int)
+    rows = pd.DataFrame({"y": y, "x": x, "g": g.astype(str)})
+    cells = rows.groupby(["g", "x"], as_index=False).agg(s=("y", "sum"), n=("y", "size"))
+    a = fg.fit("y ~ x + (1 | g)", rows, family="bernoulli", chains=2, draws=200, warmup=50, seed=9)
+    b = fg.fit("p(s, n) ~ x + (1 | g)", cells, family="binomial", chains=2, draws=200, warmup=50,
+               seed=9)
+    assert a.n_cells == 12 == b.n_cells
+    np.testing.assert_array_equal(a.draws(), b.draws())
+
+
+def test_response_forms_agree():
+    """0/1 numbers, booleans and a two-level categorical give the same fit."""
+    data = _contraception().iloc[:300]
+    data["use01"] = (data["use"] == "Y").astype(int)
+    data["usebool"] = data["use"] == "Y"
+    fits = [fg.fit(f"{resp} ~ age + (1 | district)", data, family="bernoulli", chains=1,
+                   warmup=20, draws=50, seed=1) for resp in ("use", "use01", "usebool")]
+    for other in fits[1:]:
+        np.testing.assert_array_equal(fits[0].draws(), other.draws())
+    chosen = fg.fit("use[N] ~ age + (1 | district)", data, family="bernoulli", chains=1,
+                    warmup=20, draws=50, seed=1)
+    assert chosen.fixef()["Intercept"] * fits[0].fixef()["Intercept"] < 0
+
+
+@pytest.fixture
+def small():
+    return pd.DataFrame({"y": [0.0, 1, 1, 0, 1, 0], "n": [2.0, 3, 1, 4, 2, 2],
+                         "x": [0.1, 0.5, -0.3, 0.2, 0.9, -1.0], "g": list("aabbcc")})
+
+
+@pytest.mark.parametrize("bad", [2, -1, 0.5])
+def test_bernoulli_response_outside_01(small, bad):
+    small.loc[0, "y"] = bad
+    with pytest.raises(ValueError, match="0/1"):
+        fg.fit("y ~ x + (1 | g)", small, family="bernoulli", chains=1, draws=5)
+
+
+def test_successes_exceed_trials(small):
+    small.loc[0, "y"] = 5
+    with pytest.raises(ValueError, match="greater than 'trials'|exceed trials"):
+        fg.fit("p(y, n) ~ x + (1 | g)", small, family="binomial", chains=1, draws=5)
+
+
+@pytest.mark.parametrize("bad", [-1, 0, 2.5])
+def test_bad_trials(small, bad):
+    small.loc[1, "n"] = bad
+    with pytest.raises(ValueError, match="trials"):
+        fg.fit("p(y, n) ~ x + (1 | g)", small, family="binomial", chains=1, draws=5)
+
+
+def test_binomial_needs_p_response(small):
+    with pytest.raises(TypeError, match=r"p\(successes, trials\)"):
+        fg.fit("y ~ x + (1 | g)", small, family="binomial", chains=1, draws=5)
+
+
+def test_one_class_warns(small):
+    small["y"] = 0
+    with pytest.warns(UserWarning, match="one outcome"):
+        fg.fit("y ~ x + (1 | g)", small, family="bernoulli", chains=1, draws=5)
+
+
+def test_perfect_separation_gives_finite_draws_from_the_prior():
+    """y = 1 exactly when x > 0: the likelihood pushes the slope to infinity; the
+    proper prior must keep the draws finite (here Normal(0, 2.5 / sd(x)) by default)."""
+    x = np.linspace(-1, 1, 40)
+    data = pd.DataFrame({"y": (x > 0).astype(int), "x": x, "g": np.tile(list("abcd"), 10)})
+    fit = fg.fit("y ~ x + (1 | g)", data, family="bernoulli", chains=2, warmup=200, draws=500,
+                 seed=3)
+    slope = fit.draws("x")
+    assert np.isfinite(fit.draws()).all()
+    # pulled far out by the data, but bounded by the prior sd (2.5 / sd(x) = 4.3)
+    assert 2 < slope.mean() < 6 * 4.3
+
+
+# ---- Geweke joint-distribution test ------------------------------------------------
+
+N_ITER = 30000
+
+
+def _geweke_design(kind):
+    rng = np.random.default_rng(5)
+    g = np.repeat(np.arange(4), 3)
+    data = pd.DataFrame({"g": g.astype(str), "x": rng.normal(size=g.size)})
+    if kind == "bernoulli":
+        data["y"] = 0
+        return build_design("y ~ 1 + x + (1 | g)", data, family="bernoulli")
+    data["s"] = 0
+    data["n"] = [3, 1, 5, 2, 4, 2, 6, 1, 3, 2, 2, 4]
+    return build_design("p(s, n) ~ 1 + x + (1 | g)", data, family="binomial")
+
+
+def _simulate(design, beta, u, rng):
+    eta = design.X @ beta + u[design.blocks[0].group]
+    return rng.binomial(design.trials.astype(int), 1 / (1 + np.exp(-eta))).astype(float)
+
+
+def _g(beta, u, tau2, y):
+    return np.concatenate([beta, beta ** 2, np.log(tau2), np.log(tau2) ** 2, u[:2],
+                           [beta[0] * y.mean()]])
+
+
+def _geweke(kind, kernel_shape):
+    design = _geweke_design(kind)
+    priors = resolve_priors(design, {"Intercept": Normal(0.3, 1.0), "x": Normal(0, 1.0),
+                                     "1|g": InvGamma(3.0, 2.0)})
+    kernel_priors = dict(priors, **{"1|g": InvGamma(kernel_shape, 2.0)})
+    rng = np.random.default_rng(77)
+    J = design.blocks[0].n_groups
+
+    def prior_draw():
+        beta = np.array([rng.normal(priors[n].mu, priors[n].sigma) for n in design.fixed_names])
+        tau2 = np.array([2.0 / rng.gamma(3.0)])
+        return beta, rng.normal(0, np.sqrt(tau2[0]), J), tau2
+
+    marginal = []
+    for _ in range(N_ITER):
+        beta, u, tau2 = prior_draw()
+        marginal.append(_g(beta, u, tau2, _simulate(design, beta, u, rng)))
+    marginal = np.array(marginal)
+
+    problem = binomial.binomial_problem(design, kernel_priors)
+    assert problem.n_cells == design.n_obs            # every row its own cell: kappa = y - n/2
+    beta, u, tau2 = prior_draw()
+    state = {"beta": beta, "u": u, "tau2": tau2, "vc_xi": np.ones(1),
+             "sigma": np.array([1.0, 1.0]), "re_cov": tau2.copy()}
+    bg = np.random.Generator(np.random.PCG64(11)).bit_generator
+    # cells are in np.unique order of the rows: map rows to cells
+    order = binomial._aggregate(design)[0]
+    trials_cells = problem.cells["n_trials"]
+    successive = []
+    for _ in range(N_ITER):
+        y = _simulate(design, state["beta"], state["u"], rng)
+        cell_y = np.bincount(order, weights=y, minlength=problem.n_cells)
+        problem.cells["kappa"][:] = cell_y - trials_cells / 2
+        gaussian.run_sweeps(problem.layout, state, bg, 0, 1, cells=problem.cells)
+        successive.append(_g(state["beta"], state["u"], state["tau2"], y))
+    successive = np.array(successive)
+    ess = diagnostics.ess_mean(successive.T[None].transpose(0, 2, 1))
+    se = np.sqrt(successive.var(axis=0) / ess + marginal.var(axis=0) / N_ITER)
+    return (successive.mean(axis=0) - marginal.mean(axis=0)) / se
+
+
+@pytest.mark.statistical
+@pytest.mark.parametrize("kind", ["bernoulli", "binomial"])
+def test_geweke_joint_distribution(kind):
+    z = _geweke(kind, 3.0)
+    assert np.all(np.abs(z) < z_threshold(len(z))), np.round(z, 2)
+
+
+@pytest.mark.statistical
+def test_geweke_catches_a_planted_bug():
+    """The kernel is told InvGamma(4, 2) for the group variance, the data come from
+    InvGamma(3, 2)."""
+    z = _geweke("binomial", 4.0)
+    assert np.max(np.abs(z)) > z_threshold(len(z))
