@@ -1,4 +1,5 @@
-"""``fastgibbs.fit``: formula and data in, :class:`~fastgibbs.results.Fit` out."""
+"""``fastgibbs.Model`` (build a design once, sample it many times) and ``fastgibbs.fit``
+(the one-call shortcut)."""
 from functools import partial
 import numbers
 import time
@@ -11,8 +12,9 @@ from .lme4 import BlockInfo
 from .priors import resolve_priors
 from .results import Fit
 from .samplers import binomial, gaussian
+from .simulate import simulate_datasets
 
-__all__ = ["fit"]
+__all__ = ["Model", "fit"]
 
 FAMILIES = ("gaussian", "bernoulli", "binomial")
 
@@ -21,6 +23,114 @@ def _count(value, name, minimum):
     if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
         raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
     return int(value)
+
+
+def check_sample_args(chains, warmup, draws, thin, n_jobs, backend):
+    """Validate sampling arguments; returns them as ints."""
+    chains = _count(chains, "chains", 1)
+    warmup = _count(warmup, "warmup", 0)
+    draws = _count(draws, "draws", 1)
+    thin = _count(thin, "thin", 1)
+    if backend not in BACKENDS:
+        raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
+    if n_jobs is not None:
+        _count(n_jobs, "n_jobs", 1)
+    return chains, warmup, draws, thin
+
+
+class Model:
+    """A multilevel model on data: the design and sufficient statistics, built once.
+
+    ``Model(formula, data, family=..., priors=...)`` parses, validates and reduces the
+    data; :meth:`sample` runs the Gibbs sampler; :meth:`refit` samples the same design
+    with a new response without rebuilding anything; :meth:`simulate` draws datasets
+    from the model. ``fastgibbs.fit(...)`` is ``Model(...).sample(...)``.
+    See :func:`fit` for the arguments.
+    """
+
+    def __init__(self, formula, data, *, family="gaussian", priors=None, na_action="raise"):
+        t0 = time.perf_counter()
+        if family not in FAMILIES:
+            raise ValueError(f"family must be one of {FAMILIES}, got {family!r}")
+        self.formula = formula
+        self.family = family
+        self.data = data
+        self.design = build_design(formula, data, na_action=na_action, family=family)
+        self.priors = resolve_priors(self.design, priors)
+        self.problem = self._problem(self.design.y)
+        self.names, self.term_index = gaussian.parameter_layout(
+            self.design, has_sigma=family == "gaussian")
+        self.names = tuple(self.names)
+        self.blocks = tuple(BlockInfo(factor=b.factor, variables=b.variables, columns=b.columns,
+                                      lhs=b.lhs, levels=tuple(b.levels),
+                                      correlated=b.correlated)
+                            for b in self.design.blocks)
+        self.build_time = time.perf_counter() - t0
+
+    def _problem(self, y):
+        if self.family == "gaussian":
+            return gaussian.gaussian_problem(self.design, self.priors, y=y)
+        return binomial.binomial_problem(self.design, self.priors)
+
+    @property
+    def n_obs(self):
+        return self.design.n_obs
+
+    def __repr__(self):
+        return (f"<fastgibbs.Model {self.formula!r}: {self.family}, {self.n_obs} observations, "
+                f"{len(self.names)} parameters>")
+
+    def sample(self, *, chains=4, warmup=1000, draws=1000, thin=1, seed=None, n_jobs=None,
+               backend="thread", interweave=True):
+        """Run the sampler on the model's data; returns a :class:`~fastgibbs.Fit`."""
+        return self._sample(self.problem, self.data, chains, warmup, draws, thin, seed, n_jobs,
+                            backend, interweave, self.build_time)
+
+    def refit(self, y, *, chains=4, warmup=1000, draws=1000, thin=1, seed=None, n_jobs=None,
+              backend="thread", interweave=True):
+        """Sample the same design with response ``y`` (n_obs,), reusing the design and
+        every statistic that does not depend on y. Cost O(n_obs (p + q)) before sampling."""
+        t0 = time.perf_counter()
+        if self.family == "gaussian":
+            problem = gaussian.with_response(self.problem, self.design, y)
+        else:
+            problem = binomial.with_response(self.problem, self.design, y)
+        return self._sample(problem, None, chains, warmup, draws, thin, seed, n_jobs, backend,
+                            interweave, time.perf_counter() - t0)
+
+    def simulate(self, params=None, n=1, seed=None):
+        """Draw ``n`` datasets from the model: a list of ``{"y": ndarray (n_obs,),
+        "params": {name: value}}``, with the parameters drawn from the prior (or taken
+        from ``params``, a dict of values by parameter name, e.g. a fit's posterior
+        means). :func:`fastgibbs.study` accepts exactly this list."""
+        return simulate_datasets(self, params=params, n=n, seed=seed)
+
+    def _sample(self, problem, data, chains, warmup, draws, thin, seed, n_jobs, backend,
+                interweave, design_time):
+        chains, warmup, draws, thin = check_sample_args(chains, warmup, draws, thin, n_jobs,
+                                                        backend)
+        run_chain = gaussian.run_chain if self.family == "gaussian" else binomial.run_chain
+        t1 = time.perf_counter()
+        root, seeds = chain_seeds(seed, chains)
+        task = partial(run_chain, problem, n_warmup=warmup, n_draws=draws, thin=thin,
+                       interweave=interweave)
+        jobs = default_jobs(chains) if n_jobs is None else n_jobs
+        results = run_chains(task, seeds, n_jobs=jobs, backend=backend)
+        t2 = time.perf_counter()
+        levels = {term: block.levels for block in self.blocks for term in block.terms}
+        return Fit(
+            formula=self.formula, family=self.family, names=self.names,
+            draws_array=np.stack([r[1] for r in results]),
+            warmup_array=np.stack([r[0] for r in results]),
+            term_index=self.term_index, levels=levels, fixed_names=self.design.fixed_names,
+            n_obs=self.design.n_obs, n_groups={b.factor: len(b.levels) for b in self.blocks},
+            priors=self.priors,
+            seed=seed if not isinstance(seed, np.random.SeedSequence) else root.entropy,
+            thin=thin, timing={"design": design_time, "sampling": t2 - t1}, backend=backend,
+            n_jobs=min(jobs, chains), n_dropped=self.design.n_dropped, blocks=self.blocks,
+            fixed_spec=self.design.fixed_spec, data=data,
+            n_cells=None if self.family == "gaussian" else problem.n_cells,
+        )
 
 
 def fit(formula, data, *, family="gaussian", priors=None, chains=4, warmup=1000,
@@ -32,7 +142,8 @@ def fit(formula, data, *, family="gaussian", priors=None, chains=4, warmup=1000,
     ----------
     formula : str
         lme4-style formula, e.g. ``"y ~ 1 + x + (1 | g)"``; crossed ``(1|a) + (1|b)``,
-        nested ``(1|a/b)`` or ``(1|a:b)``, independent varying slopes ``(x || g)``.
+        nested ``(1|a/b)`` or ``(1|a:b)``, varying slopes ``(1 + x | g)`` (correlated,
+        inverse-Wishart prior) or ``(1 + x || g)`` (independent).
     data : pandas.DataFrame
     family : {"gaussian", "bernoulli", "binomial"}
         bernoulli: 0/1, boolean or two-level categorical response (the second level is
@@ -59,51 +170,9 @@ def fit(formula, data, *, family="gaussian", priors=None, chains=4, warmup=1000,
     -------
     Fit
     """
-    t0 = time.perf_counter()
     if family not in FAMILIES:
         raise ValueError(f"family must be one of {FAMILIES}, got {family!r}")
-    chains = _count(chains, "chains", 1)
-    warmup = _count(warmup, "warmup", 0)
-    draws = _count(draws, "draws", 1)
-    thin = _count(thin, "thin", 1)
-    if backend not in BACKENDS:
-        raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
-    if n_jobs is not None:
-        _count(n_jobs, "n_jobs", 1)
-
-    design = build_design(formula, data, na_action=na_action, family=family)
-    resolved = resolve_priors(design, priors)
-    if family == "gaussian":
-        problem = gaussian.gaussian_problem(design, resolved)
-        run_chain, n_cells = gaussian.run_chain, None
-    else:
-        problem = binomial.binomial_problem(design, resolved)
-        run_chain, n_cells = binomial.run_chain, problem.n_cells
-    names, term_index = gaussian.parameter_layout(design, has_sigma=family == "gaussian")
-    t1 = time.perf_counter()
-
-    root, seeds = chain_seeds(seed, chains)
-    task = partial(run_chain, problem, n_warmup=warmup, n_draws=draws, thin=thin,
-                   interweave=interweave)
-    jobs = default_jobs(chains) if n_jobs is None else n_jobs
-    results = run_chains(task, seeds, n_jobs=jobs, backend=backend)
-    t2 = time.perf_counter()
-
-    levels = {}
-    for block in design.blocks:
-        for term in block.terms:
-            levels[term] = tuple(block.levels)
-    blocks = tuple(BlockInfo(factor=b.factor, variables=b.variables, columns=b.columns,
-                             lhs=b.lhs, levels=tuple(b.levels), correlated=b.correlated)
-                   for b in design.blocks)
-    return Fit(
-        formula=formula, family=family, names=tuple(names),
-        draws_array=np.stack([r[1] for r in results]),
-        warmup_array=np.stack([r[0] for r in results]),
-        term_index=term_index, levels=levels, fixed_names=design.fixed_names,
-        n_obs=design.n_obs, n_groups={b.factor: b.n_groups for b in design.blocks},
-        priors=resolved, seed=seed if not isinstance(seed, np.random.SeedSequence) else root.entropy,
-        thin=thin, timing={"design": t1 - t0, "sampling": t2 - t1}, backend=backend,
-        n_jobs=min(jobs, chains), n_dropped=design.n_dropped, blocks=blocks,
-        fixed_spec=design.fixed_spec, data=data, n_cells=n_cells,
-    )
+    check_sample_args(chains, warmup, draws, thin, n_jobs, backend)
+    model = Model(formula, data, family=family, priors=priors, na_action=na_action)
+    return model.sample(chains=chains, warmup=warmup, draws=draws, thin=thin, seed=seed,
+                        n_jobs=n_jobs, backend=backend, interweave=interweave)

@@ -5,14 +5,14 @@ same groups are collapsed into one binomial cell (successes and trials summed): 
 likelihood is the same, and the kernel then draws one PG(n, eta) variate per cell
 instead of n PG(1, eta) ones. The Gaussian kernel does the rest (see _core.pyx).
 """
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from types import SimpleNamespace
 
 import numpy as np
 
 from . import gaussian
 
-__all__ = ["BinomialProblem", "binomial_problem", "run_chain"]
+__all__ = ["BinomialProblem", "binomial_problem", "run_chain", "with_response"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -22,6 +22,7 @@ class BinomialProblem:
     layout: gaussian.GaussianProblem
     cells: dict
     n_obs: int
+    row_cell: np.ndarray             # (n_obs,) the cell of each row
 
     @property
     def n_cells(self):
@@ -67,7 +68,19 @@ def binomial_problem(design, priors):
         if blocks else np.zeros(0, dtype=np.intp),
         "obs_cell": pair[5],
     }
-    return BinomialProblem(layout=layout, cells=cells, n_obs=design.n_obs)
+    return BinomialProblem(layout=layout, cells=cells, n_obs=design.n_obs, row_cell=inverse)
+
+
+def with_response(problem, design, y):
+    """``problem`` with new successes ``y`` (same rows, trials and design)."""
+    y = np.asarray(y, dtype=float)
+    if y.shape != (design.n_obs,):
+        raise ValueError(f"y must have shape ({design.n_obs},), got {y.shape}")
+    if np.any(y < 0) or np.any(y > design.trials) or np.any(y != np.round(y)):
+        raise ValueError("y must hold integer successes between 0 and the trials")
+    successes = np.bincount(problem.row_cell, weights=y, minlength=problem.n_cells)
+    cells = dict(problem.cells, kappa=successes - problem.cells["n_trials"] / 2.0)
+    return replace(problem, cells=cells)
 
 
 def _unit_scale(layout):

@@ -178,15 +178,25 @@ def gaussian_problem(design, priors, y=None, center=True):
 
 
 def with_response(problem, design, y):
-    """``problem`` with the response replaced by ``y`` (same design), recomputing only
-    the statistics that depend on y: O(n_obs sum_k q_k + n_obs p). Requires a problem
-    built with ``center=False``."""
-    if problem.y_shift != 0.0:
-        raise ValueError("with_response needs a problem built with center=False")
+    """``problem`` with the response replaced by ``y`` (same design and priors),
+    recomputing only what depends on y: O(n_obs (p + sum_k q_k))."""
     y = np.asarray(y, dtype=float)
-    zty = [_group_sums(b.group, b.Z * y[:, None], b.n_groups).ravel() for b in design.blocks]
-    return replace(problem, yty=float(y @ y), xty=np.ascontiguousarray(design.X.T @ y),
-                   zty=np.ascontiguousarray(np.concatenate(zty)) if zty else np.zeros(0))
+    if y.shape != (design.n_obs,):
+        raise ValueError(f"y must have shape ({design.n_obs},), got {y.shape}")
+    if not np.all(np.isfinite(y)):
+        raise ValueError(f"y has {int(np.sum(~np.isfinite(y)))} non-finite value(s)")
+    prior_mean = problem.prior_mean
+    shift = 0.0
+    if problem.intercept_index >= 0:
+        shift = float(np.mean(y))
+        prior_mean = prior_mean.copy()
+        prior_mean[problem.intercept_index] += problem.y_shift - shift
+    yc = y - shift
+    zty = [_group_sums(b.group, b.Z * yc[:, None], b.n_groups).ravel() for b in design.blocks]
+    sd_y = float(np.std(y)) if np.std(y) > 0 else 1.0
+    return replace(problem, yty=float(yc @ yc), xty=np.ascontiguousarray(design.X.T @ yc),
+                   zty=np.ascontiguousarray(np.concatenate(zty)) if zty else np.zeros(0),
+                   prior_mean=prior_mean, y_shift=shift, sd_y=sd_y)
 
 
 def _pair_cells(blocks):
