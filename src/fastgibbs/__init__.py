@@ -1,11 +1,12 @@
 """fastgibbs: Gibbs samplers for Bayesian multilevel regression with a compiled core."""
 from . import datasets
 from .api import fit
+from .export import load
 from .formula import FormulaError
 from .priors import HalfCauchy, InvGamma, InvWishart, Normal
 from .results import Fit
 
 __version__ = "0.1.0"
 
-__all__ = ["fit", "Fit", "Normal", "InvGamma", "HalfCauchy", "InvWishart", "FormulaError", "datasets",
+__all__ = ["fit", "load", "Fit", "Normal", "InvGamma", "HalfCauchy", "InvWishart", "FormulaError", "datasets",
            "__version__"]

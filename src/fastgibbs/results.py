@@ -13,7 +13,10 @@ import numpy as np
 import pandas as pd
 
 from . import diagnostics
+from .diagnose import DiagnoseMixin
+from .export import ExportMixin
 from .lme4 import Lme4Mixin
+from .plots import PlotsMixin
 
 __all__ = ["Fit"]
 
@@ -22,7 +25,7 @@ ESS_WARN = 400
 
 
 @dataclass(frozen=True, eq=False)
-class Fit(Lme4Mixin):
+class Fit(Lme4Mixin, PlotsMixin, ExportMixin, DiagnoseMixin):
     """A fitted model. Build with :func:`fastgibbs.fit`."""
 
     formula: str
