@@ -1,6 +1,7 @@
 """``fastgibbs.Model`` (build a design once, sample it many times) and ``fastgibbs.fit``
 (the one-call shortcut)."""
 from functools import partial
+from contextlib import nullcontext as _nothing
 import numbers
 import time
 
@@ -10,6 +11,7 @@ from .chains import BACKENDS, chain_seeds, default_jobs, run_chains
 from .design import build_design
 from .lme4 import BlockInfo
 from .priors import resolve_priors
+from .progress import ProgressBar
 from .results import Fit
 from .samplers import binomial, gaussian
 from .simulate import simulate_datasets
@@ -81,10 +83,13 @@ class Model:
                 f"{len(self.names)} parameters>")
 
     def sample(self, *, chains=4, warmup=1000, draws=1000, thin=1, seed=None, n_jobs=None,
-               backend="thread", interweave=True):
-        """Run the sampler on the model's data; returns a :class:`~fastgibbs.Fit`."""
+               backend="thread", interweave=True, progress=False):
+        """Run the sampler on the model's data; returns a :class:`~fastgibbs.Fit`.
+
+        ``progress=True`` shows a progress bar on stderr when it is a terminal and the
+        run lasts over a second (thread backend); the draws are the same either way."""
         return self._sample(self.problem, self.data, chains, warmup, draws, thin, seed, n_jobs,
-                            backend, interweave, self.build_time)
+                            backend, interweave, self.build_time, progress)
 
     def refit(self, y, *, chains=4, warmup=1000, draws=1000, thin=1, seed=None, n_jobs=None,
               backend="thread", interweave=True):
@@ -96,7 +101,7 @@ class Model:
         else:
             problem = binomial.with_response(self.problem, self.design, y)
         return self._sample(problem, None, chains, warmup, draws, thin, seed, n_jobs, backend,
-                            interweave, time.perf_counter() - t0)
+                            interweave, time.perf_counter() - t0, False)
 
     def simulate(self, params=None, n=1, seed=None):
         """Draw ``n`` datasets from the model: a list of ``{"y": ndarray (n_obs,),
@@ -106,16 +111,19 @@ class Model:
         return simulate_datasets(self, params=params, n=n, seed=seed)
 
     def _sample(self, problem, data, chains, warmup, draws, thin, seed, n_jobs, backend,
-                interweave, design_time):
+                interweave, design_time, progress):
         chains, warmup, draws, thin = check_sample_args(chains, warmup, draws, thin, n_jobs,
                                                         backend)
         run_chain = gaussian.run_chain if self.family == "gaussian" else binomial.run_chain
         t1 = time.perf_counter()
         root, seeds = chain_seeds(seed, chains)
-        task = partial(run_chain, problem, n_warmup=warmup, n_draws=draws, thin=thin,
-                       interweave=interweave)
         jobs = default_jobs(chains) if n_jobs is None else n_jobs
-        results = run_chains(task, seeds, n_jobs=jobs, backend=backend)
+        bar = ProgressBar(chains * (warmup + draws * thin))
+        report = bar.add if progress and bar.enabled and backend == "thread" else None
+        task = partial(run_chain, problem, n_warmup=warmup, n_draws=draws, thin=thin,
+                       interweave=interweave, on_progress=report)
+        with bar if report else _nothing():
+            results = run_chains(task, seeds, n_jobs=jobs, backend=backend)
         t2 = time.perf_counter()
         levels = {term: block.levels for block in self.blocks for term in block.terms}
         return Fit(
@@ -135,7 +143,7 @@ class Model:
 
 def fit(formula, data, *, family="gaussian", priors=None, chains=4, warmup=1000,
         draws=1000, thin=1, seed=None, n_jobs=None, backend="thread",
-        na_action="raise", interweave=True):
+        na_action="raise", interweave=True, progress=False):
     """Fit a multilevel model by Gibbs sampling.
 
     Parameters
@@ -165,6 +173,8 @@ def fit(formula, data, *, family="gaussian", priors=None, chains=4, warmup=1000,
     interweave : bool
         Interweave centred and non-centred variance updates (ASIS; default). False
         gives the plain centred Gibbs sampler, for comparisons.
+    progress : bool
+        Progress bar on stderr for runs over a second, when it is a terminal.
 
     Returns
     -------
@@ -175,4 +185,5 @@ def fit(formula, data, *, family="gaussian", priors=None, chains=4, warmup=1000,
     check_sample_args(chains, warmup, draws, thin, n_jobs, backend)
     model = Model(formula, data, family=family, priors=priors, na_action=na_action)
     return model.sample(chains=chains, warmup=warmup, draws=draws, thin=thin, seed=seed,
-                        n_jobs=n_jobs, backend=backend, interweave=interweave)
+                        n_jobs=n_jobs, backend=backend, interweave=interweave,
+                        progress=progress)

@@ -1,15 +1,21 @@
-"""Command line: ``fastgibbs example`` and ``fastgibbs fit DATA.csv FORMULA``.
+"""Command line: ``fastgibbs example | fit | summary | plot`` (also ``python -m fastgibbs``).
 
-Errors in the input print one line on stderr and exit with status 2 (no traceback
-unless ``--debug``).
+Errors in the input print one line on stderr and exit with status 2 (a traceback
+only with ``--debug``).
 """
 import argparse
+from pathlib import Path
 import re
 import sys
 
-__all__ = ["main"]
+__all__ = ["main", "parse_prior"]
 
 NES_FORMULA = "real_ideo ~ 1 + partyid7 + (1 | state)"
+PLOT_KINDS = ("trace", "rank", "pairs", "density", "intervals", "autocorr")
+
+
+class CLIError(Exception):
+    """A user error reported in one line."""
 
 
 def _nes_priors(fg):
@@ -21,75 +27,146 @@ _PRIOR = re.compile(r"^\s*(?P<key>[^=]+?)\s*=\s*(?P<kind>\w+)\((?P<args>[^)]*)\)
 
 
 def parse_prior(text, fg):
-    """``"partyid7=normal(0,1)"`` -> ("partyid7", Normal(0, 1)); also invgamma(a,b),
-    halfcauchy(s)."""
+    """``"partyid7=normal(0,1)"`` -> ("partyid7", Normal(0, 1)); also
+    ``invgamma(shape,scale)`` and ``halfcauchy(scale)``."""
     match = _PRIOR.match(text)
     if not match:
-        raise ValueError(f"bad prior {text!r}: write NAME=normal(mu,sd), NAME=invgamma(a,b) "
-                         "or NAME=halfcauchy(scale)")
+        raise CLIError(f"bad prior {text!r}: write NAME=normal(mu,sd), NAME=invgamma(a,b) "
+                       "or NAME=halfcauchy(scale)")
     kinds = {"normal": fg.Normal, "invgamma": fg.InvGamma, "halfcauchy": fg.HalfCauchy}
     kind = match["kind"].lower()
     if kind not in kinds:
-        raise ValueError(f"bad prior {text!r}: unknown distribution {kind!r}")
+        raise CLIError(f"bad prior {text!r}: unknown distribution {kind!r} "
+                       f"(use {', '.join(kinds)})")
     try:
         args = [float(a) for a in match["args"].split(",") if a.strip()]
-    except ValueError:
-        raise ValueError(f"bad prior {text!r}: arguments must be numbers") from None
-    return match["key"], kinds[kind](*args)
+        return match["key"], kinds[kind](*args)
+    except (TypeError, ValueError) as err:
+        raise CLIError(f"bad prior {text!r}: {err}") from None
+
+
+def _read_data(path):
+    import pandas as pd
+    file = Path(path)
+    if not file.is_file():
+        raise CLIError(f"data file {path!r} not found")
+    if file.suffix.lower() == ".parquet":
+        return pd.read_parquet(file)
+    return pd.read_csv(file)
 
 
 def _example(args, fg):
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
     fit = fg.fit(NES_FORMULA, fg.datasets.load("nes2000"), priors=_nes_priors(fg),
-                 chains=args.chains, warmup=1000, draws=args.draws, seed=args.seed)
+                 chains=args.chains, warmup=1000, draws=args.draws, seed=args.seed,
+                 progress=True)
     print(fit)
+    _save_plot(fit.plot_trace(["Intercept", "partyid7", "sigma", "1|state_sigma"]),
+               out / "trace.png")
+    _save_plot(fit.plot_intervals("1|state"), out / "state_intervals.png")
+    fit.save(out / "nes2000_fit.npz")
+    print(f"\nwrote {out / 'trace.png'}, {out / 'state_intervals.png'} and "
+          f"{out / 'nes2000_fit.npz'} (fastgibbs summary {out / 'nes2000_fit.npz'})")
     return 0
 
 
 def _fit(args, fg):
-    import pandas as pd
-    try:
-        data = pd.read_parquet(args.data) if args.data.endswith(".parquet") \
-            else pd.read_csv(args.data)
-    except FileNotFoundError:
-        raise ValueError(f"data file {args.data!r} not found") from None
+    data = _read_data(args.data)
     priors = dict(parse_prior(p, fg) for p in args.prior)
     fit = fg.fit(args.formula, data, family=args.family, priors=priors, chains=args.chains,
-                 warmup=args.warmup, draws=args.draws, seed=args.seed)
+                 warmup=args.warmup, draws=args.draws, seed=args.seed, progress=True)
     print(fit)
+    if args.out:
+        fit.save(args.out)
+        print(f"\nsaved the fit to {args.out}")
     return 0
+
+
+def _load(path, fg):
+    if not Path(path).is_file():
+        raise CLIError(f"fit file {path!r} not found")
+    return fg.load(path)
+
+
+def _summary(args, fg):
+    print(_load(args.fit, fg))
+    return 0
+
+
+def _plot(args, fg):
+    fit = _load(args.fit, fg)
+    pars = args.pars if args.pars else None
+    if args.kind == "intervals":
+        if not pars or len(pars) != 1:
+            raise CLIError("--kind intervals needs one group term in --pars, e.g. --pars '1|state'")
+        figure = fit.plot_intervals(pars[0])
+    elif args.kind in ("trace", "rank"):
+        figure = fit.plot_trace(pars, kind=args.kind)
+    else:
+        figure = getattr(fit, f"plot_{args.kind}")(pars)
+    _save_plot(figure, args.out)
+    print(f"wrote {args.out}")
+    return 0
+
+
+def _save_plot(figure, path):
+    import matplotlib.pyplot as plt
+    figure.savefig(path, dpi=100, bbox_inches="tight")
+    plt.close(figure)
 
 
 def build_parser():
     parser = argparse.ArgumentParser(prog="fastgibbs",
                                      description="Gibbs samplers for multilevel regression")
-    parser.add_argument("--debug", action="store_true", help="show tracebacks")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks on errors")
     sub = parser.add_subparsers(dest="command", required=True)
-    ex = sub.add_parser("example", help="fit the NES 2000 model on bundled data and print it")
+
+    ex = sub.add_parser("example", help="fit the NES 2000 model on bundled data, print it, "
+                                        "write plots and the saved fit")
+    ex.add_argument("--out", default="fastgibbs_example", help="folder for the outputs")
     ex.add_argument("--chains", type=int, default=4)
     ex.add_argument("--draws", type=int, default=4000)
     ex.add_argument("--seed", type=int, default=1)
     ex.set_defaults(run=_example)
+
     fi = sub.add_parser("fit", help="fit a model to a CSV or Parquet file")
-    fi.add_argument("data")
-    fi.add_argument("formula")
-    fi.add_argument("--family", default="gaussian")
+    fi.add_argument("data", help="CSV or .parquet file")
+    fi.add_argument("formula", help='lme4-style formula, e.g. "y ~ x + (1 | g)"')
+    fi.add_argument("--family", default="gaussian",
+                    help="gaussian (default), bernoulli or binomial")
     fi.add_argument("--chains", type=int, default=4)
     fi.add_argument("--warmup", type=int, default=1000)
     fi.add_argument("--draws", type=int, default=1000)
     fi.add_argument("--seed", type=int, default=None)
     fi.add_argument("--prior", action="append", default=[],
-                    help='e.g. "partyid7=normal(0,1)" (repeatable)')
+                    help='e.g. "partyid7=normal(0,1)" or "1|state=invgamma(1,1)" (repeatable)')
+    fi.add_argument("--out", help="save the fit to this file (.npz)")
     fi.set_defaults(run=_fit)
+
+    su = sub.add_parser("summary", help="print a saved fit")
+    su.add_argument("fit")
+    su.set_defaults(run=_summary)
+
+    pl = sub.add_parser("plot", help="plot a saved fit to an image file")
+    pl.add_argument("fit")
+    pl.add_argument("--kind", choices=PLOT_KINDS, default="trace")
+    pl.add_argument("--pars", nargs="+", help="parameter names, group terms or patterns")
+    pl.add_argument("--out", required=True, help="image file, e.g. trace.png")
+    pl.set_defaults(run=_plot)
     return parser
 
 
 def main(argv=None):
     args = build_parser().parse_args(argv)
+    import matplotlib
+    matplotlib.use("Agg")
     import fastgibbs as fg
     try:
         return args.run(args, fg)
-    except (ValueError, TypeError, KeyError, NotImplementedError) as err:
+    except (CLIError, ValueError, TypeError, KeyError, NotImplementedError, OSError) as err:
         if args.debug:
             raise
-        print(f"fastgibbs: error: {err}", file=sys.stderr)
+        message = err.args[0] if isinstance(err, KeyError) and err.args else err
+        print(f"fastgibbs: error: {message}", file=sys.stderr)
         return 2

@@ -89,11 +89,12 @@ def _unit_scale(layout):
     return replace(layout, sd_y=1.0)
 
 
-def run_chain(problem, seed_seq, n_warmup, n_draws, thin=1, interweave=True):
+def run_chain(problem, seed_seq, n_warmup, n_draws, thin=1, interweave=True, on_progress=None):
     """One chain from dispersed initial values: (warmup, draws)."""
     rng = np.random.Generator(np.random.PCG64(seed_seq))
     layout = problem.layout
     state = gaussian.initial_state(layout, rng)
     state["sigma"] = np.array([1.0, 1.0])
-    return gaussian.run_sweeps(layout, state, rng.bit_generator, n_warmup, n_draws, thin,
-                               interweave=interweave, cells=problem.cells)
+    return gaussian.run_sweeps_reporting(layout, state, rng.bit_generator, n_warmup, n_draws,
+                                         thin, interweave=interweave, cells=problem.cells,
+                                         on_progress=on_progress)

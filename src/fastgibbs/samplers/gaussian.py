@@ -298,10 +298,38 @@ def unshift(problem, draws):
     return draws
 
 
-def run_chain(problem, seed_seq, n_warmup, n_draws, thin=1, interweave=True):
+def _chunks(total, n_chunks):
+    size = max(1, -(-total // n_chunks))
+    while total > 0:
+        yield min(size, total)
+        total -= size
+
+
+def run_sweeps_reporting(problem, state, bit_generator, n_warmup, n_draws, thin=1,
+                         interweave=True, cells=None, on_progress=None, n_chunks=20):
+    """:func:`run_sweeps` in about ``n_chunks`` pieces per phase, calling
+    ``on_progress(n_sweeps)`` after each; the draws are identical to one call."""
+    if on_progress is None:
+        return run_sweeps(problem, state, bit_generator, n_warmup, n_draws, thin,
+                          interweave=interweave, cells=cells)
+    warm, draws = [], []
+    for size in _chunks(n_warmup, n_chunks):
+        warm.append(run_sweeps(problem, state, bit_generator, size, 0, thin,
+                               interweave=interweave, cells=cells)[0])
+        on_progress(size)
+    for size in _chunks(n_draws, n_chunks):
+        draws.append(run_sweeps(problem, state, bit_generator, 0, size, thin,
+                                interweave=interweave, cells=cells)[1])
+        on_progress(size * thin)
+    width = problem.n_params - (1 if cells is not None else 0)
+    return (np.concatenate(warm) if warm else np.empty((0, width)),
+            np.concatenate(draws) if draws else np.empty((0, width)))
+
+
+def run_chain(problem, seed_seq, n_warmup, n_draws, thin=1, interweave=True, on_progress=None):
     """One chain from dispersed initial values: (warmup, draws) on the scale of y."""
     rng = np.random.Generator(np.random.PCG64(seed_seq))
     state = initial_state(problem, rng)
-    warm, draws = run_sweeps(problem, state, rng.bit_generator, n_warmup, n_draws, thin,
-                             interweave=interweave)
+    warm, draws = run_sweeps_reporting(problem, state, rng.bit_generator, n_warmup, n_draws,
+                                       thin, interweave=interweave, on_progress=on_progress)
     return unshift(problem, warm), unshift(problem, draws)
