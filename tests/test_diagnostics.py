@@ -1,0 +1,379 @@
+"""Tests for fastgibbs.diagnostics: agreement with ArviZ, vectorization, edge cases and
+the summary table.  ArviZ (0.17 <= version < 1) is the reference implementation of
+Vehtari et al. (2021); we require agreement to rounding error (rtol 1e-12)."""
+import logging
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy.special import ndtri
+from scipy.stats import rankdata
+
+from fastgibbs import diagnostics as diag
+
+try:
+    import arviz as az
+    from arviz.stats import diagnostics as az_diagnostics
+except ImportError:  # pragma: no cover - arviz is in the "test" extra
+    az = None
+
+needs_arviz = pytest.mark.skipif(az is None, reason="ArviZ is the reference implementation")
+
+RTOL = 1e-12  # observed differences to ArviZ are below 1e-14
+
+
+def ar1(rng, phi, chains, draws):
+    """Stationary AR(1) chains with unit innovations, shape (chains, draws)."""
+    noise = rng.standard_normal((chains, draws))
+    x = np.empty((chains, draws))
+    x[:, 0] = noise[:, 0] / np.sqrt(1 - phi**2)
+    for t in range(1, draws):
+        x[:, t] = phi * x[:, t - 1] + noise[:, t]
+    return x
+
+
+def shifted(rng):
+    x = rng.standard_normal((4, 1000))
+    x[3] += 0.5
+    return x
+
+
+# name -> (seed, maker); each dataset has shape (chains, draws)
+DATASETS = {
+    "iid_normal": (11, lambda rng: rng.standard_normal((4, 1000))),
+    "ar1_0.9": (12, lambda rng: ar1(rng, 0.9, 4, 1000)),
+    "ar1_0.995": (13, lambda rng: ar1(rng, 0.995, 4, 1000)),  # needs every lag
+    "shifted_chain": (14, shifted),
+    "student_t_df2": (15, lambda rng: rng.standard_t(2, (4, 1000))),
+    "antithetic": (16, lambda rng: ar1(rng, -0.6, 4, 1000)),
+    "single_chain": (17, lambda rng: ar1(rng, 0.5, 1, 1000)),
+    "odd_draws": (18, lambda rng: ar1(rng, 0.3, 4, 1001)),
+    "ties": (19, lambda rng: rng.poisson(2.0, (4, 300)).astype(float)),
+}
+MULTI_CHAIN = [name for name in DATASETS if name != "single_chain"]
+
+
+def make(name):
+    seed, maker = DATASETS[name]
+    return maker(np.random.default_rng(seed))
+
+
+@pytest.fixture(scope="module", params=list(DATASETS))
+def draws(request):
+    return make(request.param)
+
+
+@pytest.fixture(scope="module", params=MULTI_CHAIN)
+def multi_chain_draws(request):
+    return make(request.param)
+
+
+def reference(function, *args, **kwargs):
+    """Call ArviZ quietly (it logs shape warnings and warns on 0/0)."""
+    logging.disable(logging.WARNING)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return float(function(*args, **kwargs))
+    finally:
+        logging.disable(logging.NOTSET)
+
+
+# ----------------------------------------------------------------------------------
+# Agreement with ArviZ
+# ----------------------------------------------------------------------------------
+@needs_arviz
+@pytest.mark.parametrize("method", ["bulk", "tail", "mean", "sd"])
+def test_ess_matches_arviz(draws, method):
+    ours = getattr(diag, f"ess_{method}")(draws)
+    np.testing.assert_allclose(ours, reference(az.ess, draws, method=method), rtol=RTOL)
+
+
+@needs_arviz
+@pytest.mark.parametrize("prob", [0.05, 0.5, 0.9])
+def test_ess_quantile_matches_arviz(draws, prob):
+    expected = reference(az.ess, draws, method="quantile", prob=prob)
+    np.testing.assert_allclose(diag.ess_quantile(draws, prob), expected, rtol=RTOL)
+
+
+@needs_arviz
+def test_rhat_matches_arviz(multi_chain_draws):
+    expected = reference(az.rhat, multi_chain_draws, method="rank")
+    np.testing.assert_allclose(diag.rhat(multi_chain_draws), expected, rtol=RTOL)
+
+
+@needs_arviz
+def test_rhat_of_single_chain_is_split_rhat_of_its_halves():
+    # az.rhat gives NaN for one chain; we (like posterior) use the two halves,
+    # computed here from ArviZ's own building blocks.
+    x = make("single_chain")
+    split = az_diagnostics._split_chains(x)
+    bulk = az_diagnostics._rhat(az_diagnostics._z_scale(split))
+    tail = az_diagnostics._rhat(az_diagnostics._z_scale(np.abs(split - np.median(split))))
+    np.testing.assert_allclose(diag.rhat(x), max(bulk, tail), rtol=RTOL)
+
+
+@needs_arviz
+@pytest.mark.parametrize("method", ["mean", "sd"])
+def test_mcse_matches_arviz(draws, method):
+    ours = getattr(diag, f"mcse_{method}")(draws)
+    np.testing.assert_allclose(ours, reference(az.mcse, draws, method=method), rtol=RTOL)
+
+
+@needs_arviz
+@pytest.mark.parametrize("prob", [0.05, 0.5, 0.9])
+def test_mcse_quantile_matches_arviz(draws, prob):
+    expected = reference(az.mcse, draws, method="quantile", prob=prob)
+    np.testing.assert_allclose(diag.mcse_quantile(draws, prob), expected, rtol=RTOL)
+
+
+# ----------------------------------------------------------------------------------
+# Behaviour on the example chains
+# ----------------------------------------------------------------------------------
+def test_shifted_chain_is_flagged_by_rhat():
+    assert diag.rhat(make("shifted_chain")) > 1.01
+
+
+def test_iid_chains_pass_rhat():
+    assert diag.rhat(make("iid_normal")) < 1.01
+
+
+def test_antithetic_chains_have_ess_above_draws():
+    x = make("antithetic")
+    assert diag.ess_mean(x) > x.size
+
+
+def test_ess_is_bounded_by_s_log10_s():
+    x = make("antithetic")
+    assert diag.ess_mean(x) <= x.size * np.log10(x.size)
+
+
+def test_autocorrelated_chains_have_ess_below_draws():
+    x = make("ar1_0.9")
+    assert diag.ess_bulk(x) < x.size / 5
+
+
+def test_ess_basic_is_ess_mean():
+    x = make("ar1_0.9")
+    assert diag.ess_basic(x) == diag.ess_mean(x)
+
+
+def test_split_chains_drops_middle_draw_of_odd_chains():
+    x = np.arange(2 * 5).reshape(2, 5)
+    np.testing.assert_array_equal(diag.split_chains(x), [[0, 1], [5, 6], [3, 4], [8, 9]])
+
+
+def test_split_chains_keeps_parameter_axes():
+    x = np.zeros((3, 8, 2, 5))
+    assert diag.split_chains(x).shape == (6, 4, 2, 5)
+
+
+def test_z_scale_is_normal_score_of_pooled_average_ranks():
+    x = make("ties")  # many ties
+    ranks = rankdata(x, method="average").reshape(x.shape)
+    expected = ndtri((ranks - 3 / 8) / (x.size + 1 / 4))
+    np.testing.assert_array_equal(diag.z_scale(x), expected)
+
+
+def test_z_scale_ranks_each_parameter_separately():
+    x = np.random.default_rng(5).standard_normal((3, 20, 4))
+    per_param = np.stack([diag.z_scale(x[:, :, i]) for i in range(4)], axis=-1)
+    np.testing.assert_array_equal(diag.z_scale(x), per_param)
+
+
+# ----------------------------------------------------------------------------------
+# Vectorization over parameter axes
+# ----------------------------------------------------------------------------------
+VECTORIZED = {
+    "ess_basic": diag.ess_basic,
+    "ess_bulk": diag.ess_bulk,
+    "ess_tail": diag.ess_tail,
+    "ess_sd": diag.ess_sd,
+    "ess_quantile": lambda x: diag.ess_quantile(x, 0.25),
+    "rhat": diag.rhat,
+    "mcse_mean": diag.mcse_mean,
+    "mcse_sd": diag.mcse_sd,
+    "mcse_quantile": lambda x: diag.mcse_quantile(x, 0.75),
+}
+
+
+@pytest.fixture(scope="module")
+def six_parameters():
+    """(4, 500, 3, 2): iid, t, shifted and AR(1) parameters, one needing every lag."""
+    rng = np.random.default_rng(21)
+    columns = [rng.standard_normal((4, 500)), rng.standard_t(3, (4, 500)),
+               rng.standard_normal((4, 500)) + [[0], [0], [0], [1]],
+               ar1(rng, 0.5, 4, 500), ar1(rng, 0.95, 4, 500), ar1(rng, 0.998, 4, 500)]
+    return np.stack(columns, axis=-1).reshape(4, 500, 3, 2)
+
+
+@pytest.mark.parametrize("name", list(VECTORIZED))
+def test_vectorized_equals_per_parameter(six_parameters, name):
+    function = VECTORIZED[name]
+    result = function(six_parameters)
+    assert result.shape == (3, 2)
+    expected = [[function(six_parameters[:, :, i, j]) for j in range(2)] for i in range(3)]
+    np.testing.assert_allclose(result, expected, rtol=1e-14)
+
+
+def test_scalar_for_two_dimensional_input():
+    result = diag.ess_bulk(make("iid_normal"))
+    assert np.ndim(result) == 0 and isinstance(result, float)
+
+
+# ----------------------------------------------------------------------------------
+# Edge cases
+# ----------------------------------------------------------------------------------
+CONSTANT_EXPECTED = {  # ESS = draws used and R-hat NaN (as ArviZ); no MC error
+    "ess_basic": "size", "ess_bulk": "size", "ess_tail": "size", "ess_sd": "size",
+    "ess_quantile": "size", "rhat": np.nan, "mcse_mean": 0.0, "mcse_sd": 0.0,
+    "mcse_quantile": 0.0,
+}
+
+
+@pytest.mark.parametrize("value", [3.0, 3.7])  # the mean of 3.7s is inexact
+@pytest.mark.parametrize("draws_per_chain", [100, 101])
+@pytest.mark.parametrize("name", list(CONSTANT_EXPECTED))
+def test_constant_parameter(name, draws_per_chain, value):
+    x = np.full((4, draws_per_chain), value)
+    expected = CONSTANT_EXPECTED[name]
+    if expected == "size":  # the split drops the middle draw of odd chains
+        expected = 4 * 2 * (draws_per_chain // 2)
+    np.testing.assert_equal(VECTORIZED[name](x), expected)
+
+
+@needs_arviz
+@pytest.mark.parametrize("method", ["bulk", "tail", "mean", "sd"])
+def test_constant_parameter_ess_matches_arviz(method):
+    x = np.full((4, 101), -2.0)
+    assert getattr(diag, f"ess_{method}")(x) == reference(az.ess, x, method=method)
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+@pytest.mark.parametrize("name", list(VECTORIZED))
+def test_non_finite_draw_gives_nan(name, bad):
+    x = make("iid_normal")
+    x[2, 17] = bad
+    assert np.isnan(VECTORIZED[name](x))
+
+
+@pytest.mark.parametrize("name", list(VECTORIZED))
+def test_non_finite_draw_affects_only_its_parameter(six_parameters, name):
+    x = six_parameters.copy()
+    x[1, 3, 0, 1] = np.nan
+    result = VECTORIZED[name](x)
+    expected = VECTORIZED[name](six_parameters)
+    expected[0, 1] = np.nan
+    np.testing.assert_array_equal(result, expected)
+
+
+@pytest.mark.parametrize("name", list(VECTORIZED))
+def test_fewer_than_four_draws_gives_nan(name):
+    x = np.random.default_rng(3).standard_normal((4, 3, 2))
+    result = VECTORIZED[name](x)
+    assert result.shape == (2,) and np.isnan(result).all()
+
+
+@pytest.mark.parametrize("name", list(VECTORIZED))
+def test_four_draws_are_enough(name):
+    x = np.random.default_rng(4).standard_normal((4, 4))
+    assert np.isfinite(VECTORIZED[name](x))
+
+
+def test_one_dimensional_input_is_rejected():
+    with pytest.raises(ValueError, match="chains, draws"):
+        diag.ess_bulk(np.zeros(100))
+
+
+@pytest.mark.parametrize("prob", [-0.1, 1.5])
+def test_quantile_prob_outside_unit_interval_is_rejected(prob):
+    with pytest.raises(ValueError, match="prob"):
+        diag.mcse_quantile(np.zeros((2, 10)), prob)
+
+
+# ----------------------------------------------------------------------------------
+# summarize()
+# ----------------------------------------------------------------------------------
+@pytest.fixture(scope="module", params=[500, 501], ids=["even", "odd"])
+def summary_draws(request):
+    """(4, draws, 6): the six parameters above, flattened."""
+    rng = np.random.default_rng(31)
+    return np.stack([rng.standard_normal((4, request.param)),
+                     ar1(rng, 0.9, 4, request.param),
+                     rng.standard_t(2, (4, request.param)),
+                     rng.poisson(1.0, (4, request.param)).astype(float),
+                     np.full((4, request.param), 2.5),
+                     ar1(rng, 0.99, 4, request.param)], axis=-1)
+
+
+NAMES = ["alpha", "beta", "sigma", "count", "fixed", "slow"]
+
+
+def test_summary_columns_and_order(summary_draws):
+    table = diag.summarize(summary_draws, names=NAMES)
+    assert list(table.columns) == ["mean", "mcse_mean", "sd", "2.5%", "50%", "97.5%",
+                                   "ess_bulk", "ess_tail", "r_hat"]
+
+
+def test_summary_quantile_column_labels():
+    table = diag.summarize(np.zeros((2, 10, 1)), probs=(0.1, 0.333, 0.9))
+    assert list(table.columns[3:6]) == ["10%", "33.3%", "90%"]
+
+
+def test_summary_index_is_names(summary_draws):
+    table = diag.summarize(summary_draws, names=NAMES)
+    assert list(table.index) == NAMES
+
+
+def test_summary_default_names():
+    assert list(diag.summarize(np.zeros((2, 10, 3))).index) == ["x[0]", "x[1]", "x[2]"]
+
+
+def test_summary_rejects_wrong_number_of_names(summary_draws):
+    with pytest.raises(ValueError, match="names"):
+        diag.summarize(summary_draws, names=["a", "b"])
+
+
+def test_summary_diagnostics_agree_with_functions(summary_draws):
+    table = diag.summarize(summary_draws, names=NAMES)
+    expected = pd.DataFrame({
+        "mcse_mean": diag.mcse_mean(summary_draws),
+        "ess_bulk": diag.ess_bulk(summary_draws),
+        "ess_tail": diag.ess_tail(summary_draws),
+        "r_hat": diag.rhat(summary_draws),
+    }, index=NAMES)
+    pd.testing.assert_frame_equal(table[expected.columns], expected, rtol=1e-14, atol=0)
+
+
+def test_summary_moments_agree_with_numpy(summary_draws):
+    table = diag.summarize(summary_draws, names=NAMES)
+    pooled = summary_draws.reshape(-1, len(NAMES))
+    np.testing.assert_allclose(table["mean"], pooled.mean(axis=0), rtol=1e-13, atol=1e-15)
+    np.testing.assert_allclose(table["sd"], pooled.std(axis=0, ddof=1), rtol=1e-13)
+
+
+def test_summary_quantiles_agree_with_numpy(summary_draws):
+    table = diag.summarize(summary_draws, names=NAMES)
+    expected = np.quantile(summary_draws.reshape(-1, len(NAMES)), [0.025, 0.5, 0.975], axis=0)
+    np.testing.assert_allclose(table[["2.5%", "50%", "97.5%"]].to_numpy(), expected.T,
+                               rtol=1e-13, atol=1e-15)
+
+
+def test_summary_row_of_non_finite_parameter_is_nan(summary_draws):
+    x = summary_draws.copy()
+    x[0, 0, 2] = np.inf
+    table = diag.summarize(x, names=NAMES)
+    assert table.loc["sigma"].isna().all()
+    pd.testing.assert_frame_equal(table.drop(index="sigma"),
+                                  diag.summarize(summary_draws, names=NAMES).drop(index="sigma"))
+
+
+def test_summary_of_too_few_draws_is_nan():
+    assert diag.summarize(np.ones((4, 3, 2))).isna().all(axis=None)
+
+
+def test_results_do_not_depend_on_block_size(monkeypatch, summary_draws):
+    expected = diag.summarize(summary_draws)
+    monkeypatch.setattr(diag, "_BLOCK_VALUES", 1)  # one parameter per block
+    pd.testing.assert_frame_equal(diag.summarize(summary_draws), expected, rtol=0, atol=0)
