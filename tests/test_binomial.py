@@ -168,9 +168,9 @@ def _geweke_design(kind):
     g = np.repeat(np.arange(4), 3)
     data = pd.DataFrame({"g": g.astype(str), "x": rng.normal(size=g.size)})
     if kind == "bernoulli":
-        data["y"] = 0
+        data["y"] = np.arange(g.size) % 2          # placeholder: the test simulates y
         return build_design("y ~ 1 + x + (1 | g)", data, family="bernoulli")
-    data["s"] = 0
+    data["s"] = 1
     data["n"] = [3, 1, 5, 2, 4, 2, 6, 1, 3, 2, 2, 4]
     return build_design("p(s, n) ~ 1 + x + (1 | g)", data, family="binomial")
 

@@ -133,7 +133,9 @@ class Model:
             term_index=self.term_index, levels=levels, fixed_names=self.design.fixed_names,
             n_obs=self.design.n_obs, n_groups={b.factor: len(b.levels) for b in self.blocks},
             priors=self.priors,
-            seed=seed if not isinstance(seed, np.random.SeedSequence) else root.entropy,
+            # the entropy actually used when seed is None: fit.seed re-runs the fit
+            seed=root.entropy if seed is None or isinstance(seed, np.random.SeedSequence)
+            else seed,
             thin=thin, timing={"design": design_time, "sampling": t2 - t1}, backend=backend,
             n_jobs=min(jobs, chains), n_dropped=self.design.n_dropped, blocks=self.blocks,
             fixed_spec=self.design.fixed_spec, data=data,

@@ -70,6 +70,10 @@ class Fit(Lme4Mixin, PlotsMixin, ExportMixin, DiagnoseMixin):
         if name in self.names:
             return np.array([self.names.index(name)]), False
         matches = [i for i, n in enumerate(self.names) if fnmatch.fnmatchcase(n, name)]
+        if not matches and "[" in name:
+            # "1|state[A*]": read the bracket of a level label literally
+            literal = name.replace("[", "[[]")
+            matches = [i for i, n in enumerate(self.names) if fnmatch.fnmatchcase(n, literal)]
         if matches:
             return np.array(matches), True
         raise KeyError(f"no parameter or group term named {name!r}; parameters start with "
