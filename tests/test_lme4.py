@@ -106,3 +106,14 @@ def test_exam_varying_slopes_converge():
                  chains=4, warmup=500, draws=1000, seed=2)
     assert fit.summary()["r_hat"].max() < 1.01
     assert fit.n_groups == {"school": 65}
+
+
+def test_summary_with_quantile_mcse(nes_fit):
+    from fastgibbs import diagnostics
+    table = nes_fit.summary(quantile_mcse=True)
+    assert list(table.columns) == ["mean", "mcse_mean", "sd", "2.5%", "50%", "97.5%",
+                                   "mcse_2.5%", "mcse_50%", "mcse_97.5%", "ess_bulk",
+                                   "ess_tail", "r_hat"]
+    d = nes_fit.draws("sigma")
+    assert table.loc["sigma", "mcse_97.5%"] == pytest.approx(diagnostics.mcse_quantile(d, 0.975))
+    assert "mcse_50%" not in nes_fit.summary().columns

@@ -92,15 +92,23 @@ class Fit(Lme4Mixin, PlotsMixin, ExportMixin, DiagnoseMixin):
         cols, many = self._columns(name)
         return source[:, :, cols] if many else source[:, :, cols[0]]
 
-    def summary(self, pars=None, probs=(0.025, 0.5, 0.975)):
+    def summary(self, pars=None, probs=(0.025, 0.5, 0.975), quantile_mcse=False):
         """Posterior summary DataFrame, one row per parameter: mean, mcse_mean, sd,
         quantiles, ess_bulk, ess_tail and rank-normalized split r_hat (Vehtari et al.
-        2021). ``pars``: names, group terms or patterns to keep (default all)."""
+        2021). ``pars``: names, group terms or patterns to keep (default all).
+        ``quantile_mcse=True`` adds the Monte Carlo standard error of each quantile
+        (columns ``"mcse_2.5%"``, ...) after the quantiles."""
         probs = tuple(float(p) for p in probs)
-        key = probs
+        key = (probs, bool(quantile_mcse))
         if key not in self._summary_cache:
-            self._summary_cache[key] = diagnostics.summarize(
-                self.draws_array, names=list(self.names), probs=probs)
+            table = diagnostics.summarize(self.draws_array, names=list(self.names), probs=probs)
+            if quantile_mcse:
+                at = table.columns.get_loc("ess_bulk")
+                for p in probs:
+                    table.insert(at, f"mcse_{100 * p:g}%",
+                                 diagnostics.mcse_quantile(self.draws_array, p))
+                    at += 1
+            self._summary_cache[key] = table
         table = self._summary_cache[key]
         if pars is None:
             return table.copy()
@@ -162,8 +170,9 @@ class Fit(Lme4Mixin, PlotsMixin, ExportMixin, DiagnoseMixin):
             lines.append("Posterior summary"
                          + (f" ({n_u} group effects in fit.summary()):" if shown is not table
                             else ":"))
-            shown = shown.astype({"ess_bulk": int, "ess_tail": int}, errors="ignore") \
-                if np.isfinite(shown[["ess_bulk", "ess_tail"]].to_numpy()).all() else shown
+            if np.isfinite(shown[["ess_bulk", "ess_tail"]].to_numpy()).all():
+                shown = shown.assign(ess_bulk=shown["ess_bulk"].round().astype(int),
+                                     ess_tail=shown["ess_tail"].round().astype(int))
             lines.append(shown.to_string(float_format=lambda v: f"{v:.4g}"))
         lines += [
             "",
