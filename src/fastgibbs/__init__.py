@@ -3,6 +3,7 @@ from . import datasets
 from .api import Model, fit
 from .export import load
 from .formula import FormulaError
+from .polyagamma import polyagamma_mean, polyagamma_var, random_polyagamma
 from .priors import HalfCauchy, InvGamma, InvWishart, Normal
 from .results import Fit
 from .sbc import sbc
@@ -10,5 +11,6 @@ from .study import study
 
 __version__ = "0.1.0"
 
-__all__ = ["fit", "load", "Fit", "Normal", "InvGamma", "HalfCauchy", "InvWishart", "FormulaError", "datasets",
-           "study", "sbc", "__version__"]
+__all__ = ["fit", "Model", "Fit", "load", "study", "sbc", "datasets",
+           "Normal", "InvGamma", "HalfCauchy", "InvWishart", "FormulaError",
+           "random_polyagamma", "polyagamma_mean", "polyagamma_var", "__version__"]
