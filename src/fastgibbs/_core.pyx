@@ -174,6 +174,24 @@ cdef void cross_residual(const Design *d, const State *s, Py_ssize_t k,
                         ztr[j * q + c] -= v[c * ql + c2] * ul[c2]
 
 
+cdef int draw_gaussian_canonical(double *P, double *h, double *out, Py_ssize_t n,
+                                 bitgen_t *bg) noexcept nogil:
+    """out ~ N(P^{-1} h, P^{-1}) for an n x n precision P (lower triangle read).
+
+    With P = L L': out = L^{-T} (L^{-1} h + e), e ~ N(0, I). P and h are overwritten.
+    Returns the Cholesky status (0 on success)."""
+    cdef Py_ssize_t m
+    if chol_lower(P, n) != 0:
+        return 1
+    solve_lower(P, h, n)
+    for m in range(n):
+        h[m] += draw_normal(bg)
+    solve_upper_t(P, h, n)
+    for m in range(n):
+        out[m] = h[m]
+    return 0
+
+
 cdef int draw_location_block(const Design *d, State *s, Work *w, Py_ssize_t k,
                              bitgen_t *bg) noexcept nogil:
     """Draw (beta, u_k) | u_{-k}, sigma2, Sigma_k, y jointly.
@@ -246,16 +264,8 @@ cdef int draw_location_block(const Design *d, State *s, Work *w, Py_ssize_t k,
                     acc += w.W[c * p + m] * w.W[c * p + m2]
                 w.P[m * p + m2] -= acc
 
-    if p > 0:
-        if chol_lower(w.P, p) != 0:
-            return ERR_CHOL_FIXED
-        # beta = L^{-T} (L^{-1} h + e) ~ N(P^{-1} h, P^{-1})
-        solve_lower(w.P, w.h, p)
-        for m in range(p):
-            w.h[m] += draw_normal(bg)
-        solve_upper_t(w.P, w.h, p)
-        for m in range(p):
-            s.beta[m] = w.h[m]
+    if p > 0 and draw_gaussian_canonical(w.P, w.h, s.beta, p, bg) != 0:
+        return ERR_CHOL_FIXED
 
     for j in range(J):
         L = w.Lg + j * q * q
@@ -654,14 +664,8 @@ cdef int draw_location_fixed_only(const Design *d, State *s, Work *w,
         for m2 in range(p):
             w.P[m * p + m2] = d.xtx[m * p + m2] / s.sigma[0]
         w.P[m * p + m] += d.prior_prec[m]
-    if chol_lower(w.P, p) != 0:
+    if draw_gaussian_canonical(w.P, w.h, s.beta, p, bg) != 0:
         return ERR_CHOL_FIXED
-    solve_lower(w.P, w.h, p)
-    for m in range(p):
-        w.h[m] += draw_normal(bg)
-    solve_upper_t(w.P, w.h, p)
-    for m in range(p):
-        s.beta[m] = w.h[m]
     return 0
 
 

@@ -24,24 +24,10 @@ from .formula import FormulaError, parse_formula
 __all__ = ["Block", "Design", "build_design"]
 
 
-@dataclass(frozen=True)
-class Block:
-    """The varying coefficients of one grouping factor.
-
-    ``columns`` names the q_k columns of ``Z`` (``"1"`` for the intercept); ``terms``
-    the parameter labels (``"1|state"``); ``levels`` the J_k group labels (str).
-    ``correlated``: one full covariance matrix (``(1 + x | g)``) rather than
-    independent variances (``(1 | g)``, ``(1 + x || g)``).
-    """
-
-    factor: str
-    variables: tuple
-    lhs: str
-    columns: tuple
-    Z: np.ndarray
-    group: np.ndarray
-    levels: np.ndarray
-    correlated: bool
+class TermNames:
+    """Parameter labels of a grouping factor's varying coefficients, shared by
+    :class:`Block` and the fit's :class:`fastgibbs.lme4.BlockInfo`; needs ``factor``,
+    ``columns`` and ``correlated``."""
 
     @property
     def terms(self):
@@ -59,6 +45,26 @@ class Block:
             return ()
         t = self.terms
         return tuple(f"{t[c]}~{t[c2]}_corr" for c in range(len(t)) for c2 in range(c + 1, len(t)))
+
+
+@dataclass(frozen=True)
+class Block(TermNames):
+    """The varying coefficients of one grouping factor.
+
+    ``columns`` names the q_k columns of ``Z`` (``"1"`` for the intercept); ``terms``
+    the parameter labels (``"1|state"``); ``levels`` the J_k group labels (str).
+    ``correlated``: one full covariance matrix (``(1 + x | g)``) rather than
+    independent variances (``(1 | g)``, ``(1 + x || g)``).
+    """
+
+    factor: str
+    variables: tuple
+    lhs: str
+    columns: tuple
+    Z: np.ndarray
+    group: np.ndarray
+    levels: np.ndarray
+    correlated: bool
 
     @property
     def n_groups(self):

@@ -10,6 +10,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from .design import TermNames
+
 __all__ = ["BlockInfo", "Lme4Mixin"]
 
 # variance of the standard logistic distribution: the latent-scale residual variance
@@ -18,7 +20,7 @@ LOGISTIC_LATENT_VARIANCE = np.pi ** 2 / 3
 
 
 @dataclass(frozen=True)
-class BlockInfo:
+class BlockInfo(TermNames):
     """What a fit keeps of a design block: no data arrays."""
 
     factor: str
@@ -29,20 +31,10 @@ class BlockInfo:
     correlated: bool
 
     @property
-    def terms(self):
-        return tuple(f"{col}|{self.factor}" for col in self.columns)
-
-    @property
     def coef_names(self):
         """Column names in fixef terms: '1' -> 'Intercept'."""
         return tuple("Intercept" if c == "1" else c for c in self.columns)
 
-    @property
-    def correlation_names(self):
-        if not self.correlated:
-            return ()
-        t = self.terms
-        return tuple(f"{t[c]}~{t[c2]}_corr" for c in range(len(t)) for c2 in range(c + 1, len(t)))
 
 
 def _interval(x, probs):
