@@ -377,3 +377,10 @@ def test_results_do_not_depend_on_block_size(monkeypatch, summary_draws):
     expected = diag.summarize(summary_draws)
     monkeypatch.setattr(diag, "_BLOCK_VALUES", 1)  # one parameter per block
     pd.testing.assert_frame_equal(diag.summarize(summary_draws), expected, rtol=0, atol=0)
+
+
+def test_parallel_blocks_give_the_serial_result(monkeypatch, summary_draws):
+    serial = diag.summarize(summary_draws)
+    monkeypatch.setattr(diag, "_BLOCK_VALUES", 1)       # many blocks ...
+    monkeypatch.setattr(diag, "_PARALLEL_VALUES", 0)    # ... run on a thread pool
+    pd.testing.assert_frame_equal(diag.summarize(summary_draws), serial)

@@ -57,6 +57,8 @@ being memory-bound array passes.  The single diagnostics on the same array: ``es
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+import os
 
 import numpy as np
 from scipy.special import betaincinv, ndtri
@@ -84,6 +86,7 @@ _CONSTANT_RANGE = np.finfo(float).resolution  # 1e-15: ArviZ's test for constant
 _TAIL_PROBS = (0.05, 0.95)
 _PHI_PM1 = (0.1586553, 0.8413447)  # Phi(-1) and Phi(+1) to 7 digits, as ArviZ
 _BLOCK_VALUES = 1 << 17  # draws per block of parameters (1 MB of float64: fits in L2)
+_PARALLEL_VALUES = 1 << 22  # inputs this large run their blocks on all cores
 _TILE = 128  # rows per tile of the blocked transpose
 
 
@@ -123,7 +126,8 @@ def _map_params(x: np.ndarray, core: Callable[[np.ndarray], np.ndarray], n_out: 
         return out
     pooled = x.reshape(chains * draws, n_params)
     step = max(1, _BLOCK_VALUES // (chains * draws))
-    for start in range(0, n_params, step):
+
+    def run(start):
         columns = slice(start, min(start + step, n_params))
         rows = _param_rows(pooled, columns, chains)
         finite = np.isfinite(rows).all(axis=(1, 2))
@@ -131,6 +135,17 @@ def _map_params(x: np.ndarray, core: Callable[[np.ndarray], np.ndarray], n_out: 
             out[columns] = core(rows)
         elif finite.any():
             out[columns][finite] = core(rows[finite])
+
+    starts = range(0, n_params, step)
+    workers = min(len(starts), os.cpu_count() or 1)
+    if workers > 1 and n_params * chains * draws >= _PARALLEL_VALUES:
+        # numpy's sorts and FFTs release the GIL: blocks run in parallel threads,
+        # each writing its own rows of ``out``
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            list(pool.map(run, starts))
+    else:
+        for start in starts:
+            run(start)
     return out
 
 
