@@ -29,3 +29,27 @@ def assert_z(estimate, truth, se, label="", alpha=ALPHA):
                               f"{worst} (estimate {estimate.flat[worst]:.5g}, "
                               f"truth {truth.flat[worst]:.5g}, se {se.flat[worst]:.3g})")
     return z
+
+
+def assert_means_match_reference(fit, reference):
+    """Every posterior mean within 4 sqrt(mcse_fg^2 + mcse_ref^2) of the reference's
+    (the criterion of ../shared/reference/README.md)."""
+    from fastgibbs import diagnostics
+    for name, r in reference.items():
+        x = fit.draws(name)
+        tol = 4 * np.hypot(diagnostics.mcse_mean(x), r["mcse_mean"])
+        assert abs(x.mean() - r["mean"]) <= tol, \
+            f"{name}: mean {x.mean():.5f} vs reference {r['mean']:.5f} (tol {tol:.5f})"
+
+
+def assert_sds_match_reference(fit, reference):
+    """Every posterior sd within 4 combined MCSE of the reference's; the reference's
+    MCSE of the sd is not recorded, so it is ours scaled by sqrt(ESS_fg / ESS_ref)."""
+    from fastgibbs import diagnostics
+    for name, r in reference.items():
+        x = fit.draws(name)
+        mcse_fg = diagnostics.mcse_sd(x)
+        mcse_ref = mcse_fg * np.sqrt(diagnostics.ess_bulk(x) / r["ess_bulk"])
+        tol = 4 * np.hypot(mcse_fg, mcse_ref)
+        assert abs(x.std() - r["sd"]) <= tol, \
+            f"{name}: sd {x.std():.5f} vs reference {r['sd']:.5f} (tol {tol:.5f})"

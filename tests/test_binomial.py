@@ -13,7 +13,7 @@ from fastgibbs.design import build_design
 from fastgibbs.priors import InvGamma, Normal, resolve_priors
 from fastgibbs.samplers import binomial, gaussian
 
-from stats import z_threshold
+from stats import assert_means_match_reference, assert_sds_match_reference, z_threshold
 
 DATA = Path(__file__).parent / "data"
 IG = fg.InvGamma(0.001, 0.001)
@@ -55,21 +55,13 @@ def fitted(request):
 @pytest.mark.statistical
 def test_posterior_means_match_stan(fitted):
     fit, ref = fitted
-    for name, r in ref.items():
-        x = fit.draws(name)
-        tol = 4 * np.hypot(diagnostics.mcse_mean(x), r["mcse_mean"])
-        assert abs(x.mean() - r["mean"]) <= tol, (name, x.mean(), r["mean"], tol)
+    assert_means_match_reference(fit, ref)
 
 
 @pytest.mark.statistical
 def test_posterior_sds_match_stan(fitted):
     fit, ref = fitted
-    for name, r in ref.items():
-        x = fit.draws(name)
-        mcse_fg = diagnostics.mcse_sd(x)
-        mcse_ref = mcse_fg * np.sqrt(diagnostics.ess_bulk(x) / r["ess_bulk"])
-        tol = 4 * np.hypot(mcse_fg, mcse_ref)
-        assert abs(x.std() - r["sd"]) <= tol, (name, x.std(), r["sd"], tol)
+    assert_sds_match_reference(fit, ref)
 
 
 def test_no_sigma_and_cells_reported(fitted):

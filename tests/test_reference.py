@@ -14,6 +14,8 @@ import pytest
 import fastgibbs as fg
 from fastgibbs import diagnostics
 
+from stats import assert_means_match_reference, assert_sds_match_reference
+
 DATA = Path(__file__).parent / "data"
 IG = fg.InvGamma(0.001, 0.001)
 
@@ -62,23 +64,13 @@ def fitted(request):
 @pytest.mark.statistical
 def test_posterior_means_match_stan(fitted):
     fit, ref = fitted
-    for name, r in ref.items():
-        x = fit.draws(name)
-        diff = abs(x.mean() - r["mean"])
-        tol = 4 * np.hypot(diagnostics.mcse_mean(x), r["mcse_mean"])
-        assert diff <= tol, f"{name}: mean {x.mean():.5f} vs Stan {r['mean']:.5f} (tol {tol:.5f})"
+    assert_means_match_reference(fit, ref)
 
 
 @pytest.mark.statistical
 def test_posterior_sds_match_stan(fitted):
     fit, ref = fitted
-    for name, r in ref.items():
-        x = fit.draws(name)
-        mcse_fg = diagnostics.mcse_sd(x)
-        mcse_ref = mcse_fg * np.sqrt(diagnostics.ess_bulk(x) / r["ess_bulk"])
-        diff = abs(x.std() - r["sd"])
-        tol = 4 * np.hypot(mcse_fg, mcse_ref)
-        assert diff <= tol, f"{name}: sd {x.std():.5f} vs Stan {r['sd']:.5f} (tol {tol:.5f})"
+    assert_sds_match_reference(fit, ref)
 
 
 def test_converged(fitted):
