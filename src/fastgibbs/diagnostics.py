@@ -44,15 +44,13 @@ quantiles are of type 7 (numpy's default ``"linear"``, R's default).
 
 Speed
 -----
-``summarize`` on ``(4, 1000, 10000)`` standard-normal draws (10^4 parameters),
-measured on the development container (2 shared vCPUs, Xeon with AVX-512, numpy 2.4,
-single-threaded; other jobs kept the load average at 2-6): 4.2 s wall (= CPU time)
-with the other vCPU busy; 3.2-4.4 s of CPU time over all runs.  This is above the
-2 s target.  Per parameter the work is two argsorts of its ``chains * draws`` draws
-(for the bulk and the folded R-hat; about 0.9 s in total) and four FFT-based ESS
-computations (bulk, two tail quantiles, mean; about 0.9 s in the FFTs), the rest
-being memory-bound array passes.  The single diagnostics on the same array: ``ess_bulk``
-1.4 s, ``ess_tail`` 1.5 s, ``rhat`` 2.4 s, ``mcse_mean`` 0.8 s.
+``summarize`` on ``(4, 1000, 10000)`` AR(1) draws (10^4 parameters) takes 1.84-1.93 s
+on the project's idle 2-core machine (numpy 2.4; ``benchmarks/bench_diagnostics.py``,
+recorded in benchmarks/RESULTS.md), 4.1 s on one core. Per parameter the work is two
+argsorts of its ``chains * draws`` draws (for the bulk and the folded R-hat) and four
+FFT-based ESS computations (bulk, two tail quantiles, mean), the rest being
+memory-bound array passes; large inputs run their parameter blocks on all cores,
+since numpy's sorts and FFTs release the GIL.
 """
 from __future__ import annotations
 
