@@ -1,7 +1,7 @@
 """pytest-benchmark suite: time per sweep of the kernels by model class and size.
 
 Not collected by the default test run (testpaths = tests). Run:
-    python -m pytest benchmarks/test_bench_kernels.py --benchmark-enable
+    python -m pytest benchmarks/test_bench_kernels.py -o addopts="" -p no:cacheprovider
 """
 import numpy as np
 import pytest
