@@ -231,3 +231,22 @@ def test_geweke_catches_a_planted_bug():
     InvGamma(3, 2)."""
     z = _geweke("binomial", 4.0)
     assert np.max(np.abs(z)) > z_threshold(len(z))
+
+
+def test_predict_bernoulli_and_binomial():
+    cbpp = fg.datasets.load("cbpp")
+    fit = fg.fit("p(incidence, size) ~ period + (1 | herd)", cbpp, family="binomial",
+                 chains=2, warmup=200, draws=400, seed=5)
+    new = pd.DataFrame({"period": ["1", "4"], "herd": ["1", "new herd"], "size": [20, 20]})
+    pred = fit.predict(new, seed=1, summary=False)
+    assert pred.shape == (800, 2)
+    assert np.all((pred >= 0) & (pred <= 20)) and np.all(pred == np.round(pred))
+    # period 4 has the lowest incidence: fewer predicted cases than period 1 in herd 1
+    assert pred[:, 1].mean() < pred[:, 0].mean()
+    with pytest.raises(ValueError, match="'size'"):
+        fit.predict(new.drop(columns="size"))
+    data = _contraception().iloc[:400]
+    bern = fg.fit("use ~ age + (1 | district)", data, family="bernoulli", chains=2, warmup=100,
+                  draws=200, seed=2)
+    out = bern.predict(data.iloc[:5], seed=0)
+    assert ((out["mean"] >= 0) & (out["mean"] <= 1)).all()

@@ -6,6 +6,7 @@ column per varying coefficient, named like the fixed effect it varies
 (``"Intercept"`` for ``1``), so that ``coef() = fixef() + ranef()`` column by column.
 """
 from dataclasses import dataclass
+import re
 
 import numpy as np
 import pandas as pd
@@ -35,6 +36,25 @@ class BlockInfo(TermNames):
         """Column names in fixef terms: '1' -> 'Intercept'."""
         return tuple("Intercept" if c == "1" else c for c in self.columns)
 
+
+
+def _trials(fit, data):
+    """Trials per row of ``data``: ones for bernoulli, the trials column of
+    ``p(successes, trials)`` for binomial."""
+    if fit.family == "bernoulli":
+        return np.ones(len(data), dtype=np.int64)
+    match = re.match(r"^\s*(?:p|prop)\(\s*[^,]+,\s*([A-Za-z_.][A-Za-z0-9_.]*)\s*\)",
+                     fit.formula)
+    if match is None:
+        raise ValueError("cannot find the trials column in the response of "
+                         f"{fit.formula!r}; write p(successes, trials)")
+    name = match.group(1)
+    if name not in data.columns:
+        raise ValueError(f"newdata lacks the trials column {name!r}")
+    trials = np.asarray(data[name], dtype=float)
+    if np.any(~np.isfinite(trials)) or np.any(trials < 1) or np.any(trials != np.round(trials)):
+        raise ValueError(f"trials column {name!r} must hold positive integers")
+    return trials.astype(np.int64)
 
 
 def _interval(x, probs):
@@ -144,7 +164,9 @@ class Lme4Mixin:
         a level not seen in fitting gets, per posterior draw, one fresh draw from the
         group distribution N(0, Sigma_k) shared by all rows of that level (as brms
         does). ``include_group=False``: the population-level prediction, with every
-        group effect at its mean 0. Gaussian models add residual noise N(0, sigma^2).
+        group effect at its mean 0. Gaussian models add residual noise N(0, sigma^2);
+        bernoulli models draw 0/1 outcomes (so the mean is the predicted probability),
+        binomial models draw successes out of the trials column of ``newdata``.
 
         Returns a DataFrame (mean, sd, quantiles per row) when ``summary``, else the
         draws as an ndarray (chains * draws, n_rows).
@@ -165,7 +187,8 @@ class Lme4Mixin:
         if self.family == "gaussian":
             y = eta + self._flat("sigma")[:, None] * rng.standard_normal(eta.shape)
         else:
-            raise NotImplementedError(f"predict for family {self.family!r}")
+            prob = 1.0 / (1.0 + np.exp(-np.clip(eta, -700, 700)))
+            y = rng.binomial(_trials(self, data), prob).astype(float)
         if not summary:
             return y
         out = pd.DataFrame({"mean": y.mean(axis=0), "sd": y.std(axis=0)},
