@@ -18,9 +18,6 @@ from .simulate import simulate_datasets
 
 __all__ = ["Model", "fit"]
 
-FAMILIES = ("gaussian", "bernoulli", "binomial")
-
-
 def _count(value, name, minimum):
     if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
         raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
@@ -52,8 +49,6 @@ class Model:
 
     def __init__(self, formula, data, *, family="gaussian", priors=None, na_action="raise"):
         t0 = time.perf_counter()
-        if family not in FAMILIES:
-            raise ValueError(f"family must be one of {FAMILIES}, got {family!r}")
         self.formula = formula
         self.family = family
         self.data = data
@@ -182,8 +177,6 @@ def fit(formula, data, *, family="gaussian", priors=None, chains=4, warmup=1000,
     -------
     Fit
     """
-    if family not in FAMILIES:
-        raise ValueError(f"family must be one of {FAMILIES}, got {family!r}")
     check_sample_args(chains, warmup, draws, thin, n_jobs, backend)
     model = Model(formula, data, family=family, priors=priors, na_action=na_action)
     return model.sample(chains=chains, warmup=warmup, draws=draws, thin=thin, seed=seed,

@@ -355,13 +355,10 @@ def evaluate_new_data(fit, data):
     _check_finite(X, fit.fixed_names)
     groups = []
     for block in fit.blocks:
-        if block.lhs.replace(" ", "") in ("1", "1+1"):
-            Z = np.ones((len(data), 1))
-        else:
-            cols, Z = _group_columns(block.lhs, data)
-            if tuple(cols) != tuple(block.columns):
-                raise ValueError(f"newdata gives columns {cols} for {block.factor!r}, "
-                                 f"the fit has {list(block.columns)}")
+        cols, Z = _group_columns(block.lhs, data)
+        if tuple(cols) != tuple(block.columns):
+            raise ValueError(f"newdata gives columns {cols} for {block.factor!r}, "
+                             f"the fit has {list(block.columns)}")
         if data[list(block.variables)].isna().any().any():
             raise ValueError(f"newdata has missing values in grouping column(s) "
                              f"{list(block.variables)}")

@@ -204,10 +204,9 @@ class Lme4Mixin:
         u = np.stack([self.draws(t).reshape(n_samples, -1) for t in block.terms], axis=2)
         new_levels = sorted({lvl for lvl in labels if lvl not in known})
         if new_levels:
-            sds = np.stack([self._flat(t + "_sigma") for t in block.terms], axis=1)
-            corr = np.repeat(np.eye(block.n_re if hasattr(block, "n_re") else len(block.columns))[None],
-                             n_samples, axis=0)
             q = len(block.columns)
+            sds = np.stack([self._flat(t + "_sigma") for t in block.terms], axis=1)
+            corr = np.repeat(np.eye(q)[None], n_samples, axis=0)
             if block.correlated:
                 for c in range(q):
                     for c2 in range(c + 1, q):

@@ -54,7 +54,7 @@ def binomial_problem(design, priors):
     cell_design = SimpleNamespace(y=np.zeros(n_cells), X=np.asfortranarray(design.X[first]),
                                   fixed_names=design.fixed_names, blocks=blocks)
     layout = gaussian.gaussian_problem(cell_design, priors, center=False)
-    layout = _unit_scale(layout)
+    layout = replace(layout, sd_y=1.0)   # initial values on the logit scale
     pair = gaussian._pair_cells(blocks)
     z_parts = [b.Z.ravel() for b in blocks]
     cells = {
@@ -81,12 +81,6 @@ def with_response(problem, design, y):
     successes = np.bincount(problem.row_cell, weights=y, minlength=problem.n_cells)
     cells = dict(problem.cells, kappa=successes - problem.cells["n_trials"] / 2.0)
     return replace(problem, cells=cells)
-
-
-def _unit_scale(layout):
-    """Initial values on the logit scale: sd 1 plays the role of sd(y)."""
-    from dataclasses import replace
-    return replace(layout, sd_y=1.0)
 
 
 def run_chain(problem, seed_seq, n_warmup, n_draws, thin=1, interweave=True, on_progress=None):
