@@ -35,6 +35,8 @@ numpy_lib_dirs = [
     join(np.get_include(), "..", "lib"),
 ]
 macros = [("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")]
+if DEBUG:
+    macros.append(("FASTGIBBS_BOUNDSCHECK", "1"))     # fastgibbs._kinds.BOUNDS_CHECKED
 if COVERAGE:
     macros.append(("CYTHON_TRACE_NOGIL", "1"))
 
@@ -54,4 +56,7 @@ ONLY = os.environ.get("FASTGIBBS_BUILD_ONLY")
 if ONLY:
     extensions = [e for e in extensions if e.name.split(".")[-1] in ONLY.split(",")]
 
-setup(ext_modules=cythonize(extensions, compiler_directives=DIRECTIVES))
+# the directives are not part of cythonize's dependency check: regenerate the C code
+# whenever a debug or coverage build is asked for, so no stale C file slips through
+setup(ext_modules=cythonize(extensions, compiler_directives=DIRECTIVES,
+                            force=DEBUG or COVERAGE))

@@ -87,7 +87,7 @@ def test_example_writes_its_folder(tmp_path):
     (["fit", "missing.csv", "y ~ x"], "not found"),
     (["fit", "{csv}", "real_ideo ~ partyid7 +"], "cannot parse formula"),
     (["fit", "{csv}", "real_ideo ~ nope + (1 | state)"], "'nope'"),
-    (["fit", "{csv}", "real_ideo ~ partyid7 + (1 | state)", "--family", "poisson"], "family"),
+    (["fit", "{csv}", "real_ideo ~ partyid7 + (1 | state)", "--family", "weibull"], "family"),
     (["fit", "{csv}", "real_ideo ~ partyid7 + (1 | state)", "--prior", "partyid7=normal(0"],
      "bad prior"),
     (["fit", "{csv}", "real_ideo ~ partyid7 + (1 | state)", "--prior", "x=student(3)"],

@@ -113,10 +113,19 @@ def test_single_level_grouping_factor(data):
         _fit("y ~ x + (1 | one)", data)
 
 
-def test_one_observation_per_level_warns(data):
+def test_observation_level_effect_refused_for_gaussian(data):
+    """As lme4 ('number of levels of each grouping factor must be < number of
+    observations'): its variance cannot be told apart from sigma."""
     data["row"] = np.arange(len(data)).astype(str)
-    with pytest.warns(UserWarning, match="one observation per level"):
+    with pytest.raises(ValueError, match="'row' has one observation per level"):
         build_design("y ~ x + (1 | row)", data)
+
+
+def test_observation_level_effect_allowed_without_sigma(data):
+    data["row"] = np.arange(len(data)).astype(str)
+    data["b"] = (data["y"] > data["y"].median()).astype(int)
+    design = build_design("b ~ x + (1 | g) + (1 | row)", data, family="bernoulli")
+    assert [b.factor for b in design.blocks] == ["g", "row"]
 
 
 def test_collinear_fixed_effects_named(data):
@@ -170,7 +179,7 @@ def test_data_must_be_a_dataframe():
 
 def test_unknown_family_and_backend(data):
     with pytest.raises(ValueError, match="family"):
-        _fit("y ~ x + (1 | g)", data, family="poisson")
+        _fit("y ~ x + (1 | g)", data, family="weibull")
     with pytest.raises(ValueError, match="backend"):
         _fit("y ~ x + (1 | g)", data, backend="gpu")
 

@@ -7,7 +7,8 @@ import pytest
 from fastgibbs import diagnostics
 from fastgibbs.design import build_design
 from fastgibbs.priors import HalfCauchy, Normal, resolve_priors
-from fastgibbs.samplers.gaussian import gaussian_problem, run_sweeps
+from fastgibbs.samplers.chain import run_chain
+from fastgibbs.samplers.problem import build_problem
 
 from stats import assert_z
 
@@ -91,7 +92,7 @@ def test_location_draws_match_exact_gaussian(case, rng):
     formula, make = CASES[case]
     design = build_design(formula, make(rng))
     priors = resolve_priors(design, {"x": Normal(0, 3), "Intercept": Normal(1, 5)})
-    problem = gaussian_problem(design, priors, center=False)
+    problem = build_problem(design, priors, scaling=(0.0, 1.0))
     sigma2 = 0.8
     covs = _block_covariances(design)
     mean, cov = _exact_posterior(design, priors, sigma2, covs)
@@ -99,13 +100,11 @@ def test_location_draws_match_exact_gaussian(case, rng):
     n_chains, n_draws = 4, 5000
     draws = []
     for seed in np.random.SeedSequence(7).spawn(n_chains):
-        gen = np.random.Generator(np.random.PCG64(seed))
         state = {"beta": np.zeros(problem.n_fixed), "u": np.zeros(problem.n_u),
                  "tau2": np.concatenate([np.diag(c) for c in covs]),
                  "vc_xi": np.ones(problem.n_vc), "sigma": np.array([sigma2, 1.0]),
                  "re_cov": np.concatenate([c.ravel() for c in covs])}
-        _, d = run_sweeps(problem, state, gen.bit_generator, 100, n_draws,
-                          update_variances=False)
+        _, d, _ = run_chain(problem, seed, 100, n_draws, state=state, update_variances=False)
         draws.append(d)
     draws = np.stack(draws)
     p = problem.n_fixed
@@ -133,11 +132,11 @@ def test_one_factor_location_draws_are_independent(rng):
     draws of the intercept are uncorrelated."""
     design = build_design(CASES["nested"][0], _nested_data(rng))
     priors = resolve_priors(design, {"sigma": HalfCauchy(1.0)})
-    problem = gaussian_problem(design, priors, center=False)
-    gen = np.random.default_rng(3)
+    problem = build_problem(design, priors, scaling=(0.0, 1.0))
     state = {"beta": np.zeros(2), "u": np.zeros(problem.n_u), "tau2": np.array([0.5]),
              "vc_xi": np.ones(1), "sigma": np.array([1.0, 1.0]), "re_cov": np.array([0.5])}
-    _, d = run_sweeps(problem, state, gen.bit_generator, 0, 20000, update_variances=False)
+    _, d, _ = run_chain(problem, np.random.SeedSequence(3), 0, 20000, state=state,
+                        update_variances=False)
     x = d[:, 0] - d[:, 0].mean()
     lag1 = (x[1:] @ x[:-1]) / (x @ x)
     # lag-1 autocorrelation of 20000 iid draws has sd 1/sqrt(20000) = 0.007

@@ -4,7 +4,7 @@ from .api import Model, fit
 from .export import load
 from .formula import FormulaError
 from .polyagamma import polyagamma_mean, polyagamma_var, random_polyagamma
-from .priors import HalfCauchy, InvGamma, InvWishart, Normal
+from .priors import Gamma, HalfCauchy, InvGamma, InvWishart, Normal
 from .results import Fit
 from .sbc import sbc
 from .study import study
@@ -12,5 +12,5 @@ from .study import study
 __version__ = "0.1.0"
 
 __all__ = ["fit", "Model", "Fit", "load", "study", "sbc", "datasets",
-           "Normal", "InvGamma", "HalfCauchy", "InvWishart", "FormulaError",
+           "Normal", "InvGamma", "HalfCauchy", "InvWishart", "Gamma", "FormulaError",
            "random_polyagamma", "polyagamma_mean", "polyagamma_var", "__version__"]

@@ -1,177 +1,1035 @@
-# Gibbs kernels for Gaussian multilevel models, run without the GIL.
+# Gibbs kernel for multilevel models, run without the GIL.
 #
 # Model (notation of design.py):
-#     y = X beta + sum_k Z_k u_k + e,   e ~ N(0, sigma2 I)
-#     u_k = (u_k1, ..., u_kJ_k), u_kj ~ N(0, Sigma_k)  (q_k x q_k)
-#     beta_m ~ N(m_m, 1 / prec_m);  sigma2 ~ InvGamma or half-Cauchy on the sd;
-#     Sigma_k diagonal with InvGamma / half-Cauchy entries, or full ~ InvWishart(nu, Psi)
+#     eta = X beta + sum_k Z_k u_k + offset,   u_kj ~ N(0, Sigma_k)  (q_k x q_k)
+#     y | eta from the family: gaussian N(eta, sigma2), binomial (logit), negative
+#     binomial NB2 (log, dispersion alpha) or Poisson (log);
+#     beta ~ N(P0^{-1} h0, P0^{-1}) (P0 need not be diagonal: predictors are centred
+#     and scaled internally, see samplers/problem.py); Sigma_k diagonal with
+#     InvGamma / half-Cauchy entries, or full ~ InvWishart(nu, Psi).
 #
-# The kernel never sees observations: it works on sufficient statistics computed once
-# in Python (X'X, X'y, y'y, per-group Z'Z, Z'X, Z'y, and for every pair of grouping
-# factors the non-empty cells of Z_k'Z_l), so one sweep costs
-#     O(K * (J p^2 q + J q^3 + p^3) + cells)
-# and does not grow with the number of observations on nested designs.
+# Every family reaches the location parameters through *weighted Gaussian
+# statistics*: given the family's latent variables, the likelihood of eta is
+#     exp(-1/(2 sigma2) sum_c W_c e_c^2 + 1/sigma2 sum_c b_c e_c),  e_c = eta_c - offset_c,
+# so the kernel keeps X'WX, X'b, per group Z'WZ, Z'WX, Z'b and, for every ordered pair
+# of blocks, the non-empty cells of Z_k'W Z_l (the "statistics"). A gaussian model has
+# W = frequency weight, b = W (y - offset): the statistics are computed once in
+# Python and one sweep costs O(K (J p^2 + p^3) + cells), independent of n_obs on
+# nested designs. Other families draw their latent variables per binomial/count
+# cell, then refill the statistics (O(cells (p^2 + sum_k q_k p))):
+#   binomial:  omega_c ~ PG(n_c, eta_c), W = omega, b = y - n/2 - omega offset
+#              (Polson, Scott & Windle 2013, JASA 108(504), Theorem 1);
+#   negative binomial: omega_c ~ PG(y_c + alpha, eta_c - log alpha),
+#              W = omega, b = (y - alpha)/2 - omega (offset - log alpha)
+#              (PSW 2013 sec. 3.2; Zhou et al. 2012, ICML); alpha by slice sampling
+#              of its exact conditional (Neal 2003);
+#   Poisson:   the inter-arrival times of the Poisson process (Fruhwirth-Schnatter &
+#              Wagner 2006, Biometrika 93(4)): -log tau_1 = eta + eps_1,
+#              eps_1 ~ -log Gamma(y, 1) (y > 0), -log tau_2 = eta + eps_2,
+#              eps_2 ~ -log Exp(1); each eps density is replaced by a normal mixture
+#              whose component is drawn, and every move of the location parameters
+#              is corrected by a Metropolis-Hastings step with the exact densities,
+#              so the chain targets the exact Poisson posterior (see poisson_* below).
 #
 # One sweep:
-# 1. for each block k: (beta, u_k) | u_{-k}, variances, y drawn jointly: beta from its
-#    marginal with u_k integrated out (Schur complement, per group), then
-#    u_kj | beta independently per group. With one grouping factor this is the exact
-#    joint draw of all location parameters; with several it is the collapsed Gibbs
-#    sampler of Papaspiliopoulos, Roberts & Zanella (2020, Biometrika 107(1)).
+# 0. (families other than gaussian) latent variables | eta, then the statistics;
+# 1. for each block k: (beta, u_k) | u_{-k}, variances drawn jointly: beta from its
+#    marginal with u_k integrated out (Schur complement, per group), then u_kj | beta
+#    independently per group. With one grouping factor this is the exact joint draw of
+#    all location parameters; with several it is the collapsed Gibbs sampler of
+#    Papaspiliopoulos, Roberts & Zanella (2020, Biometrika 107(1)).
 # 2. for each variance component of a diagonal block: the centred draw
 #    Sigma_k[c,c] | u, then the non-centred draw of s = sd given eta = u / s
-#    (ancillarity-sufficiency interweaving, Yu & Meng 2011, JCGS 20(3)), by slice
+#    (ancillarity-sufficiency interweaving, Yu & Meng 2011, JCGS 20(3)) by slice
 #    sampling log s (Neal 2003); a full block draws Sigma_k | u from its
 #    inverse-Wishart conditional (Bartlett decomposition).
-# 3. sigma2 | rest ~ InvGamma from the residual sum of squares, itself computed from
-#    the sufficient statistics.
+# 3. the family's dispersion: sigma2 | rest ~ InvGamma from the residual sum of squares
+#    (gaussian), alpha by slice sampling on log alpha (negative binomial).
 #
-# Binomial / Bernoulli models (Polson, Scott & Windle 2013, JASA 108(504)) first draw
-# omega_i | eta_i ~ PG(n_i, eta_i) per binomial cell, then refill the same statistics
-# with weights omega (X'Omega X, Z'Omega Z, ..., and X'kappa, Z'kappa with
-# kappa_i = y_i - n_i / 2) and run steps 1-2 unchanged with sigma2 = 1: the working
-# response kappa_i / omega_i ~ N(eta_i, 1 / omega_i). That sweep costs O(cells (p^2 +
-# sum_k q_k p)) for the statistics plus the Gaussian steps.
+# Codes (families, priors, covariance kinds, statuses) are the enums of _kinds.pxd.
 from cpython.pycapsule cimport PyCapsule_GetPointer
-from libc.math cimport sqrt, exp, log, floor, INFINITY
+from libc.math cimport sqrt, exp, log, log1p, expm1, floor, INFINITY, isfinite, M_PI
+from posix.time cimport clock_gettime, timespec, CLOCK_MONOTONIC
 from numpy.random cimport bitgen_t
 
 import numpy as np
 
+from fastgibbs._kinds cimport (
+    FAMILY_GAUSSIAN, FAMILY_BINOMIAL, FAMILY_NEGBINOMIAL, FAMILY_POISSON,
+    PRIOR_INV_GAMMA, PRIOR_HALF_CAUCHY, COV_DIAGONAL, COV_INV_WISHART,
+    STATUS_OK, STATUS_CHOL_FIXED, STATUS_CHOL_GROUP, STATUS_NONFINITE,
+    STATUS_CHOL_WISHART, STATUS_INTERRUPTED,
+)
 from fastgibbs._random cimport (
     draw_normal, draw_uniform, draw_exponential, draw_gamma, draw_inv_gamma,
 )
 from fastgibbs._linalg cimport chol_lower, solve_lower, solve_upper_t
-from fastgibbs._polyagamma cimport pg_draw_int
+from fastgibbs._polyagamma cimport pg_draw
+from fastgibbs._special cimport log_gamma
 
-# prior kinds for a variance component (kept in sync with priors.py)
-cdef enum:
-    PRIOR_INV_GAMMA = 0     # sd^2 ~ InvGamma(a, b)
-    PRIOR_HALF_CAUCHY = 1   # sd ~ half-Cauchy(0, A), via sd^2 | xi ~ IG(1/2, 1/xi),
-                            # xi ~ IG(1/2, 1/A^2) (Wand et al. 2011, Bayesian Analysis 6(4))
+cdef extern from "Python.h":
+    int PyErr_CheckSignals() except -1
 
-# covariance kinds of a block (kept in sync with samplers/gaussian.py)
-cdef enum:
-    COV_DIAGONAL = 0        # independent variances, one prior each
-    COV_FULL = 1            # full covariance, inverse-Wishart prior
-
-# error codes returned by the nogil helpers
-cdef enum:
-    ERR_CHOL_FIXED = 1
-    ERR_CHOL_GROUP = 2
-    ERR_NONFINITE = 3
-    ERR_CHOL_WISHART = 4
+cdef double LOG_SQRT_2PI = 0.9189385332046728
+cdef double SIGNAL_CHECK_SECONDS = 0.05     # main-thread chains look for Ctrl-C this often
 
 
-cdef struct Design:
-    Py_ssize_t n_fixed, n_blocks
-    double n_obs, yty
-    const double *xtx
-    const double *xty
-    const double *prior_mean
-    const double *prior_prec
-    const Py_ssize_t *n_groups
-    const Py_ssize_t *n_re
-    const Py_ssize_t *u_off
-    const Py_ssize_t *ztz_off
-    const Py_ssize_t *ztx_off
-    const Py_ssize_t *vc_off
-    const double *ztz
-    const double *ztx
-    const double *zty
-    const Py_ssize_t *pair_row_off   # n_blocks^2 offsets into rowptr
-    const Py_ssize_t *rowptr         # cell index ranges per (pair, group of first block)
-    const Py_ssize_t *cell_col       # group of the second block, per cell
-    const Py_ssize_t *cell_val_off   # offset into cell_val of the q_k x q_l block, per cell
-    const double *cell_val
-    const Py_ssize_t *vc_kind
-    const Py_ssize_t *cov_kind       # per block: COV_DIAGONAL or COV_FULL
-    const double *iw_df              # per block (full blocks)
-    const double *iw_scale           # sum_k q_k^2, row-major per block (full blocks)
-    const double *vc_a
-    const double *vc_b
-    Py_ssize_t sigma_kind
-    double sigma_a, sigma_b
-    bint has_sigma                   # False for binomial models (sigma2 = 1 fixed)
+cdef inline double seconds_now() noexcept nogil:
+    cdef timespec ts
+    clock_gettime(CLOCK_MONOTONIC, &ts)
+    return ts.tv_sec + 1e-9 * ts.tv_nsec
 
 
-cdef struct Cells:
-    # binomial cells of a logistic model, and the statistics refilled each sweep
-    Py_ssize_t n_cells
-    const double *X                  # n_cells x p, row-major
-    const double *n_trials           # n_cells
-    const double *kappa              # n_cells: successes - n_trials / 2
-    const double *Z                  # per block k: n_cells x q_k row-major, at z_off[k]
-    const Py_ssize_t *z_off
-    const Py_ssize_t *group          # per block k: n_cells entries at k * n_cells
-    const Py_ssize_t *obs_cell       # per ordered pair (k, l): n_cells cell indices
-    double *omega                    # n_cells
-    double *xtx
-    double *xty
-    double *ztz
-    double *ztx
-    double *zty
-    double *cell_val
-    Py_ssize_t n_ztz, n_ztx, n_u, n_cell_val
+cdef class Kernel:
+    """One chain of the Gibbs sampler: the model's statistics, priors and cells, the
+    chain's state and its scratch space, typed for sweeps without the GIL.
 
-
-cdef struct State:
-    double *beta      # (p,)
-    double *u         # (n_u,)
-    double *tau2      # (n_vc,) variances of the group effects
-    double *vc_xi     # (n_vc,) half-Cauchy auxiliaries
-    double *re_prec   # sum_k q_k^2: prior precision of u_kj, row-major per block
-    double *re_cov    # sum_k q_k^2: Sigma_k, row-major per block
-    double *sigma     # [sigma2, xi_sigma]
-
-
-cdef struct Work:
-    double *P         # p x p
-    double *h         # p
-    double *xtr       # p
-    double *tmp       # max(p, q)
-    double *W         # q x p
-    double *ztr       # max_k J_k q_k
-    double *Lg        # max_k J_k q_k^2: per-group Cholesky factors
-    double *Mq        # max_k q_k^2
-
-
-cdef inline double _ztx_dot_beta(const Design *d, const State *s, Py_ssize_t k,
-                                 Py_ssize_t j, Py_ssize_t c) noexcept nogil:
-    """(Z_kj' X_kj beta)[c]."""
-    cdef Py_ssize_t m, p = d.n_fixed, q = d.n_re[k]
-    cdef const double *row = d.ztx + d.ztx_off[k] + (j * q + c) * p
-    cdef double acc = 0.0
-    for m in range(p):
-        acc += row[m] * s.beta[m]
-    return acc
-
-
-cdef void cross_residual(const Design *d, const State *s, Py_ssize_t k,
-                         double *ztr) noexcept nogil:
-    """ztr[j*q + c] <- (Z_kj' (y - sum_{l != k} Z_l u_l))[c] for every group j of k.
-
-    Cost O(J_k q_k + sum_l q_k q_l cells(k, l)).
+    Build it from a :class:`fastgibbs.samplers.problem.Problem` and a state dict
+    (``beta, u, tau2, vc_xi, re_cov, sigma, disp``); :meth:`run` continues the
+    chain, :meth:`state` returns a copy of the state. Statistics that a family
+    refills every sweep are copied, so chains never share writable memory.
     """
-    cdef Py_ssize_t l, j, c, c2, cell, m, B = d.n_blocks
-    cdef Py_ssize_t q = d.n_re[k], ql, J = d.n_groups[k], row0
-    cdef const double *v
-    cdef const double *ul
-    for j in range(J * q):
-        ztr[j] = d.zty[d.u_off[k] + j]
-    for l in range(B):
-        if l == k:
-            continue
-        ql = d.n_re[l]
-        row0 = d.pair_row_off[k * B + l]
-        for j in range(J):
-            for cell in range(d.rowptr[row0 + j], d.rowptr[row0 + j + 1]):
-                m = d.cell_col[cell]
-                v = d.cell_val + d.cell_val_off[cell]
-                ul = s.u + d.u_off[l] + m * ql
+
+    # ---- dimensions and switches
+    cdef readonly Py_ssize_t n_fixed, n_blocks, n_u, n_vc, n_hyper, n_cells, n_pairs
+    cdef readonly Py_ssize_t row_width, n_disp, n_prec
+    cdef readonly int family
+    cdef bint has_sigma, augmented
+    cdef public bint mh_correct      # Poisson: correct each move (False: approximate)
+    # ---- statistics (weighted; refilled each sweep by augmented families)
+    cdef double n_obs, yty
+    cdef double[::1] xtx, xty, ztz, ztx, zty, cell_val
+    # ---- structure
+    cdef Py_ssize_t[::1] n_groups, n_re, u_off, ztz_off, ztx_off, vc_off, prec_off
+    cdef Py_ssize_t[::1] pair_row_off, rowptr, cell_col, cell_val_off
+    # ---- priors
+    cdef double[::1] prior_prec, prior_h
+    cdef Py_ssize_t[::1] vc_kind, cov_kind
+    cdef double[::1] vc_a, vc_b, iw_df, iw_scale
+    cdef int sigma_kind
+    cdef double sigma_a, sigma_b, disp_shape, disp_rate
+    # ---- cells of augmented families
+    cdef double[::1] cX, cZ, c_y, c_n, c_off, c_w, c_b, c_eta, c_eta_new
+    cdef Py_ssize_t[::1] z_off, c_group, c_pair
+    # Poisson: -log of the arrival times, their mixtures, log Gamma(y)
+    cdef double[::1] c_lt1, c_lt2, c_lgam, mix_w, mix_m, mix_s, mix_logw
+    cdef Py_ssize_t[::1] c_mix, mix_off
+    cdef Py_ssize_t mix_unit
+    # ---- state
+    cdef double[::1] beta, u, tau2, vc_xi, re_cov, re_prec, sigma, disp
+    # ---- scratch
+    cdef double[::1] P, h, xtr, tmp, W, ztr, Lg, Mq, save_beta, save_u
+    # ---- counters of the Metropolis-Hastings corrections (Poisson)
+    cdef readonly long mh_tries, mh_accepts
+
+    def __init__(self, problem, state):
+        cdef Py_ssize_t k, q, max_q = 1, max_jq = 1, max_jqq = 1, off
+        p = int(problem.n_fixed)
+        self.n_fixed = p
+        self.n_blocks = len(problem.n_groups)
+        self.family = int(problem.family)
+        self.has_sigma = self.family == FAMILY_GAUSSIAN
+        self.augmented = self.family != FAMILY_GAUSSIAN
+        self.n_disp = 1 if self.family == FAMILY_NEGBINOMIAL else 0
+
+        cells = problem.cells
+        stats = [problem.xtx.ravel(), problem.xty, problem.ztz, problem.ztx, problem.zty,
+                 problem.cell_val]
+        if self.augmented:          # refilled in place: this chain's own copies
+            stats = [np.array(a, dtype=float, copy=True) for a in stats]
+        self.xtx, self.xty, self.ztz, self.ztx, self.zty, self.cell_val = \
+            [_f64(a, 1) for a in stats]
+        self.n_obs = float(problem.n_obs)
+        self.yty = float(problem.yty)
+
+        self.n_groups = _intp(problem.n_groups)
+        self.n_re = _intp(problem.n_re)
+        self.u_off = _intp(problem.u_off)
+        self.ztz_off = _intp(problem.ztz_off)
+        self.ztx_off = _intp(problem.ztx_off)
+        self.vc_off = _intp(problem.vc_off)
+        self.prec_off = _intp(problem.prec_off)
+        self.pair_row_off = _intp(problem.pair_row_off)
+        self.rowptr = _intp(problem.rowptr)
+        self.cell_col = _intp(problem.cell_col)
+        self.cell_val_off = _intp(problem.cell_val_off)
+
+        self.prior_prec = _f64(problem.prior_prec.ravel(), p * p)
+        self.prior_h = _f64(problem.prior_h, p)
+        self.vc_kind = _intp(problem.vc_kind)
+        self.cov_kind = _intp(problem.cov_kind)
+        self.vc_a = _f64(problem.vc_a, 1)
+        self.vc_b = _f64(problem.vc_b, 1)
+        self.iw_df = _f64(problem.iw_df, 1)
+        self.iw_scale = _f64(problem.iw_scale, 1)
+        self.sigma_kind, self.sigma_a, self.sigma_b = problem.sigma_prior
+        self.disp_shape, self.disp_rate = problem.disp_prior
+
+        self.n_u = int(problem.n_u)
+        self.n_vc = len(problem.vc_kind)
+        self.n_hyper = int(problem.n_hyper)
+        self.n_pairs = self.n_blocks * (self.n_blocks - 1)
+        self.row_width = p + (1 if self.has_sigma else 0) + self.n_disp + self.n_hyper + self.n_u
+        if self.n_fixed != len(problem.xty) or self.n_u != len(problem.zty):
+            raise ValueError("inconsistent problem: statistics do not match the layout")
+        n_prec = 0
+        for k in range(self.n_blocks):
+            q = self.n_re[k]
+            max_q = max(max_q, q)
+            max_jq = max(max_jq, self.n_groups[k] * q)
+            max_jqq = max(max_jqq, self.n_groups[k] * q * q)
+            n_prec += q * q
+        self.n_prec = n_prec
+
+        if self.augmented:
+            self.n_cells = len(cells["y"])
+            self.cX = _f64(np.ascontiguousarray(cells["X"]).ravel(), 1)
+            self.cZ = _f64(cells["Z"], 1)
+            self.z_off = _intp(cells["z_off"])
+            self.c_group = _intp(cells["group"])
+            self.c_pair = _intp(cells["pair_cell"])
+            self.c_y = _f64(cells["y"], 1)
+            self.c_n = _f64(cells["n"], 1)
+            self.c_off = _f64(cells["offset"], 1)
+            if len(self.c_group) != max(self.n_blocks * self.n_cells, 1) \
+                    or len(self.c_pair) != max(self.n_pairs * self.n_cells, 1) \
+                    or len(self.c_n) != self.n_cells or len(self.c_off) != self.n_cells:
+                raise ValueError("inconsistent problem: cell arrays do not match")
+        else:
+            self.n_cells = 0
+            empty = np.zeros(1)
+            self.cX = self.cZ = self.c_y = self.c_n = self.c_off = empty
+            self.z_off = self.c_group = self.c_pair = np.zeros(1, dtype=np.intp)
+        m = max(self.n_cells, 1)
+        self.c_w = np.zeros(m)
+        self.c_b = np.zeros(m)
+        self.c_eta = np.zeros(m)
+        self.c_eta_new = np.zeros(m)
+        self.c_lt1 = np.zeros(m)
+        self.c_lt2 = np.zeros(m)
+        if self.family == FAMILY_POISSON:
+            mix = problem.mixtures
+            self.mix_w = _f64(mix["w"], 1)
+            self.mix_m = _f64(mix["m"], 1)
+            self.mix_s = _f64(mix["s"], 1)
+            self.mix_logw = np.log(np.asarray(mix["w"], dtype=float))
+            self.mix_off = _intp(mix["off"])
+            self.mix_unit = int(mix["unit"])
+            self.c_mix = _intp(cells["mixture"])
+            self.c_lgam = np.array([log_gamma(v) if v > 0 else 0.0 for v in cells["y"]])
+        else:
+            self.mix_w = self.mix_m = self.mix_s = self.mix_logw = self.c_lgam = np.zeros(1)
+            self.mix_off = self.c_mix = np.zeros(2, dtype=np.intp)
+            self.mix_unit = 0
+
+        self.beta = _own(state["beta"], p)
+        self.u = _own(state["u"], self.n_u)
+        self.tau2 = _own(state["tau2"], self.n_vc)
+        self.vc_xi = _own(state["vc_xi"], self.n_vc)
+        self.re_cov = _own(state["re_cov"], n_prec)
+        self.sigma = _own(state["sigma"], 2)
+        self.disp = _own(state.get("disp", np.ones(1)), 1)
+        re_prec = np.zeros(max(n_prec, 1))
+        re_cov = np.asarray(self.re_cov)
+        off = 0
+        for k in range(self.n_blocks):      # full blocks: precision from the covariance
+            q = self.n_re[k]
+            if self.cov_kind[k] == COV_INV_WISHART:
+                cov = re_cov[off:off + q * q].reshape(q, q)
+                re_prec[off:off + q * q] = np.linalg.inv(cov).ravel()
+            off += q * q
+        self.re_prec = re_prec
+
+        self.P = np.zeros(max(p * p, 1))
+        self.h = np.zeros(max(p, 1))
+        self.xtr = np.zeros(max(p, 1))
+        self.tmp = np.zeros(max(p, max_q))
+        self.W = np.zeros(max_q * max(p, 1))
+        self.ztr = np.zeros(max_jq)
+        self.Lg = np.zeros(max_jqq)
+        self.Mq = np.zeros(max_q * max_q)
+        self.save_beta = np.zeros(max(p, 1))
+        self.save_u = np.zeros(max_jq)
+        self.mh_tries = 0
+        self.mh_accepts = 0
+        self.mh_correct = True
+
+    # ------------------------------------------------------------------------------
+    # Python-facing methods
+    # ------------------------------------------------------------------------------
+    def state(self):
+        """A copy of the chain state as a dict of arrays (the constructor's input)."""
+        return {"beta": np.array(self.beta[:self.n_fixed]), "u": np.array(self.u[:self.n_u]),
+                "tau2": np.array(self.tau2[:self.n_vc]), "vc_xi": np.array(self.vc_xi[:self.n_vc]),
+                "re_cov": np.array(self.re_cov[:self.n_prec]),
+                "sigma": np.array(self.sigma), "disp": np.array(self.disp)}
+
+    def set_gaussian_response(self, double yty, const double[::1] xty, const double[::1] zty):
+        """Replace the response statistics of a gaussian model (same design): y'Wy,
+        X'Wy and Z'Wy on the kernel's scale. For Geweke tests and refits."""
+        if self.augmented:
+            raise ValueError("set_gaussian_response is for gaussian models")
+        if xty.shape[0] != self.n_fixed or zty.shape[0] != self.n_u:
+            raise ValueError("xty and zty must match the layout")
+        self.yty = yty
+        self.xty = np.array(xty)
+        self.zty = np.array(zty)
+
+    def set_cell_response(self, const double[::1] y, mixture=None):
+        """Replace the per-cell responses (successes or counts) of a model of another
+        family than gaussian, keeping its cells: for Geweke tests and refits of the
+        same cells. The Poisson family also takes ``mixture``, the index of each
+        count's mixture in the kernel's tables."""
+        cdef Py_ssize_t i
+        if not self.augmented:
+            raise ValueError("set_cell_response is for families other than gaussian")
+        if y.shape[0] != self.n_cells:
+            raise ValueError("y must have one value per cell")
+        if self.family == FAMILY_POISSON:
+            index = np.ascontiguousarray(mixture, dtype=np.intp)
+            if index.shape[0] != self.n_cells or index.min() < 0 \
+                    or index.max() >= len(self.mix_off) - 1:
+                raise ValueError("mixture must give a table index for every cell")
+            self.c_mix = index
+            self.c_lgam = np.array([log_gamma(v) if v > 0 else 0.0 for v in y])
+        self.c_y = np.array(y)
+
+    def linear_predictor(self):
+        """eta_c - offset_c of every cell at the current state (augmented families)."""
+        if self.augmented:
+            self.compute_eta(self.c_eta_new)
+        return np.array(self.c_eta_new[:self.n_cells])
+
+    def run(self, object bit_generator, double[:, ::1] out_warmup, double[:, ::1] out_draws,
+            Py_ssize_t thin=1, bint update_variances=True, bint interweave=True,
+            int[::1] stop=None, bint check_signals=False):
+        """Run ``len(out_warmup)`` warmup and ``len(out_draws) * thin`` sweeps.
+
+        Each kept sweep writes one row [beta (p), sigma (gaussian) or alpha (negative
+        binomial), sds and correlations per block, u (n_u)] into ``out_warmup`` (every
+        warmup sweep) or ``out_draws`` (every ``thin``-th sweep). All sweeps run under
+        the bit generator's lock without the GIL; the state is kept, so a later call
+        continues the chain.
+
+        ``stop``: an int32 flag shared by the chains of one fit; the chain stops (status
+        STATUS_INTERRUPTED) once it is non-zero. ``check_signals``: this chain runs in
+        the main thread, so look for Ctrl-C every SIGNAL_CHECK_SECONDS; a
+        KeyboardInterrupt then propagates from here.
+
+        Returns ``(status, sweeps_done, bad)``: a :class:`fastgibbs._kinds.Status`
+        code, the number of completed sweeps and, for STATUS_NONFINITE, the column of
+        the row that was not finite (-1 otherwise).
+        """
+        cdef bitgen_t *bg
+        cdef Py_ssize_t n_warm = out_warmup.shape[0], n_keep = out_draws.shape[0]
+        cdef Py_ssize_t i, total, done = 0, bad = -1
+        cdef int status = STATUS_OK
+        cdef bint has_stop = stop is not None
+        cdef double last_check
+        if thin < 1:
+            raise ValueError("thin must be >= 1")
+        if n_keep > 0 and thin > (2 ** 62) // n_keep:
+            raise ValueError("draws * thin is too large")
+        if (n_warm and out_warmup.shape[1] != self.row_width) \
+                or (n_keep and out_draws.shape[1] != self.row_width):
+            raise ValueError(f"output rows must hold {self.row_width} values")
+        if has_stop and stop.shape[0] < 1:
+            raise ValueError("stop must hold at least one flag")
+        total = n_warm + n_keep * thin
+        capsule = bit_generator.capsule
+        bg = <bitgen_t *> PyCapsule_GetPointer(capsule, "BitGenerator")
+        with bit_generator.lock, nogil:
+            self.refresh_re_prec()
+            last_check = seconds_now()
+            for i in range(total):
+                if has_stop and stop[0] != 0:
+                    status = STATUS_INTERRUPTED
+                    break
+                if check_signals and seconds_now() - last_check > SIGNAL_CHECK_SECONDS:
+                    with gil:
+                        PyErr_CheckSignals()      # raises KeyboardInterrupt on Ctrl-C
+                    last_check = seconds_now()
+                status = self.sweep(update_variances, interweave, bg)
+                if status != STATUS_OK:
+                    break
+                if i < n_warm:
+                    bad = self.write_row(&out_warmup[i, 0])
+                elif (i - n_warm + 1) % thin == 0:
+                    bad = self.write_row(&out_draws[(i - n_warm) // thin, 0])
+                if bad >= 0:
+                    status = STATUS_NONFINITE
+                    break
+                done += 1
+        return status, done, bad
+
+    # ------------------------------------------------------------------------------
+    # One sweep
+    # ------------------------------------------------------------------------------
+    cdef int sweep(self, bint update_variances, bint interweave, bitgen_t *bg) except -1 nogil:
+        cdef Py_ssize_t k
+        cdef int err
+        if self.augmented:
+            self.augment(bg)
+        if self.n_blocks == 0:
+            if self.n_fixed > 0:
+                err = self.location_step(-1, bg)
+                if err:
+                    return err
+        for k in range(self.n_blocks):
+            err = self.location_step(k, bg)
+            if err:
+                return err
+        if update_variances:
+            for k in range(self.n_blocks):
+                if self.cov_kind[k] == COV_INV_WISHART:
+                    err = self.draw_inv_wishart_block(k, bg)
+                    if err:
+                        return err
+                else:
+                    self.draw_variances_block(k, interweave, bg)
+            self.refresh_re_prec()
+            if self.has_sigma:
+                self.draw_sigma2(bg)
+            if self.family == FAMILY_NEGBINOMIAL:
+                self.draw_alpha(bg)
+        return STATUS_OK
+
+    cdef int location_step(self, Py_ssize_t k, bitgen_t *bg) except -1 nogil:
+        """(beta, u_k) jointly (k = -1: beta alone in a model without groups), with the
+        Metropolis-Hastings correction of the Poisson family."""
+        cdef double before = 0.0
+        cdef Py_ssize_t i, n_k = 0, off = 0
+        cdef int err
+        cdef bint correct = self.family == FAMILY_POISSON and self.mh_correct
+        if correct:
+            before = self.poisson_log_correction(self.c_eta)
+            for i in range(self.n_fixed):
+                self.save_beta[i] = self.beta[i]
+            if k >= 0:
+                n_k = self.n_groups[k] * self.n_re[k]
+                off = self.u_off[k]
+                for i in range(n_k):
+                    self.save_u[i] = self.u[off + i]
+        if k >= 0:
+            err = self.draw_location_block(k, bg)
+        else:
+            err = self.draw_location_fixed_only(bg)
+        if err:
+            return err
+        if correct:
+            self.compute_eta(self.c_eta_new)
+            if self.poisson_accept(before, bg):
+                for i in range(self.n_cells):
+                    self.c_eta[i] = self.c_eta_new[i]
+            else:
+                for i in range(self.n_fixed):
+                    self.beta[i] = self.save_beta[i]
+                for i in range(n_k):
+                    self.u[off + i] = self.save_u[i]
+        elif self.family == FAMILY_POISSON:
+            self.compute_eta(self.c_eta)
+        return STATUS_OK
+
+    cdef Py_ssize_t write_row(self, double *row) except -2 nogil:
+        """row <- [beta, sigma | alpha, per block: sds then correlations, u]. Returns the
+        first column that is not finite, or -1."""
+        cdef Py_ssize_t i, k, c, c2, q, pos, off, p = self.n_fixed
+        for i in range(p):
+            row[i] = self.beta[i]
+        pos = p
+        if self.has_sigma:
+            row[pos] = sqrt(self.sigma[0])
+            pos += 1
+        if self.n_disp:
+            row[pos] = self.disp[0]
+            pos += 1
+        for k in range(self.n_blocks):
+            q = self.n_re[k]
+            off = self.prec_off[k]
+            for c in range(q):
+                row[pos] = sqrt(self.tau2[self.vc_off[k] + c])
+                pos += 1
+            if self.cov_kind[k] == COV_INV_WISHART:
                 for c in range(q):
-                    for c2 in range(ql):
-                        ztr[j * q + c] -= v[c * ql + c2] * ul[c2]
+                    for c2 in range(c + 1, q):
+                        row[pos] = self.re_cov[off + c * q + c2] / sqrt(
+                            self.re_cov[off + c * q + c] * self.re_cov[off + c2 * q + c2])
+                        pos += 1
+        for i in range(self.n_u):
+            row[pos + i] = self.u[i]
+        for i in range(pos + self.n_u):
+            if not isfinite(row[i]):
+                return i
+        return -1
+
+    # ------------------------------------------------------------------------------
+    # Location parameters
+    # ------------------------------------------------------------------------------
+    cdef inline double ztx_dot_beta(self, Py_ssize_t k, Py_ssize_t j, Py_ssize_t c) noexcept nogil:
+        """(Z_kj' W X_kj beta)[c]."""
+        cdef Py_ssize_t m, p = self.n_fixed, q = self.n_re[k]
+        cdef Py_ssize_t row = self.ztx_off[k] + (j * q + c) * p
+        cdef double acc = 0.0
+        for m in range(p):
+            acc += self.ztx[row + m] * self.beta[m]
+        return acc
+
+    cdef void cross_residual(self, Py_ssize_t k) noexcept nogil:
+        """ztr[j*q + c] <- (Z_kj' (b - W sum_{l != k} Z_l u_l))[c] for every group j of k.
+
+        Cost O(J_k q_k + sum_l q_k q_l cells(k, l))."""
+        cdef Py_ssize_t l, j, c, c2, cell, m, B = self.n_blocks
+        cdef Py_ssize_t q = self.n_re[k], ql, J = self.n_groups[k], row0, v, ul
+        for j in range(J * q):
+            self.ztr[j] = self.zty[self.u_off[k] + j]
+        for l in range(B):
+            if l == k:
+                continue
+            ql = self.n_re[l]
+            row0 = self.pair_row_off[k * B + l]
+            for j in range(J):
+                for cell in range(self.rowptr[row0 + j], self.rowptr[row0 + j + 1]):
+                    m = self.cell_col[cell]
+                    v = self.cell_val_off[cell]
+                    ul = self.u_off[l] + m * ql
+                    for c in range(q):
+                        for c2 in range(ql):
+                            self.ztr[j * q + c] -= self.cell_val[v + c * ql + c2] * self.u[ul + c2]
+
+    cdef int draw_location_block(self, Py_ssize_t k, bitgen_t *bg) except -1 nogil:
+        """Draw (beta, u_k) | u_{-k}, sigma2, Sigma_k, y jointly.
+
+        With r = b - W sum_{l != k} Z_l u_l and A_j = Z_kj'W Z_kj / sigma2 + Sigma_k^{-1}:
+            beta | .  ~ N(P^{-1} h, P^{-1}),
+                P = X'WX / sigma2 + P0 - sum_j X_j'W Z_j A_j^{-1} Z_j'W X_j / sigma2^2
+                h = X'r / sigma2 + h0 - sum_j X_j'W Z_j A_j^{-1} Z_j'r_j / sigma2^2
+            u_kj | beta, . ~ N(A_j^{-1} (Z_j'r_j - Z_j'W X_j beta) / sigma2, A_j^{-1}).
+        Cost O(J_k (q p^2 + q^2 p + q^3) + p^3 + cells)."""
+        cdef Py_ssize_t p = self.n_fixed, q = self.n_re[k], J = self.n_groups[k]
+        cdef Py_ssize_t l, j, c, c2, m, m2, ql, B = self.n_blocks, prec, L, zx, uk
+        cdef double inv_s2 = 1.0 / self.sigma[0], acc
+        prec = self.prec_off[k]
+        uk = self.u_off[k]
+
+        # X'r = X'b - sum_{l != k} sum_j (Z_lj'W X_lj)' u_lj
+        for m in range(p):
+            self.xtr[m] = self.xty[m]
+        for l in range(B):
+            if l == k:
+                continue
+            ql = self.n_re[l]
+            for j in range(self.n_groups[l] * ql):
+                acc = self.u[self.u_off[l] + j]
+                zx = self.ztx_off[l] + j * p
+                for m in range(p):
+                    self.xtr[m] -= self.ztx[zx + m] * acc
+        self.cross_residual(k)
+
+        for m in range(p):
+            self.h[m] = self.xtr[m] * inv_s2 + self.prior_h[m]
+            for m2 in range(p):
+                self.P[m * p + m2] = self.xtx[m * p + m2] * inv_s2 + self.prior_prec[m * p + m2]
+
+        for j in range(J):
+            L = j * q * q
+            for c in range(q):
+                for c2 in range(q):
+                    self.Lg[L + c * q + c2] = self.ztz[self.ztz_off[k] + j * q * q + c * q + c2] \
+                        * inv_s2 + self.re_prec[prec + c * q + c2]
+            if chol_lower(&self.Lg[L], q) != 0:
+                return STATUS_CHOL_GROUP
+            zx = self.ztx_off[k] + j * q * p
+            # W = L^{-1} Z_j'W X_j / sigma2  (q x p), column by column
+            for m in range(p):
+                for c in range(q):
+                    self.tmp[c] = self.ztx[zx + c * p + m] * inv_s2
+                solve_lower(&self.Lg[L], &self.tmp[0], q)
+                for c in range(q):
+                    self.W[c * p + m] = self.tmp[c]
+            # tmp = L^{-1} Z_j'r_j / sigma2
+            for c in range(q):
+                self.tmp[c] = self.ztr[j * q + c] * inv_s2
+            solve_lower(&self.Lg[L], &self.tmp[0], q)
+            # P -= W'W (lower triangle), h -= W' tmp
+            for m in range(p):
+                acc = 0.0
+                for c in range(q):
+                    acc += self.W[c * p + m] * self.tmp[c]
+                self.h[m] -= acc
+                for m2 in range(m + 1):
+                    acc = 0.0
+                    for c in range(q):
+                        acc += self.W[c * p + m] * self.W[c * p + m2]
+                    self.P[m * p + m2] -= acc
+
+        if p > 0 and draw_gaussian_canonical(&self.P[0], &self.h[0], &self.beta[0], p, bg) != 0:
+            return STATUS_CHOL_FIXED
+
+        for j in range(J):
+            L = j * q * q
+            for c in range(q):
+                self.tmp[c] = (self.ztr[j * q + c] - self.ztx_dot_beta(k, j, c)) * inv_s2
+            solve_lower(&self.Lg[L], &self.tmp[0], q)
+            for c in range(q):
+                self.tmp[c] += draw_normal(bg)
+            solve_upper_t(&self.Lg[L], &self.tmp[0], q)
+            for c in range(q):
+                self.u[uk + j * q + c] = self.tmp[c]
+        return STATUS_OK
+
+    cdef int draw_location_fixed_only(self, bitgen_t *bg) except -1 nogil:
+        """beta | sigma2, y ~ N(P^{-1} h, P^{-1}) for a model without group effects."""
+        cdef Py_ssize_t p = self.n_fixed, m, m2
+        cdef double inv_s2 = 1.0 / self.sigma[0]
+        for m in range(p):
+            self.h[m] = self.xty[m] * inv_s2 + self.prior_h[m]
+            for m2 in range(p):
+                self.P[m * p + m2] = self.xtx[m * p + m2] * inv_s2 + self.prior_prec[m * p + m2]
+        if draw_gaussian_canonical(&self.P[0], &self.h[0], &self.beta[0], p, bg) != 0:
+            return STATUS_CHOL_FIXED
+        return STATUS_OK
+
+    # ------------------------------------------------------------------------------
+    # Variances
+    # ------------------------------------------------------------------------------
+    cdef double residual_ss(self) noexcept nogil:
+        """sum_c W_c (y_c - eta_c)^2 from the statistics (gaussian: y'Wy - 2 ...).
+
+        Cost O(p^2 + sum_k J_k q_k (p + q_k) + cells)."""
+        cdef Py_ssize_t p = self.n_fixed, B = self.n_blocks, k, l, j, c, c2, m, cell, q, ql
+        cdef Py_ssize_t row0, v, uk, ul, zz
+        cdef double rss = self.yty, acc, ukc
+        for m in range(p):
+            acc = 0.0
+            for c in range(p):
+                acc += self.xtx[m * p + c] * self.beta[c]
+            rss += self.beta[m] * (acc - 2.0 * self.xty[m])
+        for k in range(B):
+            q = self.n_re[k]
+            uk = self.u_off[k]
+            for j in range(self.n_groups[k]):
+                zz = self.ztz_off[k] + j * q * q
+                for c in range(q):
+                    ukc = self.u[uk + j * q + c]
+                    rss -= 2.0 * ukc * (self.zty[uk + j * q + c] - self.ztx_dot_beta(k, j, c))
+                    for c2 in range(q):
+                        rss += ukc * self.ztz[zz + c * q + c2] * self.u[uk + j * q + c2]
+            for l in range(k + 1, B):
+                ql = self.n_re[l]
+                ul = self.u_off[l]
+                row0 = self.pair_row_off[k * B + l]
+                for j in range(self.n_groups[k]):
+                    for cell in range(self.rowptr[row0 + j], self.rowptr[row0 + j + 1]):
+                        m = self.cell_col[cell]
+                        v = self.cell_val_off[cell]
+                        for c in range(q):
+                            for c2 in range(ql):
+                                rss += 2.0 * self.u[uk + j * q + c] * self.cell_val[v + c * ql + c2] \
+                                    * self.u[ul + m * ql + c2]
+        # rounding can leave a tiny negative value when the fit is (nearly) exact
+        return rss if rss > 0.0 else 0.0
+
+    cdef void draw_variances_block(self, Py_ssize_t k, bint interweave, bitgen_t *bg) noexcept nogil:
+        """Variance of each column c of block k (diagonal Sigma_k).
+
+        Centred step: tau2_c | u ~ InvGamma(a + J/2, b + sum_j u_jc^2 / 2).
+        Non-centred step (if interweave): with eta_j = u_jc / s, draw s | eta, rest by
+        slice sampling, then set u_jc = s eta_j (Yu & Meng 2011); for the Poisson
+        family that move is a proposal, accepted by Metropolis-Hastings. Half-Cauchy
+        priors draw their auxiliary last. Cost O(J_k q_k (p + q_k) + cells)."""
+        cdef Py_ssize_t q = self.n_re[k], J = self.n_groups[k], j, c, c2, vc, zz, uk
+        cdef double a, b, ss, s_old, s_new, t_new, A, Bc, eta, zr, before = 0.0
+        cdef int it
+        uk = self.u_off[k]
+        if interweave:
+            self.cross_residual(k)
+        for c in range(q):
+            vc = self.vc_off[k] + c
+            a, b = self.variance_prior(vc)
+            ss = 0.0
+            for j in range(J):
+                ss += self.u[uk + j * q + c] * self.u[uk + j * q + c]
+            self.tau2[vc] = draw_inv_gamma(bg, a + 0.5 * J, b + 0.5 * ss)
+            if interweave:
+                s_old = sqrt(self.tau2[vc])
+                A = 0.0
+                Bc = 0.0
+                for j in range(J):
+                    zz = self.ztz_off[k] + j * q * q
+                    eta = self.u[uk + j * q + c] / s_old
+                    zr = self.ztr[j * q + c] - self.ztx_dot_beta(k, j, c)
+                    for c2 in range(q):
+                        if c2 != c:
+                            zr -= self.ztz[zz + c * q + c2] * self.u[uk + j * q + c2]
+                    A += eta * eta * self.ztz[zz + c * q + c]
+                    Bc += eta * zr
+                t_new = log(s_old)
+                for it in range(3):
+                    t_new = slice_log_sd(bg, t_new, a, b, A, Bc, self.sigma[0])
+                s_new = exp(t_new)
+                if self.family == FAMILY_POISSON and self.mh_correct:
+                    before = self.poisson_log_correction(self.c_eta)
+                for j in range(J):
+                    self.u[uk + j * q + c] *= s_new / s_old
+                if self.family == FAMILY_POISSON and self.mh_correct:
+                    self.compute_eta(self.c_eta_new)
+                    if self.poisson_accept(before, bg):
+                        for j in range(self.n_cells):
+                            self.c_eta[j] = self.c_eta_new[j]
+                    else:
+                        for j in range(J):
+                            self.u[uk + j * q + c] *= s_old / s_new
+                        s_new = s_old
+                elif self.family == FAMILY_POISSON:
+                    self.compute_eta(self.c_eta)
+                self.tau2[vc] = s_new * s_new
+            if self.vc_kind[vc] == PRIOR_HALF_CAUCHY:
+                self.vc_xi[vc] = draw_inv_gamma(
+                    bg, 1.0, 1.0 / self.tau2[vc] + 1.0 / (self.vc_b[vc] * self.vc_b[vc]))
+
+    cdef (double, double) variance_prior(self, Py_ssize_t vc) noexcept nogil:
+        """(shape, scale) of the inverse-gamma prior of variance vc given its half-Cauchy
+        auxiliary xi (Wand et al. 2011: sd^2 | xi ~ InvGamma(1/2, 1/xi))."""
+        if self.vc_kind[vc] == PRIOR_HALF_CAUCHY:
+            return 0.5, 1.0 / self.vc_xi[vc]
+        return self.vc_a[vc], self.vc_b[vc]
+
+    cdef void refresh_re_prec(self) noexcept nogil:
+        """re_cov <- diag(tau2), re_prec <- diag(1 / tau2) for every diagonal block (full
+        blocks keep both up to date in draw_inv_wishart_block)."""
+        cdef Py_ssize_t k, c, c2, q, off
+        for k in range(self.n_blocks):
+            q = self.n_re[k]
+            off = self.prec_off[k]
+            if self.cov_kind[k] == COV_DIAGONAL:
+                for c in range(q):
+                    for c2 in range(q):
+                        self.re_prec[off + c * q + c2] = 0.0
+                        self.re_cov[off + c * q + c2] = 0.0
+                    self.re_prec[off + c * q + c] = 1.0 / self.tau2[self.vc_off[k] + c]
+                    self.re_cov[off + c * q + c] = self.tau2[self.vc_off[k] + c]
+
+    cdef int draw_inv_wishart_block(self, Py_ssize_t k, bitgen_t *bg) except -1 nogil:
+        """Sigma_k | u ~ InvWishart(nu + J, Psi + sum_j u_j u_j').
+
+        Draws the precision W = Sigma_k^{-1} ~ Wishart(nu + J, M^{-1}), M = Psi + S, by
+        the Bartlett decomposition: with M = C C' and A lower triangular, A_cc^2 ~
+        chi2(nu + J - c), A_cc' ~ N(0, 1) below the diagonal, W = (C^{-T} A)(C^{-T} A)'.
+        Cost O(J q^2 + q^3). Sets re_prec = W and re_cov = W^{-1}."""
+        cdef Py_ssize_t q = self.n_re[k], J = self.n_groups[k], j, c, c2, i
+        cdef Py_ssize_t off = self.prec_off[k], uk = self.u_off[k]
+        cdef double df = self.iw_df[k] + J, acc
+        cdef double *M = &self.Mq[0]
+        cdef double *A = &self.Lg[0]         # q x q scratch (Lg holds >= q^2 doubles)
+        for c in range(q):
+            for c2 in range(q):
+                M[c * q + c2] = self.iw_scale[off + c * q + c2]
+        for j in range(J):
+            for c in range(q):
+                for c2 in range(q):
+                    M[c * q + c2] += self.u[uk + j * q + c] * self.u[uk + j * q + c2]
+        if chol_lower(M, q) != 0:
+            return STATUS_CHOL_WISHART
+        for c in range(q):
+            for c2 in range(q):
+                if c2 < c:
+                    A[c * q + c2] = draw_normal(bg)
+                elif c2 == c:
+                    A[c * q + c] = sqrt(2.0 * draw_gamma(bg, 0.5 * (df - c), 1.0))
+                else:
+                    A[c * q + c2] = 0.0
+        # B = C^{-T} A, column by column, stored back in A
+        for c2 in range(q):
+            for c in range(q):
+                self.tmp[c] = A[c * q + c2]
+            solve_upper_t(M, &self.tmp[0], q)
+            for c in range(q):
+                A[c * q + c2] = self.tmp[c]
+        # re_prec = B B'
+        for c in range(q):
+            for c2 in range(q):
+                acc = 0.0
+                for i in range(q):
+                    acc += A[c * q + i] * A[c2 * q + i]
+                self.re_prec[off + c * q + c2] = acc
+        if invert_spd(&self.re_prec[off], &self.re_cov[off], M, &self.tmp[0], q) != 0:
+            return STATUS_CHOL_WISHART
+        for c in range(q):
+            self.tau2[self.vc_off[k] + c] = self.re_cov[off + c * q + c]
+        return STATUS_OK
+
+    cdef void draw_sigma2(self, bitgen_t *bg) noexcept nogil:
+        """sigma2 | rest ~ InvGamma(a + N/2, b + RSS/2); half-Cauchy via its auxiliary."""
+        cdef double a, b, rss = self.residual_ss()
+        if self.sigma_kind == PRIOR_HALF_CAUCHY:
+            a = 0.5
+            b = 1.0 / self.sigma[1]
+        else:
+            a = self.sigma_a
+            b = self.sigma_b
+        self.sigma[0] = draw_inv_gamma(bg, a + 0.5 * self.n_obs, b + 0.5 * rss)
+        if self.sigma_kind == PRIOR_HALF_CAUCHY:
+            self.sigma[1] = draw_inv_gamma(
+                bg, 1.0, 1.0 / self.sigma[0] + 1.0 / (self.sigma_b * self.sigma_b))
+
+    # ------------------------------------------------------------------------------
+    # Families: latent variables and statistics
+    # ------------------------------------------------------------------------------
+    cdef void compute_eta(self, double[::1] out) noexcept nogil:
+        """out[c] = x_c'beta + sum_k z_ck'u_k,g_k(c) (without the offset), every cell.
+        Cost O(cells (p + sum_k q_k))."""
+        cdef Py_ssize_t i, k, c, m, q, n = self.n_cells, p = self.n_fixed
+        cdef Py_ssize_t x0, z0, u0
+        cdef double eta
+        for i in range(n):
+            eta = 0.0
+            x0 = i * p
+            for m in range(p):
+                eta += self.cX[x0 + m] * self.beta[m]
+            for k in range(self.n_blocks):
+                q = self.n_re[k]
+                z0 = self.z_off[k] + i * q
+                u0 = self.u_off[k] + self.c_group[k * n + i] * q
+                for c in range(q):
+                    eta += self.cZ[z0 + c] * self.u[u0 + c]
+            out[i] = eta
+        return
+
+    cdef void augment(self, bitgen_t *bg) noexcept nogil:
+        """The family's latent variables given eta, then the weighted statistics."""
+        cdef Py_ssize_t i
+        cdef double z, omega, la, alpha
+        self.compute_eta(self.c_eta)
+        if self.family == FAMILY_BINOMIAL:
+            for i in range(self.n_cells):
+                omega = pg_draw(bg, self.c_n[i], self.c_eta[i] + self.c_off[i])
+                self.c_w[i] = omega
+                self.c_b[i] = self.c_y[i] - 0.5 * self.c_n[i] - omega * self.c_off[i]
+        elif self.family == FAMILY_NEGBINOMIAL:
+            alpha = self.disp[0]
+            la = log(alpha)
+            for i in range(self.n_cells):
+                z = self.c_eta[i] + self.c_off[i] - la
+                omega = pg_draw(bg, self.c_n[i] * (self.c_y[i] + alpha), z)
+                self.c_w[i] = omega
+                self.c_b[i] = 0.5 * self.c_n[i] * (self.c_y[i] - alpha) \
+                    - omega * (self.c_off[i] - la)
+        elif self.family == FAMILY_POISSON:
+            self.poisson_latents(bg)
+        self.refill()
+
+    cdef void refill(self) noexcept nogil:
+        """X'WX, X'b, and per group / per cell Z'WZ, Z'WX, Z'b from (c_w, c_b).
+        Cost O(cells (p^2 + sum_k q_k (p + q_k) + sum_{k != l} q_k q_l))."""
+        cdef Py_ssize_t i, k, l, c, c2, m, m2, q, ql, j, cell, B = self.n_blocks
+        cdef Py_ssize_t n = self.n_cells, p = self.n_fixed, x0, z0, zl0, v, pair
+        cdef Py_ssize_t zz, zx, zy
+        cdef double wt, bb, wz
+        self.xtx[:] = 0.0
+        self.xty[:] = 0.0
+        self.ztz[:] = 0.0
+        self.ztx[:] = 0.0
+        self.zty[:] = 0.0
+        self.cell_val[:] = 0.0
+        for i in range(n):
+            wt = self.c_w[i]
+            bb = self.c_b[i]
+            x0 = i * p
+            for m in range(p):
+                self.xty[m] += bb * self.cX[x0 + m]
+                for m2 in range(m + 1):
+                    self.xtx[m * p + m2] += wt * self.cX[x0 + m] * self.cX[x0 + m2]
+            pair = 0
+            for k in range(B):
+                q = self.n_re[k]
+                z0 = self.z_off[k] + i * q
+                j = self.c_group[k * n + i]
+                zz = self.ztz_off[k] + j * q * q
+                zx = self.ztx_off[k] + j * q * p
+                zy = self.u_off[k] + j * q
+                for c in range(q):
+                    wz = wt * self.cZ[z0 + c]
+                    self.zty[zy + c] += bb * self.cZ[z0 + c]
+                    for c2 in range(q):
+                        self.ztz[zz + c * q + c2] += wz * self.cZ[z0 + c2]
+                    for m in range(p):
+                        self.ztx[zx + c * p + m] += wz * self.cX[x0 + m]
+                for l in range(B):
+                    if l == k:
+                        continue
+                    ql = self.n_re[l]
+                    zl0 = self.z_off[l] + i * ql
+                    cell = self.c_pair[pair * n + i]
+                    pair += 1
+                    v = self.cell_val_off[cell]
+                    for c in range(q):
+                        wz = wt * self.cZ[z0 + c]
+                        for c2 in range(ql):
+                            self.cell_val[v + c * ql + c2] += wz * self.cZ[zl0 + c2]
+        for m in range(p):
+            for m2 in range(m + 1, p):
+                self.xtx[m * p + m2] = self.xtx[m2 * p + m]
+
+    # ---- negative binomial dispersion ----------------------------------------------
+    cdef double nb_log_target(self, double t) noexcept nogil:
+        """log p(log alpha = t | eta, y) up to a constant: the NB2 likelihood
+        prod_c [Gamma(y + a) / (Gamma(a) y!) (a / (a + mu))^a (mu / (a + mu))^y]^{n_c}
+        (mu = exp(eta + offset)), a Gamma(shape, rate) prior on alpha, and the Jacobian
+        e^t. Cost O(cells)."""
+        cdef Py_ssize_t i
+        cdef double a, la, lg_a, total, mu, y
+        if t < -30.0 or t > 30.0:
+            return -INFINITY
+        a = exp(t)
+        la = t
+        lg_a = log_gamma(a)
+        total = self.disp_shape * t - self.disp_rate * a
+        for i in range(self.n_cells):
+            y = self.c_y[i]
+            mu = self.c_eta_new[i] + self.c_off[i]       # log mu
+            # log(a + mu) written stably in log space
+            total += self.c_n[i] * (log_gamma(y + a) - lg_a + a * la + y * mu
+                                    - (y + a) * log_add_exp(la, mu))
+        return total
+
+    cdef void draw_alpha(self, bitgen_t *bg) noexcept nogil:
+        """alpha | eta, y by three slice-sampling updates of log alpha (Neal 2003,
+        stepping out with width 1)."""
+        cdef double t0, logy, left, right, t1, width = 1.0
+        cdef long jl, jr, it, rep
+        self.compute_eta(self.c_eta_new)
+        t0 = log(self.disp[0])
+        for rep in range(3):
+            logy = self.nb_log_target(t0) - draw_exponential(bg)
+            left = t0 - width * draw_uniform(bg)
+            right = left + width
+            jl = <long>floor(16.0 * draw_uniform(bg))
+            jr = 15 - jl
+            while jl > 0 and self.nb_log_target(left) > logy:
+                left -= width
+                jl -= 1
+            while jr > 0 and self.nb_log_target(right) > logy:
+                right += width
+                jr -= 1
+            for it in range(200):
+                t1 = left + (right - left) * draw_uniform(bg)
+                if self.nb_log_target(t1) > logy:
+                    t0 = t1
+                    break
+                if t1 < t0:
+                    left = t1
+                else:
+                    right = t1
+        self.disp[0] = exp(t0)
+
+    # ---- Poisson: auxiliary mixture sampling with a Metropolis-Hastings correction --
+    cdef void poisson_latents(self, bitgen_t *bg) noexcept nogil:
+        """Inter-arrival times given eta, then the mixture components, then (W, b).
+
+        For a cell with count y and mean mu = exp(eta + offset) (Fruhwirth-Schnatter &
+        Wagner 2006, sec. 2): the arrival time of the y-th event, tau_1 | y ~ Beta(y, 1)
+        (the largest of y uniforms: -log tau_1 = E / y, E ~ Exp(1)), and the time to
+        the next event after 1, tau_2 = 1 - tau_1 + E' / mu. Then -log tau_l - eta -
+        offset = eps_l with eps_1 ~ -log Gamma(y, 1), eps_2 ~ -log Exp(1); each eps has
+        a normal-mixture stand-in (w_r, m_r, s_r) whose component r is drawn from its
+        conditional, so eta enters as N(-log tau - m_r - offset; eta, s_r^2)."""
+        cdef Py_ssize_t i
+        cdef double lmu, y, lt1, lt2, e1, s1, s2, m1, m2
+        cdef Py_ssize_t r1, r2
+        for i in range(self.n_cells):
+            lmu = self.c_eta[i] + self.c_off[i]
+            y = self.c_y[i]
+            if y > 0.0:
+                lt1 = draw_exponential(bg) / y
+                # tau_2 = (1 - tau_1) + E'/mu, formed without cancellation
+                lt2 = -log(-expm1(-lt1) + draw_exponential(bg) * exp(-lmu))
+                r1 = self.draw_component(self.c_mix[i], lt1 - lmu, bg)
+                s1 = self.mix_s[r1]
+                m1 = self.mix_m[r1]
+                self.c_lt1[i] = lt1
+            else:
+                lt2 = -log1p(draw_exponential(bg) * exp(-lmu))
+            self.c_lt2[i] = lt2
+            r2 = self.draw_component(self.mix_unit, lt2 - lmu, bg)
+            s2 = self.mix_s[r2]
+            m2 = self.mix_m[r2]
+            self.c_w[i] = 1.0 / (s2 * s2)
+            self.c_b[i] = (lt2 - m2 - self.c_off[i]) / (s2 * s2)
+            if y > 0.0:
+                self.c_w[i] += 1.0 / (s1 * s1)
+                self.c_b[i] += (lt1 - m1 - self.c_off[i]) / (s1 * s1)
+
+    cdef Py_ssize_t draw_component(self, Py_ssize_t mixture, double eps, bitgen_t *bg) noexcept nogil:
+        """Index of the component of ``mixture`` drawn from its conditional given eps."""
+        cdef Py_ssize_t r, start = self.mix_off[mixture], end = self.mix_off[mixture + 1]
+        cdef double total = 0.0, top = -INFINITY, z, lp, u
+        for r in range(start, end):
+            z = (eps - self.mix_m[r]) / self.mix_s[r]
+            lp = self.mix_logw[r] - log(self.mix_s[r]) - 0.5 * z * z
+            if lp > top:
+                top = lp
+        for r in range(start, end):
+            z = (eps - self.mix_m[r]) / self.mix_s[r]
+            total += exp(self.mix_logw[r] - log(self.mix_s[r]) - 0.5 * z * z - top)
+        u = draw_uniform(bg) * total
+        for r in range(start, end):
+            z = (eps - self.mix_m[r]) / self.mix_s[r]
+            u -= exp(self.mix_logw[r] - log(self.mix_s[r]) - 0.5 * z * z - top)
+            if u <= 0.0:
+                return r
+        return end - 1
+
+    cdef double log_mixture(self, Py_ssize_t mixture, double eps) noexcept nogil:
+        """log of the normal-mixture density of ``mixture`` at eps."""
+        cdef Py_ssize_t r, start = self.mix_off[mixture], end = self.mix_off[mixture + 1]
+        cdef double top = -INFINITY, total = 0.0, z, lp
+        for r in range(start, end):
+            z = (eps - self.mix_m[r]) / self.mix_s[r]
+            lp = self.mix_logw[r] - log(self.mix_s[r]) - 0.5 * z * z
+            if lp > top:
+                top = lp
+        for r in range(start, end):
+            z = (eps - self.mix_m[r]) / self.mix_s[r]
+            total += exp(self.mix_logw[r] - log(self.mix_s[r]) - 0.5 * z * z - top)
+        return top + log(total) - LOG_SQRT_2PI
+
+    cdef double poisson_log_correction(self, double[::1] eta) noexcept nogil:
+        """sum over latents of log f(eps) - log f_mix(eps) at the linear predictor
+        ``eta``, with f the exact density of -log Gamma(nu, 1),
+        log f(e) = -nu e - exp(-e) - log Gamma(nu). Cost O(cells x components)."""
+        cdef Py_ssize_t i
+        cdef double total = 0.0, e, y, lmu
+        for i in range(self.n_cells):
+            lmu = eta[i] + self.c_off[i]
+            y = self.c_y[i]
+            if y > 0.0:
+                e = self.c_lt1[i] - lmu
+                total += -y * e - exp(-e) - self.c_lgam[i] - self.log_mixture(self.c_mix[i], e)
+            e = self.c_lt2[i] - lmu
+            total += -e - exp(-e) - self.log_mixture(self.mix_unit, e)
+        return total
+
+    cdef bint poisson_accept(self, double before, bitgen_t *bg) noexcept nogil:
+        """Metropolis-Hastings decision for a move of the location parameters whose
+        proposal was a draw from the mixture model's conditional: accept with
+        probability min(1, prod f/f_mix (new) / prod f/f_mix (old)); the linear
+        predictor of the proposal is in c_eta_new. (The proposal is reversible with
+        respect to the mixture model's posterior, so this ratio is the whole MH ratio.)"""
+        cdef double after = self.poisson_log_correction(self.c_eta_new)
+        self.mh_tries += 1
+        if after - before >= 0.0 or log(draw_uniform(bg)) < after - before:
+            self.mh_accepts += 1
+            return True
+        return False
+
+
+# ----------------------------------------------------------------------------------
+# Helpers
+# ----------------------------------------------------------------------------------
+cdef inline double log_add_exp(double a, double b) noexcept nogil:
+    if a > b:
+        return a + log1p(exp(b - a))
+    return b + log1p(exp(a - b))
 
 
 cdef int draw_gaussian_canonical(double *P, double *h, double *out, Py_ssize_t n,
@@ -192,141 +1050,31 @@ cdef int draw_gaussian_canonical(double *P, double *h, double *out, Py_ssize_t n
     return 0
 
 
-cdef int draw_location_block(const Design *d, State *s, Work *w, Py_ssize_t k,
-                             bitgen_t *bg) noexcept nogil:
-    """Draw (beta, u_k) | u_{-k}, sigma2, Sigma_k, y jointly.
-
-    With r = y - sum_{l != k} Z_l u_l, A_j = Z_kj'Z_kj / sigma2 + Sigma_k^{-1}:
-        beta | .  ~ N(P^{-1} h, P^{-1}),
-            P = X'X / sigma2 + V0^{-1} - sum_j X_j'Z_j A_j^{-1} Z_j'X_j / sigma2^2
-            h = X'r / sigma2 + V0^{-1} m0 - sum_j X_j'Z_j A_j^{-1} Z_j'r_j / sigma2^2
-        u_kj | beta, . ~ N(A_j^{-1} Z_j'(r_j - X_j beta) / sigma2, A_j^{-1}).
-    Cost O(J_k (q p^2 + q^2 p + q^3) + p^3 + cells). Mutates s.beta and block k of s.u.
-    """
-    cdef Py_ssize_t p = d.n_fixed, q = d.n_re[k], J = d.n_groups[k]
-    cdef Py_ssize_t l, j, c, c2, m, m2, ql, B = d.n_blocks
-    cdef double inv_s2 = 1.0 / s.sigma[0], acc
-    cdef const double *ztx_j
-    cdef const double *prec = s.re_prec
-    cdef double *L
-    cdef double *uk = s.u + d.u_off[k]
-    for l in range(k):
-        prec += d.n_re[l] * d.n_re[l]
-
-    # X'r = X'y - sum_{l != k} sum_j (Z_lj'X_lj)' u_lj
-    for m in range(p):
-        w.xtr[m] = d.xty[m]
-    for l in range(B):
-        if l == k:
-            continue
-        ql = d.n_re[l]
-        for j in range(d.n_groups[l] * ql):
-            acc = s.u[d.u_off[l] + j]
-            ztx_j = d.ztx + d.ztx_off[l] + j * p
-            for m in range(p):
-                w.xtr[m] -= ztx_j[m] * acc
-    cross_residual(d, s, k, w.ztr)
-
-    for m in range(p):
-        w.h[m] = w.xtr[m] * inv_s2 + d.prior_prec[m] * d.prior_mean[m]
-        for m2 in range(p):
-            w.P[m * p + m2] = d.xtx[m * p + m2] * inv_s2
-        w.P[m * p + m] += d.prior_prec[m]
-
-    for j in range(J):
-        L = w.Lg + j * q * q
-        for c in range(q):
-            for c2 in range(q):
-                L[c * q + c2] = d.ztz[d.ztz_off[k] + j * q * q + c * q + c2] * inv_s2 + prec[c * q + c2]
-        if chol_lower(L, q) != 0:
-            return ERR_CHOL_GROUP
-        ztx_j = d.ztx + d.ztx_off[k] + j * q * p
-        # W = L^{-1} Z_j'X_j / sigma2  (q x p), column by column
-        for m in range(p):
-            for c in range(q):
-                w.tmp[c] = ztx_j[c * p + m] * inv_s2
-            solve_lower(L, w.tmp, q)
-            for c in range(q):
-                w.W[c * p + m] = w.tmp[c]
-        # tmp = L^{-1} Z_j'r_j / sigma2
-        for c in range(q):
-            w.tmp[c] = w.ztr[j * q + c] * inv_s2
-        solve_lower(L, w.tmp, q)
-        # P -= W'W (lower triangle), h -= W' tmp
-        for m in range(p):
-            acc = 0.0
-            for c in range(q):
-                acc += w.W[c * p + m] * w.tmp[c]
-            w.h[m] -= acc
-            for m2 in range(m + 1):
-                acc = 0.0
-                for c in range(q):
-                    acc += w.W[c * p + m] * w.W[c * p + m2]
-                w.P[m * p + m2] -= acc
-
-    if p > 0 and draw_gaussian_canonical(w.P, w.h, s.beta, p, bg) != 0:
-        return ERR_CHOL_FIXED
-
-    for j in range(J):
-        L = w.Lg + j * q * q
-        for c in range(q):
-            w.tmp[c] = (w.ztr[j * q + c] - _ztx_dot_beta(d, s, k, j, c)) * inv_s2
-        solve_lower(L, w.tmp, q)
-        for c in range(q):
-            w.tmp[c] += draw_normal(bg)
-        solve_upper_t(L, w.tmp, q)
-        for c in range(q):
-            uk[j * q + c] = w.tmp[c]
+cdef int invert_spd(const double *a, double *out, double *L, double *col,
+                    Py_ssize_t q) noexcept nogil:
+    """out <- a^{-1} for a symmetric positive definite q x q matrix (L, col: scratch)."""
+    cdef Py_ssize_t i, c
+    for i in range(q * q):
+        L[i] = a[i]
+    if chol_lower(L, q) != 0:
+        return 1
+    for c in range(q):
+        for i in range(q):
+            col[i] = 1.0 if i == c else 0.0
+        solve_lower(L, col, q)
+        solve_upper_t(L, col, q)
+        for i in range(q):
+            out[i * q + c] = col[i]
     return 0
-
-
-cdef double residual_ss(const Design *d, const State *s) noexcept nogil:
-    """||y - X beta - sum_k Z_k u_k||^2 from the sufficient statistics.
-
-    Cost O(p^2 + sum_k J_k q_k (p + q_k) + cells).
-    """
-    cdef Py_ssize_t p = d.n_fixed, B = d.n_blocks, k, l, j, c, c2, m, cell, q, ql, row0
-    cdef double rss = d.yty, acc, ukc
-    cdef const double *v
-    cdef const double *uk
-    cdef const double *ul
-    for m in range(p):
-        acc = 0.0
-        for c in range(p):
-            acc += d.xtx[m * p + c] * s.beta[c]
-        rss += s.beta[m] * (acc - 2.0 * d.xty[m])
-    for k in range(B):
-        q = d.n_re[k]
-        uk = s.u + d.u_off[k]
-        for j in range(d.n_groups[k]):
-            for c in range(q):
-                ukc = uk[j * q + c]
-                rss -= 2.0 * ukc * (d.zty[d.u_off[k] + j * q + c] - _ztx_dot_beta(d, s, k, j, c))
-                for c2 in range(q):
-                    rss += ukc * d.ztz[d.ztz_off[k] + j * q * q + c * q + c2] * uk[j * q + c2]
-        for l in range(k + 1, B):
-            ql = d.n_re[l]
-            ul = s.u + d.u_off[l]
-            row0 = d.pair_row_off[k * B + l]
-            for j in range(d.n_groups[k]):
-                for cell in range(d.rowptr[row0 + j], d.rowptr[row0 + j + 1]):
-                    m = d.cell_col[cell]
-                    v = d.cell_val + d.cell_val_off[cell]
-                    for c in range(q):
-                        for c2 in range(ql):
-                            rss += 2.0 * uk[j * q + c] * v[c * ql + c2] * ul[m * ql + c2]
-    # rounding can leave a tiny negative value when the fit is (nearly) exact
-    return rss if rss > 0.0 else 0.0
 
 
 cdef inline double log_sd_density(double t, double a, double b, double A, double Bc,
                                   double sigma2) noexcept nogil:
     """log density of t = log s in the non-centred step, up to a constant.
 
-    s^2 ~ InvGamma(a, b) a priori and y enters as N(r; s * Z eta, sigma2), so
+    s^2 ~ InvGamma(a, b) a priori and the data enter as N(r; s Z eta, sigma2 W^{-1}), so
         log p(t) = -2 a t - b e^{-2t} - (A e^{2t} - 2 Bc e^t) / (2 sigma2),
-    with A = ||Z eta||^2 and Bc = eta'Z'r.
-    """
+    with A = eta'Z'WZ eta and Bc = eta'Z'r."""
     cdef double e
     if t < -60.0 or t > 60.0:
         return -INFINITY
@@ -362,515 +1110,25 @@ cdef double slice_log_sd(bitgen_t *bg, double t0, double a, double b, double A, 
     return t0
 
 
-cdef void draw_variances_block(const Design *d, State *s, Work *w, Py_ssize_t k,
-                               bint interweave, bitgen_t *bg) noexcept nogil:
-    """Variance of each column c of block k (diagonal Sigma_k).
-
-    Centred step: tau2_c | u ~ InvGamma(a + J/2, b + sum_j u_jc^2 / 2).
-    Non-centred step (if interweave): with eta_j = u_jc / s, draw s | eta, rest by
-    slice sampling, then set u_jc = s eta_j (Yu & Meng 2011). Half-Cauchy priors
-    draw their auxiliary xi | tau2 ~ InvGamma(1, 1/tau2 + 1/A^2) last.
-    Cost O(J_k q_k (p + q_k) + cells). Mutates tau2, vc_xi and block k of u.
-    """
-    cdef Py_ssize_t q = d.n_re[k], J = d.n_groups[k], j, c, c2, vc
-    cdef double a, b, ss, s_old, s_new, t_new, A, Bc, eta, zr
-    cdef int it
-    cdef double *uk = s.u + d.u_off[k]
-    cdef const double *ztz_j
-    if interweave:
-        cross_residual(d, s, k, w.ztr)
-    for c in range(q):
-        vc = d.vc_off[k] + c
-        if d.vc_kind[vc] == PRIOR_HALF_CAUCHY:
-            a = 0.5
-            b = 1.0 / s.vc_xi[vc]
-        else:
-            a = d.vc_a[vc]
-            b = d.vc_b[vc]
-        ss = 0.0
-        for j in range(J):
-            ss += uk[j * q + c] * uk[j * q + c]
-        s.tau2[vc] = draw_inv_gamma(bg, a + 0.5 * J, b + 0.5 * ss)
-        if interweave:
-            s_old = sqrt(s.tau2[vc])
-            A = 0.0
-            Bc = 0.0
-            for j in range(J):
-                ztz_j = d.ztz + d.ztz_off[k] + j * q * q
-                eta = uk[j * q + c] / s_old
-                zr = w.ztr[j * q + c] - _ztx_dot_beta(d, s, k, j, c)
-                for c2 in range(q):
-                    if c2 != c:
-                        zr -= ztz_j[c * q + c2] * uk[j * q + c2]
-                A += eta * eta * ztz_j[c * q + c]
-                Bc += eta * zr
-            t_new = log(s_old)
-            for it in range(3):
-                t_new = slice_log_sd(bg, t_new, a, b, A, Bc, s.sigma[0])
-            s_new = exp(t_new)
-            for j in range(J):
-                uk[j * q + c] *= s_new / s_old
-            s.tau2[vc] = s_new * s_new
-        if d.vc_kind[vc] == PRIOR_HALF_CAUCHY:
-            s.vc_xi[vc] = draw_inv_gamma(bg, 1.0, 1.0 / s.tau2[vc] + 1.0 / (d.vc_b[vc] * d.vc_b[vc]))
+def _f64(a, Py_ssize_t min_len):
+    """A C-contiguous float64 array with at least ``min_len`` entries (padding zeros
+    keep zero-length memoryviews out of the kernels)."""
+    a = np.ascontiguousarray(a, dtype=np.float64).ravel()
+    if a.shape[0] < min_len or a.shape[0] == 0:
+        a = np.concatenate([a, np.zeros(max(min_len - a.shape[0], 1))])
+    return a
 
 
-cdef void refresh_re_prec(const Design *d, State *s) noexcept nogil:
-    """re_cov <- diag(tau2), re_prec <- diag(1 / tau2) for every diagonal block (full
-    blocks keep both up to date in draw_inv_wishart_block)."""
-    cdef Py_ssize_t k, c, c2, q
-    cdef double *prec = s.re_prec
-    cdef double *cov = s.re_cov
-    for k in range(d.n_blocks):
-        q = d.n_re[k]
-        if d.cov_kind[k] == COV_DIAGONAL:
-            for c in range(q):
-                for c2 in range(q):
-                    prec[c * q + c2] = 0.0
-                    cov[c * q + c2] = 0.0
-                prec[c * q + c] = 1.0 / s.tau2[d.vc_off[k] + c]
-                cov[c * q + c] = s.tau2[d.vc_off[k] + c]
-        prec += q * q
-        cov += q * q
+def _intp(a):
+    a = np.ascontiguousarray(a, dtype=np.intp).ravel()
+    if a.shape[0] == 0:
+        a = np.zeros(1, dtype=np.intp)
+    return a
 
 
-cdef int invert_spd(const double *a, double *out, double *L, double *col,
-                    Py_ssize_t q) noexcept nogil:
-    """out <- a^{-1} for a symmetric positive definite q x q matrix (L, col: scratch)."""
-    cdef Py_ssize_t i, c
-    for i in range(q * q):
-        L[i] = a[i]
-    if chol_lower(L, q) != 0:
-        return ERR_CHOL_WISHART
-    for c in range(q):
-        for i in range(q):
-            col[i] = 1.0 if i == c else 0.0
-        solve_lower(L, col, q)
-        solve_upper_t(L, col, q)
-        for i in range(q):
-            out[i * q + c] = col[i]
-    return 0
-
-
-cdef int draw_inv_wishart_block(const Design *d, State *s, Work *w, Py_ssize_t k,
-                                bitgen_t *bg) noexcept nogil:
-    """Sigma_k | u ~ InvWishart(nu + J, Psi + sum_j u_j u_j').
-
-    Draws the precision W = Sigma_k^{-1} ~ Wishart(nu + J, M^{-1}), M = Psi + S, by the
-    Bartlett decomposition: with M = C C' and A lower triangular, A_cc^2 ~
-    chi2(nu + J - c), A_cc' ~ N(0, 1) below the diagonal, W = (C^{-T} A)(C^{-T} A)'.
-    Cost O(J q^2 + q^3). Sets re_prec = W and re_cov = W^{-1}.
-    """
-    cdef Py_ssize_t q = d.n_re[k], J = d.n_groups[k], j, c, c2, i, off = 0
-    cdef double df = d.iw_df[k] + J
-    cdef double *M
-    cdef double *A = w.Lg         # q x q scratch (Lg holds J q^2 >= q^2 doubles)
-    cdef double acc
-    cdef const double *uk = s.u + d.u_off[k]
-    for i in range(k):
-        off += d.n_re[i] * d.n_re[i]
-    M = w.Mq
-    for c in range(q):
-        for c2 in range(q):
-            M[c * q + c2] = d.iw_scale[off + c * q + c2]
-    for j in range(J):
-        for c in range(q):
-            for c2 in range(q):
-                M[c * q + c2] += uk[j * q + c] * uk[j * q + c2]
-    if chol_lower(M, q) != 0:
-        return ERR_CHOL_WISHART
-    for c in range(q):
-        for c2 in range(q):
-            if c2 < c:
-                A[c * q + c2] = draw_normal(bg)
-            elif c2 == c:
-                A[c * q + c] = sqrt(2.0 * draw_gamma(bg, 0.5 * (df - c), 1.0))
-            else:
-                A[c * q + c2] = 0.0
-    # B = C^{-T} A, column by column, stored back in A
-    for c2 in range(q):
-        for c in range(q):
-            w.tmp[c] = A[c * q + c2]
-        solve_upper_t(M, w.tmp, q)
-        for c in range(q):
-            A[c * q + c2] = w.tmp[c]
-    # re_prec = B B'
-    for c in range(q):
-        for c2 in range(q):
-            acc = 0.0
-            for i in range(q):
-                acc += A[c * q + i] * A[c2 * q + i]
-            s.re_prec[off + c * q + c2] = acc
-    if invert_spd(s.re_prec + off, s.re_cov + off, M, w.tmp, q) != 0:
-        return ERR_CHOL_WISHART
-    for c in range(q):
-        s.tau2[d.vc_off[k] + c] = s.re_cov[off + c * q + c]
-    return 0
-
-
-cdef void draw_sigma2(const Design *d, State *s, bitgen_t *bg) noexcept nogil:
-    """sigma2 | rest ~ InvGamma(a + N/2, b + RSS/2); half-Cauchy via its auxiliary."""
-    cdef double a, b, rss = residual_ss(d, s)
-    if d.sigma_kind == PRIOR_HALF_CAUCHY:
-        a = 0.5
-        b = 1.0 / s.sigma[1]
-    else:
-        a = d.sigma_a
-        b = d.sigma_b
-    s.sigma[0] = draw_inv_gamma(bg, a + 0.5 * d.n_obs, b + 0.5 * rss)
-    if d.sigma_kind == PRIOR_HALF_CAUCHY:
-        s.sigma[1] = draw_inv_gamma(bg, 1.0, 1.0 / s.sigma[0] + 1.0 / (d.sigma_b * d.sigma_b))
-
-
-cdef void write_draw(const Design *d, const State *s, double *row, Py_ssize_t n_u,
-                     Py_ssize_t n_hyper) noexcept nogil:
-    """row <- [beta (p), sigma, per block: sds (q_k) then, for a full block, the
-    correlations (c, c') for c < c' in row order, then u (n_u)]."""
-    cdef Py_ssize_t i, k, c, c2, q, pos, off = 0, p = d.n_fixed
-    cdef const double *cov
-    for i in range(p):
-        row[i] = s.beta[i]
-    pos = p
-    if d.has_sigma:
-        row[p] = sqrt(s.sigma[0])
-        pos = p + 1
-    for k in range(d.n_blocks):
-        q = d.n_re[k]
-        cov = s.re_cov + off
-        for c in range(q):
-            row[pos] = sqrt(s.tau2[d.vc_off[k] + c])
-            pos += 1
-        if d.cov_kind[k] == COV_FULL:
-            for c in range(q):
-                for c2 in range(c + 1, q):
-                    row[pos] = cov[c * q + c2] / sqrt(cov[c * q + c] * cov[c2 * q + c2])
-                    pos += 1
-        off += q * q
-    for i in range(n_u):
-        row[pos + i] = s.u[i]
-
-
-cdef int sweep(const Design *d, State *s, Work *w, bint update_variances,
-               bint interweave, bitgen_t *bg) noexcept nogil:
-    cdef Py_ssize_t k
-    cdef int err
-    for k in range(d.n_blocks):
-        err = draw_location_block(d, s, w, k, bg)
-        if err:
-            return err
-    if d.n_blocks == 0 and d.n_fixed > 0:
-        err = draw_location_fixed_only(d, s, w, bg)
-        if err:
-            return err
-    if update_variances:
-        for k in range(d.n_blocks):
-            if d.cov_kind[k] == COV_FULL:
-                err = draw_inv_wishart_block(d, s, w, k, bg)
-                if err:
-                    return err
-            else:
-                draw_variances_block(d, s, w, k, interweave, bg)
-        refresh_re_prec(d, s)
-        if d.has_sigma:
-            draw_sigma2(d, s, bg)
-    if not (s.sigma[0] > 0.0 and s.sigma[0] < INFINITY):
-        return ERR_NONFINITE
-    return 0
-
-
-cdef void draw_omega(const Design *d, const State *s, Cells *g, bitgen_t *bg) noexcept nogil:
-    """omega_i | beta, u ~ PG(n_i, eta_i), eta_i = x_i'beta + sum_k z_ik'u_k,g_k(i).
-    Cost O(cells (p + sum_k q_k)) plus the PG draws."""
-    cdef Py_ssize_t i, k, c, m, q, n = g.n_cells, p = d.n_fixed
-    cdef double eta
-    cdef const double *x
-    cdef const double *z
-    cdef const double *uk
-    for i in range(n):
-        eta = 0.0
-        x = g.X + i * p
-        for m in range(p):
-            eta += x[m] * s.beta[m]
-        for k in range(d.n_blocks):
-            q = d.n_re[k]
-            z = g.Z + g.z_off[k] + i * q
-            uk = s.u + d.u_off[k] + g.group[k * n + i] * q
-            for c in range(q):
-                eta += z[c] * uk[c]
-        g.omega[i] = pg_draw_int(bg, <long> g.n_trials[i], eta)
-
-
-cdef void fill_weighted_stats(const Design *d, Cells *g) noexcept nogil:
-    """X'Omega X, X'kappa, and per group / per cell Z'Omega Z, Z'Omega X, Z'kappa.
-    Cost O(cells (p^2 + sum_k q_k (p + q_k) + sum_{k != l} q_k q_l))."""
-    cdef Py_ssize_t i, k, l, c, c2, m, m2, q, ql, j, cell, B = d.n_blocks
-    cdef Py_ssize_t n = g.n_cells, p = d.n_fixed
-    cdef double wt, kap
-    cdef const double *x
-    cdef const double *z
-    cdef const double *zl
-    cdef double *v
-    for m in range(p * p):
-        g.xtx[m] = 0.0
-    for m in range(p):
-        g.xty[m] = 0.0
-    for m in range(g.n_ztz):
-        g.ztz[m] = 0.0
-    for m in range(g.n_ztx):
-        g.ztx[m] = 0.0
-    for m in range(g.n_u):
-        g.zty[m] = 0.0
-    for m in range(g.n_cell_val):
-        g.cell_val[m] = 0.0
-    for i in range(n):
-        wt = g.omega[i]
-        kap = g.kappa[i]
-        x = g.X + i * p
-        for m in range(p):
-            g.xty[m] += kap * x[m]
-            for m2 in range(m + 1):
-                g.xtx[m * p + m2] += wt * x[m] * x[m2]
-        for k in range(B):
-            q = d.n_re[k]
-            z = g.Z + g.z_off[k] + i * q
-            j = g.group[k * n + i]
-            for c in range(q):
-                g.zty[d.u_off[k] + j * q + c] += kap * z[c]
-                for c2 in range(q):
-                    g.ztz[d.ztz_off[k] + j * q * q + c * q + c2] += wt * z[c] * z[c2]
-                for m in range(p):
-                    g.ztx[d.ztx_off[k] + (j * q + c) * p + m] += wt * z[c] * x[m]
-            for l in range(B):
-                if l == k:
-                    continue
-                ql = d.n_re[l]
-                zl = g.Z + g.z_off[l] + i * ql
-                cell = g.obs_cell[(k * B + l) * n + i]
-                v = g.cell_val + d.cell_val_off[cell]
-                for c in range(q):
-                    for c2 in range(ql):
-                        v[c * ql + c2] += wt * z[c] * zl[c2]
-    for m in range(p):
-        for m2 in range(m + 1, p):
-            g.xtx[m * p + m2] = g.xtx[m2 * p + m]
-
-
-cdef int draw_location_fixed_only(const Design *d, State *s, Work *w,
-                                  bitgen_t *bg) noexcept nogil:
-    """beta | sigma2, y ~ N(P^{-1} h, P^{-1}) for a model without group effects."""
-    cdef Py_ssize_t p = d.n_fixed, m, m2
-    for m in range(p):
-        w.h[m] = d.xty[m] / s.sigma[0] + d.prior_prec[m] * d.prior_mean[m]
-        for m2 in range(p):
-            w.P[m * p + m2] = d.xtx[m * p + m2] / s.sigma[0]
-        w.P[m * p + m] += d.prior_prec[m]
-    if draw_gaussian_canonical(w.P, w.h, s.beta, p, bg) != 0:
-        return ERR_CHOL_FIXED
-    return 0
-
-
-_ERRORS = {
-    ERR_CHOL_FIXED: "the fixed-effect precision matrix lost positive definiteness "
-                    "(collinear predictors or extreme scales?)",
-    ERR_CHOL_GROUP: "a group-effect precision matrix lost positive definiteness",
-    ERR_NONFINITE: "the residual variance became non-finite",
-    ERR_CHOL_WISHART: "an inverse-Wishart scale matrix lost positive definiteness",
-}
-
-
-def gibbs_sweeps(
-    object bit_generator,
-    # sufficient statistics (read only)
-    double n_obs, double yty,
-    const double[:, ::1] xtx, const double[::1] xty,
-    const double[::1] prior_mean, const double[::1] prior_prec,
-    const Py_ssize_t[::1] n_groups, const Py_ssize_t[::1] n_re,
-    const Py_ssize_t[::1] u_off, const Py_ssize_t[::1] ztz_off,
-    const Py_ssize_t[::1] ztx_off, const Py_ssize_t[::1] vc_off,
-    const double[::1] ztz, const double[::1] ztx, const double[::1] zty,
-    const Py_ssize_t[::1] pair_row_off, const Py_ssize_t[::1] rowptr,
-    const Py_ssize_t[::1] cell_col, const Py_ssize_t[::1] cell_val_off,
-    const double[::1] cell_val,
-    const Py_ssize_t[::1] vc_kind, const double[::1] vc_a, const double[::1] vc_b,
-    Py_ssize_t sigma_kind, double sigma_a, double sigma_b,
-    const Py_ssize_t[::1] cov_kind, const double[::1] iw_df, const double[::1] iw_scale,
-    # chain state (mutated in place)
-    double[::1] beta, double[::1] u, double[::1] tau2, double[::1] vc_xi,
-    double[::1] sigma, double[::1] re_cov,
-    # outputs
-    double[:, ::1] out_warmup, double[:, ::1] out_draws,
-    Py_ssize_t thin=1, bint update_variances=True, bint interweave=True,
-    # binomial cells (None for a Gaussian model); see fastgibbs.samplers.binomial
-    object cells=None,
-):
-    """Run ``len(out_warmup)`` warmup and ``len(out_draws) * thin`` sampling sweeps.
-
-    With ``cells`` (a dict of binomial-cell arrays, see samplers/binomial.py) the
-    model is binomial: the statistics arrays (xtx, xty, ztz, ztx, zty, cell_val) must
-    be private, writable copies for this chain, refilled every sweep from the
-    Polya-Gamma weights; rows then have no sigma column.
-
-    Each kept sweep writes one row [beta (p), sigma, hyper (n_hyper), u (n_u)] into
-    ``out_warmup`` (every warmup sweep) or ``out_draws`` (every ``thin``-th sweep).
-    Hyper columns per block: the q_k sds, then for a full block its correlations.
-    The state arrays ``beta, u, tau2, vc_xi, sigma=[sigma2, xi], re_cov`` are updated in
-    place, so a later call continues the chain. All sweeps run under the bit
-    generator's lock with the GIL released. Raises RuntimeError if a numerical
-    failure stops the chain.
-    """
-    cdef Design d
-    cdef State s
-    cdef Work w
-    cdef bitgen_t *bg
-    cdef Py_ssize_t p = xty.shape[0], B = n_groups.shape[0], n_u = u.shape[0]
-    cdef Py_ssize_t n_vc = tau2.shape[0], k, i, max_jq = 1, max_jqq = 1, max_q = 1, n_prec = 0
-    cdef Py_ssize_t n_warm = out_warmup.shape[0], n_keep = out_draws.shape[0]
-    cdef Py_ssize_t n_hyper = n_vc, off, q
-    cdef int err = 0
-
-    if thin < 1:
-        raise ValueError("thin must be >= 1")
-    for k in range(B):
-        max_jq = max(max_jq, n_groups[k] * n_re[k])
-        max_jqq = max(max_jqq, n_groups[k] * n_re[k] * n_re[k])
-        max_q = max(max_q, n_re[k])
-        n_prec += n_re[k] * n_re[k]
-        if cov_kind[k] == COV_FULL:
-            n_hyper += n_re[k] * (n_re[k] - 1) // 2
-    cdef bint logit = cells is not None
-    if out_draws.shape[1] != p + (0 if logit else 1) + n_hyper + n_u \
-            or out_warmup.shape[1] != out_draws.shape[1]:
-        raise ValueError("output rows must hold p + 1 (sigma) + n_hyper + n_u values")
-    if re_cov.shape[0] != n_prec or iw_scale.shape[0] != n_prec or iw_df.shape[0] != B \
-            or cov_kind.shape[0] != B:
-        raise ValueError("re_cov and iw_scale need sum q_k^2 entries; iw_df, cov_kind one per block")
-
-    P = np.zeros(max(p, 1) * max(p, 1))
-    h = np.zeros(max(p, 1))
-    xtr = np.zeros(max(p, 1))
-    tmp = np.zeros(max(p, max_q))
-    W = np.zeros(max_q * max(p, 1))
-    ztr = np.zeros(max_jq)
-    Lg = np.zeros(max_jqq)
-    re_prec = np.zeros(max(n_prec, 1))
-    Mq = np.zeros(max_q * max_q)
-    # full blocks: precision from the current covariance
-    off = 0
-    for k in range(B):
-        if cov_kind[k] == COV_FULL:
-            q = n_re[k]
-            cov = np.asarray(re_cov[off:off + q * q]).reshape(q, q)
-            re_prec[off:off + q * q] = np.linalg.inv(cov).ravel()
-        off += n_re[k] * n_re[k]
-    cdef double[::1] P_v = P, h_v = h, xtr_v = xtr, tmp_v = tmp, W_v = W, ztr_v = ztr
-    cdef double[::1] Lg_v = Lg, re_prec_v = re_prec, Mq_v = Mq
-
-    d.n_fixed = p
-    d.n_blocks = B
-    d.n_obs = n_obs
-    d.yty = yty
-    d.xtx = &xtx[0, 0] if p > 0 else NULL
-    d.xty = &xty[0] if p > 0 else NULL
-    d.prior_mean = &prior_mean[0] if p > 0 else NULL
-    d.prior_prec = &prior_prec[0] if p > 0 else NULL
-    d.n_groups = &n_groups[0] if B > 0 else NULL
-    d.n_re = &n_re[0] if B > 0 else NULL
-    d.u_off = &u_off[0] if B > 0 else NULL
-    d.ztz_off = &ztz_off[0] if B > 0 else NULL
-    d.ztx_off = &ztx_off[0] if B > 0 else NULL
-    d.vc_off = &vc_off[0] if B > 0 else NULL
-    d.ztz = &ztz[0] if ztz.shape[0] > 0 else NULL
-    d.ztx = &ztx[0] if ztx.shape[0] > 0 else NULL
-    d.zty = &zty[0] if zty.shape[0] > 0 else NULL
-    d.pair_row_off = &pair_row_off[0] if pair_row_off.shape[0] > 0 else NULL
-    d.rowptr = &rowptr[0] if rowptr.shape[0] > 0 else NULL
-    d.cell_col = &cell_col[0] if cell_col.shape[0] > 0 else NULL
-    d.cell_val_off = &cell_val_off[0] if cell_val_off.shape[0] > 0 else NULL
-    d.cell_val = &cell_val[0] if cell_val.shape[0] > 0 else NULL
-    d.vc_kind = &vc_kind[0] if n_vc > 0 else NULL
-    d.vc_a = &vc_a[0] if n_vc > 0 else NULL
-    d.vc_b = &vc_b[0] if n_vc > 0 else NULL
-    d.cov_kind = &cov_kind[0] if B > 0 else NULL
-    d.iw_df = &iw_df[0] if B > 0 else NULL
-    d.iw_scale = &iw_scale[0] if n_prec > 0 else NULL
-    d.sigma_kind = sigma_kind
-    d.sigma_a = sigma_a
-    d.sigma_b = sigma_b
-    d.has_sigma = not logit
-
-    cdef Cells g
-    cdef const double[:, ::1] cX
-    cdef const double[::1] c_trials, c_kappa, cZ
-    cdef const Py_ssize_t[::1] c_zoff, c_group, c_obs_cell
-    cdef double[::1] c_omega
-    if logit:
-        cX = cells["X"]
-        c_trials = cells["n_trials"]
-        c_kappa = cells["kappa"]
-        cZ = cells["Z"]
-        c_zoff = cells["z_off"]
-        c_group = cells["group"]
-        c_obs_cell = cells["obs_cell"]
-        c_omega = np.zeros(max(c_trials.shape[0], 1))
-        g.n_cells = c_trials.shape[0]
-        g.X = &cX[0, 0] if p > 0 else NULL
-        g.n_trials = &c_trials[0]
-        g.kappa = &c_kappa[0]
-        g.Z = &cZ[0] if cZ.shape[0] > 0 else NULL
-        g.z_off = &c_zoff[0] if B > 0 else NULL
-        g.group = &c_group[0] if c_group.shape[0] > 0 else NULL
-        g.obs_cell = &c_obs_cell[0] if c_obs_cell.shape[0] > 0 else NULL
-        g.omega = &c_omega[0]
-        # the statistics are this chain's own copies (checked in Python): refill in place
-        g.xtx = <double *> d.xtx
-        g.xty = <double *> d.xty
-        g.ztz = <double *> d.ztz
-        g.ztx = <double *> d.ztx
-        g.zty = <double *> d.zty
-        g.cell_val = <double *> d.cell_val
-        g.n_ztz = ztz.shape[0]
-        g.n_ztx = ztx.shape[0]
-        g.n_u = zty.shape[0]
-        g.n_cell_val = cell_val.shape[0]
-
-    s.beta = &beta[0] if p > 0 else NULL
-    s.u = &u[0] if n_u > 0 else NULL
-    s.tau2 = &tau2[0] if n_vc > 0 else NULL
-    s.vc_xi = &vc_xi[0] if n_vc > 0 else NULL
-    s.re_prec = &re_prec_v[0]
-    s.re_cov = &re_cov[0] if n_prec > 0 else &re_prec_v[0]
-    s.sigma = &sigma[0]
-
-    w.P = &P_v[0]
-    w.h = &h_v[0]
-    w.xtr = &xtr_v[0]
-    w.tmp = &tmp_v[0]
-    w.W = &W_v[0]
-    w.ztr = &ztr_v[0]
-    w.Lg = &Lg_v[0]
-    w.Mq = &Mq_v[0]
-
-    capsule = bit_generator.capsule
-    bg = <bitgen_t *> PyCapsule_GetPointer(capsule, "BitGenerator")
-    with bit_generator.lock, nogil:
-        refresh_re_prec(&d, &s)
-        for i in range(n_warm):
-            if logit:
-                draw_omega(&d, &s, &g, bg)
-                fill_weighted_stats(&d, &g)
-            err = sweep(&d, &s, &w, update_variances, interweave, bg)
-            if err:
-                break
-            write_draw(&d, &s, &out_warmup[i, 0], n_u, n_hyper)
-        if not err:
-            for i in range(n_keep * thin):
-                if logit:
-                    draw_omega(&d, &s, &g, bg)
-                    fill_weighted_stats(&d, &g)
-                err = sweep(&d, &s, &w, update_variances, interweave, bg)
-                if err:
-                    break
-                if (i + 1) % thin == 0:
-                    write_draw(&d, &s, &out_draws[i // thin, 0], n_u, n_hyper)
-    if err:
-        raise RuntimeError("Gibbs sampler stopped: " + _ERRORS[err])
+def _own(a, Py_ssize_t n):
+    """A private float64 copy of a state array (at least one entry)."""
+    a = np.array(a, dtype=np.float64, copy=True).ravel()
+    if a.shape[0] != n:
+        raise ValueError(f"state array has {a.shape[0]} entries, expected {n}")
+    return a if n > 0 else np.zeros(1)

@@ -81,6 +81,7 @@ from numpy.random cimport bitgen_t
 from numpy import max as np_max
 
 from fastgibbs._random cimport draw_normal, draw_uniform, draw_exponential, draw_gamma
+from fastgibbs._special cimport log_gamma
 
 
 # ---- switch points and constants -------------------------------------------------
@@ -165,23 +166,6 @@ cdef inline double mills(double b) noexcept nogil:
     x = 1.0 / (b * b)
     return INV_SQRT_2PI / b * (1.0 - x * (1.0 - 3.0 * x * (1.0 - 5.0 * x * (
         1.0 - 7.0 * x * (1.0 - 9.0 * x)))))
-
-
-cdef double log_gamma(double x) noexcept nogil:
-    """log Gamma(x) for x > 0: Stirling series after shifting x to >= 15.
-
-    Used instead of libc's log-gamma, which writes the global signgam (a data race
-    when several threads run kernels). Relative accuracy ~1e-15.
-    """
-    cdef double p = 1.0, x2
-    while x < 15.0:
-        p *= x
-        x += 1.0
-    x2 = 1.0 / (x * x)
-    return ((x - 0.5) * log(x) - x + HALF_LOG_2PI
-            + (1.0 / x) * (1.0 / 12.0 - x2 * (1.0 / 360.0 - x2 * (1.0 / 1260.0 - x2 * (
-                1.0 / 1680.0 - x2 / 1188.0))))
-            - log(p))
 
 
 cdef double log_gamma_q(double s, double x) noexcept nogil:

@@ -2,6 +2,7 @@
 (the one-call shortcut)."""
 from functools import partial
 from contextlib import nullcontext as _nothing
+import dataclasses
 import numbers
 import time
 
@@ -13,7 +14,8 @@ from .lme4 import BlockInfo
 from .priors import resolve_priors
 from .progress import ProgressBar
 from .results import Fit
-from .samplers import binomial, gaussian
+from .samplers.chain import run_chain
+from .samplers.problem import build_problem, parameter_layout
 from .simulate import simulate_datasets
 
 __all__ = ["Model", "fit"]
@@ -24,12 +26,25 @@ def _count(value, name, minimum):
     return int(value)
 
 
-def check_sample_args(chains, warmup, draws, thin, n_jobs, backend):
-    """Validate sampling arguments; returns them as ints."""
+# at most this many doubles of draws per fit (8 GB): larger requests are refused
+MAX_DRAW_VALUES = 10 ** 9
+
+
+def check_sample_args(chains, warmup, draws, thin, n_jobs, backend, width=1):
+    """Validate sampling arguments; returns them as ints. ``width``: values per draw
+    row, to refuse requests whose draws could not be held in memory."""
     chains = _count(chains, "chains", 1)
     warmup = _count(warmup, "warmup", 0)
     draws = _count(draws, "draws", 1)
     thin = _count(thin, "thin", 1)
+    if draws * thin > 2 ** 53 or warmup > 2 ** 53:
+        raise ValueError(f"draws * thin = {draws * thin} sweeps is more than any run can do; "
+                         "lower draws or thin")
+    if chains * (warmup + draws) * max(width, 1) > MAX_DRAW_VALUES:
+        raise ValueError(f"chains x (warmup + draws) x {width} parameters = "
+                         f"{chains * (warmup + draws) * width:.3g} values would not fit in "
+                         f"memory (limit {MAX_DRAW_VALUES:.0e}); use fewer draws, thin, "
+                         "or fewer chains")
     if backend not in BACKENDS:
         raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
     if n_jobs is not None:
@@ -42,40 +57,37 @@ class Model:
 
     ``Model(formula, data, family=..., priors=...)`` parses, validates and reduces the
     data; :meth:`sample` runs the Gibbs sampler; :meth:`refit` samples the same design
-    with a new response without rebuilding anything; :meth:`simulate` draws datasets
-    from the model. ``fastgibbs.fit(...)`` is ``Model(...).sample(...)``.
+    with a new response without rebuilding what does not depend on it; :meth:`simulate`
+    draws datasets from the model. ``fastgibbs.fit(...)`` is ``Model(...).sample(...)``.
     See :func:`fit` for the arguments.
     """
 
-    def __init__(self, formula, data, *, family="gaussian", priors=None, na_action="raise"):
+    def __init__(self, formula, data, *, family="gaussian", priors=None, na_action="raise",
+                 offset=None, weights=None):
         t0 = time.perf_counter()
         self.formula = formula
-        self.family = family
         self.data = data
-        self.design = build_design(formula, data, na_action=na_action, family=family)
+        self.design = build_design(formula, data, na_action=na_action, family=family,
+                                   offset=offset, weights=weights)
+        self.family = self.design.family
+        self.user_priors = dict(priors) if isinstance(priors, dict) else priors
         self.priors = resolve_priors(self.design, priors)
-        self.problem = self._problem(self.design.y)
-        self.names, self.term_index = gaussian.parameter_layout(
-            self.design, has_sigma=family == "gaussian")
-        self.names = tuple(self.names)
+        self.problem = build_problem(self.design, self.priors)
+        names, self.term_index = parameter_layout(self.design)
+        self.names = tuple(names)
         self.blocks = tuple(BlockInfo(factor=b.factor, variables=b.variables, columns=b.columns,
                                       lhs=b.lhs, levels=tuple(b.levels),
                                       correlated=b.correlated)
                             for b in self.design.blocks)
         self.build_time = time.perf_counter() - t0
 
-    def _problem(self, y):
-        if self.family == "gaussian":
-            return gaussian.gaussian_problem(self.design, self.priors, y=y)
-        return binomial.binomial_problem(self.design, self.priors)
-
     @property
     def n_obs(self):
         return self.design.n_obs
 
     def __repr__(self):
-        return (f"<fastgibbs.Model {self.formula!r}: {self.family}, {self.n_obs} observations, "
-                f"{len(self.names)} parameters>")
+        return (f"<fastgibbs.Model {self.formula!r}: {self.family.name}, {self.n_obs} "
+                f"observations, {len(self.names)} parameters>")
 
     def sample(self, *, chains=4, warmup=1000, draws=1000, thin=1, seed=None, n_jobs=None,
                backend="thread", interweave=True, progress=False):
@@ -83,20 +95,29 @@ class Model:
 
         ``progress=True`` shows a progress bar on stderr when it is a terminal and the
         run lasts over a second (thread backend); the draws are the same either way."""
-        return self._sample(self.problem, self.data, chains, warmup, draws, thin, seed, n_jobs,
-                            backend, interweave, self.build_time, progress)
+        return self._sample(self.problem, self.priors, self.data, chains, warmup, draws, thin,
+                            seed, n_jobs, backend, interweave, self.build_time, progress)
+
+    def response_design(self, y):
+        """The design with response ``y`` (n_obs,), validated as the family requires."""
+        y = np.asarray(y, dtype=float)
+        if y.shape != (self.design.n_obs,):
+            raise ValueError(f"y must have shape ({self.design.n_obs},), got {y.shape}")
+        self.family.check_new_response(y, self.design)
+        return dataclasses.replace(self.design, y=y)
 
     def refit(self, y, *, chains=4, warmup=1000, draws=1000, thin=1, seed=None, n_jobs=None,
               backend="thread", interweave=True):
         """Sample the same design with response ``y`` (n_obs,), reusing the design and
-        every statistic that does not depend on y. Cost O(n_obs (p + q)) before sampling."""
+        every statistic that does not depend on y. Default priors scaled to the data
+        follow the new y (as ``fg.fit`` would set them); priors given by the user stay.
+        Cost O(n_obs (p + q)) before sampling on gaussian and binomial models."""
         t0 = time.perf_counter()
-        if self.family == "gaussian":
-            problem = gaussian.with_response(self.problem, self.design, y)
-        else:
-            problem = binomial.with_response(self.problem, self.design, y)
-        return self._sample(problem, None, chains, warmup, draws, thin, seed, n_jobs, backend,
-                            interweave, time.perf_counter() - t0, False)
+        design = self.response_design(y)
+        priors = resolve_priors(design, self.user_priors)
+        problem = build_problem(design, priors, reuse=self.problem)
+        return self._sample(problem, priors, None, chains, warmup, draws, thin, seed, n_jobs,
+                            backend, interweave, time.perf_counter() - t0, False)
 
     def simulate(self, params=None, n=1, seed=None):
         """Draw ``n`` datasets from the model: a list of ``{"y": ndarray (n_obs,),
@@ -105,42 +126,46 @@ class Model:
         means). :func:`fastgibbs.study` accepts exactly this list."""
         return simulate_datasets(self, params=params, n=n, seed=seed)
 
-    def _sample(self, problem, data, chains, warmup, draws, thin, seed, n_jobs, backend,
+    def _sample(self, problem, priors, data, chains, warmup, draws, thin, seed, n_jobs, backend,
                 interweave, design_time, progress):
         chains, warmup, draws, thin = check_sample_args(chains, warmup, draws, thin, n_jobs,
-                                                        backend)
-        run_chain = gaussian.run_chain if self.family == "gaussian" else binomial.run_chain
+                                                        backend, width=problem.row_width)
         t1 = time.perf_counter()
         root, seeds = chain_seeds(seed, chains)
         jobs = default_jobs(chains) if n_jobs is None else n_jobs
         bar = ProgressBar(chains * (warmup + draws * thin))
         report = bar.add if progress and bar.enabled and backend == "thread" else None
         task = partial(run_chain, problem, n_warmup=warmup, n_draws=draws, thin=thin,
-                       interweave=interweave, on_progress=report)
+                       interweave=interweave, on_progress=report, names=self.names)
         with bar if report else _nothing():
             results = run_chains(task, seeds, n_jobs=jobs, backend=backend)
         t2 = time.perf_counter()
         levels = {term: block.levels for block in self.blocks for term in block.terms}
+        sampler = {}
+        tries = sum(r[2]["mh_tries"] for r in results)
+        if tries:
+            sampler["mh_acceptance"] = sum(r[2]["mh_accepts"] for r in results) / tries
         return Fit(
-            formula=self.formula, family=self.family, names=self.names,
+            formula=self.formula, family=self.family.name, names=self.names,
             draws_array=np.stack([r[1] for r in results]),
             warmup_array=np.stack([r[0] for r in results]),
             term_index=self.term_index, levels=levels, fixed_names=self.design.fixed_names,
             n_obs=self.design.n_obs, n_groups={b.factor: len(b.levels) for b in self.blocks},
-            priors=self.priors,
+            priors=priors,
             # the entropy actually used when seed is None: fit.seed re-runs the fit
             seed=root.entropy if seed is None or isinstance(seed, np.random.SeedSequence)
             else seed,
             thin=thin, timing={"design": design_time, "sampling": t2 - t1}, backend=backend,
             n_jobs=min(jobs, chains), n_dropped=self.design.n_dropped, blocks=self.blocks,
             fixed_spec=self.design.fixed_spec, data=data,
-            n_cells=None if self.family == "gaussian" else problem.n_cells,
+            n_cells=problem.n_cells, sampler=sampler,
+            offset_terms=self.design.offset_terms, offset_array=self.design.offset_array,
         )
 
 
 def fit(formula, data, *, family="gaussian", priors=None, chains=4, warmup=1000,
         draws=1000, thin=1, seed=None, n_jobs=None, backend="thread",
-        na_action="raise", interweave=True, progress=False):
+        na_action="raise", interweave=True, progress=False, offset=None, weights=None):
     """Fit a multilevel model by Gibbs sampling.
 
     Parameters
@@ -148,12 +173,14 @@ def fit(formula, data, *, family="gaussian", priors=None, chains=4, warmup=1000,
     formula : str
         lme4-style formula, e.g. ``"y ~ 1 + x + (1 | g)"``; crossed ``(1|a) + (1|b)``,
         nested ``(1|a/b)`` or ``(1|a:b)``, varying slopes ``(1 + x | g)`` (correlated,
-        inverse-Wishart prior) or ``(1 + x || g)`` (independent).
+        inverse-Wishart prior) or ``(1 + x || g)`` (independent); ``offset(expr)``
+        terms enter the linear predictor with coefficient 1.
     data : pandas.DataFrame
-    family : {"gaussian", "bernoulli", "binomial"}
+    family : {"gaussian", "bernoulli", "binomial", "poisson", "negativebinomial"}
         bernoulli: 0/1, boolean or two-level categorical response (the second level is
-        the event); binomial: ``p(successes, trials) ~ ...``. Both by Polya-Gamma
-        augmentation, with identical rows collapsed into binomial cells.
+        the event); binomial: ``p(successes, trials) ~ ...``; poisson and
+        negativebinomial (NB2, dispersion ``alpha``): counts, log link. See
+        :mod:`fastgibbs.families` for how each is sampled.
     priors : dict, optional
         ``{name: prior}``; see :mod:`fastgibbs.priors` for keys and defaults.
     chains, warmup, draws, thin : int
@@ -172,13 +199,20 @@ def fit(formula, data, *, family="gaussian", priors=None, chains=4, warmup=1000,
         gives the plain centred Gibbs sampler, for comparisons.
     progress : bool
         Progress bar on stderr for runs over a second, when it is a terminal.
+    offset : str or array, optional
+        A column name or an array (one value per row of ``data``) added to the linear
+        predictor with coefficient 1 (with the formula's ``offset()`` terms, if any).
+    weights : str or array, optional
+        Frequency weights (a column name or array, >= 0): row i counts as
+        ``weights[i]`` identical rows.
 
     Returns
     -------
     Fit
     """
     check_sample_args(chains, warmup, draws, thin, n_jobs, backend)
-    model = Model(formula, data, family=family, priors=priors, na_action=na_action)
+    model = Model(formula, data, family=family, priors=priors, na_action=na_action,
+                  offset=offset, weights=weights)
     return model.sample(chains=chains, warmup=warmup, draws=draws, thin=thin, seed=seed,
                         n_jobs=n_jobs, backend=backend, interweave=interweave,
                         progress=progress)

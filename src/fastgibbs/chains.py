@@ -15,6 +15,8 @@ Backends:
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 import multiprocessing
 import os
+import signal
+import threading
 
 import numpy as np
 
@@ -33,11 +35,21 @@ def default_jobs(n_chains):
     return max(1, min(n_chains, os.cpu_count() or 1))
 
 
-def run_chains(task, seeds, n_jobs=None, backend="thread"):
-    """Call ``task(seed_seq)`` for each seed, in parallel; results in seed order.
+def _ignore_sigint():
+    """Process-pool initializer: Ctrl-C is handled by the main process, which stops
+    the workers itself (so they print no tracebacks)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
-    ``task`` must be picklable (a module-level function or a functools.partial of
-    one) for the process backend.
+
+def run_chains(task, seeds, n_jobs=None, backend="thread"):
+    """Call ``task(seed_seq, stop=..., check_signals=...)`` for each seed, in parallel;
+    results in seed order.
+
+    ``stop`` is an int32 flag shared by the chains (None on the process backend):
+    setting it makes every kernel stop at its next sweep. Ctrl-C (KeyboardInterrupt
+    in the main thread) sets it, waits for the threads or terminates the worker
+    processes, and re-raises, so no chain keeps running. ``task`` must be picklable
+    (a module-level function or a functools.partial of one) for the process backend.
     """
     if backend not in BACKENDS:
         raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
@@ -45,11 +57,31 @@ def run_chains(task, seeds, n_jobs=None, backend="thread"):
     if isinstance(n_jobs, bool) or not isinstance(n_jobs, (int, np.integer)) or n_jobs < 1:
         raise ValueError(f"n_jobs must be a positive integer, got {n_jobs!r}")
     n_jobs = min(int(n_jobs), len(seeds))
+    stop = np.zeros(1, dtype=np.int32)
     if n_jobs == 1:
-        return [task(s) for s in seeds]
+        on_main = threading.current_thread() is threading.main_thread()
+        return [task(s, stop=stop, check_signals=on_main) for s in seeds]
     if backend == "thread":
-        with ThreadPoolExecutor(max_workers=n_jobs) as pool:
-            return list(pool.map(task, seeds))
+        pool = ThreadPoolExecutor(max_workers=n_jobs, thread_name_prefix="fastgibbs-chain")
+        futures = [pool.submit(task, s, stop=stop, check_signals=False) for s in seeds]
+        try:
+            results = [f.result() for f in futures]
+        except BaseException:
+            stop[0] = 1
+            pool.shutdown(wait=True, cancel_futures=True)
+            raise
+        pool.shutdown(wait=True)
+        return results
     context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(max_workers=n_jobs, mp_context=context) as pool:
-        return list(pool.map(task, seeds))
+    pool = ProcessPoolExecutor(max_workers=n_jobs, mp_context=context,
+                               initializer=_ignore_sigint)
+    futures = [pool.submit(task, s, stop=None, check_signals=False) for s in seeds]
+    try:
+        results = [f.result() for f in futures]
+    except BaseException:
+        for process in list(getattr(pool, "_processes", {}).values()):
+            process.terminate()
+        pool.shutdown(wait=True, cancel_futures=True)
+        raise
+    pool.shutdown(wait=True)
+    return results

@@ -88,8 +88,12 @@ class Design:
     blocks: tuple
     n_dropped: int = 0
     fixed_spec: object = field(default=None, repr=False, compare=False)
-    family: str = "gaussian"
+    family: object = None            # a fastgibbs.families.Family
     trials: np.ndarray = None        # binomial trials per row (bernoulli: ones)
+    offset: np.ndarray = None        # (n_obs,) added to the linear predictor (zeros if none)
+    weights: np.ndarray = None       # (n_obs,) frequency weights, or None
+    offset_terms: tuple = ()         # offset expressions (formula terms, offset= column)
+    offset_array: bool = False       # an offset was given as an array (not re-evaluable)
 
     @property
     def n_obs(self):
@@ -100,28 +104,29 @@ class Design:
         return self.X.shape[1]
 
 
-FAMILIES = ("gaussian", "bernoulli", "binomial")
-
-
-def build_design(formula, data, na_action="raise", family="gaussian"):
+def build_design(formula, data, na_action="raise", family="gaussian", offset=None,
+                 weights=None):
     """Evaluate ``formula`` on ``data`` (a pandas DataFrame) into a :class:`Design`.
 
     ``na_action="raise"`` (default) refuses missing values in any column the formula
     uses, naming the column and the count; ``"drop"`` drops those rows and records how
     many in ``Design.n_dropped``.
 
-    Responses by family: gaussian, a numeric column; bernoulli, 0/1 numbers, booleans
-    or a two-level categorical column whose second (sorted) level is the event, as in
-    R's glm (write ``use[N]`` to choose another); binomial, ``p(successes, trials)``.
+    The response is validated by the family (see fastgibbs.families). ``offset``
+    (a column name or an array of n rows) is added to the formula's ``offset(...)``
+    terms; ``weights`` (a column name or array) are frequency weights: a row counts
+    as ``weights[i]`` identical rows.
     """
-    if family not in FAMILIES:
-        raise ValueError(f"family must be one of {FAMILIES}, got {family!r}")
+    from .families import get_family
+
+    family = get_family(family)
     if not isinstance(data, pd.DataFrame):
         raise TypeError(f"data must be a pandas DataFrame, got {type(data).__name__}")
     if na_action not in ("raise", "drop"):
         raise ValueError(f"na_action must be 'raise' or 'drop', got {na_action!r}")
     parsed = parse_formula(formula)
-    data, n_dropped = _checked_rows(parsed, data, na_action)
+    extra = [a for a in (offset, weights) if isinstance(a, str)]
+    data, n_dropped, kept = _checked_rows(parsed, data, na_action, extra)
 
     try:
         fixed = design_matrices(parsed.fixed, data, na_action="error")
@@ -132,7 +137,14 @@ def build_design(formula, data, na_action="raise", family="gaussian"):
     except Exception as err:
         raise FormulaError(f"cannot evaluate formula {formula!r} on data: {err}") from None
 
-    y, trials = _response(fixed, parsed.response, family, data)
+    if fixed.response is None:
+        raise FormulaError("the formula has no response")
+    response = family.response(fixed.response, parsed.response, data)
+    y, trials = response.y, response.trials
+    offset_terms = tuple(parsed.offsets) + ((offset,) if isinstance(offset, str) else ())
+    offset_values = _offsets(offset_terms, None if isinstance(offset, str) else offset,
+                             data, kept)
+    weight_values = _weights(weights, data, kept)
     if fixed.common is None:
         X = np.zeros((len(y), 0), order="F")
         fixed_names = ()
@@ -143,15 +155,84 @@ def build_design(formula, data, na_action="raise", family="gaussian"):
         _check_finite(X, fixed_names)
         _check_collinear(X, fixed_names)
 
-    blocks = _blocks(parsed, data)
+    blocks = _blocks(parsed, data, family)
     return Design(formula=formula, response=parsed.response, y=y, X=X,
                   fixed_names=fixed_names, blocks=blocks, n_dropped=n_dropped,
-                  fixed_spec=fixed.common, family=family, trials=trials)
+                  fixed_spec=fixed.common, family=family, trials=trials,
+                  offset=offset_values, weights=weight_values,
+                  offset_terms=offset_terms, offset_array=offset is not None
+                  and not isinstance(offset, str))
 
 
-def _checked_rows(parsed, data, na_action):
-    """Check the columns the formula uses exist and are complete; maybe drop rows."""
-    used = [name for name in sorted(parsed.variables) if name in data.columns]
+def _column_or_array(value, what, data, kept):
+    """(n,) float array from a column name or an array of the data's original rows."""
+    if isinstance(value, str):
+        if value not in data.columns:
+            raise ValueError(f"{what} column {value!r} is not in data")
+        column = data[value]
+        if not pd.api.types.is_numeric_dtype(column) or pd.api.types.is_bool_dtype(column):
+            raise TypeError(f"{what} column {value!r} must be numeric, got {column.dtype}")
+        return column.to_numpy(dtype=float)
+    if isinstance(value, (pd.DataFrame, dict)) or np.ndim(value) != 1:
+        raise TypeError(f"{what} must be a column name or a 1-d array of the data's rows")
+    arr = np.asarray(value)
+    if arr.dtype.kind not in "iuf":
+        raise TypeError(f"{what} must be numeric, got dtype {arr.dtype}")
+    if len(arr) != len(kept):
+        raise ValueError(f"{what} has {len(arr)} values for {len(kept)} rows of data")
+    return arr[kept].astype(float)
+
+
+def evaluate_offsets(terms, data):
+    """Sum (n,) of offset expressions evaluated on ``data``."""
+    total = np.zeros(len(data))
+    for expr in terms:
+        try:
+            dm = design_matrices(f"fastgibbs_lhs_response ~ 0 + {expr}",
+                                 data.assign(fastgibbs_lhs_response=0.0), na_action="error")
+        except KeyError as err:
+            raise ValueError(f"column {err.args[0]!r} used in offset({expr}) is not in data") \
+                from None
+        except Exception as err:
+            raise FormulaError(f"cannot evaluate offset({expr}): {err}") from None
+        values = dm.common.as_dataframe().to_numpy(dtype=float) if dm.common is not None else None
+        if values is None or values.shape[1] != 1:
+            raise FormulaError(f"offset({expr}) must be one numeric column")
+        total += values[:, 0]
+    return total
+
+
+def _offsets(terms, offset, data, kept):
+    """Sum of the offset terms and an ``offset=`` array (n,), checked finite."""
+    total = evaluate_offsets(terms, data)
+    if offset is not None:
+        total += _column_or_array(offset, "offset", data, kept)
+    bad = ~np.isfinite(total)
+    if bad.any():
+        raise ValueError(f"the offset has {int(bad.sum())} non-finite value(s) (check "
+                         "offset(...) terms and offset=; log of 0 gives -inf)")
+    return total
+
+
+def _weights(weights, data, kept):
+    if weights is None:
+        return None
+    w = _column_or_array(weights, "weights", data, kept)
+    bad = ~np.isfinite(w) | (w < 0)
+    if bad.any():
+        raise ValueError(f"weights have {int(bad.sum())} negative or non-finite value(s); "
+                         "frequency weights must be finite and >= 0")
+    if not np.any(w > 0):
+        raise ValueError("every weight is 0")
+    return w
+
+
+def _checked_rows(parsed, data, na_action, extra=()):
+    """Check the columns the formula uses exist and are complete; maybe drop rows.
+
+    Returns (data, n_dropped, kept) with ``kept`` the boolean mask of the original
+    rows kept."""
+    used = [name for name in sorted(set(parsed.variables) | set(extra)) if name in data.columns]
     for group in parsed.groups:
         for name in group.variables:
             if name not in data.columns:
@@ -172,56 +253,8 @@ def _checked_rows(parsed, data, na_action):
         data = data.loc[keep]
         if len(data) == 0:
             raise ValueError("no rows left after dropping rows with missing values")
-        return data, n_dropped
-    return data, 0
-
-
-def _response(fixed, name, family, data):
-    """(y, trials): trials is None for gaussian, ones for bernoulli."""
-    response = fixed.response
-    if response is None:
-        raise FormulaError("the formula has no response")
-    kind = getattr(response, "kind", "numeric")
-    values = np.asarray(response.design_matrix)
-    if family == "gaussian":
-        if kind != "numeric":
-            raise TypeError(f"response {name!r} must be numeric for a gaussian model, "
-                            f"got a {kind} column")
-        y = values.astype(float).reshape(-1)
-        _check_finite(y[:, None], (name,))
-        return y, None
-    if family == "bernoulli":
-        if kind == "categoric":
-            if values.ndim == 2 and values.shape[1] != 2:
-                raise ValueError(f"bernoulli response {name!r} must have two levels, "
-                                 f"got {values.shape[1]}: {list(response.levels)}")
-            y = (values[:, -1] if values.ndim == 2 else values).astype(float).reshape(-1)
-        elif kind == "numeric":
-            y = values.astype(float).reshape(-1)
-            _check_finite(y[:, None], (name,))
-            if not np.isin(y, (0.0, 1.0)).all():
-                bad = y[~np.isin(y, (0.0, 1.0))][0]
-                raise ValueError(f"bernoulli response {name!r} must be 0/1, found {bad!r}")
-        else:
-            raise TypeError(f"bernoulli response {name!r} must be 0/1, boolean or a "
-                            f"two-level categorical column, got {kind}")
-        trials = np.ones_like(y)
-    else:
-        if kind != "proportion":
-            raise TypeError(f"binomial response {name!r} must be written p(successes, trials)")
-        y, trials = values[:, 0].astype(float), values[:, 1].astype(float)
-        _check_finite(np.column_stack([y, trials]), (f"{name} successes", f"{name} trials"))
-        if np.any(trials < 1) or np.any(trials != np.round(trials)):
-            raise ValueError(f"binomial trials in {name!r} must be positive integers")
-        if np.any(y < 0) or np.any(y != np.round(y)):
-            raise ValueError(f"binomial successes in {name!r} must be non-negative integers")
-        if np.any(y > trials):
-            raise ValueError(f"binomial successes exceed trials in {name!r} "
-                             f"({int(np.sum(y > trials))} rows)")
-    if np.all(y == 0) or np.all(y == trials):
-        warnings.warn(f"response {name!r} has one outcome only; the fit rests on the priors",
-                      stacklevel=4)
-    return y, trials
+        return data, n_dropped, keep
+    return data, 0, np.ones(len(data), dtype=bool)
 
 
 def _check_finite(values, names):
@@ -242,6 +275,18 @@ def _check_collinear(X, names):
     if np.any(scale == 0):
         zero = [names[c] for c in np.flatnonzero(scale == 0)]
         raise ValueError(f"fixed-effect column(s) {zero} are all zero")
+    # with an intercept, judge the other columns after centring, so a predictor far
+    # from 0 (x + 1e8) is not mistaken for a copy of the intercept
+    ones = np.all(X == 1.0, axis=0)
+    if ones.any():
+        centred = ~ones & (np.ptp(X, axis=0) > 0)
+        X = X.copy()
+        X[:, centred] -= X[:, centred].mean(axis=0)
+        scale = np.sqrt((X * X).sum(axis=0))
+        if np.any(scale == 0):
+            const = [names[c] for c in np.flatnonzero(scale == 0)]
+            raise ValueError(f"fixed effects are collinear: columns {const} are constant "
+                             "like the intercept; drop one of them")
     Xs = X / scale
     _, sv, vt = np.linalg.svd(Xs, full_matrices=False)
     if sv[-1] < 1e-8 * sv[0]:
@@ -251,7 +296,7 @@ def _check_collinear(X, names):
                          "dependent; drop one of them")
 
 
-def _blocks(parsed, data):
+def _blocks(parsed, data, family):
     """One Block per grouping factor; bars sharing a factor are merged."""
     by_factor = {}
     for term in parsed.groups:
@@ -276,10 +321,13 @@ def _blocks(parsed, data):
         group, levels = _group_index(data, variables)
         if len(levels) < 2:
             raise ValueError(f"grouping factor {factor!r} has a single level; it cannot vary")
-        if len(levels) == len(group):
-            warnings.warn(f"grouping factor {factor!r} has one observation per level: its "
-                          "variance is not identifiable against sigma without strong priors",
-                          stacklevel=3)
+        if len(levels) == len(group) and family.name == "gaussian":
+            raise ValueError(
+                f"grouping factor {factor!r} has one observation per level: in a gaussian "
+                "model its variance cannot be told apart from the residual variance sigma "
+                "(lme4 refuses this too: 'number of levels of each grouping factor must be "
+                "< number of observations'); drop the term, or use it with a family "
+                "without sigma (an observation-level effect models overdispersion there)")
         Z = np.ascontiguousarray(np.column_stack(entry["Z"]))
         blocks.append(Block(factor=factor, variables=variables, lhs=" + ".join(entry["lhs"]),
                             columns=tuple(entry["cols"]), Z=Z, group=group, levels=levels,
@@ -322,8 +370,10 @@ def _group_index(data, variables):
     return codes, labels
 
 
-def evaluate_new_data(fit, data):
-    """Design of new rows for a fitted model: X (n, p) and, per block, (Z, labels).
+def evaluate_new_data(fit, data, offset=None):
+    """Design of new rows for a fitted model: X (n, p), per block (Z, labels), and the
+    offset (n,): the fit's offset terms on ``data`` plus ``offset`` (an array or a
+    column name), required when the fit's offset was an array.
 
     Group labels are strings as in fitting; levels not seen in fitting are kept (the
     caller decides what they mean). Raises ValueError naming missing columns."""
@@ -365,4 +415,13 @@ def evaluate_new_data(fit, data):
         labels = [":".join(str(v) for v in row)
                   for row in data[list(block.variables)].itertuples(index=False)]
         groups.append((Z, labels))
-    return X, groups
+    terms = tuple(getattr(fit, "offset_terms", ()) or ())
+    off = evaluate_offsets(terms, data) if terms else np.zeros(len(data))
+    if offset is not None:
+        off = off + _column_or_array(offset, "offset", data, np.ones(len(data), dtype=bool))
+    elif getattr(fit, "offset_array", False):
+        raise ValueError("this model was fitted with an offset array: pass offset= (one "
+                         "value per row of newdata) to predict")
+    if not np.all(np.isfinite(off)):
+        raise ValueError("the offset of newdata has non-finite values")
+    return X, groups, off

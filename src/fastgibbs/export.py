@@ -38,7 +38,8 @@ FORMAT_NAME = "fastgibbs.fit"
 FORMAT_VERSION = 1
 MEMBERS = ("draws", "warmup", "metadata")
 PRIOR_TYPES = {cls.__name__: cls for cls in (_priors.Normal, _priors.InvGamma,
-                                             _priors.HalfCauchy, _priors.InvWishart)}
+                                             _priors.HalfCauchy, _priors.InvWishart,
+                                             _priors.Gamma)}
 ARVIZ_HINT = "pip install fastgibbs[arviz]"
 
 
@@ -117,6 +118,7 @@ CODECS = {
     "priors": (lambda ps: {k: _prior_to_json(p) for k, p in ps.items()},
                lambda ps: {k: _prior_from_json(p) for k, p in ps.items()}),
     "seed": (_seed_to_json, _seed_from_json),
+    "offset_terms": (list, tuple),
 }
 
 

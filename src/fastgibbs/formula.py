@@ -47,6 +47,7 @@ class ParsedFormula:
     fixed: str
     groups: tuple
     variables: frozenset  # every name the formula refers to
+    offsets: tuple = ()   # expressions of offset(...) terms (coefficient 1, as in lme4)
 
 
 _NAME = re.compile(r"^[A-Za-z_.][A-Za-z0-9_.]*$")
@@ -133,7 +134,8 @@ def parse_formula(formula):
         pieces.append(rhs[last:start])
         last = end
     pieces.append(rhs[last:])
-    fixed_rhs = _clean_sum("".join(pieces))
+    fixed_rhs, offsets = _split_offsets(_clean_sum("".join(pieces)))
+    fixed_rhs = _clean_sum(fixed_rhs)
     fixed = f"{response} ~ {fixed_rhs if fixed_rhs else '1'}"
 
     # Let formulae validate the whole formula (with '||' written as '|', which its
@@ -146,7 +148,41 @@ def parse_formula(formula):
     for group in groups:
         variables.update(group.variables)
     return ParsedFormula(formula=formula, response=response, fixed=fixed,
-                         groups=tuple(groups), variables=frozenset(variables))
+                         groups=tuple(groups), variables=frozenset(variables),
+                         offsets=tuple(offsets))
+
+
+_OFFSET = re.compile(r"(?:(?<=^)|(?<=[+\s(]))offset\s*\(")
+
+
+def _split_offsets(text):
+    """Cut the top-level ``offset(expr)`` terms out of a sum: (rest, [expr, ...]).
+
+    An offset enters the linear predictor with coefficient 1 (lme4, brms); formulae
+    would otherwise make it an ordinary column with a free coefficient."""
+    offsets = []
+    while True:
+        match = _OFFSET.search(text)
+        if match is None:
+            return text, offsets
+        depth, end = 0, None
+        for i in range(match.end() - 1, len(text)):
+            depth += text[i] == "("
+            depth -= text[i] == ")"
+            if depth == 0:
+                end = i
+                break
+        if end is None:
+            raise FormulaError(f"unbalanced parentheses in {text[match.start():]!r}")
+        inner = text[match.end():end].strip()
+        if not inner:
+            raise FormulaError("offset() needs an expression, e.g. offset(np.log(exposure))")
+        before = text[:match.start()].rstrip()
+        if before.endswith("-"):
+            raise FormulaError(f"'- offset({inner})' is not supported; write "
+                               f"offset(-({inner}))")
+        offsets.append(inner)
+        text = text[:match.start()] + text[end + 1:]
 
 
 def _clean_sum(text):

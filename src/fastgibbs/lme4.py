@@ -12,12 +12,9 @@ import numpy as np
 import pandas as pd
 
 from .design import TermNames
+from .families import get_family
 
 __all__ = ["BlockInfo", "Lme4Mixin"]
-
-# variance of the standard logistic distribution: the latent-scale residual variance
-# used for the ICC of binomial models (Snijders & Bosker 2012, sec. 17.3)
-LOGISTIC_LATENT_VARIANCE = np.pi ** 2 / 3
 
 
 @dataclass(frozen=True)
@@ -39,10 +36,12 @@ class BlockInfo(TermNames):
 
 
 def _trials(fit, data):
-    """Trials per row of ``data``: ones for bernoulli, the trials column of
-    ``p(successes, trials)`` for binomial."""
+    """Trials per row of ``data``: None for families without trials, ones for
+    bernoulli, the trials column of ``p(successes, trials)`` for binomial."""
     if fit.family == "bernoulli":
         return np.ones(len(data), dtype=np.int64)
+    if not get_family(fit.family).needs_trials:
+        return None
     match = re.match(r"^\s*(?:p|prop)\(\s*[^,]+,\s*([A-Za-z_.][A-Za-z0-9_.]*)\s*\)",
                      fit.formula)
     if match is None:
@@ -138,17 +137,26 @@ class Lme4Mixin:
     def icc(self, probs=(0.025, 0.975)):
         """Intraclass correlation per grouping factor, with a posterior interval.
 
-        rho_k = tau_k^2 / (sum_l tau_l^2 + sigma^2) with tau_k the sd of the factor's
-        intercept, computed draw by draw. Gaussian models use sigma^2; binomial models
-        the latent-scale pi^2 / 3. Factors without a varying intercept are left out."""
+        rho_k = tau_k^2 / (sum_l tau_l^2 + s^2) with tau_k the sd of the factor's
+        intercept, computed draw by draw, and s^2 the residual variance on the latent
+        (link) scale: sigma^2 for gaussian models, pi^2 / 3 for logit models, and for
+        log-link count models the lognormal approximation of Nakagawa, Johnson &
+        Schielzeth (2017, J. R. Soc. Interface 14: 20170213): log(1 + 1/lambda)
+        (Poisson), log(1 + 1/lambda + 1/alpha) (negative binomial), with
+        lambda = exp(beta_0 + sum_l tau_l^2 / 2). Factors without a varying
+        intercept are left out."""
         intercepts = [b for b in self.blocks if "1" in b.columns]
         if not intercepts:
             raise ValueError("icc needs at least one varying intercept")
         tau2 = {b.factor: self._flat(f"1|{b.factor}_sigma") ** 2 for b in intercepts}
-        if self.family == "gaussian":
-            resid = self._flat("sigma") ** 2
-        else:
-            resid = LOGISTIC_LATENT_VARIANCE
+        family = get_family(self.family)
+        params = {n: self._flat(n) for n in family.dispersion}
+        log_mean = None
+        if family.link == "log":
+            if "Intercept" not in self.fixed_names:
+                raise ValueError("the ICC of a log-link model needs an intercept")
+            log_mean = self._flat("Intercept") + 0.5 * sum(tau2.values())
+        resid = family.latent_variance(params, intercept=log_mean)
         total = sum(tau2.values()) + resid
         rows = {}
         for factor, t in tau2.items():
@@ -157,16 +165,19 @@ class Lme4Mixin:
         return pd.DataFrame(rows).T
 
     def predict(self, newdata=None, include_group=True, summary=True, probs=(0.025, 0.5, 0.975),
-                seed=None):
+                seed=None, offset=None):
         """Posterior predictive distribution of y for the rows of ``newdata``.
 
         ``include_group=True``: the linear predictor includes each row's group effects;
         a level not seen in fitting gets, per posterior draw, one fresh draw from the
         group distribution N(0, Sigma_k) shared by all rows of that level (as brms
         does). ``include_group=False``: the population-level prediction, with every
-        group effect at its mean 0. Gaussian models add residual noise N(0, sigma^2);
-        bernoulli models draw 0/1 outcomes (so the mean is the predicted probability),
-        binomial models draw successes out of the trials column of ``newdata``.
+        group effect at its mean 0. The offset terms of the formula are evaluated on
+        ``newdata`` (``offset=``, an array or column, adds to them; required when the
+        fit's offset was an array). The response is drawn from the family: gaussian
+        adds N(0, sigma^2) noise; bernoulli draws 0/1 outcomes (so the mean is the
+        predicted probability); binomial draws successes out of the trials column of
+        ``newdata``; poisson and negativebinomial draw counts.
 
         Returns a DataFrame (mean, sd, quantiles per row) when ``summary``, else the
         draws as an ndarray (chains * draws, n_rows).
@@ -175,7 +186,7 @@ class Lme4Mixin:
         data = self.data if newdata is None else newdata
         if data is None:
             raise ValueError("pass newdata (this fit does not keep its data)")
-        X, groups = evaluate_new_data(self, data)
+        X, groups, off = evaluate_new_data(self, data, offset=offset)
         rng = np.random.default_rng(seed)
         n_samples = self.n_chains * self.n_draws
         beta = np.stack([self._flat(n) for n in self.fixed_names], axis=1) \
@@ -184,11 +195,10 @@ class Lme4Mixin:
         if include_group:
             for block, (Z, labels) in zip(self.blocks, groups):
                 eta += self._group_part(block, Z, labels, rng)
-        if self.family == "gaussian":
-            y = eta + self._flat("sigma")[:, None] * rng.standard_normal(eta.shape)
-        else:
-            prob = 1.0 / (1.0 + np.exp(-np.clip(eta, -700, 700)))
-            y = rng.binomial(_trials(self, data), prob).astype(float)
+        eta += off
+        family = get_family(self.family)
+        params = {n: self._flat(n)[:, None] for n in family.dispersion}
+        y = family.simulate(eta, params, rng, trials=_trials(self, data))
         if not summary:
             return y
         out = pd.DataFrame({"mean": y.mean(axis=0), "sd": y.std(axis=0)},

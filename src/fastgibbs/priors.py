@@ -6,13 +6,15 @@ receive plain floats. Keys of the ``priors`` dict:
 - a fixed-effect name (``"Intercept"``, ``"partyid7"``, ``"sector[Public]"``):
   :class:`Normal` on the coefficient;
 - ``"sigma"``: prior on the residual variance (:class:`InvGamma`) or sd
-  (:class:`HalfCauchy`);
+  (:class:`HalfCauchy`) of gaussian models;
+- ``"alpha"``: :class:`Gamma` prior on the negative binomial's dispersion;
 - a group term (``"1|state"``, ``"x|g"``): prior on that term's variance or sd.
 
 Defaults (used for every key not given; see :func:`default_priors`) are weakly
 informative and scaled to the data, so that results do not change when y or x are
-rescaled (the convention of rstanarm and brms). For bernoulli and binomial models
-the scale is the logit scale: sd(y) below is replaced by 1 and mean(y) by 0.
+rescaled (the convention of rstanarm and brms). Models of other families use their
+link scale: sd(y) below is replaced by 1, and mean(y) by 0 (logit link) or by the log
+of the mean count per unit of exposure (log link). y is y - offset when there is one.
 
 - slope of predictor x: ``Normal(0, 2.5 * sd(y) / sd(x))``;
 - ``Intercept``: ``Normal(mean(y), 10 * sd(y) * (1 + sum_x |mean(x)| / sd(x)))``,
@@ -24,18 +26,22 @@ the scale is the logit scale: sd(y) below is replaced by 1 and mean(y) by 0.
   ``InvWishart(q + 1, diag(s_c^2))`` with s_c = sd(y) for the intercept and
   sd(y) / sd(z_c) for a slope column. df = q + 1 makes every correlation uniform on
   (-1, 1) a priori (Gelman & Hill 2007, sec. 17.1), and each variance then has an
-  InvGamma(1, s_c^2 / 2) marginal: weak, proper, and on the scale of the data.
+  InvGamma(1, s_c^2 / 2) marginal: weak, proper, and on the scale of the data;
+- the negative binomial's ``alpha``: ``Gamma(0.01, 0.01)`` (brms's default): nearly
+  flat in log alpha from 0.01 to 100.
 """
 from dataclasses import dataclass
 import math
 
 import numpy as np
 
-__all__ = ["Normal", "InvGamma", "HalfCauchy", "InvWishart"]
+from ._kinds import VariancePrior
 
-# kind codes shared with the kernels (_core.pyx)
-KIND_INV_GAMMA = 0
-KIND_HALF_CAUCHY = 1
+__all__ = ["Normal", "InvGamma", "HalfCauchy", "InvWishart", "Gamma"]
+
+# kind codes of the kernels (defined once, in _kinds.pxd)
+KIND_INV_GAMMA = int(VariancePrior.PRIOR_INV_GAMMA)
+KIND_HALF_CAUCHY = int(VariancePrior.PRIOR_HALF_CAUCHY)
 
 
 def _positive_finite(value, what):
@@ -108,30 +114,45 @@ VARIANCE_PRIORS = (InvGamma, HalfCauchy)
 
 
 def default_priors(design):
-    """The default prior for every key of ``design`` (see the module docstring)."""
-    y = design.y
-    gaussian = getattr(design, "family", "gaussian") == "gaussian"
-    # binomial models: the logit scale, where 1 plays the role of sd(y)
-    sd_y = (float(np.std(y)) if np.std(y) > 0 else 1.0) if gaussian else 1.0
-    mean_y = float(np.mean(y)) if gaussian else 0.0
+    """The default prior for every key of ``design`` (see the module docstring).
+
+    The scale comes from the family: gaussian models use mean(y - offset) and
+    sd(y - offset); other families their link scale (location from the family,
+    scale 1)."""
+    from .families import get_family
+
+    family = get_family(design.family if design.family is not None else "gaussian")
+    offset = design.offset if getattr(design, "offset", None) is not None \
+        else np.zeros(design.n_obs)
+    mean_y, sd_y = family.prior_scale(design.y, design.trials, offset,
+                                      getattr(design, "weights", None))
     out = {}
     X, names = design.X, design.fixed_names
+    w = getattr(design, "weights", None)
+    w = np.ones(design.n_obs) if w is None else w
+
+    def mean(v):
+        return float(np.average(v, weights=w))
+
+    def sd(v):
+        return float(np.sqrt(np.average((v - mean(v)) ** 2, weights=w)))
+
     slopes = [c for c, name in enumerate(names) if name != "Intercept"]
-    sds = {c: float(np.std(X[:, c])) for c in slopes}
-    shift = sum(abs(float(np.mean(X[:, c]))) / sds[c] for c in slopes if sds[c] > 0)
+    sds = {c: sd(X[:, c]) for c in slopes}
+    shift = sum(abs(mean(X[:, c])) / sds[c] for c in slopes if sds[c] > 0)
     for c, name in enumerate(names):
         if name == "Intercept":
             out[name] = Normal(mean_y, 10.0 * sd_y * (1.0 + shift))
         else:
-            scale = sds[c] if sds[c] > 0 else float(np.sqrt(np.mean(X[:, c] ** 2)))
+            scale = sds[c] if sds[c] > 0 else float(np.sqrt(mean(X[:, c] ** 2)))
             out[name] = Normal(0.0, 2.5 * sd_y / scale)
-    if gaussian:
-        out["sigma"] = HalfCauchy(sd_y)
+    out.update(family.default_dispersion_priors(design.y - offset,
+                                                getattr(design, "weights", None)))
     for block in design.blocks:
         if block.correlated:
             scales = []
             for c, col in enumerate(block.columns):
-                sd_z = float(np.std(block.Z[:, c]))
+                sd_z = sd(block.Z[:, c])
                 scales.append(sd_y if col == "1" or sd_z == 0 else sd_y / sd_z)
             out[block.covariance_key] = InvWishart(block.n_re + 1, np.square(scales))
         else:
@@ -160,11 +181,30 @@ def resolve_priors(design, priors):
             if prior.scale.shape != resolved[key].scale.shape:
                 raise ValueError(f"InvWishart scale for {key!r} must be "
                                  f"{resolved[key].scale.shape[0]} x {resolved[key].scale.shape[0]}")
+        elif isinstance(resolved[key], Gamma):
+            if not isinstance(prior, Gamma):
+                raise TypeError(f"prior for {key!r} must be fg.Gamma(shape, rate), got {prior!r}")
         elif not isinstance(prior, VARIANCE_PRIORS):
             raise TypeError(f"prior for {key!r} must be fg.InvGamma (on the variance) or "
                             f"fg.HalfCauchy (on the sd), got {prior!r}")
         resolved[key] = prior
     return resolved
+
+
+@dataclass(frozen=True)
+class Gamma:
+    """Gamma(shape, rate) prior on a positive dispersion parameter, such as the
+    negative binomial's ``alpha``: density proportional to a^(shape-1) exp(-rate a)."""
+
+    shape: float = 1.0
+    rate: float = 1.0
+
+    def __post_init__(self):
+        object.__setattr__(self, "shape", _positive_finite(self.shape, "Gamma shape"))
+        object.__setattr__(self, "rate", _positive_finite(self.rate, "Gamma rate"))
+
+    def __str__(self):
+        return f"Gamma({self.shape:.4g}, {self.rate:.4g})"
 
 
 @dataclass(frozen=True)

@@ -46,7 +46,10 @@ class Fit(Lme4Mixin, PlotsMixin, ExportMixin, DiagnoseMixin):
     n_jobs: int
     blocks: tuple = ()               # BlockInfo per grouping factor
     n_dropped: int = 0
-    n_cells: int = None              # binomial cells the rows collapsed to (binomial families)
+    n_cells: int = None              # cells the rows collapsed to (families other than gaussian)
+    sampler: dict = field(default_factory=dict)   # e.g. mh_acceptance of the Poisson family
+    offset_terms: tuple = ()         # offset expressions (formula terms, offset= column)
+    offset_array: bool = False       # fitted with an offset array: predict needs offset=
     fixed_spec: object = field(default=None, repr=False)   # formulae fixed-effects spec
     data: object = field(default=None, repr=False)         # the DataFrame fitted (not saved)
     _summary_cache: dict = field(default_factory=dict, repr=False)
@@ -144,7 +147,7 @@ class Fit(Lme4Mixin, PlotsMixin, ExportMixin, DiagnoseMixin):
             f"  Family: {self.family}",
             f"    Data: {self.n_obs} observations"
             + (f" ({self.n_dropped} rows with missing values dropped)" if self.n_dropped else "")
-            + (f" in {self.n_cells} binomial cells" if self.n_cells is not None else "")
+            + (f" in {self.n_cells} cells" if self.n_cells is not None else "")
             + f"; groups: {groups}",
             "",
         ]

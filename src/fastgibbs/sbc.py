@@ -180,25 +180,25 @@ class RankStats:
         self.family = model.family
         self.names = names
         self.fixed = np.array([names.index(n) for n in design.fixed_names], dtype=np.intp)
-        self.sigma = names.index("sigma") if model.family == "gaussian" else -1
+        self.dispersion = {n: names.index(n) for n in model.family.dispersion}
         self.X = design.X
-        self.trials = None if model.family == "gaussian" else np.asarray(design.trials, float)
+        self.offset = design.offset
+        self.weights = np.ones(design.n_obs) if design.weights is None else design.weights
+        self.trials = design.trials
         self.blocks = [(b.Z, b.group, [np.asarray(model.term_index[t]) for t in b.terms])
                        for b in design.blocks]
 
     def log_lik(self, theta, y):
-        """log p(y | theta) for parameter rows ``theta`` (L, n_params), up to a
-        constant that does not depend on theta."""
+        """log p(y | theta) for parameter rows ``theta`` (L, n_params): the family's
+        pointwise log-likelihood, weighted and summed over rows."""
         eta = theta[:, self.fixed] @ self.X.T if self.fixed.size else np.zeros((len(theta), len(y)))
         for Z, group, columns in self.blocks:
             for c, cols in enumerate(columns):
                 eta += theta[:, cols][:, group] * Z[:, c]
-        if self.family == "gaussian":
-            sigma = theta[:, self.sigma]
-            resid = (y - eta) / sigma[:, None]
-            return -len(y) * np.log(sigma) - 0.5 * np.einsum("ij,ij->i", resid, resid)
-        # binomial: y eta - n log(1 + e^eta)
-        return eta @ y - np.logaddexp(0.0, eta) @ self.trials
+        eta += self.offset
+        params = {n: theta[:, i][:, None] for n, i in self.dispersion.items()}
+        pointwise = self.family.log_likelihood(y[None, :], eta, params, trials=self.trials)
+        return pointwise @ self.weights
 
     def __call__(self, fit, dataset):
         truth = dataset.get("params")

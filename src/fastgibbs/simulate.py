@@ -1,13 +1,16 @@
 """Draw datasets from a model: parameters from the prior (or given), then y | parameters.
 
 Used by ``Model.simulate`` for simulation studies and simulation-based calibration.
+The response comes from the model's family (fastgibbs.families), with the model's
+offset and trials.
 """
+import numbers
+
 import numpy as np
-from scipy.stats import invwishart
 
-from .priors import HalfCauchy, InvGamma, InvWishart
+from .priors import Gamma, HalfCauchy, InvGamma, InvWishart
 
-__all__ = ["simulate_datasets", "draw_parameters"]
+__all__ = ["simulate_datasets", "draw_parameters", "linear_predictor"]
 
 
 def _draw_sd(prior, rng):
@@ -16,6 +19,19 @@ def _draw_sd(prior, rng):
     if isinstance(prior, HalfCauchy):
         return float(prior.scale * abs(rng.standard_cauchy()))
     raise TypeError(f"cannot draw a standard deviation from {prior!r}")
+
+
+def _draw_invwishart(prior, rng):
+    """One InvWishart(df, scale) draw: the inverse of a Wishart(df, scale^-1) draw by
+    the Bartlett decomposition (numpy only)."""
+    q = prior.scale.shape[0]
+    C = np.linalg.cholesky(np.linalg.inv(prior.scale))
+    A = np.zeros((q, q))
+    for c in range(q):
+        A[c, c] = np.sqrt(rng.chisquare(prior.df - c))
+        A[c, :c] = rng.standard_normal(c)
+    L = C @ A
+    return np.linalg.inv(L @ L.T)
 
 
 def _block_covariance(model, block, params, rng):
@@ -35,7 +51,7 @@ def _block_covariance(model, block, params, rng):
     if block.correlated:
         prior = model.priors[block.covariance_key]
         assert isinstance(prior, InvWishart)
-        return np.atleast_2d(invwishart.rvs(prior.df, prior.scale, random_state=rng))
+        return np.atleast_2d(_draw_invwishart(prior, rng))
     return np.diag([_draw_sd(model.priors[t], rng) ** 2 for t in terms])
 
 
@@ -48,9 +64,13 @@ def draw_parameters(model, rng, params=None):
     for name in model.design.fixed_names:
         prior = model.priors[name]
         out[name] = float(params[name]) if name in params else float(rng.normal(prior.mu, prior.sigma))
-    if model.family == "gaussian":
-        out["sigma"] = float(params["sigma"]) if "sigma" in params \
-            else _draw_sd(model.priors["sigma"], rng)
+    for name in model.family.dispersion:
+        if name in params:
+            out[name] = float(params[name])
+            continue
+        prior = model.priors[name]
+        out[name] = float(rng.gamma(prior.shape, 1.0 / prior.rate)) if isinstance(prior, Gamma) \
+            else _draw_sd(prior, rng)
     for block in model.design.blocks:
         cov = _block_covariance(model, block, params, rng)
         sds = np.sqrt(np.diag(cov))
@@ -71,18 +91,37 @@ def draw_parameters(model, rng, params=None):
     return out
 
 
-def simulate_response(model, values, rng):
-    """y | parameters for the model's design."""
-    design = model.design
+def linear_predictor(design, values):
+    """eta (n_obs,) of ``design`` at the parameter values (a dict by name), with the
+    offset."""
     eta = design.X @ np.array([values[n] for n in design.fixed_names]) if design.n_fixed \
         else np.zeros(design.n_obs)
     for block in design.blocks:
         u = np.array([[values[f"{t}[{lvl}]"] for t in block.terms] for lvl in block.levels])
         eta = eta + (block.Z * u[block.group]).sum(axis=1)
-    if model.family == "gaussian":
-        return eta + values["sigma"] * rng.standard_normal(design.n_obs)
-    prob = 1.0 / (1.0 + np.exp(-np.clip(eta, -700, 700)))
-    return rng.binomial(design.trials.astype(np.int64), prob).astype(float)
+    return eta + design.offset
+
+
+def simulate_response(model, values, rng):
+    """y | parameters for the model's design."""
+    design = model.design
+    eta = linear_predictor(design, values)
+    params = {name: values[name] for name in model.family.dispersion}
+    return model.family.simulate(eta, params, rng, trials=design.trials)
+
+
+def _check_params(model, params):
+    unknown = sorted(set(params) - set(model.names))
+    if unknown:
+        raise ValueError(f"unknown parameter(s) {unknown[:5]} in params")
+    for name, value in params.items():
+        if isinstance(value, bool) or not isinstance(value, numbers.Real) \
+                or not np.isfinite(value):
+            raise ValueError(f"params[{name!r}] must be a finite number, got {value!r}")
+        if (name.endswith("_sigma") or name in model.family.dispersion) and value <= 0:
+            raise ValueError(f"params[{name!r}] must be positive, got {value!r}")
+        if name.endswith("_corr") and not -1.0 < value < 1.0:
+            raise ValueError(f"params[{name!r}] must be a correlation in (-1, 1), got {value!r}")
 
 
 def simulate_datasets(model, params=None, n=1, seed=None):
@@ -92,10 +131,12 @@ def simulate_datasets(model, params=None, n=1, seed=None):
     if params is not None and not isinstance(params, dict):
         raise TypeError("params must be a dict of parameter values by name")
     if params:
-        unknown = sorted(set(params) - set(model.names))
-        if unknown:
-            raise ValueError(f"unknown parameter(s) {unknown[:5]} in params")
-    root = seed if isinstance(seed, np.random.SeedSequence) else np.random.SeedSequence(seed)
+        _check_params(model, params)
+    if isinstance(seed, np.random.SeedSequence):     # spawn from a copy: seed is not changed
+        root = np.random.SeedSequence(seed.entropy, spawn_key=seed.spawn_key,
+                                      pool_size=seed.pool_size)
+    else:
+        root = np.random.SeedSequence(seed)
     out = []
     for child in root.spawn(n):
         rng = np.random.default_rng(child)

@@ -1,0 +1,27 @@
+# Codes shared by the Python layer and the Cython kernels. `cpdef enum` makes each one
+# a Python IntEnum of fastgibbs._kinds as well as a C enum for `cimport`, so there is
+# one definition of every code (Python: ``from fastgibbs._kinds import Family``).
+
+cpdef enum Family:
+    # how the kernel turns the likelihood into weighted Gaussian statistics each sweep
+    FAMILY_GAUSSIAN = 0        # fixed statistics; residual variance sigma2
+    FAMILY_BINOMIAL = 1        # logit link, omega ~ PG(n, eta) (Polson, Scott & Windle 2013)
+    FAMILY_NEGBINOMIAL = 2     # log link, omega ~ PG(y + alpha, eta - log alpha); alpha by slice
+    FAMILY_POISSON = 3         # log link, auxiliary mixture + Metropolis-Hastings correction
+
+cpdef enum VariancePrior:
+    PRIOR_INV_GAMMA = 0        # variance ~ InvGamma(a, b)
+    PRIOR_HALF_CAUCHY = 1      # sd ~ half-Cauchy(0, A) through its inverse-gamma mixture
+                               # (Wand et al. 2011, Bayesian Analysis 6(4))
+
+cpdef enum Covariance:
+    COV_DIAGONAL = 0           # independent variances, one prior each
+    COV_INV_WISHART = 1        # full covariance, inverse-Wishart prior
+
+cpdef enum Status:
+    STATUS_OK = 0
+    STATUS_CHOL_FIXED = 1      # fixed-effect precision not positive definite
+    STATUS_CHOL_GROUP = 2      # a group-effect precision not positive definite
+    STATUS_NONFINITE = 3       # a draw that is not finite
+    STATUS_CHOL_WISHART = 4    # inverse-Wishart scale matrix not positive definite
+    STATUS_INTERRUPTED = 5     # stopped by Ctrl-C or by another chain's failure

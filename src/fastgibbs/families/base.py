@@ -1,0 +1,110 @@
+"""What every family provides: the one place a family is defined.
+
+A family owns its response (validation and error messages), its link, how the
+kernel augments it (``kind``, a :class:`fastgibbs._kinds.Family` code, and how rows
+collapse into cells), its dispersion parameter, the scale of its default priors, the
+pointwise log-likelihood, response simulation, and the latent-scale residual variance
+used by ICCs. Adding a family is one module here plus its step in ``_core.pyx``.
+"""
+from dataclasses import dataclass
+
+import numpy as np
+
+__all__ = ["Family", "Response", "check_counts"]
+
+
+@dataclass(frozen=True)
+class Response:
+    """A validated response: ``y`` (n_obs,) float and, for binomial families, the
+    ``trials`` (n_obs,) float (None otherwise)."""
+
+    y: np.ndarray
+    trials: np.ndarray = None
+
+
+class Family:
+    """Base class; see the module docstring. Subclasses set the class attributes and
+    implement the methods that raise NotImplementedError."""
+
+    name = None                # "gaussian", "bernoulli", ...
+    kind = None                # fastgibbs._kinds.Family code of the kernel step
+    link = None                # "identity", "logit", "log"
+    dispersion = ()            # names of dispersion parameters in the draws
+    aggregates = False         # rows with the same covariates/groups collapse to cells
+    needs_trials = False       # predict/simulate need a trials column
+
+    def __repr__(self):
+        return f"<fastgibbs family {self.name!r} ({self.link} link)>"
+
+    # ---- response ------------------------------------------------------------------
+    def response(self, term, name, data):
+        """(Response) from the formulae response term ``term`` of the column or
+        expression ``name`` in ``data``; raises ValueError/TypeError naming ``name``."""
+        raise NotImplementedError
+
+    def check_new_response(self, y, design):
+        """Validate a response ``y`` for refitting ``design`` (same rows)."""
+        if not np.all(np.isfinite(y)):
+            raise ValueError(f"y has {int(np.sum(~np.isfinite(y)))} non-finite value(s)")
+
+    # ---- link ----------------------------------------------------------------------
+    def inverse_link(self, eta):
+        """Mean of the response (per trial for binomial families) given eta."""
+        raise NotImplementedError
+
+    # ---- priors --------------------------------------------------------------------
+    def prior_scale(self, y, trials, offset, weights):
+        """(location, scale) of the linear predictor for data-scaled default priors:
+        gaussian (mean(y), sd(y)); other families their link scale's (center, 1)."""
+        return 0.0, 1.0
+
+    def default_dispersion_priors(self, y, weights):
+        """{name: prior} for the dispersion parameters (empty if none)."""
+        return {}
+
+    # ---- likelihood, simulation ----------------------------------------------------
+    def log_likelihood(self, y, eta, params, trials=None):
+        """Pointwise log p(y_i | eta_i, params): arrays broadcast over draws.
+
+        ``eta`` includes the offset; ``params`` maps dispersion names to arrays that
+        broadcast against eta."""
+        raise NotImplementedError
+
+    def simulate(self, eta, params, rng, trials=None):
+        """Responses drawn from p(y | eta, params) (arrays broadcast like eta)."""
+        raise NotImplementedError
+
+    def latent_variance(self, params, intercept=None):
+        """Residual variance on the latent (link) scale for ICCs, per draw."""
+        raise NotImplementedError
+
+    # ---- kernel cells --------------------------------------------------------------
+    def cell_response(self, y, trials, weights):
+        """Per-row (successes or counts, n) handed to the cell aggregation."""
+        raise NotImplementedError
+
+
+def check_counts(y, name, family):
+    """Raise ValueError unless ``y`` holds finite non-negative integers below 2**53;
+    warn when every count is 0."""
+    import warnings
+
+    y = np.asarray(y, dtype=float)
+    bad = ~np.isfinite(y)
+    if bad.any():
+        raise ValueError(f"response {name!r} has {int(bad.sum())} non-finite value(s); "
+                         f"a {family} response must hold counts")
+    if np.any(y < 0):
+        raise ValueError(f"response {name!r} has {int(np.sum(y < 0))} negative value(s); "
+                         f"a {family} response must hold counts 0, 1, 2, ...")
+    if np.any(y != np.round(y)):
+        frac = y[y != np.round(y)][0]
+        raise ValueError(f"response {name!r} holds non-integer values (e.g. {frac!r}); "
+                         f"a {family} response must hold counts")
+    if np.any(y >= 2.0 ** 53):
+        raise ValueError(f"response {name!r} has counts >= 2**53, which doubles cannot "
+                         "hold exactly")
+    if np.all(y == 0):
+        warnings.warn(f"response {name!r} is 0 everywhere; the fit rests on the priors",
+                      stacklevel=5)
+    return y

@@ -1,0 +1,144 @@
+"""Bernoulli and binomial families with the logit link, sampled by Polya-Gamma
+augmentation (Polson, Scott & Windle 2013, JASA 108(504)); rows with the same
+covariates, offset and groups collapse into binomial cells."""
+import warnings
+
+import numpy as np
+
+from .._kinds import Family as Kind
+from .base import Family, Response
+
+__all__ = ["Bernoulli", "Binomial"]
+
+# variance of the standard logistic distribution: the latent-scale residual variance
+# of logit models for ICCs (Snijders & Bosker 2012, sec. 17.3)
+LOGISTIC_LATENT_VARIANCE = np.pi ** 2 / 3
+MAX_TRIALS = 2.0 ** 53
+
+
+def _expit(eta):
+    return 0.5 * (1.0 + np.tanh(0.5 * np.asarray(eta, dtype=float)))
+
+
+def _log_expit(eta):
+    """log(1 / (1 + exp(-eta))) without overflow."""
+    eta = np.asarray(eta, dtype=float)
+    return -np.logaddexp(0.0, -eta)
+
+
+class _Logit(Family):
+    kind = Kind.FAMILY_BINOMIAL
+    link = "logit"
+    aggregates = True
+
+    def inverse_link(self, eta):
+        return _expit(eta)
+
+    def check_new_response(self, y, design):
+        if np.any(~np.isfinite(y)) or np.any(y < 0) or np.any(y > design.trials) \
+                or np.any(y != np.round(y)):
+            raise ValueError("y must hold integer successes between 0 and the trials")
+
+    def log_likelihood(self, y, eta, params, trials=None):
+        from scipy.special import gammaln
+        n = np.ones_like(np.asarray(y, dtype=float)) if trials is None else trials
+        return (gammaln(n + 1) - gammaln(y + 1) - gammaln(n - y + 1)
+                + y * _log_expit(eta) + (n - y) * _log_expit(-eta))
+
+    def simulate(self, eta, params, rng, trials=None):
+        n = 1 if trials is None else np.asarray(trials).astype(np.int64)
+        return rng.binomial(n, _expit(eta)).astype(float)
+
+    def latent_variance(self, params, intercept=None):
+        return LOGISTIC_LATENT_VARIANCE
+
+
+class Bernoulli(_Logit):
+    """y_i in {0, 1}: 0/1 numbers, booleans, or a two-level categorical column whose
+    second level is the event: the second category of a pandas Categorical in its own
+    order (as R's factor levels), the second in sorted order for plain strings (as
+    R's factor()); ``use[N] ~ ...`` picks the event level explicitly."""
+
+    name = "bernoulli"
+
+    def response(self, term, name, data):
+        kind = getattr(term, "kind", "numeric")
+        values = np.asarray(term.design_matrix)
+        if kind == "categoric":
+            if values.ndim == 1 or values.shape[1] == 1:       # use[N]: 0/1 already
+                y = values.astype(float).reshape(-1)
+            else:
+                y = self._event_indicator(values, term, name, data)
+        elif kind == "numeric":
+            y = values.astype(float).reshape(-1)
+            bad = ~np.isfinite(y)
+            if bad.any():
+                raise ValueError(f"column {name!r} has {int(bad.sum())} non-finite value(s) "
+                                 "(inf or nan)")
+            if not np.isin(y, (0.0, 1.0)).all():
+                other = y[~np.isin(y, (0.0, 1.0))][0]
+                hint = ""
+                if np.all((y >= 0) & (y == np.round(y))):
+                    hint = ("; for counts of successes out of trials use family='binomial' "
+                            f"with p({name}, trials), for counts family='poisson'")
+                raise ValueError(f"bernoulli response {name!r} must be 0/1, found "
+                                 f"{other!r}{hint}")
+        else:
+            raise TypeError(f"bernoulli response {name!r} must be 0/1, boolean or a "
+                            f"two-level categorical column, got {kind}")
+        _warn_one_outcome(y, np.ones_like(y), name)
+        return Response(y=y, trials=np.ones_like(y))
+
+    @staticmethod
+    def _event_indicator(values, term, name, data):
+        levels = list(getattr(term, "levels", []) or [])
+        column = data[name] if name in getattr(data, "columns", ()) else None
+        if values.shape[1] != 2:
+            raise ValueError(f"bernoulli response {name!r} must have two levels, "
+                             f"got {values.shape[1]}: {levels}")
+        event = levels[1]
+        if column is not None and isinstance(column.dtype, __import__("pandas").CategoricalDtype):
+            used = [c for c in column.cat.categories if c in set(column.dropna().unique())]
+            event = used[1]                # the Categorical's own order (R's levels)
+        return values[:, levels.index(event)].astype(float).reshape(-1)
+
+
+class Binomial(_Logit):
+    """``p(successes, trials) ~ ...``: integer successes out of integer trials."""
+
+    name = "binomial"
+    needs_trials = True
+
+    def response(self, term, name, data):
+        kind = getattr(term, "kind", "numeric")
+        if kind != "proportion":
+            values = np.asarray(term.design_matrix)
+            hint = ""
+            if kind == "numeric" and np.isin(values, (0, 1)).all():
+                hint = "; for a 0/1 response use family='bernoulli'"
+            raise TypeError(f"binomial response {name!r} must be written p(successes, trials) "
+                            f"(or cbind(successes, failures)){hint}")
+        values = np.asarray(term.design_matrix, dtype=float)
+        y, trials = values[:, 0], values[:, 1]
+        for what, v in (("successes", y), ("trials", trials)):
+            bad = ~np.isfinite(v)
+            if bad.any():
+                raise ValueError(f"binomial {what} in {name!r} have {int(bad.sum())} "
+                                 "non-finite value(s)")
+        if np.any(trials < 1) or np.any(trials != np.round(trials)):
+            raise ValueError(f"binomial trials in {name!r} must be positive integers")
+        if np.any(trials >= MAX_TRIALS):
+            raise ValueError(f"binomial trials in {name!r} must be below 2**53")
+        if np.any(y < 0) or np.any(y != np.round(y)):
+            raise ValueError(f"binomial successes in {name!r} must be non-negative integers")
+        if np.any(y > trials):
+            raise ValueError(f"binomial successes exceed trials in {name!r} "
+                             f"({int(np.sum(y > trials))} rows)")
+        _warn_one_outcome(y, trials, name)
+        return Response(y=y, trials=trials)
+
+
+def _warn_one_outcome(y, trials, name):
+    if np.all(y == 0) or np.all(y == trials):
+        warnings.warn(f"response {name!r} has one outcome only; the fit rests on the priors",
+                      stacklevel=5)

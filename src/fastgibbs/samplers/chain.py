@@ -1,0 +1,150 @@
+"""One chain: dispersed initial values, the kernel run in chunks, draws on the user's
+scale."""
+import numpy as np
+
+from .. import _core
+from .._kinds import Family as Kind, Status, VariancePrior
+
+__all__ = ["SamplerError", "initial_state", "run_chain", "to_user_scale"]
+
+MESSAGES = {
+    Status.STATUS_CHOL_FIXED: "the fixed-effect precision matrix lost positive definiteness "
+                              "(collinear predictors, or a prior far too narrow?)",
+    Status.STATUS_CHOL_GROUP: "a group-effect precision matrix lost positive definiteness "
+                              "(a group sd collapsed to 0 or exploded)",
+    Status.STATUS_CHOL_WISHART: "an inverse-Wishart scale matrix lost positive definiteness",
+}
+
+
+class SamplerError(RuntimeError):
+    """The kernel stopped: a numerical failure, or a draw that is not finite."""
+
+
+def initial_state(problem, rng):
+    """Dispersed initial values on the kernel's scale: sds spread over two orders of
+    magnitude around the (internal) scale of y, group effects drawn from their prior
+    at those sds, beta at its prior mean, half-Cauchy auxiliaries at 1/A^2."""
+    # families without a residual variance run the Gaussian steps with sigma2 = 1
+    sigma2 = np.exp(rng.uniform(-1.0, 1.0)) ** 2 if problem.has_sigma else 1.0
+    tau2 = np.exp(rng.uniform(-2.0, 0.5, size=problem.n_vc)) ** 2
+    u = np.empty(problem.n_u)
+    for k in range(len(problem.n_groups)):
+        q, J, off = problem.n_re[k], problem.n_groups[k], problem.u_off[k]
+        sds = np.sqrt(tau2[problem.vc_off[k]:problem.vc_off[k] + q])
+        u[off:off + J * q] = (rng.standard_normal((J, q)) * sds).ravel()
+    p = problem.n_fixed
+    beta = np.linalg.solve(problem.prior_prec, problem.prior_h) if p else np.zeros(0)
+    half_cauchy = problem.vc_kind == int(VariancePrior.PRIOR_HALF_CAUCHY)
+    vc_xi = np.where(half_cauchy, 1.0 / np.maximum(problem.vc_b, 1e-150) ** 2, 1.0)
+    kind, _, sigma_b = problem.sigma_prior
+    xi_sigma = 1.0 / sigma_b ** 2 if kind == int(VariancePrior.PRIOR_HALF_CAUCHY) else 1.0
+    parts = [np.diag(tau2[problem.vc_off[k]:problem.vc_off[k] + q]).ravel()
+             for k, q in enumerate(problem.n_re)]
+    return {"beta": beta, "u": u, "tau2": tau2, "vc_xi": vc_xi.astype(float),
+            "sigma": np.array([sigma2, xi_sigma]),
+            "disp": np.array([np.exp(rng.uniform(-1.0, 1.0))]),
+            "re_cov": np.concatenate(parts) if parts else np.zeros(0)}
+
+
+def to_user_scale(problem, rows):
+    """Draw rows (..., row_width) from the kernel's scale to the user's, in place:
+    beta = T beta~ + t; sigma, group sds and group effects times y_scale."""
+    tf = problem.transform
+    p = problem.n_fixed
+    if p:
+        rows[..., :p] = tf.beta_to_user(rows[..., :p])
+    if tf.y_scale != 1.0:
+        start = p
+        if problem.has_sigma:
+            rows[..., p] *= tf.y_scale
+            start = p + 1
+        start += problem.n_disp
+        col = start
+        for k, q in enumerate(problem.n_re):
+            rows[..., col:col + q] *= tf.y_scale                     # sds
+            col += q + (q * (q - 1) // 2 if problem.cov_kind[k] else 0)
+        rows[..., col:] *= tf.y_scale                                # group effects
+    return rows
+
+
+def _chunks(total, n_chunks):
+    size = max(1, -(-total // n_chunks))
+    while total > 0:
+        yield min(size, total)
+        total -= size
+
+
+def run_kernel(kernel, bit_generator, warm, draws, thin, update_variances, interweave, stop,
+               check_signals, names):
+    """kernel.run with its status turned into exceptions."""
+    status, _, bad = kernel.run(bit_generator, warm, draws, thin=thin,
+                                update_variances=update_variances, interweave=interweave,
+                                stop=stop, check_signals=check_signals)
+    status = Status(status)
+    if status == Status.STATUS_OK:
+        return
+    if status == Status.STATUS_INTERRUPTED:
+        raise KeyboardInterrupt
+    if stop is not None:
+        stop[0] = 1                     # tell the other chains of this fit to stop
+    if status == Status.STATUS_NONFINITE:
+        name = names[bad] if names is not None and 0 <= bad < len(names) else f"column {bad}"
+        raise SamplerError(f"the sampler drew a value of {name!r} that is not finite (inf or "
+                           "nan): the priors or the data's scale put it out of reach of "
+                           "double precision; use a more informative prior")
+    raise SamplerError("Gibbs sampler stopped: " + MESSAGES[status])
+
+
+def run_chain(problem, seed_seq, n_warmup, n_draws, thin=1, interweave=True,
+              on_progress=None, n_chunks=20, stop=None, check_signals=False, names=None,
+              state=None, update_variances=True):
+    """One chain from dispersed initial values (or ``state``): returns (warmup, draws,
+    info) with warmup (n_warmup, width) and draws (n_draws, width) on the user's scale
+    and info a dict (mh_tries, mh_accepts of the Poisson correction).
+
+    ``on_progress(n_sweeps)`` is called after each of about ``n_chunks`` pieces per
+    phase (the draws are identical either way); ``stop`` is the fit's shared int32
+    flag and ``check_signals`` lets a main-thread chain notice Ctrl-C."""
+    rng = np.random.Generator(np.random.PCG64(seed_seq))
+    if state is None:
+        state = initial_state(problem, rng)
+    kernel = _core.Kernel(problem, state)
+    width = problem.row_width
+    warm = np.empty((n_warmup, width))
+    draws = np.empty((n_draws, width))
+    bg = rng.bit_generator
+
+    def run(w, d):
+        run_kernel(kernel, bg, w, d, thin, update_variances, interweave, stop,
+                   check_signals, names)
+
+    # Poisson: the first half of warmup runs the auxiliary mixture sampler without its
+    # Metropolis-Hastings correction (Fruhwirth-Schnatter et al. 2009's approximate
+    # sampler), which moves from dispersed starting values to the posterior at once;
+    # every later sweep is corrected, so the kept draws follow the exact posterior.
+    approximate = n_warmup // 2 if problem.family == Kind.FAMILY_POISSON else 0
+    done = 0
+    kernel.mh_correct = approximate == 0
+    for size in _chunks(n_warmup, n_chunks if on_progress else 1):
+        if done < approximate < done + size:      # switch the correction on mid-chunk
+            run(warm[done:approximate], draws[:0])
+            kernel.mh_correct = True
+            run(warm[approximate:done + size], draws[:0])
+        else:
+            kernel.mh_correct = done >= approximate
+            run(warm[done:done + size], draws[:0])
+        done += size
+        if on_progress:
+            on_progress(size)
+    kernel.mh_correct = True
+    tries, accepts = kernel.mh_tries, kernel.mh_accepts
+    done = 0
+    for size in _chunks(n_draws, n_chunks if on_progress else 1):
+        run(warm[:0], draws[done:done + size])
+        done += size
+        if on_progress:
+            on_progress(size * thin)
+    to_user_scale(problem, warm)
+    to_user_scale(problem, draws)
+    info = {"mh_tries": kernel.mh_tries - tries, "mh_accepts": kernel.mh_accepts - accepts}
+    return warm, draws, info

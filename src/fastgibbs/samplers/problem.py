@@ -1,0 +1,518 @@
+"""What the kernel needs for one model: statistics, structure, priors and cells.
+
+``build_problem(design, priors)`` reduces a :class:`fastgibbs.design.Design` once
+(O(n_obs (p + q)^2) work) to a :class:`Problem`, small and picklable (no
+observations for gaussian models). Three things happen here:
+
+1. **An internal parametrisation** (:class:`Transform`). Predictor columns other than
+   the intercept are centred (when there is an intercept) and scaled to unit sd, and
+   a gaussian response is shifted and scaled to mean 0 and sd 1: beta = T beta~ + t,
+   sds, sigma and group effects times y_scale. Answers are then invariant to shifts
+   and rescaling of x and y within double precision (x + 1e8, y of 1e-120), and the
+   priors are carried over exactly: independent normal priors on beta become one
+   Gaussian prior on beta~ with precision T' D^-1 T.
+2. **Gaussian statistics**: X'WX, X'Wy, y'Wy, per group Z'WZ, Z'WX, Z'Wy, and the
+   non-empty cells of Z_k'W Z_l for every ordered pair of blocks (W the frequency
+   weights).
+3. **Cells of other families**: rows with the same covariates, groups (and offset,
+   and for the negative binomial the same count) collapse into one cell, with the
+   aggregation each family's likelihood allows (fastgibbs.families).
+"""
+from dataclasses import dataclass, replace
+from functools import cached_property
+
+import numpy as np
+
+from .._kinds import Covariance, Family as Kind, VariancePrior
+from ..priors import HalfCauchy, InvGamma
+
+__all__ = ["Problem", "Transform", "build_problem", "with_response", "parameter_layout"]
+
+# scaled prior parameters must stay representable after squaring (1e150^2 = 1e300)
+REPRESENTABLE = (1e-150, 1e150)
+
+
+@dataclass(frozen=True, eq=False)
+class Transform:
+    """The kernel's parametrisation relative to the user's (see the module docstring).
+
+    ``y_shift``, ``y_scale``: gaussian y_int = (y - offset - y_shift) / y_scale (0 and
+    1 for other families); ``x_center``, ``x_scale`` (p,): X_int[:, m] = (X[:, m] -
+    x_center[m]) / x_scale[m]; ``intercept``: the intercept column or -1."""
+
+    y_shift: float
+    y_scale: float
+    x_center: np.ndarray
+    x_scale: np.ndarray
+    intercept: int
+
+    @cached_property
+    def T(self):
+        """(p, p) matrix with beta = T beta_int + t."""
+        p = len(self.x_scale)
+        T = np.diag(self.y_scale / self.x_scale)
+        if self.intercept >= 0:
+            T[self.intercept, :] = -self.x_center * self.y_scale / self.x_scale
+            T[self.intercept, self.intercept] = self.y_scale
+        return T if p else np.zeros((0, 0))
+
+    @cached_property
+    def t(self):
+        t = np.zeros(len(self.x_scale))
+        if self.intercept >= 0:
+            t[self.intercept] = self.y_shift
+        return t
+
+    @cached_property
+    def _T_transposed(self):
+        return np.ascontiguousarray(self.T.T)
+
+    def beta_to_user(self, beta):
+        """(..., p) internal coefficients -> the user's."""
+        return beta @ self._T_transposed + self.t
+
+    def beta_to_internal(self, beta):
+        return np.linalg.solve(self.T, np.asarray(beta, dtype=float) - self.t)
+
+
+@dataclass(frozen=True, eq=False)
+class Problem:
+    """Kernel input (see fastgibbs._core.Kernel), on the internal scale."""
+
+    family: int
+    n_fixed: int
+    n_u: int
+    n_hyper: int
+    n_obs: float
+    yty: float
+    xtx: np.ndarray
+    xty: np.ndarray
+    ztz: np.ndarray
+    ztx: np.ndarray
+    zty: np.ndarray
+    cell_val: np.ndarray
+    n_groups: np.ndarray
+    n_re: np.ndarray
+    u_off: np.ndarray
+    ztz_off: np.ndarray
+    ztx_off: np.ndarray
+    vc_off: np.ndarray
+    prec_off: np.ndarray
+    pair_row_off: np.ndarray
+    rowptr: np.ndarray
+    cell_col: np.ndarray
+    cell_val_off: np.ndarray
+    prior_prec: np.ndarray
+    prior_h: np.ndarray
+    vc_kind: np.ndarray
+    cov_kind: np.ndarray
+    vc_a: np.ndarray
+    vc_b: np.ndarray
+    iw_df: np.ndarray
+    iw_scale: np.ndarray
+    sigma_prior: tuple
+    disp_prior: tuple
+    transform: Transform
+    cells: dict = None
+    mixtures: dict = None
+    row_cell: np.ndarray = None     # (n_obs,) the cell of each row (augmented families)
+
+    @property
+    def n_vc(self):
+        return len(self.vc_kind)
+
+    @property
+    def has_sigma(self):
+        return self.family == Kind.FAMILY_GAUSSIAN
+
+    @property
+    def n_disp(self):
+        return 1 if self.family == Kind.FAMILY_NEGBINOMIAL else 0
+
+    @property
+    def row_width(self):
+        return self.n_fixed + int(self.has_sigma) + self.n_disp + self.n_hyper + self.n_u
+
+    @property
+    def n_cells(self):
+        return None if self.cells is None else len(self.cells["y"])
+
+
+def parameter_layout(design):
+    """Column order of a draw row: names and, per group term, the u columns.
+
+    Returns (names, term_index) where term_index maps ``"1|state"`` to the column
+    positions of its group effects in level order."""
+    names = list(design.fixed_names) + list(design.family.dispersion)
+    for block in design.blocks:
+        names += [f"{term}_sigma" for term in block.terms]
+        names += list(block.correlation_names)
+    start = len(names)
+    term_index = {}
+    for block in design.blocks:
+        q = block.n_re
+        for c, term in enumerate(block.terms):
+            term_index[term] = start + c + q * np.arange(block.n_groups)
+        for level in block.levels:
+            names += [f"{term}[{level}]" for term in block.terms]
+        start += q * block.n_groups
+    return names, term_index
+
+
+# ----------------------------------------------------------------------------------
+# The internal parametrisation
+# ----------------------------------------------------------------------------------
+def _transform(design, y, weights, scaling=None):
+    X = design.X
+    p = X.shape[1]
+    names = design.fixed_names
+    intercept = names.index("Intercept") if "Intercept" in names else -1
+    if intercept >= 0 and not np.all(X[:, intercept] == 1.0):
+        intercept = -1
+    w = np.ones(len(y)) if weights is None else weights
+    center = np.zeros(p)
+    scale = np.ones(p)
+    for m in range(p):
+        if m == intercept:
+            continue
+        col = X[:, m]
+        mean = float(np.average(col, weights=w)) if intercept >= 0 else 0.0
+        sd = float(np.sqrt(np.average((col - mean) ** 2, weights=w)))
+        if intercept >= 0:
+            center[m] = mean
+        scale[m] = sd if sd > 0 and np.isfinite(sd) else (
+            float(np.sqrt(np.average(col ** 2, weights=w))) or 1.0)
+    shift, y_scale = 0.0, 1.0
+    if design.family.kind == Kind.FAMILY_GAUSSIAN:
+        if scaling is not None:
+            shift, y_scale = scaling
+        else:
+            mean = float(np.average(y, weights=w))
+            sd = float(np.sqrt(np.average((y - mean) ** 2, weights=w)))
+            if not (sd > 0) or not np.isfinite(sd):
+                raise ValueError(f"response {design.response!r} is constant"
+                                 + (" after the offset" if np.any(design.offset) else "")
+                                 + ": a gaussian model has nothing to fit (sigma would be 0)")
+            shift = mean if intercept >= 0 else 0.0
+            y_scale = sd if intercept >= 0 else float(np.sqrt(np.average(y ** 2, weights=w)))
+    return Transform(y_shift=shift, y_scale=y_scale, x_center=center, x_scale=scale,
+                     intercept=intercept)
+
+
+def _check_not_exact(design, y_int, X_int, w):
+    """Refuse a gaussian response that the fixed effects fit exactly (sigma -> 0)."""
+    if X_int.shape[1] == 0 or X_int.shape[1] >= len(y_int):
+        return
+    sw = np.sqrt(w)
+    coef, *_ = np.linalg.lstsq(X_int * sw[:, None], y_int * sw, rcond=None)
+    rss = float(np.sum(w * (y_int - X_int @ coef) ** 2))
+    if rss <= 1e-20 * float(np.sum(w * y_int ** 2)):
+        raise ValueError(f"response {design.response!r} is fitted exactly by the fixed "
+                         "effects (residual sum of squares 0): sigma has no information; "
+                         "check for a predictor that copies the response")
+
+
+def _scaled(value, what):
+    if not (REPRESENTABLE[0] <= value <= REPRESENTABLE[1]):
+        raise ValueError(f"{what} is {value:.3g} on the model's internal scale (the data's "
+                         f"scale): priors must stay between {REPRESENTABLE[0]:g} and "
+                         f"{REPRESENTABLE[1]:g} there; choose a prior on the data's scale")
+    return value
+
+
+def _variance_args(prior, key, y_scale):
+    """(kind, a, b) of a variance prior on the internal scale."""
+    if isinstance(prior, HalfCauchy):
+        return (int(VariancePrior.PRIOR_HALF_CAUCHY), 0.5,
+                _scaled(prior.scale / y_scale, f"the HalfCauchy scale of {key!r}"))
+    if isinstance(prior, InvGamma):
+        b = prior.scale / y_scale ** 2
+        if not (np.isfinite(b) and b > 0 and prior.shape < 1e150):
+            raise ValueError(f"InvGamma({prior.shape:g}, {prior.scale:g}) for {key!r} cannot "
+                             "be represented on the data's scale")
+        return int(VariancePrior.PRIOR_INV_GAMMA), prior.shape, b
+    raise TypeError(f"prior for {key!r} must be fg.InvGamma or fg.HalfCauchy, got {prior!r}")
+
+
+def _fixed_prior(design, priors, tf):
+    """Prior precision and linear term of beta_int (N(mu, D) on the user's beta)."""
+    names = design.fixed_names
+    p = len(names)
+    if p == 0:
+        return np.zeros((0, 0)), np.zeros(0)
+    mu = np.array([priors[n].mu for n in names], dtype=float)
+    sd = np.array([priors[n].sigma for n in names], dtype=float)
+    T = tf.T
+    Tn = T / sd[:, None]                      # D^{-1/2} T
+    prec = Tn.T @ Tn
+    h = Tn.T @ ((mu - tf.t) / sd)
+    if not (np.all(np.isfinite(prec)) and np.all(np.isfinite(h))):
+        raise ValueError("the fixed-effect priors cannot be represented on the data's scale "
+                         "(a prior sd too small or too large for the predictors' scale)")
+    return np.ascontiguousarray(prec), np.ascontiguousarray(h)
+
+
+# ----------------------------------------------------------------------------------
+# Statistics
+# ----------------------------------------------------------------------------------
+def _group_sums(group, values, n_groups):
+    """sum of ``values`` (n, k) within each group -> (n_groups, k)."""
+    out = np.empty((n_groups, values.shape[1]))
+    for c in range(values.shape[1]):
+        out[:, c] = np.bincount(group, weights=values[:, c], minlength=n_groups)
+    return out
+
+
+def _block_offsets(blocks, p):
+    n_groups = np.array([b.n_groups for b in blocks], dtype=np.intp)
+    n_re = np.array([b.n_re for b in blocks], dtype=np.intp)
+    sizes_u = n_groups * n_re
+
+    def starts(sizes):
+        return np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.intp) if len(sizes) \
+            else np.zeros(0, dtype=np.intp)
+
+    u_off = starts(sizes_u)
+    return dict(n_groups=n_groups, n_re=n_re, u_off=u_off, ztz_off=starts(sizes_u * n_re),
+                ztx_off=(u_off * p).astype(np.intp), vc_off=starts(n_re),
+                prec_off=starts(n_re * n_re))
+
+
+def pair_cells(groups, Zs, n_groups, weights=None):
+    """Non-empty cells of Z_k'W Z_l for every ordered pair k != l, as CSR rows per group
+    of k: values are q_k x q_l blocks (row-major).
+
+    Returns (pair_row_off (B*B,), rowptr, cell_col, cell_val_off, cell_val,
+    row_pair_cell (n_pairs * n,)), the last giving each row's cell per pair in the
+    kernel's pair order (k outer, l != k inner)."""
+    B = len(groups)
+    n = len(groups[0]) if B else 0
+    pair_row_off = np.zeros(B * B, dtype=np.intp)
+    rowptr, cols, vals, val_offs, row_cell = [], [], [], [], []
+    n_rows = n_cells = n_vals = 0
+    for k in range(B):
+        for l in range(B):
+            if k == l:
+                continue
+            key = groups[k].astype(np.int64) * n_groups[l] + groups[l]
+            uniq, inverse = np.unique(key, return_inverse=True)
+            prods = np.stack([Zs[k][:, c] * Zs[l][:, c2] for c in range(Zs[k].shape[1])
+                              for c2 in range(Zs[l].shape[1])], axis=1)
+            if weights is not None:
+                prods = prods * weights[:, None]
+            cell_sums = _group_sums(inverse.ravel(), prods, len(uniq))
+            row_cell.append(n_cells + inverse.ravel())
+            rows = uniq // n_groups[l]
+            counts = np.bincount(rows, minlength=n_groups[k])
+            pair_row_off[k * B + l] = n_rows
+            rowptr.append(n_cells + np.concatenate([[0], np.cumsum(counts)]))
+            n_rows += n_groups[k] + 1
+            cols.append(uniq % n_groups[l])
+            vals.append(cell_sums.ravel())
+            val_offs.append(n_vals + Zs[k].shape[1] * Zs[l].shape[1] * np.arange(len(uniq)))
+            n_cells += len(uniq)
+            n_vals += cell_sums.size
+
+    def cat(parts, dtype):
+        return np.ascontiguousarray(np.concatenate(parts).astype(dtype)) if parts \
+            else np.zeros(0, dtype=dtype)
+
+    return (pair_row_off, cat(rowptr, np.intp), cat(cols, np.intp), cat(val_offs, np.intp),
+            cat(vals, float), cat(row_cell, np.intp))
+
+
+def _gaussian_statistics(X, y, blocks, w):
+    """Weighted sufficient statistics of the gaussian likelihood."""
+    p = X.shape[1]
+    Xw = X * w[:, None]
+    stats = {"n_obs": float(np.sum(w)), "yty": float(np.sum(w * y * y)),
+             "xtx": np.ascontiguousarray(Xw.T @ X), "xty": np.ascontiguousarray(Xw.T @ y)}
+    ztz, ztx, zty = [], [], []
+    for b in blocks:
+        Z = b.Z * w[:, None]
+        q = b.n_re
+        zz = np.stack([Z[:, c] * b.Z[:, c2] for c in range(q) for c2 in range(q)], axis=1)
+        ztz.append(_group_sums(b.group, zz, b.n_groups).ravel())
+        zx = np.stack([Z[:, c] * X[:, m] for c in range(q) for m in range(p)], axis=1) \
+            if p else np.zeros((len(y), 0))
+        ztx.append(_group_sums(b.group, zx, b.n_groups).ravel())
+        zty.append(_group_sums(b.group, Z * y[:, None], b.n_groups).ravel())
+    stats.update(ztz=_cat(ztz), ztx=_cat(ztx), zty=_cat(zty))
+    return stats
+
+
+def _response_statistics(X, y, blocks, w):
+    """The statistics that depend on y: y'Wy, X'Wy, per group Z'Wy."""
+    zty = [_group_sums(b.group, (b.Z * w[:, None]) * y[:, None], b.n_groups).ravel()
+           for b in blocks]
+    return {"yty": float(np.sum(w * y * y)), "xty": np.ascontiguousarray((X * w[:, None]).T @ y),
+            "zty": _cat(zty)}
+
+
+def _cat(parts):
+    return np.ascontiguousarray(np.concatenate(parts)) if parts else np.zeros(0)
+
+
+# ----------------------------------------------------------------------------------
+# Cells of augmented families
+# ----------------------------------------------------------------------------------
+def _cells(design, X, y, w):
+    """Collapse rows into cells as the family allows: (cell arrays, blocks of cells,
+    row -> cell index)."""
+    family = design.family
+    blocks = design.blocks
+    offset = design.offset
+    parts = [X] + [b.Z for b in blocks] + [b.group[:, None].astype(float) for b in blocks]
+    kind = family.kind
+    if kind == Kind.FAMILY_BINOMIAL:
+        parts.append(offset[:, None])
+    elif kind == Kind.FAMILY_NEGBINOMIAL:
+        parts += [offset[:, None], y[:, None]]
+    key = np.hstack(parts) if parts else np.zeros((design.n_obs, 0))
+    if key.shape[1] == 0:
+        inverse, first = np.zeros(design.n_obs, dtype=np.intp), np.zeros(1, dtype=np.intp)
+    else:
+        _, first, inverse = np.unique(key, axis=0, return_index=True, return_inverse=True)
+        inverse = inverse.reshape(-1).astype(np.intp)
+    n_cells = len(first)
+
+    def total(values):
+        return np.bincount(inverse, weights=values, minlength=n_cells)
+
+    if kind == Kind.FAMILY_BINOMIAL:
+        cy, cn, coff = total(w * y), total(w * design.trials), offset[first]
+    elif kind == Kind.FAMILY_NEGBINOMIAL:
+        cy, cn, coff = y[first], total(w), offset[first]
+    else:                                       # Poisson: counts and exposures add up
+        cy, cn = total(w * y), np.ones(n_cells)
+        with np.errstate(divide="ignore"):
+            coff = np.log(total(w * np.exp(offset - offset.max()))) + offset.max()
+    keep = cn > 0 if kind != Kind.FAMILY_POISSON else np.isfinite(coff)
+    if not keep.all():                          # cells of zero weight only
+        remap = np.full(n_cells, -1, dtype=np.intp)
+        remap[keep] = np.arange(int(keep.sum()))
+        inverse, first, cy, cn, coff = remap[inverse], first[keep], cy[keep], cn[keep], coff[keep]
+    cell_blocks = [(b.group[first], np.ascontiguousarray(b.Z[first])) for b in blocks]
+    z_parts = [z.ravel() for _, z in cell_blocks]
+    cells = {
+        "X": np.ascontiguousarray(X[first]), "y": cy, "n": cn, "offset": coff,
+        "Z": _cat(z_parts),
+        "z_off": np.concatenate([[0], np.cumsum([len(z) for z in z_parts])[:-1]]).astype(np.intp)
+        if z_parts else np.zeros(0, dtype=np.intp),
+        "group": np.ascontiguousarray(np.concatenate([g for g, _ in cell_blocks])).astype(np.intp)
+        if blocks else np.zeros(0, dtype=np.intp),
+    }
+    return cells, cell_blocks, inverse
+
+
+# ----------------------------------------------------------------------------------
+# The problem
+# ----------------------------------------------------------------------------------
+def build_problem(design, priors, y=None, scaling=None, reuse=None):
+    """Kernel input for ``design`` under ``priors`` (a dict from resolve_priors).
+
+    ``y`` replaces the design's response (same rows); ``scaling=(shift, scale)`` fixes
+    the gaussian response's internal shift and scale instead of taking them from y
+    (Geweke tests keep one scale while y changes). ``reuse``: a problem built for the
+    same design, whose statistics that do not depend on y (X'WX, Z'WZ, Z'WX, the
+    cells between blocks; binomial cells) are taken as they are: a refit then costs
+    O(n_obs (p + sum_k q_k))."""
+    family = design.family
+    y = design.y if y is None else np.asarray(y, dtype=float)
+    w = np.ones(design.n_obs) if design.weights is None else design.weights
+    gaussian = family.kind == Kind.FAMILY_GAUSSIAN
+    y_eff = y - design.offset if gaussian else y
+    tf = _transform(design, y_eff, design.weights, scaling)
+    X_int = (design.X - tf.x_center) / tf.x_scale if design.n_fixed else design.X
+    X_int = np.asarray(X_int, dtype=float)
+    blocks = design.blocks
+    p = X_int.shape[1]
+    offs = _block_offsets(blocks, p)
+    n_u = int(np.sum(offs["n_groups"] * offs["n_re"])) if blocks else 0
+    cells, mixtures, row_cell = None, None, None
+    if gaussian:
+        y_int = (y_eff - tf.y_shift) / tf.y_scale
+        if scaling is None:
+            _check_not_exact(design, y_int, X_int, w)
+        if reuse is None:
+            stats = _gaussian_statistics(X_int, y_int, blocks, w)
+            pairs = pair_cells([b.group for b in blocks], [b.Z for b in blocks],
+                               offs["n_groups"], w)
+        else:
+            stats = _response_statistics(X_int, y_int, blocks, w)
+            stats.update(n_obs=reuse.n_obs, xtx=reuse.xtx, ztz=reuse.ztz, ztx=reuse.ztx)
+            pairs = (reuse.pair_row_off, reuse.rowptr, reuse.cell_col, reuse.cell_val_off,
+                     reuse.cell_val, None)
+    elif reuse is not None and family.kind == Kind.FAMILY_BINOMIAL:
+        row_cell = reuse.row_cell
+        keep = row_cell >= 0
+        cells = dict(reuse.cells, y=np.bincount(row_cell[keep], weights=(w * y)[keep],
+                                                minlength=reuse.n_cells))
+        pairs = (reuse.pair_row_off, reuse.rowptr, reuse.cell_col, reuse.cell_val_off,
+                 reuse.cell_val, None)
+        stats = {"n_obs": reuse.n_obs, "yty": 0.0, "xtx": reuse.xtx, "xty": reuse.xty,
+                 "ztz": reuse.ztz, "ztx": reuse.ztx, "zty": reuse.zty}
+    else:
+        cells, cell_blocks, row_cell = _cells(design, X_int, y, w)
+        pairs = pair_cells([g for g, _ in cell_blocks], [z for _, z in cell_blocks],
+                           offs["n_groups"])
+        cells["pair_cell"] = pairs[5]
+        pairs = pairs[:4] + (np.zeros_like(pairs[4]),) + pairs[5:]
+        stats = {"n_obs": float(np.sum(w)), "yty": 0.0, "xtx": np.zeros((p, p)),
+                 "xty": np.zeros(p),
+                 "ztz": np.zeros(int(np.sum(offs["n_groups"] * offs["n_re"] ** 2))),
+                 "ztx": np.zeros(n_u * p), "zty": np.zeros(n_u)}
+        if family.kind == Kind.FAMILY_POISSON:
+            from ..families.poisson import mixture_tables
+            mixtures, cells["mixture"] = mixture_tables(cells["y"])
+
+    prior_prec, prior_h = _fixed_prior(design, priors, tf)
+    vc, iw_df, iw_scale = [], [], []
+    for b in blocks:
+        if b.correlated:
+            prior = priors[b.covariance_key]
+            vc += [(int(VariancePrior.PRIOR_INV_GAMMA), 1.0, 1.0)] * b.n_re  # unused
+            iw_df.append(prior.df)
+            scale = prior.scale / tf.y_scale ** 2
+            if not np.all(np.isfinite(scale)) or np.linalg.eigvalsh(scale).min() <= 0:
+                raise ValueError(f"the InvWishart scale of {b.covariance_key!r} cannot be "
+                                 "represented on the data's scale")
+            iw_scale.append(scale.ravel())
+        else:
+            vc += [_variance_args(priors[t], t, tf.y_scale) for t in b.terms]
+            iw_df.append(0.0)
+            iw_scale.append(np.eye(b.n_re).ravel())
+    sigma_prior = _variance_args(priors["sigma"], "sigma", tf.y_scale) if gaussian \
+        else (int(VariancePrior.PRIOR_INV_GAMMA), 1.0, 1.0)
+    disp_prior = (priors["alpha"].shape, priors["alpha"].rate) \
+        if family.kind == Kind.FAMILY_NEGBINOMIAL else (1.0, 1.0)
+
+    return Problem(
+        family=int(family.kind), n_fixed=p, n_u=n_u,
+        n_hyper=sum(b.n_re + len(b.correlation_names) for b in blocks),
+        n_obs=stats["n_obs"], yty=stats["yty"], xtx=stats["xtx"], xty=stats["xty"],
+        ztz=stats["ztz"], ztx=stats["ztx"], zty=stats["zty"], cell_val=pairs[4],
+        pair_row_off=pairs[0], rowptr=pairs[1], cell_col=pairs[2], cell_val_off=pairs[3],
+        prior_prec=prior_prec, prior_h=prior_h,
+        vc_kind=np.array([v[0] for v in vc], dtype=np.intp),
+        vc_a=np.array([v[1] for v in vc], dtype=float),
+        vc_b=np.array([v[2] for v in vc], dtype=float),
+        cov_kind=np.array([int(Covariance.COV_INV_WISHART) if b.correlated
+                           else int(Covariance.COV_DIAGONAL) for b in blocks], dtype=np.intp),
+        iw_df=np.array(iw_df, dtype=float), iw_scale=_cat(iw_scale),
+        sigma_prior=sigma_prior, disp_prior=disp_prior, transform=tf,
+        cells=cells, mixtures=mixtures, row_cell=row_cell, **offs)
+
+
+def with_response(problem, design, y):
+    """``problem`` with a new gaussian response ``y`` on the same internal scale (the
+    priors stay as they are): only y'Wy, X'Wy and Z'Wy are recomputed. For Geweke
+    tests, where y changes every step and the chain's state is on the kernel's scale."""
+    y = np.asarray(y, dtype=float)
+    if design.family.kind != Kind.FAMILY_GAUSSIAN:
+        raise ValueError("with_response keeps the scale of gaussian models only")
+    tf = problem.transform
+    w = np.ones(design.n_obs) if design.weights is None else design.weights
+    y_int = (y - design.offset - tf.y_shift) / tf.y_scale
+    X_int = (design.X - tf.x_center) / tf.x_scale
+    return replace(problem, **_response_statistics(X_int, y_int, design.blocks, w))

@@ -1,0 +1,227 @@
+"""Geweke (2004, JASA 99(467)) joint-distribution tests of the kernel, for any family.
+
+Two simulators of p(theta, y) must agree:
+- marginal-conditional: theta ~ prior, y ~ p(y | theta), independently;
+- successive-conditional: alternate y ~ p(y | theta) and one Gibbs sweep theta | y.
+The prior draws (``prior_rows``, NumPy and scipy.stats, vectorised) and the
+response simulator (the family's ``simulate``) are written independently of the
+kernel; any wrong full conditional (any block, the interweaving step, the
+auxiliaries, the family's augmentation, a Metropolis-Hastings correction) shifts the
+successive-conditional moments. Moments are compared by z-scores whose standard
+errors use the successive chain's ESS, with a Bonferroni threshold over the moments.
+"""
+import dataclasses
+import os
+
+import numpy as np
+from scipy import stats as sps
+
+from fastgibbs import _core, diagnostics
+from fastgibbs._kinds import Family as Kind
+from fastgibbs.priors import Gamma, HalfCauchy, InvGamma, resolve_priors
+from fastgibbs.samplers.chain import to_user_scale
+from fastgibbs.samplers.problem import build_problem, parameter_layout
+
+from stats import z_threshold
+
+# FASTGIBBS_MATRIX_QUICK=1 (the bounds-checked CI tier) runs shorter chains: the
+# z-tests stay valid (their standard errors follow the length), only power drops.
+QUICK = os.environ.get("FASTGIBBS_MATRIX_QUICK") == "1"
+N_ITER = 3000 if QUICK else 10000
+BURN = 200
+MAX_COUNT = 3000         # Poisson mixtures are tabulated for counts up to this
+
+
+def _draw_sd(prior, rng, n):
+    if isinstance(prior, InvGamma):
+        return np.sqrt(prior.scale / rng.gamma(prior.shape, size=n))
+    if isinstance(prior, HalfCauchy):
+        return prior.scale * np.abs(rng.standard_cauchy(n))
+    raise TypeError(prior)
+
+
+class Geweke:
+    """Both simulators for one design: ``priors`` simulate the data, ``kernel_priors``
+    (default the same) are what the kernel is told (a planted bug when they differ)."""
+
+    def __init__(self, design, priors, kernel_priors=None):
+        self.design = design
+        self.priors = resolve_priors(design, priors)
+        kernel_priors = self.priors if kernel_priors is None \
+            else resolve_priors(design, kernel_priors)
+        names, term_index = parameter_layout(design)
+        self.names = names
+        self.col = {n: i for i, n in enumerate(names)}
+        self.problem = build_problem(design, kernel_priors, scaling=(0.0, 1.0))
+        self.kind = design.family.kind
+        if self.kind == Kind.FAMILY_POISSON:
+            from fastgibbs.families.poisson import mixture_tables
+            tables, _ = mixture_tables(np.arange(MAX_COUNT + 1.0))
+            self.problem = dataclasses.replace(self.problem, mixtures=tables)
+        if self.kind == Kind.FAMILY_NEGBINOMIAL:
+            # cells must be the rows whatever y is: every row has its own covariates
+            assert self.problem.n_cells == design.n_obs
+        self.dispersion = list(design.family.dispersion)
+        # eta = A @ row (+ offset): the linear predictor as a matrix on a draw row
+        width = len(names)
+        A = np.zeros((design.n_obs, width))
+        p = design.n_fixed
+        A[:, :p] = design.X
+        for block in design.blocks:
+            for c, term in enumerate(block.terms):
+                cols = np.asarray(term_index[term])[block.group]
+                A[np.arange(design.n_obs), cols] += block.Z[:, c]
+        self.A = A
+        self.sd_cols = np.array([i for i, n in enumerate(names) if n.endswith("_sigma")], dtype=int)
+        self.corr_cols = np.array([i for i, n in enumerate(names) if n.endswith("_corr")], dtype=int)
+        self.disp_cols = np.array([self.col[n] for n in self.dispersion], dtype=int)
+        self.u_cols = np.array([i for i, n in enumerate(names) if "[" in n][:2], dtype=int)
+
+    # ---- test functions -----------------------------------------------------------
+    def g(self, rows, ybar):
+        """Moments of (theta, y) for rows (n, width) and mean(y) (n,): beta and beta^2,
+        log dispersion, log sds and their squares, correlations, two group effects and
+        their squares, m and beta_0 * m with m = mean(y) (log(1 + mean(y)) for counts)."""
+        p = self.design.n_fixed
+        beta = rows[:, :p]
+        if self.design.family.link == "log":       # counts: mean(y) is too heavy-tailed
+            ybar = np.log1p(ybar)
+        logsd = np.log(rows[:, self.sd_cols])
+        u = rows[:, self.u_cols]
+        return np.column_stack([beta, beta ** 2, np.log(rows[:, self.disp_cols]), logsd,
+                                logsd ** 2, rows[:, self.corr_cols], u, u ** 2, ybar,
+                                beta[:, 0] * ybar])
+
+    def simulate_y(self, rows, rng):
+        """y (n, n_obs) for parameter rows (n, width)."""
+        eta = rows @ self.A.T + self.design.offset
+        params = {n: rows[:, self.col[n]][:, None] for n in self.dispersion}
+        return self.design.family.simulate(eta, params, rng, trials=self.design.trials)
+
+    def prior_rows(self, n, rng):
+        """n independent draws of theta from the prior, as draw rows (n, width)."""
+        d, pri = self.design, self.priors
+        rows = np.zeros((n, len(self.names)))
+        for m, name in enumerate(d.fixed_names):
+            rows[:, m] = rng.normal(pri[name].mu, pri[name].sigma, n)
+        for name in self.dispersion:
+            prior = pri[name]
+            rows[:, self.col[name]] = rng.gamma(prior.shape, 1.0 / prior.rate, n) \
+                if isinstance(prior, Gamma) else _draw_sd(prior, rng, n)
+        for block in d.blocks:
+            q = block.n_re
+            if block.correlated:
+                prior = pri[block.covariance_key]
+                cov = sps.invwishart.rvs(prior.df, prior.scale, size=n, random_state=rng)
+                cov = cov.reshape(n, q, q)
+            else:
+                cov = np.zeros((n, q, q))
+                for c, term in enumerate(block.terms):
+                    cov[:, c, c] = _draw_sd(pri[term], rng, n) ** 2
+            sds = np.sqrt(np.einsum("nii->ni", cov))
+            for c, term in enumerate(block.terms):
+                rows[:, self.col[term + "_sigma"]] = sds[:, c]
+            for k, name in enumerate(block.correlation_names):
+                c, c2 = [(a, b) for a in range(q) for b in range(a + 1, q)][k]
+                rows[:, self.col[name]] = cov[:, c, c2] / (sds[:, c] * sds[:, c2])
+            L = np.linalg.cholesky(cov)
+            u = np.einsum("nab,njb->nja", L, rng.standard_normal((n, block.n_groups, q)))
+            for j, level in enumerate(block.levels):
+                for c, term in enumerate(block.terms):
+                    rows[:, self.col[f"{term}[{level}]"]] = u[:, j, c]
+        return rows
+
+    # ---- the two simulators -------------------------------------------------------
+    def marginal(self, n, rng):
+        rows = self.prior_rows(n, rng)
+        y = self.simulate_y(rows, rng)
+        return self.g(rows, y.mean(axis=1))
+
+    def _state(self, row):
+        """Kernel state (internal scale) from a user-scale row."""
+        p, d = self.problem, self.design
+        beta = row[:d.n_fixed]
+        tau2, covs, u = [], [], []
+        for block in d.blocks:
+            sds = np.array([row[self.col[t + "_sigma"]] for t in block.terms])
+            corr = np.eye(block.n_re)
+            for k, name in enumerate(block.correlation_names):
+                c, c2 = [(a, b) for a in range(block.n_re) for b in range(a + 1, block.n_re)][k]
+                corr[c, c2] = corr[c2, c] = row[self.col[name]]
+            cov = corr * np.outer(sds, sds)
+            tau2.extend(np.diag(cov))
+            covs.append(cov.ravel())
+            u.append(np.array([[row[self.col[f"{t}[{lvl}]"]] for t in block.terms]
+                               for lvl in block.levels]).ravel())
+        sigma2 = row[self.col["sigma"]] ** 2 if "sigma" in self.col else 1.0
+        return {"beta": p.transform.beta_to_internal(beta) if len(beta) else beta,
+                "u": np.concatenate(u) if u else np.zeros(0), "tau2": np.array(tau2),
+                "vc_xi": np.ones(p.n_vc), "sigma": np.array([sigma2, 1.0]),
+                "disp": np.array([row[self.col["alpha"]] if "alpha" in self.col else 1.0]),
+                "re_cov": np.concatenate(covs) if covs else np.zeros(0)}
+
+    def _responder(self):
+        """A function y -> kernel response update (precomputed linear maps)."""
+        p, d = self.problem, self.design
+        if self.kind == Kind.FAMILY_GAUSSIAN:
+            tf = p.transform
+            X_int = (d.X - tf.x_center) / tf.x_scale
+            Z = [np.zeros((d.n_obs, b.n_groups * b.n_re)) for b in d.blocks]
+            for z, b in zip(Z, d.blocks):
+                for c in range(b.n_re):
+                    z[np.arange(d.n_obs), b.group * b.n_re + c] = b.Z[:, c]
+            M = np.hstack([X_int] + Z).T          # (p + n_u, n_obs)
+
+            def update(kernel, y):
+                s = M @ y
+                kernel.set_gaussian_response(float(y @ y), s[:d.n_fixed], s[d.n_fixed:])
+            return update
+        if self.kind == Kind.FAMILY_NEGBINOMIAL:
+            order = np.argsort(p.row_cell)
+
+            def update(kernel, y):
+                kernel.set_cell_response(y[order])
+            return update
+
+        def update(kernel, y):
+            cell_y = np.bincount(p.row_cell, weights=y, minlength=p.n_cells)
+            if self.kind == Kind.FAMILY_POISSON:
+                assert cell_y.max() <= MAX_COUNT, "raise MAX_COUNT: a count beyond the tables"
+                kernel.set_cell_response(cell_y, cell_y.astype(np.intp))
+            else:
+                kernel.set_cell_response(cell_y)
+        return update
+
+    def successive(self, n, rng, seed=11):
+        row = self.prior_rows(1, rng)
+        y = self.simulate_y(row, rng)[0]
+        kernel = _core.Kernel(self.problem, self._state(row[0]))
+        update = self._responder()
+        update(kernel, y)
+        bg = np.random.Generator(np.random.PCG64(seed)).bit_generator
+        out = np.empty((1, self.problem.row_width))
+        nothing = np.empty((0, self.problem.row_width))
+        rows = np.empty((n + BURN, self.problem.row_width))
+        ybar = np.empty(n + BURN)
+        for it in range(n + BURN):
+            status, _, _ = kernel.run(bg, nothing, out)
+            assert status == 0, f"kernel status {status}"
+            rows[it] = out[0]
+            to_user_scale(self.problem, rows[it:it + 1])
+            y = self.simulate_y(rows[it:it + 1], rng)[0]
+            ybar[it] = y.sum() / len(y)
+            update(kernel, y)
+        return self.g(rows[BURN:], ybar[BURN:])
+
+    def z_scores(self, n=N_ITER, seed=2024):
+        rng = np.random.default_rng(seed)
+        marginal = self.marginal(n, rng)
+        successive = self.successive(n, rng)
+        ess = diagnostics.ess_mean(successive[None, :, :])
+        se = np.sqrt(successive.var(axis=0) / ess + marginal.var(axis=0) / len(marginal))
+        return (successive.mean(axis=0) - marginal.mean(axis=0)) / se
+
+
+def assert_geweke(z, label=""):
+    limit = z_threshold(len(z))
+    assert np.all(np.abs(z) < limit), f"{label}: Geweke z-scores {np.round(z, 2)} exceed {limit:.2f}"

@@ -1,0 +1,262 @@
+"""Count families, offsets and weights: exact posteriors where they exist (grid
+quadrature), equivalences that must hold exactly, and bad input.
+
+The model matrix (test_model_matrix.py) checks every family x structure against
+Geweke tests and the reference sampler; here are the checks that need no sampler:
+a model with two fixed effects has a posterior that a 2-D grid integrates exactly."""
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy.special import gammaln
+
+import fastgibbs as fg
+from fastgibbs import diagnostics
+from fastgibbs.design import build_design
+from fastgibbs.priors import resolve_priors
+from fastgibbs.samplers.problem import build_problem
+
+from stats import assert_z
+
+
+def _grid_moments(log_post, grid_a, grid_b):
+    """Posterior mean and sd of (a, b) from a log density on a 2-D grid."""
+    A, B = np.meshgrid(grid_a, grid_b, indexing="ij")
+    lp = log_post(A, B)
+    w = np.exp(lp - lp.max())
+    w /= w.sum()
+    mean = np.array([(w * A).sum(), (w * B).sum()])
+    sd = np.sqrt(np.array([(w * (A - mean[0]) ** 2).sum(), (w * (B - mean[1]) ** 2).sum()]))
+    return mean, sd
+
+
+def _check(fit, names, mean, sd, label):
+    x = np.stack([fit.draws(n) for n in names], axis=-1)
+    assert_z(x.mean(axis=(0, 1)), mean, diagnostics.mcse_mean(x), f"{label} means")
+    assert_z(x.reshape(-1, len(names)).std(axis=0), sd, diagnostics.mcse_sd(x), f"{label} sds")
+
+
+@pytest.mark.statistical
+@pytest.mark.parametrize("scale", ["large", "mostly_zero"])
+def test_poisson_posterior_is_exact(scale):
+    """Poisson regression with a normal prior: the posterior of (Intercept, x) by
+    quadrature, where counts are in the thousands and where most are 0."""
+    rng = np.random.default_rng(3)
+    n = 25 if scale == "large" else 80
+    x = rng.normal(size=n)
+    level = 7.5 if scale == "large" else -2.5          # mean count ~1800 or ~0.08
+    y = rng.poisson(np.exp(level + 0.3 * x))
+    data = pd.DataFrame({"y": y, "x": x})
+    priors = {"Intercept": fg.Normal(0, 10), "x": fg.Normal(0, 2)}
+    fit = fg.fit("y ~ x", data, family="poisson", priors=priors, chains=4, warmup=500,
+                 draws=3000, seed=5)
+    assert fit.sampler["mh_acceptance"] > 0.5
+
+    def log_post(a, b):
+        eta = a[..., None] + b[..., None] * x
+        return (y * eta - np.exp(eta)).sum(-1) - a ** 2 / 200 - b ** 2 / 8
+
+    est = np.array([fit.draws("Intercept").mean(), fit.draws("x").mean()])
+    half = 8 * np.array([fit.draws("Intercept").std(), fit.draws("x").std()])
+    mean, sd = _grid_moments(log_post, np.linspace(est[0] - half[0], est[0] + half[0], 401),
+                             np.linspace(est[1] - half[1], est[1] + half[1], 401))
+    _check(fit, ["Intercept", "x"], mean, sd, f"poisson {scale}")
+
+
+@pytest.mark.statistical
+def test_negative_binomial_posterior_is_exact():
+    """NB2 with an intercept and alpha: the posterior of (Intercept, log alpha) by
+    quadrature (the kernel draws alpha by slice sampling, the intercept through
+    Polya-Gamma augmentation)."""
+    rng = np.random.default_rng(8)
+    n = 60
+    mu, alpha = np.exp(1.2), 2.0
+    y = rng.poisson(rng.gamma(alpha, mu / alpha, n))
+    data = pd.DataFrame({"y": y})
+    priors = {"Intercept": fg.Normal(0, 5), "alpha": fg.Gamma(2.0, 0.5)}
+    fit = fg.fit("y ~ 1", data, family="negativebinomial", priors=priors, chains=4,
+                 warmup=500, draws=3000, seed=6)
+
+    def log_post(b0, la):
+        a = np.exp(la)
+        den = np.logaddexp(la[..., None], b0[..., None])
+        ll = (gammaln(y + a[..., None]) - gammaln(a[..., None]) + a[..., None] * (la[..., None] - den)
+              + y * (b0[..., None] - den)).sum(-1)
+        return ll - b0 ** 2 / 50 + (2.0 - 1) * la - 0.5 * a + la     # Gamma prior, Jacobian
+
+    draws = np.stack([fit.draws("Intercept"), np.log(fit.draws("alpha"))], axis=-1)
+    est, spread = draws.mean(axis=(0, 1)), 8 * draws.reshape(-1, 2).std(axis=0)
+    mean, sd = _grid_moments(log_post, np.linspace(est[0] - spread[0], est[0] + spread[0], 301),
+                             np.linspace(est[1] - spread[1], est[1] + spread[1], 301))
+    assert_z(draws.mean(axis=(0, 1)), mean, diagnostics.mcse_mean(draws), "NB means")
+    assert_z(draws.reshape(-1, 2).std(axis=0), sd, diagnostics.mcse_sd(draws), "NB sds")
+
+
+# ---- offsets ------------------------------------------------------------------------
+@pytest.fixture
+def counts():
+    rng = np.random.default_rng(2)
+    n = 90
+    g = np.repeat(np.arange(9), 10)
+    exposure = rng.uniform(0.5, 4.0, n)
+    x = rng.normal(size=n)
+    y = rng.poisson(exposure * np.exp(0.2 + 0.4 * x + 0.3 * rng.normal(size=9)[g]))
+    return pd.DataFrame({"y": y, "x": x, "g": g.astype(str), "exposure": exposure,
+                         "logexp": np.log(exposure)})
+
+
+def test_offset_spellings_give_the_same_fit(counts):
+    kw = dict(family="poisson", chains=2, warmup=100, draws=200, seed=4)
+    a = fg.fit("y ~ x + offset(np.log(exposure)) + (1 | g)", counts, **kw)
+    b = fg.fit("y ~ x + offset(logexp) + (1 | g)", counts, **kw)
+    c = fg.fit("y ~ x + (1 | g)", counts, offset="logexp", **kw)
+    d = fg.fit("y ~ x + (1 | g)", counts, offset=counts["logexp"].to_numpy(), **kw)
+    for other in (b, c, d):
+        np.testing.assert_allclose(a.draws(), other.draws(), rtol=1e-12, atol=1e-12)
+    assert "offset(np.log(exposure))" not in a.names       # not a free coefficient
+
+
+def test_offset_has_coefficient_one(counts):
+    """Doubling every exposure multiplies every rate by 2: the intercept moves by
+    log 2 and nothing else changes (the offset is not estimated)."""
+    kw = dict(family="poisson", chains=2, warmup=200, draws=400, seed=4)
+    fit = fg.fit("y ~ x + offset(logexp) + (1 | g)", counts, **kw)
+    shifted = counts.assign(logexp=counts["logexp"] + np.log(2.0))
+    fit2 = fg.fit("y ~ x + offset(logexp) + (1 | g)", shifted, **kw)
+    np.testing.assert_allclose(fit2.draws("Intercept"), fit.draws("Intercept") - np.log(2.0),
+                               atol=1e-9)
+    np.testing.assert_allclose(fit2.draws("x"), fit.draws("x"), atol=1e-9)
+
+
+def test_gaussian_offset_is_subtracted_from_y():
+    rng = np.random.default_rng(1)
+    data = pd.DataFrame({"x": rng.normal(size=40), "z": rng.normal(size=40),
+                         "g": np.repeat(list("abcd"), 10)})
+    data["y"] = 1 + data["x"] + data["z"] + rng.normal(size=40)
+    data["y_minus_z"] = data["y"] - data["z"]
+    kw = dict(chains=2, warmup=50, draws=100, seed=3)
+    a = fg.fit("y ~ x + offset(z) + (1 | g)", data, **kw)
+    b = fg.fit("y_minus_z ~ x + (1 | g)", data, **kw)
+    np.testing.assert_allclose(a.draws(), b.draws(), rtol=1e-10, atol=1e-10)
+
+
+def test_predict_uses_the_offset_of_new_data(counts):
+    fit = fg.fit("y ~ x + offset(logexp) + (1 | g)", counts, family="poisson", chains=2,
+                 warmup=200, draws=300, seed=1)
+    new = pd.DataFrame({"x": [0.0, 0.0], "g": ["0", "0"], "logexp": [0.0, np.log(10.0)]})
+    pred = fit.predict(new, seed=0)
+    ratio = pred["mean"].iloc[1] / pred["mean"].iloc[0]
+    assert 8 < ratio < 12                                  # ten times the exposure
+    with pytest.raises(ValueError, match="logexp"):
+        fit.predict(new.drop(columns="logexp"))
+
+
+def test_offset_array_must_be_given_again_to_predict(counts):
+    fit = fg.fit("y ~ x + (1 | g)", counts, family="poisson", chains=1, warmup=50, draws=50,
+                 offset=counts["logexp"].to_numpy(), seed=1)
+    new = counts.iloc[:3]
+    with pytest.raises(ValueError, match="offset="):
+        fit.predict(new)
+    assert fit.predict(new, offset=np.zeros(3), seed=0).shape[0] == 3
+
+
+# ---- weights ------------------------------------------------------------------------
+@pytest.mark.parametrize("family", ["gaussian", "bernoulli", "poisson", "negativebinomial"])
+def test_frequency_weights_equal_repeated_rows(family):
+    """A row with weight 2 is the row twice: identical statistics, cells and priors."""
+    rng = np.random.default_rng(7)
+    n = 30
+    data = pd.DataFrame({"x": rng.normal(size=n), "g": np.repeat(list("abc"), 10)})
+    data["y"] = rng.poisson(2, n) if family != "gaussian" else rng.normal(size=n)
+    if family == "bernoulli":
+        data["y"] = (data["y"] > 1).astype(int)
+    w = rng.integers(0, 3, n)
+    repeated = data.loc[np.repeat(np.arange(n), w)].reset_index(drop=True)
+    weighted = build_design("y ~ x + (1 | g)", data, family=family, weights=w.astype(float))
+    plain = build_design("y ~ x + (1 | g)", repeated, family=family)
+    a = build_problem(weighted, resolve_priors(weighted, None))
+    b = build_problem(plain, resolve_priors(plain, None))
+    for field in ("n_obs", "yty", "xtx", "xty", "ztz", "ztx", "zty", "cell_val", "prior_prec",
+                  "prior_h", "vc_b"):
+        np.testing.assert_allclose(getattr(a, field), getattr(b, field), rtol=1e-10,
+                                   atol=1e-12, err_msg=field)
+    if a.cells is not None:
+        for key in ("X", "y", "n", "offset"):
+            order_a = np.lexsort(np.column_stack([a.cells["X"], a.cells["y"]]).T)
+            order_b = np.lexsort(np.column_stack([b.cells["X"], b.cells["y"]]).T)
+            np.testing.assert_allclose(np.asarray(a.cells[key])[order_a],
+                                       np.asarray(b.cells[key])[order_b], rtol=1e-12,
+                                       err_msg=key)
+
+
+def test_weights_by_column_name():
+    data = pd.DataFrame({"y": [1.0, 2, 3, 4, 5, 7], "x": [0.0, 1, 2, 3, 4, 6],
+                         "g": list("aabbcc"), "w": [1, 2, 1, 2, 1, 1]})
+    design = build_design("y ~ x + (1 | g)", data, weights="w")
+    np.testing.assert_array_equal(design.weights, data["w"])
+
+
+# ---- bad input ----------------------------------------------------------------------
+@pytest.mark.parametrize("family", ["poisson", "negativebinomial"])
+@pytest.mark.parametrize("bad,match", [(-1, "negative"), (1.5, "non-integer"),
+                                       (np.inf, "non-finite"), (2.0 ** 60, "2\\*\\*53")])
+def test_bad_counts_are_named(family, bad, match):
+    data = pd.DataFrame({"y": [0.0, 1, 2, 3], "x": [0.1, 0.2, 0.3, 0.4]})
+    data.loc[2, "y"] = bad
+    with pytest.raises(ValueError, match=f"'y'.*{match}|{match}.*'y'"):
+        build_design("y ~ x", data, family=family)
+
+
+def test_all_zero_counts_warn():
+    data = pd.DataFrame({"y": [0, 0, 0, 0], "x": [0.1, 0.2, 0.3, 0.4]})
+    with pytest.warns(UserWarning, match="0 everywhere"):
+        build_design("y ~ x", data, family="poisson")
+
+
+@pytest.mark.parametrize("bad", [np.nan, -np.inf])
+def test_bad_offsets_are_refused(bad):
+    data = pd.DataFrame({"y": [0, 1, 2, 3], "x": [0.1, 0.2, 0.3, 0.4],
+                         "e": [1.0, 2.0, 3.0, 4.0]})
+    off = np.log(data["e"].to_numpy())
+    off[1] = bad
+    with pytest.raises(ValueError, match="offset"):
+        build_design("y ~ x", data, family="poisson", offset=off)
+    data.loc[1, "e"] = 0.0                                # log(0) = -inf in a formula term
+    with pytest.raises(ValueError, match="offset"):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            build_design("y ~ x + offset(np.log(e))", data, family="poisson")
+
+
+def test_missing_offset_column_is_a_missing_value():
+    data = pd.DataFrame({"y": [0, 1, 2, 3], "x": [0.1, 0.2, 0.3, 0.4],
+                         "off": [0.0, np.nan, 0.0, 0.0]})
+    with pytest.raises(ValueError, match="'off'.*missing"):
+        build_design("y ~ x", data, family="poisson", offset="off")
+
+
+@pytest.mark.parametrize("bad,match", [([1, -1, 1, 1], "negative"), ([1, np.nan, 1, 1], "non-finite"),
+                                       ([0, 0, 0, 0], "every weight is 0"),
+                                       ([1, 1, 1], "3 values for 4 rows")])
+def test_bad_weights_are_refused(bad, match):
+    data = pd.DataFrame({"y": [0.5, 1, 2, 3], "x": [0.1, 0.2, 0.3, 0.4]})
+    with pytest.raises(ValueError, match=match):
+        build_design("y ~ x", data, weights=np.array(bad, dtype=float))
+
+
+def test_unknown_family_is_named():
+    data = pd.DataFrame({"y": [0, 1, 2, 3], "x": [0.1, 0.2, 0.3, 0.4]})
+    with pytest.raises(ValueError, match="family must be one of"):
+        build_design("y ~ x", data, family="weibull")
+
+
+# ---- the answers follow the family --------------------------------------------------
+def test_icc_and_names_of_count_families(counts):
+    for family, dispersion in (("poisson", []), ("negativebinomial", ["alpha"])):
+        fit = fg.fit("y ~ x + offset(logexp) + (1 | g)", counts, family=family, chains=2,
+                     warmup=200, draws=300, seed=2)
+        assert [n for n in fit.names if n in ("sigma", "alpha")] == dispersion
+        icc = fit.icc()
+        assert 0 < icc.loc["g", "icc"] < 1
+        assert f"Family: {family}" in str(fit)
