@@ -47,12 +47,14 @@ class Model:
     See :func:`fit` for the arguments.
     """
 
-    def __init__(self, formula, data, *, family="gaussian", priors=None, na_action="raise"):
+    def __init__(self, formula, data, *, family="gaussian", priors=None, na_action="raise",
+                 rank_deficient="drop"):
         t0 = time.perf_counter()
         self.formula = formula
         self.family = family
         self.data = data
-        self.design = build_design(formula, data, na_action=na_action, family=family)
+        self.design = build_design(formula, data, na_action=na_action, family=family,
+                                   rank_deficient=rank_deficient)
         self.priors = resolve_priors(self.design, priors)
         self.problem = self._problem(self.design.y)
         self.names, self.term_index = gaussian.parameter_layout(
@@ -140,7 +142,7 @@ class Model:
 
 def fit(formula, data, *, family="gaussian", priors=None, chains=4, warmup=1000,
         draws=1000, thin=1, seed=None, n_jobs=None, backend="thread",
-        na_action="raise", interweave=True, progress=False):
+        na_action="raise", interweave=True, progress=False, rank_deficient="drop"):
     """Fit a multilevel model by Gibbs sampling.
 
     Parameters
@@ -167,6 +169,9 @@ def fit(formula, data, *, family="gaussian", priors=None, chains=4, warmup=1000,
     backend : {"thread", "process"}
     na_action : {"raise", "drop"}
         Missing values in used columns raise (default) or drop their rows.
+    rank_deficient : {"drop", "error"}
+        Fixed-effect columns aliased with earlier ones are dropped with a warning, as
+        lme4 does (default), or refused.
     interweave : bool
         Interweave centred and non-centred variance updates (ASIS; default). False
         gives the plain centred Gibbs sampler, for comparisons.
@@ -178,7 +183,8 @@ def fit(formula, data, *, family="gaussian", priors=None, chains=4, warmup=1000,
     Fit
     """
     check_sample_args(chains, warmup, draws, thin, n_jobs, backend)
-    model = Model(formula, data, family=family, priors=priors, na_action=na_action)
+    model = Model(formula, data, family=family, priors=priors, na_action=na_action,
+                  rank_deficient=rank_deficient)
     return model.sample(chains=chains, warmup=warmup, draws=draws, thin=thin, seed=seed,
                         n_jobs=n_jobs, backend=backend, interweave=interweave,
                         progress=progress)

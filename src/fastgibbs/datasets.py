@@ -17,12 +17,13 @@ import pandas as pd
 __all__ = ["load", "names"]
 
 # Columns that identify groups or categories: read as strings so that codes such as
-# state numbers are never mistaken for numeric predictors.
+# state numbers are never mistaken for numeric predictors; R factors used as predictors
+# are Categoricals with R's levels.
 _CATEGORICAL = {
     "nes2000": {"state": str},
     "hsb82": {"school": str},
     "sleepstudy": {"Subject": str},
-    "cbpp": {"herd": str, "period": str},
+    "cbpp": {"herd": str, "period": pd.CategoricalDtype(["1", "2", "3", "4"])},
     "contraception": {"woman": str, "district": str, "livch": str},
     "exam": {"school": str, "student": str},
     "scotssec": {"primary": str, "second": str},

@@ -1,13 +1,20 @@
 """Model design: a formula evaluated on a DataFrame, with every validation in one place.
 
 Notation (used throughout fastgibbs):
-    n_obs observations i, n_fixed fixed effects m, blocks k (one per grouping factor),
-    n_groups J_k groups j in block k, n_re q_k varying coefficients c per group.
+    n_obs observations i, n_fixed fixed effects m, blocks k, n_groups J_k groups j in
+    block k, n_re q_k varying coefficients c per group.
 
     y (n_obs,)              response
     X (n_obs, n_fixed)      fixed-effect design, Fortran order
     Z_k (n_obs, q_k)        varying-coefficient columns of block k
     group_k (n_obs,)        group index of each observation in block k, 0..J_k-1
+
+Blocks follow lme4's bars: each group term ``(lhs | factor)`` with two or more columns
+is its own block with a full covariance matrix; the one-column bars of a factor
+(``(1 | g) + (0 + x | g)``, or ``(x || g)``, which lme4 expands into those) share one
+block of independent variances. A factor may thus have several blocks, e.g.
+``(age | Subject) + (0 + nsex | Subject)``; the parameter labels (``"age|Subject"``)
+stay unique because a column may vary by a factor only once.
 
 Everything that can be wrong with the input is caught here, before sampling, with a
 ValueError or TypeError that names the column or argument.
@@ -17,11 +24,15 @@ import warnings
 
 import numpy as np
 import pandas as pd
-from formulae import design_matrices
 
+from .coding import evaluate_terms, format_level
 from .formula import FormulaError, parse_formula
 
 __all__ = ["Block", "Design", "build_design"]
+
+# lme4's tolerance for aliased fixed-effect columns (lmerControl: check.rankX, tol 1e-7)
+RANK_TOLERANCE = 1e-7
+RANK_DEFICIENT = ("drop", "error")
 
 
 class TermNames:
@@ -47,19 +58,22 @@ class TermNames:
         return tuple(f"{t[c]}~{t[c2]}_corr" for c in range(len(t)) for c2 in range(c + 1, len(t)))
 
 
+
+
 @dataclass(frozen=True)
 class Block(TermNames):
-    """The varying coefficients of one grouping factor.
+    """The varying coefficients of one covariance block of a grouping factor.
 
     ``columns`` names the q_k columns of ``Z`` (``"1"`` for the intercept); ``terms``
     the parameter labels (``"1|state"``); ``levels`` the J_k group labels (str).
-    ``correlated``: one full covariance matrix (``(1 + x | g)``) rather than
-    independent variances (``(1 | g)``, ``(1 + x || g)``).
+    ``correlated``: one full covariance matrix (a bar with several columns,
+    ``(1 + x | g)``) rather than independent variances (one-column bars). ``lhs``
+    holds the left-hand side of each bar in the block, in column order.
     """
 
     factor: str
     variables: tuple
-    lhs: str
+    lhs: tuple
     columns: tuple
     Z: np.ndarray
     group: np.ndarray
@@ -78,7 +92,11 @@ class Block(TermNames):
 @dataclass(frozen=True)
 class Design:
     """A formula evaluated on data: response ``y``, fixed design ``X`` with column
-    names ``fixed_names``, and the group ``blocks``."""
+    names ``fixed_names``, and the group ``blocks``.
+
+    ``dropped_fixed`` names the fixed-effect columns dropped as aliased with earlier
+    columns (``rank_deficient="drop"``, as lme4); ``fixed_spec`` codes new data the
+    same way (fixed and group columns; not saved with a fit)."""
 
     formula: str
     response: str
@@ -90,6 +108,7 @@ class Design:
     fixed_spec: object = field(default=None, repr=False, compare=False)
     family: str = "gaussian"
     trials: np.ndarray = None        # binomial trials per row (bernoulli: ones)
+    dropped_fixed: tuple = ()
 
     @property
     def n_obs(self):
@@ -103,16 +122,31 @@ class Design:
 FAMILIES = ("gaussian", "bernoulli", "binomial")
 
 
-def build_design(formula, data, na_action="raise", family="gaussian"):
+@dataclass(frozen=True)
+class TermCoding:
+    """How to code new rows: the fixed terms and, per block, each bar's terms (None
+    for an intercept-only bar)."""
+
+    fixed: object
+    bars: tuple
+
+
+def build_design(formula, data, na_action="raise", family="gaussian", rank_deficient="drop"):
     """Evaluate ``formula`` on ``data`` (a pandas DataFrame) into a :class:`Design`.
 
     ``na_action="raise"`` (default) refuses missing values in any column the formula
     uses, naming the column and the count; ``"drop"`` drops those rows and records how
     many in ``Design.n_dropped``.
 
+    ``rank_deficient="drop"`` (default, as lme4) drops fixed-effect columns that are
+    linearly dependent on earlier columns, with a warning naming them, and records
+    them in ``Design.dropped_fixed``; ``"error"`` refuses such a design.
+
     Responses by family: gaussian, a numeric column; bernoulli, 0/1 numbers, booleans
     or a two-level categorical column whose second (sorted) level is the event, as in
-    R's glm (write ``use[N]`` to choose another); binomial, ``p(successes, trials)``.
+    R's glm (write ``use[N]`` to choose another); binomial, ``p(successes, trials)``
+    (lme4's ``cbind(successes, failures)`` and brms's ``successes | trials(n)`` are
+    read as that).
     """
     if family not in FAMILIES:
         raise ValueError(f"family must be one of {FAMILIES}, got {family!r}")
@@ -120,38 +154,64 @@ def build_design(formula, data, na_action="raise", family="gaussian"):
         raise TypeError(f"data must be a pandas DataFrame, got {type(data).__name__}")
     if na_action not in ("raise", "drop"):
         raise ValueError(f"na_action must be 'raise' or 'drop', got {na_action!r}")
-    parsed = parse_formula(formula)
+    if rank_deficient not in RANK_DEFICIENT:
+        raise ValueError(f"rank_deficient must be one of {RANK_DEFICIENT}, "
+                         f"got {rank_deficient!r}")
+    parsed = parse_formula(formula, columns=[c for c in data.columns if isinstance(c, str)])
     data, n_dropped = _checked_rows(parsed, data, na_action)
 
-    try:
-        fixed = design_matrices(parsed.fixed, data, na_action="error")
-    except FormulaError:
-        raise
-    except KeyError as err:
-        raise ValueError(f"column {err.args[0]!r} used in the formula is not in data") from None
-    except Exception as err:
-        raise FormulaError(f"cannot evaluate formula {formula!r} on data: {err}") from None
+    response, rhs = (part.strip() for part in parsed.fixed.split("~", 1))
+    response_columns = _names_in(response, data)
+    fixed, X, fixed_names, terms = _evaluate(response, rhs, data, response_columns)
 
     y, trials = _response(fixed, parsed.response, family, data)
-    if fixed.common is None:
-        X = np.zeros((len(y), 0), order="F")
-        fixed_names = ()
-    else:
-        frame = fixed.common.as_dataframe()
-        X = np.asfortranarray(frame.to_numpy(dtype=float))
-        fixed_names = tuple(str(c) for c in frame.columns)
+    dropped = ()
+    if X.shape[1]:
         _check_finite(X, fixed_names)
-        _check_collinear(X, fixed_names)
+        keep = _independent_columns(X, fixed_names, rank_deficient)
+        if len(keep) < X.shape[1]:
+            dropped = tuple(n for c, n in enumerate(fixed_names) if c not in set(keep))
+            warnings.warn(f"fixed-effect model matrix is rank deficient: dropping "
+                          f"{len(dropped)} column(s) aliased with earlier ones, {list(dropped)} "
+                          "(as lme4 does; rank_deficient='error' refuses instead)",
+                          stacklevel=2)
+            X = np.asfortranarray(X[:, keep])
+            terms = terms.keep_only(keep)
+            fixed_names = terms.names
 
-    blocks = _blocks(parsed, data)
+    blocks, bar_terms = _blocks(parsed, data)
     return Design(formula=formula, response=parsed.response, y=y, X=X,
                   fixed_names=fixed_names, blocks=blocks, n_dropped=n_dropped,
-                  fixed_spec=fixed.common, family=family, trials=trials)
+                  fixed_spec=TermCoding(fixed=terms, bars=bar_terms), family=family,
+                  trials=trials, dropped_fixed=dropped)
+
+
+def _names_in(text, data):
+    from .formula import tokenize
+    return {t.name for t in tokenize(text) if t.kind == "name" and t.name in data.columns}
+
+
+def _evaluate(response, rhs, data, keep):
+    """formulae's matrices of ``response ~ rhs`` coded as R: (dm, X, names, FixedTerms);
+    errors name the column or the function."""
+    try:
+        return evaluate_terms(response, rhs, data, keep=keep)
+    except (FormulaError, TypeError):
+        raise
+    except KeyError as err:
+        name = err.args[0] if err.args else ""
+        raise ValueError(f"column {name!r} used in the formula is not in data") from None
+    except Exception as err:
+        raise FormulaError(f"cannot evaluate {response} ~ {rhs} on data: {err}") from None
 
 
 def _checked_rows(parsed, data, na_action):
     """Check the columns the formula uses exist and are complete; maybe drop rows."""
     used = [name for name in sorted(parsed.variables) if name in data.columns]
+    duplicated = sorted({name for name in used if (data.columns == name).sum() > 1})
+    if duplicated:
+        raise ValueError(f"data has several columns named {duplicated[0]!r}; rename them so "
+                         "each name is unique")
     for group in parsed.groups:
         for name in group.variables:
             if name not in data.columns:
@@ -232,47 +292,71 @@ def _check_finite(values, names):
                              "value(s) (inf or nan)")
 
 
-def _check_collinear(X, names):
-    """Raise if X'X is (numerically) singular, naming the columns involved."""
-    if X.shape[1] == 0:
-        return
-    if X.shape[0] < X.shape[1]:
-        raise ValueError(f"{X.shape[1]} fixed effects but only {X.shape[0]} observations")
-    scale = np.sqrt((X * X).sum(axis=0))
-    if np.any(scale == 0):
-        zero = [names[c] for c in np.flatnonzero(scale == 0)]
-        raise ValueError(f"fixed-effect column(s) {zero} are all zero")
-    Xs = X / scale
-    _, sv, vt = np.linalg.svd(Xs, full_matrices=False)
-    if sv[-1] < 1e-8 * sv[0]:
-        null = vt[-1]
-        involved = [names[c] for c in np.flatnonzero(np.abs(null) > 1e-3)]
-        raise ValueError(f"fixed effects are collinear: columns {involved} are linearly "
-                         "dependent; drop one of them")
+def _independent_columns(X, names, rank_deficient):
+    """Indices of the columns of X kept, in order: a column is aliased when it lies in
+    the span of the kept columns before it (relative residual <= RANK_TOLERANCE), the
+    rule of R's pivoted QR (dqrdc2) that lme4 applies. With an all-ones column, the
+    others are centred first, which leaves the span unchanged but keeps columns far
+    from 0 (x + 1e8) from looking aliased with the intercept."""
+    n, p = X.shape
+    ones = [c for c in range(p) if np.all(X[:, c] == 1.0)]
+    basis, keep, aliased = np.zeros((n, 0)), [], []
+    for c in range(p):
+        v = X[:, c] - (X[:, c].mean() if ones and c != ones[0] else 0.0)
+        norm = float(np.linalg.norm(v))
+        r = v
+        for _ in range(2):          # Gram-Schmidt, repeated once for orthogonality
+            r = r - basis @ (basis.T @ r)
+        if norm == 0.0 or np.linalg.norm(r) <= RANK_TOLERANCE * norm:
+            aliased.append(c)
+            continue
+        keep.append(c)
+        basis = np.column_stack([basis, r / np.linalg.norm(r)])
+    if aliased and rank_deficient == "error":
+        if n < p:
+            raise ValueError(f"{p} fixed effects but only {n} observations")
+        c = aliased[0]
+        if not np.any(X[:, c]):
+            raise ValueError(f"fixed-effect column(s) {[names[a] for a in aliased if not np.any(X[:, a])]} "
+                             "are all zero")
+        coef = np.linalg.lstsq(X[:, keep], X[:, c], rcond=None)[0]
+        scale = np.abs(coef) * np.linalg.norm(X[:, keep], axis=0)
+        involved = [names[k] for k, s in zip(keep, scale) if s > 1e-6 * scale.max()]
+        raise ValueError(f"fixed effects are collinear: columns {involved + [names[c]]} are "
+                         "linearly dependent; drop one of them (or pass "
+                         "rank_deficient='drop' to drop aliased columns as lme4 does)")
+    return keep
 
 
 def _blocks(parsed, data):
-    """One Block per grouping factor; bars sharing a factor are merged."""
-    by_factor = {}
+    """The covariance blocks (see the module docstring) and, per block, each bar's
+    coded terms for new data."""
+    bars = []
     for term in parsed.groups:
-        cols, Z = _group_columns(term.lhs, data)
-        entry = by_factor.setdefault(term.variables, {"cols": [], "Z": [], "correlated": [],
-                                                      "lhs": []})
-        entry["lhs"].append(term.lhs)
-        for name in cols:
-            if name in entry["cols"]:
-                raise FormulaError(f"term '{name}|{term.factor}' appears twice in the formula")
-        entry["cols"].extend(cols)
-        entry["Z"].append(Z)
-        entry["correlated"].append(term.correlated and len(cols) > 1)
-    blocks = []
-    for variables, entry in by_factor.items():
+        cols, Z, terms = _group_columns(term.lhs, data)
+        bars.append((term, cols, Z, terms))
+    seen = {}
+    for term, cols, _, _ in bars:
+        for col in cols:
+            label = f"{col}|{term.factor}"
+            if label in seen:
+                raise FormulaError(
+                    f"'{col}' varies by {term.factor!r} twice, in {seen[label]} and "
+                    f"{term.source}: the two variances are not identifiable (lme4 fits them "
+                    "anyway); keep one")
+            seen[label] = term.source
+    # one-column bars of a factor share one block of independent variances
+    members, order = {}, []
+    for index, (term, cols, _, _) in enumerate(bars):
+        key = (term.variables, "diagonal") if len(cols) == 1 else (term.variables, index)
+        if key not in members:
+            members[key] = []
+            order.append(key)
+        members[key].append(index)
+    blocks, coding = [], []
+    for key in order:
+        variables = key[0]
         factor = ":".join(variables)
-        correlated = any(entry["correlated"])
-        if correlated and len(entry["Z"]) > 1:
-            raise NotImplementedError(
-                f"a correlated term for {factor!r} cannot be combined with another term for "
-                f"the same factor; put all its columns in one (... | {factor})")
         group, levels = _group_index(data, variables)
         if len(levels) < 2:
             raise ValueError(f"grouping factor {factor!r} has a single level; it cannot vary")
@@ -280,52 +364,77 @@ def _blocks(parsed, data):
             warnings.warn(f"grouping factor {factor!r} has one observation per level: its "
                           "variance is not identifiable against sigma without strong priors",
                           stacklevel=3)
-        Z = np.ascontiguousarray(np.column_stack(entry["Z"]))
-        blocks.append(Block(factor=factor, variables=variables, lhs=" + ".join(entry["lhs"]),
-                            columns=tuple(entry["cols"]), Z=Z, group=group, levels=levels,
-                            correlated=correlated))
-    return tuple(blocks)
+        chosen = [bars[i] for i in members[key]]
+        blocks.append(Block(
+            factor=factor, variables=variables, lhs=tuple(b[0].lhs for b in chosen),
+            columns=tuple(c for b in chosen for c in b[1]),
+            Z=np.ascontiguousarray(np.column_stack([b[2] for b in chosen])),
+            group=group, levels=levels, correlated=key[1] != "diagonal"))
+        coding.append(tuple(b[3] for b in chosen))
+    return tuple(blocks), tuple(coding)
 
 
 def _group_columns(lhs, data):
-    """Evaluate a bar's left-hand side: column names (``"1"`` for the intercept), Z."""
+    """Evaluate a bar's left-hand side: column names (``"1"`` for the intercept), Z
+    (n, q) and the coded terms for new data (None for an intercept)."""
     if lhs.replace(" ", "") in ("1", "1+1"):
-        return ["1"], np.ones((len(data), 1))
-    try:
-        dm = design_matrices(f"fastgibbs_lhs_response ~ {lhs}",
-                             data.assign(fastgibbs_lhs_response=0.0), na_action="error")
-    except KeyError as err:
-        raise ValueError(f"column {err.args[0]!r} used in the formula is not in data") from None
-    except Exception as err:
-        raise FormulaError(f"cannot evaluate group term left-hand side {lhs!r}: {err}") from None
-    if dm.common is None:
+        return ["1"], np.ones((len(data), 1)), None
+    _, Z, names, terms = _evaluate("fastgibbs_lhs_response", lhs,
+                                   data.assign(fastgibbs_lhs_response=0.0), keep=())
+    if Z.shape[1] == 0:
         raise FormulaError(f"group term left-hand side {lhs!r} has no columns")
-    frame = dm.common.as_dataframe()
-    names = ["1" if c == "Intercept" else str(c) for c in frame.columns]
-    Z = frame.to_numpy(dtype=float)
+    names = ["1" if c == "Intercept" else str(c) for c in names]
     _check_finite(Z, names)
-    return names, Z
+    return names, np.ascontiguousarray(Z), terms
+
+
+def _factor_codes(column, name):
+    """Codes 0..J-1 of a column's values and their labels (as R prints them: integral
+    floats without '.0'), sorted by value (a Categorical's category order). Raises
+    ValueError when distinct values print the same (1 and '1')."""
+    try:
+        codes, uniques = pd.factorize(column, sort=True)
+    except TypeError:           # mixed types do not sort; they are refused below
+        codes, uniques = pd.factorize(column, sort=False)
+    labels = np.array([format_level(u) for u in uniques], dtype=object)
+    if len(set(labels)) < len(labels):
+        shown = [u for u, dup in zip(uniques, pd.Series(labels).duplicated(keep=False)) if dup]
+        raise ValueError(f"grouping column {name!r} holds distinct values that print the "
+                         f"same, {shown!r}; make the column one type (e.g. "
+                         f"df[{name!r}].astype(str)) so each group has its own label")
+    return np.asarray(codes, dtype=np.intp), labels
 
 
 def _group_index(data, variables):
-    """Group index 0..J-1 per row and the sorted level labels (str)."""
-    if len(variables) == 1:
-        codes, uniques = pd.factorize(data[variables[0]], sort=True)
-        labels = np.array([str(u) for u in uniques], dtype=object)
-        return codes.astype(np.intp), labels
-    codes = data.groupby(list(variables), sort=True, observed=True).ngroup()
-    codes = codes.to_numpy().astype(np.intp)
+    """Group index 0..J-1 per row and the level labels (str), sorted by the values as R
+    orders factor levels; labels of combinations ``a:b`` joined by ':'. Raises
+    ValueError when two groups would get the same label."""
+    per = [_factor_codes(data[name], name) for name in variables]
+    if len(per) == 1:
+        return per[0]
+    frame = pd.DataFrame({k: codes for k, (codes, _) in enumerate(per)})
+    codes = frame.groupby(list(frame.columns), sort=True).ngroup().to_numpy().astype(np.intp)
     _, first = np.unique(codes, return_index=True)
-    rows = data[list(variables)].iloc[first]
-    labels = np.array([":".join(str(v) for v in row) for row in rows.itertuples(index=False)],
-                      dtype=object)
+    labels = np.array([":".join(str(labels[c]) for c, (_, labels) in zip(row, per))
+                       for row in frame.to_numpy()[first]], dtype=object)
+    if len(set(labels)) < len(labels):
+        same = pd.Series(labels)[pd.Series(labels).duplicated()].iloc[0]
+        raise ValueError(f"grouping factor {':'.join(variables)!r}: different combinations "
+                         f"of {list(variables)} give the same label {same!r} because a value "
+                         "contains ':'; replace ':' in those columns")
     return codes, labels
+
+
+def _level_labels(data, variables):
+    """Group label of each row of ``data`` (new data), formatted as in fitting."""
+    codes, labels = _group_index(data, variables)
+    return labels[codes]
 
 
 def evaluate_new_data(fit, data):
     """Design of new rows for a fitted model: X (n, p) and, per block, (Z, labels).
 
-    Group labels are strings as in fitting; levels not seen in fitting are kept (the
+    Group labels are formatted as in fitting; levels not seen in fitting are kept (the
     caller decides what they mean). Raises ValueError naming missing columns."""
     if not isinstance(data, pd.DataFrame):
         raise TypeError(f"newdata must be a pandas DataFrame, got {type(data).__name__}")
@@ -335,34 +444,42 @@ def evaluate_new_data(fit, data):
     missing = sorted(name for name in needed if name not in data.columns)
     if missing:
         raise ValueError(f"newdata lacks grouping column(s) {missing}")
-    if not fit.fixed_names:
-        X = np.zeros((len(data), 0))
-    else:
-        try:
-            if fit.fixed_spec is not None:
-                X = np.asarray(fit.fixed_spec.evaluate_new_data(data).design_matrix, dtype=float)
-            else:
-                rhs = parse_formula(fit.formula).fixed.split("~", 1)[1]
-                frame = design_matrices(f"fastgibbs_lhs_response ~ {rhs}",
-                                        data.assign(fastgibbs_lhs_response=0.0),
-                                        na_action="error").common.as_dataframe()
-                if tuple(str(c) for c in frame.columns) != tuple(fit.fixed_names):
-                    raise ValueError(f"newdata gives fixed-effect columns {list(frame.columns)}, "
-                                     f"the fit has {list(fit.fixed_names)}")
-                X = frame.to_numpy(dtype=float)
-        except KeyError as err:
-            raise ValueError(f"newdata lacks column {err.args[0]!r}") from None
+    coding = fit.fixed_spec if isinstance(fit.fixed_spec, TermCoding) else None
+    try:
+        if not fit.fixed_names:
+            X = np.zeros((len(data), 0))
+        elif coding is not None:
+            X = coding.fixed.evaluate(data)
+        else:
+            parsed = parse_formula(fit.formula)
+            response, rhs = (part.strip() for part in parsed.fixed.split("~", 1))
+            _, X, names, _ = _evaluate("fastgibbs_lhs_response", rhs,
+                                       data.assign(fastgibbs_lhs_response=0.0), keep=())
+            if tuple(names) != tuple(fit.fixed_names):
+                raise ValueError(f"newdata gives fixed-effect columns {list(names)}, "
+                                 f"the fit has {list(fit.fixed_names)}")
+    except KeyError as err:
+        raise ValueError(f"newdata lacks column {err.args[0]!r}") from None
     _check_finite(X, fit.fixed_names)
     groups = []
-    for block in fit.blocks:
-        cols, Z = _group_columns(block.lhs, data)
+    for k, block in enumerate(fit.blocks):
+        lhs = (block.lhs,) if isinstance(block.lhs, str) else tuple(block.lhs)
+        parts, cols = [], []
+        for b, text in enumerate(lhs):
+            terms = coding.bars[k][b] if coding is not None else None
+            if terms is not None:
+                parts.append(terms.evaluate(data))
+                cols += ["1" if c == "Intercept" else c for c in terms.names]
+            else:
+                names, Z, _ = _group_columns(text, data)
+                parts.append(Z)
+                cols += names
         if tuple(cols) != tuple(block.columns):
             raise ValueError(f"newdata gives columns {cols} for {block.factor!r}, "
                              f"the fit has {list(block.columns)}")
+        Z = np.column_stack(parts)
         if data[list(block.variables)].isna().any().any():
             raise ValueError(f"newdata has missing values in grouping column(s) "
                              f"{list(block.variables)}")
-        labels = [":".join(str(v) for v in row)
-                  for row in data[list(block.variables)].itertuples(index=False)]
-        groups.append((Z, labels))
+        groups.append((Z, list(_level_labels(data, block.variables))))
     return X, groups
