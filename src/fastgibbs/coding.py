@@ -255,17 +255,18 @@ def _column_kind(series, name):
                     f"df[{name!r}].astype(str) for categories")
 
 
-def _numbers_as_text(series):
-    values = series.dropna()
-    return len(values) > 0 and pd.to_numeric(values, errors="coerce").notna().all()
+def _numbers_as_text(values):
+    """Whether every (distinct, non-missing) value of a text column reads as a number."""
+    return len(values) > 0 and pd.to_numeric(pd.Series(values), errors="coerce").notna().all()
 
 
 def prepare_data(data, names, categorical_terms=(), keep=()):
     """Checked copy of ``data[names]`` ready for formulae (see the module docstring).
 
-    ``categorical_terms``: columns used as bare terms (checked for numbers stored as
-    text); ``keep``: columns left as they are (the response, whose coding is the
-    family's). Returns (frame, ordered): the names of ordered Categoricals."""
+    ``categorical_terms``: columns used only as bare terms (checked for numbers stored
+    as text and single levels); ``keep``: columns left as they are (the response, whose
+    coding is the family's). Returns (frame, ordered): the names of ordered
+    Categoricals."""
     columns = pd.Index(data.columns)
     out, ordered_names = {}, set()
     for name in names:
@@ -280,13 +281,25 @@ def prepare_data(data, names, categorical_terms=(), keep=()):
             series = series.astype(float)
         elif kind == "bool" and series.dtype == object:
             series = series.astype(bool)
-        elif kind == "text" and name in categorical_terms and _numbers_as_text(series):
-            warnings.warn(
-                f"column {name!r} holds numbers stored as text; it is used as a categorical "
-                f"predictor with {series.nunique()} levels. Convert it with "
-                f"pd.to_numeric(df[{name!r}]) for a numeric predictor, or write "
-                f"factor({name}) to keep it categorical without this warning", stacklevel=5)
-        elif kind == "categorical" and name not in keep:
+        elif kind == "text":
+            # as an ordered Categorical of the sorted values (R's factor() order), which
+            # formulae codes without sorting every row
+            values = pd.unique(series.dropna())
+            if name in categorical_terms and _numbers_as_text(values):
+                warnings.warn(
+                    f"column {name!r} holds numbers stored as text; it is used as a "
+                    f"categorical predictor with {len(values)} levels. Convert it with "
+                    f"pd.to_numeric(df[{name!r}]) for a numeric predictor, or write "
+                    f"factor({name}) to keep it categorical without this warning",
+                    stacklevel=5)
+            if name in categorical_terms and name not in keep:
+                series = series.astype(pd.CategoricalDtype(sorted(values), ordered=True))
+        if name in categorical_terms and kind in ("text", "categorical") \
+                and series.nunique() < 2:
+            raise ValueError(f"column {name!r} has the single value "
+                             f"{series.dropna().iloc[0]!r}; a categorical predictor needs "
+                             "two or more levels (drop the term)")
+        if kind == "categorical" and name not in keep:
             present = set(series.dropna())
             used = [c for c in series.cat.categories if c in present]
             if series.dtype.ordered:
@@ -299,18 +312,18 @@ def prepare_data(data, names, categorical_terms=(), keep=()):
 
 
 def bare_terms(text):
-    """Names used as whole factors of terms (not inside a call or as an argument)."""
+    """Names used only as whole factors of terms, never inside a call (``x`` in
+    ``x + x:z``, not in ``x + log(x)``)."""
     tokens = tokenize(text)
-    stack, out = [], set()
+    stack, bare, in_calls = [], set(), set()
     for i, tok in enumerate(tokens):
         if tok.kind == "(":
             stack.append(is_call(tokens, i))
         elif tok.kind == ")":
             stack.pop()
-        elif tok.kind == "name" and not any(stack) \
-                and not (i + 1 < len(tokens) and tokens[i + 1].kind == "("):
-            out.add(tok.name)
-    return out
+        elif tok.kind == "name" and not (i + 1 < len(tokens) and tokens[i + 1].kind == "("):
+            (in_calls if any(stack) else bare).add(tok.name)
+    return bare - in_calls
 
 
 def _rewrite(text, ordered_names):

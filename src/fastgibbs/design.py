@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 
 from .coding import evaluate_terms, format_level
-from .formula import FormulaError, parse_formula
+from .formula import FormulaError, parse_formula, tokenize
 
 __all__ = ["Block", "Design", "build_design"]
 
@@ -187,7 +187,6 @@ def build_design(formula, data, na_action="raise", family="gaussian", rank_defic
 
 
 def _names_in(text, data):
-    from .formula import tokenize
     return {t.name for t in tokenize(text) if t.kind == "name" and t.name in data.columns}
 
 
@@ -294,24 +293,30 @@ def _check_finite(values, names):
 
 def _independent_columns(X, names, rank_deficient):
     """Indices of the columns of X kept, in order: a column is aliased when it lies in
-    the span of the kept columns before it (relative residual <= RANK_TOLERANCE), the
-    rule of R's pivoted QR (dqrdc2) that lme4 applies. With an all-ones column, the
-    others are centred first, which leaves the span unchanged but keeps columns far
-    from 0 (x + 1e8) from looking aliased with the intercept."""
+    the span of the columns before it (relative residual <= RANK_TOLERANCE), the rule
+    of R's QR with limited pivoting (dqrdc2) that lme4 applies; the residual norms are
+    |R_jj| of a QR decomposition. With an all-ones column the others are centred
+    first, which leaves every span unchanged but keeps a column far from 0 (x + 1e8)
+    from looking aliased with the intercept."""
     n, p = X.shape
     ones = [c for c in range(p) if np.all(X[:, c] == 1.0)]
-    basis, keep, aliased = np.zeros((n, 0)), [], []
-    for c in range(p):
-        v = X[:, c] - (X[:, c].mean() if ones and c != ones[0] else 0.0)
-        norm = float(np.linalg.norm(v))
-        r = v
-        for _ in range(2):          # Gram-Schmidt, repeated once for orthogonality
-            r = r - basis @ (basis.T @ r)
-        if norm == 0.0 or np.linalg.norm(r) <= RANK_TOLERANCE * norm:
-            aliased.append(c)
-            continue
-        keep.append(c)
-        basis = np.column_stack([basis, r / np.linalg.norm(r)])
+    V = X - X.mean(axis=0) if ones else X.copy()
+    if ones:
+        V[:, ones[0]] = 1.0
+    norms = np.linalg.norm(V, axis=0)
+    keep = [c for c in range(p) if norms[c] > 0]
+    while keep:
+        # |R_jj| is column j's residual on the columns before it as long as those are
+        # independent: drop the first aliased column and decompose again
+        residual = np.abs(np.diag(np.linalg.qr(V[:, keep], mode="r")))
+        flagged = np.flatnonzero(residual <= RANK_TOLERANCE * norms[keep[:len(residual)]])
+        if flagged.size:
+            del keep[int(flagged[0])]
+        elif len(keep) > n:
+            del keep[n]
+        else:
+            break
+    aliased = [c for c in range(p) if c not in set(keep)]
     if aliased and rank_deficient == "error":
         if n < p:
             raise ValueError(f"{p} fixed effects but only {n} observations")

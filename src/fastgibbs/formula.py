@@ -23,6 +23,7 @@ covariance structures.
 """
 from dataclasses import dataclass
 import re
+import warnings
 
 import formulae
 
@@ -381,6 +382,13 @@ def parse_formula(formula, columns=None):
     rhs_tokens = tokenize(rhs)
     if _split_top(rhs_tokens, "|") or _split_top(rhs_tokens, "||"):
         rhs = f"({rhs})"        # R: '|' binds loosest, y ~ 1 | g is y ~ (1 | g)
+        found = _bar(_strip_parens(rhs))
+        if found is not None and found[0].replace(" ", "") not in ("1", "1+1"):
+            warnings.warn(
+                f"{formula!r} is read as lme4 reads it, {response_text} ~ {rhs}: "
+                f"{found[0]!r} varies by {found[2]!r} and has no fixed effect; for a "
+                f"fixed effect too write {response_text} ~ {found[0]} + {rhs}",
+                stacklevel=3)
 
     groups, fixed_pieces = [], []
     for piece in _pieces(rhs, "+"):
