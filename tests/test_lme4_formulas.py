@@ -425,3 +425,10 @@ def test_as_numeric_reads_numbers_stored_as_text(data):
     data["t"] = data["x"].round(3).astype(str)
     d = _design("y ~ as.numeric(t) + (1 | g)", data)
     np.testing.assert_allclose(d.X[:, 1], data["x"].round(3))
+
+
+def test_new_data_with_one_level_is_coded_with_the_fitted_levels(data):
+    data["w"] = pd.Categorical(np.resize(["u", "v", "w"], len(data)))
+    fit = _fit("y ~ w + (0 + w | g)", data)
+    new = data[data["w"] == "v"].head(2)     # one level only: no single-level refusal
+    assert fit.predict(new, seed=1)["mean"].notna().all()

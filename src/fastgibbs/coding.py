@@ -260,13 +260,13 @@ def _numbers_as_text(values):
     return len(values) > 0 and pd.to_numeric(pd.Series(values), errors="coerce").notna().all()
 
 
-def prepare_data(data, names, categorical_terms=(), keep=()):
+def prepare_data(data, names, categorical_terms=(), keep=(), checks=True):
     """Checked copy of ``data[names]`` ready for formulae (see the module docstring).
 
     ``categorical_terms``: columns used only as bare terms (checked for numbers stored
-    as text and single levels); ``keep``: columns left as they are (the response, whose
-    coding is the family's). Returns (frame, ordered): the names of ordered
-    Categoricals."""
+    as text and single levels unless ``checks`` is False, as for new data); ``keep``:
+    columns left as they are (the response, whose coding is the family's). Returns
+    (frame, ordered): the names of ordered Categoricals."""
     columns = pd.Index(data.columns)
     out, ordered_names = {}, set()
     for name in names:
@@ -285,7 +285,7 @@ def prepare_data(data, names, categorical_terms=(), keep=()):
             # as an ordered Categorical of the sorted values (R's factor() order), which
             # formulae codes without sorting every row
             values = pd.unique(series.dropna())
-            if name in categorical_terms and _numbers_as_text(values):
+            if checks and name in categorical_terms and _numbers_as_text(values):
                 warnings.warn(
                     f"column {name!r} holds numbers stored as text; it is used as a "
                     f"categorical predictor with {len(values)} levels. Convert it with "
@@ -294,7 +294,7 @@ def prepare_data(data, names, categorical_terms=(), keep=()):
                     stacklevel=5)
             if name in categorical_terms and name not in keep:
                 series = series.astype(pd.CategoricalDtype(sorted(values), ordered=True))
-        if name in categorical_terms and kind in ("text", "categorical") \
+        if checks and name in categorical_terms and kind in ("text", "categorical") \
                 and series.nunique() < 2:
             raise ValueError(f"column {name!r} has the single value "
                              f"{series.dropna().iloc[0]!r}; a categorical predictor needs "
@@ -383,20 +383,22 @@ class FixedTerms:
 
     def evaluate(self, data):
         """Design columns (n, n_kept) of new rows ``data`` (a DataFrame)."""
-        frame, _ = prepare_data(data, self.columns)
+        frame, _ = prepare_data(data, self.columns, checks=False)
         X = np.asarray(self.spec.evaluate_new_data(frame).design_matrix, dtype=float)
         return X.reshape(len(data), -1)[:, self.keep]
 
 
-def evaluate_terms(response, rhs, data, keep=()):
+def evaluate_terms(response, rhs, data, keep=(), checks=True):
     """formulae's design matrices of ``response ~ rhs`` on ``data``, coded as R codes them.
 
     Returns (design matrices, X (n, p) float, column names, FixedTerms or None). The
-    intercept is the first column, as in R."""
+    intercept is the first column, as in R. ``checks=False`` (new data) skips the
+    warnings and checks meant for the data a model is fitted to."""
     names = set()
     for text in (response, rhs):
         names.update(t.name for t in tokenize(text) if t.kind == "name")
-    frame, ordered_names = prepare_data(data, sorted(names), bare_terms(rhs), keep=keep)
+    frame, ordered_names = prepare_data(data, sorted(names), bare_terms(rhs), keep=keep,
+                                        checks=checks)
     response_coded, _ = _rewrite(response, set())
     rhs_coded, renames = _rewrite(rhs, ordered_names)
     dm = design_matrices(f"{response_coded} ~ {rhs_coded}", frame, na_action="error",

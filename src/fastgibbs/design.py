@@ -190,11 +190,11 @@ def _names_in(text, data):
     return {t.name for t in tokenize(text) if t.kind == "name" and t.name in data.columns}
 
 
-def _evaluate(response, rhs, data, keep):
+def _evaluate(response, rhs, data, keep, checks=True):
     """formulae's matrices of ``response ~ rhs`` coded as R: (dm, X, names, FixedTerms);
     errors name the column or the function."""
     try:
-        return evaluate_terms(response, rhs, data, keep=keep)
+        return evaluate_terms(response, rhs, data, keep=keep, checks=checks)
     except (FormulaError, TypeError):
         raise
     except KeyError as err:
@@ -379,13 +379,14 @@ def _blocks(parsed, data):
     return tuple(blocks), tuple(coding)
 
 
-def _group_columns(lhs, data):
+def _group_columns(lhs, data, checks=True):
     """Evaluate a bar's left-hand side: column names (``"1"`` for the intercept), Z
     (n, q) and the coded terms for new data (None for an intercept)."""
     if lhs.replace(" ", "") in ("1", "1+1"):
         return ["1"], np.ones((len(data), 1)), None
     _, Z, names, terms = _evaluate("fastgibbs_lhs_response", lhs,
-                                   data.assign(fastgibbs_lhs_response=0.0), keep=())
+                                   data.assign(fastgibbs_lhs_response=0.0), keep=(),
+                                   checks=checks)
     if Z.shape[1] == 0:
         raise FormulaError(f"group term left-hand side {lhs!r} has no columns")
     names = ["1" if c == "Intercept" else str(c) for c in names]
@@ -459,7 +460,8 @@ def evaluate_new_data(fit, data):
             parsed = parse_formula(fit.formula)
             response, rhs = (part.strip() for part in parsed.fixed.split("~", 1))
             _, X, names, _ = _evaluate("fastgibbs_lhs_response", rhs,
-                                       data.assign(fastgibbs_lhs_response=0.0), keep=())
+                                       data.assign(fastgibbs_lhs_response=0.0), keep=(),
+                                       checks=False)
             if tuple(names) != tuple(fit.fixed_names):
                 raise ValueError(f"newdata gives fixed-effect columns {list(names)}, "
                                  f"the fit has {list(fit.fixed_names)}")
@@ -476,7 +478,7 @@ def evaluate_new_data(fit, data):
                 parts.append(terms.evaluate(data))
                 cols += ["1" if c == "Intercept" else c for c in terms.names]
             else:
-                names, Z, _ = _group_columns(text, data)
+                names, Z, _ = _group_columns(text, data, checks=False)
                 parts.append(Z)
                 cols += names
         if tuple(cols) != tuple(block.columns):
