@@ -432,3 +432,12 @@ def test_new_data_with_one_level_is_coded_with_the_fitted_levels(data):
     fit = _fit("y ~ w + (0 + w | g)", data)
     new = data[data["w"] == "v"].head(2)     # one level only: no single-level refusal
     assert fit.predict(new, seed=1)["mean"].notna().all()
+
+
+@pytest.mark.parametrize("response", ["cbind(incidence, size - incidence)",
+                                      "incidence | trials(size)"])
+def test_binomial_predict_finds_the_trials_of_lme4_and_brms_responses(response):
+    cbpp = fg.datasets.load("cbpp")
+    fit = _fit(f"{response} ~ period + (1 | herd)", cbpp, family="binomial")
+    pred = fit.predict(cbpp.head(2), seed=1)
+    assert (pred["mean"] <= cbpp["size"].head(2).to_numpy()).all()

@@ -43,8 +43,9 @@ def _trials(fit, data):
     ``p(successes, trials)`` for binomial."""
     if fit.family == "bernoulli":
         return np.ones(len(data), dtype=np.int64)
+    from .formula import parse_formula   # cbind(s, n - s) and s | trials(n) read as p(s, n)
     match = re.match(r"^\s*(?:p|prop)\(\s*[^,]+,\s*([A-Za-z_.][A-Za-z0-9_.]*)\s*\)",
-                     fit.formula)
+                     parse_formula(fit.formula).fixed)
     if match is None:
         raise ValueError("cannot find the trials column in the response of "
                          f"{fit.formula!r}; write p(successes, trials)")
