@@ -337,6 +337,12 @@ def test_bare_bar_with_a_slope_warns_and_varies(data):
     assert d.fixed_names == ("Intercept",) and d.blocks[0].columns == ("1", "x")
 
 
+@pytest.mark.parametrize("formula", ["y ~ (1 | g) - 1", "y ~ 0 + (1 | g)", "y ~ -1 + (1 | g)"])
+def test_no_intercept_around_group_terms(data, formula):
+    d = _design(formula, data)
+    assert d.fixed_names == () and [b.factor for b in d.blocks] == ["g"]
+
+
 def test_double_parentheses_keep_the_group_term(data):
     d = _design("y ~ x + ((1 | g))", data)
     assert [b.factor for b in d.blocks] == ["g"]
@@ -349,6 +355,7 @@ def test_double_parentheses_keep_the_group_term(data):
     ("y ~ x + (1 | g):z", r"'\|' outside a group term"),
     ("y ~ x + (1 | g) | h", "another group term"),
     ("y ~ x + (1 | g*h)", "column name"),
+    ("y ~ x - (1 | g)", "cannot be subtracted"),
 ])
 def test_terms_that_would_be_ignored_are_refused(data, formula, message):
     with pytest.raises(fg.FormulaError, match=message):

@@ -217,6 +217,23 @@ def _translate(text, columns=None, exclude=()):
     return "".join(out).strip()
 
 
+def _summands(text):
+    """[(sign, summand)] of a sum at depth 0: 'x - 1 + (1|g)' -> [('', 'x'), ('-', '1'),
+    ('+', '(1|g)')]; a leading unary sign stays in its summand ('-1 + x')."""
+    tokens = tokenize(text)
+    out, depth, start, sign = [], 0, 0, ""
+    for i, tok in enumerate(tokens):
+        depth += tok.kind == "("
+        depth -= tok.kind == ")"
+        binary = i > 0 and (tokens[i - 1].kind in ("name", "number", "string", ")")
+                            or tokens[i - 1].text == "}")
+        if depth == 0 and tok.kind == "op" and tok.text in "+-" and binary:
+            out.append((sign, _text(text, tokens, start, i).strip()))
+            sign, start = tok.text, i + 1
+    out.append((sign, _text(text, tokens, start, len(tokens)).strip()))
+    return out
+
+
 def _quote(name):
     """A column name as a formula name (backticks unless it is an identifier)."""
     name = str(name)
@@ -391,13 +408,17 @@ def parse_formula(formula, columns=None):
                 stacklevel=3)
 
     groups, fixed_pieces = [], []
-    for piece in _pieces(rhs, "+"):
+    for sign, piece in _summands(rhs):
         if not piece:
-            raise FormulaError(f"cannot parse formula {formula!r}: an empty term (a stray '+')")
+            raise FormulaError(f"cannot parse formula {formula!r}: an empty term (a stray "
+                               f"'{sign or '+'}')")
         found = _bar_piece(piece)
         if found is None:
-            fixed_pieces.append(piece)
+            fixed_pieces.append((sign, piece))
             continue
+        if sign == "-":
+            raise FormulaError(f"'- {piece}' in {formula!r}: a group term cannot be "
+                               "subtracted; leave it out")
         lhs, op, factor_text = found
         source = f"({lhs} {op} {factor_text})"
         if not lhs or not factor_text:
@@ -408,13 +429,15 @@ def parse_formula(formula, columns=None):
         for variables in _factor_variables(factor_text, source):
             groups.extend(GroupTerm(lhs=side, variables=variables, source=source)
                           for side in sides)
-    for piece in fixed_pieces:
+    for _, piece in fixed_pieces:
         if any(t.kind == "op" and t.text in ("|", "||") for t in tokenize(piece)):
             raise FormulaError(
                 f"term {piece!r} of {formula!r} holds a '|' outside a group term; write "
                 "each group term as its own summand, e.g. y ~ x + (1 + x | g)")
-    fixed_rhs = _translate(" + ".join(fixed_pieces) or "1", columns,
-                           exclude=response_names)
+    fixed_text = " ".join(f"{sign} {piece}" if sign else piece for sign, piece in fixed_pieces)
+    if fixed_text.startswith("+ "):
+        fixed_text = fixed_text[2:]
+    fixed_rhs = _translate(fixed_text or "1", columns, exclude=response_names)
     fixed = f"{response} ~ {fixed_rhs}"
 
     try:
