@@ -448,3 +448,8 @@ def test_binomial_predict_finds_the_trials_of_lme4_and_brms_responses(response):
     fit = _fit(f"{response} ~ period + (1 | herd)", cbpp, family="binomial")
     pred = fit.predict(cbpp.head(2), seed=1)
     assert (pred["mean"] <= cbpp["size"].head(2).to_numpy()).all()
+
+
+def test_bad_function_arguments_are_a_formula_error(data):
+    with pytest.raises(fg.FormulaError, match=r"poly\(x, degre=2\).*degre"):
+        _design("y ~ poly(x, degre=2) + (1 | g)", data)

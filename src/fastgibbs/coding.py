@@ -401,8 +401,11 @@ def evaluate_terms(response, rhs, data, keep=(), checks=True):
                                         checks=checks)
     response_coded, _ = _rewrite(response, set())
     rhs_coded, renames = _rewrite(rhs, ordered_names)
-    dm = design_matrices(f"{response_coded} ~ {rhs_coded}", frame, na_action="error",
-                         env=_ENVIRONMENT)
+    try:
+        dm = design_matrices(f"{response_coded} ~ {rhs_coded}", frame, na_action="error",
+                             env=_ENVIRONMENT)
+    except (TypeError, AttributeError) as err:    # a function called with bad arguments
+        raise FormulaError(f"cannot evaluate {response} ~ {rhs}: {err}") from None
     if dm.common is None:
         return dm, np.zeros((len(frame), 0), order="F"), (), None
     table = dm.common.as_dataframe()
