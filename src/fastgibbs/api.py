@@ -63,12 +63,13 @@ class Model:
     """
 
     def __init__(self, formula, data, *, family="gaussian", priors=None, na_action="raise",
-                 offset=None, weights=None):
+                 offset=None, weights=None, rank_deficient="drop"):
         t0 = time.perf_counter()
         self.formula = formula
         self.data = data
         self.design = build_design(formula, data, na_action=na_action, family=family,
-                                   offset=offset, weights=weights)
+                                   offset=offset, weights=weights,
+                                   rank_deficient=rank_deficient)
         self.family = self.design.family
         self.user_priors = dict(priors) if isinstance(priors, dict) else priors
         self.priors = resolve_priors(self.design, priors)
@@ -165,7 +166,8 @@ class Model:
 
 def fit(formula, data, *, family="gaussian", priors=None, chains=4, warmup=1000,
         draws=1000, thin=1, seed=None, n_jobs=None, backend="thread",
-        na_action="raise", interweave=True, progress=False, offset=None, weights=None):
+        na_action="raise", interweave=True, progress=False, offset=None, weights=None,
+        rank_deficient="drop"):
     """Fit a multilevel model by Gibbs sampling.
 
     Parameters
@@ -194,6 +196,9 @@ def fit(formula, data, *, family="gaussian", priors=None, chains=4, warmup=1000,
     backend : {"thread", "process"}
     na_action : {"raise", "drop"}
         Missing values in used columns raise (default) or drop their rows.
+    rank_deficient : {"drop", "error"}
+        Fixed-effect columns aliased with earlier ones are dropped with a warning, as
+        lme4 does (default), or refused.
     interweave : bool
         Interweave centred and non-centred variance updates (ASIS; default). False
         gives the plain centred Gibbs sampler, for comparisons.
@@ -212,7 +217,7 @@ def fit(formula, data, *, family="gaussian", priors=None, chains=4, warmup=1000,
     """
     check_sample_args(chains, warmup, draws, thin, n_jobs, backend)
     model = Model(formula, data, family=family, priors=priors, na_action=na_action,
-                  offset=offset, weights=weights)
+                  offset=offset, weights=weights, rank_deficient=rank_deficient)
     return model.sample(chains=chains, warmup=warmup, draws=draws, thin=thin, seed=seed,
                         n_jobs=n_jobs, backend=backend, interweave=interweave,
                         progress=progress)

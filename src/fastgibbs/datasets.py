@@ -9,6 +9,9 @@
 | contraception | 1,934 | mlmRev: use, age, urban, livch, district |
 | exam | 4,059 | mlmRev: normexam, standLRT, schavg, school, ... |
 | scotssec | 3,435 | mlmRev: attain, verbal, sex, primary, second (crossed) |
+| nes_vote | 13,757 | NES 1952-2000: rep_presvote (1 Republican), income (1-5), state, year (crossed) |
+| grouseticks | 403 | lme4: TICKS (counts) on red grouse chicks, YEAR, HEIGHT, cHEIGHT, BROOD, LOCATION, INDEX |
+| epil | 236 | MASS: seizure counts y of 59 epileptics (subject) in 4 periods, trt, lbase, lage, V4 |
 """
 from importlib import resources
 
@@ -17,15 +20,21 @@ import pandas as pd
 __all__ = ["load", "names"]
 
 # Columns that identify groups or categories: read as strings so that codes such as
-# state numbers are never mistaken for numeric predictors.
+# state numbers are never mistaken for numeric predictors; R factors used as predictors
+# are Categoricals with R's levels.
 _CATEGORICAL = {
     "nes2000": {"state": str},
     "hsb82": {"school": str},
     "sleepstudy": {"Subject": str},
-    "cbpp": {"herd": str, "period": str},
+    "cbpp": {"herd": str, "period": pd.CategoricalDtype(["1", "2", "3", "4"])},
     "contraception": {"woman": str, "district": str, "livch": str},
     "exam": {"school": str, "student": str},
     "scotssec": {"primary": str, "second": str},
+    "nes_vote": {"state": str, "year": str},
+    "grouseticks": {"INDEX": str, "BROOD": str, "LOCATION": str,
+                    "YEAR": pd.CategoricalDtype(["95", "96", "97"])},
+    "epil": {"subject": str, "trt": pd.CategoricalDtype(["placebo", "progabide"]),
+             "period": str},
 }
 
 

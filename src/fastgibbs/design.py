@@ -1,13 +1,20 @@
 """Model design: a formula evaluated on a DataFrame, with every validation in one place.
 
 Notation (used throughout fastgibbs):
-    n_obs observations i, n_fixed fixed effects m, blocks k (one per grouping factor),
-    n_groups J_k groups j in block k, n_re q_k varying coefficients c per group.
+    n_obs observations i, n_fixed fixed effects m, blocks k, n_groups J_k groups j in
+    block k, n_re q_k varying coefficients c per group.
 
     y (n_obs,)              response
     X (n_obs, n_fixed)      fixed-effect design, Fortran order
     Z_k (n_obs, q_k)        varying-coefficient columns of block k
     group_k (n_obs,)        group index of each observation in block k, 0..J_k-1
+
+Blocks follow lme4's bars: each group term ``(lhs | factor)`` with two or more columns
+is its own block with a full covariance matrix; the one-column bars of a factor
+(``(1 | g) + (0 + x | g)``, or ``(x || g)``, which lme4 expands into those) share one
+block of independent variances. A factor may thus have several blocks, e.g.
+``(age | Subject) + (0 + nsex | Subject)``; the parameter labels (``"age|Subject"``)
+stay unique because a column may vary by a factor only once.
 
 Everything that can be wrong with the input is caught here, before sampling, with a
 ValueError or TypeError that names the column or argument.
@@ -17,11 +24,15 @@ import warnings
 
 import numpy as np
 import pandas as pd
-from formulae import design_matrices
 
-from .formula import FormulaError, parse_formula
+from .coding import evaluate_terms, format_level
+from .formula import FormulaError, parse_formula, tokenize
 
 __all__ = ["Block", "Design", "build_design"]
+
+# lme4's tolerance for aliased fixed-effect columns (lmerControl: check.rankX, tol 1e-7)
+RANK_TOLERANCE = 1e-7
+RANK_DEFICIENT = ("drop", "error")
 
 
 class TermNames:
@@ -47,19 +58,22 @@ class TermNames:
         return tuple(f"{t[c]}~{t[c2]}_corr" for c in range(len(t)) for c2 in range(c + 1, len(t)))
 
 
+
+
 @dataclass(frozen=True)
 class Block(TermNames):
-    """The varying coefficients of one grouping factor.
+    """The varying coefficients of one covariance block of a grouping factor.
 
     ``columns`` names the q_k columns of ``Z`` (``"1"`` for the intercept); ``terms``
     the parameter labels (``"1|state"``); ``levels`` the J_k group labels (str).
-    ``correlated``: one full covariance matrix (``(1 + x | g)``) rather than
-    independent variances (``(1 | g)``, ``(1 + x || g)``).
+    ``correlated``: one full covariance matrix (a bar with several columns,
+    ``(1 + x | g)``) rather than independent variances (one-column bars). ``lhs``
+    holds the left-hand side of each bar in the block, in column order.
     """
 
     factor: str
     variables: tuple
-    lhs: str
+    lhs: tuple
     columns: tuple
     Z: np.ndarray
     group: np.ndarray
@@ -78,7 +92,11 @@ class Block(TermNames):
 @dataclass(frozen=True)
 class Design:
     """A formula evaluated on data: response ``y``, fixed design ``X`` with column
-    names ``fixed_names``, and the group ``blocks``."""
+    names ``fixed_names``, and the group ``blocks``.
+
+    ``dropped_fixed`` names the fixed-effect columns dropped as aliased with earlier
+    columns (``rank_deficient="drop"``, as lme4); ``fixed_spec`` codes new data the
+    same way (fixed and group columns; not saved with a fit)."""
 
     formula: str
     response: str
@@ -94,6 +112,7 @@ class Design:
     weights: np.ndarray = None       # (n_obs,) frequency weights, or None
     offset_terms: tuple = ()         # offset expressions (formula terms, offset= column)
     offset_array: bool = False       # an offset was given as an array (not re-evaluable)
+    dropped_fixed: tuple = ()
 
     @property
     def n_obs(self):
@@ -104,8 +123,17 @@ class Design:
         return self.X.shape[1]
 
 
+@dataclass(frozen=True)
+class TermCoding:
+    """How to code new rows: the fixed terms and, per block, each bar's terms (None
+    for an intercept-only bar)."""
+
+    fixed: object
+    bars: tuple
+
+
 def build_design(formula, data, na_action="raise", family="gaussian", offset=None,
-                 weights=None):
+                 weights=None, rank_deficient="drop"):
     """Evaluate ``formula`` on ``data`` (a pandas DataFrame) into a :class:`Design`.
 
     ``na_action="raise"`` (default) refuses missing values in any column the formula
@@ -116,6 +144,13 @@ def build_design(formula, data, na_action="raise", family="gaussian", offset=Non
     (a column name or an array of n rows) is added to the formula's ``offset(...)``
     terms; ``weights`` (a column name or array) are frequency weights: a row counts
     as ``weights[i]`` identical rows.
+
+    ``rank_deficient="drop"`` (default, as lme4) drops fixed-effect columns that are
+    linearly dependent on earlier columns, with a warning naming them, and records
+    them in ``Design.dropped_fixed``; ``"error"`` refuses such a design.
+
+    lme4's ``cbind(successes, failures)`` and brms's ``successes | trials(n)`` are read
+    as the binomial response ``p(successes, trials)``.
     """
     from .families import get_family
 
@@ -124,44 +159,46 @@ def build_design(formula, data, na_action="raise", family="gaussian", offset=Non
         raise TypeError(f"data must be a pandas DataFrame, got {type(data).__name__}")
     if na_action not in ("raise", "drop"):
         raise ValueError(f"na_action must be 'raise' or 'drop', got {na_action!r}")
-    parsed = parse_formula(formula)
+    if rank_deficient not in RANK_DEFICIENT:
+        raise ValueError(f"rank_deficient must be one of {RANK_DEFICIENT}, "
+                         f"got {rank_deficient!r}")
+    parsed = parse_formula(formula, columns=[c for c in data.columns if isinstance(c, str)])
     extra = [a for a in (offset, weights) if isinstance(a, str)]
     data, n_dropped, kept = _checked_rows(parsed, data, na_action, extra)
 
-    try:
-        fixed = design_matrices(parsed.fixed, data, na_action="error")
-    except FormulaError:
-        raise
-    except KeyError as err:
-        raise ValueError(f"column {err.args[0]!r} used in the formula is not in data") from None
-    except Exception as err:
-        raise FormulaError(f"cannot evaluate formula {formula!r} on data: {err}") from None
+    response, rhs = (part.strip() for part in parsed.fixed.split("~", 1))
+    response_columns = _names_in(response, data)
+    fixed, X, fixed_names, terms = _evaluate(response, rhs, data, response_columns)
 
     if fixed.response is None:
         raise FormulaError("the formula has no response")
-    response = family.response(fixed.response, parsed.response, data)
-    y, trials = response.y, response.trials
+    response_values = family.response(fixed.response, parsed.response, data)
+    y, trials = response_values.y, response_values.trials
     offset_terms = tuple(parsed.offsets) + ((offset,) if isinstance(offset, str) else ())
     offset_values = _offsets(offset_terms, None if isinstance(offset, str) else offset,
                              data, kept)
     weight_values = _weights(weights, data, kept)
-    if fixed.common is None:
-        X = np.zeros((len(y), 0), order="F")
-        fixed_names = ()
-    else:
-        frame = fixed.common.as_dataframe()
-        X = np.asfortranarray(frame.to_numpy(dtype=float))
-        fixed_names = tuple(str(c) for c in frame.columns)
+    dropped = ()
+    if X.shape[1]:
         _check_finite(X, fixed_names)
-        _check_collinear(X, fixed_names)
+        keep = _independent_columns(X, fixed_names, rank_deficient)
+        if len(keep) < X.shape[1]:
+            dropped = tuple(n for c, n in enumerate(fixed_names) if c not in set(keep))
+            warnings.warn(f"fixed-effect model matrix is rank deficient: dropping "
+                          f"{len(dropped)} column(s) aliased with earlier ones, {list(dropped)} "
+                          "(as lme4 does; rank_deficient='error' refuses instead)",
+                          stacklevel=2)
+            X = np.asfortranarray(X[:, keep])
+            terms = terms.keep_only(keep)
+            fixed_names = terms.names
 
-    blocks = _blocks(parsed, data, family)
+    blocks, bar_terms = _blocks(parsed, data, family)
     return Design(formula=formula, response=parsed.response, y=y, X=X,
                   fixed_names=fixed_names, blocks=blocks, n_dropped=n_dropped,
-                  fixed_spec=fixed.common, family=family, trials=trials,
-                  offset=offset_values, weights=weight_values,
-                  offset_terms=offset_terms, offset_array=offset is not None
-                  and not isinstance(offset, str))
+                  fixed_spec=TermCoding(fixed=terms, bars=bar_terms), family=family,
+                  trials=trials, dropped_fixed=dropped, offset=offset_values,
+                  weights=weight_values, offset_terms=offset_terms,
+                  offset_array=offset is not None and not isinstance(offset, str))
 
 
 def _column_or_array(value, what, data, kept):
@@ -187,16 +224,10 @@ def evaluate_offsets(terms, data):
     """Sum (n,) of offset expressions evaluated on ``data``."""
     total = np.zeros(len(data))
     for expr in terms:
-        try:
-            dm = design_matrices(f"fastgibbs_lhs_response ~ 0 + {expr}",
-                                 data.assign(fastgibbs_lhs_response=0.0), na_action="error")
-        except KeyError as err:
-            raise ValueError(f"column {err.args[0]!r} used in offset({expr}) is not in data") \
-                from None
-        except Exception as err:
-            raise FormulaError(f"cannot evaluate offset({expr}): {err}") from None
-        values = dm.common.as_dataframe().to_numpy(dtype=float) if dm.common is not None else None
-        if values is None or values.shape[1] != 1:
+        _, values, _, _ = _evaluate("fastgibbs_lhs_response", f"0 + {expr}",
+                                    data.assign(fastgibbs_lhs_response=0.0), keep=(),
+                                    checks=False)
+        if values.shape[1] != 1:
             raise FormulaError(f"offset({expr}) must be one numeric column")
         total += values[:, 0]
     return total
@@ -227,12 +258,34 @@ def _weights(weights, data, kept):
     return w
 
 
+def _names_in(text, data):
+    return {t.name for t in tokenize(text) if t.kind == "name" and t.name in data.columns}
+
+
+def _evaluate(response, rhs, data, keep, checks=True):
+    """formulae's matrices of ``response ~ rhs`` coded as R: (dm, X, names, FixedTerms);
+    errors name the column or the function."""
+    try:
+        return evaluate_terms(response, rhs, data, keep=keep, checks=checks)
+    except (FormulaError, TypeError):
+        raise
+    except KeyError as err:
+        name = err.args[0] if err.args else ""
+        raise ValueError(f"column {name!r} used in the formula is not in data") from None
+    except Exception as err:
+        raise FormulaError(f"cannot evaluate {response} ~ {rhs} on data: {err}") from None
+
+
 def _checked_rows(parsed, data, na_action, extra=()):
     """Check the columns the formula uses exist and are complete; maybe drop rows.
 
     Returns (data, n_dropped, kept) with ``kept`` the boolean mask of the original
     rows kept."""
     used = [name for name in sorted(set(parsed.variables) | set(extra)) if name in data.columns]
+    duplicated = sorted({name for name in used if (data.columns == name).sum() > 1})
+    if duplicated:
+        raise ValueError(f"data has several columns named {duplicated[0]!r}; rename them so "
+                         "each name is unique")
     for group in parsed.groups:
         for name in group.variables:
             if name not in data.columns:
@@ -265,59 +318,77 @@ def _check_finite(values, names):
                              "value(s) (inf or nan)")
 
 
-def _check_collinear(X, names):
-    """Raise if X'X is (numerically) singular, naming the columns involved."""
-    if X.shape[1] == 0:
-        return
-    if X.shape[0] < X.shape[1]:
-        raise ValueError(f"{X.shape[1]} fixed effects but only {X.shape[0]} observations")
-    scale = np.sqrt((X * X).sum(axis=0))
-    if np.any(scale == 0):
-        zero = [names[c] for c in np.flatnonzero(scale == 0)]
-        raise ValueError(f"fixed-effect column(s) {zero} are all zero")
-    # with an intercept, judge the other columns after centring, so a predictor far
-    # from 0 (x + 1e8) is not mistaken for a copy of the intercept
-    ones = np.all(X == 1.0, axis=0)
-    if ones.any():
-        centred = ~ones & (np.ptp(X, axis=0) > 0)
-        X = X.copy()
-        X[:, centred] -= X[:, centred].mean(axis=0)
-        scale = np.sqrt((X * X).sum(axis=0))
-        if np.any(scale == 0):
-            const = [names[c] for c in np.flatnonzero(scale == 0)]
-            raise ValueError(f"fixed effects are collinear: columns {const} are constant "
-                             "like the intercept; drop one of them")
-    Xs = X / scale
-    _, sv, vt = np.linalg.svd(Xs, full_matrices=False)
-    if sv[-1] < 1e-8 * sv[0]:
-        null = vt[-1]
-        involved = [names[c] for c in np.flatnonzero(np.abs(null) > 1e-3)]
-        raise ValueError(f"fixed effects are collinear: columns {involved} are linearly "
-                         "dependent; drop one of them")
+def _independent_columns(X, names, rank_deficient):
+    """Indices of the columns of X kept, in order: a column is aliased when it lies in
+    the span of the columns before it (relative residual <= RANK_TOLERANCE), the rule
+    of R's QR with limited pivoting (dqrdc2) that lme4 applies; the residual norms are
+    |R_jj| of a QR decomposition. With an all-ones column the others are centred
+    first, which leaves every span unchanged but keeps a column far from 0 (x + 1e8)
+    from looking aliased with the intercept."""
+    n, p = X.shape
+    ones = [c for c in range(p) if np.all(X[:, c] == 1.0)]
+    V = X - X.mean(axis=0) if ones else X.copy()
+    if ones:
+        V[:, ones[0]] = 1.0
+    norms = np.linalg.norm(V, axis=0)
+    keep = [c for c in range(p) if norms[c] > 0]
+    while keep:
+        # |R_jj| is column j's residual on the columns before it as long as those are
+        # independent: drop the first aliased column and decompose again
+        residual = np.abs(np.diag(np.linalg.qr(V[:, keep], mode="r")))
+        flagged = np.flatnonzero(residual <= RANK_TOLERANCE * norms[keep[:len(residual)]])
+        if flagged.size:
+            del keep[int(flagged[0])]
+        elif len(keep) > n:
+            del keep[n]
+        else:
+            break
+    aliased = [c for c in range(p) if c not in set(keep)]
+    if aliased and rank_deficient == "error":
+        if n < p:
+            raise ValueError(f"{p} fixed effects but only {n} observations")
+        c = aliased[0]
+        if not np.any(X[:, c]):
+            raise ValueError(f"fixed-effect column(s) {[names[a] for a in aliased if not np.any(X[:, a])]} "
+                             "are all zero")
+        coef = np.linalg.lstsq(X[:, keep], X[:, c], rcond=None)[0]
+        scale = np.abs(coef) * np.linalg.norm(X[:, keep], axis=0)
+        involved = [names[k] for k, s in zip(keep, scale) if s > 1e-6 * scale.max()]
+        raise ValueError(f"fixed effects are collinear: columns {involved + [names[c]]} are "
+                         "linearly dependent; drop one of them (or pass "
+                         "rank_deficient='drop' to drop aliased columns as lme4 does)")
+    return keep
 
 
 def _blocks(parsed, data, family):
-    """One Block per grouping factor; bars sharing a factor are merged."""
-    by_factor = {}
+    """The covariance blocks (see the module docstring) and, per block, each bar's
+    coded terms for new data."""
+    bars = []
     for term in parsed.groups:
-        cols, Z = _group_columns(term.lhs, data)
-        entry = by_factor.setdefault(term.variables, {"cols": [], "Z": [], "correlated": [],
-                                                      "lhs": []})
-        entry["lhs"].append(term.lhs)
-        for name in cols:
-            if name in entry["cols"]:
-                raise FormulaError(f"term '{name}|{term.factor}' appears twice in the formula")
-        entry["cols"].extend(cols)
-        entry["Z"].append(Z)
-        entry["correlated"].append(term.correlated and len(cols) > 1)
-    blocks = []
-    for variables, entry in by_factor.items():
+        cols, Z, terms = _group_columns(term.lhs, data)
+        bars.append((term, cols, Z, terms))
+    seen = {}
+    for term, cols, _, _ in bars:
+        for col in cols:
+            label = f"{col}|{term.factor}"
+            if label in seen:
+                raise FormulaError(
+                    f"'{col}' varies by {term.factor!r} twice, in {seen[label]} and "
+                    f"{term.source}: the two variances are not identifiable (lme4 fits them "
+                    "anyway); keep one")
+            seen[label] = term.source
+    # one-column bars of a factor share one block of independent variances
+    members, order = {}, []
+    for index, (term, cols, _, _) in enumerate(bars):
+        key = (term.variables, "diagonal") if len(cols) == 1 else (term.variables, index)
+        if key not in members:
+            members[key] = []
+            order.append(key)
+        members[key].append(index)
+    blocks, coding = [], []
+    for key in order:
+        variables = key[0]
         factor = ":".join(variables)
-        correlated = any(entry["correlated"])
-        if correlated and len(entry["Z"]) > 1:
-            raise NotImplementedError(
-                f"a correlated term for {factor!r} cannot be combined with another term for "
-                f"the same factor; put all its columns in one (... | {factor})")
         group, levels = _group_index(data, variables)
         if len(levels) < 2:
             raise ValueError(f"grouping factor {factor!r} has a single level; it cannot vary")
@@ -328,46 +399,72 @@ def _blocks(parsed, data, family):
                 "(lme4 refuses this too: 'number of levels of each grouping factor must be "
                 "< number of observations'); drop the term, or use it with a family "
                 "without sigma (an observation-level effect models overdispersion there)")
-        Z = np.ascontiguousarray(np.column_stack(entry["Z"]))
-        blocks.append(Block(factor=factor, variables=variables, lhs=" + ".join(entry["lhs"]),
-                            columns=tuple(entry["cols"]), Z=Z, group=group, levels=levels,
-                            correlated=correlated))
-    return tuple(blocks)
+        chosen = [bars[i] for i in members[key]]
+        blocks.append(Block(
+            factor=factor, variables=variables, lhs=tuple(b[0].lhs for b in chosen),
+            columns=tuple(c for b in chosen for c in b[1]),
+            Z=np.ascontiguousarray(np.column_stack([b[2] for b in chosen])),
+            group=group, levels=levels, correlated=key[1] != "diagonal"))
+        coding.append(tuple(b[3] for b in chosen))
+    return tuple(blocks), tuple(coding)
 
 
-def _group_columns(lhs, data):
-    """Evaluate a bar's left-hand side: column names (``"1"`` for the intercept), Z."""
+def _group_columns(lhs, data, checks=True):
+    """Evaluate a bar's left-hand side: column names (``"1"`` for the intercept), Z
+    (n, q) and the coded terms for new data (None for an intercept)."""
     if lhs.replace(" ", "") in ("1", "1+1"):
-        return ["1"], np.ones((len(data), 1))
-    try:
-        dm = design_matrices(f"fastgibbs_lhs_response ~ {lhs}",
-                             data.assign(fastgibbs_lhs_response=0.0), na_action="error")
-    except KeyError as err:
-        raise ValueError(f"column {err.args[0]!r} used in the formula is not in data") from None
-    except Exception as err:
-        raise FormulaError(f"cannot evaluate group term left-hand side {lhs!r}: {err}") from None
-    if dm.common is None:
+        return ["1"], np.ones((len(data), 1)), None
+    _, Z, names, terms = _evaluate("fastgibbs_lhs_response", lhs,
+                                   data.assign(fastgibbs_lhs_response=0.0), keep=(),
+                                   checks=checks)
+    if Z.shape[1] == 0:
         raise FormulaError(f"group term left-hand side {lhs!r} has no columns")
-    frame = dm.common.as_dataframe()
-    names = ["1" if c == "Intercept" else str(c) for c in frame.columns]
-    Z = frame.to_numpy(dtype=float)
+    names = ["1" if c == "Intercept" else str(c) for c in names]
     _check_finite(Z, names)
-    return names, Z
+    return names, np.ascontiguousarray(Z), terms
+
+
+def _factor_codes(column, name):
+    """Codes 0..J-1 of a column's values and their labels (as R prints them: integral
+    floats without '.0'), sorted by value (a Categorical's category order). Raises
+    ValueError when distinct values print the same (1 and '1')."""
+    try:
+        codes, uniques = pd.factorize(column, sort=True)
+    except TypeError:           # mixed types do not sort; they are refused below
+        codes, uniques = pd.factorize(column, sort=False)
+    labels = np.array([format_level(u) for u in uniques], dtype=object)
+    if len(set(labels)) < len(labels):
+        shown = [u for u, dup in zip(uniques, pd.Series(labels).duplicated(keep=False)) if dup]
+        raise ValueError(f"grouping column {name!r} holds distinct values that print the "
+                         f"same, {shown!r}; make the column one type (e.g. "
+                         f"df[{name!r}].astype(str)) so each group has its own label")
+    return np.asarray(codes, dtype=np.intp), labels
 
 
 def _group_index(data, variables):
-    """Group index 0..J-1 per row and the sorted level labels (str)."""
-    if len(variables) == 1:
-        codes, uniques = pd.factorize(data[variables[0]], sort=True)
-        labels = np.array([str(u) for u in uniques], dtype=object)
-        return codes.astype(np.intp), labels
-    codes = data.groupby(list(variables), sort=True, observed=True).ngroup()
-    codes = codes.to_numpy().astype(np.intp)
+    """Group index 0..J-1 per row and the level labels (str), sorted by the values as R
+    orders factor levels; labels of combinations ``a:b`` joined by ':'. Raises
+    ValueError when two groups would get the same label."""
+    per = [_factor_codes(data[name], name) for name in variables]
+    if len(per) == 1:
+        return per[0]
+    frame = pd.DataFrame({k: codes for k, (codes, _) in enumerate(per)})
+    codes = frame.groupby(list(frame.columns), sort=True).ngroup().to_numpy().astype(np.intp)
     _, first = np.unique(codes, return_index=True)
-    rows = data[list(variables)].iloc[first]
-    labels = np.array([":".join(str(v) for v in row) for row in rows.itertuples(index=False)],
-                      dtype=object)
+    labels = np.array([":".join(str(labels[c]) for c, (_, labels) in zip(row, per))
+                       for row in frame.to_numpy()[first]], dtype=object)
+    if len(set(labels)) < len(labels):
+        same = pd.Series(labels)[pd.Series(labels).duplicated()].iloc[0]
+        raise ValueError(f"grouping factor {':'.join(variables)!r}: different combinations "
+                         f"of {list(variables)} give the same label {same!r} because a value "
+                         "contains ':'; replace ':' in those columns")
     return codes, labels
+
+
+def _level_labels(data, variables):
+    """Group label of each row of ``data`` (new data), formatted as in fitting."""
+    codes, labels = _group_index(data, variables)
+    return labels[codes]
 
 
 def evaluate_new_data(fit, data, offset=None):
@@ -375,7 +472,7 @@ def evaluate_new_data(fit, data, offset=None):
     offset (n,): the fit's offset terms on ``data`` plus ``offset`` (an array or a
     column name), required when the fit's offset was an array.
 
-    Group labels are strings as in fitting; levels not seen in fitting are kept (the
+    Group labels are formatted as in fitting; levels not seen in fitting are kept (the
     caller decides what they mean). Raises ValueError naming missing columns."""
     if not isinstance(data, pd.DataFrame):
         raise TypeError(f"newdata must be a pandas DataFrame, got {type(data).__name__}")
@@ -385,36 +482,45 @@ def evaluate_new_data(fit, data, offset=None):
     missing = sorted(name for name in needed if name not in data.columns)
     if missing:
         raise ValueError(f"newdata lacks grouping column(s) {missing}")
-    if not fit.fixed_names:
-        X = np.zeros((len(data), 0))
-    else:
-        try:
-            if fit.fixed_spec is not None:
-                X = np.asarray(fit.fixed_spec.evaluate_new_data(data).design_matrix, dtype=float)
-            else:
-                rhs = parse_formula(fit.formula).fixed.split("~", 1)[1]
-                frame = design_matrices(f"fastgibbs_lhs_response ~ {rhs}",
-                                        data.assign(fastgibbs_lhs_response=0.0),
-                                        na_action="error").common.as_dataframe()
-                if tuple(str(c) for c in frame.columns) != tuple(fit.fixed_names):
-                    raise ValueError(f"newdata gives fixed-effect columns {list(frame.columns)}, "
-                                     f"the fit has {list(fit.fixed_names)}")
-                X = frame.to_numpy(dtype=float)
-        except KeyError as err:
-            raise ValueError(f"newdata lacks column {err.args[0]!r}") from None
+    coding = fit.fixed_spec if isinstance(fit.fixed_spec, TermCoding) else None
+    try:
+        if not fit.fixed_names:
+            X = np.zeros((len(data), 0))
+        elif coding is not None:
+            X = coding.fixed.evaluate(data)
+        else:
+            parsed = parse_formula(fit.formula)
+            response, rhs = (part.strip() for part in parsed.fixed.split("~", 1))
+            _, X, names, _ = _evaluate("fastgibbs_lhs_response", rhs,
+                                       data.assign(fastgibbs_lhs_response=0.0), keep=(),
+                                       checks=False)
+            if tuple(names) != tuple(fit.fixed_names):
+                raise ValueError(f"newdata gives fixed-effect columns {list(names)}, "
+                                 f"the fit has {list(fit.fixed_names)}")
+    except KeyError as err:
+        raise ValueError(f"newdata lacks column {err.args[0]!r}") from None
     _check_finite(X, fit.fixed_names)
     groups = []
-    for block in fit.blocks:
-        cols, Z = _group_columns(block.lhs, data)
+    for k, block in enumerate(fit.blocks):
+        lhs = (block.lhs,) if isinstance(block.lhs, str) else tuple(block.lhs)
+        parts, cols = [], []
+        for b, text in enumerate(lhs):
+            terms = coding.bars[k][b] if coding is not None else None
+            if terms is not None:
+                parts.append(terms.evaluate(data))
+                cols += ["1" if c == "Intercept" else c for c in terms.names]
+            else:
+                names, Z, _ = _group_columns(text, data, checks=False)
+                parts.append(Z)
+                cols += names
         if tuple(cols) != tuple(block.columns):
             raise ValueError(f"newdata gives columns {cols} for {block.factor!r}, "
                              f"the fit has {list(block.columns)}")
+        Z = np.column_stack(parts)
         if data[list(block.variables)].isna().any().any():
             raise ValueError(f"newdata has missing values in grouping column(s) "
                              f"{list(block.variables)}")
-        labels = [":".join(str(v) for v in row)
-                  for row in data[list(block.variables)].itertuples(index=False)]
-        groups.append((Z, labels))
+        groups.append((Z, list(_level_labels(data, block.variables))))
     terms = tuple(getattr(fit, "offset_terms", ()) or ())
     off = evaluate_offsets(terms, data) if terms else np.zeros(len(data))
     if offset is not None:

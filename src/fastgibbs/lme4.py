@@ -42,8 +42,9 @@ def _trials(fit, data):
         return np.ones(len(data), dtype=np.int64)
     if not get_family(fit.family).needs_trials:
         return None
+    from .formula import parse_formula   # cbind(s, n - s) and s | trials(n) read as p(s, n)
     match = re.match(r"^\s*(?:p|prop)\(\s*[^,]+,\s*([A-Za-z_.][A-Za-z0-9_.]*)\s*\)",
-                     fit.formula)
+                     parse_formula(fit.formula).fixed)
     if match is None:
         raise ValueError("cannot find the trials column in the response of "
                          f"{fit.formula!r}; write p(successes, trials)")
@@ -82,13 +83,23 @@ class Lme4Mixin:
             cols[name] = stat(d.reshape(-1, d.shape[-1]))
         return pd.DataFrame(cols, index=pd.Index(block.levels, name=block.factor))
 
+    def _by_factor(self, stat):
+        """{factor: DataFrame} with the columns of every block of the factor (a factor
+        may have several blocks, e.g. (age | Subject) + (0 + nsex | Subject))."""
+        out = {}
+        for block in self.blocks:
+            table = self._group_table(block, stat)
+            out[block.factor] = table if block.factor not in out \
+                else pd.concat([out[block.factor], table], axis=1)
+        return out
+
     def ranef(self):
         """Posterior means of the group effects: {factor: DataFrame (levels x terms)}."""
-        return {b.factor: self._group_table(b, lambda d: d.mean(axis=0)) for b in self.blocks}
+        return self._by_factor(lambda d: d.mean(axis=0))
 
     def se_ranef(self):
         """Posterior sds of the group effects: {factor: DataFrame (levels x terms)}."""
-        return {b.factor: self._group_table(b, lambda d: d.std(axis=0)) for b in self.blocks}
+        return self._by_factor(lambda d: d.std(axis=0))
 
     def coef(self):
         """Fixed plus group effects per group (as lme4's ``coef``): {factor: DataFrame}.
@@ -97,11 +108,16 @@ class Lme4Mixin:
         not vary by the factor are the same in every row."""
         out = {}
         for block in self.blocks:
+            if block.factor in out:
+                continue
+            factor_blocks = [b for b in self.blocks if b.factor == block.factor]
             table = pd.DataFrame(index=pd.Index(block.levels, name=block.factor))
             for name in self.fixed_names:
                 beta = self._flat(name)
-                if name in block.coef_names:
-                    term = block.terms[block.coef_names.index(name)]
+                varying = [b for b in factor_blocks if name in b.coef_names]
+                if varying:
+                    b = varying[0]
+                    term = b.terms[b.coef_names.index(name)]
                     u = self.draws(term).reshape(len(beta), -1)
                     table[name] = (beta[:, None] + u).mean(axis=0)
                 else:

@@ -36,6 +36,7 @@ import math
 import numpy as np
 
 from ._kinds import VariancePrior
+from .moments import mean_sd
 
 __all__ = ["Normal", "InvGamma", "HalfCauchy", "InvWishart", "Gamma"]
 
@@ -129,13 +130,12 @@ def default_priors(design):
     out = {}
     X, names = design.X, design.fixed_names
     w = getattr(design, "weights", None)
-    w = np.ones(design.n_obs) if w is None else w
 
     def mean(v):
-        return float(np.average(v, weights=w))
+        return mean_sd(v, w)[0]
 
     def sd(v):
-        return float(np.sqrt(np.average((v - mean(v)) ** 2, weights=w)))
+        return mean_sd(v, w)[1]
 
     slopes = [c for c, name in enumerate(names) if name != "Intercept"]
     sds = {c: sd(X[:, c]) for c in slopes}
@@ -144,7 +144,7 @@ def default_priors(design):
         if name == "Intercept":
             out[name] = Normal(mean_y, 10.0 * sd_y * (1.0 + shift))
         else:
-            scale = sds[c] if sds[c] > 0 else float(np.sqrt(mean(X[:, c] ** 2)))
+            scale = sds[c] if sds[c] > 0 else mean_sd(X[:, c], w, center=False)[1]
             out[name] = Normal(0.0, 2.5 * sd_y / scale)
     out.update(family.default_dispersion_priors(design.y - offset,
                                                 getattr(design, "weights", None)))

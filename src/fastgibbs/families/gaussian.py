@@ -2,6 +2,7 @@
 import numpy as np
 
 from .._kinds import Family as Kind
+from ..moments import mean_sd
 from .base import Family, Response
 
 __all__ = ["Gaussian"]
@@ -31,17 +32,12 @@ class Gaussian(Family):
         return eta
 
     def prior_scale(self, y, trials, offset, weights):
-        r = y - offset
-        w = np.ones_like(r) if weights is None else weights
-        mean = float(np.average(r, weights=w))
-        sd = float(np.sqrt(np.average((r - mean) ** 2, weights=w)))
+        mean, sd = mean_sd(y - offset, weights)
         return mean, (sd if sd > 0 and np.isfinite(sd) else 1.0)
 
     def default_dispersion_priors(self, y, weights):
         from ..priors import HalfCauchy
-        w = np.ones_like(y) if weights is None else weights
-        mean = np.average(y, weights=w)
-        sd = float(np.sqrt(np.average((y - mean) ** 2, weights=w)))
+        _, sd = mean_sd(y, weights)
         return {"sigma": HalfCauchy(sd if sd > 0 and np.isfinite(sd) else 1.0)}
 
     def log_likelihood(self, y, eta, params, trials=None):

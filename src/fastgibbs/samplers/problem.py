@@ -24,6 +24,7 @@ from functools import cached_property
 import numpy as np
 
 from .._kinds import Covariance, Family as Kind, VariancePrior
+from ..moments import mean_sd
 from ..priors import HalfCauchy, InvGamma
 
 __all__ = ["Problem", "Transform", "build_problem", "with_response", "parameter_layout"]
@@ -63,13 +64,18 @@ class Transform:
             t[self.intercept] = self.y_shift
         return t
 
-    @cached_property
-    def _T_transposed(self):
-        return np.ascontiguousarray(self.T.T)
-
     def beta_to_user(self, beta):
-        """(..., p) internal coefficients -> the user's."""
-        return beta @ self._T_transposed + self.t
+        """(..., p) internal coefficients -> the user's. Written elementwise (no BLAS
+        call, whose rounding can depend on its threading), so draws are bit-identical
+        in every process and thread."""
+        out = beta * (self.y_scale / self.x_scale)
+        if self.intercept >= 0:
+            i = self.intercept
+            slopes = np.delete(out, i, axis=-1)
+            centers = np.delete(self.x_center, i)
+            out[..., i] = (self.y_scale * beta[..., i] + self.y_shift
+                           - np.sum(slopes * centers, axis=-1))
+        return out
 
     def beta_to_internal(self, beta):
         return np.linalg.solve(self.T, np.asarray(beta, dtype=float) - self.t)
@@ -169,44 +175,43 @@ def _transform(design, y, weights, scaling=None):
     intercept = names.index("Intercept") if "Intercept" in names else -1
     if intercept >= 0 and not np.all(X[:, intercept] == 1.0):
         intercept = -1
-    w = np.ones(len(y)) if weights is None else weights
     center = np.zeros(p)
     scale = np.ones(p)
     for m in range(p):
         if m == intercept:
             continue
-        col = X[:, m]
-        mean = float(np.average(col, weights=w)) if intercept >= 0 else 0.0
-        sd = float(np.sqrt(np.average((col - mean) ** 2, weights=w)))
-        if intercept >= 0:
-            center[m] = mean
-        scale[m] = sd if sd > 0 and np.isfinite(sd) else (
-            float(np.sqrt(np.average(col ** 2, weights=w))) or 1.0)
+        mean, sd = mean_sd(X[:, m], weights, center=intercept >= 0)
+        if not sd > 0:                      # a constant column without an intercept
+            _, sd = mean_sd(X[:, m], weights, center=False)
+        center[m] = mean
+        scale[m] = sd if sd > 0 else 1.0
     shift, y_scale = 0.0, 1.0
     if design.family.kind == Kind.FAMILY_GAUSSIAN:
         if scaling is not None:
             shift, y_scale = scaling
         else:
-            mean = float(np.average(y, weights=w))
-            sd = float(np.sqrt(np.average((y - mean) ** 2, weights=w)))
+            _, sd = mean_sd(y, weights)
             if not (sd > 0) or not np.isfinite(sd):
                 raise ValueError(f"response {design.response!r} is constant"
                                  + (" after the offset" if np.any(design.offset) else "")
                                  + ": a gaussian model has nothing to fit (sigma would be 0)")
-            shift = mean if intercept >= 0 else 0.0
-            y_scale = sd if intercept >= 0 else float(np.sqrt(np.average(y ** 2, weights=w)))
+            shift, y_scale = mean_sd(y, weights, center=intercept >= 0)
     return Transform(y_shift=shift, y_scale=y_scale, x_center=center, x_scale=scale,
                      intercept=intercept)
 
 
-def _check_not_exact(design, y_int, X_int, w):
-    """Refuse a gaussian response that the fixed effects fit exactly (sigma -> 0)."""
-    if X_int.shape[1] == 0 or X_int.shape[1] >= len(y_int):
+def _check_not_exact(design, stats):
+    """Refuse a gaussian response that the fixed effects fit exactly (sigma -> 0): the
+    least-squares residual sum of squares y'Wy - b'X'Wy, b = (X'WX)^-1 X'Wy, from the
+    statistics (O(p^3)), relative to y'Wy (the response is standardised)."""
+    xtx, xty, yty = stats["xtx"], stats["xty"], stats["yty"]
+    if len(xty) == 0 or len(xty) >= stats["n_obs"]:
         return
-    sw = np.sqrt(w)
-    coef, *_ = np.linalg.lstsq(X_int * sw[:, None], y_int * sw, rcond=None)
-    rss = float(np.sum(w * (y_int - X_int @ coef) ** 2))
-    if rss <= 1e-20 * float(np.sum(w * y_int ** 2)):
+    try:
+        rss = yty - float(xty @ np.linalg.solve(xtx, xty))
+    except np.linalg.LinAlgError:
+        return
+    if rss <= 1e-10 * yty:
         raise ValueError(f"response {design.response!r} is fitted exactly by the fixed "
                          "effects (residual sum of squares 0): sigma has no information; "
                          "check for a predictor that copies the response")
@@ -432,8 +437,6 @@ def build_problem(design, priors, y=None, scaling=None, reuse=None):
     cells, mixtures, row_cell = None, None, None
     if gaussian:
         y_int = (y_eff - tf.y_shift) / tf.y_scale
-        if scaling is None:
-            _check_not_exact(design, y_int, X_int, w)
         if reuse is None:
             stats = _gaussian_statistics(X_int, y_int, blocks, w)
             pairs = pair_cells([b.group for b in blocks], [b.Z for b in blocks],
@@ -443,6 +446,8 @@ def build_problem(design, priors, y=None, scaling=None, reuse=None):
             stats.update(n_obs=reuse.n_obs, xtx=reuse.xtx, ztz=reuse.ztz, ztx=reuse.ztx)
             pairs = (reuse.pair_row_off, reuse.rowptr, reuse.cell_col, reuse.cell_val_off,
                      reuse.cell_val, None)
+        if scaling is None:
+            _check_not_exact(design, stats)
     elif reuse is not None and family.kind == Kind.FAMILY_BINOMIAL:
         row_cell = reuse.row_cell
         keep = row_cell >= 0

@@ -1,0 +1,417 @@
+"""Formula terms coded as R codes them, on top of formulae's design matrices.
+
+formulae evaluates the terms; this module makes the result equal lme4's ``lFormula``:
+
+- **data columns** are checked first (one type per column, no duplicate names, no dates;
+  numbers stored as text get a warning) and prepared: an unordered pandas Categorical
+  keeps its own category order, so its reference level is its first category (R's
+  ``factor`` levels; plain strings are sorted, as R's ``factor()`` sorts them);
+  categories that do not occur are dropped, ordered or not (R's ``drop.unused.levels``);
+- **ordered Categoricals** get R's polynomial contrasts ``contr.poly`` (columns ``x[.L]``,
+  ``x[.Q]``, ``x[.C]``, ``x[^4]``, ...); ``C(x, Treatment)`` (or R's
+  ``C(x, contr.treatment)``) asks for treatment coding in category order;
+- **R's functions** are available without ``np.``: ``log``, ``exp``, ``sqrt``, ...,
+  ``factor``, ``as.numeric``, ``dummy`` (lme4), ``ns`` (splines), ``TRUE``/``FALSE``;
+  ``scale(x)`` divides by the sample sd (n - 1) as R does (formulae's divides by n).
+
+:class:`FixedTerms` keeps what is needed to code new data the same way (``predict``).
+"""
+from types import SimpleNamespace
+import math
+import warnings
+
+import numpy as np
+import pandas as pd
+from formulae import design_matrices
+from formulae.categorical import ENCODINGS, CategoricalBox, ContrastMatrix, Encoding, Sum, \
+    Treatment
+from formulae.environment import Environment
+from formulae.transforms import TRANSFORMS
+
+from .formula import FormulaError, is_call, tokenize
+
+__all__ = ["FixedTerms", "Poly", "contr_poly", "evaluate_terms", "format_level",
+           "prepare_data"]
+
+
+# ---- contrasts ----------------------------------------------------------------------
+
+def contr_poly(n):
+    """R's ``contr.poly(n)``: (n, n - 1) orthonormal polynomial contrasts in the scores
+    1..n and their labels (``.L``, ``.Q``, ``.C``, ``^4``, ...).
+
+    As R's ``make.poly``: the QR decomposition of the centred Vandermonde matrix, Q's
+    columns signed by diag(R) (so the linear contrast increases), constant dropped."""
+    scores = np.arange(1, n + 1, dtype=float)
+    vander = np.vander(scores - scores.mean(), n, increasing=True)
+    q, r = np.linalg.qr(vander)
+    z = q * np.sign(np.diag(r))
+    labels = [".L", ".Q", ".C"][: n - 1] + [f"^{k}" for k in range(4, n)]
+    return z[:, 1:], labels
+
+
+class Poly(Encoding):
+    """formulae encoding with R's ``contr.poly`` contrasts (for ordered factors)."""
+
+    def code_with_intercept(self, levels):
+        # R codes a factor by indicators when its contrasts cannot apply (no intercept)
+        return ContrastMatrix(np.eye(len(levels)), [str(level) for level in levels])
+
+    def code_without_intercept(self, levels):
+        matrix, labels = contr_poly(len(levels))
+        return ContrastMatrix(matrix, labels)
+
+
+# ---- R's functions --------------------------------------------------------------------
+
+def format_level(value):
+    """A value as a level label, as R prints it: integral floats without '.0'."""
+    if isinstance(value, (float, np.floating)) and math.isfinite(value) \
+            and float(value).is_integer() and abs(value) < 1e15:
+        return str(int(value))
+    if isinstance(value, (float, np.floating)):
+        return repr(float(value))
+    return str(value)
+
+
+def _values(x):
+    return x if isinstance(x, pd.Series) else pd.Series(np.asarray(x))
+
+
+def factor(x, levels=None):
+    """R's ``factor(x)``: categorical levels in x's own order (a Categorical), in
+    numeric order (numbers) or sorted (strings); labels as R prints them."""
+    if isinstance(x, CategoricalBox):
+        x = pd.Series(x.data)
+    x = _values(x)
+    if isinstance(x.dtype, pd.CategoricalDtype):
+        present = set(x.dropna())
+        order = [c for c in x.cat.categories if c in present]
+        ordered = x.dtype.ordered
+        data = x.astype(object)
+    else:
+        data = x
+        order = sorted(pd.unique(x.dropna()))
+        ordered = False
+    if levels is not None:
+        order = list(levels)
+    labels = {value: format_level(value) for value in order}
+    coded = np.array([labels[v] if v in labels else format_level(v) for v in data], dtype=object)
+    return CategoricalBox(coded, Poly() if ordered else None, [labels[v] for v in order])
+
+
+def ordered(x, levels=None):
+    """R's ``ordered(x)``: a factor with polynomial contrasts."""
+    box = factor(x, levels)
+    return CategoricalBox(box.data, Poly(), box.levels)
+
+
+def _as_numeric(x):
+    """R's ``as.numeric``: the codes (1, 2, ...) of a factor, the numbers of text."""
+    x = _values(x)
+    if isinstance(x.dtype, pd.CategoricalDtype):
+        return (x.cat.codes + 1).astype(float)
+    return pd.to_numeric(x).astype(float)
+
+
+def dummy(x, levels=None):
+    """lme4's ``dummy(f, levelsToKeep)``: 0/1 indicator columns of the given levels
+    (all levels when None)."""
+    x = _values(x)
+    if levels is None:
+        levels = sorted(pd.unique(x.dropna()))
+    if isinstance(levels, (str, int, float)):
+        levels = [levels]
+    out = np.column_stack([(x.astype(object) == level).to_numpy(dtype=float)
+                           for level in levels])
+    return out[:, 0] if out.shape[1] == 1 else out
+
+
+class RScale:
+    """R's ``scale(x, center=TRUE, scale=TRUE)``: (x - mean) / sd with the sample sd
+    (n - 1). Stateful: new data use the fitted mean and sd."""
+
+    __stateful_transform__ = True
+
+    def __init__(self):
+        self.params_set = False
+        self.mean = 0.0
+        self.sd = 1.0
+
+    def __call__(self, x, center=True, scale=True):
+        x = np.asarray(x, dtype=float)
+        if not self.params_set:
+            self.mean = float(np.mean(x)) if center else 0.0
+            if scale:
+                # R: sd of the centred values; root mean square / (n-1) when center=FALSE
+                self.sd = float(np.sqrt(np.sum((x - self.mean) ** 2) / (len(x) - 1)))
+            self.params_set = True
+        return (x - self.mean) / self.sd
+
+
+class NaturalSpline:
+    """R's ``splines::ns(x, df, knots, intercept=FALSE)``: a natural cubic spline with
+    R's knots (``df - 1 - intercept`` interior knots at quantiles of x, boundary knots
+    at its range), coded by formulae's natural cubic regression spline basis ``cr()``.
+    With an intercept in the model the columns span the same space as R's ns() basis;
+    the columns themselves differ. Stateful: new data use the fitted knots."""
+
+    __stateful_transform__ = True
+
+    def __init__(self):
+        self.spline = TRANSFORMS["cr"]()
+
+    def __call__(self, x, df=None, knots=None, intercept=False):
+        x = np.asarray(x, dtype=float)
+        if not self.spline.params_set:
+            if knots is None:
+                inner = (int(df) if df is not None else 1) - 1 - int(bool(intercept))
+                # R: quantile(x, type 7) at equally spaced probabilities
+                knots = np.quantile(x, np.linspace(0, 1, inner + 2)[1:-1]) if inner > 0 else []
+            return self.spline(x, knots=np.asarray(knots, dtype=float),
+                               center=not intercept)
+        return self.spline(x)
+
+
+def _log(x, base=math.e):
+    return np.log(x) / (1.0 if base == math.e else np.log(base))
+
+
+_R_MATH = {
+    "log": _log, "log2": np.log2, "log10": np.log10, "log1p": np.log1p, "exp": np.exp,
+    "expm1": np.expm1, "sqrt": np.sqrt, "abs": np.abs, "sin": np.sin, "cos": np.cos,
+    "tan": np.tan, "asin": np.arcsin, "acos": np.arccos, "atan": np.arctan,
+    "sinh": np.sinh, "cosh": np.cosh, "tanh": np.tanh, "floor": np.floor,
+    "ceiling": np.ceil, "trunc": np.trunc, "sign": np.sign,
+    "round": lambda x, digits=0: np.round(x, int(digits)),
+    "pmin": np.minimum, "pmax": np.maximum,
+}
+
+# scale() must be renamed: formulae looks its own transforms up before any namespace
+_SCALE = "fastgibbs_scale"
+
+NAMESPACE = {
+    **_R_MATH,
+    "factor": factor, "as.factor": factor, "ordered": ordered, "dummy": dummy,
+    "ns": NaturalSpline,
+    _SCALE: RScale, "np": np, "numpy": np,
+    "as": SimpleNamespace(numeric=_as_numeric, integer=_as_numeric, factor=factor,
+                          double=_as_numeric, ordered=ordered),
+    "contr": SimpleNamespace(treatment=Treatment, sum=Sum, poly=Poly),
+    "contr.treatment": Treatment, "contr.sum": Sum, "contr.poly": Poly, "Poly": Poly,
+    "TRUE": True, "FALSE": False, "pi": math.pi,
+}
+_ENVIRONMENT = Environment([NAMESPACE])
+
+# callee names formulae knows, plus ours
+_KNOWN = set(TRANSFORMS) | set(ENCODINGS) | set(NAMESPACE)
+
+
+def _check_function(name, text):
+    head, *rest = name.split(".")
+    if name in _KNOWN:
+        return
+    if head in NAMESPACE and not isinstance(NAMESPACE[head], (bool, float)):
+        target = NAMESPACE[head]
+        for attr in rest:
+            target = getattr(target, attr, None)
+        if callable(target):
+            return
+    r_names = ", ".join(sorted(k for k in _R_MATH)) + ", factor, as.numeric, scale, dummy"
+    raise FormulaError(f"unknown function {name!r} in {text!r}; R's {r_names} and numpy's "
+                       "np.<function> are available (e.g. np.log1p)")
+
+
+# ---- data columns ---------------------------------------------------------------------
+
+def _column_kind(series, name):
+    """'number', 'text', 'bool' or 'categorical' of a column; TypeError for other types."""
+    dtype = series.dtype
+    if isinstance(dtype, pd.CategoricalDtype):
+        return "categorical"
+    if pd.api.types.is_bool_dtype(dtype):
+        return "bool"
+    if pd.api.types.is_numeric_dtype(dtype) and not pd.api.types.is_complex_dtype(dtype):
+        return "number"
+    if pd.api.types.is_datetime64_any_dtype(dtype) or pd.api.types.is_timedelta64_dtype(dtype) \
+            or isinstance(dtype, (pd.PeriodDtype, pd.IntervalDtype)):
+        raise TypeError(f"column {name!r} holds {dtype} values; a formula needs numbers or "
+                        "categories: convert it, e.g. to days since a start date "
+                        f"(df[{name!r}] - df[{name!r}].min()).dt.days, or to text")
+    if pd.api.types.is_string_dtype(dtype) and dtype != object:
+        return "text"
+    values = series.dropna()
+    types = {type(v) for v in values}
+    if not types or all(issubclass(t, str) for t in types):
+        return "text"
+    if all(issubclass(t, (bool, np.bool_)) for t in types):
+        return "bool"
+    if all(issubclass(t, (int, float, np.integer, np.floating)) and not issubclass(t, bool)
+           for t in types):
+        return "number"
+    names = sorted({t.__name__ for t in types})
+    raise TypeError(f"column {name!r} mixes value types ({', '.join(names)}); make it one "
+                    f"type, e.g. pd.to_numeric(df[{name!r}]) for numbers or "
+                    f"df[{name!r}].astype(str) for categories")
+
+
+def _numbers_as_text(values):
+    """Whether every (distinct, non-missing) value of a text column reads as a number."""
+    return len(values) > 0 and pd.to_numeric(pd.Series(values), errors="coerce").notna().all()
+
+
+def prepare_data(data, names, categorical_terms=(), keep=(), checks=True):
+    """Checked copy of ``data[names]`` ready for formulae (see the module docstring).
+
+    ``categorical_terms``: columns used only as bare terms (checked for numbers stored
+    as text and single levels unless ``checks`` is False, as for new data); ``keep``:
+    columns left as they are (the response, whose coding is the family's). Returns
+    (frame, ordered): the names of ordered Categoricals."""
+    columns = pd.Index(data.columns)
+    out, ordered_names = {}, set()
+    for name in names:
+        if name not in columns:
+            continue
+        if (columns == name).sum() > 1:
+            raise ValueError(f"data has {(columns == name).sum()} columns named {name!r}; "
+                             "rename them so each name is unique")
+        series = data[name]
+        kind = _column_kind(series, name)
+        if kind == "number" and series.dtype == object:
+            series = series.astype(float)
+        elif kind == "bool" and series.dtype == object:
+            series = series.astype(bool)
+        elif kind == "text":
+            # as an ordered Categorical of the sorted values (R's factor() order), which
+            # formulae codes without sorting every row
+            values = pd.unique(series.dropna())
+            if checks and name in categorical_terms and _numbers_as_text(values):
+                warnings.warn(
+                    f"column {name!r} holds numbers stored as text; it is used as a "
+                    f"categorical predictor with {len(values)} levels. Convert it with "
+                    f"pd.to_numeric(df[{name!r}]) for a numeric predictor, or write "
+                    f"factor({name}) to keep it categorical without this warning",
+                    stacklevel=5)
+            if name in categorical_terms and name not in keep:
+                series = series.astype(pd.CategoricalDtype(sorted(values), ordered=True))
+        if checks and name in categorical_terms and kind in ("text", "categorical") \
+                and series.nunique() < 2:
+            raise ValueError(f"column {name!r} has the single value "
+                             f"{series.dropna().iloc[0]!r}; a categorical predictor needs "
+                             "two or more levels (drop the term)")
+        if kind == "categorical" and name not in keep:
+            present = set(series.dropna())
+            used = [c for c in series.cat.categories if c in present]
+            if series.dtype.ordered:
+                ordered_names.add(name)
+            # formulae keeps an ordered Categorical's order: its first category is the
+            # reference (R), and categories that do not occur are dropped
+            series = series.astype(pd.CategoricalDtype(used, ordered=True))
+        out[name] = series
+    return pd.DataFrame(out, index=data.index), ordered_names
+
+
+def bare_terms(text):
+    """Names used only as whole factors of terms, never inside a call (``x`` in
+    ``x + x:z``, not in ``x + log(x)``)."""
+    tokens = tokenize(text)
+    stack, bare, in_calls = [], set(), set()
+    for i, tok in enumerate(tokens):
+        if tok.kind == "(":
+            stack.append(is_call(tokens, i))
+        elif tok.kind == ")":
+            stack.pop()
+        elif tok.kind == "name" and not (i + 1 < len(tokens) and tokens[i + 1].kind == "("):
+            (in_calls if any(stack) else bare).add(tok.name)
+    return bare - in_calls
+
+
+def _rewrite(text, ordered_names):
+    """(formulae text, name map) with ordered factors wrapped in C(x, Poly) and scale()
+    renamed; the map turns formulae's column labels back into the user's spellings."""
+    tokens = tokenize(text)
+    stack, pieces, last, renames = [], [], 0, []
+    for i, tok in enumerate(tokens):
+        if tok.kind == "(":
+            stack.append(is_call(tokens, i))
+            continue
+        if tok.kind == ")":
+            stack.pop()
+            continue
+        if tok.kind != "name":
+            continue
+        calls = i + 1 < len(tokens) and tokens[i + 1].kind == "("
+        if calls:
+            _check_function(tok.name, text)
+            if tok.text == "scale":
+                pieces += [text[last:tok.start], _SCALE]
+                last = tok.end
+                renames.append((f"{_SCALE}(", "scale("))
+        elif not any(stack) and tok.name in ordered_names:
+            pieces += [text[last:tok.start], f"C({tok.text}, Poly)"]
+            last = tok.end
+            renames.append((f"C({tok.name}, Poly)", tok.name))
+    pieces.append(text[last:])
+    return "".join(pieces), renames
+
+
+def _label(name, renames):
+    for old, new in renames:
+        name = name.replace(old, new)
+    return name
+
+
+class FixedTerms:
+    """The coded terms of one side of a formula, for new data: formulae's evaluated
+    terms, the label map and the columns kept (``keep``, after rank checks)."""
+
+    def __init__(self, spec, renames, names, columns, keep=None):
+        self.spec = spec
+        self.renames = tuple(renames)
+        self.all_names = tuple(names)
+        self.columns = tuple(columns)       # data columns the terms read
+        self.keep = np.arange(len(names)) if keep is None else np.asarray(keep, dtype=np.intp)
+
+    @property
+    def names(self):
+        return tuple(self.all_names[k] for k in self.keep)
+
+    def keep_only(self, keep):
+        """A copy that keeps the columns ``keep`` (indices into the current columns)."""
+        return FixedTerms(self.spec, self.renames, self.all_names, self.columns,
+                          self.keep[np.asarray(keep, dtype=np.intp)])
+
+    def evaluate(self, data):
+        """Design columns (n, n_kept) of new rows ``data`` (a DataFrame)."""
+        frame, _ = prepare_data(data, self.columns, checks=False)
+        X = np.asarray(self.spec.evaluate_new_data(frame).design_matrix, dtype=float)
+        return X.reshape(len(data), -1)[:, self.keep]
+
+
+def evaluate_terms(response, rhs, data, keep=(), checks=True):
+    """formulae's design matrices of ``response ~ rhs`` on ``data``, coded as R codes them.
+
+    Returns (design matrices, X (n, p) float, column names, FixedTerms or None). The
+    intercept is the first column, as in R. ``checks=False`` (new data) skips the
+    warnings and checks meant for the data a model is fitted to."""
+    names = set()
+    for text in (response, rhs):
+        names.update(t.name for t in tokenize(text) if t.kind == "name")
+    frame, ordered_names = prepare_data(data, sorted(names), bare_terms(rhs), keep=keep,
+                                        checks=checks)
+    response_coded, _ = _rewrite(response, set())
+    rhs_coded, renames = _rewrite(rhs, ordered_names)
+    try:
+        dm = design_matrices(f"{response_coded} ~ {rhs_coded}", frame, na_action="error",
+                             env=_ENVIRONMENT)
+    except (TypeError, AttributeError) as err:    # a function called with bad arguments
+        raise FormulaError(f"cannot evaluate {response} ~ {rhs}: {err}") from None
+    if dm.common is None:
+        return dm, np.zeros((len(frame), 0), order="F"), (), None
+    table = dm.common.as_dataframe()
+    labels = tuple(_label(str(c), renames) for c in table.columns)
+    X = table.to_numpy(dtype=float)
+    order = sorted(range(len(labels)), key=lambda c: labels[c] != "Intercept")
+    columns = [name for name in sorted(names) if name in frame.columns and name not in keep]
+    terms = FixedTerms(dm.common, renames, labels, columns, keep=order)
+    return dm, np.asfortranarray(X[:, order]), terms.names, terms

@@ -1,0 +1,455 @@
+"""Coming from lme4: R spellings, R's coding of factors, lme4's blocks and its handling
+of aliased columns; formula terms are used or refused, never ignored; group labels
+are unique; column problems are reported by name (issues 11 and 18)."""
+import json
+from pathlib import Path
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import fastgibbs as fg
+from fastgibbs.coding import contr_poly
+from fastgibbs.design import build_design, evaluate_new_data
+from fastgibbs.formula import parse_formula
+
+GOLDEN = Path(__file__).parent / "data" / "lme4_golden"
+
+
+@pytest.fixture
+def data(rng):
+    n = 120
+    return pd.DataFrame({
+        "y": rng.normal(size=n), "x": rng.normal(size=n), "z": rng.normal(size=n) + 3,
+        "g": np.repeat(list("abcdefghijkl"), 10), "h": np.tile(list("pqrs"), 30),
+        "s": rng.integers(0, 6, n), "n": np.full(n, 6),
+    })
+
+
+def _design(formula, data, **kw):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        return build_design(formula, data, **kw)
+
+
+def _fit(formula, data, **kw):
+    kw.setdefault("chains", 1)
+    kw.setdefault("warmup", 5)
+    kw.setdefault("draws", 5)
+    kw.setdefault("seed", 1)
+    return fg.fit(formula, data, **kw)
+
+
+# ---- 18.2 / 18.3: R's coding of factors ---------------------------------------------
+
+def test_categorical_reference_is_its_first_category(data):
+    data["f"] = pd.Categorical(np.resize(["mid", "low", "high"], len(data)),
+                               categories=["mid", "low", "high"])
+    d = _design("y ~ f + (1 | g)", data)
+    assert d.fixed_names == ("Intercept", "f[low]", "f[high]")
+
+
+def test_strings_keep_sorted_order(data):
+    data["f"] = np.resize(["mid", "low", "high"], len(data))
+    assert _design("y ~ f + (1 | g)", data).fixed_names == ("Intercept", "f[low]", "f[mid]")
+
+
+@pytest.mark.parametrize("ordered", [False, True])
+def test_unused_categories_are_dropped(data, ordered):
+    data["f"] = pd.Categorical(np.resize(["b", "c", "d"], len(data)),
+                               categories=["a", "b", "c", "d"], ordered=ordered)
+    d = _design("y ~ f + (1 | g)", data)
+    assert d.n_fixed == 3 and not any("[a]" in n for n in d.fixed_names)
+
+
+def test_contr_poly_equals_r():
+    # R: contr.poly(4)
+    expected = np.array([[-0.6708203932, 0.5, -0.2236067977],
+                         [-0.2236067977, -0.5, 0.6708203932],
+                         [0.2236067977, -0.5, -0.6708203932],
+                         [0.6708203932, 0.5, 0.2236067977]])
+    matrix, labels = contr_poly(4)
+    np.testing.assert_allclose(matrix, expected, atol=1e-10)
+    assert labels == [".L", ".Q", ".C"]
+    assert contr_poly(6)[1] == [".L", ".Q", ".C", "^4", "^5"]
+
+
+def test_ordered_categorical_gets_polynomial_contrasts(data):
+    levels = ["low", "mid", "high"]
+    data["o"] = pd.Categorical(np.resize(levels, len(data)), categories=levels, ordered=True)
+    d = _design("y ~ o + (1 | g)", data)
+    assert d.fixed_names == ("Intercept", "o[.L]", "o[.Q]")
+    codes = data["o"].cat.codes.to_numpy()
+    np.testing.assert_allclose(d.X[:, 1:], contr_poly(3)[0][codes], atol=1e-12)
+
+
+def test_treatment_coding_of_an_ordered_factor_on_request(data):
+    levels = ["low", "mid", "high"]
+    data["o"] = pd.Categorical(np.resize(levels, len(data)), categories=levels, ordered=True)
+    for spelling in ("C(o, Treatment)", "C(o, contr.treatment)"):
+        d = _design(f"y ~ {spelling} + (1 | g)", data)
+        assert d.fixed_names[1:] == (f"{spelling}[mid]", f"{spelling}[high]")
+
+
+def test_ordered_factor_predicts_with_its_coding(data):
+    levels = ["low", "mid", "high"]
+    data["o"] = pd.Categorical(np.resize(levels, len(data)), categories=levels, ordered=True)
+    fit = _fit("y ~ o + (1 | g)", data)
+    new = pd.DataFrame({"o": ["high", "low"], "g": ["a", "b"]})
+    assert np.isfinite(fit.predict(new, include_group=False)["mean"]).all()
+
+
+# ---- 18.4: scale() ------------------------------------------------------------------
+
+def test_scale_divides_by_the_sample_sd(data):
+    d = _design("y ~ scale(x) + (1 | g)", data)
+    x = data["x"].to_numpy()
+    np.testing.assert_allclose(d.X[:, 1], (x - x.mean()) / x.std(ddof=1), rtol=1e-12)
+    assert d.fixed_names == ("Intercept", "scale(x)")
+
+
+def test_scale_uses_the_fitted_mean_and_sd_for_new_data(data):
+    fit = _fit("y ~ scale(x) + (1 | g)", data)
+    new = data.head(3)
+    X, _, _ = evaluate_new_data(fit, new)
+    x = data["x"].to_numpy()
+    np.testing.assert_allclose(X[:, 1], (new["x"] - x.mean()) / x.std(ddof=1), rtol=1e-12)
+
+
+# ---- 18.5: R spellings --------------------------------------------------------------
+
+def test_power_of_a_sum_is_all_interactions(data):
+    d = _design("y ~ (x + z + s)^2 + (1 | g)", data)
+    assert d.fixed_names == ("Intercept", "x", "z", "s", "x:z", "x:s", "z:s")
+
+
+def test_caret_inside_I_is_a_power(data):
+    d = _design("y ~ I(x^2) + (1 | g)", data)
+    np.testing.assert_allclose(d.X[:, 1], data["x"] ** 2)
+
+
+@pytest.mark.parametrize("r,numpy", [("log(z)", np.log), ("exp(x)", np.exp),
+                                     ("sqrt(z)", np.sqrt), ("log10(z)", np.log10),
+                                     ("log(z, 2)", np.log2), ("abs(x)", np.abs)])
+def test_r_math_functions_without_np(data, r, numpy):
+    d = _design(f"y ~ {r} + (1 | g)", data)
+    col = "z" if "z" in r else "x"
+    np.testing.assert_allclose(d.X[:, 1], numpy(data[col]), rtol=1e-12)
+
+
+def test_log_response(data):
+    data["y"] = np.exp(data["y"])
+    d = _design("log(y) ~ x + (1 | g)", data)
+    np.testing.assert_allclose(d.y, np.log(data["y"]))
+
+
+def test_factor_of_numbers_orders_levels_numerically(data):
+    data["s"] = np.resize([10, 9, 2], len(data))
+    d = _design("y ~ factor(s) + (1 | g)", data)
+    assert d.fixed_names == ("Intercept", "factor(s)[9]", "factor(s)[10]")
+
+
+def test_true_false_and_raw_polynomials(data):
+    d = _design("y ~ poly(x, 2, raw=TRUE) + (1 | g)", data)
+    np.testing.assert_allclose(d.X[:, 2], data["x"] ** 2)
+
+
+def test_dummy_is_an_indicator(data):
+    d = _design("y ~ x + (0 + dummy(h, 'p') | g)", data)
+    np.testing.assert_array_equal(d.blocks[0].Z[:, 0], (data["h"] == "p").astype(float))
+
+
+def test_in_operator_is_nesting(data):
+    assert _design("y ~ x %in% z + (1 | g)", data).fixed_names == ("Intercept", "x:z")
+
+
+def test_dot_is_every_other_column(data):
+    d = _design("y ~ . - g - h + (1 | g)", data.drop(columns=["n"]))
+    assert d.fixed_names == ("Intercept", "x", "z", "s")
+
+
+@pytest.mark.parametrize("response,trials", [("cbind(s, n - s)", "p(s, n)"),
+                                             ("s | trials(n)", "p(s, n)"),
+                                             ("cbind(s, f)", "p(s, s + (f))")])
+def test_binomial_responses_of_lme4_and_brms(data, response, trials):
+    data["f"] = data["n"] - data["s"]
+    d = _design(f"{response} ~ x + (1 | g)", data, family="binomial")
+    assert d.response == trials
+    np.testing.assert_array_equal(d.y, data["s"])
+    np.testing.assert_array_equal(d.trials, data["n"])
+
+
+def test_unsupported_brms_addition_is_named(data):
+    with pytest.raises(fg.FormulaError, match=r"trials\(\).*weights\(\)"):
+        _design("y | weights(n) ~ x + (1 | g)", data)
+
+
+def test_unknown_function_is_named_with_the_python_spelling(data):
+    with pytest.raises(fg.FormulaError, match=r"unknown function 'foo'.*np\."):
+        _design("y ~ foo(x) + (1 | g)", data)
+
+
+def test_lme4_covariance_structures_are_refused_by_name(data):
+    with pytest.raises(fg.FormulaError, match=r"cs\(\).*\(x \| g\).*\(x \|\| g\)"):
+        _design("y ~ x + cs(1 + x | g)", data)
+
+
+@pytest.mark.parametrize("lme4_2,lme4_1", [("us(x | g)", "(x | g)"), ("diag(x | g)", "(x || g)")])
+def test_lme4_2_unstructured_and_diagonal(data, lme4_2, lme4_1):
+    a, b = _design(f"y ~ x + {lme4_2}", data), _design(f"y ~ x + {lme4_1}", data)
+    assert [(k.columns, k.correlated) for k in a.blocks] == \
+        [(k.columns, k.correlated) for k in b.blocks]
+
+
+def test_ns_spans_the_natural_spline_space(data):
+    d = _design("y ~ ns(x, 3) + (1 | g)", data)
+    assert d.n_fixed == 4
+    # the natural cubic splines with R's knots contain the linear functions of x
+    coef, *_ = np.linalg.lstsq(d.X, data["x"].to_numpy(), rcond=None)
+    np.testing.assert_allclose(d.X @ coef, data["x"], atol=1e-8)
+
+
+# ---- 18.6: aliased fixed effects ----------------------------------------------------
+
+def test_aliased_columns_dropped_with_a_warning_as_lme4(data):
+    data["x2"] = 2 * data["x"] + 1
+    with pytest.warns(UserWarning, match=r"rank deficient.*\['x2'\]"):
+        d = build_design("y ~ x + x2 + (1 | g)", data)
+    assert d.fixed_names == ("Intercept", "x") and d.dropped_fixed == ("x2",)
+
+
+def test_aliased_columns_refused_on_request(data):
+    data["x2"] = 2 * data["x"] + 1
+    with pytest.raises(ValueError, match=r"collinear.*'x2'.*rank_deficient='drop'"):
+        build_design("y ~ x + x2 + (1 | g)", data, rank_deficient="error")
+    with pytest.raises(ValueError, match="rank_deficient"):
+        build_design("y ~ x + (1 | g)", data, rank_deficient="maybe")
+
+
+def test_empty_interaction_cells_are_dropped_and_predict_works(data):
+    data["a"] = np.resize(["u", "v"], len(data))
+    data["b"] = np.where(data["a"] == "u", np.resize(["k", "k", "l", "l"], len(data)), "k")
+    with pytest.warns(UserWarning, match=r"a\[v\]:b\[l\]"):
+        fit = _fit("y ~ a * b + (1 | g)", data, rank_deficient="drop")
+    assert "a[v]:b[l]" not in fit.fixed_names
+    assert fit.predict(data.head(4))["mean"].notna().all()
+
+
+def test_far_from_zero_predictor_is_not_aliased_with_the_intercept(data):
+    data["x"] = data["x"] + 1e8
+    assert _design("y ~ x + (1 | g)", data).fixed_names == ("Intercept", "x")
+
+
+# ---- 18.7: several blocks per factor ------------------------------------------------
+
+def test_correlated_and_diagonal_blocks_on_one_factor(data):
+    data["w"] = (data["h"] == "p").astype(float)
+    d = _design("y ~ x + (x | g) + (0 + w | g)", data)
+    assert [(b.factor, b.columns, b.correlated) for b in d.blocks] == \
+        [("g", ("1", "x"), True), ("g", ("w",), False)]
+    fit = _fit("y ~ x + (x | g) + (0 + w | g)", data)
+    assert {"1|g_sigma", "x|g_sigma", "w|g_sigma", "1|g~x|g_corr"} <= set(fit.names)
+    assert "1 + x|g" in fit.priors and "w|g" in fit.priors
+    assert list(fit.ranef()["g"].columns) == ["Intercept", "x", "w"]
+    assert fit.predict(data.head(3))["mean"].notna().all()
+
+
+def test_two_correlated_blocks_on_one_factor(data):
+    d = _design("y ~ x + (1 + x | g) + (0 + h | g)", data)
+    assert [b.columns for b in d.blocks] == [("1", "x"), ("h[p]", "h[q]", "h[r]", "h[s]")]
+    assert all(b.correlated for b in d.blocks)
+
+
+def test_double_bar_expands_as_lme4(data):
+    # lme4's expandDoubleVerts: (1 + x + h || g) = (1 | g) + (0 + x | g) + (0 + h | g)
+    d = _design("y ~ x + (1 + x + h || g)", data)
+    assert [(b.columns, b.correlated) for b in d.blocks] == \
+        [(("1", "x"), False), (("h[p]", "h[q]", "h[r]", "h[s]"), True)]
+
+
+def test_the_same_column_twice_on_a_factor_is_refused(data):
+    with pytest.raises(fg.FormulaError, match=r"'x' varies by 'g' twice"):
+        _design("y ~ x + (x | g) + (0 + x | g)", data)
+
+
+def test_one_column_bars_predict(rng):
+    # the merged block's lhs used to be evaluated as '1 + 0 + Days' for new data
+    sleep = fg.datasets.load("sleepstudy")
+    fit = _fit("Reaction ~ Days + (1 | Subject) + (0 + Days | Subject)", sleep)
+    assert fit.predict(sleep.head(3))["mean"].notna().all()
+
+
+def test_several_blocks_fit_matches_lme4():
+    """Orthodont, lme4's test-methods.R:491: fixed effects within two posterior sds of
+    lme4's REML estimates (tests/data/lme4_golden/lme4_fits.json), the anchor-fit rule
+    of the style guide: a model-agreement tolerance, not a Monte Carlo one (the
+    posterior sds are 10x the Monte Carlo errors of these means at this run length)."""
+    import test_design_golden as golden
+    reference = json.loads((GOLDEN / "lme4_fits.json").read_text())["orthodont_nsex_block"]
+    ortho = golden._load("Orthodont")
+    fit = fg.fit("distance ~ age + (age|Subject) + (0 + nsex|Subject)", ortho, chains=4,
+                 warmup=500, draws=1000, seed=18)
+    table = fit.summary(["Intercept", "age"])
+    for name, r_name in (("Intercept", "(Intercept)"), ("age", "age")):
+        assert abs(table.loc[name, "mean"] - reference["fixef"][r_name]) \
+            < 2 * table.loc[name, "sd"]
+    assert table["r_hat"].max() < 1.01
+
+
+# ---- 18.8 and 11.3: group labels ----------------------------------------------------
+
+def test_integral_float_groups_are_labelled_as_r_prints_them(data):
+    data["g"] = np.repeat(np.arange(12.0), 10)
+    d = _design("y ~ x + (1 | g)", data)
+    assert list(d.blocks[0].levels[:3]) == ["0", "1", "2"]
+    fit = _fit("y ~ x + (1 | g)", data)
+    assert "1|g[0]" in fit.names
+    new = pd.DataFrame({"x": [0.0], "g": [3]})      # an int finds the float group 3.0
+    assert fit.predict(new, seed=1)["sd"].iloc[0] < 5 * fit.predict(
+        data.head(1), seed=1)["sd"].iloc[0]
+
+
+def test_values_that_print_the_same_are_refused(data):
+    data["g"] = pd.Series([1] * 60 + ["1"] * 60, dtype=object)
+    data.loc[:9, "g"] = 2
+    with pytest.raises(ValueError, match=r"grouping column 'g'.*\[1, '1'\]"):
+        _design("y ~ x + (1 | g)", data)
+
+
+def test_combinations_that_print_the_same_are_refused(data):
+    data["a"] = np.where(np.arange(len(data)) < 60, "x:y", "x")
+    data["b"] = np.where(np.arange(len(data)) < 60, "z", "y:z")
+    with pytest.raises(ValueError, match=r"'a:b'.*'x:y:z'.*':'"):
+        _design("y ~ x + (1 | a:b)", data)
+
+
+# ---- 11.1: every term used or refused -----------------------------------------------
+
+def test_bare_bar_is_read_as_lme4_reads_it(data):
+    d = _design("y ~ 1 | g", data)
+    assert d.fixed_names == ("Intercept",) and [b.factor for b in d.blocks] == ["g"]
+
+
+def test_bare_bar_with_a_slope_warns_and_varies(data):
+    with pytest.warns(UserWarning, match=r"y ~ x \+ \(x \| g\)"):
+        d = build_design("y ~ x | g", data)
+    assert d.fixed_names == ("Intercept",) and d.blocks[0].columns == ("1", "x")
+
+
+@pytest.mark.parametrize("formula", ["y ~ (1 | g) - 1", "y ~ 0 + (1 | g)", "y ~ -1 + (1 | g)"])
+def test_no_intercept_around_group_terms(data, formula):
+    d = _design(formula, data)
+    assert d.fixed_names == () and [b.factor for b in d.blocks] == ["g"]
+
+
+def test_double_parentheses_keep_the_group_term(data):
+    d = _design("y ~ x + ((1 | g))", data)
+    assert [b.factor for b in d.blocks] == ["g"]
+
+
+@pytest.mark.parametrize("formula,message", [
+    ("y ~ x == 1 + (1 | g)", r"'==' .*I\("),
+    ("y ~ x + (x + (1 | h) | g)", "another group term"),
+    ("y ~ (x + (1 | g))", r"'\|' outside a group term"),
+    ("y ~ x + (1 | g):z", r"'\|' outside a group term"),
+    ("y ~ x + (1 | g) | h", "another group term"),
+    ("y ~ x + (1 | g*h)", "column name"),
+    ("y ~ x - (1 | g)", "cannot be subtracted"),
+])
+def test_terms_that_would_be_ignored_are_refused(data, formula, message):
+    with pytest.raises(fg.FormulaError, match=message):
+        _design(formula, data)
+
+
+def test_every_parsed_term_reaches_the_design(data):
+    for formula in ("y ~ x + z + (1 | g) + (0 + x | h)", "y ~ x * z + ((1 | g/h))"):
+        parsed = parse_formula(formula)
+        d = _design(formula, data)
+        assert len(parsed.groups) == sum(len(b.lhs) for b in d.blocks)
+
+
+# ---- 11: errors a user can act on ---------------------------------------------------
+
+def test_text_in_a_numeric_column(data):
+    data["x"] = data["x"].astype(object)
+    data.loc[4, "x"] = "oops"
+    with pytest.raises(TypeError, match=r"column 'x' mixes value types.*pd.to_numeric"):
+        _design("y ~ x + (1 | g)", data)
+
+
+def test_none_in_a_numeric_column_is_missing(data):
+    data["x"] = data["x"].astype(object)
+    data.loc[4, "x"] = None
+    with pytest.raises(ValueError, match=r"'x' \(1 missing\)"):
+        _design("y ~ x + (1 | g)", data)
+    assert build_design("y ~ x + (1 | g)", data, na_action="drop").n_obs == len(data) - 1
+
+
+def test_dates_are_refused_with_a_fix(data):
+    data["t"] = pd.date_range("2020-01-01", periods=len(data))
+    with pytest.raises(TypeError, match=r"column 't' holds datetime.*days"):
+        _design("y ~ t + (1 | g)", data)
+
+
+def test_duplicate_column_names(data):
+    data = pd.concat([data, data[["x"]]], axis=1)
+    with pytest.raises(ValueError, match=r"several columns named 'x'"):
+        _design("y ~ x + (1 | g)", data)
+
+
+def test_single_level_categorical_predictor(data):
+    data["b"] = "k"
+    with pytest.raises(ValueError, match=r"column 'b' has the single value 'k'"):
+        _design("y ~ x * b + (1 | g)", data)
+
+
+def test_numbers_stored_as_text_warn(data):
+    data["x"] = data["x"].round(3).astype(str)
+    with pytest.warns(UserWarning, match=r"'x' holds numbers stored as text.*pd.to_numeric"):
+        build_design("y ~ x + (1 | g)", data)
+    _design("y ~ factor(x) + (1 | g)", data)        # asked for: no warning
+
+
+def test_aliased_columns_match_the_sequential_rule(rng):
+    """A column is dropped iff it lies in the span of the kept columns before it, also
+    after an earlier aliased column (a plain QR would misjudge those)."""
+    from fastgibbs.design import _independent_columns
+    for _ in range(30):
+        n, p = rng.integers(5, 40), rng.integers(2, 9)
+        X = np.column_stack([np.ones(n), rng.normal(size=(n, p - 1))])
+        for c in rng.choice(np.arange(1, p), size=rng.integers(0, p), replace=True):
+            X[:, c] = X[:, :c] @ rng.normal(size=c) * rng.integers(0, 2, size=1)
+        expected = []
+        for c in range(p):
+            if np.linalg.matrix_rank(X[:, expected + [c]], tol=1e-9 * np.linalg.norm(X)) \
+                    > len(expected):
+                expected.append(c)
+        assert _independent_columns(X, [str(c) for c in range(p)], "drop") == expected
+
+
+def test_as_numeric_reads_numbers_stored_as_text(data):
+    data["t"] = data["x"].round(3).astype(str)
+    d = _design("y ~ as.numeric(t) + (1 | g)", data)
+    np.testing.assert_allclose(d.X[:, 1], data["x"].round(3))
+
+
+def test_new_data_with_one_level_is_coded_with_the_fitted_levels(data):
+    data["w"] = pd.Categorical(np.resize(["u", "v", "w"], len(data)))
+    fit = _fit("y ~ w + (0 + w | g)", data)
+    new = data[data["w"] == "v"].head(2)     # one level only: no single-level refusal
+    assert fit.predict(new, seed=1)["mean"].notna().all()
+
+
+@pytest.mark.parametrize("response", ["cbind(incidence, size - incidence)",
+                                      "incidence | trials(size)"])
+def test_binomial_predict_finds_the_trials_of_lme4_and_brms_responses(response):
+    cbpp = fg.datasets.load("cbpp")
+    fit = _fit(f"{response} ~ period + (1 | herd)", cbpp, family="binomial")
+    pred = fit.predict(cbpp.head(2), seed=1)
+    assert (pred["mean"] <= cbpp["size"].head(2).to_numpy()).all()
+
+
+def test_bad_function_arguments_are_a_formula_error(data):
+    with pytest.raises(fg.FormulaError, match=r"poly\(x, degre=2\).*degre"):
+        _design("y ~ poly(x, degre=2) + (1 | g)", data)

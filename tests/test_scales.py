@@ -1,0 +1,137 @@
+"""No silent wrong answers from scales, priors or responses (issue 11, items 4-7 and
+10): answers do not depend on where x and y sit, data-scaled defaults follow the
+response being fitted, and what cannot be sampled is refused before sampling."""
+import numpy as np
+import pandas as pd
+import pytest
+
+import fastgibbs as fg
+
+
+@pytest.fixture
+def data():
+    rng = np.random.default_rng(11)
+    g = np.repeat(np.arange(8), 15)
+    x = rng.normal(size=g.size)
+    y = 1.0 + 2.0 * x + rng.normal(0, 1.0, 8)[g] + rng.normal(size=g.size)
+    return pd.DataFrame({"y": y, "x": x, "g": g.astype(str)})
+
+
+KW = dict(chains=2, warmup=300, draws=600, seed=4)
+
+
+@pytest.mark.parametrize("shift", [1e7, 1e8, -1e12])
+def test_shifting_x_leaves_the_slope(data, shift):
+    """The slope is the same however far x sits from 0 (it was 2.1475 instead of 2.0623
+    at x + 1e7, and x + 1e8 was refused as collinear): predictors are centred inside
+    the sampler. A flat intercept prior makes the two models the same model (the
+    default intercept prior widens with |mean(x)| / sd(x)); the same seed then gives
+    the same chain up to the rounding of x + shift (relative 1e-9 in X'X), which the
+    chain carries along to about 1e-5."""
+    flat = {"Intercept": fg.Normal(0, 1e15)}
+    base = fg.fit("y ~ x + (1 | g)", data, priors=flat, **KW)
+    moved = fg.fit("y ~ x + (1 | g)", data.assign(x=data["x"] + shift), priors=flat, **KW)
+    np.testing.assert_allclose(moved.draws("x"), base.draws("x"), rtol=1e-4)
+    np.testing.assert_allclose(moved.draws("1|g_sigma"), base.draws("1|g_sigma"), rtol=1e-4)
+    np.testing.assert_allclose(moved.draws("Intercept") + shift * moved.draws("x"),
+                               base.draws("Intercept"), rtol=1e-4, atol=abs(shift) * 1e-14)
+
+
+@pytest.mark.parametrize("scale", [1e-120, 1e-6, 1e154])
+def test_rescaling_y_rescales_the_answer(data, scale):
+    """y * c gives beta * c, sds * c: the default priors and the kernel's internal
+    scale follow y (1e154 would overflow y'y without it)."""
+    base = fg.fit("y ~ x + (1 | g)", data, **KW)
+    scaled = fg.fit("y ~ x + (1 | g)", data.assign(y=data["y"] * scale), **KW)
+    for name in ("Intercept", "x", "sigma", "1|g_sigma", "1|g[3]"):
+        np.testing.assert_allclose(scaled.draws(name), base.draws(name) * scale, rtol=1e-8)
+    assert np.isfinite(scaled.draws()).all()
+
+
+def test_no_intercept_with_a_far_response(data):
+    """'0 + x' with y + 1e9: no intercept to absorb the shift, y is scaled, not shifted."""
+    far = data.assign(y=data["y"] + 1e9, x=data["x"] + 5.0)
+    fit = fg.fit("y ~ 0 + x + (1 | g)", far, priors={"x": fg.Normal(0, 1e12)}, **KW)
+    assert np.isfinite(fit.draws()).all()
+    # least squares through the origin: the slope is about 1e9 / mean(x)
+    slope = np.sum(far["x"] * far["y"]) / np.sum(far["x"] ** 2)
+    assert abs(fit.draws("x").mean() / slope - 1) < 1e-3
+
+
+def test_refit_follows_the_new_response(data):
+    """Model.refit(y + 1e4) gives what fg.fit gives on that response (issue 11.4)."""
+    model = fg.Model("y ~ x + (1 | g)", data)
+    y = data["y"].to_numpy() + 1e4
+    refit = model.refit(y, **KW)
+    direct = fg.fit("y ~ x + (1 | g)", data.assign(y=y), **KW)
+    np.testing.assert_allclose(refit.draws(), direct.draws(), rtol=1e-9)
+    assert abs(refit.fixef()["Intercept"] - 1e4 - 1.0) < 2.0
+    assert refit.draws("1|g_sigma").mean() < 5.0
+    # explicit priors stay as given
+    tight = fg.Model("y ~ x + (1 | g)", data, priors={"x": fg.Normal(0, 0.01)})
+    assert tight.refit(y, **KW).draws("x").std() < 0.05
+
+
+def test_constant_response_is_refused(data):
+    with pytest.raises(ValueError, match="constant"):
+        fg.fit("y ~ x + (1 | g)", data.assign(y=3.0), **KW)
+
+
+def test_exactly_fitted_response_is_refused(data):
+    with pytest.raises(ValueError, match="fitted exactly"):
+        fg.fit("y ~ x + (1 | g)", data.assign(y=2 * data["x"] + 1), **KW)
+
+
+def test_constant_response_in_a_study_is_a_failed_row(data):
+    model = fg.Model("y ~ x + (1 | g)", data)
+    sims = [{"y": np.full(len(data), 2.0)}, {"y": data["y"].to_numpy()}]
+    df = fg.study(model, sims, sample_kwargs=dict(chains=1, warmup=50, draws=50), seed=1,
+                  progress=False)
+    errors = df.groupby("dataset")["error"].first()
+    assert "constant" in errors[0]
+    assert errors[1] is None
+
+
+@pytest.mark.parametrize("priors,match", [
+    ({"1|g": fg.InvGamma(1e300, 1e-300)}, "cannot be represented"),
+    ({"1|g": fg.HalfCauchy(1e-155)}, "HalfCauchy scale"),
+    ({"sigma": fg.HalfCauchy(1e200)}, "HalfCauchy scale"),
+])
+def test_unrepresentable_priors_are_refused_before_sampling(data, priors, match):
+    with pytest.raises(ValueError, match=match):
+        fg.Model("y ~ x + (1 | g)", data, priors=priors)
+
+
+def test_half_cauchy_auxiliary_starts_on_its_scale(data):
+    """With warmup=0 the first draws already sit at the data's scale (y * 1e-6): the
+    auxiliary of a half-Cauchy prior starts near 1/A^2, not A^2."""
+    small = data.assign(y=data["y"] * 1e-6)
+    fit = fg.fit("y ~ x + (1 | g)", small, chains=2, warmup=0, draws=20, seed=1)
+    first = fit.draws("sigma")[:, :3]
+    assert np.all((first > 1e-8) & (first < 1e-4))
+
+
+def test_simulate_validates_given_parameters(data):
+    model = fg.Model("y ~ x + (1 | g)", data)
+    for bad in (-1.0, np.nan, np.inf):
+        with pytest.raises(ValueError, match="sigma"):
+            model.simulate(params={"sigma": bad})
+    with pytest.raises(ValueError, match="corr"):
+        fg.Model("y ~ x + (1 + x | g)", data).simulate(params={"1|g~x|g_corr": 1.5})
+
+
+def test_huge_trials_are_refused():
+    data = pd.DataFrame({"s": [1.0, 2, 3, 4], "n": [5.0, 5, 1e20, 5], "x": [0.1, 0.2, 0.3, 0.4]})
+    with pytest.raises(ValueError, match="2\\*\\*53"):
+        fg.Model("p(s, n) ~ x", data, family="binomial")
+
+
+def test_binomial_with_a_01_response_suggests_bernoulli():
+    data = pd.DataFrame({"y": [0, 1, 1, 0], "x": [0.1, 0.2, 0.3, 0.4]})
+    with pytest.raises(TypeError, match="bernoulli"):
+        fg.Model("y ~ x", data, family="binomial")
+
+
+def test_draws_times_thin_overflow_is_refused(data):
+    with pytest.raises(ValueError, match="thin"):
+        fg.fit("y ~ x + (1 | g)", data, draws=10, thin=2 ** 62)
