@@ -7,7 +7,7 @@ import time
 
 import numpy as np
 
-from .chains import BACKENDS, chain_seeds, default_jobs, run_chains
+from .chains import BACKENDS, chain_seeds, default_jobs, replay_seed, run_chains
 from .design import build_design
 from .lme4 import BlockInfo
 from .priors import resolve_priors
@@ -128,9 +128,7 @@ class Model:
             term_index=self.term_index, levels=levels, fixed_names=self.design.fixed_names,
             n_obs=self.design.n_obs, n_groups={b.factor: len(b.levels) for b in self.blocks},
             priors=self.priors,
-            # the entropy actually used when seed is None: fit.seed re-runs the fit
-            seed=root.entropy if seed is None or isinstance(seed, np.random.SeedSequence)
-            else seed,
+            seed=replay_seed(root),      # fit.seed re-runs the fit, whatever seed was
             thin=thin, timing={"design": design_time, "sampling": t2 - t1}, backend=backend,
             n_jobs=min(jobs, chains), n_dropped=self.design.n_dropped, blocks=self.blocks,
             fixed_spec=self.design.fixed_spec, data=data,
@@ -159,9 +157,11 @@ def fit(formula, data, *, family="gaussian", priors=None, chains=4, warmup=1000,
     chains, warmup, draws, thin : int
         Number of chains; sweeps discarded as warmup (kept in ``fit.draws(...,
         warmup=True)``); draws kept per chain; keep every ``thin``-th sweep.
-    seed : int, SeedSequence or None
-        Chain c uses ``SeedSequence(seed).spawn(chains)[c]``: identical draws for any
-        ``n_jobs`` and ``backend``.
+    seed : int, sequence of ints, SeedSequence or None
+        Chain c uses child c of ``SeedSequence(seed)`` (``spawn_key + (c,)``):
+        identical draws for any ``n_jobs`` and ``backend``. A SeedSequence is not
+        mutated, so passing it again repeats the fit; ``fit.seed`` re-runs the fit bit
+        for bit (None records the entropy drawn from the OS).
     n_jobs : int, optional
         Parallel workers (default: min(chains, cores)).
     backend : {"thread", "process"}

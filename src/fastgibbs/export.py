@@ -30,6 +30,7 @@ import numpy as np
 import pandas as pd
 
 from . import priors as _priors
+from .chains import seed_label
 from .lme4 import BlockInfo
 
 __all__ = ["ExportMixin", "load"]
@@ -86,6 +87,11 @@ def _prior_from_json(entry):
 
 
 def _seed_to_json(seed):
+    """None, an int or a list of ints as is; a SeedSequence as its entropy, spawn_key
+    and pool_size (what re-creates it)."""
+    if isinstance(seed, np.random.SeedSequence):
+        return {"entropy": _plain(seed.entropy), "spawn_key": [int(k) for k in seed.spawn_key],
+                "pool_size": int(seed.pool_size)}
     seed = _plain(seed)
     if seed is None or isinstance(seed, int) or (
             isinstance(seed, list) and all(isinstance(s, int) for s in seed)):
@@ -94,6 +100,9 @@ def _seed_to_json(seed):
 
 
 def _seed_from_json(seed):
+    if isinstance(seed, dict) and "entropy" in seed:
+        return np.random.SeedSequence(seed["entropy"], spawn_key=tuple(seed["spawn_key"]),
+                                      pool_size=seed["pool_size"])
     return seed["repr"] if isinstance(seed, dict) else seed
 
 
@@ -357,7 +366,7 @@ class ExportMixin:
         attrs = {"inference_library": "fastgibbs", "inference_library_version": _version(),
                  "formula": self.formula, "family": self.family, "thin": int(self.thin),
                  "sampling_time": float(self.timing.get("sampling", np.nan)),
-                 "seed": "" if self.seed is None else str(self.seed)}
+                 "seed": "" if self.seed is None else seed_label(self.seed)}
         kwargs = {}
         if self.n_warmup:
             kwargs.update(warmup_posterior=self._arviz_group(self.warmup_array, scalars),

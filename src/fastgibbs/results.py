@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 
 from . import diagnostics
+from .chains import seed_label
 from .diagnose import DiagnoseMixin
 from .export import ExportMixin
 from .lme4 import Lme4Mixin
@@ -178,7 +179,7 @@ class Fit(Lme4Mixin, PlotsMixin, ExportMixin, DiagnoseMixin):
             "",
             f"Sampler: {self.n_chains} chains x ({self.n_warmup} warmup + {self.n_draws} draws"
             + (f", thin {self.thin}" if self.thin > 1 else "") + f"), {self.backend} backend, "
-            f"{self.n_jobs} workers, seed {self.seed}",
+            f"{self.n_jobs} workers, seed {seed_label(self.seed)}",
             f"  time: design {t.get('design', 0):.3f} s, sampling {t.get('sampling', 0):.3f} s; "
             f"worst R-hat {_extreme(table['r_hat'], max)}, "
             f"lowest bulk ESS {_extreme(table['ess_bulk'], min)}",
