@@ -27,7 +27,9 @@ the scale is the logit scale: sd(y) below is replaced by 1 and mean(y) by 0.
   InvGamma(1, s_c^2 / 2) marginal: weak, proper, and on the scale of the data.
 """
 from dataclasses import dataclass
-import math
+import numbers
+import re
+import sys
 
 import numpy as np
 
@@ -37,28 +39,74 @@ __all__ = ["Normal", "InvGamma", "HalfCauchy", "InvWishart"]
 KIND_INV_GAMMA = 0
 KIND_HALF_CAUCHY = 1
 
+# Representable priors. The kernels use a standard deviation s through s^2 and 1/s^2
+# (precisions, the half-Cauchy auxiliary 1/A^2), so s^2 must be a finite normal double:
+# s in [sqrt(2.2e-308), sqrt(1.8e308)] = [1.5e-154, 1.3e154]. A variance (the scale of
+# an inverse-gamma prior's bulk, an inverse-Wishart diagonal) must itself be a normal
+# double in [2.2e-308, 1.8e308].
+VARIANCE_MIN = sys.float_info.min
+VARIANCE_MAX = sys.float_info.max
+SD_MIN = float(np.sqrt(VARIANCE_MIN))
+SD_MAX = float(np.sqrt(VARIANCE_MAX))
+
+
+def _shown(value):
+    text = repr(value)
+    return text if len(text) <= 40 else text[:30] + "..."
+
+
+def _number(value, what):
+    """``value`` (a real number, numpy scalars included) as a finite float."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{what} must be a number, got {_shown(value)}")
+    try:
+        out = float(value)
+    except OverflowError:
+        out = float("inf")
+    if not np.isfinite(out):
+        raise ValueError(f"{what} must be finite, got {_shown(value)}")
+    return out
+
 
 def _positive_finite(value, what):
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise TypeError(f"{what} must be a number, got {value!r}")
-    if not math.isfinite(value) or value <= 0:
-        raise ValueError(f"{what} must be positive and finite, got {value!r}")
-    return float(value)
+    out = _number(value, what)
+    if out <= 0:
+        raise ValueError(f"{what} must be positive and finite, got {_shown(value)}")
+    return out
+
+
+def _in_range(value, low, high, what, why):
+    if not low <= value <= high:
+        raise ValueError(f"{what} must be between {low:.2g} and {high:.2g} ({why}), "
+                         f"got {_shown(value)}")
+    return value
+
+
+def _sd(value, what):
+    """A standard deviation whose square is a finite normal double."""
+    return _in_range(_positive_finite(value, what), SD_MIN, SD_MAX, what,
+                     "its square must be a finite normal double")
 
 
 @dataclass(frozen=True)
 class Normal:
-    """Normal(mu, sigma) prior on a fixed-effect coefficient (sigma is the sd)."""
+    """Normal(mu, sigma) prior on a fixed-effect coefficient (sigma is the sd).
+
+    sigma must lie in [1.5e-154, 1.3e154] (the kernels use 1/sigma^2) and mu / sigma^2
+    must be finite."""
 
     mu: float = 0.0
     sigma: float = 1.0
 
     def __post_init__(self):
-        if isinstance(self.mu, bool) or not isinstance(self.mu, (int, float)) \
-                or not math.isfinite(self.mu):
-            raise ValueError(f"Normal mu must be a finite number, got {self.mu!r}")
-        object.__setattr__(self, "mu", float(self.mu))
-        object.__setattr__(self, "sigma", _positive_finite(self.sigma, "Normal sigma"))
+        mu = _number(self.mu, "Normal mu")
+        sigma = _sd(self.sigma, "Normal sigma")
+        if not np.isfinite(abs(mu) / sigma / sigma):
+            raise ValueError(f"Normal({mu!r}, {sigma!r}): mu / sigma^2 (the prior's share of "
+                             "the coefficient's precision-weighted mean) overflows; use a "
+                             "wider sigma or a smaller mu")
+        object.__setattr__(self, "mu", mu)
+        object.__setattr__(self, "sigma", sigma)
 
     def __str__(self):
         return f"Normal({self.mu:.4g}, {self.sigma:.4g})"
@@ -73,8 +121,17 @@ class InvGamma:
     scale: float = 1.0
 
     def __post_init__(self):
-        object.__setattr__(self, "shape", _positive_finite(self.shape, "InvGamma shape"))
-        object.__setattr__(self, "scale", _positive_finite(self.scale, "InvGamma scale"))
+        shape = _positive_finite(self.shape, "InvGamma shape")
+        scale = _positive_finite(self.scale, "InvGamma scale")
+        # the prior's mode scale / (shape + 1) locates its bulk: it must be a variance
+        # the kernels can hold
+        mode = scale / (shape + 1.0)
+        if not VARIANCE_MIN <= mode <= VARIANCE_MAX:
+            raise ValueError(f"InvGamma({shape!r}, {scale!r}) cannot be represented: its mode "
+                             f"scale / (shape + 1) = {mode:.3g} must be between "
+                             f"{VARIANCE_MIN:.2g} and {VARIANCE_MAX:.2g}")
+        object.__setattr__(self, "shape", shape)
+        object.__setattr__(self, "scale", scale)
 
     kind = KIND_INV_GAMMA
 
@@ -94,7 +151,7 @@ class HalfCauchy:
     scale: float = 1.0
 
     def __post_init__(self):
-        object.__setattr__(self, "scale", _positive_finite(self.scale, "HalfCauchy scale"))
+        object.__setattr__(self, "scale", _sd(self.scale, "HalfCauchy scale"))
 
     def kernel_args(self):
         """(kind, a, b) for the kernels; b carries the scale A."""
@@ -147,6 +204,7 @@ def resolve_priors(design, priors):
     if not isinstance(priors, dict):
         raise TypeError(f"priors must be a dict, got {type(priors).__name__}")
     resolved = default_priors(design)
+    priors = normalise_keys(priors, resolved)
     for key, prior in priors.items():
         if key not in resolved:
             raise ValueError(f"unknown prior key {key!r}; valid keys: {', '.join(resolved)}")
@@ -167,6 +225,38 @@ def resolve_priors(design, priors):
     return resolved
 
 
+def _squeezed(key):
+    return re.sub(r"\s+", "", key)
+
+
+def normalise_keys(priors, valid):
+    """``priors`` with each key spelled as in ``valid``, whatever its whitespace
+    (``"1 + Days | Subject"`` -> ``"1 + Days|Subject"``, ``"1|state "`` -> ``"1|state"``).
+
+    A key that is not a string, matches no valid key, or names one parameter twice is
+    refused with a ValueError / TypeError listing the valid keys."""
+    by_squeezed = {}
+    for key in valid:
+        by_squeezed.setdefault(_squeezed(key), []).append(key)
+    out = {}
+    for key, prior in priors.items():
+        if not isinstance(key, str):
+            raise TypeError(f"prior keys must be strings, got {key!r}")
+        if key in valid:
+            name = key
+        else:
+            matches = by_squeezed.get(_squeezed(key), [])
+            if len(matches) != 1:
+                why = "is ambiguous: it matches " + ", ".join(map(repr, matches)) if matches \
+                    else "is unknown"
+                raise ValueError(f"prior key {key!r} {why}; valid keys: {', '.join(valid)}")
+            name = matches[0]
+        if name in out:
+            raise ValueError(f"two prior keys name {name!r}; give one")
+        out[name] = prior
+    return out
+
+
 @dataclass(frozen=True)
 class InvWishart:
     """InvWishart(df, scale) prior on the COVARIANCE matrix of a correlated group term
@@ -181,11 +271,21 @@ class InvWishart:
 
     def __post_init__(self):
         object.__setattr__(self, "df", _positive_finite(self.df, "InvWishart df"))
-        scale = np.asarray(self.scale, dtype=float)
+        try:
+            scale = np.asarray(self.scale, dtype=float)
+        except (TypeError, ValueError):
+            raise TypeError(f"InvWishart scale must be a matrix or vector of numbers, "
+                            f"got {self.scale!r}") from None
         if scale.ndim == 1:
             scale = np.diag(scale)
-        if scale.ndim != 2 or scale.shape[0] != scale.shape[1] or not np.all(np.isfinite(scale)):
+        if scale.ndim != 2 or scale.shape[0] != scale.shape[1] or scale.shape[0] == 0 \
+                or not np.all(np.isfinite(scale)):
             raise ValueError("InvWishart scale must be a finite square matrix or a vector")
+        diagonal = np.diag(scale)
+        if np.any(diagonal < VARIANCE_MIN) or np.any(diagonal > VARIANCE_MAX):
+            raise ValueError(f"InvWishart scale: every diagonal entry (a variance) must be "
+                             f"between {VARIANCE_MIN:.2g} and {VARIANCE_MAX:.2g}, got "
+                             f"{diagonal.tolist()}")
         if not np.allclose(scale, scale.T) or np.linalg.eigvalsh(scale).min() <= 0:
             raise ValueError("InvWishart scale must be symmetric positive definite")
         if self.df <= scale.shape[0] - 1:
