@@ -3,6 +3,7 @@
 from functools import partial
 from contextlib import nullcontext as _nothing
 import numbers
+import os
 import time
 
 import numpy as np
@@ -18,14 +19,37 @@ from .simulate import simulate_datasets
 
 __all__ = ["Model", "fit"]
 
+# Sweeps per chain (warmup + draws * thin) are counted in the kernels' Py_ssize_t and
+# by the progress bar in floats: keep them exact in both.
+MAX_SWEEPS = 2 ** 53
+BYTES_PER_DRAW = 8
+
+
 def _count(value, name, minimum):
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral) \
+            or value < minimum:
         raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
     return int(value)
 
 
-def check_sample_args(chains, warmup, draws, thin, n_jobs, backend):
-    """Validate sampling arguments; returns them as ints."""
+def _memory_bytes():
+    """Physical memory of this machine in bytes, or None when it cannot be read."""
+    try:
+        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (AttributeError, ValueError, OSError):
+        return None
+
+
+def _gb(n_bytes):
+    return f"{n_bytes / 1e9:.3g} GB"
+
+
+def check_sample_args(chains, warmup, draws, thin, n_jobs, backend, n_params=None):
+    """Validate sampling arguments; returns (chains, warmup, draws, thin) as ints.
+
+    Refuses runs whose sweep count overflows the kernels' counters and, given
+    ``n_params``, runs whose draws (kept warmup included, stored twice while the chains
+    are stacked) would not fit in this machine's memory, naming the largest argument."""
     chains = _count(chains, "chains", 1)
     warmup = _count(warmup, "warmup", 0)
     draws = _count(draws, "draws", 1)
@@ -34,7 +58,55 @@ def check_sample_args(chains, warmup, draws, thin, n_jobs, backend):
         raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
     if n_jobs is not None:
         _count(n_jobs, "n_jobs", 1)
+    sweeps = warmup + draws * thin
+    if sweeps >= MAX_SWEEPS:
+        name = "thin" if thin > max(draws, warmup) else "draws" if draws * thin > warmup \
+            else "warmup"
+        raise ValueError(f"{name}: warmup + draws * thin = {sweeps:.3g} sweeps per chain, more "
+                         f"than the {MAX_SWEEPS:.3g} a chain can count; lower {name}")
+    if n_params is not None:
+        needed = 2 * chains * (warmup + draws) * int(n_params) * BYTES_PER_DRAW
+        memory = _memory_bytes()
+        if memory is not None and needed > memory:
+            name = max((("chains", chains), ("draws", draws), ("warmup", warmup)),
+                       key=lambda item: item[1])[0]
+            raise ValueError(
+                f"{name}: {chains} chains x ({warmup} warmup + {draws} draws) x {n_params} "
+                f"parameters need {_gb(needed)} of memory (draws are kept, and copied once "
+                f"when the chains are stacked), more than this machine's {_gb(memory)}; "
+                f"lower {name}" + (" (thin keeps fewer of them)" if name == "draws" else ""))
     return chains, warmup, draws, thin
+
+
+# Names of family parameters, reserved as prior keys whatever the family of the model
+FAMILY_PARAMETER_KEYS = ("sigma",)
+
+
+def check_parameter_names(design, names):
+    """Refuse a model in which two parameters, or a fixed effect and a group term (both
+    prior keys), would have one name: draws, summaries and priors are keyed by name."""
+    seen = set()
+    for name in names:
+        if name not in seen:
+            seen.add(name)
+            continue
+        if name in design.fixed_names:
+            raise ValueError(f"fixed effect {name!r} has the name of another parameter of the "
+                             f"model (the parameters are {', '.join(dict.fromkeys(names))}); "
+                             f"rename the data column behind it, e.g. to '{name}_x'")
+        raise ValueError(f"two parameters would both be named {name!r} (group levels that "
+                         "print the same, such as 1 and '1', or labels joined by ':' that "
+                         "coincide); make the labels of the grouping column distinct")
+    group_keys = {key for block in design.blocks
+                  for key in block.terms + ((block.covariance_key,) if block.correlated else ())}
+    for name in design.fixed_names:
+        if name in group_keys:
+            raise ValueError(f"fixed effect {name!r} has the name of a group term; rename the "
+                             "data column behind it")
+        if name in FAMILY_PARAMETER_KEYS:
+            raise ValueError(f"fixed effect {name!r} has the name of a family parameter (a "
+                             "prior key in every family); rename the data column behind it, "
+                             f"e.g. to '{name}_x'")
 
 
 class Model:
@@ -53,11 +125,12 @@ class Model:
         self.family = family
         self.data = data
         self.design = build_design(formula, data, na_action=na_action, family=family)
-        self.priors = resolve_priors(self.design, priors)
-        self.problem = self._problem(self.design.y)
         self.names, self.term_index = gaussian.parameter_layout(
             self.design, has_sigma=family == "gaussian")
         self.names = tuple(self.names)
+        check_parameter_names(self.design, self.names)
+        self.priors = resolve_priors(self.design, priors)
+        self.problem = self._problem(self.design.y)
         self.blocks = tuple(BlockInfo(factor=b.factor, variables=b.variables, columns=b.columns,
                                       lhs=b.lhs, levels=tuple(b.levels),
                                       correlated=b.correlated)
@@ -108,7 +181,7 @@ class Model:
     def _sample(self, problem, data, chains, warmup, draws, thin, seed, n_jobs, backend,
                 interweave, design_time, progress):
         chains, warmup, draws, thin = check_sample_args(chains, warmup, draws, thin, n_jobs,
-                                                        backend)
+                                                        backend, n_params=len(self.names))
         run_chain = gaussian.run_chain if self.family == "gaussian" else binomial.run_chain
         t1 = time.perf_counter()
         root, seeds = chain_seeds(seed, chains)
