@@ -336,7 +336,8 @@ def test_diagnose_asks_for_more_draws_when_ess_is_low(nes_fit, rng):
 
 def test_diagnose_with_too_few_draws_says_so(nes_fit):
     fit = with_draws(nes_fit, nes_fit.draws_array[:, :3, :].copy())
-    assert "cannot be computed" in fit.diagnose()
+    with pytest.warns(RuntimeWarning, match="only 3 draw"):
+        assert "cannot be computed" in fit.diagnose()
 
 
 def test_diagnose_prints_as_text_at_the_prompt(nes_fit):
