@@ -96,9 +96,38 @@ def test_print_reads_like_lme4(sleep_fit):
     text = str(sleep_fit)
     for piece in ["Formula: Reaction ~ Days + (1 + Days | Subject)", "Family: gaussian",
                   "180 observations", "Subject, 18", "Random effects", "Residual",
-                  "Corr Intercept", "Fixed effects:", "Estimate", "Est.Error", "l-2.5% CI",
+                  "Corr Intercept", "Fixed effects", "Estimate", "Est.Error", "l-95% CI",
                   "Sampler: 2 chains x (300 warmup + 600 draws)", "worst R-hat"]:
         assert piece in text, piece
+
+
+def test_varcorr_variance_is_the_square_of_the_sd(sleep_fit, nes_fit):
+    for fit in (sleep_fit, nes_fit):
+        vc = fit.VarCorr()
+        np.testing.assert_allclose(vc["Variance"], vc["Std.Dev."] ** 2, rtol=1e-15)
+
+
+def test_print_says_what_the_random_effects_table_shows(nes_fit):
+    text = str(nes_fit)
+    assert "Std.Dev.: posterior mean of the sd, with its 95% interval" in text
+    assert "Variance = Std.Dev.^2" in text
+    rows = {line.split()[0]: line.split() for line in text.splitlines() if line.strip()}
+    variance, sd = float(rows["state"][2]), float(rows["state"][3])
+    assert variance == pytest.approx(sd ** 2, rel=1e-3)       # both printed to 4 digits
+
+
+def test_print_interval_headers_name_the_interval_level(nes_fit):
+    text = str(nes_fit)
+    assert "l-95% CI" in text and "u-95% CI" in text
+    assert "2.5% CI" not in text and "97.5% CI" not in text
+
+
+@pytest.mark.parametrize("which", ["sleep", "nes"])
+def test_print_shows_each_parameter_once(sleep_fit, nes_fit, which):
+    fit = {"sleep": sleep_fit, "nes": nes_fit}[which]
+    labels = [line.split()[0] for line in str(fit).splitlines() if line.strip()]
+    for name in fit.fixed_names + ("1|Subject~Days|Subject_corr",) * (which == "sleep"):
+        assert labels.count(name) == 1, name
 
 
 def test_exam_varying_slopes_converge():

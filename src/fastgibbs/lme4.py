@@ -114,13 +114,16 @@ class Lme4Mixin:
         """Group-level sds and correlations with posterior intervals (DataFrame).
 
         Rows like lme4's VarCorr: one per varying coefficient (Groups, Name) plus the
-        Residual; columns Variance and Std.Dev. (posterior means), the sd's interval,
-        and, for correlated terms, Corr with the other coefficients of the group."""
+        Residual. ``Std.Dev.`` is the posterior mean of the sd and ``Variance`` its
+        square (so Variance = Std.Dev.^2, as in lme4; the posterior mean of the
+        variance is larger, by the posterior variance of the sd); then the sd's
+        interval at ``probs`` and, for correlated terms, ``Corr`` (posterior means)
+        with the other coefficients of the group."""
         rows = []
         for block in self.blocks:
             for c, (term, name) in enumerate(zip(block.terms, block.coef_names)):
                 sd = self._flat(term + "_sigma")
-                row = {"Groups": block.factor, "Name": name, "Variance": (sd ** 2).mean(),
+                row = {"Groups": block.factor, "Name": name, "Variance": sd.mean() ** 2,
                        "Std.Dev.": sd.mean(), **{f"Std.Dev. {k}": v
                                                  for k, v in _interval(sd, probs).items()}}
                 if block.correlated:
@@ -130,7 +133,7 @@ class Lme4Mixin:
                 rows.append(row)
         sigma = self._flat("sigma") if "sigma" in self.names else None
         if sigma is not None:
-            rows.append({"Groups": "Residual", "Name": "", "Variance": (sigma ** 2).mean(),
+            rows.append({"Groups": "Residual", "Name": "", "Variance": sigma.mean() ** 2,
                          "Std.Dev.": sigma.mean(),
                          **{f"Std.Dev. {k}": v for k, v in _interval(sigma, probs).items()}})
         return pd.DataFrame(rows).set_index(["Groups", "Name"])
