@@ -81,6 +81,16 @@ def test_predict_known_new_and_population_levels(sleep_fit):
     assert draws.shape == (2 * 600, 3)
 
 
+def test_population_predictions_need_no_grouping_columns(sleep_fit):
+    with_groups = pd.DataFrame({"Days": [0.0, 9.0], "Subject": ["308", "new"]})
+    without = with_groups[["Days"]]
+    np.testing.assert_array_equal(
+        sleep_fit.predict(without, include_group=False, summary=False, seed=3),
+        sleep_fit.predict(with_groups, include_group=False, summary=False, seed=3))
+    with pytest.raises(ValueError, match="Subject"):
+        sleep_fit.predict(without)                       # group effects need the column
+
+
 def test_predict_defaults_to_fitted_data(nes_fit):
     assert len(nes_fit.predict(seed=0)) == nes_fit.n_obs
 

@@ -322,15 +322,17 @@ def _group_index(data, variables):
     return codes, labels
 
 
-def evaluate_new_data(fit, data):
-    """Design of new rows for a fitted model: X (n, p) and, per block, (Z, labels).
+def evaluate_new_data(fit, data, include_group=True):
+    """Design of new rows for a fitted model: X (n, p) and, per block, (Z, labels)
+    (no blocks, and no grouping column needed, when ``include_group`` is False).
 
     Group labels are strings as in fitting; levels not seen in fitting are kept (the
     caller decides what they mean). Raises ValueError naming missing columns."""
     if not isinstance(data, pd.DataFrame):
         raise TypeError(f"newdata must be a pandas DataFrame, got {type(data).__name__}")
+    blocks = fit.blocks if include_group else ()
     needed = set()
-    for block in fit.blocks:
+    for block in blocks:
         needed.update(block.variables)
     missing = sorted(name for name in needed if name not in data.columns)
     if missing:
@@ -354,7 +356,7 @@ def evaluate_new_data(fit, data):
             raise ValueError(f"newdata lacks column {err.args[0]!r}") from None
     _check_finite(X, fit.fixed_names)
     groups = []
-    for block in fit.blocks:
+    for block in blocks:
         cols, Z = _group_columns(block.lhs, data)
         if tuple(cols) != tuple(block.columns):
             raise ValueError(f"newdata gives columns {cols} for {block.factor!r}, "

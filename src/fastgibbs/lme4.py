@@ -178,7 +178,7 @@ class Lme4Mixin:
         data = self.data if newdata is None else newdata
         if data is None:
             raise ValueError("pass newdata (this fit does not keep its data)")
-        X, groups = evaluate_new_data(self, data)
+        X, groups = evaluate_new_data(self, data, include_group=include_group)
         rng = np.random.default_rng(seed)
         n_samples = self.n_chains * self.n_draws
         beta = np.stack([self._flat(n) for n in self.fixed_names], axis=1) \
