@@ -340,14 +340,28 @@ def evaluate_new_data(fit, data, include_group=True):
     if not fit.fixed_names:
         X = np.zeros((len(data), 0))
     else:
+        from .fixed_design import rebuild, unusable_without_record
+        record = fit.fixed_design or {}
+        spec = fit.fixed_spec
+        if spec is None and "unsupported" in record:
+            raise ValueError(f"this fit cannot evaluate new data: {record['unsupported']}")
+        if spec is None and "rhs" in record:
+            spec = rebuild(record)      # raises ValueError saying why it cannot
         try:
-            if fit.fixed_spec is not None:
-                X = np.asarray(fit.fixed_spec.evaluate_new_data(data).design_matrix, dtype=float)
+            if spec is not None:
+                X = np.asarray(spec.evaluate_new_data(data).design_matrix, dtype=float)
             else:
                 rhs = parse_formula(fit.formula).fixed.split("~", 1)[1]
-                frame = design_matrices(f"fastgibbs_lhs_response ~ {rhs}",
-                                        data.assign(fastgibbs_lhs_response=0.0),
-                                        na_action="error").common.as_dataframe()
+                new = design_matrices(f"fastgibbs_lhs_response ~ {rhs}",
+                                      data.assign(fastgibbs_lhs_response=0.0),
+                                      na_action="error").common
+                why = unusable_without_record(new)
+                if why:
+                    raise ValueError(f"this fit does not record its fixed-effect design (a "
+                                     f"file of format 1, or a fit made inside fg.study), and "
+                                     f"{why}: new data cannot be evaluated as in fitting; "
+                                     "predict with the fit made by fg.fit")
+                frame = new.as_dataframe()
                 if tuple(str(c) for c in frame.columns) != tuple(fit.fixed_names):
                     raise ValueError(f"newdata gives fixed-effect columns {list(frame.columns)}, "
                                      f"the fit has {list(fit.fixed_names)}")

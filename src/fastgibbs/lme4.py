@@ -6,7 +6,6 @@ column per varying coefficient, named like the fixed effect it varies
 (``"Intercept"`` for ``1``), so that ``coef() = fixef() + ranef()`` column by column.
 """
 from dataclasses import dataclass
-import re
 
 import numpy as np
 import pandas as pd
@@ -43,15 +42,19 @@ def _trials(fit, data):
     ``p(successes, trials)`` for binomial."""
     if fit.family == "bernoulli":
         return np.ones(len(data), dtype=np.int64)
-    match = re.match(r"^\s*(?:p|prop)\(\s*[^,]+,\s*([A-Za-z_.][A-Za-z0-9_.]*)\s*\)",
-                     fit.formula)
-    if match is None:
-        raise ValueError("cannot find the trials column in the response of "
+    from .fixed_design import trials_source
+    source = (fit.fixed_design or {}).get("trials") or trials_source(fit.formula)
+    if source is None:
+        raise ValueError("cannot find the trials in the response of "
                          f"{fit.formula!r}; write p(successes, trials)")
-    name = match.group(1)
-    if name not in data.columns:
-        raise ValueError(f"newdata lacks the trials column {name!r}")
-    trials = np.asarray(data[name], dtype=float)
+    if "constant" in source:
+        name = "trials"
+        trials = np.full(len(data), float(source["constant"]))
+    else:
+        name = source["column"]
+        if name not in data.columns:
+            raise ValueError(f"newdata lacks the trials column {name!r}")
+        trials = np.asarray(data[name], dtype=float)
     if np.any(~np.isfinite(trials)) or np.any(trials < 1) or np.any(trials != np.round(trials)):
         raise ValueError(f"trials column {name!r} must hold positive integers")
     return trials.astype(np.int64)

@@ -49,6 +49,8 @@ class Fit(Lme4Mixin, PlotsMixin, ExportMixin, DiagnoseMixin):
     n_dropped: int = 0
     n_cells: int = None              # binomial cells the rows collapsed to (binomial families)
     fixed_spec: object = field(default=None, repr=False)   # formulae fixed-effects spec
+    # JSON record of the fixed-effects design (fixed_design.py): made when saving, set by load
+    fixed_design: dict = field(default=None, repr=False)
     data: object = field(default=None, repr=False)         # the DataFrame fitted (not saved)
     _summary_cache: dict = field(default_factory=dict, repr=False)
 
