@@ -91,6 +91,31 @@ def test_population_predictions_need_no_grouping_columns(sleep_fit):
         sleep_fit.predict(without)                       # group effects need the column
 
 
+@pytest.mark.parametrize("kwargs,error,message", [
+    ({"newdata": "head0"}, ValueError, "newdata has no rows"),
+    ({"probs": (1.5,)}, ValueError, r"probs must be probabilities in \[0, 1\]"),
+    ({"seed": -1}, ValueError, "seed must be"),
+    ({"include_group": "no"}, TypeError, "include_group must be True or False"),
+    ({"summary": None}, TypeError, "summary must be True or False"),
+    ({"newdata": "text_days"}, ValueError, "cannot evaluate the fixed effects on newdata"),
+])
+def test_predict_arguments_are_checked(sleep_fit, kwargs, error, message):
+    data = fg.datasets.load("sleepstudy")
+    frames = {"head0": data.head(0), "text_days": data.head(2).assign(Days=["a", "b"])}
+    kwargs = {"newdata": data.head(2), **kwargs}
+    kwargs["newdata"] = frames.get(kwargs["newdata"], kwargs["newdata"]) \
+        if isinstance(kwargs["newdata"], str) else kwargs["newdata"]
+    with pytest.raises(error, match=message):
+        sleep_fit.predict(**kwargs)
+
+
+def test_predict_takes_a_generator_as_seed(sleep_fit):
+    new = fg.datasets.load("sleepstudy").head(3)
+    np.testing.assert_array_equal(
+        sleep_fit.predict(new, summary=False, seed=np.random.default_rng(5)),
+        sleep_fit.predict(new, summary=False, seed=5))
+
+
 def test_predict_defaults_to_fitted_data(nes_fit):
     assert len(nes_fit.predict(seed=0)) == nes_fit.n_obs
 

@@ -15,7 +15,9 @@ def sleep():
 @pytest.mark.parametrize("make,message", [
     (lambda: fg.Normal(0, 1e-300), r"Normal sigma must be between 1\.5e-154 and 1\.3e\+154"),
     (lambda: fg.Normal(0, 1e300), r"Normal sigma must be between"),
-    (lambda: fg.Normal(1e300, 1e-100), r"mu / sigma\^2"),
+    (lambda: fg.Normal(1e300, 1e-100), r"\|Normal mu\| must be between 0 and 1\.3e\+154"),
+    (lambda: fg.Normal(-1e200, 1.0), r"\|Normal mu\| must be between"),
+    (lambda: fg.Normal(1e150, 1e-100), r"mu / sigma\^2"),
     (lambda: fg.Normal(10 ** 400, 1), r"Normal mu must be finite"),
     (lambda: fg.Normal(float("nan"), 1), r"Normal mu must be finite"),
     (lambda: fg.InvGamma(1e300, 1e-300), r"InvGamma\(1e\+300, 1e-300\) cannot be represented"),

@@ -122,6 +122,11 @@ def test_saved_files_get_the_users_umask(fits, tmp_path, umask):
     assert os.stat(path).st_mode & 0o777 == 0o666 & ~umask
 
 
+def test_saving_into_a_missing_folder_names_the_folder(fits, tmp_path):
+    with pytest.raises(FileNotFoundError, match="folder .*missing' does not exist"):
+        fits["categorical"].save(tmp_path / "missing" / "fit")
+
+
 def _write(path, meta, draws, warmup, digest=True):
     if digest:
         meta["sha256"]["fit"] = savefile._record_digest(meta["fit"])

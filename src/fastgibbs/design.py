@@ -330,6 +330,8 @@ def evaluate_new_data(fit, data, include_group=True):
     caller decides what they mean). Raises ValueError naming missing columns."""
     if not isinstance(data, pd.DataFrame):
         raise TypeError(f"newdata must be a pandas DataFrame, got {type(data).__name__}")
+    if len(data) == 0:
+        raise ValueError("newdata has no rows")
     blocks = fit.blocks if include_group else ()
     needed = set()
     for block in blocks:
@@ -368,6 +370,8 @@ def evaluate_new_data(fit, data, include_group=True):
                 X = frame.to_numpy(dtype=float)
         except KeyError as err:
             raise ValueError(f"newdata lacks column {err.args[0]!r}") from None
+        except (TypeError, ValueError) as err:      # e.g. text where fitting had numbers
+            raise ValueError(f"cannot evaluate the fixed effects on newdata: {err}") from None
     _check_finite(X, fit.fixed_names)
     groups = []
     for block in blocks:

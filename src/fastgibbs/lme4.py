@@ -60,8 +60,19 @@ def _trials(fit, data):
     return trials.astype(np.int64)
 
 
+def _checked_probs(probs):
+    """``probs`` as a tuple of floats in [0, 1], or a ValueError naming the argument."""
+    try:
+        out = tuple(float(p) for p in np.atleast_1d(probs))
+    except (TypeError, ValueError):
+        raise TypeError(f"probs must be a sequence of probabilities, got {probs!r}") from None
+    if not all(0.0 <= p <= 1.0 for p in out):
+        raise ValueError(f"probs must be probabilities in [0, 1], got {probs!r}")
+    return out
+
+
 def _interval(x, probs):
-    return {f"{100 * p:g}%": np.quantile(x, p) for p in probs}
+    return {f"{100 * p:g}%": np.quantile(x, p) for p in _checked_probs(probs)}
 
 
 class Lme4Mixin:
@@ -177,12 +188,18 @@ class Lme4Mixin:
         Returns a DataFrame (mean, sd, quantiles per row) when ``summary``, else the
         draws as an ndarray (chains * draws, n_rows).
         """
+        from .chains import as_seed_sequence
         from .design import evaluate_new_data
+        for name, flag in (("include_group", include_group), ("summary", summary)):
+            if not isinstance(flag, (bool, np.bool_)):
+                raise TypeError(f"{name} must be True or False, got {flag!r}")
+        probs = _checked_probs(probs)
+        rng = np.random.default_rng(seed if isinstance(seed, np.random.Generator)
+                                    else as_seed_sequence(seed))
         data = self.data if newdata is None else newdata
         if data is None:
             raise ValueError("pass newdata (this fit does not keep its data)")
         X, groups = evaluate_new_data(self, data, include_group=include_group)
-        rng = np.random.default_rng(seed)
         n_samples = self.n_chains * self.n_draws
         beta = np.stack([self._flat(n) for n in self.fixed_names], axis=1) \
             if self.fixed_names else np.zeros((n_samples, 0))

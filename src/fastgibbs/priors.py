@@ -92,14 +92,16 @@ def _sd(value, what):
 class Normal:
     """Normal(mu, sigma) prior on a fixed-effect coefficient (sigma is the sd).
 
-    sigma must lie in [1.5e-154, 1.3e154] (the kernels use 1/sigma^2) and mu / sigma^2
-    must be finite."""
+    sigma must lie in [1.5e-154, 1.3e154] (the kernels use 1/sigma^2), |mu| must be at
+    most 1.3e154 (they square coefficients) and mu / sigma^2 must be finite."""
 
     mu: float = 0.0
     sigma: float = 1.0
 
     def __post_init__(self):
         mu = _number(self.mu, "Normal mu")
+        # the kernels square coefficients (residual sums of squares)
+        _in_range(abs(mu), 0.0, SD_MAX, "|Normal mu|", "its square must be finite")
         sigma = _sd(self.sigma, "Normal sigma")
         if not np.isfinite(abs(mu) / sigma / sigma):
             raise ValueError(f"Normal({mu!r}, {sigma!r}): mu / sigma^2 (the prior's share of "

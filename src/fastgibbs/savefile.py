@@ -440,8 +440,11 @@ def _new_file(directory, prefix):
 def write(fit, path):
     """Write ``fit`` to exactly ``path`` (see :meth:`Fit.save`); returns the Path."""
     path = Path(os.fspath(path))
+    folder = str(path.parent) if str(path.parent) else "."
+    if not os.path.isdir(folder):
+        raise FileNotFoundError(f"cannot save to {str(path)!r}: folder {folder!r} does not exist")
     meta = json.dumps(_metadata(fit), ensure_ascii=False).encode("utf-8")
-    fd, tmp = _new_file(str(path.parent) if str(path.parent) else ".", path.name + ".")
+    fd, tmp = _new_file(folder, path.name + ".")
     try:
         with os.fdopen(fd, "wb") as fh:
             np.savez(fh, draws=fit.draws_array, warmup=fit.warmup_array,
