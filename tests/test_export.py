@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 import fastgibbs as fg
-from fastgibbs import export, savefile
+from fastgibbs import savefile
 
 # az.summary and fit.summary implement the same estimators (Vehtari et al. 2021) on the
 # same float64 draws; they differ only by floating-point summation order.

@@ -55,7 +55,7 @@ def _shown(value):
     return text if len(text) <= 40 else text[:30] + "..."
 
 
-def _number(value, what):
+def _number(value, what, requirement="finite"):
     """``value`` (a real number, numpy scalars included) as a finite float."""
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
         raise TypeError(f"{what} must be a number, got {_shown(value)}")
@@ -64,12 +64,12 @@ def _number(value, what):
     except OverflowError:
         out = float("inf")
     if not np.isfinite(out):
-        raise ValueError(f"{what} must be finite, got {_shown(value)}")
+        raise ValueError(f"{what} must be {requirement}, got {_shown(value)}")
     return out
 
 
 def _positive_finite(value, what):
-    out = _number(value, what)
+    out = _number(value, what, "positive and finite")
     if out <= 0:
         raise ValueError(f"{what} must be positive and finite, got {_shown(value)}")
     return out
@@ -248,10 +248,11 @@ def normalise_keys(priors, valid):
             name = key
         else:
             matches = by_squeezed.get(_squeezed(key), [])
-            if len(matches) != 1:
-                why = "is ambiguous: it matches " + ", ".join(map(repr, matches)) if matches \
-                    else "is unknown"
-                raise ValueError(f"prior key {key!r} {why}; valid keys: {', '.join(valid)}")
+            if not matches:
+                raise ValueError(f"unknown prior key {key!r}; valid keys: {', '.join(valid)}")
+            if len(matches) > 1:
+                raise ValueError(f"prior key {key!r} is ambiguous: it matches "
+                                 f"{', '.join(map(repr, matches))}; write one exactly")
             name = matches[0]
         if name in out:
             raise ValueError(f"two prior keys name {name!r}; give one")

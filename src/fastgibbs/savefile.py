@@ -25,7 +25,6 @@ rows of the fitted predictors (see :mod:`fastgibbs.fixed_design`).
 import dataclasses
 import hashlib
 import json
-import numbers
 import os
 from pathlib import Path
 import platform
