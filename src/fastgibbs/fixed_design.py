@@ -15,8 +15,9 @@ rebuilds it (the record, a JSON object):
   reference levels and contrasts;
 - ``transforms``: the state of each stateful transform (``scale(x)``'s mean and sd,
   ``center``, ``poly``), in the order formulae evaluates them;
-- ``x``: the fitted design's rows of the prototype, against which the rebuilt design
-  is checked bit for bit, when saving and again when loading.
+- ``x``: the fitted design's values on the first (at most 20) prototype rows, against
+  which the rebuilt design is checked bit for bit, when saving and again when loading
+  (the column names check the levels).
 
 :func:`rebuild` evaluates ``rhs`` on the prototype, puts the transforms' state back and
 checks ``columns`` and ``x``. A design that does not survive this (a transform whose
@@ -39,6 +40,7 @@ __all__ = ["describe", "rebuild", "trials_source", "check_record", "walk_calls",
 
 RESPONSE = "fastgibbs_lhs_response"
 N_FIRST_ROWS = 3        # rows of the prototype beyond the level representatives
+N_CHECKED_ROWS = 20     # prototype rows whose design values are saved and checked
 # pandas dtypes a prototype column may have (anything else is not a formulae predictor)
 DTYPES = {"float64", "float32", "float16", "int64", "int32", "int16", "int8", "uint64",
           "uint32", "uint16", "uint8", "bool", "object", "str", "string", "Int64", "Int32",
@@ -202,9 +204,9 @@ def _column_from_json(entry):
 
 
 def _prototype(record):
-    return pd.DataFrame({name: _column_from_json(entry)
-                         for name, entry in record["prototype"].items()},
-                        index=range(len(record["x"])))
+    columns = {name: _column_from_json(entry) for name, entry in record["prototype"].items()}
+    n_rows = len(next(iter(columns.values()))) if columns else len(record["x"])
+    return pd.DataFrame(columns, index=range(n_rows))
 
 
 # ----------------------------------------------------------------------------------
@@ -231,7 +233,7 @@ def describe(spec, fixed_names, formula, rhs):
             transforms=[{"callee": call.callee, "class": type(call.stateful_transform).__name__,
                          "state": {k: _encode(v) for k, v in vars(call.stateful_transform).items()}}
                         for call in walk_calls(spec) if call.stateful_transform is not None],
-            x=np.asarray(spec.design_matrix, dtype=float)[rows].tolist())
+            x=np.asarray(spec.design_matrix, dtype=float)[rows[:N_CHECKED_ROWS]].tolist())
         rebuild(record)             # the record must give back the fitted design
     except Exception as err:        # whatever the reason, the design is not saved
         err = err if isinstance(err, (Unsupported, ValueError)) else f"{type(err).__name__}: {err}"
@@ -266,7 +268,8 @@ def rebuild(record):
             raise ValueError(f"unknown state {sorted(unknown)} of transform {call.callee}")
         vars(call.stateful_transform).update(state)
     try:
-        x = np.asarray(spec.evaluate_new_data(proto).design_matrix, dtype=float)
+        checked = proto.iloc[:len(record["x"])]
+        x = np.asarray(spec.evaluate_new_data(checked).design_matrix, dtype=float)
     except Exception as err:
         raise ValueError(f"the saved fixed-effect design does not evaluate: {err}") from None
     if x.shape != (len(record["x"]), len(columns)) or not np.array_equal(
@@ -328,13 +331,17 @@ def check_record(record, fixed_names):
     prototype = record["prototype"]
     if not isinstance(prototype, dict):
         raise ValueError("fixed_design prototype must be an object")
+    lengths = {len(entry["values"]) if isinstance(entry, dict)
+               and isinstance(entry.get("values"), list) else -1 for entry in prototype.values()}
+    if len(lengths) > 1 or (lengths and min(lengths) < len(x)):
+        raise ValueError("fixed_design prototype columns differ in length")
     for name, entry in prototype.items():
         if not isinstance(entry, dict) or entry.get("dtype") not in DTYPES:
             raise ValueError(f"fixed_design prototype column {name!r} is malformed")
         expected = {"dtype", "values"} | ({"categories", "ordered"}
                                           if entry["dtype"] == "category" else set())
         values = entry.get("values")
-        if set(entry) != expected or not isinstance(values, list) or len(values) != len(x) \
+        if set(entry) != expected or not isinstance(values, list) \
                 or not all(isinstance(v, SCALARS) for v in values):
             raise ValueError(f"fixed_design prototype column {name!r} is malformed")
         if entry["dtype"] == "category" and not (
