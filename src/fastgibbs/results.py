@@ -167,24 +167,7 @@ class Fit(Lme4Mixin, PlotsMixin, ExportMixin, DiagnoseMixin):
             lines.append(_text(pd.DataFrame({
                 "Estimate": fixed["mean"], "Est.Error": fixed["sd"],
                 f"l-{level} CI": fixed[lo], f"u-{level} CI": fixed[hi], **_diagnostics(fixed)})))
-            # what the two tables leave out: correlations and (when few) group effects
-            shown = {n for n in self.fixed_names} | {"sigma"} | {
-                term + "_sigma" for block in self.blocks for term in block.terms}
-            n_u = sum(len(ix) for ix in self.term_index.values())
-            effects = {self.names[int(c)] for ix in self.term_index.values() for c in ix}
-            hide_effects = n_u and len(table) > MAX_PRINTED_ROWS
-            rest = table.loc[[n for n in table.index if n not in shown
-                              and not (hide_effects and n in effects)]]
-            if len(rest):
-                lines.append("")
-                lines.append("Other parameters" + (f" ({n_u} group effects in fit.summary()):"
-                                                   if hide_effects else ":"))
-                if np.isfinite(rest[["ess_bulk", "ess_tail"]].to_numpy()).all():
-                    rest = rest.assign(ess_bulk=rest["ess_bulk"].round().astype(int),
-                                       ess_tail=rest["ess_tail"].round().astype(int))
-                lines.append(_text(rest))
-            elif hide_effects:
-                lines.append(f"({n_u} group effects in fit.summary())")
+            lines += self._other_parameters(table)
         lines += [
             "",
             f"Sampler: {_plural(self.n_chains, 'chain')} x ({self.n_warmup} warmup + "
@@ -197,6 +180,24 @@ class Fit(Lme4Mixin, PlotsMixin, ExportMixin, DiagnoseMixin):
         ]
         lines += self._warnings(table)
         return "\n".join(lines)
+
+    def _other_parameters(self, table):
+        """Printout lines of what the two tables leave out: correlations and, when the
+        model has at most MAX_PRINTED_ROWS parameters, the group effects."""
+        shown = set(self.fixed_names) | {"sigma"} | {
+            term + "_sigma" for block in self.blocks for term in block.terms}
+        n_u = sum(len(ix) for ix in self.term_index.values())
+        effects = {self.names[int(c)] for ix in self.term_index.values() for c in ix}
+        hide_effects = n_u and len(table) > MAX_PRINTED_ROWS
+        rest = table.loc[[n for n in table.index
+                          if n not in shown and not (hide_effects and n in effects)]]
+        if not len(rest):
+            return [f"({n_u} group effects in fit.summary())"] if hide_effects else []
+        if np.isfinite(rest[["ess_bulk", "ess_tail"]].to_numpy()).all():
+            rest = rest.assign(ess_bulk=rest["ess_bulk"].round().astype(int),
+                               ess_tail=rest["ess_tail"].round().astype(int))
+        title = f" ({n_u} group effects in fit.summary()):" if hide_effects else ":"
+        return ["", "Other parameters" + title, _text(rest)]
 
     def _random_effects_table(self, table, lo, hi, level):
         """The VarCorr rows (reset index) with the sd's interval as l-/u- CI and the
