@@ -142,8 +142,9 @@ class Geweke:
         p, d = self.problem, self.design
         beta = row[:d.n_fixed]
         tau2, covs, u = [], [], []
-        for block in d.blocks:
-            sds = np.array([row[self.col[t + "_sigma"]] for t in block.terms])
+        for block, zs in zip(d.blocks, p.transform.z_scale):
+            f = p.transform.y_scale / zs           # user = kernel * f, per column
+            sds = np.array([row[self.col[t + "_sigma"]] for t in block.terms]) / f
             corr = np.eye(block.n_re)
             for k, name in enumerate(block.correlation_names):
                 c, c2 = [(a, b) for a in range(block.n_re) for b in range(a + 1, block.n_re)][k]
@@ -151,8 +152,8 @@ class Geweke:
             cov = corr * np.outer(sds, sds)
             tau2.extend(np.diag(cov))
             covs.append(cov.ravel())
-            u.append(np.array([[row[self.col[f"{t}[{lvl}]"]] for t in block.terms]
-                               for lvl in block.levels]).ravel())
+            u.append((np.array([[row[self.col[f"{t}[{lvl}]"]] for t in block.terms]
+                                for lvl in block.levels]) / f).ravel())
         sigma2 = row[self.col["sigma"]] ** 2 if "sigma" in self.col else 1.0
         return {"beta": p.transform.beta_to_internal(beta) if len(beta) else beta,
                 "u": np.concatenate(u) if u else np.zeros(0), "tau2": np.array(tau2),
@@ -167,9 +168,9 @@ class Geweke:
             tf = p.transform
             X_int = (d.X - tf.x_center) / tf.x_scale
             Z = [np.zeros((d.n_obs, b.n_groups * b.n_re)) for b in d.blocks]
-            for z, b in zip(Z, d.blocks):
+            for z, b, zs in zip(Z, d.blocks, tf.z_scale):
                 for c in range(b.n_re):
-                    z[np.arange(d.n_obs), b.group * b.n_re + c] = b.Z[:, c]
+                    z[np.arange(d.n_obs), b.group * b.n_re + c] = b.Z[:, c] / zs[c]
             M = np.hstack([X_int] + Z).T          # (p + n_u, n_obs)
 
             def update(kernel, y):

@@ -40,6 +40,8 @@ STRUCTURES = {
 # cells that must be refused before sampling: (family, structure) -> (error, match)
 REFUSED = {
     ("gaussian", "obs_level"): (ValueError, "one observation per level"),
+    # binary data cannot be overdispersed: the variance would rest on its prior alone
+    ("bernoulli", "obs_level"): (ValueError, "binary"),
 }
 
 

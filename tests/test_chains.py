@@ -1,5 +1,6 @@
 """Seeds and parallel chains: reproducible whatever the workers."""
 import numpy as np
+import pandas as pd
 import pytest
 
 import fastgibbs as fg
@@ -48,3 +49,79 @@ def test_thinning_keeps_every_kth_sweep(nes):
     full = fg.fit(FORMULA, nes, chains=1, warmup=10, draws=60, seed=3)
     thinned = fg.fit(FORMULA, nes, chains=1, warmup=10, draws=20, thin=3, seed=3)
     np.testing.assert_array_equal(full.draws()[:, 2::3], thinned.draws())
+
+
+# fit.seed re-runs the fit (issue 11.8) --------------------------------------------------------
+
+def _small(nes, seed, **kw):
+    return fg.fit(FORMULA, nes, chains=2, warmup=10, draws=20, seed=seed, **kw)
+
+
+def test_the_same_seed_sequence_twice_gives_the_same_draws(nes):
+    seq = np.random.SeedSequence(7)
+    first, second = _small(nes, seq), _small(nes, seq)
+    np.testing.assert_array_equal(first.draws_array, second.draws_array)
+    assert seq.n_children_spawned == 0           # the caller's sequence is not advanced
+
+
+def test_children_are_those_spawn_gives_a_fresh_sequence():
+    from fastgibbs.chains import chain_seeds
+    _, ours = chain_seeds(11, 3)
+    theirs = np.random.SeedSequence(11).spawn(3)
+    for a, b in zip(ours, theirs):
+        np.testing.assert_array_equal(a.generate_state(4), b.generate_state(4))
+
+
+@pytest.mark.parametrize("seed", [None, 5, [5, 6], np.int64(9),
+                                  np.random.SeedSequence(7, spawn_key=(3,)),
+                                  np.random.SeedSequence(7, spawn_key=(3, 1), pool_size=8),
+                                  np.random.SeedSequence(2 ** 100)])
+def test_fit_seed_reruns_the_fit_bit_for_bit(nes, seed, tmp_path):
+    fit = _small(nes, seed)
+    again = _small(nes, fit.seed)
+    np.testing.assert_array_equal(fit.draws_array, again.draws_array)
+    loaded = fg.load(fit.save(tmp_path / "fit"))
+    np.testing.assert_array_equal(_small(nes, loaded.seed).draws_array, fit.draws_array)
+    assert "\n" not in str(fit).split(" seed ")[1].splitlines()[0]    # one-line seed label
+
+
+def test_a_used_seed_sequence_is_not_advanced(nes):
+    seq = np.random.SeedSequence(3)
+    seq.spawn(5)                                  # the caller used it before
+    fit = _small(nes, seq)
+    np.testing.assert_array_equal(fit.draws_array, _small(nes, 3).draws_array)
+
+
+def test_study_fits_record_a_seed_that_reruns_them(nes):
+    model = fg.Model(FORMULA, nes)
+    kwargs = {"chains": 2, "warmup": 10, "draws": 20}
+    seen = {}
+
+    def stats(fit, dataset):
+        seen[len(seen)] = (fit.seed, fit.draws_array.copy(), dataset["y"])
+        return {"mean_sigma": float(fit.draws("sigma").mean())}
+
+    sims = model.simulate(n=2, seed=1)
+    df = fg.study(model, sims, sample_kwargs=kwargs, stats=stats, seed=4, n_jobs=1)
+    assert df["error"].isna().all()
+    for seed, draws, y in seen.values():
+        np.testing.assert_array_equal(model.refit(y, seed=seed, **kwargs).draws_array, draws)
+    root = df.attrs["seed"]
+    assert isinstance(root, int) and root == 4
+
+
+def test_sbc_does_not_advance_the_callers_seed_sequence(nes):
+    model = fg.Model(FORMULA, nes)
+    seq = np.random.SeedSequence(8)
+    kwargs = {"chains": 1, "warmup": 5, "draws": 20}
+    first = fg.sbc(model, n_sims=2, thin=10, sample_kwargs=kwargs, seed=seq, n_jobs=1)
+    second = fg.sbc(model, n_sims=2, thin=10, sample_kwargs=kwargs, seed=seq, n_jobs=1)
+    assert seq.n_children_spawned == 0
+    pd.testing.assert_frame_equal(first.ranks, second.ranks)
+
+
+@pytest.mark.parametrize("seed,error", [(-1, ValueError), (1.5, TypeError), (True, TypeError),
+                                        ("1", TypeError), ([1, -2], ValueError)])
+def test_bad_seeds_are_refused_naming_the_argument(nes, seed, error):
+    with pytest.raises(error, match="seed must be"):
+        _small(nes, seed)

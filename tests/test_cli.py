@@ -1,8 +1,10 @@
 """The command line, driven as a subprocess: exit codes, output and files."""
 import os
 from pathlib import Path
+import signal
 import subprocess
 import sys
+import time
 
 import numpy as np
 import pandas as pd
@@ -40,7 +42,7 @@ def saved_fit(csv, tmp_path_factory):
 
 def test_fit_prints_summary_and_saves(saved_fit):
     out, result = saved_fit
-    assert "Fixed effects:" in result.stdout and "partyid7" in result.stdout
+    assert "Fixed effects" in result.stdout and "partyid7" in result.stdout
     assert out.is_file()
     fit = fg.load(out)
     assert fit.draws().shape[:2] == (2, 300)
@@ -61,7 +63,7 @@ def test_summary_of_saved_fit(saved_fit):
     out, first = saved_fit
     result = run("summary", str(out))
     assert result.returncode == 0, result.stderr
-    assert "Fixed effects:" in result.stdout
+    assert "Fixed effects" in result.stdout
 
 
 @pytest.mark.parametrize("kind,pars", [("trace", ["partyid7", "sigma"]), ("rank", ["sigma"]),
@@ -93,6 +95,7 @@ def test_example_writes_its_folder(tmp_path):
     (["fit", "{csv}", "real_ideo ~ partyid7 + (1 | state)", "--prior", "x=student(3)"],
      "unknown distribution"),
     (["summary", "nofit.npz"], "not found"),
+    (["summary", "{csv}"], "is not a saved fit"),
 ])
 def test_bad_input_one_line_no_traceback(csv, args, message):
     result = run(*[a.format(csv=csv) for a in args])
@@ -100,6 +103,98 @@ def test_bad_input_one_line_no_traceback(csv, args, message):
     assert message in result.stderr
     assert "Traceback" not in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("args,message", [
+    (["fit", "{csv}", "real_ideo ~ partyid7 + (1 | state)", "--prior", "partyid7=normal(0)"],
+     "normal takes 2 argument(s), normal(mu, sd)"),
+    (["fit", "{csv}", "real_ideo ~ partyid7 + (1 | state)", "--prior", "sigma=halfcauchy()"],
+     "halfcauchy takes 1 argument(s)"),
+    (["fit", "{csv}", "real_ideo ~ partyid7 + (1 | state)", "--prior",
+      "partyid7=normal(0, 1e-300)"], "cannot be represented on the data's scale"),
+    (["fit", "{csv}", "real_ideo ~ partyid7 + (1 | state)", "--prior",
+      "1|state=invgamma(1e300, 1e-300)"], "cannot be represented"),
+    (["fit", "{csv}", "real_ideo ~ partyid7 + (1 | state)", "--seed", "-1"], "seed must be"),
+    (["fit", "{csv}", "real_ideo ~ partyid7 + (1 | state)", "--draws", "10000000000"],
+     "of memory"),
+    (["fit", "{csv}", "real_ideo ~ partyid7 + (1 | state)", "--out", "no/such/folder/f.npz"],
+     "does not exist"),
+])
+def test_bad_arguments_one_line_in_process(csv, capsys, args, message):
+    from fastgibbs import cli
+    assert cli.main([a.format(csv=csv) for a in args]) == 2
+    captured = capsys.readouterr()
+    assert message in captured.err and captured.out == ""
+    assert len(captured.err.strip().splitlines()) == 1
+
+
+def test_bad_input_never_mentions_pickles(csv):
+    result = run("summary", str(csv))
+    assert "pickle" not in result.stderr.lower()
+
+
+def test_out_into_a_missing_folder_fails_before_sampling(csv, tmp_path):
+    result = run("fit", str(csv), "real_ideo ~ partyid7 + (1 | state)", "--draws", "10000000",
+                 "--out", str(tmp_path / "missing" / "fit.npz"))
+    assert result.returncode == 2 and "does not exist" in result.stderr
+    assert result.stdout == ""                  # nothing was fitted or printed
+
+
+def test_na_action_option(tmp_path):
+    data = fg.datasets.load("nes2000")
+    data.loc[:4, "partyid7"] = np.nan
+    path = tmp_path / "holes.csv"
+    data.to_csv(path, index=False)
+    args = ["fit", str(path), "real_ideo ~ partyid7 + (1 | state)", "--chains", "1",
+            "--draws", "20", "--warmup", "10"]
+    refused = run(*args)
+    assert refused.returncode == 2 and "--na-action drop" in refused.stderr
+    dropped = run(*args, "--na-action", "drop")
+    assert dropped.returncode == 0, dropped.stderr
+    assert "5 rows with missing values dropped" in dropped.stdout
+
+
+def test_version():
+    result = run("--version")
+    assert result.returncode == 0 and result.stdout.strip() == f"fastgibbs {fg.__version__}"
+
+
+def test_ctrl_c_exits_130_with_one_line(csv):
+    env = dict(os.environ, MPLBACKEND="Agg")
+    if env.get("PYTHONPATH"):
+        env["PYTHONPATH"] = os.pathsep.join(os.path.abspath(p)
+                                            for p in env["PYTHONPATH"].split(os.pathsep) if p)
+    code = ("import sys, fastgibbs.cli as cli; print('ready', flush=True); "
+            f"sys.exit(cli.main(['fit', {str(csv)!r}, 'real_ideo ~ partyid7 + (1 | state)', "
+            # 3 x 10^5 sweeps per chain: over a second of sampling, little memory
+            "'--chains', '2', '--warmup', '10', '--draws', '300', '--thin', '1000']))")
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        assert proc.stdout.readline().strip() == "ready"   # imported: main() is running
+        time.sleep(0.3)                                 # reading the data or sampling
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 130
+    assert err.strip() == "fastgibbs: interrupted"
+
+
+def test_an_unexpected_error_is_one_line_with_exit_1(csv, monkeypatch, capsys):
+    from fastgibbs import cli
+
+    def broken(*args, **kwargs):
+        raise ZeroDivisionError("float division by zero")
+
+    monkeypatch.setattr(fg, "fit", broken)
+    assert cli.main(["fit", str(csv), "real_ideo ~ partyid7 + (1 | state)"]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1
+    assert "internal error: ZeroDivisionError: float division by zero" in err
+    assert "--debug" in err
 
 
 def test_debug_shows_traceback(csv):

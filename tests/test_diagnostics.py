@@ -369,8 +369,29 @@ def test_summary_row_of_non_finite_parameter_is_nan(summary_draws):
                                   diag.summarize(summary_draws, names=NAMES).drop(index="sigma"))
 
 
-def test_summary_of_too_few_draws_is_nan():
-    assert diag.summarize(np.ones((4, 3, 2))).isna().all(axis=None)
+@pytest.mark.parametrize("n_chains,n_draws", [(4, 3), (2, 1), (1, 2)])
+def test_summary_of_too_few_draws_has_moments_and_warns(summary_draws, n_chains, n_draws):
+    x = summary_draws[:n_chains, :n_draws]
+    with pytest.warns(RuntimeWarning, match="MCSE, ESS and R-hat are not"):
+        table = diag.summarize(x, names=NAMES)
+    pooled = x.reshape(-1, x.shape[2])
+    # the same formulas as numpy's, summed in another order: rounding only
+    np.testing.assert_allclose(table["mean"], pooled.mean(axis=0), rtol=1e-13)
+    np.testing.assert_allclose(table["97.5%"], np.quantile(pooled, 0.975, axis=0), rtol=1e-13)
+    if len(pooled) > 1:
+        np.testing.assert_allclose(table["sd"], pooled.std(axis=0, ddof=1), rtol=1e-14)
+    else:
+        assert table["sd"].isna().all()
+    assert table[["mcse_mean", "ess_bulk", "ess_tail", "r_hat"]].isna().all(axis=None)
+
+
+def test_short_summary_row_of_non_finite_parameter_is_nan(summary_draws):
+    x = summary_draws[:, :2].copy()
+    x[0, 0, 2] = np.nan
+    with pytest.warns(RuntimeWarning):
+        table = diag.summarize(x, names=NAMES)
+    assert table.loc["sigma"].isna().all()
+    assert table.loc[NAMES[0], "mean"] == pytest.approx(x[:, :, 0].mean(), rel=1e-13)
 
 
 def test_results_do_not_depend_on_block_size(monkeypatch, summary_draws):

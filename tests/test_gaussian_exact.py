@@ -98,12 +98,14 @@ def test_location_draws_match_exact_gaussian(case, rng):
     mean, cov = _exact_posterior(design, priors, sigma2, covs)
 
     n_chains, n_draws = 4, 5000
+    # the kernel holds each block's covariance of the effects of Z / z_scale
+    kernel_covs = [c * np.outer(z, z) for c, z in zip(covs, problem.transform.z_scale)]
     draws = []
     for seed in np.random.SeedSequence(7).spawn(n_chains):
         state = {"beta": np.zeros(problem.n_fixed), "u": np.zeros(problem.n_u),
-                 "tau2": np.concatenate([np.diag(c) for c in covs]),
+                 "tau2": np.concatenate([np.diag(c) for c in kernel_covs]),
                  "vc_xi": np.ones(problem.n_vc), "sigma": np.array([sigma2, 1.0]),
-                 "re_cov": np.concatenate([c.ravel() for c in covs])}
+                 "re_cov": np.concatenate([c.ravel() for c in kernel_covs])}
         _, d, _ = run_chain(problem, seed, 100, n_draws, state=state, update_variances=False)
         draws.append(d)
     draws = np.stack(draws)

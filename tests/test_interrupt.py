@@ -13,31 +13,38 @@ SCRIPT = textwrap.dedent("""
     import os, signal, sys, threading, time
     import numpy as np, pandas as pd
     import fastgibbs as fg
-    rng = np.random.default_rng(0)
-    n, J = 20000, 400
-    g = rng.integers(0, J, n)
-    h = rng.integers(0, 100, n)
-    data = pd.DataFrame({"y": rng.normal(size=n) + rng.normal(size=J)[g],
-                         "x": rng.normal(size=n), "g": g.astype(str), "h": h.astype(str)})
-    model = fg.Model("y ~ x + (1 | g) + (1 | h)", data)
-    received = []
 
-    def on_sigint(signum, frame):
-        received.append(time.perf_counter())
-        raise KeyboardInterrupt
 
-    signal.signal(signal.SIGINT, on_sigint)
-    print("ready", flush=True)
-    try:
-        model.sample(chains=4, warmup=200000, draws=10, seed=1, n_jobs=int(sys.argv[1]),
-                     backend=sys.argv[2])
-    except KeyboardInterrupt:
-        print(f"latency {time.perf_counter() - received[0]:.3f}", flush=True)
-        print("threads", threading.active_count(), flush=True)
-        import multiprocessing
-        print("children", len(multiprocessing.active_children()), flush=True)
-        sys.exit(7)
-    sys.exit(0)
+    def main():
+        rng = np.random.default_rng(0)
+        n, J = 20000, 400
+        g = rng.integers(0, J, n)
+        h = rng.integers(0, 100, n)
+        data = pd.DataFrame({"y": rng.normal(size=n) + rng.normal(size=J)[g],
+                             "x": rng.normal(size=n), "g": g.astype(str), "h": h.astype(str)})
+        model = fg.Model("y ~ x + (1 | g) + (1 | h)", data)
+        received = []
+
+        def on_sigint(signum, frame):
+            received.append(time.perf_counter())
+            raise KeyboardInterrupt
+
+        signal.signal(signal.SIGINT, on_sigint)
+        print("ready", flush=True)
+        try:
+            model.sample(chains=4, warmup=200000, draws=10, seed=1, n_jobs=int(sys.argv[1]),
+                         backend=sys.argv[2])
+        except KeyboardInterrupt:
+            print(f"latency {time.perf_counter() - received[0]:.3f}", flush=True)
+            print("threads", threading.active_count(), flush=True)
+            import multiprocessing
+            print("children", len(multiprocessing.active_children()), flush=True)
+            sys.exit(7)
+        sys.exit(0)
+
+
+    if __name__ == "__main__":      # the process backend's workers import this file
+        main()
 """)
 
 

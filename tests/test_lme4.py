@@ -81,6 +81,41 @@ def test_predict_known_new_and_population_levels(sleep_fit):
     assert draws.shape == (2 * 600, 3)
 
 
+def test_population_predictions_need_no_grouping_columns(sleep_fit):
+    with_groups = pd.DataFrame({"Days": [0.0, 9.0], "Subject": ["308", "new"]})
+    without = with_groups[["Days"]]
+    np.testing.assert_array_equal(
+        sleep_fit.predict(without, include_group=False, summary=False, seed=3),
+        sleep_fit.predict(with_groups, include_group=False, summary=False, seed=3))
+    with pytest.raises(ValueError, match="Subject"):
+        sleep_fit.predict(without)                       # group effects need the column
+
+
+@pytest.mark.parametrize("kwargs,error,message", [
+    ({"newdata": "head0"}, ValueError, "newdata has no rows"),
+    ({"probs": (1.5,)}, ValueError, r"probs must be probabilities in \[0, 1\]"),
+    ({"seed": -1}, ValueError, "seed must be"),
+    ({"include_group": "no"}, TypeError, "include_group must be True or False"),
+    ({"summary": None}, TypeError, "summary must be True or False"),
+    ({"newdata": "text_days"}, ValueError, "cannot evaluate the fixed effects on newdata"),
+])
+def test_predict_arguments_are_checked(sleep_fit, kwargs, error, message):
+    data = fg.datasets.load("sleepstudy")
+    frames = {"head0": data.head(0), "text_days": data.head(2).assign(Days=["a", "b"])}
+    kwargs = {"newdata": data.head(2), **kwargs}
+    kwargs["newdata"] = frames.get(kwargs["newdata"], kwargs["newdata"]) \
+        if isinstance(kwargs["newdata"], str) else kwargs["newdata"]
+    with pytest.raises(error, match=message):
+        sleep_fit.predict(**kwargs)
+
+
+def test_predict_takes_a_generator_as_seed(sleep_fit):
+    new = fg.datasets.load("sleepstudy").head(3)
+    np.testing.assert_array_equal(
+        sleep_fit.predict(new, summary=False, seed=np.random.default_rng(5)),
+        sleep_fit.predict(new, summary=False, seed=5))
+
+
 def test_predict_defaults_to_fitted_data(nes_fit):
     assert len(nes_fit.predict(seed=0)) == nes_fit.n_obs
 
@@ -96,9 +131,38 @@ def test_print_reads_like_lme4(sleep_fit):
     text = str(sleep_fit)
     for piece in ["Formula: Reaction ~ Days + (1 + Days | Subject)", "Family: gaussian",
                   "180 observations", "Subject, 18", "Random effects", "Residual",
-                  "Corr Intercept", "Fixed effects:", "Estimate", "Est.Error", "l-2.5% CI",
+                  "Corr Intercept", "Fixed effects", "Estimate", "Est.Error", "l-95% CI",
                   "Sampler: 2 chains x (300 warmup + 600 draws)", "worst R-hat"]:
         assert piece in text, piece
+
+
+def test_varcorr_variance_is_the_square_of_the_sd(sleep_fit, nes_fit):
+    for fit in (sleep_fit, nes_fit):
+        vc = fit.VarCorr()
+        np.testing.assert_allclose(vc["Variance"], vc["Std.Dev."] ** 2, rtol=1e-15)
+
+
+def test_print_says_what_the_random_effects_table_shows(nes_fit):
+    text = str(nes_fit)
+    assert "Std.Dev.: posterior mean of the sd, with its 95% interval" in text
+    assert "Variance = Std.Dev.^2" in text
+    rows = {line.split()[0]: line.split() for line in text.splitlines() if line.strip()}
+    variance, sd = float(rows["state"][2]), float(rows["state"][3])
+    assert variance == pytest.approx(sd ** 2, rel=1e-3)       # both printed to 4 digits
+
+
+def test_print_interval_headers_name_the_interval_level(nes_fit):
+    text = str(nes_fit)
+    assert "l-95% CI" in text and "u-95% CI" in text
+    assert "2.5% CI" not in text and "97.5% CI" not in text
+
+
+@pytest.mark.parametrize("which", ["sleep", "nes"])
+def test_print_shows_each_parameter_once(sleep_fit, nes_fit, which):
+    fit = {"sleep": sleep_fit, "nes": nes_fit}[which]
+    labels = [line.split()[0] for line in str(fit).splitlines() if line.strip()]
+    for name in fit.fixed_names + ("1|Subject~Days|Subject_corr",) * (which == "sleep"):
+        assert labels.count(name) == 1, name
 
 
 def test_exam_varying_slopes_converge():

@@ -92,14 +92,25 @@ def test_constant_response_in_a_study_is_a_failed_row(data):
     assert errors[1] is None
 
 
-@pytest.mark.parametrize("priors,match", [
-    ({"1|g": fg.InvGamma(1e300, 1e-300)}, "cannot be represented"),
-    ({"1|g": fg.HalfCauchy(1e-155)}, "HalfCauchy scale"),
-    ({"sigma": fg.HalfCauchy(1e200)}, "HalfCauchy scale"),
+@pytest.mark.parametrize("make,match", [
+    (lambda: {"1|g": fg.InvGamma(1e300, 1e-300)}, "cannot be represented"),
+    (lambda: {"1|g": fg.HalfCauchy(1e-155)}, "HalfCauchy"),
+    (lambda: {"sigma": fg.HalfCauchy(1e200)}, "HalfCauchy"),
 ])
-def test_unrepresentable_priors_are_refused_before_sampling(data, priors, match):
+def test_unrepresentable_priors_are_refused_before_sampling(data, make, match):
+    """Refused when the prior is made (its square is not a double) ..."""
     with pytest.raises(ValueError, match=match):
-        fg.Model("y ~ x + (1 | g)", data, priors=priors)
+        fg.Model("y ~ x + (1 | g)", data, priors=make())
+
+
+@pytest.mark.parametrize("scale,prior", [(1e-100, fg.HalfCauchy(1e60)),
+                                         (1e100, fg.HalfCauchy(1e-60))])
+def test_priors_that_leave_the_range_on_the_data_scale_are_refused(data, scale, prior):
+    """... or when the model is built: the sampler works on the data's scale (sd(y) = 1
+    inside), where HalfCauchy(1e60) for y of 1e-100 becomes 1e160, whose square
+    overflows."""
+    with pytest.raises(ValueError, match="internal scale"):
+        fg.Model("y ~ x + (1 | g)", data.assign(y=data["y"] * scale), priors={"1|g": prior})
 
 
 def test_half_cauchy_auxiliary_starts_on_its_scale(data):

@@ -1,11 +1,11 @@
 """fastgibbs: Gibbs samplers for Bayesian multilevel regression with a compiled core."""
 from . import datasets
 from .api import Model, fit
-from .export import load
 from .formula import FormulaError
 from .polyagamma import polyagamma_mean, polyagamma_var, random_polyagamma
 from .priors import Gamma, HalfCauchy, InvGamma, InvWishart, Normal
 from .results import Fit
+from .savefile import load
 from .sbc import sbc
 from .study import study
 

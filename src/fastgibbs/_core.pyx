@@ -96,6 +96,7 @@ cdef class Kernel:
     cdef readonly int family
     cdef bint has_sigma, augmented
     cdef public bint mh_correct      # Poisson: correct each move (False: approximate)
+    cdef public bint collapse        # draw each chain's sds with its effects integrated out
     # ---- statistics (weighted; refilled each sweep by augmented families)
     cdef double n_obs, yty
     cdef double[::1] xtx, xty, ztz, ztx, zty, cell_val
@@ -117,8 +118,12 @@ cdef class Kernel:
     cdef Py_ssize_t mix_unit
     # ---- state
     cdef double[::1] beta, u, tau2, vc_xi, re_cov, re_prec, sigma, disp
+    # ---- nested chains: blocks drawn jointly, each nested in the one before
+    cdef readonly Py_ssize_t n_chains
+    cdef Py_ssize_t[::1] chain_order, chain_start, parent_block, chain_of, g_off, g_width
+    cdef double[::1] tL, tG, th, Y, sL, sG, sh, sP
     # ---- scratch
-    cdef double[::1] P, h, xtr, tmp, W, ztr, Lg, Mq, save_beta, save_u
+    cdef double[::1] P, Pc, h, xtr, tmp, W, ztr, Lg, Mq, save_beta, save_u, save_tau2
     # ---- counters of the Metropolis-Hastings corrections (Poisson)
     cdef readonly long mh_tries, mh_accepts
 
@@ -249,7 +254,46 @@ cdef class Kernel:
         self.Lg = np.zeros(max_jqq)
         self.Mq = np.zeros(max_q * max_q)
         self.save_beta = np.zeros(max(p, 1))
-        self.save_u = np.zeros(max_jq)
+        self.save_u = np.zeros(max(self.n_u, 1))
+        self.save_tau2 = np.zeros(max(self.n_vc, 1))
+        self.Pc = np.zeros(max(p * p, 1))
+        self.collapse = True
+        order = np.asarray(problem.chain_order, dtype=np.intp)
+        starts = np.asarray(problem.chain_start, dtype=np.intp)
+        parents = np.asarray(problem.parent_block, dtype=np.intp)
+        if self.n_blocks and (sorted(order.tolist()) != list(range(self.n_blocks))
+                              or starts[0] != 0 or starts[len(starts) - 1] != self.n_blocks
+                              or len(parents) != self.n_blocks):
+            raise ValueError("inconsistent problem: the nested chains must list every block")
+        self.n_chains = len(starts) - 1 if self.n_blocks else 0
+        self.chain_order = _intp(order)
+        self.chain_start = _intp(starts)
+        self.parent_block = _intp(parents)
+        chain_of = np.zeros(max(self.n_blocks, 1), dtype=np.intp)
+        for ci in range(self.n_chains):
+            chain_of[order[starts[ci]:starts[ci + 1]]] = ci
+        self.chain_of = chain_of
+        # cross-precision of each group with (its ancestors' groups, beta): width g_width
+        g_width = np.full(max(self.n_blocks, 1), p, dtype=np.intp)
+        g_off = np.zeros(max(self.n_blocks, 1), dtype=np.intp)
+        total = 0
+        for ci in range(self.n_chains):
+            above = 0
+            for k in order[starts[ci]:starts[ci + 1]]:
+                g_width[k] = above + p
+                g_off[k] = total
+                total += self.n_groups[k] * self.n_re[k] * g_width[k]
+                above += self.n_re[k]
+        self.g_width = g_width
+        self.g_off = g_off
+        self.tL = np.zeros(max(len(problem.ztz), 1))
+        self.tG = np.zeros(max(total, 1))
+        self.th = np.zeros(max(self.n_u, 1))
+        self.sL = np.zeros(max(len(problem.ztz), 1))      # chain_snapshot's copies
+        self.sG = np.zeros(max(total, 1))
+        self.sh = np.zeros(max(self.n_u, 1))
+        self.sP = np.zeros(p * p + p + 1)
+        self.Y = np.zeros(max_q * (int(g_width.max()) + 1))
         self.mh_tries = 0
         self.mh_accepts = 0
         self.mh_correct = True
@@ -372,11 +416,11 @@ cdef class Kernel:
             self.augment(bg)
         if self.n_blocks == 0:
             if self.n_fixed > 0:
-                err = self.location_step(-1, bg)
+                err = self.location_step(-1, update_variances, bg)
                 if err:
                     return err
-        for k in range(self.n_blocks):
-            err = self.location_step(k, bg)
+        for k in range(self.n_chains):
+            err = self.location_step(k, update_variances, bg)
             if err:
                 return err
         if update_variances:
@@ -394,24 +438,29 @@ cdef class Kernel:
                 self.draw_alpha(bg)
         return STATUS_OK
 
-    cdef int location_step(self, Py_ssize_t k, bitgen_t *bg) except -1 nogil:
-        """(beta, u_k) jointly (k = -1: beta alone in a model without groups), with the
-        Metropolis-Hastings correction of the Poisson family."""
+    cdef int location_step(self, Py_ssize_t ci, bint update_variances,
+                           bitgen_t *bg) except -1 nogil:
+        """The sds of chain ci's diagonal terms with the chain's effects integrated out
+        (collapsed_variances), then (beta, the chain's effects) jointly (ci = -1: beta
+        alone in a model without groups); for the Poisson family the two moves form one
+        Metropolis-Hastings proposal (their composition is reversible with respect to the
+        mixture model's posterior, so the same likelihood ratio corrects it)."""
         cdef double before = 0.0
-        cdef Py_ssize_t i, n_k = 0, off = 0
+        cdef Py_ssize_t i
         cdef int err
         cdef bint correct = self.family == FAMILY_POISSON and self.mh_correct
         if correct:
             before = self.poisson_log_correction(self.c_eta)
             for i in range(self.n_fixed):
                 self.save_beta[i] = self.beta[i]
-            if k >= 0:
-                n_k = self.n_groups[k] * self.n_re[k]
-                off = self.u_off[k]
-                for i in range(n_k):
-                    self.save_u[i] = self.u[off + i]
-        if k >= 0:
-            err = self.draw_location_block(k, bg)
+            for i in range(self.n_u):
+                self.save_u[i] = self.u[i]
+            for i in range(self.n_vc):
+                self.save_tau2[i] = self.tau2[i]
+        if ci >= 0 and self.collapse and update_variances:
+            self.collapsed_variances(ci, bg)
+        if ci >= 0:
+            err = self.draw_location_chain(ci, bg)
         else:
             err = self.draw_location_fixed_only(bg)
         if err:
@@ -424,8 +473,11 @@ cdef class Kernel:
             else:
                 for i in range(self.n_fixed):
                     self.beta[i] = self.save_beta[i]
-                for i in range(n_k):
-                    self.u[off + i] = self.save_u[i]
+                for i in range(self.n_u):
+                    self.u[i] = self.save_u[i]
+                for i in range(self.n_vc):
+                    self.tau2[i] = self.save_tau2[i]
+                self.refresh_re_prec()
         elif self.family == FAMILY_POISSON:
             self.compute_eta(self.c_eta)
         return STATUS_OK
@@ -496,85 +548,353 @@ cdef class Kernel:
                         for c2 in range(ql):
                             self.ztr[j * q + c] -= self.cell_val[v + c * ql + c2] * self.u[ul + c2]
 
-    cdef int draw_location_block(self, Py_ssize_t k, bitgen_t *bg) except -1 nogil:
-        """Draw (beta, u_k) | u_{-k}, sigma2, Sigma_k, y jointly.
+    cdef void chain_residual(self, Py_ssize_t k, Py_ssize_t ci, double inv_s2) noexcept nogil:
+        """th[block k] <- Z_k'(b - W sum_{l not in chain ci} Z_l u_l) / sigma2, per group.
 
-        With r = b - W sum_{l != k} Z_l u_l and A_j = Z_kj'W Z_kj / sigma2 + Sigma_k^{-1}:
-            beta | .  ~ N(P^{-1} h, P^{-1}),
-                P = X'WX / sigma2 + P0 - sum_j X_j'W Z_j A_j^{-1} Z_j'W X_j / sigma2^2
-                h = X'r / sigma2 + h0 - sum_j X_j'W Z_j A_j^{-1} Z_j'r_j / sigma2^2
-            u_kj | beta, . ~ N(A_j^{-1} (Z_j'r_j - Z_j'W X_j beta) / sigma2, A_j^{-1}).
-        Cost O(J_k (q p^2 + q^2 p + q^3) + p^3 + cells)."""
-        cdef Py_ssize_t p = self.n_fixed, q = self.n_re[k], J = self.n_groups[k]
-        cdef Py_ssize_t l, j, c, c2, m, m2, ql, B = self.n_blocks, prec, L, zx, uk
-        cdef double inv_s2 = 1.0 / self.sigma[0], acc
-        prec = self.prec_off[k]
-        uk = self.u_off[k]
+        Cost O(J_k q_k + sum_l q_k q_l cells(k, l))."""
+        cdef Py_ssize_t l, j, c, c2, cell, m, B = self.n_blocks
+        cdef Py_ssize_t q = self.n_re[k], ql, J = self.n_groups[k], row0, v, ul, uk = self.u_off[k]
+        for j in range(J * q):
+            self.th[uk + j] = self.zty[uk + j]
+        for l in range(B):
+            if self.chain_of[l] == ci:
+                continue
+            ql = self.n_re[l]
+            row0 = self.pair_row_off[k * B + l]
+            for j in range(J):
+                for cell in range(self.rowptr[row0 + j], self.rowptr[row0 + j + 1]):
+                    m = self.cell_col[cell]
+                    v = self.cell_val_off[cell]
+                    ul = self.u_off[l] + m * ql
+                    for c in range(q):
+                        for c2 in range(ql):
+                            self.th[uk + j * q + c] -= self.cell_val[v + c * ql + c2] * self.u[ul + c2]
+        for j in range(J * q):
+            self.th[uk + j] *= inv_s2
 
-        # X'r = X'b - sum_{l != k} sum_j (Z_lj'W X_lj)' u_lj
+    cdef void chain_init(self, Py_ssize_t ci) noexcept nogil:
+        """Before the upward pass of chain ci: beta's precision P and linear term h, and
+        every group's own precision (tL), cross-precision with its ancestors and beta
+        (tG) and linear term (th), given the variances and the other chains' effects.
+        Cost O(chain groups q (q + sum_ancestors q + p) + cells to the other chains)."""
+        cdef Py_ssize_t p = self.n_fixed, B = self.n_blocks
+        cdef Py_ssize_t start = self.chain_start[ci], end = self.chain_start[ci + 1]
+        cdef Py_ssize_t t, s, k, ks, j, c, c2, l, m, m2, q, qs, gw
+        cdef Py_ssize_t L0, G0, col, cell, v, zx, prec
+        cdef double inv_s2 = 1.0 / self.sigma[0], ui
+
+        # X'r/sigma2 with r = b - W sum_{l not in chain} Z_l u_l
         for m in range(p):
             self.xtr[m] = self.xty[m]
         for l in range(B):
-            if l == k:
+            if self.chain_of[l] == ci:
                 continue
-            ql = self.n_re[l]
-            for j in range(self.n_groups[l] * ql):
-                acc = self.u[self.u_off[l] + j]
+            q = self.n_re[l]
+            for j in range(self.n_groups[l] * q):
+                ui = self.u[self.u_off[l] + j]
                 zx = self.ztx_off[l] + j * p
                 for m in range(p):
-                    self.xtr[m] -= self.ztx[zx + m] * acc
-        self.cross_residual(k)
-
+                    self.xtr[m] -= self.ztx[zx + m] * ui
         for m in range(p):
             self.h[m] = self.xtr[m] * inv_s2 + self.prior_h[m]
             for m2 in range(p):
                 self.P[m * p + m2] = self.xtx[m * p + m2] * inv_s2 + self.prior_prec[m * p + m2]
 
-        for j in range(J):
-            L = j * q * q
-            for c in range(q):
-                for c2 in range(q):
-                    self.Lg[L + c * q + c2] = self.ztz[self.ztz_off[k] + j * q * q + c * q + c2] \
-                        * inv_s2 + self.re_prec[prec + c * q + c2]
-            if chol_lower(&self.Lg[L], q) != 0:
-                return STATUS_CHOL_GROUP
-            zx = self.ztx_off[k] + j * q * p
-            # W = L^{-1} Z_j'W X_j / sigma2  (q x p), column by column
-            for m in range(p):
+        # every group's own precision, cross-precision with (ancestors, beta), linear term
+        for t in range(start, end):
+            k = self.chain_order[t]
+            q = self.n_re[k]
+            prec = self.prec_off[k]
+            gw = self.g_width[k]
+            self.chain_residual(k, ci, inv_s2)
+            for j in range(self.n_groups[k]):
+                L0 = self.ztz_off[k] + j * q * q
+                G0 = self.g_off[k] + j * q * gw
                 for c in range(q):
-                    self.tmp[c] = self.ztx[zx + c * p + m] * inv_s2
-                solve_lower(&self.Lg[L], &self.tmp[0], q)
-                for c in range(q):
-                    self.W[c * p + m] = self.tmp[c]
-            # tmp = L^{-1} Z_j'r_j / sigma2
-            for c in range(q):
-                self.tmp[c] = self.ztr[j * q + c] * inv_s2
-            solve_lower(&self.Lg[L], &self.tmp[0], q)
-            # P -= W'W (lower triangle), h -= W' tmp
-            for m in range(p):
-                acc = 0.0
-                for c in range(q):
-                    acc += self.W[c * p + m] * self.tmp[c]
-                self.h[m] -= acc
-                for m2 in range(m + 1):
-                    acc = 0.0
+                    for c2 in range(q):
+                        self.tL[L0 + c * q + c2] = self.ztz[L0 + c * q + c2] * inv_s2 \
+                            + self.re_prec[prec + c * q + c2]
+                col = 0
+                for s in range(start, t):
+                    ks = self.chain_order[s]
+                    qs = self.n_re[ks]
+                    cell = self.rowptr[self.pair_row_off[k * B + ks] + j]
+                    v = self.cell_val_off[cell]
                     for c in range(q):
-                        acc += self.W[c * p + m] * self.W[c * p + m2]
-                    self.P[m * p + m2] -= acc
+                        for c2 in range(qs):
+                            self.tG[G0 + c * gw + col + c2] = self.cell_val[v + c * qs + c2] * inv_s2
+                    col += qs
+                zx = self.ztx_off[k] + j * q * p
+                for c in range(q):
+                    for m in range(p):
+                        self.tG[G0 + c * gw + col + m] = self.ztx[zx + c * p + m] * inv_s2
+
+
+    cdef int chain_eliminate(self, Py_ssize_t ci, Py_ssize_t t_hi, Py_ssize_t t_lo,
+                             double *log_det, double *quad) except -1 nogil:
+        """The upward pass of chain ci over its levels t_hi down to t_lo (positions in
+        chain_order; after chain_init): factorises each group's precision in tL (its
+        descendants already integrated out) and adds its contribution to its ancestors
+        (tL, tG, th) and to beta (P, h). Adds to log_det the log determinants of the
+        group precisions and to quad the sum of h_j' A_j^-1 h_j: the pieces of the
+        chain's marginal likelihood."""
+        cdef Py_ssize_t p = self.n_fixed, B = self.n_blocks
+        cdef Py_ssize_t start = self.chain_start[ci]
+        cdef Py_ssize_t t, s, s2, k, ks, j, a, c, c2, m, m2, q, qs, qs2, gw, ncol
+        cdef Py_ssize_t L0, G0, h0, col, col2, aL, aG, agw, ah
+        cdef double *L
+        cdef double *Yp = &self.Y[0]
+
+        # upward: eliminate the groups of each block into their ancestors and beta
+        for t in range(t_hi, t_lo - 1, -1):
+            k = self.chain_order[t]
+            q = self.n_re[k]
+            gw = self.g_width[k]
+            ncol = gw + 1
+            for j in range(self.n_groups[k]):
+                L0 = self.ztz_off[k] + j * q * q
+                G0 = self.g_off[k] + j * q * gw
+                h0 = self.u_off[k] + j * q
+                L = &self.tL[L0]
+                if chol_lower(L, q) != 0:
+                    return STATUS_CHOL_GROUP
+                for c in range(q):
+                    log_det[0] += 2.0 * log(L[c * q + c])
+                for c in range(q):                      # Y = L^-1 [G | h], q x ncol
+                    for col in range(gw):
+                        Yp[c * ncol + col] = self.tG[G0 + c * gw + col]
+                    Yp[c * ncol + gw] = self.th[h0 + c]
+                for col in range(ncol):
+                    for c in range(q):
+                        self.tmp[c] = Yp[c * ncol + col]
+                    solve_lower(L, &self.tmp[0], q)
+                    for c in range(q):
+                        Yp[c * ncol + col] = self.tmp[c]
+                quad[0] += _cross(Yp, q, ncol, gw, gw)
+                col = 0
+                for s in range(start, t):               # each ancestor group a of level s
+                    ks = self.chain_order[s]
+                    qs = self.n_re[ks]
+                    a = self.cell_col[self.rowptr[self.pair_row_off[k * B + ks] + j]]
+                    aL = self.ztz_off[ks] + a * qs * qs
+                    agw = self.g_width[ks]
+                    aG = self.g_off[ks] + a * qs * agw
+                    ah = self.u_off[ks] + a * qs
+                    for c in range(qs):
+                        for c2 in range(qs):
+                            self.tL[aL + c * qs + c2] -= _cross(Yp, q, ncol, col + c, col + c2)
+                        col2 = 0                        # its coupling to higher ancestors
+                        for s2 in range(start, s):
+                            qs2 = self.n_re[self.chain_order[s2]]
+                            for c2 in range(qs2):
+                                self.tG[aG + c * agw + col2 + c2] -= _cross(Yp, q, ncol, col + c,
+                                                                           col2 + c2)
+                            col2 += qs2
+                        for m in range(p):              # and to beta
+                            self.tG[aG + c * agw + col2 + m] -= _cross(Yp, q, ncol, col + c,
+                                                                      gw - p + m)
+                        self.th[ah + c] -= _cross(Yp, q, ncol, col + c, gw)
+                    col += qs
+                for m in range(p):
+                    self.h[m] -= _cross(Yp, q, ncol, gw - p + m, gw)
+                    for m2 in range(m + 1):
+                        self.P[m * p + m2] -= _cross(Yp, q, ncol, gw - p + m, gw - p + m2)
+
+        return STATUS_OK
+
+    cdef void chain_snapshot(self, Py_ssize_t ci, Py_ssize_t t, bint save) noexcept nogil:
+        """Save (or restore) what the upward pass of chain ci has left for its levels up
+        to t and for beta (tL, tG, th of those blocks; P, h): the levels below t do not
+        depend on the variances of level t, so an update of those re-runs only levels
+        t .. top from this state."""
+        cdef Py_ssize_t s, k, i, n, p = self.n_fixed
+        for s in range(self.chain_start[ci], t + 1):
+            k = self.chain_order[s]
+            n = self.n_groups[k] * self.n_re[k]
+            if save:
+                for i in range(n * self.n_re[k]):
+                    self.sL[self.ztz_off[k] + i] = self.tL[self.ztz_off[k] + i]
+                for i in range(n * self.g_width[k]):
+                    self.sG[self.g_off[k] + i] = self.tG[self.g_off[k] + i]
+                for i in range(n):
+                    self.sh[self.u_off[k] + i] = self.th[self.u_off[k] + i]
+            else:
+                for i in range(n * self.n_re[k]):
+                    self.tL[self.ztz_off[k] + i] = self.sL[self.ztz_off[k] + i]
+                for i in range(n * self.g_width[k]):
+                    self.tG[self.g_off[k] + i] = self.sG[self.g_off[k] + i]
+                for i in range(n):
+                    self.th[self.u_off[k] + i] = self.sh[self.u_off[k] + i]
+        for i in range(p * p):
+            if save:
+                self.sP[i] = self.P[i]
+            else:
+                self.P[i] = self.sP[i]
+        for i in range(p):
+            if save:
+                self.sP[p * p + i] = self.h[i]
+            else:
+                self.h[i] = self.sP[p * p + i]
+
+    cdef double collapsed_target(self, Py_ssize_t ci, Py_ssize_t t, Py_ssize_t c, double x,
+                                 double a, double b) except? -1e308 nogil:
+        """log density of x = log sd of column c of the diagonal block at level t of
+        chain ci, with beta and the chain's effects integrated out, up to a constant:
+
+            -2 a x - b e^{-2x}                        (prior of sd^2: InvGamma(a, b),
+                                                       given a half-Cauchy's auxiliary)
+            - 1/2 log|Q| + 1/2 r'Q^-1 r - J/2 log sd^2    (the chain's marginal likelihood)
+
+        with Q, r the precision and linear term of (beta, u) (Papaspiliopoulos,
+        Stumpf-Fetizon & Zanella 2023: one upward pass gives the marginal of a nested
+        model). Terms of the levels below t are constant and left out: the upward pass
+        restarts from chain_snapshot. Leaves tau2, re_prec and re_cov at e^{2x}.
+        Cost O(groups of levels t .. top q^3 + p^3); -inf if a precision is singular."""
+        cdef Py_ssize_t k = self.chain_order[t], q = self.n_re[k], j, m, m2
+        cdef Py_ssize_t vc = self.vc_off[k] + c, off = self.prec_off[k], p = self.n_fixed
+        cdef double v, delta, log_det = 0.0, quad = 0.0
+        cdef double *Pc = &self.Pc[0]
+        if x < -60.0 or x > 60.0:
+            return -INFINITY
+        v = exp(2.0 * x)
+        delta = 1.0 / v - self.re_prec[off + c * q + c]
+        self.tau2[vc] = v
+        self.re_prec[off + c * q + c] = 1.0 / v
+        self.re_cov[off + c * q + c] = v
+        self.chain_snapshot(ci, t, False)
+        for j in range(self.n_groups[k]):
+            self.tL[self.ztz_off[k] + j * q * q + c * q + c] += delta
+            self.sL[self.ztz_off[k] + j * q * q + c * q + c] += delta   # the new baseline
+        if self.chain_eliminate(ci, t, self.chain_start[ci], &log_det, &quad) != 0:
+            return -INFINITY
+        if p > 0:
+            for m in range(p):
+                for m2 in range(m + 1):
+                    Pc[m * p + m2] = self.P[m * p + m2]
+            if chol_lower(Pc, p) != 0:
+                return -INFINITY
+            for m in range(p):
+                log_det += 2.0 * log(Pc[m * p + m])
+                self.tmp[m] = self.h[m]
+            solve_lower(Pc, &self.tmp[0], p)
+            for m in range(p):
+                quad += self.tmp[m] * self.tmp[m]
+        return -2.0 * a * x - b / v - 0.5 * log_det + 0.5 * quad \
+            - 0.5 * self.n_groups[k] * 2.0 * x
+
+    cdef int collapsed_variances(self, Py_ssize_t ci, bitgen_t *bg) except -1 nogil:
+        """One slice-sampling update (Neal 2003, stepping out, width 1) of each sd of the
+        diagonal terms of chain ci from its distribution with the chain's effects and beta
+        integrated out, given the other variances, sigma2, the other chains and the
+        family's latent variables: a near-independent draw where the centred and
+        non-centred steps crawl (a nested term's sd near 0; issue 12). Every level but
+        the deepest of a chain of several is updated (the deepest mixes well by
+        interweaving, and would cost a full pass per evaluation)."""
+        cdef Py_ssize_t start = self.chain_start[ci], end = self.chain_start[ci + 1]
+        cdef Py_ssize_t t, k, c, q, vc, jl, jr, it, last
+        cdef double a, b, x0, x1, logy, left, right, width = 1.0, log_det = 0.0, quad = 0.0
+        last = end - 1 if end - start == 1 else end - 2
+        for t in range(last, start - 1, -1):
+            k = self.chain_order[t]
+            if self.cov_kind[k] != COV_DIAGONAL:
+                continue
+            self.chain_init(ci)
+            if self.chain_eliminate(ci, end - 1, t + 1, &log_det, &quad) != 0:
+                return STATUS_CHOL_GROUP
+            self.chain_snapshot(ci, t, True)
+            q = self.n_re[k]
+            for c in range(q):
+                vc = self.vc_off[k] + c
+                a, b = self.variance_prior(vc)
+                x0 = 0.5 * log(self.tau2[vc])
+                logy = self.collapsed_target(ci, t, c, x0, a, b) - draw_exponential(bg)
+                left = x0 - width * draw_uniform(bg)
+                right = left + width
+                jl = <Py_ssize_t>floor(16.0 * draw_uniform(bg))
+                jr = 15 - jl
+                while jl > 0 and self.collapsed_target(ci, t, c, left, a, b) > logy:
+                    left -= width
+                    jl -= 1
+                while jr > 0 and self.collapsed_target(ci, t, c, right, a, b) > logy:
+                    right += width
+                    jr -= 1
+                x1 = x0
+                for it in range(100):
+                    x1 = left + (right - left) * draw_uniform(bg)
+                    if self.collapsed_target(ci, t, c, x1, a, b) > logy:
+                        break
+                    if x1 < x0:
+                        left = x1
+                    else:
+                        right = x1
+                    x1 = x0
+                self.collapsed_target(ci, t, c, x1, a, b)     # leave the state at x1
+        return STATUS_OK
+
+    cdef int draw_location_chain(self, Py_ssize_t ci, bitgen_t *bg) except -1 nogil:
+        """Draw beta and the effects of every block of nested chain ci jointly, given the
+        variances and the other chains' effects (collapsed Gibbs across chains,
+        Papaspiliopoulos, Roberts & Zanella 2020).
+
+        The blocks of a chain are nested (each group of a block lies in one group of each
+        block above it), so the precision of (beta, u) is a tree: a group couples with
+        beta and with its ancestor groups only. Eliminate the groups from the deepest
+        block up, each into its ancestors and beta (Schur complements, q x q per group),
+        draw beta from its marginal, then every group given beta and its ancestors on the
+        way down (Papaspiliopoulos, Stumpf-Fetizon & Zanella 2023, EJS 17(2), sec. 4).
+        With one block this is the exact joint draw of beta and its groups. A group with
+        precision A (its descendants integrated out), cross-precision G with (its
+        ancestors, beta) and linear term h contributes, with Y = L^-1 [G | h], A = L L':
+            Q[a, b] -= Y_a' Y_b  for every pair a, b of its ancestors and beta,
+            h[a] -= Y_a' Y_h,
+        and is drawn as u | beta, ancestors ~ N(A^-1 (h - G (ancestors, beta)), A^-1).
+        Cost O(sum over the chain's groups of q (sum_ancestors q + p)^2) + p^3 + cells to
+        the other chains."""
+        cdef Py_ssize_t p = self.n_fixed, B = self.n_blocks
+        cdef Py_ssize_t start = self.chain_start[ci], end = self.chain_start[ci + 1]
+        cdef Py_ssize_t t, s, k, ks, j, a, c, c2, q, qs, gw, L0, G0, h0, col, au, m
+        cdef double acc, log_det = 0.0, quad = 0.0
+        cdef double *L
+        cdef int err
+        self.chain_init(ci)
+        err = self.chain_eliminate(ci, end - 1, start, &log_det, &quad)
+        if err:
+            return err
 
         if p > 0 and draw_gaussian_canonical(&self.P[0], &self.h[0], &self.beta[0], p, bg) != 0:
             return STATUS_CHOL_FIXED
 
-        for j in range(J):
-            L = j * q * q
-            for c in range(q):
-                self.tmp[c] = (self.ztr[j * q + c] - self.ztx_dot_beta(k, j, c)) * inv_s2
-            solve_lower(&self.Lg[L], &self.tmp[0], q)
-            for c in range(q):
-                self.tmp[c] += draw_normal(bg)
-            solve_upper_t(&self.Lg[L], &self.tmp[0], q)
-            for c in range(q):
-                self.u[uk + j * q + c] = self.tmp[c]
+        # downward: each group given beta and its ancestor groups
+        for t in range(start, end):
+            k = self.chain_order[t]
+            q = self.n_re[k]
+            gw = self.g_width[k]
+            for j in range(self.n_groups[k]):
+                L0 = self.ztz_off[k] + j * q * q
+                G0 = self.g_off[k] + j * q * gw
+                h0 = self.u_off[k] + j * q
+                for c in range(q):
+                    acc = self.th[h0 + c]
+                    for m in range(p):
+                        acc -= self.tG[G0 + c * gw + gw - p + m] * self.beta[m]
+                    self.tmp[c] = acc
+                col = 0
+                for s in range(start, t):
+                    ks = self.chain_order[s]
+                    qs = self.n_re[ks]
+                    a = self.cell_col[self.rowptr[self.pair_row_off[k * B + ks] + j]]
+                    au = self.u_off[ks] + a * qs
+                    for c in range(q):
+                        for c2 in range(qs):
+                            self.tmp[c] -= self.tG[G0 + c * gw + col + c2] * self.u[au + c2]
+                    col += qs
+                L = &self.tL[L0]
+                solve_lower(L, &self.tmp[0], q)
+                for c in range(q):
+                    self.tmp[c] += draw_normal(bg)
+                solve_upper_t(L, &self.tmp[0], q)
+                for c in range(q):
+                    self.u[h0 + c] = self.tmp[c]
         return STATUS_OK
 
     cdef int draw_location_fixed_only(self, bitgen_t *bg) except -1 nogil:
@@ -1026,6 +1346,16 @@ cdef class Kernel:
 # ----------------------------------------------------------------------------------
 # Helpers
 # ----------------------------------------------------------------------------------
+cdef inline double _cross(const double *Y, Py_ssize_t q, Py_ssize_t ncol, Py_ssize_t a,
+                          Py_ssize_t b) noexcept nogil:
+    """(Y'Y)[a, b] for a q x ncol row-major Y."""
+    cdef Py_ssize_t l
+    cdef double acc = 0.0
+    for l in range(q):
+        acc += Y[l * ncol + a] * Y[l * ncol + b]
+    return acc
+
+
 cdef inline double log_add_exp(double a, double b) noexcept nogil:
     if a > b:
         return a + log1p(exp(b - a))

@@ -4,11 +4,12 @@ from functools import partial
 from contextlib import nullcontext as _nothing
 import dataclasses
 import numbers
+import os
 import time
 
 import numpy as np
 
-from .chains import BACKENDS, chain_seeds, default_jobs, run_chains
+from .chains import BACKENDS, chain_seeds, default_jobs, replay_seed, run_chains
 from .design import build_design
 from .lme4 import BlockInfo
 from .priors import resolve_priors
@@ -20,36 +21,90 @@ from .simulate import simulate_datasets
 
 __all__ = ["Model", "fit"]
 
+# Sweeps per chain (warmup + draws * thin) are counted in the kernels' Py_ssize_t and
+# by the progress bar in floats: keep them exact in both.
+MAX_SWEEPS = 2 ** 53
+BYTES_PER_DRAW = 8
+
+
 def _count(value, name, minimum):
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral) \
+            or value < minimum:
         raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
     return int(value)
 
 
-# at most this many doubles of draws per fit (8 GB): larger requests are refused
-MAX_DRAW_VALUES = 10 ** 9
+def _memory_bytes():
+    """Physical memory of this machine in bytes, or None when it cannot be read."""
+    try:
+        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (AttributeError, ValueError, OSError):
+        return None
 
 
-def check_sample_args(chains, warmup, draws, thin, n_jobs, backend, width=1):
-    """Validate sampling arguments; returns them as ints. ``width``: values per draw
-    row, to refuse requests whose draws could not be held in memory."""
+def _gb(n_bytes):
+    return f"{n_bytes / 1e9:.3g} GB"
+
+
+def check_sample_args(chains, warmup, draws, thin, n_jobs, backend, n_params=None):
+    """Validate sampling arguments; returns (chains, warmup, draws, thin) as ints.
+
+    Refuses runs whose sweep count overflows the kernels' counters and, given
+    ``n_params``, runs whose draws (kept warmup included, stored twice while the chains
+    are stacked) would not fit in this machine's memory, naming the largest argument."""
     chains = _count(chains, "chains", 1)
     warmup = _count(warmup, "warmup", 0)
     draws = _count(draws, "draws", 1)
     thin = _count(thin, "thin", 1)
-    if draws * thin > 2 ** 53 or warmup > 2 ** 53:
-        raise ValueError(f"draws * thin = {draws * thin} sweeps is more than any run can do; "
-                         "lower draws or thin")
-    if chains * (warmup + draws) * max(width, 1) > MAX_DRAW_VALUES:
-        raise ValueError(f"chains x (warmup + draws) x {width} parameters = "
-                         f"{chains * (warmup + draws) * width:.3g} values would not fit in "
-                         f"memory (limit {MAX_DRAW_VALUES:.0e}); use fewer draws, thin, "
-                         "or fewer chains")
     if backend not in BACKENDS:
         raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
     if n_jobs is not None:
         _count(n_jobs, "n_jobs", 1)
+    sweeps = warmup + draws * thin
+    if sweeps >= MAX_SWEEPS:
+        name = "thin" if thin > max(draws, warmup) else "draws" if draws * thin > warmup \
+            else "warmup"
+        raise ValueError(f"{name}: warmup + draws * thin = {sweeps:.3g} sweeps per chain, more "
+                         f"than the {MAX_SWEEPS:.3g} a chain can count; lower {name}")
+    if n_params is not None:
+        needed = 2 * chains * (warmup + draws) * int(n_params) * BYTES_PER_DRAW
+        memory = _memory_bytes()
+        if memory is not None and needed > memory:
+            name = max((("chains", chains), ("draws", draws), ("warmup", warmup)),
+                       key=lambda item: item[1])[0]
+            raise ValueError(
+                f"{name}: {chains} chains x ({warmup} warmup + {draws} draws) x {n_params} "
+                f"parameters need {_gb(needed)} of memory (draws are kept, and copied once "
+                f"when the chains are stacked), more than this machine's {_gb(memory)}; "
+                f"lower {name}" + (" (thin keeps fewer of them)" if name == "draws" else ""))
     return chains, warmup, draws, thin
+
+
+def check_parameter_names(design, names):
+    """Refuse a model in which two parameters, or a fixed effect and a group term (both
+    prior keys), would have one name: draws, summaries and priors are keyed by name."""
+    seen = set()
+    for name in names:
+        if name not in seen:
+            seen.add(name)
+            continue
+        if name in design.fixed_names:
+            raise ValueError(f"fixed effect {name!r} has the name of another parameter of the "
+                             f"model (the parameters are {', '.join(dict.fromkeys(names))}); "
+                             f"rename the data column behind it, e.g. to '{name}_x'")
+        raise ValueError(f"two parameters would both be named {name!r} (group levels that "
+                         "print the same, such as 1 and '1', or labels joined by ':' that "
+                         "coincide); make the labels of the grouping column distinct")
+    group_keys = {key for block in design.blocks
+                  for key in block.terms + ((block.covariance_key,) if block.correlated else ())}
+    for name in design.fixed_names:
+        if name in group_keys:
+            raise ValueError(f"fixed effect {name!r} has the name of a group term; rename the "
+                             "data column behind it")
+        if name in design.family.dispersion:
+            raise ValueError(f"fixed effect {name!r} has the name of the {design.family.name} "
+                             "family's dispersion parameter; rename the data column behind it, "
+                             f"e.g. to '{name}_x'")
 
 
 class Model:
@@ -71,11 +126,12 @@ class Model:
                                    offset=offset, weights=weights,
                                    rank_deficient=rank_deficient)
         self.family = self.design.family
+        names, self.term_index = parameter_layout(self.design)
+        self.names = tuple(names)
+        check_parameter_names(self.design, self.names)
         self.user_priors = dict(priors) if isinstance(priors, dict) else priors
         self.priors = resolve_priors(self.design, priors)
         self.problem = build_problem(self.design, self.priors)
-        names, self.term_index = parameter_layout(self.design)
-        self.names = tuple(names)
         self.blocks = tuple(BlockInfo(factor=b.factor, variables=b.variables, columns=b.columns,
                                       lhs=b.lhs, levels=tuple(b.levels),
                                       correlated=b.correlated)
@@ -130,7 +186,7 @@ class Model:
     def _sample(self, problem, priors, data, chains, warmup, draws, thin, seed, n_jobs, backend,
                 interweave, design_time, progress):
         chains, warmup, draws, thin = check_sample_args(chains, warmup, draws, thin, n_jobs,
-                                                        backend, width=problem.row_width)
+                                                        backend, n_params=problem.row_width)
         t1 = time.perf_counter()
         root, seeds = chain_seeds(seed, chains)
         jobs = default_jobs(chains) if n_jobs is None else n_jobs
@@ -153,9 +209,7 @@ class Model:
             term_index=self.term_index, levels=levels, fixed_names=self.design.fixed_names,
             n_obs=self.design.n_obs, n_groups={b.factor: len(b.levels) for b in self.blocks},
             priors=priors,
-            # the entropy actually used when seed is None: fit.seed re-runs the fit
-            seed=root.entropy if seed is None or isinstance(seed, np.random.SeedSequence)
-            else seed,
+            seed=replay_seed(root),      # fit.seed re-runs the fit, whatever seed was
             thin=thin, timing={"design": design_time, "sampling": t2 - t1}, backend=backend,
             n_jobs=min(jobs, chains), n_dropped=self.design.n_dropped, blocks=self.blocks,
             fixed_spec=self.design.fixed_spec, data=data,
@@ -188,9 +242,11 @@ def fit(formula, data, *, family="gaussian", priors=None, chains=4, warmup=1000,
     chains, warmup, draws, thin : int
         Number of chains; sweeps discarded as warmup (kept in ``fit.draws(...,
         warmup=True)``); draws kept per chain; keep every ``thin``-th sweep.
-    seed : int, SeedSequence or None
-        Chain c uses ``SeedSequence(seed).spawn(chains)[c]``: identical draws for any
-        ``n_jobs`` and ``backend``.
+    seed : int, sequence of ints, SeedSequence or None
+        Chain c uses child c of ``SeedSequence(seed)`` (``spawn_key + (c,)``):
+        identical draws for any ``n_jobs`` and ``backend``. A SeedSequence is not
+        mutated, so passing it again repeats the fit; ``fit.seed`` re-runs the fit bit
+        for bit (None records the entropy drawn from the OS).
     n_jobs : int, optional
         Parallel workers (default: min(chains, cores)).
     backend : {"thread", "process"}

@@ -1,8 +1,11 @@
 """Run independent chains in parallel with reproducible seeds.
 
-Seeds: ``np.random.SeedSequence(seed).spawn(n_chains)``; chain c always gets child c,
-builds its own ``PCG64`` inside the worker, and so produces the same draws whatever
-the number of workers or the backend.
+Seeds: chain c gets child c of ``np.random.SeedSequence(seed)`` (the sequence with
+``spawn_key`` extended by ``(c,)``, what ``.spawn`` gives on a fresh sequence), builds
+its own ``PCG64`` inside the worker, and so produces the same draws whatever the
+number of workers or the backend. A SeedSequence passed as ``seed`` is never
+mutated (``.spawn`` would advance it, so a second fit would differ), and
+:func:`replay_seed` records a seed that re-runs the fit bit for bit.
 
 Backends:
 - ``"thread"`` (default): a thread pool. The kernels release the GIL for the whole
@@ -20,19 +23,87 @@ import threading
 
 import numpy as np
 
-__all__ = ["chain_seeds", "run_chains"]
+__all__ = ["as_seed_sequence", "spawn_children", "chain_seeds", "replay_seed", "seed_label",
+           "run_chains"]
 
 BACKENDS = ("thread", "process")
+# numpy's default SeedSequence pool_size (DEFAULT_POOL_SIZE in numpy/random/bit_generator.pyx)
+DEFAULT_POOL_SIZE = 4
+SEED_TYPES = "None, a non-negative integer, a sequence of them, or a numpy SeedSequence"
+
+
+def as_seed_sequence(seed, name="seed"):
+    """``seed`` (None, int >= 0, sequence of such ints, or SeedSequence) as a
+    SeedSequence; a SeedSequence is returned as is (and never mutated here)."""
+    if isinstance(seed, np.random.SeedSequence):
+        return seed
+    if isinstance(seed, (bool, np.bool_, str, bytes, float, np.floating)):
+        raise TypeError(f"{name} must be {SEED_TYPES}, got {seed!r}")
+    try:
+        return np.random.SeedSequence(seed)
+    except (TypeError, ValueError) as err:
+        raise (TypeError if isinstance(err, TypeError) else ValueError)(
+            f"{name} must be {SEED_TYPES}, got {seed!r}") from None
+
+
+def spawn_children(root, n):
+    """Children 0..n-1 of ``root`` as ``root.spawn(n)`` gives them on a fresh sequence,
+    whatever ``root`` spawned before, and without changing ``root``."""
+    key = tuple(int(k) for k in root.spawn_key)
+    return [np.random.SeedSequence(root.entropy, spawn_key=key + (i,), pool_size=root.pool_size)
+            for i in range(n)]
 
 
 def chain_seeds(seed, n_chains):
-    """Per-chain SeedSequences from ``seed`` (None, int or SeedSequence)."""
-    root = seed if isinstance(seed, np.random.SeedSequence) else np.random.SeedSequence(seed)
-    return root, root.spawn(n_chains)
+    """(root SeedSequence, per-chain SeedSequences) from ``seed``."""
+    root = as_seed_sequence(seed)
+    return root, spawn_children(root, n_chains)
+
+
+def _entropy(root):
+    entropy = root.entropy
+    if isinstance(entropy, (int, np.integer)):
+        return int(entropy)
+    return [int(e) for e in entropy]
+
+
+def replay_seed(root):
+    """What ``fit.seed`` records for a run seeded by ``root``: its entropy (an int, or a
+    list of ints) when that alone rebuilds ``root``, else a fresh SeedSequence with
+    the same entropy, spawn_key and pool_size. Passing it as ``seed`` re-runs the fit
+    bit for bit."""
+    if not root.spawn_key and root.pool_size == DEFAULT_POOL_SIZE:
+        return _entropy(root)
+    return np.random.SeedSequence(_entropy(root), spawn_key=tuple(int(k) for k in root.spawn_key),
+                                  pool_size=root.pool_size)
+
+
+def seed_label(seed):
+    """One-line text of a recorded seed, e.g. ``5`` or ``SeedSequence(5, spawn_key=(2,))``."""
+    if not isinstance(seed, np.random.SeedSequence):
+        return str(seed)
+    pool = "" if seed.pool_size == DEFAULT_POOL_SIZE \
+        else f", pool_size={seed.pool_size}"
+    return (f"SeedSequence({_entropy(seed)}, spawn_key={tuple(int(k) for k in seed.spawn_key)}"
+            f"{pool})")
 
 
 def default_jobs(n_chains):
     return max(1, min(n_chains, os.cpu_count() or 1))
+
+
+class ChainStopped(Exception):
+    """A chain stopped because the fit's stop flag was set (another chain failed, or
+    Ctrl-C): not an error of its own."""
+
+
+def _first_error(futures):
+    """The exception to report once a chain has failed: the first real error of any
+    chain, ahead of the chains that only stopped because of it."""
+    errors = [f.exception() for f in futures if f.done() and not f.cancelled()
+              and f.exception() is not None]
+    real = [e for e in errors if not isinstance(e, ChainStopped)]
+    return (real or errors)[0]
 
 
 def _ignore_sigint():
@@ -66,10 +137,14 @@ def run_chains(task, seeds, n_jobs=None, backend="thread"):
         futures = [pool.submit(task, s, stop=stop, check_signals=False) for s in seeds]
         try:
             results = [f.result() for f in futures]
-        except BaseException:
+        except KeyboardInterrupt:       # Ctrl-C in this thread: stop every chain
             stop[0] = 1
             pool.shutdown(wait=True, cancel_futures=True)
             raise
+        except BaseException:           # a chain failed: the others stop at once
+            stop[0] = 1
+            pool.shutdown(wait=True, cancel_futures=True)
+            raise _first_error(futures) from None
         pool.shutdown(wait=True)
         return results
     context = multiprocessing.get_context("spawn")

@@ -1,7 +1,8 @@
 """Command line: ``fastgibbs example | fit | summary | plot`` (also ``python -m fastgibbs``).
 
-Errors in the input print one line on stderr and exit with status 2 (a traceback
-only with ``--debug``).
+Errors in the input print one line on stderr and exit with status 2; an unexpected
+error prints one line and exits with 1 (a traceback only with ``--debug``); Ctrl-C
+prints one line and exits with 130, the shell's code for SIGINT.
 """
 import argparse
 from pathlib import Path
@@ -26,21 +27,30 @@ def _nes_priors(fg):
 _PRIOR = re.compile(r"^\s*(?P<key>[^=]+?)\s*=\s*(?P<kind>\w+)\((?P<args>[^)]*)\)\s*$")
 
 
+# distribution -> (class name in fastgibbs, its arguments as written on the command line)
+PRIOR_KINDS = {"normal": ("Normal", ("mu", "sd")), "invgamma": ("InvGamma", ("shape", "scale")),
+               "halfcauchy": ("HalfCauchy", ("scale",))}
+
+
 def parse_prior(text, fg):
     """``"partyid7=normal(0,1)"`` -> ("partyid7", Normal(0, 1)); also
-    ``invgamma(shape,scale)`` and ``halfcauchy(scale)``."""
+    ``invgamma(shape,scale)`` and ``halfcauchy(scale)``. Every argument is required."""
     match = _PRIOR.match(text)
     if not match:
         raise CLIError(f"bad prior {text!r}: write NAME=normal(mu,sd), NAME=invgamma(a,b) "
                        "or NAME=halfcauchy(scale)")
-    kinds = {"normal": fg.Normal, "invgamma": fg.InvGamma, "halfcauchy": fg.HalfCauchy}
     kind = match["kind"].lower()
-    if kind not in kinds:
+    if kind not in PRIOR_KINDS:
         raise CLIError(f"bad prior {text!r}: unknown distribution {kind!r} "
-                       f"(use {', '.join(kinds)})")
+                       f"(use {', '.join(PRIOR_KINDS)})")
+    cls, names = PRIOR_KINDS[kind]
+    parts = [a.strip() for a in match["args"].split(",")]
+    if len(parts) != len(names) or not all(parts):
+        raise CLIError(f"bad prior {text!r}: {kind} takes {len(names)} argument(s), "
+                       f"{kind}({', '.join(names)})")
     try:
-        args = [float(a) for a in match["args"].split(",") if a.strip()]
-        return match["key"], kinds[kind](*args)
+        args = [float(a) for a in parts]
+        return match["key"], getattr(fg, cls)(*args)
     except (TypeError, ValueError) as err:
         raise CLIError(f"bad prior {text!r}: {err}") from None
 
@@ -50,9 +60,12 @@ def _read_data(path):
     file = Path(path)
     if not file.is_file():
         raise CLIError(f"data file {path!r} not found")
-    if file.suffix.lower() == ".parquet":
-        return pd.read_parquet(file)
-    return pd.read_csv(file)
+    parquet = file.suffix.lower() == ".parquet"
+    try:
+        return pd.read_parquet(file) if parquet else pd.read_csv(file)
+    except (ValueError, pd.errors.ParserError, UnicodeDecodeError) as err:
+        raise CLIError(f"cannot read {path!r} as {'Parquet' if parquet else 'CSV'}: "
+                       f"{err}") from None
 
 
 def _example(args, fg):
@@ -71,11 +84,24 @@ def _example(args, fg):
     return 0
 
 
+def _check_out(path, what):
+    """Refuse an output path whose folder does not exist, before any work."""
+    folder = Path(path).expanduser().resolve().parent
+    if not folder.is_dir():
+        raise CLIError(f"--out {path!r}: folder {str(folder)!r} does not exist; create it "
+                       f"first ({what} is written there)")
+    if Path(path).is_dir():
+        raise CLIError(f"--out {path!r} is a folder; give a file name")
+
+
 def _fit(args, fg):
+    if args.out:
+        _check_out(args.out, "the fit")
     data = _read_data(args.data)
     priors = dict(parse_prior(p, fg) for p in args.prior)
     fit = fg.fit(args.formula, data, family=args.family, priors=priors, chains=args.chains,
-                 warmup=args.warmup, draws=args.draws, seed=args.seed, progress=True)
+                 warmup=args.warmup, draws=args.draws, thin=args.thin, seed=args.seed,
+                 na_action=args.na_action, progress=True)
     print(fit)
     if args.out:
         fit.save(args.out)
@@ -84,8 +110,14 @@ def _fit(args, fg):
 
 
 def _load(path, fg):
-    if not Path(path).is_file():
+    file = Path(path)
+    if not file.is_file():
         raise CLIError(f"fit file {path!r} not found")
+    with open(file, "rb") as fh:
+        if fh.read(4) != b"PK\x03\x04":       # every saved fit is a zip (.npz) archive
+            raise CLIError(f"{path!r} is not a saved fit (those are written by `fastgibbs "
+                           f"fit DATA FORMULA --out FILE`); to fit a data file, run "
+                           f"`fastgibbs fit {path} FORMULA`")
     return fg.load(path)
 
 
@@ -95,6 +127,7 @@ def _summary(args, fg):
 
 
 def _plot(args, fg):
+    _check_out(args.out, "the image")
     fit = _load(args.fit, fg)
     pars = args.pars if args.pars else None
     if args.kind == "intervals":
@@ -120,6 +153,7 @@ def build_parser():
     parser = argparse.ArgumentParser(prog="fastgibbs",
                                      description="Gibbs samplers for multilevel regression")
     parser.add_argument("--debug", action="store_true", help="show tracebacks on errors")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     sub = parser.add_subparsers(dest="command", required=True)
 
     ex = sub.add_parser("example", help="fit the NES 2000 model on bundled data, print it, "
@@ -138,9 +172,13 @@ def build_parser():
     fi.add_argument("--chains", type=int, default=4)
     fi.add_argument("--warmup", type=int, default=1000)
     fi.add_argument("--draws", type=int, default=1000)
+    fi.add_argument("--thin", type=int, default=1, help="keep every thin-th sweep")
     fi.add_argument("--seed", type=int, default=None)
     fi.add_argument("--prior", action="append", default=[],
                     help='e.g. "partyid7=normal(0,1)" or "1|state=invgamma(1,1)" (repeatable)')
+    fi.add_argument("--na-action", choices=("raise", "drop"), default="raise",
+                    help="rows with missing values in used columns: raise (default) or "
+                         "drop them (the fit records how many)")
     fi.add_argument("--out", help="save the fit to this file (.npz)")
     fi.set_defaults(run=_fit)
 
@@ -157,16 +195,43 @@ def build_parser():
     return parser
 
 
+def _version():
+    from importlib.metadata import PackageNotFoundError, version
+    try:
+        return version("fastgibbs")
+    except PackageNotFoundError:     # run from a source tree (PYTHONPATH=src)
+        from . import __version__
+        return __version__
+
+
+USER_ERRORS = (CLIError, ValueError, TypeError, KeyError, NotImplementedError, OSError)
+
+
 def main(argv=None):
     args = build_parser().parse_args(argv)
-    import matplotlib
-    matplotlib.use("Agg")
-    import fastgibbs as fg
     try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import fastgibbs as fg
         return args.run(args, fg)
-    except (CLIError, ValueError, TypeError, KeyError, NotImplementedError, OSError) as err:
+    except KeyboardInterrupt:
         if args.debug:
             raise
-        message = err.args[0] if isinstance(err, KeyError) and err.args else err
-        print(f"fastgibbs: error: {message}", file=sys.stderr)
-        return 2
+        print("fastgibbs: interrupted", file=sys.stderr)
+        return 130
+    except Exception as err:
+        if args.debug:
+            raise
+        if isinstance(err, USER_ERRORS):
+            message = err.args[0] if isinstance(err, KeyError) and err.args else err
+            # the library speaks of its keyword argument; here it is an option
+            message = str(message).replace("na_action='drop'", "--na-action drop")
+            print(f"fastgibbs: error: {_one_line(message)}", file=sys.stderr)
+            return 2
+        print(f"fastgibbs: internal error: {type(err).__name__}: {_one_line(err)} (run with "
+              "--debug for a traceback, and please report it)", file=sys.stderr)
+        return 1
+
+
+def _one_line(message):
+    return " ".join(str(message).split())

@@ -365,8 +365,9 @@ class FixedTerms:
     """The coded terms of one side of a formula, for new data: formulae's evaluated
     terms, the label map and the columns kept (``keep``, after rank checks)."""
 
-    def __init__(self, spec, renames, names, columns, keep=None):
+    def __init__(self, spec, renames, names, columns, keep=None, rhs=None):
         self.spec = spec
+        self.rhs = rhs                      # the right-hand side formulae evaluated
         self.renames = tuple(renames)
         self.all_names = tuple(names)
         self.columns = tuple(columns)       # data columns the terms read
@@ -379,7 +380,7 @@ class FixedTerms:
     def keep_only(self, keep):
         """A copy that keeps the columns ``keep`` (indices into the current columns)."""
         return FixedTerms(self.spec, self.renames, self.all_names, self.columns,
-                          self.keep[np.asarray(keep, dtype=np.intp)])
+                          self.keep[np.asarray(keep, dtype=np.intp)], self.rhs)
 
     def evaluate(self, data):
         """Design columns (n, n_kept) of new rows ``data`` (a DataFrame)."""
@@ -413,5 +414,5 @@ def evaluate_terms(response, rhs, data, keep=(), checks=True):
     X = table.to_numpy(dtype=float)
     order = sorted(range(len(labels)), key=lambda c: labels[c] != "Intercept")
     columns = [name for name in sorted(names) if name in frame.columns and name not in keep]
-    terms = FixedTerms(dm.common, renames, labels, columns, keep=order)
+    terms = FixedTerms(dm.common, renames, labels, columns, keep=order, rhs=rhs_coded)
     return dm, np.asfortranarray(X[:, order]), terms.names, terms

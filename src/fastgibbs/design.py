@@ -177,6 +177,8 @@ def build_design(formula, data, na_action="raise", family="gaussian", offset=Non
     offset_terms = tuple(parsed.offsets) + ((offset,) if isinstance(offset, str) else ())
     offset_values = _offsets(offset_terms, None if isinstance(offset, str) else offset,
                              data, kept)
+    if family.name != "gaussian":        # a gaussian offset is subtracted from y, scaled
+        family.check_offset(offset_values)
     weight_values = _weights(weights, data, kept)
     dropped = ()
     if X.shape[1]:
@@ -193,6 +195,15 @@ def build_design(formula, data, na_action="raise", family="gaussian", offset=Non
             fixed_names = terms.names
 
     blocks, bar_terms = _blocks(parsed, data, family)
+    if trials is not None and np.all(trials == 1):
+        for block in blocks:
+            if block.n_groups == len(y):
+                raise ValueError(
+                    f"grouping factor {block.factor!r} has one observation per level, and a "
+                    "binary (0/1) response carries no information on such a variance: "
+                    "binary data cannot be overdispersed, so it would rest on its prior "
+                    "alone; drop the term (with binomial counts of 2 or more trials per row "
+                    "an observation-level effect is fine)")
     return Design(formula=formula, response=parsed.response, y=y, X=X,
                   fixed_names=fixed_names, blocks=blocks, n_dropped=n_dropped,
                   fixed_spec=TermCoding(fixed=terms, bars=bar_terms), family=family,
@@ -467,8 +478,48 @@ def _level_labels(data, variables):
     return labels[codes]
 
 
-def evaluate_new_data(fit, data, offset=None):
-    """Design of new rows for a fitted model: X (n, p), per block (Z, labels), and the
+def _new_fixed_design(fit, data):
+    """X (n, p) of new rows: coded by the fit's TermCoding (in memory, or rebuilt from a
+    saved record, fixed_design.py); a fit without either (a file of format 1, or a fit
+    made inside fg.study) re-codes the formula on ``data`` alone, which is allowed only
+    when nothing in it depends on the fitted data (no categorical predictor, no
+    stateful transform)."""
+    from .fixed_design import rebuild, unusable_without_record
+    record = fit.fixed_design or {}
+    coding = fit.fixed_spec if isinstance(fit.fixed_spec, TermCoding) else None
+    if coding is None and "unsupported" in record:
+        raise ValueError(f"this fit cannot evaluate new data: {record['unsupported']}")
+    if coding is None and "rhs" in record:
+        coding = rebuild(record)        # raises ValueError saying why it cannot
+    try:
+        if coding is not None:
+            return coding.fixed.evaluate(data)
+        parsed = parse_formula(fit.formula)
+        rhs = parsed.fixed.split("~", 1)[1].strip()
+        _, X, names, terms = _evaluate("fastgibbs_lhs_response", rhs,
+                                       data.assign(fastgibbs_lhs_response=0.0), keep=(),
+                                       checks=False)
+        why = unusable_without_record(terms.spec) if terms is not None else None
+        if why:
+            raise ValueError(f"this fit does not record its fixed-effect design (a file of "
+                             f"format 1, or a fit made inside fg.study), and {why}: new data "
+                             "cannot be evaluated as in fitting; predict with the fit made "
+                             "by fg.fit")
+        if tuple(names) != tuple(fit.fixed_names):
+            raise ValueError(f"newdata gives fixed-effect columns {list(names)}, "
+                             f"the fit has {list(fit.fixed_names)}")
+        return X
+    except KeyError as err:
+        raise ValueError(f"newdata lacks column {err.args[0]!r}") from None
+    except FormulaError:
+        raise
+    except (TypeError, ValueError) as err:      # e.g. text where fitting had numbers
+        raise ValueError(f"cannot evaluate the fixed effects on newdata: {err}") from None
+
+
+def evaluate_new_data(fit, data, include_group=True, offset=None):
+    """Design of new rows for a fitted model: X (n, p), per block (Z, labels) (no
+    blocks, and no grouping column needed, when ``include_group`` is False), and the
     offset (n,): the fit's offset terms on ``data`` plus ``offset`` (an array or a
     column name), required when the fit's offset was an array.
 
@@ -476,36 +527,24 @@ def evaluate_new_data(fit, data, offset=None):
     caller decides what they mean). Raises ValueError naming missing columns."""
     if not isinstance(data, pd.DataFrame):
         raise TypeError(f"newdata must be a pandas DataFrame, got {type(data).__name__}")
+    if len(data) == 0:
+        raise ValueError("newdata has no rows")
+    blocks = fit.blocks if include_group else ()
     needed = set()
-    for block in fit.blocks:
+    for block in blocks:
         needed.update(block.variables)
     missing = sorted(name for name in needed if name not in data.columns)
     if missing:
         raise ValueError(f"newdata lacks grouping column(s) {missing}")
-    coding = fit.fixed_spec if isinstance(fit.fixed_spec, TermCoding) else None
-    try:
-        if not fit.fixed_names:
-            X = np.zeros((len(data), 0))
-        elif coding is not None:
-            X = coding.fixed.evaluate(data)
-        else:
-            parsed = parse_formula(fit.formula)
-            response, rhs = (part.strip() for part in parsed.fixed.split("~", 1))
-            _, X, names, _ = _evaluate("fastgibbs_lhs_response", rhs,
-                                       data.assign(fastgibbs_lhs_response=0.0), keep=(),
-                                       checks=False)
-            if tuple(names) != tuple(fit.fixed_names):
-                raise ValueError(f"newdata gives fixed-effect columns {list(names)}, "
-                                 f"the fit has {list(fit.fixed_names)}")
-    except KeyError as err:
-        raise ValueError(f"newdata lacks column {err.args[0]!r}") from None
+    X = _new_fixed_design(fit, data) if fit.fixed_names else np.zeros((len(data), 0))
     _check_finite(X, fit.fixed_names)
+    coding = fit.fixed_spec if isinstance(fit.fixed_spec, TermCoding) else None
     groups = []
-    for k, block in enumerate(fit.blocks):
+    for k, block in enumerate(blocks):
         lhs = (block.lhs,) if isinstance(block.lhs, str) else tuple(block.lhs)
         parts, cols = [], []
         for b, text in enumerate(lhs):
-            terms = coding.bars[k][b] if coding is not None else None
+            terms = coding.bars[k][b] if coding is not None and coding.bars else None
             if terms is not None:
                 parts.append(terms.evaluate(data))
                 cols += ["1" if c == "Intercept" else c for c in terms.names]

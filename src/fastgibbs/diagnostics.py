@@ -57,6 +57,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 import os
+import warnings
 
 import numpy as np
 from scipy.special import betaincinv, ndtri
@@ -636,6 +637,18 @@ def _summary_columns(y: np.ndarray, probs: Sequence[float]) -> np.ndarray:
     ])
 
 
+def _short_columns(y: np.ndarray, probs: Sequence[float]) -> np.ndarray:
+    """Columns of `summarize` for finite rows ``(P, C, N)`` with N < MIN_DRAWS: the
+    moments and quantiles (sd needs two draws in all), NaN diagnostics."""
+    pooled = _pooled(y)
+    sorted_rows = np.sort(pooled, axis=1)
+    sd = pooled.std(axis=1, ddof=1) if pooled.shape[1] > 1 else np.full(len(pooled), np.nan)
+    missing = np.full(len(pooled), np.nan)
+    return np.column_stack([pooled.mean(axis=1), missing, sd,
+                            *(_quantile(sorted_rows, p) for p in probs),
+                            missing, missing, missing])
+
+
 def summarize(draws, names: Sequence[str] | None = None,
               probs: Sequence[float] = (0.025, 0.5, 0.975)):
     """Posterior summary table with convergence diagnostics.
@@ -655,7 +668,8 @@ def summarize(draws, names: Sequence[str] | None = None,
         ess_bulk, ess_tail, r_hat``; quantile columns are labelled ``f"{100 * p:g}%"``
         (e.g. ``"2.5%"``).  ``sd`` has ``ddof=1``.  The diagnostics equal `mcse_mean`,
         `ess_bulk`, `ess_tail` and `rhat`.  A parameter with a non-finite draw has a
-        row of NaN; every row is NaN when there are fewer than 4 draws per chain.
+        row of NaN.  With fewer than 4 draws per chain, mean, sd and quantiles are
+        computed and MCSE, ESS and R-hat are NaN, with a RuntimeWarning.
     """
     import pandas as pd
 
@@ -670,7 +684,10 @@ def summarize(draws, names: Sequence[str] | None = None,
     columns = ["mean", "mcse_mean", "sd", *(f"{100 * p:g}%" for p in probs),
                "ess_bulk", "ess_tail", "r_hat"]
     if draws.shape[1] < MIN_DRAWS:
-        table = np.full((n_params, len(columns)), np.nan)
+        warnings.warn(f"only {draws.shape[1]} draw(s) per chain: mean, sd and quantiles are computed, "
+                      f"MCSE, ESS and R-hat are not (they need >= {MIN_DRAWS} per chain)",
+                      RuntimeWarning, stacklevel=2)
+        table = _map_params(draws, lambda rows: _short_columns(rows, probs), len(columns))
     else:
         table = _map_params(draws, lambda rows: _summary_columns(rows, probs), len(columns))
     return pd.DataFrame(table, index=pd.Index(names), columns=columns)

@@ -6,7 +6,6 @@ column per varying coefficient, named like the fixed effect it varies
 (``"Intercept"`` for ``1``), so that ``coef() = fixef() + ranef()`` column by column.
 """
 from dataclasses import dataclass
-import re
 
 import numpy as np
 import pandas as pd
@@ -42,23 +41,44 @@ def _trials(fit, data):
         return np.ones(len(data), dtype=np.int64)
     if not get_family(fit.family).needs_trials:
         return None
-    from .formula import parse_formula   # cbind(s, n - s) and s | trials(n) read as p(s, n)
-    match = re.match(r"^\s*(?:p|prop)\(\s*[^,]+,\s*([A-Za-z_.][A-Za-z0-9_.]*)\s*\)",
-                     parse_formula(fit.formula).fixed)
-    if match is None:
-        raise ValueError("cannot find the trials column in the response of "
+    from .fixed_design import trials_source
+    source = (fit.fixed_design or {}).get("trials") or trials_source(fit.formula)
+    if source is None:
+        raise ValueError("cannot find the trials in the response of "
                          f"{fit.formula!r}; write p(successes, trials)")
-    name = match.group(1)
-    if name not in data.columns:
-        raise ValueError(f"newdata lacks the trials column {name!r}")
-    trials = np.asarray(data[name], dtype=float)
+    if "constant" in source:
+        name = "trials"
+        trials = np.full(len(data), float(source["constant"]))
+    elif "column" in source:
+        name = source["column"]
+        if name not in data.columns:
+            raise ValueError(f"newdata lacks the trials column {name!r}")
+        trials = np.asarray(data[name], dtype=float)
+    else:                       # cbind(s, f): trials s + f, an expression of columns
+        from .design import evaluate_offsets
+        name = source["expression"]
+        try:
+            trials = evaluate_offsets((name,), data)
+        except ValueError as err:
+            raise ValueError(f"newdata lacks what the trials {name!r} need: {err}") from None
     if np.any(~np.isfinite(trials)) or np.any(trials < 1) or np.any(trials != np.round(trials)):
         raise ValueError(f"trials column {name!r} must hold positive integers")
     return trials.astype(np.int64)
 
 
+def _checked_probs(probs):
+    """``probs`` as a tuple of floats in [0, 1], or a ValueError naming the argument."""
+    try:
+        out = tuple(float(p) for p in np.atleast_1d(probs))
+    except (TypeError, ValueError):
+        raise TypeError(f"probs must be a sequence of probabilities, got {probs!r}") from None
+    if not all(0.0 <= p <= 1.0 for p in out):
+        raise ValueError(f"probs must be probabilities in [0, 1], got {probs!r}")
+    return out
+
+
 def _interval(x, probs):
-    return {f"{100 * p:g}%": np.quantile(x, p) for p in probs}
+    return {f"{100 * p:g}%": np.quantile(x, p) for p in _checked_probs(probs)}
 
 
 class Lme4Mixin:
@@ -129,13 +149,16 @@ class Lme4Mixin:
         """Group-level sds and correlations with posterior intervals (DataFrame).
 
         Rows like lme4's VarCorr: one per varying coefficient (Groups, Name) plus the
-        Residual; columns Variance and Std.Dev. (posterior means), the sd's interval,
-        and, for correlated terms, Corr with the other coefficients of the group."""
+        Residual. ``Std.Dev.`` is the posterior mean of the sd and ``Variance`` its
+        square (so Variance = Std.Dev.^2, as in lme4; the posterior mean of the
+        variance is larger, by the posterior variance of the sd); then the sd's
+        interval at ``probs`` and, for correlated terms, ``Corr`` (posterior means)
+        with the other coefficients of the group."""
         rows = []
         for block in self.blocks:
             for c, (term, name) in enumerate(zip(block.terms, block.coef_names)):
                 sd = self._flat(term + "_sigma")
-                row = {"Groups": block.factor, "Name": name, "Variance": (sd ** 2).mean(),
+                row = {"Groups": block.factor, "Name": name, "Variance": sd.mean() ** 2,
                        "Std.Dev.": sd.mean(), **{f"Std.Dev. {k}": v
                                                  for k, v in _interval(sd, probs).items()}}
                 if block.correlated:
@@ -145,7 +168,7 @@ class Lme4Mixin:
                 rows.append(row)
         sigma = self._flat("sigma") if "sigma" in self.names else None
         if sigma is not None:
-            rows.append({"Groups": "Residual", "Name": "", "Variance": (sigma ** 2).mean(),
+            rows.append({"Groups": "Residual", "Name": "", "Variance": sigma.mean() ** 2,
                          "Std.Dev.": sigma.mean(),
                          **{f"Std.Dev. {k}": v for k, v in _interval(sigma, probs).items()}})
         return pd.DataFrame(rows).set_index(["Groups", "Name"])
@@ -198,12 +221,19 @@ class Lme4Mixin:
         Returns a DataFrame (mean, sd, quantiles per row) when ``summary``, else the
         draws as an ndarray (chains * draws, n_rows).
         """
+        from .chains import as_seed_sequence
         from .design import evaluate_new_data
+        for name, flag in (("include_group", include_group), ("summary", summary)):
+            if not isinstance(flag, (bool, np.bool_)):
+                raise TypeError(f"{name} must be True or False, got {flag!r}")
+        probs = _checked_probs(probs)
+        rng = np.random.default_rng(seed if isinstance(seed, np.random.Generator)
+                                    else as_seed_sequence(seed))
         data = self.data if newdata is None else newdata
         if data is None:
             raise ValueError("pass newdata (this fit does not keep its data)")
-        X, groups, off = evaluate_new_data(self, data, offset=offset)
-        rng = np.random.default_rng(seed)
+        X, groups, off = evaluate_new_data(self, data, include_group=include_group,
+                                           offset=offset)
         n_samples = self.n_chains * self.n_draws
         beta = np.stack([self._flat(n) for n in self.fixed_names], axis=1) \
             if self.fixed_names else np.zeros((n_samples, 0))

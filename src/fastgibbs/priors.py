@@ -19,7 +19,8 @@ of the mean count per unit of exposure (log link). y is y - offset when there is
 - slope of predictor x: ``Normal(0, 2.5 * sd(y) / sd(x))``;
 - ``Intercept``: ``Normal(mean(y), 10 * sd(y) * (1 + sum_x |mean(x)| / sd(x)))``,
   wide enough to cover any intercept that predictors far from 0 imply;
-- every standard deviation (``sigma`` and group sds): ``HalfCauchy(sd(y))``
+- every standard deviation (``sigma`` and group sds): ``HalfCauchy(sd(y))``, for the
+  sd of a varying slope of z ``HalfCauchy(sd(y) / sd(z))``
   (Gelman 2006, Bayesian Analysis 1(3): proper, flat near 0 and heavy tailed, so a
   near-zero group sd is neither forced up nor pinned down as InvGamma(eps, eps) does);
 - the covariance of a correlated term ``(1 + x | g)`` (key ``"1 + x|g"``):
@@ -31,7 +32,9 @@ of the mean count per unit of exposure (log link). y is y - offset when there is
   flat in log alpha from 0.01 to 100.
 """
 from dataclasses import dataclass
-import math
+import numbers
+import re
+import sys
 
 import numpy as np
 
@@ -44,28 +47,65 @@ __all__ = ["Normal", "InvGamma", "HalfCauchy", "InvWishart", "Gamma"]
 KIND_INV_GAMMA = int(VariancePrior.PRIOR_INV_GAMMA)
 KIND_HALF_CAUCHY = int(VariancePrior.PRIOR_HALF_CAUCHY)
 
+# Representable priors. A variance (the scale of an inverse-gamma prior's bulk, an
+# inverse-Wishart diagonal) must itself be a normal double in [2.2e-308, 1.8e308]. The
+# kernels work on the data's own scale (samplers/problem.py standardises y and x), so a
+# standard deviation is checked there, after rescaling: its square must then be a
+# finite normal double (SD_MIN, SD_MAX).
+VARIANCE_MIN = sys.float_info.min
+VARIANCE_MAX = sys.float_info.max
+SD_MIN = float(np.sqrt(VARIANCE_MIN))
+SD_MAX = float(np.sqrt(VARIANCE_MAX))
+
+
+def _shown(value):
+    text = repr(value)
+    return text if len(text) <= 40 else text[:30] + "..."
+
+
+def _number(value, what, requirement="finite"):
+    """``value`` (a real number, numpy scalars included) as a finite float."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{what} must be a number, got {_shown(value)}")
+    try:
+        out = float(value)
+    except OverflowError:
+        out = float("inf")
+    if not np.isfinite(out):
+        raise ValueError(f"{what} must be {requirement}, got {_shown(value)}")
+    return out
+
 
 def _positive_finite(value, what):
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise TypeError(f"{what} must be a number, got {value!r}")
-    if not math.isfinite(value) or value <= 0:
-        raise ValueError(f"{what} must be positive and finite, got {value!r}")
-    return float(value)
+    out = _number(value, what, "positive and finite")
+    if out <= 0:
+        raise ValueError(f"{what} must be positive and finite, got {_shown(value)}")
+    return out
+
+
+def _in_range(value, low, high, what, why):
+    if not low <= value <= high:
+        raise ValueError(f"{what} must be between {low:.2g} and {high:.2g} ({why}), "
+                         f"got {_shown(value)}")
+    return value
 
 
 @dataclass(frozen=True)
 class Normal:
-    """Normal(mu, sigma) prior on a fixed-effect coefficient (sigma is the sd)."""
+    """Normal(mu, sigma) prior on a fixed-effect coefficient (sigma is the sd).
+
+    mu finite, sigma positive and finite; on the data's own scale (where the sampler
+    works, see samplers/problem.py) the prior must also be representable, which the
+    model checks when it is built."""
 
     mu: float = 0.0
     sigma: float = 1.0
 
     def __post_init__(self):
-        if isinstance(self.mu, bool) or not isinstance(self.mu, (int, float)) \
-                or not math.isfinite(self.mu):
-            raise ValueError(f"Normal mu must be a finite number, got {self.mu!r}")
-        object.__setattr__(self, "mu", float(self.mu))
-        object.__setattr__(self, "sigma", _positive_finite(self.sigma, "Normal sigma"))
+        mu = _number(self.mu, "Normal mu")
+        sigma = _positive_finite(self.sigma, "Normal sigma")
+        object.__setattr__(self, "mu", mu)
+        object.__setattr__(self, "sigma", sigma)
 
     def __str__(self):
         return f"Normal({self.mu:.4g}, {self.sigma:.4g})"
@@ -80,8 +120,17 @@ class InvGamma:
     scale: float = 1.0
 
     def __post_init__(self):
-        object.__setattr__(self, "shape", _positive_finite(self.shape, "InvGamma shape"))
-        object.__setattr__(self, "scale", _positive_finite(self.scale, "InvGamma scale"))
+        shape = _positive_finite(self.shape, "InvGamma shape")
+        scale = _positive_finite(self.scale, "InvGamma scale")
+        # the prior's mode scale / (shape + 1) locates its bulk: it must be a variance
+        # the kernels can hold
+        mode = scale / (shape + 1.0)
+        if not VARIANCE_MIN <= mode <= VARIANCE_MAX:
+            raise ValueError(f"InvGamma({shape!r}, {scale!r}) cannot be represented: its mode "
+                             f"scale / (shape + 1) = {mode:.3g} must be between "
+                             f"{VARIANCE_MIN:.2g} and {VARIANCE_MAX:.2g}")
+        object.__setattr__(self, "shape", shape)
+        object.__setattr__(self, "scale", scale)
 
     kind = KIND_INV_GAMMA
 
@@ -156,8 +205,9 @@ def default_priors(design):
                 scales.append(sd_y if col == "1" or sd_z == 0 else sd_y / sd_z)
             out[block.covariance_key] = InvWishart(block.n_re + 1, np.square(scales))
         else:
-            for term in block.terms:
-                out[term] = HalfCauchy(sd_y)
+            for c, (term, col) in enumerate(zip(block.terms, block.columns)):
+                sd_z = sd(block.Z[:, c])
+                out[term] = HalfCauchy(sd_y if col == "1" or sd_z == 0 else sd_y / sd_z)
     return out
 
 
@@ -168,6 +218,7 @@ def resolve_priors(design, priors):
     if not isinstance(priors, dict):
         raise TypeError(f"priors must be a dict, got {type(priors).__name__}")
     resolved = default_priors(design)
+    priors = normalise_keys(priors, resolved)
     for key, prior in priors.items():
         if key not in resolved:
             raise ValueError(f"unknown prior key {key!r}; valid keys: {', '.join(resolved)}")
@@ -189,6 +240,39 @@ def resolve_priors(design, priors):
                             f"fg.HalfCauchy (on the sd), got {prior!r}")
         resolved[key] = prior
     return resolved
+
+
+def _squeezed(key):
+    return re.sub(r"\s+", "", key)
+
+
+def normalise_keys(priors, valid):
+    """``priors`` with each key spelled as in ``valid``, whatever its whitespace
+    (``"1 + Days | Subject"`` -> ``"1 + Days|Subject"``, ``"1|state "`` -> ``"1|state"``).
+
+    A key that is not a string, matches no valid key, or names one parameter twice is
+    refused with a ValueError / TypeError listing the valid keys."""
+    by_squeezed = {}
+    for key in valid:
+        by_squeezed.setdefault(_squeezed(key), []).append(key)
+    out = {}
+    for key, prior in priors.items():
+        if not isinstance(key, str):
+            raise TypeError(f"prior keys must be strings, got {key!r}")
+        if key in valid:
+            name = key
+        else:
+            matches = by_squeezed.get(_squeezed(key), [])
+            if not matches:
+                raise ValueError(f"unknown prior key {key!r}; valid keys: {', '.join(valid)}")
+            if len(matches) > 1:
+                raise ValueError(f"prior key {key!r} is ambiguous: it matches "
+                                 f"{', '.join(map(repr, matches))}; write one exactly")
+            name = matches[0]
+        if name in out:
+            raise ValueError(f"two prior keys name {name!r}; give one")
+        out[name] = prior
+    return out
 
 
 @dataclass(frozen=True)
@@ -221,11 +305,21 @@ class InvWishart:
 
     def __post_init__(self):
         object.__setattr__(self, "df", _positive_finite(self.df, "InvWishart df"))
-        scale = np.asarray(self.scale, dtype=float)
+        try:
+            scale = np.asarray(self.scale, dtype=float)
+        except (TypeError, ValueError):
+            raise TypeError(f"InvWishart scale must be a matrix or vector of numbers, "
+                            f"got {self.scale!r}") from None
         if scale.ndim == 1:
             scale = np.diag(scale)
-        if scale.ndim != 2 or scale.shape[0] != scale.shape[1] or not np.all(np.isfinite(scale)):
+        if scale.ndim != 2 or scale.shape[0] != scale.shape[1] or scale.shape[0] == 0 \
+                or not np.all(np.isfinite(scale)):
             raise ValueError("InvWishart scale must be a finite square matrix or a vector")
+        diagonal = np.diag(scale)
+        if np.any(diagonal < VARIANCE_MIN) or np.any(diagonal > VARIANCE_MAX):
+            raise ValueError(f"InvWishart scale: every diagonal entry (a variance) must be "
+                             f"between {VARIANCE_MIN:.2g} and {VARIANCE_MAX:.2g}, got "
+                             f"{diagonal.tolist()}")
         if not np.allclose(scale, scale.T) or np.linalg.eigvalsh(scale).min() <= 0:
             raise ValueError("InvWishart scale must be symmetric positive definite")
         if self.df <= scale.shape[0] - 1:

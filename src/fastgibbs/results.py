@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 
 from . import diagnostics
+from .chains import seed_label
 from .diagnose import DiagnoseMixin
 from .export import ExportMixin
 from .lme4 import Lme4Mixin
@@ -51,6 +52,8 @@ class Fit(Lme4Mixin, PlotsMixin, ExportMixin, DiagnoseMixin):
     offset_terms: tuple = ()         # offset expressions (formula terms, offset= column)
     offset_array: bool = False       # fitted with an offset array: predict needs offset=
     fixed_spec: object = field(default=None, repr=False)   # formulae fixed-effects spec
+    # JSON record of the fixed-effects design (fixed_design.py): made when saving, set by load
+    fixed_design: dict = field(default=None, repr=False)
     data: object = field(default=None, repr=False)         # the DataFrame fitted (not saved)
     _summary_cache: dict = field(default_factory=dict, repr=False)
 
@@ -152,36 +155,28 @@ class Fit(Lme4Mixin, PlotsMixin, ExportMixin, DiagnoseMixin):
             "",
         ]
         with _pandas_display():
-            if self.blocks:
-                lines.append("Random effects (posterior means; sd interval):")
-                vc = self.VarCorr().reset_index()
-                lines.append(vc.to_string(index=False, float_format=lambda v: f"{v:.4g}",
-                                          na_rep=""))
+            lo, hi = table.columns[3], table.columns[-4]      # the 2.5% and 97.5% quantiles
+            level = f"{100 * (_percent(hi) - _percent(lo)):g}%"
+            if self.blocks or "sigma" in self.names:
+                lines.append(f"Random effects (Std.Dev.: posterior mean of the sd, with its "
+                             f"{level} interval;")
+                lines.append("                Variance = Std.Dev.^2, as in lme4's VarCorr):")
+                lines.append(self._random_effects_table(table, lo, hi, level).to_string(
+                    index=False, float_format=lambda v: f"{v:.4g}", na_rep=""))
                 lines.append("")
-            lines.append("Fixed effects:")
+            lines.append(f"Fixed effects (Estimate: posterior mean; Est.Error: posterior sd; "
+                         f"{level} interval):")
             fixed = table.loc[list(self.fixed_names)]
-            lo, hi = table.columns[3], table.columns[-4]
-            block = pd.DataFrame({"Estimate": fixed["mean"], "Est.Error": fixed["sd"],
-                                  f"l-{lo} CI": fixed[lo], f"u-{hi} CI": fixed[hi],
-                                  "Rhat": fixed["r_hat"],
-                                  "Bulk_ESS": fixed["ess_bulk"].round().astype("Int64"),
-                                  "Tail_ESS": fixed["ess_tail"].round().astype("Int64")})
-            lines.append(block.to_string(float_format=lambda v: f"{v:.4g}"))
-            lines.append("")
-            n_u = sum(len(ix) for ix in self.term_index.values())
-            shown = table.iloc[: len(table) - n_u] if n_u and len(table) > 30 else table
-            lines.append("Posterior summary"
-                         + (f" ({n_u} group effects in fit.summary()):" if shown is not table
-                            else ":"))
-            if np.isfinite(shown[["ess_bulk", "ess_tail"]].to_numpy()).all():
-                shown = shown.assign(ess_bulk=shown["ess_bulk"].round().astype(int),
-                                     ess_tail=shown["ess_tail"].round().astype(int))
-            lines.append(shown.to_string(float_format=lambda v: f"{v:.4g}"))
+            lines.append(_text(pd.DataFrame({
+                "Estimate": fixed["mean"], "Est.Error": fixed["sd"],
+                f"l-{level} CI": fixed[lo], f"u-{level} CI": fixed[hi], **_diagnostics(fixed)})))
+            lines += self._other_parameters(table)
         lines += [
             "",
-            f"Sampler: {self.n_chains} chains x ({self.n_warmup} warmup + {self.n_draws} draws"
-            + (f", thin {self.thin}" if self.thin > 1 else "") + f"), {self.backend} backend, "
-            f"{self.n_jobs} workers, seed {self.seed}",
+            f"Sampler: {_plural(self.n_chains, 'chain')} x ({self.n_warmup} warmup + "
+            f"{self.n_draws} draws" + (f", thin {self.thin}" if self.thin > 1 else "")
+            + f"), {self.backend} backend, {_plural(self.n_jobs, 'worker')}, "
+            f"seed {seed_label(self.seed)}",
             f"  time: design {t.get('design', 0):.3f} s, sampling {t.get('sampling', 0):.3f} s; "
             f"worst R-hat {_extreme(table['r_hat'], max)}, "
             f"lowest bulk ESS {_extreme(table['ess_bulk'], min)}",
@@ -189,9 +184,65 @@ class Fit(Lme4Mixin, PlotsMixin, ExportMixin, DiagnoseMixin):
         lines += self._warnings(table)
         return "\n".join(lines)
 
+    def _other_parameters(self, table):
+        """Printout lines of what the two tables leave out: correlations and, when the
+        model has at most MAX_PRINTED_ROWS parameters, the group effects."""
+        shown = set(self.fixed_names) | {"sigma"} | {
+            term + "_sigma" for block in self.blocks for term in block.terms}
+        n_u = sum(len(ix) for ix in self.term_index.values())
+        effects = {self.names[int(c)] for ix in self.term_index.values() for c in ix}
+        hide_effects = n_u and len(table) > MAX_PRINTED_ROWS
+        rest = table.loc[[n for n in table.index
+                          if n not in shown and not (hide_effects and n in effects)]]
+        if not len(rest):
+            return [f"({n_u} group effects in fit.summary())"] if hide_effects else []
+        if np.isfinite(rest[["ess_bulk", "ess_tail"]].to_numpy()).all():
+            rest = rest.assign(ess_bulk=rest["ess_bulk"].round().astype(int),
+                               ess_tail=rest["ess_tail"].round().astype(int))
+        title = f" ({n_u} group effects in fit.summary()):" if hide_effects else ":"
+        return ["", "Other parameters" + title, _text(rest)]
+
+    def _random_effects_table(self, table, lo, hi, level):
+        """The VarCorr rows (reset index) with the sd's interval as l-/u- CI and the
+        sd's diagnostics."""
+        vc = self.VarCorr(probs=(_percent(lo), _percent(hi)))
+        # VarCorr's rows: each block's terms in order, then the residual
+        names = [term + "_sigma" for block in self.blocks for term in block.terms] \
+            + (["sigma"] if "sigma" in self.names else [])
+        out = vc.rename(columns={f"Std.Dev. {lo}": f"l-{level} CI",
+                                 f"Std.Dev. {hi}": f"u-{level} CI"}).reset_index()
+        corr = [c for c in out.columns if c.startswith("Corr ")]
+        out = out[["Groups", "Name", "Variance", "Std.Dev.", f"l-{level} CI", f"u-{level} CI"]
+                  + corr]
+        for column, values in _diagnostics(table.loc[names]).items():
+            out[column] = values.to_numpy()
+        return out
+
     def __repr__(self):
         return (f"<fastgibbs.Fit {self.formula!r}: {self.n_chains} chains x {self.n_draws} draws, "
                 f"{len(self.names)} parameters>")
+
+
+MAX_PRINTED_ROWS = 30        # print(fit) leaves the group effects out of longer tables
+
+
+def _percent(label):
+    """0.025 from the quantile column label "2.5%"."""
+    return float(label.rstrip("%")) / 100
+
+
+def _plural(n, word):
+    return f"{n} {word}{'' if n == 1 else 's'}"
+
+
+def _diagnostics(rows):
+    """Rhat and the rounded bulk/tail ESS of summary ``rows``, as brms prints them."""
+    return {"Rhat": rows["r_hat"], "Bulk_ESS": rows["ess_bulk"].round().astype("Int64"),
+            "Tail_ESS": rows["ess_tail"].round().astype("Int64")}
+
+
+def _text(frame):
+    return frame.to_string(float_format=lambda v: f"{v:.4g}")
 
 
 def _extreme(column, pick):

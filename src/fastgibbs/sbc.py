@@ -38,6 +38,7 @@ from scipy.special import gammaln
 from scipy.stats import binom
 
 from . import diagnostics
+from .chains import as_seed_sequence, spawn_children
 from .study import portable_model, study
 
 __all__ = ["sbc", "SBCResult", "ecdf_uniformity_test", "ecdf_band"]
@@ -359,7 +360,7 @@ class _Sized:
 
 def _simulations(model, n_sims, root):
     """model.simulate one dataset at a time (lazily), dataset i from root's child i."""
-    for child in root.spawn(n_sims):
+    for child in spawn_children(root, n_sims):
         yield model.simulate(n=1, seed=child)[0]
 
 
@@ -414,8 +415,8 @@ def sbc(model, n_sims=200, *, thin=DEFAULT_THIN, sample_kwargs=None, seed=None,
             and draws // thin < 1:
         raise ValueError(f"thin = {thin} keeps no draws of {draws} per chain")
     max_rank = int(chains) * (int(draws) // thin)
-    root = seed if isinstance(seed, np.random.SeedSequence) else np.random.SeedSequence(seed)
-    sim_root, fit_root = root.spawn(2)
+    root = as_seed_sequence(seed)
+    sim_root, fit_root = spawn_children(root, 2)      # never advances the caller's sequence
     if datasets is None:
         if isinstance(n_sims, bool) or not isinstance(n_sims, numbers.Integral) or n_sims < 1:
             raise ValueError(f"n_sims must be a positive integer, got {n_sims!r}")

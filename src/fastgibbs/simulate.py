@@ -8,6 +8,7 @@ import numbers
 
 import numpy as np
 
+from .chains import as_seed_sequence, spawn_children
 from .priors import Gamma, HalfCauchy, InvGamma, InvWishart
 
 __all__ = ["simulate_datasets", "draw_parameters", "linear_predictor"]
@@ -132,13 +133,8 @@ def simulate_datasets(model, params=None, n=1, seed=None):
         raise TypeError("params must be a dict of parameter values by name")
     if params:
         _check_params(model, params)
-    if isinstance(seed, np.random.SeedSequence):     # spawn from a copy: seed is not changed
-        root = np.random.SeedSequence(seed.entropy, spawn_key=seed.spawn_key,
-                                      pool_size=seed.pool_size)
-    else:
-        root = np.random.SeedSequence(seed)
     out = []
-    for child in root.spawn(n):
+    for child in spawn_children(as_seed_sequence(seed), n):    # seed itself is not changed
         rng = np.random.default_rng(child)
         values = draw_parameters(model, rng, params)
         out.append({"y": simulate_response(model, values, rng), "params": values})

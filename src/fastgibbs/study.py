@@ -28,11 +28,12 @@ datasets is consumed lazily.
 
 Seeds
 -----
-Dataset ``i`` is fitted with ``SeedSequence(seed).spawn(n)[i]`` (whatever ``n``) and
-its chains with that sequence's children, exactly as
-``model.refit(y_i, seed=np.random.SeedSequence(entropy, spawn_key=(i,)), ...)``
-would (``entropy = df.attrs["seed_entropy"]``). Results therefore do not depend on
-the number or kind of workers.
+Dataset ``i`` is fitted with child ``i`` of ``SeedSequence(seed)`` (its ``spawn_key``
+extended by ``(i,)``; ``SeedSequence(seed).spawn(n)[i]`` for a fresh sequence) and its
+chains with that child's children, exactly as ``model.refit(y_i, seed=fit.seed, ...)``
+does with the ``fit.seed`` a ``stats`` function sees. ``df.attrs["seed"]`` re-creates
+the root (``seed=None`` records the entropy drawn). A SeedSequence passed as ``seed``
+is not mutated. Results do not depend on the number or kind of workers.
 
 Failures and interruption
 -------------------------
@@ -59,6 +60,7 @@ import numpy as np
 import pandas as pd
 
 from . import diagnostics
+from .chains import as_seed_sequence, replay_seed
 
 __all__ = ["study", "DefaultStats"]
 
@@ -409,9 +411,10 @@ def study(model, datasets, *, sample_kwargs=None, stats=None, seed=None, executo
         row per dataset; 1-d values (all of one length) give that many rows, with the
         scalars repeated. Default :class:`DefaultStats` (one row per dataset x
         parameter). Must be picklable for process or cluster executors.
-    seed : int, SeedSequence or None
-        Dataset i uses ``SeedSequence(seed).spawn(n)[i]`` (see the module docstring);
-        the entropy is in ``df.attrs["seed_entropy"]``.
+    seed : int, sequence of ints, SeedSequence or None
+        Dataset i uses child i of ``SeedSequence(seed)`` (see the module docstring);
+        ``df.attrs["seed"]`` re-creates it and ``df.attrs["seed_entropy"]`` is its
+        entropy.
     executor : concurrent.futures.Executor, optional
         Where to run the fits: e.g. ``ProcessPoolExecutor(mp_context=spawn)`` or
         ``dask.distributed.Client(...).get_executor()``. Not shut down here. Default:
@@ -432,7 +435,7 @@ def study(model, datasets, *, sample_kwargs=None, stats=None, seed=None, executo
         Columns ``dataset`` (the position in ``datasets``), the statistics,
         ``sampling_time`` (seconds in the chains), ``worker_time`` (seconds for the
         whole unit on its worker) and ``error`` (None, or the exception of a failed
-        fit, whose row has no statistics). ``df.attrs`` holds ``seed_entropy``,
+        fit, whose row has no statistics). ``df.attrs`` holds ``seed``, ``seed_entropy``,
         ``n_datasets``, ``n_failed``, ``interrupted``, ``model_shipments`` and
         ``timing`` (wall time, fits per second and the mean per-fit overhead outside
         the sampler).
@@ -454,7 +457,7 @@ def study(model, datasets, *, sample_kwargs=None, stats=None, seed=None, executo
     if n_jobs is not None and (isinstance(n_jobs, bool) or not isinstance(n_jobs, numbers.Integral)
                                or n_jobs < 1):
         raise ValueError(f"n_jobs must be a positive integer, got {n_jobs!r}")
-    root = seed if isinstance(seed, np.random.SeedSequence) else np.random.SeedSequence(seed)
+    root = as_seed_sequence(seed)
     total = len(datasets) if hasattr(datasets, "__len__") else None
     show = sys.stderr.isatty() if progress is None else bool(progress)
     bar = _Progress(total, show)
@@ -562,6 +565,6 @@ def study(model, datasets, *, sample_kwargs=None, stats=None, seed=None, executo
             # everything that is not sampling, per fit, counted in worker-seconds
             overhead_total_mean=float(wall * min(workers, n_fits) / n_fits - samp.mean()),
         )
-    frame.attrs.update(seed_entropy=root.entropy, n_datasets=n_fits, n_failed=len(errors),
+    frame.attrs.update(seed=replay_seed(root), seed_entropy=root.entropy, n_datasets=n_fits, n_failed=len(errors),
                        interrupted=interrupted, model_shipments=shipments, timing=timing)
     return frame

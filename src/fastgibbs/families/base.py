@@ -32,6 +32,10 @@ class Family:
     dispersion = ()            # names of dispersion parameters in the draws
     aggregates = False         # rows with the same covariates/groups collapse to cells
     needs_trials = False       # predict/simulate need a trials column
+    # largest |linear predictor| (link scale; gaussian: in sds of y, where a prior holding
+    # a coefficient 1e6 sds from the data is a conflict no double-precision sum survives)
+    # the likelihood can be evaluated at: offsets and prior locations beyond it are refused
+    eta_limit = 1e6
 
     def __repr__(self):
         return f"<fastgibbs family {self.name!r} ({self.link} link)>"
@@ -41,6 +45,14 @@ class Family:
         """(Response) from the formulae response term ``term`` of the column or
         expression ``name`` in ``data``; raises ValueError/TypeError naming ``name``."""
         raise NotImplementedError
+
+    def check_offset(self, offset):
+        """Raise ValueError if an offset puts the linear predictor out of reach."""
+        worst = float(np.max(np.abs(offset))) if len(offset) else 0.0
+        if worst > self.eta_limit:
+            raise ValueError(f"the offset reaches {worst:.3g} on the {self.link} scale, beyond "
+                             f"{self.eta_limit:g}, where a {self.name} likelihood overflows "
+                             "(an offset on the log scale is e.g. log(exposure))")
 
     def check_new_response(self, y, design):
         """Validate a response ``y`` for refitting ``design`` (same rows)."""

@@ -30,6 +30,7 @@ class _Logit(Family):
     kind = Kind.FAMILY_BINOMIAL
     link = "logit"
     aggregates = True
+    eta_limit = 700.0        # P(y) = logit^-1(700) is 1 - 1e-304: the end of doubles
 
     def inverse_link(self, eta):
         return _expit(eta)

@@ -25,6 +25,7 @@ MIXTURES = Path(__file__).with_name("poisson_mixtures.npz")
 class _LogLink(Family):
     link = "log"
     aggregates = True
+    eta_limit = 700.0        # exp(709.8) is the largest double
 
     def inverse_link(self, eta):
         return np.exp(eta)

@@ -3,6 +3,7 @@ scale."""
 import numpy as np
 
 from .. import _core
+from ..chains import ChainStopped
 from .._kinds import Family as Kind, Status, VariancePrior
 
 __all__ = ["SamplerError", "initial_state", "run_chain", "to_user_scale"]
@@ -33,7 +34,9 @@ def initial_state(problem, rng):
         sds = np.sqrt(tau2[problem.vc_off[k]:problem.vc_off[k] + q])
         u[off:off + J * q] = (rng.standard_normal((J, q)) * sds).ravel()
     p = problem.n_fixed
-    beta = np.linalg.solve(problem.prior_prec, problem.prior_h) if p else np.zeros(0)
+    # the prior mean (least-norm where a prior is flat: its precision underflowed to 0)
+    beta = np.linalg.lstsq(problem.prior_prec, problem.prior_h, rcond=None)[0] if p \
+        else np.zeros(0)
     half_cauchy = problem.vc_kind == int(VariancePrior.PRIOR_HALF_CAUCHY)
     vc_xi = np.where(half_cauchy, 1.0 / np.maximum(problem.vc_b, 1e-150) ** 2, 1.0)
     kind, _, sigma_b = problem.sigma_prior
@@ -48,22 +51,11 @@ def initial_state(problem, rng):
 
 def to_user_scale(problem, rows):
     """Draw rows (..., row_width) from the kernel's scale to the user's, in place:
-    beta = T beta~ + t; sigma, group sds and group effects times y_scale."""
-    tf = problem.transform
+    beta = T beta~ + t; the other columns times ``problem.row_scale``."""
     p = problem.n_fixed
     if p:
-        rows[..., :p] = tf.beta_to_user(rows[..., :p])
-    if tf.y_scale != 1.0:
-        start = p
-        if problem.has_sigma:
-            rows[..., p] *= tf.y_scale
-            start = p + 1
-        start += problem.n_disp
-        col = start
-        for k, q in enumerate(problem.n_re):
-            rows[..., col:col + q] *= tf.y_scale                     # sds
-            col += q + (q * (q - 1) // 2 if problem.cov_kind[k] else 0)
-        rows[..., col:] *= tf.y_scale                                # group effects
+        rows[..., :p] = problem.transform.beta_to_user(rows[..., :p])
+    rows[..., p:] *= problem.row_scale[p:]
     return rows
 
 
@@ -84,7 +76,7 @@ def run_kernel(kernel, bit_generator, warm, draws, thin, update_variances, inter
     if status == Status.STATUS_OK:
         return
     if status == Status.STATUS_INTERRUPTED:
-        raise KeyboardInterrupt
+        raise ChainStopped("the fit's other chains were stopped")
     if stop is not None:
         stop[0] = 1                     # tell the other chains of this fit to stop
     if status == Status.STATUS_NONFINITE:

@@ -19,6 +19,7 @@ observations for gaussian models). Three things happen here:
    aggregation each family's likelihood allows (fastgibbs.families).
 """
 from dataclasses import dataclass, replace
+from types import SimpleNamespace
 from functools import cached_property
 
 import numpy as np
@@ -29,8 +30,12 @@ from ..priors import HalfCauchy, InvGamma
 
 __all__ = ["Problem", "Transform", "build_problem", "with_response", "parameter_layout"]
 
-# scaled prior parameters must stay representable after squaring (1e150^2 = 1e300)
-REPRESENTABLE = (1e-150, 1e150)
+# A prior on a sd, put on the kernel's scale (where the data's sd is 1), must centre it
+# within SD_RANGE: a prior holding an sd 1e30 times from the data's scale gives
+# precisions whose sums lose every digit (a sampler cannot work with it in doubles).
+SD_RANGE = (1e-30, 1e30)
+# An inverse-gamma prior concentrated (central 98%) beyond this many data sds is refused
+STRONG_SD_RANGE = (1e-7, 1e7)
 
 
 @dataclass(frozen=True, eq=False)
@@ -39,13 +44,17 @@ class Transform:
 
     ``y_shift``, ``y_scale``: gaussian y_int = (y - offset - y_shift) / y_scale (0 and
     1 for other families); ``x_center``, ``x_scale`` (p,): X_int[:, m] = (X[:, m] -
-    x_center[m]) / x_scale[m]; ``intercept``: the intercept column or -1."""
+    x_center[m]) / x_scale[m]; ``intercept``: the intercept column or -1;
+    ``z_scale``: per block (q_k,), Z_int = Z / z_scale (columns of varying
+    coefficients are scaled to unit root mean square, not centred), so a group effect
+    u = u_int * y_scale / z_scale."""
 
     y_shift: float
     y_scale: float
     x_center: np.ndarray
     x_scale: np.ndarray
     intercept: int
+    z_scale: tuple = ()
 
     @cached_property
     def T(self):
@@ -119,6 +128,9 @@ class Problem:
     sigma_prior: tuple
     disp_prior: tuple
     transform: Transform
+    chain_order: np.ndarray = None    # blocks chain by chain, each chain from its top block
+    chain_start: np.ndarray = None    # (n_chains + 1,) where each chain starts in chain_order
+    parent_block: np.ndarray = None   # (B,) the block each is nested in within its chain, or -1
     cells: dict = None
     mixtures: dict = None
     row_cell: np.ndarray = None     # (n_obs,) the cell of each row (augmented families)
@@ -142,6 +154,24 @@ class Problem:
     @property
     def n_cells(self):
         return None if self.cells is None else len(self.cells["y"])
+
+    @cached_property
+    def row_scale(self):
+        """(row_width,) multipliers from the kernel's scale to the user's for every
+        column after beta: sigma, group sds and group effects by y_scale / z_scale,
+        dispersion and correlations by 1."""
+        tf = self.transform
+        parts = [np.full(self.n_fixed, np.nan)]
+        if self.has_sigma:
+            parts.append([tf.y_scale])
+        parts.append(np.ones(self.n_disp))
+        for k, q in enumerate(self.n_re):
+            parts.append(tf.y_scale / tf.z_scale[k])
+            if self.cov_kind[k] == int(Covariance.COV_INV_WISHART):
+                parts.append(np.ones(q * (q - 1) // 2))
+        for k, q in enumerate(self.n_re):
+            parts.append(np.tile(tf.y_scale / tf.z_scale[k], self.n_groups[k]))
+        return np.concatenate([np.asarray(part, dtype=float) for part in parts])
 
 
 def parameter_layout(design):
@@ -196,8 +226,13 @@ def _transform(design, y, weights, scaling=None):
                                  + (" after the offset" if np.any(design.offset) else "")
                                  + ": a gaussian model has nothing to fit (sigma would be 0)")
             shift, y_scale = mean_sd(y, weights, center=intercept >= 0)
+    z_scale = []
+    for block in design.blocks:
+        rms = np.array([mean_sd(block.Z[:, c], weights, center=False)[1]
+                        for c in range(block.n_re)])
+        z_scale.append(np.where(rms > 0, rms, 1.0))
     return Transform(y_shift=shift, y_scale=y_scale, x_center=center, x_scale=scale,
-                     intercept=intercept)
+                     intercept=intercept, z_scale=tuple(z_scale))
 
 
 def _check_not_exact(design, stats):
@@ -218,11 +253,29 @@ def _check_not_exact(design, stats):
 
 
 def _scaled(value, what):
-    if not (REPRESENTABLE[0] <= value <= REPRESENTABLE[1]):
-        raise ValueError(f"{what} is {value:.3g} on the model's internal scale (the data's "
-                         f"scale): priors must stay between {REPRESENTABLE[0]:g} and "
-                         f"{REPRESENTABLE[1]:g} there; choose a prior on the data's scale")
+    if not (SD_RANGE[0] <= value <= SD_RANGE[1]):
+        raise ValueError(f"{what} is {value:.3g} on the model's internal scale (where the "
+                         f"data's sd is 1): a prior must hold sds between {SD_RANGE[0]:g} and "
+                         f"{SD_RANGE[1]:g} there; choose a prior on the data's scale")
     return value
+
+
+def _check_concentration(prior, b, key):
+    """Refuse an InvGamma(a, b) prior (b on the kernel's scale) that holds the sd within
+    its central 98% entirely outside STRONG_SD_RANGE data sds: the posterior then keeps
+    the sd there, and precisions 1e16 times the data's lose every digit. A diffuse prior
+    such as InvGamma(0.001, 0.001) is never refused, whatever the data's scale."""
+    from scipy.special import gammaincinv
+
+    # sd quantiles sqrt(b / G), G ~ Gamma(a): the 99% point of G gives the 1% point of sd
+    g_hi, g_lo = (gammaincinv(prior.shape, q) for q in (0.99, 0.01))
+    with np.errstate(divide="ignore", over="ignore"):
+        sd_lo, sd_hi = np.sqrt(b / g_hi), np.sqrt(b / g_lo)
+    if sd_hi < STRONG_SD_RANGE[0] or sd_lo > STRONG_SD_RANGE[1]:
+        raise ValueError(f"InvGamma({prior.shape:g}, {prior.scale:g}) for {key!r} holds the sd "
+                         f"between {sd_lo:.3g} and {sd_hi:.3g} times the data's sd, where the "
+                         "sampler cannot work in double precision; use a prior on the data's "
+                         "scale")
 
 
 def _variance_args(prior, key, y_scale):
@@ -235,6 +288,7 @@ def _variance_args(prior, key, y_scale):
         if not (np.isfinite(b) and b > 0 and prior.shape < 1e150):
             raise ValueError(f"InvGamma({prior.shape:g}, {prior.scale:g}) for {key!r} cannot "
                              "be represented on the data's scale")
+        _check_concentration(prior, b, key)
         return int(VariancePrior.PRIOR_INV_GAMMA), prior.shape, b
     raise TypeError(f"prior for {key!r} must be fg.InvGamma or fg.HalfCauchy, got {prior!r}")
 
@@ -254,6 +308,18 @@ def _fixed_prior(design, priors, tf):
     if not (np.all(np.isfinite(prec)) and np.all(np.isfinite(h))):
         raise ValueError("the fixed-effect priors cannot be represented on the data's scale "
                          "(a prior sd too small or too large for the predictors' scale)")
+    # a prior that pins a coefficient where the linear predictor cannot be evaluated
+    limit = design.family.eta_limit
+    with np.errstate(all="ignore"):
+        T_inv = np.linalg.inv(T)
+        centre = T_inv @ (mu - tf.t)
+        spread = np.sqrt(((T_inv * sd) ** 2).sum(axis=1))      # sds of T^-1 (beta - t)
+    for m, name in enumerate(names):
+        if abs(centre[m]) > limit and spread[m] < abs(centre[m]):
+            raise ValueError(f"the prior {priors[name]} of {name!r} holds it {abs(centre[m]):.3g} "
+                             f"units from 0 on the model's {design.family.link} scale (predictors "
+                             f"standardised), beyond {limit:g}, where the likelihood cannot be "
+                             "evaluated; centre the prior nearer 0 or widen it")
     return np.ascontiguousarray(prec), np.ascontiguousarray(h)
 
 
@@ -326,6 +392,47 @@ def pair_cells(groups, Zs, n_groups, weights=None):
             cat(vals, float), cat(row_cell, np.intp))
 
 
+def nested_chains(n_groups, pair_row_off, rowptr):
+    """Split the blocks into chains of nested blocks, each drawn jointly by the kernel.
+
+    Block k is nested in block l when each group of k meets exactly one group of l (one
+    cell per row of the pair (k, l)). Each block's parent is the block with the most
+    groups (ties: the earlier block) that it is nested in and that has fewer or as many
+    groups; a parent continues a chain with one child only (the one with the most
+    groups), so ``(1 | a/b/c)`` is one chain a, a:b, a:b:c, and ``(1 | a) + (1 | b)``
+    two chains. Returns (chain_order, chain_start, parent_block)."""
+    B = len(n_groups)
+    nested = np.zeros((B, B), dtype=bool)
+    for k in range(B):
+        for l in range(B):
+            if k == l:
+                continue
+            row0 = pair_row_off[k * B + l]
+            counts = np.diff(rowptr[row0:row0 + n_groups[k] + 1])
+            nested[k, l] = bool(np.all(counts == 1))
+    parent = np.full(B, -1, dtype=np.intp)
+    for k in range(B):
+        candidates = [l for l in range(B) if nested[k, l] and (
+            n_groups[l] < n_groups[k] or (n_groups[l] == n_groups[k] and l < k))]
+        if candidates:
+            parent[k] = max(candidates, key=lambda l: (n_groups[l], -l))
+    child = np.full(B, -1, dtype=np.intp)
+    for k in sorted(range(B), key=lambda k: (-n_groups[k], k)):
+        if parent[k] >= 0 and child[parent[k]] < 0:
+            child[parent[k]] = k
+    for k in range(B):                      # a parent that continues another chain
+        if parent[k] >= 0 and child[parent[k]] != k:
+            parent[k] = -1
+    order, starts = [], [0]
+    for k in range(B):
+        if parent[k] < 0:
+            while k >= 0:
+                order.append(k)
+                k = child[k]
+            starts.append(len(order))
+    return (np.array(order, dtype=np.intp), np.array(starts, dtype=np.intp), parent)
+
+
 def _gaussian_statistics(X, y, blocks, w):
     """Weighted sufficient statistics of the gaussian likelihood."""
     p = X.shape[1]
@@ -346,6 +453,52 @@ def _gaussian_statistics(X, y, blocks, w):
     return stats
 
 
+def _check_conditioning(design, priors, X, w, prior_prec):
+    """Refuse fixed-effect priors so narrow against the data that the precision of beta
+    (X'WX + prior precision, on the kernel's scale) cannot be factorised in doubles: a
+    prior sd of 1 on the intercept of a response whose sd is 1e100, say."""
+    p = X.shape[1]
+    if p == 0:
+        return
+    M = (X * w[:, None]).T @ X + prior_prec
+    d = np.sqrt(np.abs(np.diag(M)))
+    if not np.all(np.isfinite(M)) or not np.all(d > 0):
+        return                      # other checks name these (collinear, unrepresentable)
+    smallest = np.linalg.eigvalsh(M / np.outer(d, d))[0]
+    if smallest > 1e-13:
+        return
+    ratio = np.diag(prior_prec) / np.maximum(np.diag(M) - np.diag(prior_prec), 1e-300)
+    name = design.fixed_names[int(np.argmax(ratio))]
+    raise ValueError(f"the prior {priors[name]} of {name!r} is so narrow against the data's "
+                     "scale that the precision of the fixed effects cannot be computed in "
+                     "double precision; widen it (priors are on the scale of y and x)")
+
+
+def _check_group_columns(design, blocks, w):
+    """Refuse a term whose varying columns are nearly collinear (x far from 0 against its
+    spread in (1 + x | g)): the per-group precisions could not be factorised. The
+    columns are not centred inside, since that would change the model of a correlated
+    or ``||`` term; lme4 warns of such terms too ("rescale variables")."""
+    for block, scaled in zip(design.blocks, blocks):
+        for c, column in enumerate(block.columns):
+            _, sd = mean_sd(scaled.Z[:, c], w)
+            if column != "1" and sd < 1e-7:       # Z is scaled to root mean square 1
+                raise ValueError(
+                    f"{column!r} varies by {block.factor!r} but is nearly constant (its sd is "
+                    f"{sd:.2g} of its size): it would vary like an intercept; centre it, e.g. "
+                    f"scale({column}), or drop it from the group term")
+        if block.n_re < 2:
+            continue
+        Z = scaled.Z
+        M = (Z * w[:, None]).T @ Z
+        d = np.sqrt(np.diag(M))
+        if np.all(d > 0) and np.linalg.eigvalsh(M / np.outer(d, d))[0] < 1e-10:
+            raise ValueError(
+                f"the columns {list(block.columns)} of the group term for {block.factor!r} are "
+                "nearly collinear (a predictor far from 0 against its spread?): centre it, "
+                "e.g. scale(x) or x - mean(x), before letting it vary by group")
+
+
 def _response_statistics(X, y, blocks, w):
     """The statistics that depend on y: y'Wy, X'Wy, per group Z'Wy."""
     zty = [_group_sums(b.group, (b.Z * w[:, None]) * y[:, None], b.n_groups).ravel()
@@ -361,11 +514,11 @@ def _cat(parts):
 # ----------------------------------------------------------------------------------
 # Cells of augmented families
 # ----------------------------------------------------------------------------------
-def _cells(design, X, y, w):
+def _cells(design, blocks, X, y, w):
     """Collapse rows into cells as the family allows: (cell arrays, blocks of cells,
-    row -> cell index)."""
+    row -> cell index). ``blocks``: the design's blocks with their Z on the kernel's
+    scale."""
     family = design.family
-    blocks = design.blocks
     offset = design.offset
     parts = [X] + [b.Z for b in blocks] + [b.group[:, None].astype(float) for b in blocks]
     kind = family.kind
@@ -430,7 +583,8 @@ def build_problem(design, priors, y=None, scaling=None, reuse=None):
     tf = _transform(design, y_eff, design.weights, scaling)
     X_int = (design.X - tf.x_center) / tf.x_scale if design.n_fixed else design.X
     X_int = np.asarray(X_int, dtype=float)
-    blocks = design.blocks
+    blocks = [SimpleNamespace(group=b.group, Z=b.Z / zs, n_groups=b.n_groups, n_re=b.n_re)
+              for b, zs in zip(design.blocks, tf.z_scale)]
     p = X_int.shape[1]
     offs = _block_offsets(blocks, p)
     n_u = int(np.sum(offs["n_groups"] * offs["n_re"])) if blocks else 0
@@ -458,7 +612,7 @@ def build_problem(design, priors, y=None, scaling=None, reuse=None):
         stats = {"n_obs": reuse.n_obs, "yty": 0.0, "xtx": reuse.xtx, "xty": reuse.xty,
                  "ztz": reuse.ztz, "ztx": reuse.ztx, "zty": reuse.zty}
     else:
-        cells, cell_blocks, row_cell = _cells(design, X_int, y, w)
+        cells, cell_blocks, row_cell = _cells(design, blocks, X_int, y, w)
         pairs = pair_cells([g for g, _ in cell_blocks], [z for _, z in cell_blocks],
                            offs["n_groups"])
         cells["pair_cell"] = pairs[5]
@@ -471,20 +625,25 @@ def build_problem(design, priors, y=None, scaling=None, reuse=None):
             from ..families.poisson import mixture_tables
             mixtures, cells["mixture"] = mixture_tables(cells["y"])
 
+    chain_order, chain_start, parent_block = nested_chains(
+        offs["n_groups"], pairs[0], pairs[1])
     prior_prec, prior_h = _fixed_prior(design, priors, tf)
+    _check_conditioning(design, priors, X_int, w, prior_prec)
+    _check_group_columns(design, blocks, w)
     vc, iw_df, iw_scale = [], [], []
-    for b in blocks:
+    for b, zs in zip(design.blocks, tf.z_scale):
         if b.correlated:
             prior = priors[b.covariance_key]
             vc += [(int(VariancePrior.PRIOR_INV_GAMMA), 1.0, 1.0)] * b.n_re  # unused
             iw_df.append(prior.df)
-            scale = prior.scale / tf.y_scale ** 2
+            scale = prior.scale * np.outer(zs, zs) / tf.y_scale ** 2
             if not np.all(np.isfinite(scale)) or np.linalg.eigvalsh(scale).min() <= 0:
                 raise ValueError(f"the InvWishart scale of {b.covariance_key!r} cannot be "
                                  "represented on the data's scale")
             iw_scale.append(scale.ravel())
         else:
-            vc += [_variance_args(priors[t], t, tf.y_scale) for t in b.terms]
+            vc += [_variance_args(priors[t], t, tf.y_scale / zs[c])
+                   for c, t in enumerate(b.terms)]
             iw_df.append(0.0)
             iw_scale.append(np.eye(b.n_re).ravel())
     sigma_prior = _variance_args(priors["sigma"], "sigma", tf.y_scale) if gaussian \
@@ -494,7 +653,7 @@ def build_problem(design, priors, y=None, scaling=None, reuse=None):
 
     return Problem(
         family=int(family.kind), n_fixed=p, n_u=n_u,
-        n_hyper=sum(b.n_re + len(b.correlation_names) for b in blocks),
+        n_hyper=sum(b.n_re + len(b.correlation_names) for b in design.blocks),
         n_obs=stats["n_obs"], yty=stats["yty"], xtx=stats["xtx"], xty=stats["xty"],
         ztz=stats["ztz"], ztx=stats["ztx"], zty=stats["zty"], cell_val=pairs[4],
         pair_row_off=pairs[0], rowptr=pairs[1], cell_col=pairs[2], cell_val_off=pairs[3],
@@ -503,9 +662,10 @@ def build_problem(design, priors, y=None, scaling=None, reuse=None):
         vc_a=np.array([v[1] for v in vc], dtype=float),
         vc_b=np.array([v[2] for v in vc], dtype=float),
         cov_kind=np.array([int(Covariance.COV_INV_WISHART) if b.correlated
-                           else int(Covariance.COV_DIAGONAL) for b in blocks], dtype=np.intp),
+                           else int(Covariance.COV_DIAGONAL) for b in design.blocks], dtype=np.intp),
         iw_df=np.array(iw_df, dtype=float), iw_scale=_cat(iw_scale),
         sigma_prior=sigma_prior, disp_prior=disp_prior, transform=tf,
+        chain_order=chain_order, chain_start=chain_start, parent_block=parent_block,
         cells=cells, mixtures=mixtures, row_cell=row_cell, **offs)
 
 
@@ -520,4 +680,6 @@ def with_response(problem, design, y):
     w = np.ones(design.n_obs) if design.weights is None else design.weights
     y_int = (y - design.offset - tf.y_shift) / tf.y_scale
     X_int = (design.X - tf.x_center) / tf.x_scale
-    return replace(problem, **_response_statistics(X_int, y_int, design.blocks, w))
+    blocks = [SimpleNamespace(group=b.group, Z=b.Z / zs, n_groups=b.n_groups, n_re=b.n_re)
+              for b, zs in zip(design.blocks, tf.z_scale)]
+    return replace(problem, **_response_statistics(X_int, y_int, blocks, w))

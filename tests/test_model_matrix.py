@@ -1,0 +1,124 @@
+"""The model matrix (tests/matrix.py): every family x every random-effect structure.
+
+Per cell: a Geweke joint-distribution test of the kernel on a tiny design, and
+agreement of every posterior mean and sd with the independent reference sampler
+(tests/reference_sampler.py, results in tests/data/matrix_references.json) on the
+cell's committed dataset. Cells the library cannot fit must raise before sampling.
+Planted bugs (the kernel told a different prior from the simulator) show that the
+Geweke tests have power for every family.
+
+Tolerances: Geweke z-scores and reference z-scores are compared with a Bonferroni
+threshold over the quantities of one test (tests/stats.py, ALPHA = 1e-4); the
+reference's standard error combines both samplers' Monte Carlo errors (MCSE of the
+mean; of the sd, from ArviZ for the reference and from our draws' ESS for ours).
+"""
+import json
+import warnings
+
+import numpy as np
+import pytest
+
+import fastgibbs as fg
+from fastgibbs import diagnostics
+from fastgibbs.design import build_design
+
+import matrix
+from geweke import QUICK, Geweke, assert_geweke
+from stats import z_threshold
+
+REFERENCES = json.loads(matrix.REFERENCES.read_text()) if matrix.REFERENCES.exists() else {}
+DRAWS = 1500 if QUICK else 5000
+
+
+def _geweke_design(family, structure):
+    rng = np.random.default_rng(matrix.cells().index((family, structure)))
+    data = matrix.layout(matrix.STRUCTURES[structure][1], 3, rng)
+    data = matrix.placeholder_response(data, family, rng)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")        # placeholder responses may be one-class
+        return build_design(matrix.formula(family, structure), data, family=family)
+
+
+@pytest.mark.statistical
+@pytest.mark.parametrize("family,structure", matrix.fitted_cells())
+def test_geweke(family, structure):
+    design = _geweke_design(family, structure)
+    z = Geweke(design, matrix.geweke_priors(design)).z_scores()
+    assert_geweke(z, f"{family} x {structure}")
+
+
+@pytest.mark.statistical
+@pytest.mark.parametrize("family,structure", matrix.fitted_cells())
+def test_agrees_with_reference(family, structure):
+    key = f"{family}:{structure}"
+    if key not in REFERENCES:
+        pytest.fail(f"no reference for {key}: run tests/make_matrix_references.py")
+    ref = REFERENCES[key]["parameters"]
+    data = matrix.load_reference_dataset(family, structure)
+    design = build_design(matrix.formula(family, structure), data, family=family)
+    fit = fg.fit(matrix.formula(family, structure), data, family=family,
+                 priors=matrix.reference_priors(design), chains=4, warmup=1000, draws=DRAWS,
+                 seed=20261201)
+    names = list(ref)
+    assert names == list(fit.names)
+    x = np.stack([fit.draws(n) for n in names], axis=-1)       # (chains, draws, params)
+    mean, sd = x.mean(axis=(0, 1)), x.reshape(-1, len(names)).std(axis=0)
+    mcse_mean = diagnostics.mcse_mean(x)
+    mcse_sd = diagnostics.mcse_sd(x)
+    ref_mean = np.array([ref[n]["mean"] for n in names])
+    ref_sd = np.array([ref[n]["sd"] for n in names])
+    se_mean = np.hypot(mcse_mean, [ref[n]["mcse_mean"] for n in names])
+    se_sd = np.hypot(mcse_sd, [ref[n]["mcse_sd"] for n in names])
+    z = np.concatenate([(mean - ref_mean) / se_mean, (sd - ref_sd) / se_sd])
+    limit = z_threshold(len(z))
+    worst = int(np.argmax(np.abs(z)))
+    label = (names * 2)[worst] + (" mean" if worst < len(names) else " sd")
+    assert np.abs(z).max() < limit, (
+        f"{key}: {label} differs from the reference by {z[worst]:.2f} standard errors "
+        f"(limit {limit:.2f}); fastgibbs {np.concatenate([mean, sd])[worst]:.4f}, reference "
+        f"{np.concatenate([ref_mean, ref_sd])[worst]:.4f}")
+    assert fit.summary()["r_hat"].max() < 1.05
+
+
+@pytest.mark.parametrize("cell", sorted(matrix.REFUSED))
+def test_refused_before_sampling(cell):
+    family, structure = cell
+    error, match = matrix.REFUSED[cell]
+    data = matrix.make_reference_dataset(family, structure, 1)      # data of this cell
+    with pytest.raises(error, match=match):
+        fg.Model(matrix.formula(family, structure), data, family=family)
+
+
+# ---- power: planted bugs -----------------------------------------------------------
+PLANTED = {
+    # family: (structure, key, what the kernel is told instead)
+    "gaussian": ("one_factor", "sigma", fg.InvGamma(5.0, 3.0)),
+    "bernoulli": ("crossed2", "1|b", fg.InvGamma(6.0, 0.9)),
+    "binomial": ("nested2", "1|a:b", fg.InvGamma(6.0, 0.9)),
+    "poisson": ("one_factor", "1|g", fg.InvGamma(6.0, 0.9)),
+    "negativebinomial": ("one_factor", "alpha", fg.Gamma(8.0, 1.5)),
+}
+
+
+@pytest.mark.statistical
+@pytest.mark.parametrize("family", sorted(PLANTED))
+def test_geweke_catches_a_planted_bug(family):
+    structure, key, wrong = PLANTED[family]
+    design = _geweke_design(family, structure)
+    priors = matrix.geweke_priors(design)
+    z = Geweke(design, priors, kernel_priors=dict(priors, **{key: wrong})).z_scores()
+    assert np.max(np.abs(z)) > z_threshold(len(z)), np.round(z, 2)
+
+
+@pytest.mark.statistical
+@pytest.mark.parametrize("family", ["gaussian", "bernoulli"])
+def test_geweke_with_half_cauchy_priors(family):
+    """Heavy-tailed half-Cauchy sds make the successive chain sticky (long excursions
+    to large sds), so this check of the auxiliary-variable path runs twice as long."""
+    design = _geweke_design(family, "crossed2")
+    priors = dict(matrix.geweke_priors(design), **{"1|a": fg.HalfCauchy(0.5),
+                                                   "1|b": fg.HalfCauchy(0.3)})
+    if family == "gaussian":
+        priors["sigma"] = fg.HalfCauchy(1.0)
+    n = 6000 if QUICK else 40000
+    assert_geweke(Geweke(design, priors).z_scores(n=n), f"{family} half-Cauchy")

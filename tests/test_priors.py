@@ -1,0 +1,95 @@
+"""Prior arguments and prior keys: what is refused, and how (issue 11)."""
+import numpy as np
+import pytest
+
+import fastgibbs as fg
+
+SLEEP = "Reaction ~ Days + (1 + Days | Subject)"
+
+
+@pytest.fixture(scope="module")
+def sleep():
+    return fg.datasets.load("sleepstudy")
+
+
+@pytest.mark.parametrize("make,message", [
+    (lambda: fg.Normal(0, 0.0), r"Normal sigma must be positive and finite"),
+    (lambda: fg.Normal(0, float("inf")), r"Normal sigma must be positive and finite"),
+    (lambda: fg.Normal(10 ** 400, 1), r"Normal mu must be finite"),
+    (lambda: fg.Normal(float("nan"), 1), r"Normal mu must be finite"),
+    (lambda: fg.InvGamma(1e300, 1e-300), r"InvGamma\(1e\+300, 1e-300\) cannot be represented"),
+    (lambda: fg.InvGamma(1, float("inf")), r"InvGamma scale must be positive and finite"),
+    (lambda: fg.HalfCauchy(0), r"HalfCauchy scale must be positive"),
+    (lambda: fg.InvWishart(3, [1e-320, 1.0]), r"InvWishart scale: every diagonal entry"),
+    (lambda: fg.InvWishart(3, []), r"InvWishart scale must be a finite square matrix"),
+])
+def test_priors_that_cannot_be_represented_are_value_errors(make, message):
+    with pytest.raises(ValueError, match=message):
+        make()
+
+
+@pytest.mark.parametrize("make", [lambda: fg.Normal(True, 1), lambda: fg.Normal("0", 1),
+                                  lambda: fg.InvGamma(None, 1), lambda: fg.HalfCauchy([1.0]),
+                                  lambda: fg.InvWishart(3, [["a", "b"]])])
+def test_non_numbers_are_type_errors(make):
+    with pytest.raises(TypeError, match="must be a"):
+        make()
+
+
+@pytest.mark.parametrize("cast", [np.float32, np.float64, np.int64, np.int8, float, int])
+def test_numpy_scalars_are_accepted_as_python_floats(cast):
+    priors = [fg.Normal(cast(0), cast(2)), fg.InvGamma(cast(1), cast(2)), fg.HalfCauchy(cast(3)),
+              fg.InvWishart(cast(3), [cast(1), cast(2)])]
+    assert [type(p.mu) for p in priors[:1]] == [float]
+    assert priors[0] == fg.Normal(0.0, 2.0) and priors[1] == fg.InvGamma(1.0, 2.0)
+    assert priors[2] == fg.HalfCauchy(3.0) and type(priors[3].df) is float
+
+
+def test_extremes_inside_the_limits_are_kept():
+    assert fg.Normal(1e150, 1e154).sigma == 1e154
+    assert fg.HalfCauchy(1e-150).scale == 1e-150
+    assert fg.InvGamma(1e-300, 1e-300).shape == 1e-300
+
+
+@pytest.mark.parametrize("priors", [
+    {"partyid7": fg.Normal(0, 1e-300)},        # precision 1e600 on the data's scale
+    {"partyid7": fg.Normal(1e300, 1e-100)},
+    {"1|state": fg.HalfCauchy(1e-155)},
+    {"sigma": fg.HalfCauchy(1e200)},
+])
+def test_priors_that_cannot_be_represented_on_the_data_scale_are_refused(priors):
+    """The sampler works on the data's own scale (y and x standardised): a prior that
+    leaves double precision there is refused when the model is built."""
+    with pytest.raises(ValueError, match="data's scale|internal scale"):
+        fg.Model("real_ideo ~ partyid7 + (1|state)", fg.datasets.load("nes2000"),
+                 priors=priors)
+
+
+def test_prior_keys_are_matched_whatever_their_whitespace(sleep):
+    wanted = {"1 + Days|Subject": fg.InvWishart(3, [1000.0, 100.0]), "Days": fg.Normal(0, 10),
+              "sigma": fg.HalfCauchy(20.0)}
+    written = {"1 + Days | Subject": wanted["1 + Days|Subject"], " Days ": wanted["Days"],
+               "sigma\t": wanted["sigma"]}
+    model = fg.Model(SLEEP, sleep, priors=written)
+    for key, prior in wanted.items():
+        assert model.priors[key] == prior
+    nes = fg.Model("real_ideo ~ partyid7 + (1|state)", fg.datasets.load("nes2000"),
+                   priors={"1 | state ": fg.InvGamma(1, 1)})
+    assert nes.priors["1|state"] == fg.InvGamma(1, 1)
+
+
+def test_unknown_and_duplicate_prior_keys_are_refused(sleep):
+    with pytest.raises(ValueError, match=r"unknown prior key 'Dayz'; valid keys: Intercept, Days"):
+        fg.Model(SLEEP, sleep, priors={"Dayz": fg.Normal(0, 1)})
+    with pytest.raises(ValueError, match="two prior keys name 'Days'"):
+        fg.Model(SLEEP, sleep, priors={"Days": fg.Normal(0, 1), " Days": fg.Normal(0, 2)})
+    with pytest.raises(TypeError, match="prior keys must be strings"):
+        fg.Model(SLEEP, sleep, priors={1: fg.Normal(0, 1)})
+
+
+def test_keys_that_differ_only_in_whitespace_are_ambiguous():
+    from fastgibbs.priors import normalise_keys
+    valid = {"g[a b]": None, "g[ab]": None}
+    assert normalise_keys({"g[a b]": 1}, valid) == {"g[a b]": 1}
+    with pytest.raises(ValueError, match="ambiguous"):
+        normalise_keys({"g[a  b]": 1}, valid)
