@@ -17,7 +17,6 @@ import warnings
 
 import numpy as np
 import pandas as pd
-from formulae import design_matrices
 
 from .formula import FormulaError, parse_formula
 
@@ -122,6 +121,8 @@ def build_design(formula, data, na_action="raise", family="gaussian"):
         raise ValueError(f"na_action must be 'raise' or 'drop', got {na_action!r}")
     parsed = parse_formula(formula)
     data, n_dropped = _checked_rows(parsed, data, na_action)
+
+    from formulae import design_matrices  # slow to import: loaded on first use
 
     try:
         fixed = design_matrices(parsed.fixed, data, na_action="error")
@@ -291,6 +292,8 @@ def _group_columns(lhs, data):
     """Evaluate a bar's left-hand side: column names (``"1"`` for the intercept), Z."""
     if lhs.replace(" ", "") in ("1", "1+1"):
         return ["1"], np.ones((len(data), 1))
+    from formulae import design_matrices
+
     try:
         dm = design_matrices(f"fastgibbs_lhs_response ~ {lhs}",
                              data.assign(fastgibbs_lhs_response=0.0), na_action="error")
@@ -342,6 +345,8 @@ def evaluate_new_data(fit, data):
             if fit.fixed_spec is not None:
                 X = np.asarray(fit.fixed_spec.evaluate_new_data(data).design_matrix, dtype=float)
             else:
+                from formulae import design_matrices
+
                 rhs = parse_formula(fit.formula).fixed.split("~", 1)[1]
                 frame = design_matrices(f"fastgibbs_lhs_response ~ {rhs}",
                                         data.assign(fastgibbs_lhs_response=0.0),

@@ -10,8 +10,6 @@ expands nesting on the right-hand side as lme4 does: ``(1 | a/b)`` is ``(1 | a) 
 from dataclasses import dataclass
 import re
 
-import formulae
-
 __all__ = ["FormulaError", "GroupTerm", "ParsedFormula", "parse_formula"]
 
 
@@ -138,6 +136,8 @@ def parse_formula(formula):
 
     # Let formulae validate the whole formula (with '||' written as '|', which its
     # grammar treats identically for parsing purposes).
+    import formulae  # imported here: it takes ~0.5 s (scipy.interpolate)
+
     try:
         description = formulae.model_description(formula.replace("||", "|"))
     except Exception as err:  # formulae raises ParseError, ScanError, ValueError ...

@@ -34,8 +34,6 @@ import numbers
 
 import numpy as np
 import pandas as pd
-from scipy.special import gammaln
-from scipy.stats import binom
 
 from . import diagnostics
 from .study import portable_model, study
@@ -53,6 +51,8 @@ DEFAULT_THIN = 20
 def _tables(n, n_bins):
     """For z_k = k / n_bins (k = 1..n_bins-1) and counts c = 0..n: the two-sided
     binomial tail statistic ``G[k-1, c] = min(1, 2 min(P(X <= c), P(X >= c)))``."""
+    from scipy.stats import binom  # slow to import: loaded on first use
+
     z = np.arange(1, n_bins) / n_bins
     c = np.arange(n + 1)
     lower = binom.cdf(c[None, :], n, z[:, None])
@@ -79,6 +79,8 @@ def _stay_probability(n, lo, hi):
     n_bins = len(lo) + 1
     if np.any(lo > hi):
         return 0.0
+    from scipy.special import gammaln
+
     log_fact = gammaln(np.arange(n + 1) + 1.0)
     prob = np.ones(1)
     start = 0                                  # prob[i] = P(C_{k} = start + i, inside)

@@ -3,7 +3,6 @@
 Used by ``Model.simulate`` for simulation studies and simulation-based calibration.
 """
 import numpy as np
-from scipy.stats import invwishart
 
 from .priors import HalfCauchy, InvGamma, InvWishart
 
@@ -35,6 +34,8 @@ def _block_covariance(model, block, params, rng):
     if block.correlated:
         prior = model.priors[block.covariance_key]
         assert isinstance(prior, InvWishart)
+        from scipy.stats import invwishart  # slow to import: loaded on first use
+
         return np.atleast_2d(invwishart.rvs(prior.df, prior.scale, random_state=rng))
     return np.diag([_draw_sd(model.priors[t], rng) ** 2 for t in terms])
 
