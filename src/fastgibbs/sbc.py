@@ -302,9 +302,10 @@ class SBCResult:
         simultaneous 1 - alpha/m band (Saeilynoja et al. 2022, Fig. 2 style).
 
         ``quantities``: names to show (default: all when at most ``max_panels``,
-        otherwise the ``max_panels`` with the smallest p-values). Returns the Figure.
+        otherwise the ``max_panels`` with the smallest p-values). Returns the Figure
+        (made without pyplot, see :mod:`fastgibbs.plots`).
         """
-        import matplotlib.pyplot as plt
+        from ._figure import new_figure
 
         if quantities is None:
             quantities = list(self.table.sort_values("p_value").index[:max_panels]) \
@@ -316,8 +317,8 @@ class SBCResult:
             raise KeyError(f"unknown quantities {unknown}")
         nrows = -(-len(quantities) // ncols)
         ncols = min(ncols, len(quantities))
-        fig, axes = plt.subplots(nrows, ncols, squeeze=False, sharex=True,
-                                 figsize=figsize or (3.2 * ncols, 2.4 * nrows))
+        fig = new_figure(figsize or (3.2 * ncols, 2.4 * nrows))
+        axes = fig.subplots(nrows, ncols, squeeze=False, sharex=True)
         for ax, name in zip(axes.flat, quantities):
             ranks = _check_ranks(self.ranks[name].to_numpy(), self.max_rank)
             n = ranks.size
@@ -339,7 +340,6 @@ class SBCResult:
         fig.supylabel("ECDF difference", fontsize=8)
         fig.suptitle(f"SBC: {self.n_sims} sims, L = {self.max_rank}, bands "
                      f"{1 - self.level:.4g} simultaneous", fontsize=9)
-        fig.tight_layout()
         return fig
 
 
