@@ -81,13 +81,10 @@ def _bottom_row(axes):
     return axes[-_grid(len(axes))[1]:]
 
 
-def _finish(fig, ax):
-    """Legend of ``ax`` (chains, warmup) above the panels."""
-    handles, labels = ax.get_legend_handles_labels()
-    if len(handles) > 1:
-        fig.legend(handles, labels, loc="outside upper center", ncol=min(len(handles), 6),
-                   fontsize="small", frameon=False)
-    return fig
+def _finish(fig, ax=None):
+    """Legend of ``ax`` (chains, warmup) above the panels, then the layout."""
+    from ._figure import tight_layout
+    return tight_layout(fig, ax)
 
 
 def _autocorr(x, max_lag):
@@ -377,7 +374,7 @@ class PlotsMixin:
         fig.suptitle(f"{self.n_chains} chains x {math.ceil(self.n_draws / step)} draws"
                      + (f" (1 in {step} draws)" if step > 1 else "") + scale,
                      fontsize="medium")
-        return fig
+        return _finish(fig)
 
     def plot_density(self, pars=None):
         """Kernel density of each chain's draws, overlaid, one panel per parameter;
@@ -548,6 +545,4 @@ class PlotsMixin:
         if factor is not None:
             ax.set_ylabel(factor)
         ax.set_title(title, fontsize="medium")
-        if is_term and (show_mean or (show_sd_band and sd is not None)):
-            fig.legend(loc="outside upper center", ncol=2, fontsize="x-small", frameon=False)
-        return fig
+        return _finish(fig, ax)

@@ -340,6 +340,7 @@ class SBCResult:
         fig.supylabel("ECDF difference", fontsize=8)
         fig.suptitle(f"SBC: {self.n_sims} sims, L = {self.max_rank}, bands "
                      f"{1 - self.level:.4g} simultaneous", fontsize=9)
+        fig.tight_layout()
         return fig
 
 
