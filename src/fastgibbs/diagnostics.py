@@ -85,8 +85,8 @@ _TAIL_PROBS = (0.05, 0.95)
 _PHI_PM1 = (0.1586553, 0.8413447)  # Phi(-1) and Phi(+1) to 7 digits, as ArviZ
 _BLOCK_VALUES = 1 << 20  # draws per block of parameters (8 MB of float64; larger blocks
 #                          cut per-block overhead: 10^4 parameters x 4000 draws, 2.5 -> 1.9 s)
-_PARALLEL_VALUES = 1 << 18  # inputs this large run their blocks on all cores (a summary
-#                            of 48 parameters x 16,000 draws: 70 -> 40 ms on 2 cores)
+_PARALLEL_VALUES = 1 << 18  # inputs this large (a few ms of work) run their blocks on all
+#                            cores; smaller ones do not repay the thread start-up
 _TILE = 128  # rows per tile of the blocked transpose
 _MAX_INDEX_BITS = 24  # `_packed_argsort` packs indices below 2^24 into the mantissa
 
@@ -338,11 +338,9 @@ def _autocorrelation(ys: Sequence[np.ndarray], n_lags: int) -> tuple[np.ndarray,
         np.mean(y, axis=2, out=chain_mean[start:stop])
         np.subtract(y, chain_mean[start:stop, :, None], out=padded[start:stop, :, :n])
         start = stop
-    spectrum = np.fft.rfft(padded, axis=2)
+    spectrum = np.fft.rfft(padded, axis=2).view(float)  # (re, im) pairs
     del padded
-    power = spectrum.view(float)
-    np.square(power, out=power)
-    power = power.sum(axis=1)
+    power = np.einsum("pmk,pmk->pk", spectrum, spectrum)  # summed over chains
     gamma = np.fft.irfft(power[:, 0::2] + power[:, 1::2], n=length, axis=1)[:, :n_lags]
     gamma /= n * n_chains
     within = gamma[:, 0] * n / (n - 1.0)
