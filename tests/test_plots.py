@@ -121,6 +121,18 @@ def test_a_figure_displays_in_jupyter_as_png(nes_fit):
     assert png is not None and png.startswith(b"\x89PNG")
 
 
+@pytest.mark.parametrize("kind", sorted(PLOTS))
+def test_saving_a_plot_draws_it_once(nes_fit, kind, monkeypatch):
+    # laid out when made: no layout engine left to make savefig lay it out again
+    fig = PLOTS[kind](nes_fit)
+    draws = []
+    original = matplotlib.figure.Figure.draw
+    monkeypatch.setattr(matplotlib.figure.Figure, "draw",
+                        lambda self, renderer: draws.append(1) or original(self, renderer))
+    png_bytes(fig)
+    assert len(draws) == 1 and fig.get_layout_engine() is None
+
+
 def test_importing_fastgibbs_does_not_import_matplotlib():
     code = "import sys, fastgibbs; print('matplotlib' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

@@ -50,4 +50,7 @@ def tight_layout(figure, legend_ax=None):
                           fontsize="small", frameon=False)
             top -= 0.35 / figure.get_figheight()
     figure.tight_layout(rect=(0, 0, 1, top))
+    # tight_layout leaves a placeholder layout engine, and savefig runs a layout pass
+    # (drawing every text) before drawing whenever an engine is set
+    figure.set_layout_engine(None)
     return figure
