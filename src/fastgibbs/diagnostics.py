@@ -44,13 +44,15 @@ quantiles are of type 7 (numpy's default ``"linear"``, R's default).
 
 Speed
 -----
-``summarize`` on ``(4, 1000, 10000)`` AR(1) draws (10^4 parameters) takes 1.84-1.93 s
-on the project's idle 2-core machine (numpy 2.4; ``benchmarks/bench_diagnostics.py``,
-recorded in benchmarks/RESULTS.md), 4.1 s on one core. Per parameter the work is two
-argsorts of its ``chains * draws`` draws (for the bulk and the folded R-hat) and four
-FFT-based ESS computations (bulk, two tail quantiles, mean), the rest being
-memory-bound array passes; large inputs run their parameter blocks on all cores,
-since numpy's sorts and FFTs release the GIL.
+Per parameter the work is one sort of its ``chains * draws`` draws (a SIMD sort of
+packed value/index keys, `_packed_argsort`), a linear-time merge for the ranks of the
+folded draws (`_fold_ranking`), and four FFT-based ESS computations (bulk, two tail
+quantiles, mean) in one zero-padded FFT call; the rest are memory-bound array passes.
+Inputs of 2^18 draws or more run their parameter blocks on all cores, since numpy's
+sorts and FFTs release the GIL. ``summarize`` of the NES example (48 parameters x
+16,000 draws) costs about 95 ms of CPU time on the project's 2-core machine, and
+``(4, 1000, 10000)`` AR(1) draws took 1.84-1.93 s idle before these changes
+(``benchmarks/bench_diagnostics.py`` and ``bench_overhead.py``; benchmarks/RESULTS.md).
 """
 from __future__ import annotations
 
