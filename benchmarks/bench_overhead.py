@@ -104,12 +104,16 @@ def run_python(code, src):
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def measure(code, trees, runs):
-    """{tree: {key: median over runs}}, the trees' runs alternating."""
-    results = {name: [] for name in trees}
+def measure(code, trees, runs, extra=None):
+    """{tree: {key: median over runs}}, the trees' runs alternating; ``extra``
+    ``(name, code)`` is one more job in the alternation, on the first tree."""
+    jobs = [(name, code, src) for name, src in trees.items()]
+    if extra is not None:
+        jobs.append((extra[0], extra[1], next(iter(trees.values()))))
+    results = {name: [] for name, _, _ in jobs}
     for _ in range(runs):
-        for name, src in trees.items():
-            results[name].append(run_python(code, src))
+        for name, job, src in jobs:
+            results[name].append(run_python(job, src))
     return {name: {key: float(np.median([r[key] for r in rows])) for key in rows[0]}
             for name, rows in results.items()}
 
@@ -132,8 +136,8 @@ def main():
         trees["compared"] = args.compare
     print(f"machine load average at start: {os.getloadavg()[0]:.2f}; medians of {args.runs}")
 
-    base = measure(IMPORT_BASE, {"-": here}, args.runs)["-"]["numpy + pandas"]
-    imports = measure(IMPORT_FG, trees, args.runs)
+    imports = measure(IMPORT_FG, trees, args.runs, extra=("base", IMPORT_BASE))
+    base = imports.pop("base")["numpy + pandas"]
     print(f"import numpy + pandas: {base:.3f} s")
     for name, values in imports.items():
         print(f"import fastgibbs [{name}]: {values['fastgibbs']:.3f} s "
