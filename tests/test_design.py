@@ -121,11 +121,19 @@ def test_observation_level_effect_refused_for_gaussian(data):
         build_design("y ~ x + (1 | row)", data)
 
 
-def test_observation_level_effect_allowed_without_sigma(data):
+def test_observation_level_effect_allowed_for_counts(data):
+    data["row"] = np.arange(len(data)).astype(str)
+    data["count"] = np.round(np.exp(data["y"] - data["y"].min())).astype(int)
+    design = build_design("count ~ x + (1 | g) + (1 | row)", data, family="poisson")
+    assert [b.factor for b in design.blocks] == ["g", "row"]
+
+
+def test_observation_level_effect_refused_for_binary_responses(data):
+    """Binary data cannot be overdispersed: the variance would rest on its prior."""
     data["row"] = np.arange(len(data)).astype(str)
     data["b"] = (data["y"] > data["y"].median()).astype(int)
-    design = build_design("b ~ x + (1 | g) + (1 | row)", data, family="bernoulli")
-    assert [b.factor for b in design.blocks] == ["g", "row"]
+    with pytest.raises(ValueError, match="'row' has one observation per level.*binary"):
+        build_design("b ~ x + (1 | g) + (1 | row)", data, family="bernoulli")
 
 
 def test_collinear_fixed_effects_named(data):

@@ -176,6 +176,55 @@ def test_z_scale_is_normal_score_of_pooled_average_ranks():
     np.testing.assert_array_equal(diag.z_scale(x), expected)
 
 
+def near_ties(rng):
+    """(4, 250, 3) draws with pairs that differ only in their last mantissa bits, -0.0
+    next to 0.0, subnormals and exact ties: the cases the packed-key sort must get right."""
+    base = rng.standard_normal((4, 250, 3))
+    base[:, ::2] = np.nextafter(base[:, 1::2], np.inf)                 # 1 ulp apart
+    base[0, :40, 1] = np.array([1.0 + k * np.finfo(float).eps for k in range(40)])
+    base[1, :6, 2] = [0.0, -0.0, 5e-324, -5e-324, 0.0, 1e-310]
+    base[2, :30, 2] = 0.25                                             # exact ties
+    return base
+
+
+def test_rank_sorts_draws_that_differ_in_the_lowest_bits():
+    x = near_ties(np.random.default_rng(6))
+    rows = np.ascontiguousarray(np.moveaxis(x, -1, 0))                 # (P, C, N)
+    order, sorted_rows = diag._rank(rows)
+    pooled = rows.reshape(3, -1)
+    np.testing.assert_array_equal(sorted_rows, np.sort(pooled, axis=1))
+    np.testing.assert_array_equal(pooled.reshape(-1)[order], sorted_rows)
+    assert sorted(order[1] - pooled.shape[1]) == list(range(pooled.shape[1]))
+
+
+def test_z_scale_of_near_ties_is_normal_score_of_average_ranks():
+    x = near_ties(np.random.default_rng(7))
+    for p in range(x.shape[2]):
+        ranks = rankdata(x[:, :, p], method="average").reshape(x.shape[:2])
+        expected = ndtri((ranks - 3 / 8) / (ranks.size + 1 / 4))
+        np.testing.assert_array_equal(diag.z_scale(x)[:, :, p], expected)
+
+
+@pytest.mark.parametrize("name", ["iid_normal", "ties", "odd_draws"])
+def test_fold_ranking_equals_ranking_the_folded_draws(name):
+    y = diag._split(make(name)[None])                                  # (1, 2C, N // 2)
+    ranking = diag._rank(y)
+    folded = np.abs(y - diag._median(ranking[1])[:, None, None])
+    np.testing.assert_array_equal(diag._z_scale(y, diag._fold_ranking(ranking)),
+                                  diag._z_scale(folded))
+
+
+def test_ess_of_stacked_arrays_is_the_ess_of_each():
+    slow = np.stack([make("ar1_0.995"), make("iid_normal")])            # needs every lag
+    counts = np.random.default_rng(8).poisson(2.0, (1, 4, 1000))
+    constant = np.full((1, 4, 1000), 2.0)
+    stacked = diag._ess(slow, counts > 2, constant)
+    separate = np.concatenate([diag._ess(slow), diag._ess((counts > 2).astype(float)),
+                               diag._ess(constant)])
+    np.testing.assert_array_equal(stacked, separate)
+    assert stacked[-1] == 4000
+
+
 def test_z_scale_ranks_each_parameter_separately():
     x = np.random.default_rng(5).standard_normal((3, 20, 4))
     per_param = np.stack([diag.z_scale(x[:, :, i]) for i in range(4)], axis=-1)

@@ -138,10 +138,9 @@ def test_plot_draws_one_panel_per_quantity(intercept_model):
                     sample_kwargs={"chains": 1, "warmup": 100, "draws": 200}, thin=10)
     fig = result.plot(["sigma", "log_lik"])
     assert sum(ax.get_visible() for ax in fig.axes) == 2
-    plt.close(fig)
     fig = result.plot(max_panels=4)
     assert sum(ax.get_visible() for ax in fig.axes) == 4
-    plt.close(fig)
+    assert plt.get_fignums() == []        # made without pyplot: nothing left open
     with pytest.raises(KeyError):
         result.plot(["nope"])
 

@@ -144,9 +144,7 @@ def _plot(args, fg):
 
 
 def _save_plot(figure, path):
-    import matplotlib.pyplot as plt
-    figure.savefig(path, dpi=100, bbox_inches="tight")
-    plt.close(figure)
+    figure.savefig(path, dpi=100)    # laid out already: no bbox_inches="tight" redraw
 
 
 def build_parser():
@@ -210,9 +208,7 @@ USER_ERRORS = (CLIError, ValueError, TypeError, KeyError, NotImplementedError, O
 def main(argv=None):
     args = build_parser().parse_args(argv)
     try:
-        import matplotlib
-        matplotlib.use("Agg")
-        import fastgibbs as fg
+        import fastgibbs as fg    # plots draw on their own Agg canvas: no backend to choose
         return args.run(args, fg)
     except KeyboardInterrupt:
         if args.debug:

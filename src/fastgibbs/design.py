@@ -25,7 +25,6 @@ import warnings
 import numpy as np
 import pandas as pd
 
-from .coding import evaluate_terms, format_level
 from .formula import FormulaError, parse_formula, tokenize
 
 __all__ = ["Block", "Design", "build_design"]
@@ -276,6 +275,8 @@ def _names_in(text, data):
 def _evaluate(response, rhs, data, keep, checks=True):
     """formulae's matrices of ``response ~ rhs`` coded as R: (dm, X, names, FixedTerms);
     errors name the column or the function."""
+    from .coding import evaluate_terms  # formulae: slow to import, loaded on first use
+
     try:
         return evaluate_terms(response, rhs, data, keep=keep, checks=checks)
     except (FormulaError, TypeError):
@@ -439,6 +440,8 @@ def _factor_codes(column, name):
     """Codes 0..J-1 of a column's values and their labels (as R prints them: integral
     floats without '.0'), sorted by value (a Categorical's category order). Raises
     ValueError when distinct values print the same (1 and '1')."""
+    from .coding import format_level
+
     try:
         codes, uniques = pd.factorize(column, sort=True)
     except TypeError:           # mixed types do not sort; they are refused below

@@ -44,23 +44,25 @@ quantiles are of type 7 (numpy's default ``"linear"``, R's default).
 
 Speed
 -----
-``summarize`` on ``(4, 1000, 10000)`` AR(1) draws (10^4 parameters) takes 1.84-1.93 s
-on the project's idle 2-core machine (numpy 2.4; ``benchmarks/bench_diagnostics.py``,
-recorded in benchmarks/RESULTS.md), 4.1 s on one core. Per parameter the work is two
-argsorts of its ``chains * draws`` draws (for the bulk and the folded R-hat) and four
-FFT-based ESS computations (bulk, two tail quantiles, mean), the rest being
-memory-bound array passes; large inputs run their parameter blocks on all cores,
-since numpy's sorts and FFTs release the GIL.
+Per parameter the work is one sort of its ``chains * draws`` draws (a SIMD sort of
+packed value/index keys, `_packed_argsort`), a linear-time merge for the ranks of the
+folded draws (`_fold_ranking`), and four FFT-based ESS computations (bulk, two tail
+quantiles, mean) in one zero-padded FFT call; the rest are memory-bound array passes.
+Inputs of 2^18 draws or more run their parameter blocks on all cores, since numpy's
+sorts and FFTs release the GIL. ``summarize`` of the NES example (48 parameters x
+16,000 draws) costs about 95 ms of CPU time on the project's 2-core machine, and
+``(4, 1000, 10000)`` AR(1) draws took 1.84-1.93 s idle before these changes
+(``benchmarks/bench_diagnostics.py`` and ``bench_overhead.py``; benchmarks/RESULTS.md).
 """
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from functools import lru_cache
 import os
 import warnings
 
 import numpy as np
-from scipy.special import betaincinv, ndtri
 
 __all__ = [
     "split_chains",
@@ -86,8 +88,10 @@ _TAIL_PROBS = (0.05, 0.95)
 _PHI_PM1 = (0.1586553, 0.8413447)  # Phi(-1) and Phi(+1) to 7 digits, as ArviZ
 _BLOCK_VALUES = 1 << 20  # draws per block of parameters (8 MB of float64; larger blocks
 #                          cut per-block overhead: 10^4 parameters x 4000 draws, 2.5 -> 1.9 s)
-_PARALLEL_VALUES = 1 << 22  # inputs this large run their blocks on all cores
+_PARALLEL_VALUES = 1 << 18  # inputs this large (a few ms of work) run their blocks on all
+#                            cores; smaller ones do not repay the thread start-up
 _TILE = 128  # rows per tile of the blocked transpose
+_MAX_INDEX_BITS = 24  # `_packed_argsort` packs indices below 2^24 into the mantissa
 
 
 # ----------------------------------------------------------------------------------
@@ -127,6 +131,10 @@ def _map_params(x: np.ndarray, core: Callable[[np.ndarray], np.ndarray], n_out: 
         return out
     pooled = x.reshape(chains * draws, n_params)
     step = max(1, _BLOCK_VALUES // (chains * draws))
+    cores = os.cpu_count() or 1
+    parallel = cores > 1 and n_params > 1 and n_params * chains * draws >= _PARALLEL_VALUES
+    if parallel:  # at least one block per core
+        step = min(step, -(-n_params // cores))
 
     def run(start):
         columns = slice(start, min(start + step, n_params))
@@ -138,11 +146,10 @@ def _map_params(x: np.ndarray, core: Callable[[np.ndarray], np.ndarray], n_out: 
             out[columns][finite] = core(rows[finite])
 
     starts = range(0, n_params, step)
-    workers = min(len(starts), os.cpu_count() or 1)
-    if workers > 1 and n_params * chains * draws >= _PARALLEL_VALUES:
+    if parallel:
         # numpy's sorts and FFTs release the GIL: blocks run in parallel threads,
         # each writing its own rows of ``out``
-        with ThreadPoolExecutor(max_workers=workers) as pool:
+        with ThreadPoolExecutor(max_workers=min(len(starts), cores)) as pool:
             list(pool.map(run, starts))
     else:
         for start in starts:
@@ -164,12 +171,15 @@ def _diagnostic(x, core: Callable[[np.ndarray], np.ndarray]) -> np.ndarray | flo
 def _split(y: np.ndarray) -> np.ndarray:
     """Split chains in half: ``(P, C, N)`` -> ``(P, 2C, N // 2)``.
 
-    First halves of all chains, then second halves; the middle draw of an odd-length
-    chain is dropped.
+    The halves of a chain are neighbouring rows (every diagnostic is invariant to the
+    order of the chains); a view of contiguous ``y`` when N is even.  The middle draw
+    of an odd-length chain is dropped.
     """
-    n = y.shape[2]
+    n_params, n_chains, n = y.shape
     half = n // 2
-    return np.concatenate([y[:, :, :half], y[:, :, n - half:]], axis=1)
+    if n % 2:
+        y = np.concatenate([y[:, :, :half], y[:, :, n - half:]], axis=2)
+    return y.reshape(n_params, 2 * n_chains, half)
 
 
 def _pooled(y: np.ndarray) -> np.ndarray:
@@ -180,13 +190,44 @@ def _pooled(y: np.ndarray) -> np.ndarray:
 def _rank(y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Sort the pooled draws of each parameter: ``(order, sorted_rows)``, both ``(P, S)``.
 
-    ``order`` indexes the flattened ``(P, S)`` array (flat indexing is the fastest).
+    ``order`` indexes the flattened ``(P, S)`` array (flat indexing is the fastest);
+    tied draws may come in any order.  The rows must be finite.
     """
     values = np.ascontiguousarray(_pooled(y))
     n_rows, size = values.shape
-    order = np.argsort(values, axis=1)
+    order = _packed_argsort(values)
     order += np.arange(0, n_rows * size, size)[:, None]
-    return order, np.take(values, order)
+    sorted_rows = np.take(values, order)
+    unsorted = np.flatnonzero((sorted_rows[:, 1:] < sorted_rows[:, :-1]).any(axis=1))
+    if unsorted.size:  # rows where two different draws agreed in all but the index bits
+        fixed = np.argsort(values[unsorted], axis=1)
+        order[unsorted] = fixed + (unsorted * size)[:, None]
+        sorted_rows[unsorted] = np.take_along_axis(values[unsorted], fixed, axis=1)
+    return order, sorted_rows
+
+
+def _packed_argsort(values: np.ndarray) -> np.ndarray:
+    """Nearly ``np.argsort(values, axis=1)`` of finite rows ``(P, S)``, three times faster.
+
+    numpy sorts float64 with SIMD but argsorts without: here the lowest
+    ``b = bit_length(S - 1)`` mantissa bits of each draw are replaced by its column
+    index and the packed floats are sorted.  Finite values keep their exponent, so the
+    keys stay finite and ordered as the draws, except for draws that agree in all but
+    the lowest ``b`` bits (relative difference below ``2^(b - 52)``), which come in
+    index order: `_rank` checks that the sorted draws ascend and argsorts the rare
+    rows where they do not.
+    """
+    size = values.shape[1]
+    bits = max(1, (size - 1).bit_length())
+    if bits > _MAX_INDEX_BITS:
+        return np.argsort(values, axis=1)
+    mask = (1 << bits) - 1
+    keys = (values + 0.0).view(np.int64)  # + 0.0 turns -0.0 into 0.0, which it equals
+    keys &= ~mask
+    keys |= np.arange(size)
+    keys.view(np.float64).sort(axis=1)
+    keys &= mask
+    return keys
 
 
 def _ties(sorted_rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -210,13 +251,24 @@ def _ties(sorted_rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 def _normal_scores(sorted_rows: np.ndarray) -> np.ndarray:
     """``Phi^-1((r - 3/8) / (S + 1/4))`` for the average ranks ``r`` of ascending rows."""
     size = sorted_rows.shape[1]
-    table = ndtri((np.arange(2 * size + 1) / 2 - 3 / 8) / (size + 1 / 4))  # by twice rank
+    table = _score_table(size)
     scores = np.broadcast_to(table[2::2], sorted_rows.shape)  # ranks 1..S, no ties
     index, twice_rank = _ties(sorted_rows)
     if index.size:
         scores = scores.copy()
         scores.flat[index] = table[twice_rank]
     return scores
+
+
+@lru_cache(maxsize=8)
+def _score_table(size: int) -> np.ndarray:
+    """Normal scores ``Phi^-1((r - 3/8) / (S + 1/4))`` of ranks r = 0, 1/2, ..., S, by
+    twice the rank (average ranks of ties are multiples of 1/2); read-only."""
+    from scipy.special import ndtri  # scipy.special takes ~0.15 s to import
+
+    table = ndtri((np.arange(2 * size + 1) / 2 - 3 / 8) / (size + 1 / 4))
+    table.setflags(write=False)
+    return table
 
 
 def _z_scale(y: np.ndarray, ranking=None) -> np.ndarray:
@@ -241,6 +293,21 @@ def _fold(y: np.ndarray, sorted_rows=None) -> np.ndarray:
     return np.abs(y - median[:, None, None])
 
 
+def _fold_ranking(ranking: tuple[np.ndarray, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """`_rank` of the folded draws ``|y - median|`` from the `_rank` of the draws ``y``.
+
+    In ascending order of ``y`` the folded draws descend to the median and then ascend
+    (float subtraction and ``abs`` are monotone), so a stable sort (timsort) merges
+    these two runs in linear time instead of sorting again.
+    """
+    order, sorted_rows = ranking
+    n_rows, size = sorted_rows.shape
+    folded = np.abs(sorted_rows - _median(sorted_rows)[:, None])
+    merge = np.argsort(folded, axis=1, kind="stable")
+    merge += np.arange(0, n_rows * size, size)[:, None]
+    return np.take(order, merge), np.take(folded, merge)
+
+
 def _fft_len(n: int) -> int:
     """A fast FFT length >= n: the smallest of the form 2^k, 3 * 2^k or 5 * 2^k."""
     lengths = []
@@ -251,22 +318,32 @@ def _fft_len(n: int) -> int:
     return min(lengths)
 
 
-def _autocorrelation(y: np.ndarray, n_lags: int) -> tuple[np.ndarray, np.ndarray]:
+def _autocorrelation(ys: Sequence[np.ndarray], n_lags: int) -> tuple[np.ndarray, np.ndarray]:
     """Combined autocorrelation of chains ``(P, M, n)`` for lags ``0..n_lags-1``.
 
     ``rho_t = 1 - (W - mean_m gamma_{m,t}) / var_plus`` with ``gamma_{m,t}`` the biased
     autocovariance of chain ``m`` (FFT, zero-padded so that the needed lags are exact),
     ``W`` the mean within-chain variance and ``var_plus = (n-1)/n W + B/n``.  The mean
     over chains is taken on the power spectrum: one inverse FFT per parameter.
-    Returns ``(rho, var_plus)``.
+    ``ys`` are arrays of the same chains and draws whose rows are stacked: their
+    centred chains go into one zero-padded buffer and one FFT call (numpy's FFT pads a
+    copy of its input, which costs as much as the transform).
+    Returns ``(rho, var_plus)``, one row per stacked row.
     """
-    _, n_chains, n = y.shape
+    _, n_chains, n = ys[0].shape
     length = _fft_len(n + n_lags - 1)
-    chain_mean = y.mean(axis=2)
-    spectrum = np.fft.rfft(y - chain_mean[:, :, None], n=length, axis=2)
-    power = spectrum.view(float)
-    np.square(power, out=power)
-    power = power.sum(axis=1)
+    padded = np.empty((sum(len(y) for y in ys), n_chains, length))
+    padded[:, :, n:] = 0.0
+    chain_mean = np.empty(padded.shape[:2])
+    start = 0
+    for y in ys:
+        stop = start + len(y)
+        np.mean(y, axis=2, out=chain_mean[start:stop])
+        np.subtract(y, chain_mean[start:stop, :, None], out=padded[start:stop, :, :n])
+        start = stop
+    spectrum = np.fft.rfft(padded, axis=2).view(float)  # (re, im) pairs
+    del padded
+    power = np.einsum("pmk,pmk->pk", spectrum, spectrum)  # summed over chains
     gamma = np.fft.irfft(power[:, 0::2] + power[:, 1::2], n=length, axis=1)[:, :n_lags]
     gamma /= n * n_chains
     within = gamma[:, 0] * n / (n - 1.0)
@@ -307,26 +384,40 @@ def _geyer_tau(rho: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
     return tau, complete
 
 
-def _ess(y: np.ndarray) -> np.ndarray:
+def _ess(*ys: np.ndarray) -> np.ndarray:
     """Effective sample size of chains ``(P, M, n)`` -> ``(P,)``.
 
     ``ESS = M n / max(tau, 1 / log10(M n))``, and ``M n`` for constant parameters.  The
     autocorrelations are first computed for lags up to about ``n / 4`` (a shorter
     FFT); parameters whose Geyer sequence runs longer are redone with all lags.
+    Several arrays of the same chains and draws give their ESS concatenated, from one
+    FFT (``_ess(a, b)`` equals ``np.concatenate([_ess(a), _ess(b)])``).
     """
-    _, n_chains, n = y.shape
+    _, n_chains, n = ys[0].shape
     size = n_chains * n
     first_lags = n if n < 64 else _fft_len(n + n // 4) - n + 1
-    rho, var_plus = _autocorrelation(y, first_lags)
+    rho, var_plus = _autocorrelation(ys, first_lags)
     tau, complete = _geyer_tau(rho, n)
     if not complete.all():
-        tau[~complete] = _geyer_tau(_autocorrelation(y[~complete], n)[0], n)[0]
+        redo = _stacked_rows(ys, np.flatnonzero(~complete))
+        tau[~complete] = _geyer_tau(_autocorrelation([redo], n)[0], n)[0]
     ess = size / np.maximum(tau, 1 / np.log10(size))
     # ArviZ's test for constant draws, range < 1e-15, implies var_plus < 1e-30
     maybe = np.flatnonzero(~(var_plus >= 1e-30))
-    constant = maybe[np.ptp(_pooled(y[maybe]), axis=1) < _CONSTANT_RANGE]
-    ess[constant] = size
+    if maybe.size:
+        range_ = np.ptp(_pooled(_stacked_rows(ys, maybe)), axis=1)
+        ess[maybe[range_ < _CONSTANT_RANGE]] = size
     return ess
+
+
+def _stacked_rows(ys: Sequence[np.ndarray], rows: np.ndarray) -> np.ndarray:
+    """Rows ``rows`` (ascending) of the arrays ``ys`` stacked along their first axis."""
+    parts, start = [], 0
+    for y in ys:
+        mine = rows[(rows >= start) & (rows < start + len(y))] - start
+        parts.append(y[mine].astype(float, copy=False))
+        start += len(y)
+    return np.concatenate(parts)
 
 
 def _rhat_basic(y: np.ndarray) -> np.ndarray:
@@ -342,13 +433,13 @@ def _rhat(y: np.ndarray) -> np.ndarray:
     """Rank-normalized split R-hat of rows ``(P, C, N)``."""
     split = _split(y)
     ranking = _rank(split)
-    return _rhat_ranked(split, _z_scale(split, ranking), ranking[1])
+    return _rhat_ranked(split, _z_scale(split, ranking), ranking)
 
 
-def _rhat_ranked(split: np.ndarray, z_split: np.ndarray, sorted_split: np.ndarray):
-    """`_rhat` from split chains, their normal scores and their sorted pooled draws."""
+def _rhat_ranked(split: np.ndarray, z_split: np.ndarray, ranking):
+    """`_rhat` from split chains, their normal scores and their `_rank`."""
     bulk = _rhat_basic(z_split)
-    tail = _rhat_basic(_z_scale(_fold(split, sorted_split)))
+    tail = _rhat_basic(_z_scale(split, _fold_ranking(ranking)))
     return np.maximum(bulk, tail)
 
 
@@ -361,19 +452,27 @@ def _quantile(sorted_rows: np.ndarray, prob: float) -> np.ndarray:
     return (1.0 - frac) * sorted_rows[:, k - 1] + frac * sorted_rows[:, k]
 
 
+def _below(y: np.ndarray, prob: float, sorted_rows=None) -> np.ndarray:
+    """Split chains of the indicator ``I(y <= q_prob)``, ``(P, 2C, N // 2)`` booleans.
+
+    ``sorted_rows`` is ``np.sort(_pooled(y), axis=1)`` if already computed.
+    """
+    sorted_rows = np.sort(_pooled(y), axis=1) if sorted_rows is None else sorted_rows
+    return _split(y) <= _quantile(sorted_rows, prob)[:, None, None]
+
+
 def _ess_quantile(y: np.ndarray, prob: float, sorted_rows=None) -> np.ndarray:
     """ESS of the indicator ``I(y <= q_prob)`` (split chains, no rank normalization).
 
     ``sorted_rows`` is ``np.sort(_pooled(y), axis=1)`` if already computed.
     """
-    sorted_rows = np.sort(_pooled(y), axis=1) if sorted_rows is None else sorted_rows
-    below = _split(y) <= _quantile(sorted_rows, prob)[:, None, None]
-    return _ess(below.astype(float))
+    return _ess(_below(y, prob, sorted_rows))
 
 
 def _ess_tail(y: np.ndarray, sorted_rows=None) -> np.ndarray:
     sorted_rows = np.sort(_pooled(y), axis=1) if sorted_rows is None else sorted_rows
-    return np.minimum(*(_ess_quantile(y, p, sorted_rows) for p in _TAIL_PROBS))
+    low, high = _ess(*(_below(y, p, sorted_rows) for p in _TAIL_PROBS)).reshape(2, -1)
+    return np.minimum(low, high)
 
 
 def _squared_deviation(y: np.ndarray) -> np.ndarray:
@@ -408,6 +507,8 @@ def _mcse_quantile(y: np.ndarray, prob: float) -> np.ndarray:
     quantile is taken as Beta(``e p + 1``, ``e (1 - p) + 1``); its ``Phi(-1)`` and
     ``Phi(+1)`` quantiles select the two order statistics.
     """
+    from scipy.special import betaincinv
+
     sorted_rows = np.sort(_pooled(y), axis=1)
     n_params, size = sorted_rows.shape
     ess = _ess_quantile(y, prob, sorted_rows)
@@ -618,7 +719,8 @@ def mcse_quantile(x, prob: float) -> np.ndarray | float:
 
 
 def _summary_columns(y: np.ndarray, probs: Sequence[float]) -> np.ndarray:
-    """Columns of `summarize` for finite rows ``(P, C, N)``, sharing the sorts."""
+    """Columns of `summarize` for finite rows ``(P, C, N)``, sharing the sorts and
+    running the four ESS (mean, bulk, two tail quantiles) through one FFT."""
     split = _split(y)
     ranking = _rank(split)
     # the split drops nothing when draws are even: then its sorted draws are y's
@@ -626,14 +728,16 @@ def _summary_columns(y: np.ndarray, probs: Sequence[float]) -> np.ndarray:
     z_split = _z_scale(split, ranking)
     sd = _pooled(y).std(axis=1, ddof=1)
     identical = sorted_rows[:, 0] == sorted_rows[:, -1]
+    ess_mean, ess_bulk, ess_low, ess_high = _ess(
+        split, z_split, *(_below(y, p, sorted_rows) for p in _TAIL_PROBS)).reshape(4, -1)
     return np.column_stack([
         _pooled(y).mean(axis=1),
-        np.where(identical, 0.0, sd / np.sqrt(_ess(split))),
+        np.where(identical, 0.0, sd / np.sqrt(ess_mean)),
         sd,
         *(_quantile(sorted_rows, p) for p in probs),
-        _ess(z_split),
-        _ess_tail(y, sorted_rows),
-        _rhat_ranked(split, z_split, ranking[1]),
+        ess_bulk,
+        np.minimum(ess_low, ess_high),
+        _rhat_ranked(split, z_split, ranking),
     ])
 
 

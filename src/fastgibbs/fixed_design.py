@@ -34,8 +34,6 @@ categorical predictors or stateful transforms.
 """
 import numbers
 
-import formulae
-from formulae import design_matrices
 import numpy as np
 import pandas as pd
 
@@ -67,6 +65,8 @@ def trials_source(formula):
     from .formula import parse_formula
 
     try:
+        import formulae  # slow to import: loaded on first use
+
         response = formulae.model_description(parse_formula(formula).fixed).response
     except Exception:           # formulae's own errors: no binomial response to read
         return None
@@ -263,6 +263,8 @@ def describe(coding, fixed_names, formula):
 def rebuild(record):
     """The fixed part of a fastgibbs.design.TermCoding from a checked ``record``; raises
     ValueError when it does not reproduce the recorded columns and rows."""
+    from formulae import design_matrices
+
     from .coding import _ENVIRONMENT, FixedTerms
     from .design import TermCoding
 

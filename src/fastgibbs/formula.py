@@ -25,8 +25,6 @@ from dataclasses import dataclass
 import re
 import warnings
 
-import formulae
-
 __all__ = ["FormulaError", "GroupTerm", "ParsedFormula", "Token", "parse_formula", "tokenize"]
 
 
@@ -376,6 +374,8 @@ def _term_text(term):
 def _double_bar_terms(lhs, source):
     """lme4's expandDoubleVerts: the left-hand sides of ``(lhs || g)`` as separate bars."""
     try:
+        import formulae  # slow to import (scipy.interpolate): loaded on first use
+
         description = formulae.model_description(f"fastgibbs_lhs ~ {lhs}")
     except Exception as err:
         raise FormulaError(f"cannot parse {source!r}: {err}") from None
@@ -469,6 +469,8 @@ def parse_formula(formula, columns=None):
     fixed = f"{response} ~ {fixed_rhs}"
 
     try:
+        import formulae
+
         description = formulae.model_description(fixed)
     except Exception as err:  # formulae raises ParseError, ScanError, ValueError ...
         raise FormulaError(f"cannot parse formula {formula!r}: {err}") from None

@@ -1,34 +1,54 @@
 """Pictures of a fit: trace and rank plots, pairs, per-chain densities, autocorrelation
 and caterpillar (interval) plots of group effects.
 
-Every method returns the matplotlib ``Figure`` (made with ``pyplot``, so ``plt.show()``
-works in scripts; in a notebook end the line with ``;`` to avoid showing it twice).
+Every method returns a ``matplotlib.figure.Figure`` made without pyplot: no figure is
+left open, however many plots are drawn. Jupyter displays the figure a cell returns;
+elsewhere write it with ``fig.savefig("trace.png")`` (``plt.show()`` does not see it).
 matplotlib is imported inside the methods, so importing fastgibbs never loads it.
 
 ``pars`` selects parameters as :meth:`Fit.draws` does: a name (``"sigma"``), a group
-term (``"1|state"``: all its levels), a glob pattern (``"*_sigma"``; ``[`` starts a
-character class in globs, so write ``"1|state?5*"`` or ``"1|state[[]5*"`` for the levels
-starting with 5) or a list of these. The default is every parameter that is not a group effect (fixed effects,
-``sigma``, group sds and correlations).
+term (``"1|state"``: all its levels), a glob pattern or a list of these. The residual
+sd is ``"sigma"`` and group sds end in ``"_sigma"``, so ``"*sigma"`` selects every sd
+and ``"*_sigma"`` only the group sds. ``[`` starts a character class in globs: write
+``"1|state?5*"`` or ``"1|state[[]5*"`` for the levels starting with 5. The default is
+every parameter that is not a group effect (fixed effects, ``sigma``, group sds and
+correlations).
+
+For families with a link function (bernoulli and binomial: logit) the coefficients,
+group effects and group sds are on the link scale, and the value axes say so.
 
 This module only draws: the numbers it shows are the draws themselves, their ranks
 (rank plot), kernel density estimates, autocorrelations (FFT) and quantiles (intervals).
 """
 import math
+import re
 
 import numpy as np
 
-__all__ = ["PlotsMixin"]
+__all__ = ["PlotsMixin", "link_name"]
 
 MAX_PANELS = 100        # more panels than this is unreadable: ask for fewer parameters
 MAX_PAIRS = 10          # a pairs plot of k parameters has k (k + 1) / 2 panels
 KDE_POINTS = 200        # grid points of each density curve
 WARMUP_COLOR = "0.88"
+TRACE_MARGIN = 0.05     # trace y-range: the post-warmup draws' range plus this fraction
+RANK_BAND = 0.95        # probability of the expected band of a rank-plot bin count
+LABEL_CHARS = 18        # pairs plot: longer names are wrapped at '|', '~', '_', ':'
+
+_LINKS = {"gaussian": "identity", "bernoulli": "logit", "binomial": "logit",
+          "poisson": "log", "negativebinomial": "log"}
+_NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
 
 
-def _pyplot():
-    import matplotlib.pyplot as plt
-    return plt
+def link_name(family):
+    """Name of the link function of ``family``: ``"logit"`` for ``"bernoulli"``,
+    ``"log"`` for ``"poisson"``; ``"link"`` for a family not listed here."""
+    return _LINKS.get(family, "link")
+
+
+def _new_figure(figsize):
+    from ._figure import new_figure
+    return new_figure(figsize)
 
 
 def _chain_colors(n_chains):
@@ -48,26 +68,23 @@ def _grid(n_panels):
 
 def _panel_figure(n_panels, width=8.0, row_height=1.9):
     """Figure with ``n_panels`` axes in a grid; unused grid cells are removed."""
-    plt = _pyplot()
     rows, cols = _grid(n_panels)
-    fig, axes = plt.subplots(rows, cols, figsize=(max(width, 3.4 * cols), row_height * rows + 0.6),
-                             squeeze=False)
-    axes = axes.ravel()
+    fig = _new_figure((max(width, 3.4 * cols), row_height * rows + 0.6))
+    axes = fig.subplots(rows, cols, squeeze=False).ravel()
     for ax in axes[n_panels:]:
         fig.delaxes(ax)
     return fig, list(axes[:n_panels])
 
 
-def _finish(fig, ax):
-    """Legend of ``ax`` (chains, warmup) above the panels, then a tight layout."""
-    handles, labels = ax.get_legend_handles_labels()
-    top = 1.0
-    if len(handles) > 1:
-        fig.legend(handles, labels, loc="upper center", ncol=min(len(handles), 6),
-                   fontsize="small", frameon=False)
-        top = 1.0 - 0.35 / fig.get_figheight()
-    fig.tight_layout(rect=(0, 0, 1, top))
-    return fig
+def _bottom_row(axes):
+    """The lowest panel of each column (panels fill the grid row by row)."""
+    return axes[-_grid(len(axes))[1]:]
+
+
+def _finish(fig, ax=None):
+    """Legend of ``ax`` (chains, warmup) above the panels, then the layout."""
+    from ._figure import tight_layout
+    return tight_layout(fig, ax)
 
 
 def _autocorr(x, max_lag):
@@ -82,12 +99,77 @@ def _autocorr(x, max_lag):
     return acov / acov[0]
 
 
-def _kde(x, grid):
-    """Gaussian kernel density of ``x`` on ``grid``; None when x is constant."""
-    from scipy.stats import gaussian_kde
+def _kde(x, points):
+    """Gaussian kernel density of the draws ``x`` (n,) at ``points`` (m,), with Scott's
+    bandwidth ``sd(x) n^(-1/5)`` (the default of ``scipy.stats.gaussian_kde``); None
+    when ``x`` is constant."""
     if np.ptp(x) == 0:
         return None
-    return gaussian_kde(x)(grid)
+    n = len(x)
+    h = x.std(ddof=1) * n ** -0.2
+    density = np.empty(len(points))
+    step = max(1, (1 << 20) // n)  # bound the (points, n) work array to 8 MB
+    for start in range(0, len(points), step):
+        u = (points[start:start + step, None] - x) / h
+        density[start:start + step] = np.exp(-0.5 * u * u).sum(axis=1)
+    return density / (n * h * math.sqrt(2 * math.pi))
+
+
+def _bounded_kde(x, grid, lower, upper):
+    """Kernel density of ``x`` on ``grid`` for a parameter in [lower, upper] (either
+    may be infinite), corrected at the bounds by reflection (Silverman 1986, Density
+    Estimation, sec. 2.10): ``f(g) + f(2 lower - g) + f(2 upper - g)``, i.e. the mass
+    the kernels put beyond a bound is folded back inside. Reflection rather than a
+    log-transform KDE: the posterior of a group sd often has positive density at 0
+    (few groups, or an sd near 0), where the back-transformed density ``g(log s) / s``
+    grows without bound; reflection keeps the estimate finite there, integrates to
+    one over the support and equals the plain KDE away from the bounds."""
+    points = [grid]
+    for bound in (lower, upper):
+        if np.isfinite(bound):
+            points.append(2 * bound - grid)
+    density = _kde(x, np.concatenate(points))
+    return None if density is None else density.reshape(len(points), -1).sum(axis=0)
+
+
+def _average_ranks(x):
+    """Ranks 1..n of the values ``x`` (any shape), ties given their average rank."""
+    _, inverse, counts = np.unique(x, return_inverse=True, return_counts=True)
+    last = np.cumsum(counts)
+    return (last - (counts - 1) / 2)[inverse.reshape(x.shape)]
+
+
+def _binomial_interval(n, p, prob):
+    """Central ``prob`` interval (lo, hi) of a Binomial(n, p) count."""
+    from scipy.special import bdtr
+
+    cdf = bdtr(np.arange(n + 1), n, p)
+    return int(np.searchsorted(cdf, (1 - prob) / 2)), int(np.searchsorted(cdf, (1 + prob) / 2))
+
+
+def _natural_order(labels):
+    """Positions that sort ``labels`` naturally: by value when all are numbers, else as
+    text with runs of digits compared as numbers ("2" before "12", "a2" before "a12")."""
+    if all(_NUMBER.fullmatch(label) for label in labels):
+        return sorted(range(len(labels)), key=lambda i: float(labels[i]))
+
+    def key(i):
+        parts = re.split(r"(\d+)", labels[i])    # text, digits, text, ...: types align
+        return [int(part) if k % 2 else part for k, part in enumerate(parts)]
+    return sorted(range(len(labels)), key=key)
+
+
+def _wrap(name, width=LABEL_CHARS):
+    """``name`` on lines of about ``width`` characters, broken after '|', '~', '_' or ':'."""
+    if len(name) <= width:
+        return name
+    lines, line = [], ""
+    for piece in re.findall(r"[^|~_:]*[|~_:]?", name):
+        if line and len(line) + len(piece) > width:
+            lines.append(line)
+            line = ""
+        line += piece
+    return "\n".join(lines + [line] if line else lines)
 
 
 class PlotsMixin:
@@ -116,6 +198,27 @@ class PlotsMixin:
             raise ValueError(f"{len(names)} parameters selected; plot at most {limit} at a time "
                              "(select some levels of a group term with a pattern such as '1|g?A*')")
 
+    def _bounds(self, name):
+        """(lower, upper) support of a parameter: [0, inf) for sds, [-1, 1] for
+        correlations, the real line otherwise."""
+        sds = {f"{term}_sigma" for block in self.blocks for term in block.terms}
+        if self.family == "gaussian":
+            sds.add("sigma")
+        if name in sds:
+            return 0.0, math.inf
+        if any(name in block.correlation_names for block in self.blocks):
+            return -1.0, 1.0
+        return -math.inf, math.inf
+
+    def _scale_label(self, name):
+        """'logit scale' (the family's link) for parameters on the link scale of a
+        non-gaussian family: coefficients, group effects and group sds; else ''."""
+        if self.family == "gaussian":
+            return ""
+        on_link = name in self.fixed_names or self._bounds(name)[0] == 0.0 \
+            or any(name.startswith(term + "[") for term in self.term_index)
+        return f"{link_name(self.family)} scale" if on_link else ""
+
     def plot_trace(self, pars=None, include_warmup=True, kind="trace", bins=20):
         """Trace plot (rstan's traceplot) or rank plot of the chains, one panel per parameter.
 
@@ -124,14 +227,18 @@ class PlotsMixin:
         pars : str or list of str, optional
             Names, group terms or glob patterns (see the module docstring).
         include_warmup : bool
-            ``kind="trace"``: also draw the warmup sweeps, on a grey background.
+            ``kind="trace"``: also draw the warmup sweeps, on a grey background. The
+            y-range is that of the post-warmup draws (plus 5%): early warmup draws far
+            from the posterior are clipped, marked "warmup clipped".
         kind : {"trace", "rank"}
             ``"trace"``: value against sweep number, one line per chain (sweep numbers
             count thinned-out sweeps too). ``"rank"``: histogram of the ranks of each
             chain's draws among all chains' post-warmup draws, one step line per chain
             (Vehtari et al. 2021, Bayesian Analysis 16(2)); chains that sample the same
-            distribution give flat lines around the dashed uniform level. Better than
-            trace plots for many chains or long runs.
+            distribution give flat lines around the dashed uniform level, mostly inside
+            the grey band (the central 95% of a bin's count for independent draws:
+            autocorrelated draws stray out more often). Better than trace plots for many
+            chains or long runs.
         bins : int
             ``kind="rank"``: number of rank bins (at most the draws per chain).
 
@@ -143,47 +250,69 @@ class PlotsMixin:
             raise ValueError(f"kind must be 'trace' or 'rank', got {kind!r}")
         names, cols = self._plot_selection(pars)
         self._check_panels(names)
-        n_chains, n_draws, n_warmup = self.n_chains, self.n_draws, self.n_warmup
-        colors = _chain_colors(n_chains)
         fig, axes = _panel_figure(len(names))
         draws = self.draws_array[:, :, cols]
         if kind == "trace":
-            show_warmup = include_warmup and n_warmup > 0
-            x_draws = n_warmup + self.thin * np.arange(1, n_draws + 1)
-            x = np.concatenate([np.arange(1, n_warmup + 1), x_draws]) if show_warmup else x_draws
-            warm = self.warmup_array[:, :, cols] if show_warmup else None
-            for p, (ax, name) in enumerate(zip(axes, names)):
-                if show_warmup:
-                    ax.axvspan(0.5, n_warmup + 0.5, color=WARMUP_COLOR, zorder=0,
-                               label="warmup" if p == 0 else None, gid="warmup")
-                for c in range(n_chains):
-                    y = draws[c, :, p] if warm is None \
-                        else np.concatenate([warm[c, :, p], draws[c, :, p]])
-                    ax.plot(x, y, color=colors[c], lw=0.6, alpha=0.8,
-                            label=f"chain {c}" if p == 0 else None)
-                ax.set_title(name, fontsize="medium")
-                ax.set_xlim(x[0] - 0.5, x[-1] + 0.5)
-                ax.margins(x=0)
-            for ax in axes[-_grid(len(names))[1]:]:
-                ax.set_xlabel("sweep")
+            self._draw_traces(axes, names, cols, draws, include_warmup)
         else:
-            from scipy.stats import rankdata
-            n_bins = max(1, min(int(bins), n_draws))
-            total = n_chains * n_draws
-            edges = np.linspace(0.5, total + 0.5, n_bins + 1)
-            for p, (ax, name) in enumerate(zip(axes, names)):
-                ranks = rankdata(draws[:, :, p], method="average").reshape(n_chains, n_draws)
-                for c in range(n_chains):
-                    counts, _ = np.histogram(ranks[c], bins=edges)
-                    ax.step(edges, np.append(counts, counts[-1]), where="post", color=colors[c],
-                            lw=1.0, label=f"chain {c}" if p == 0 else None)
-                ax.axhline(n_draws / n_bins, color="k", ls="--", lw=0.8, gid="uniform")
-                ax.set_title(name, fontsize="medium")
-                ax.set_ylim(bottom=0)
-                ax.set_yticks([])
-            for ax in axes[-_grid(len(names))[1]:]:
-                ax.set_xlabel("rank of draw (all chains)")
+            self._draw_ranks(axes, names, draws, bins)
         return _finish(fig, axes[0])
+
+    def _draw_traces(self, axes, names, cols, draws, include_warmup):
+        n_chains, n_draws, n_warmup = self.n_chains, self.n_draws, self.n_warmup
+        colors = _chain_colors(n_chains)
+        show_warmup = include_warmup and n_warmup > 0
+        x_draws = n_warmup + self.thin * np.arange(1, n_draws + 1)
+        x = np.concatenate([np.arange(1, n_warmup + 1), x_draws]) if show_warmup else x_draws
+        warm = self.warmup_array[:, :, cols] if show_warmup else None
+        for p, (ax, name) in enumerate(zip(axes, names)):
+            if show_warmup:
+                ax.axvspan(0.5, n_warmup + 0.5, color=WARMUP_COLOR, zorder=0,
+                           label="warmup" if p == 0 else None, gid="warmup")
+            for c in range(n_chains):
+                y = draws[c, :, p] if warm is None \
+                    else np.concatenate([warm[c, :, p], draws[c, :, p]])
+                ax.plot(x, y, color=colors[c], lw=0.6, alpha=0.8,
+                        label=f"chain {c}" if p == 0 else None)
+            lo, hi = draws[:, :, p].min(), draws[:, :, p].max()
+            margin = TRACE_MARGIN * (hi - lo) if hi > lo else 0.05 * abs(lo) or 0.5
+            ax.set_ylim(lo - margin, hi + margin)
+            if warm is not None and (warm[:, :, p].min() < lo - margin
+                                     or warm[:, :, p].max() > hi + margin):
+                ax.text(0.005, 0.97, "warmup clipped", transform=ax.transAxes, ha="left",
+                        va="top", fontsize="x-small", color="0.2", gid="warmup_clipped",
+                        bbox={"facecolor": "white", "alpha": 0.8, "lw": 0, "pad": 1})
+            ax.set_title(name, fontsize="medium")
+            ax.set_ylabel(self._scale_label(name), fontsize="small")
+            ax.set_xlim(x[0] - 0.5, x[-1] + 0.5)
+        for ax in _bottom_row(axes):
+            ax.set_xlabel("sweep")
+
+    def _draw_ranks(self, axes, names, draws, bins):
+        n_chains, n_draws = self.n_chains, self.n_draws
+        colors = _chain_colors(n_chains)
+        n_bins = max(1, min(int(bins), n_draws))
+        total = n_chains * n_draws
+        edges = np.linspace(0.5, total + 0.5, n_bins + 1)
+        band = _binomial_interval(n_draws, 1 / n_bins, RANK_BAND)
+        for p, (ax, name) in enumerate(zip(axes, names)):
+            ranks = _average_ranks(draws[:, :, p])
+            ax.axhspan(*band, color=WARMUP_COLOR, lw=0, zorder=0, gid="uniform_band",
+                       label=f"{100 * RANK_BAND:g}% of uniform counts" if p == 0 else None)
+            low, high = band
+            for c in range(n_chains):
+                counts, _ = np.histogram(ranks[c], bins=edges)
+                ax.step(edges, np.append(counts, counts[-1]), where="post", color=colors[c],
+                        lw=1.0, label=f"chain {c}" if p == 0 else None)
+                low, high = min(low, counts.min()), max(high, counts.max())
+            ax.axhline(n_draws / n_bins, color="k", ls="--", lw=0.8, gid="uniform")
+            ax.set_title(name, fontsize="medium")
+            # the y-range of the band and the counts (not from 0): departures show
+            ax.set_ylim(max(0.0, low - 0.15 * (high - low)), high + 0.15 * (high - low))
+            ax.set_xlim(edges[0], edges[-1])
+            ax.set_ylabel("draws per bin", fontsize="small")
+        for ax in _bottom_row(axes):
+            ax.set_xlabel("rank of draw (all chains)")
 
     def plot_pairs(self, pars=None, max_points=1000, bins=30):
         """Scatter matrix of the draws: histograms on the diagonal, pairwise scatter
@@ -203,6 +332,7 @@ class PlotsMixin:
         -------
         matplotlib.figure.Figure
             k (k + 1) / 2 axes for k parameters; the upper triangle is left empty.
+            Names longer than 18 characters are wrapped onto several lines.
         """
         names, cols = self._plot_selection(pars)
         k = len(names)
@@ -216,9 +346,9 @@ class PlotsMixin:
         draws = self.draws_array[:, ::step, :][:, :, cols]
         pooled = self.draws_array[:, :, cols].reshape(-1, k)
         colors = _chain_colors(self.n_chains)
-        plt = _pyplot()
         size = min(2.2 * k + 0.6, 16)
-        fig, grid = plt.subplots(k, k, figsize=(size, size), squeeze=False)
+        fig = _new_figure((size, size))
+        grid = fig.subplots(k, k, squeeze=False)
         for i in range(k):
             for j in range(k):
                 ax = grid[i, j]
@@ -232,20 +362,27 @@ class PlotsMixin:
                     for c in range(self.n_chains):
                         ax.scatter(draws[c, :, j], draws[c, :, i], s=3, color=colors[c],
                                    alpha=0.5, linewidths=0, label=f"chain {c}")
+                ax.tick_params(labelsize="small")
                 if i == k - 1:
-                    ax.set_xlabel(names[j])
+                    ax.set_xlabel(_wrap(names[j]), fontsize="small")
                 else:
                     ax.tick_params(labelbottom=False)
                 if j == 0 and i > 0:
-                    ax.set_ylabel(names[i])
+                    ax.set_ylabel(_wrap(names[i]), fontsize="small")
+        scale = f"; coefficients and sds on the {link_name(self.family)} scale" \
+            if self.family != "gaussian" else ""
         fig.suptitle(f"{self.n_chains} chains x {math.ceil(self.n_draws / step)} draws"
-                     + (f" (1 in {step} draws)" if step > 1 else ""), fontsize="medium")
-        fig.tight_layout()
-        return fig
+                     + (f" (1 in {step} draws)" if step > 1 else "") + scale,
+                     fontsize="medium")
+        return _finish(fig)
 
     def plot_density(self, pars=None):
         """Kernel density of each chain's draws, overlaid, one panel per parameter;
         chains that sample the same distribution give nearly the same curve.
+
+        Gaussian kernels with Scott's bandwidth; the densities of sds (>= 0) and
+        correlations (in [-1, 1]) are corrected at these bounds by reflection, so
+        they do not spill over them.
 
         Returns
         -------
@@ -257,17 +394,19 @@ class PlotsMixin:
         fig, axes = _panel_figure(len(names), width=7.0)
         draws = self.draws_array[:, :, cols]
         for p, (ax, name) in enumerate(zip(axes, names)):
+            lower, upper = self._bounds(name)
             lo, hi = draws[:, :, p].min(), draws[:, :, p].max()
             pad = 0.05 * (hi - lo)
-            grid = np.linspace(lo - pad, hi + pad, KDE_POINTS)
+            grid = np.linspace(max(lower, lo - pad), min(upper, hi + pad), KDE_POINTS)
             for c in range(self.n_chains):
                 label = f"chain {c}" if p == 0 else None
-                density = _kde(draws[c, :, p], grid)
+                density = _bounded_kde(draws[c, :, p], grid, lower, upper)
                 if density is None:     # a constant chain: a spike at its value
                     ax.axvline(draws[c, 0, p], color=colors[c], lw=1.0, label=label)
                 else:
                     ax.plot(grid, density, color=colors[c], lw=1.0, label=label)
             ax.set_title(name, fontsize="medium")
+            ax.set_xlabel(self._scale_label(name), fontsize="small")
             ax.set_yticks([])
             ax.set_ylim(bottom=0)
         return _finish(fig, axes[0])
@@ -297,9 +436,27 @@ class PlotsMixin:
             ax.axhline(0.0, color="k", lw=0.6, gid="zero")
             ax.set_ylim(min(-0.1, lowest - 0.05), 1.05)
             ax.set_title(name, fontsize="medium")
-        for ax in axes[-_grid(len(names))[1]:]:
+        for ax in _bottom_row(axes):
             ax.set_xlabel(f"lag (draws{', thinned by %d' % self.thin if self.thin > 1 else ''})")
         return _finish(fig, axes[0])
+
+    def _interval_rows(self, term):
+        """What `plot_intervals` shows for ``term``: (values (chains, draws, k), row
+        labels, title, group term or None, columns of that term shown)."""
+        names, cols = self._plot_selection(term)
+        owner = {int(c): t for t, index in self.term_index.items() for c in index}
+        terms = {owner.get(int(c)) for c in cols}
+        if len(terms) != 1 or None in terms:    # not (some) levels of one group term
+            title = ", ".join(names) if len(names) <= 4 else f"{len(names)} parameters"
+            return self.draws_array[:, :, cols], names, title, None, None
+        group_term = terms.pop()
+        index = list(self.term_index[group_term])
+        shown = [index.index(int(c)) for c in cols]
+        levels = self.levels[group_term]
+        labels = [str(levels[j]) for j in shown]
+        title = group_term if len(shown) == len(index) \
+            else f"{group_term}: {len(shown)} of {len(index)} levels"
+        return self.draws_array[:, :, cols], labels, title, group_term, shown
 
     def plot_intervals(self, term, sort=True, show_mean=True, show_sd_band=True, add_fixed=True,
                        point="mean", probs=(0.5, 0.95)):
@@ -309,12 +466,15 @@ class PlotsMixin:
         Parameters
         ----------
         term : str or list of str
-            A group term (``"1|state"``): one row per level, labelled by the level. Any
+            A group term (``"1|state"``): one row per level, labelled by the level; a
+            pattern selecting some of its levels (``"1|state?1*"``) shows those. Any
             other selection (names, patterns) gives a plain interval plot of those
-            parameters, labelled by name, without population mean or sd band.
+            parameters, labelled by name, without population mean or sd band. The
+            title says what was selected.
         sort : bool
             Order rows by the point estimate (largest at the top); otherwise in level
-            order (first at the top).
+            order (first at the top), with levels that are numbers or contain numbers in
+            natural order ("2" before "12").
         show_mean : bool
             Vertical line at the population mean: the posterior mean of the matching
             fixed effect (``Intercept`` for ``1|g``) when ``add_fixed``, else 0.
@@ -331,44 +491,44 @@ class PlotsMixin:
         Returns
         -------
         matplotlib.figure.Figure
+            The x-axis names the link scale for non-gaussian families.
         """
         if point not in ("mean", "median"):
             raise ValueError(f"point must be 'mean' or 'median', got {point!r}")
         inner, outer = (float(p) for p in probs)
         if not 0 < inner < outer < 1:
             raise ValueError(f"probs must be (inner, outer) with 0 < inner < outer < 1, got {probs!r}")
-        is_term = isinstance(term, str) and term in self.term_index
-        center, sd, fixed_name = 0.0, None, None
-        if is_term:
-            values = self.draws(term)
-            labels = [str(level) for level in self.levels[term]]
-            block = next(b for b in self.blocks if term in b.terms)
-            coef = block.coef_names[block.terms.index(term)]
+        values, labels, title, group_term, shown = self._interval_rows(term)
+        center, sd, fixed_name, factor = 0.0, None, None, None
+        if group_term is not None:
+            block = next(b for b in self.blocks if group_term in b.terms)
+            coef = block.coef_names[block.terms.index(group_term)]
             if add_fixed and coef in self.fixed_names:
                 fixed_name = coef
                 beta = self.draws(coef)
                 values = values + beta[:, :, None]
                 center = float(beta.mean())
-            if term + "_sigma" in self.names:
-                sd = float(self.draws(term + "_sigma").mean())
+            if group_term + "_sigma" in self.names:
+                sd = float(self.draws(group_term + "_sigma").mean())
             factor = block.factor
-        else:
-            names, cols = self._plot_selection(term)
-            values = self.draws_array[:, :, cols]
-            labels = names
-            factor = None
         pooled = values.reshape(-1, values.shape[-1])
         est = pooled.mean(axis=0) if point == "mean" else np.median(pooled, axis=0)
         qs = np.quantile(pooled, [(1 - outer) / 2, (1 - inner) / 2, (1 + inner) / 2,
                                   (1 + outer) / 2], axis=0)
         # rows bottom to top: ascending estimates when sorted, else last level at the bottom
-        order = np.argsort(est, kind="stable") if sort else np.arange(len(est))[::-1]
+        if sort:
+            order = np.argsort(est, kind="stable")
+        elif group_term is not None and list(labels) == sorted(labels):   # sorted as text
+            order = np.array(_natural_order(labels))[::-1]
+        else:
+            order = np.arange(len(est))[::-1]
         y = np.arange(len(order))
-        plt = _pyplot()
-        fig, ax = plt.subplots(figsize=(6.0, min(40.0, 1.2 + 0.2 * len(order))))
+        fig = _new_figure((6.0, min(40.0, 1.2 + 0.2 * len(order))))
+        ax = fig.add_subplot()
+        is_term = group_term is not None
         if is_term and show_sd_band and sd is not None:
             ax.axvspan(center - sd, center + sd, color="C1", alpha=0.15, lw=0, gid="sd_band",
-                       label=f"mean +- {term}_sigma")
+                       label=f"mean +- {group_term}_sigma")
         if is_term and show_mean:
             ax.axvline(center, color="C1", lw=1.0, gid="population_mean",
                        label=f"population mean ({fixed_name or '0'})")
@@ -379,12 +539,10 @@ class PlotsMixin:
         ax.set_yticklabels([labels[i] for i in order], fontsize="small" if len(order) < 60
                            else "x-small")
         ax.set_ylim(-0.7, len(order) - 0.3)
-        what = f"{fixed_name} + {term}" if fixed_name else (term if is_term else "value")
-        ax.set_xlabel(f"{what}: {point}, {100 * inner:g}% and {100 * outer:g}% intervals")
+        what = f"{fixed_name} + {group_term}" if fixed_name else (group_term or "value")
+        scale = f", {link_name(self.family)} scale" if self.family != "gaussian" else ""
+        ax.set_xlabel(f"{what}: {point}, {100 * inner:g}% and {100 * outer:g}% intervals{scale}")
         if factor is not None:
             ax.set_ylabel(factor)
-        ax.set_title(term if isinstance(term, str) else ", ".join(term), fontsize="medium")
-        if is_term and (show_mean or (show_sd_band and sd is not None)):
-            ax.legend(loc="lower right", fontsize="x-small", frameon=False)
-        fig.tight_layout()
-        return fig
+        ax.set_title(title, fontsize="medium")
+        return _finish(fig, ax)

@@ -34,8 +34,6 @@ import numbers
 
 import numpy as np
 import pandas as pd
-from scipy.special import gammaln
-from scipy.stats import binom
 
 from . import diagnostics
 from .chains import as_seed_sequence, spawn_children
@@ -54,6 +52,8 @@ DEFAULT_THIN = 20
 def _tables(n, n_bins):
     """For z_k = k / n_bins (k = 1..n_bins-1) and counts c = 0..n: the two-sided
     binomial tail statistic ``G[k-1, c] = min(1, 2 min(P(X <= c), P(X >= c)))``."""
+    from scipy.stats import binom  # slow to import: loaded on first use
+
     z = np.arange(1, n_bins) / n_bins
     c = np.arange(n + 1)
     lower = binom.cdf(c[None, :], n, z[:, None])
@@ -80,6 +80,8 @@ def _stay_probability(n, lo, hi):
     n_bins = len(lo) + 1
     if np.any(lo > hi):
         return 0.0
+    from scipy.special import gammaln
+
     log_fact = gammaln(np.arange(n + 1) + 1.0)
     prob = np.ones(1)
     start = 0                                  # prob[i] = P(C_{k} = start + i, inside)
@@ -301,9 +303,10 @@ class SBCResult:
         simultaneous 1 - alpha/m band (Saeilynoja et al. 2022, Fig. 2 style).
 
         ``quantities``: names to show (default: all when at most ``max_panels``,
-        otherwise the ``max_panels`` with the smallest p-values). Returns the Figure.
+        otherwise the ``max_panels`` with the smallest p-values). Returns the Figure
+        (made without pyplot, see :mod:`fastgibbs.plots`).
         """
-        import matplotlib.pyplot as plt
+        from ._figure import new_figure
 
         if quantities is None:
             quantities = list(self.table.sort_values("p_value").index[:max_panels]) \
@@ -315,8 +318,8 @@ class SBCResult:
             raise KeyError(f"unknown quantities {unknown}")
         nrows = -(-len(quantities) // ncols)
         ncols = min(ncols, len(quantities))
-        fig, axes = plt.subplots(nrows, ncols, squeeze=False, sharex=True,
-                                 figsize=figsize or (3.2 * ncols, 2.4 * nrows))
+        fig = new_figure(figsize or (3.2 * ncols, 2.4 * nrows))
+        axes = fig.subplots(nrows, ncols, squeeze=False, sharex=True)
         for ax, name in zip(axes.flat, quantities):
             ranks = _check_ranks(self.ranks[name].to_numpy(), self.max_rank)
             n = ranks.size

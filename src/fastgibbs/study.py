@@ -148,7 +148,7 @@ def summarize_rows(rows, probs, with_diagnostics=True):
         ranking = diagnostics._rank(split)
         z_split = diagnostics._z_scale(split, ranking)
         out["ess_bulk"][finite] = diagnostics._ess(z_split)
-        out["rhat"][finite] = diagnostics._rhat_ranked(split, z_split, ranking[1])
+        out["rhat"][finite] = diagnostics._rhat_ranked(split, z_split, ranking)
         if n_draws % 2 == 0 and finite.all():      # the split kept every draw
             sorted_rows = ranking[1]
     if sorted_rows is None:
