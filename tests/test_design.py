@@ -192,8 +192,18 @@ def test_unknown_family_and_backend(data):
         _fit("y ~ x + (1 | g)", data, backend="gpu")
 
 
-def test_extreme_but_valid_data_give_finite_draws(data):
+def test_extreme_but_valid_data_give_finite_draws(data, rng):
     """Tiny residual noise and huge offsets: finite draws, no NaN."""
+    data["y"] = 1e6 + data["x"] * 1e-3 + np.repeat(np.arange(6), 10) * 1e-4 \
+        + 1e-7 * rng.normal(size=len(data))
+    for seed in range(5):
+        fit = _fit("y ~ x + (1 | g)", data, draws=50, seed=seed)
+        assert np.isfinite(fit.draws()).all()
+
+
+def test_a_response_fitted_exactly_by_groups_is_refused(data):
+    """No residual at all once the group means are in: sigma would collapse to 0
+    (issue 11.5); refused before sampling, naming the cause."""
     data["y"] = 1e6 + data["x"] * 1e-3 + np.repeat(np.arange(6), 10) * 1e-4
-    fit = _fit("y ~ x + (1 | g)", data, draws=50)
-    assert np.isfinite(fit.draws()).all()
+    with pytest.raises(ValueError, match="fitted exactly by the fixed and group effects"):
+        _fit("y ~ x + (1 | g)", data, draws=50)

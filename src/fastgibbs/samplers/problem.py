@@ -235,21 +235,64 @@ def _transform(design, y, weights, scaling=None):
                      intercept=intercept, z_scale=tuple(z_scale))
 
 
-def _check_not_exact(design, stats):
-    """Refuse a gaussian response that the fixed effects fit exactly (sigma -> 0): the
-    least-squares residual sum of squares y'Wy - b'X'Wy, b = (X'WX)^-1 X'Wy, from the
-    statistics (O(p^3)), relative to y'Wy (the response is standardised)."""
-    xtx, xty, yty = stats["xtx"], stats["xty"], stats["yty"]
-    if len(xty) == 0 or len(xty) >= stats["n_obs"]:
+# the least-squares check of an exactly fitted response uses every group column up to
+# this many columns in all (a dense solve); beyond it only the fixed effects
+EXACT_FIT_MAX_COLUMNS = 600
+
+
+def _full_normal_equations(stats, pairs, offs, p):
+    """[X Z]'W[X Z] (dense) and [X Z]'Wy from the statistics, Z every group column."""
+    n_u = len(stats["zty"])
+    C = np.zeros((p + n_u, p + n_u))
+    C[:p, :p] = stats["xtx"]
+    rhs = np.concatenate([stats["xty"], stats["zty"]])
+    pair_row_off, rowptr, cell_col, cell_val_off, cell_val = pairs[:5]
+    B = len(offs["n_groups"])
+    for k in range(B):
+        q, J = offs["n_re"][k], offs["n_groups"][k]
+        u0 = p + offs["u_off"][k]
+        ztx = stats["ztx"][offs["ztx_off"][k]:offs["ztx_off"][k] + J * q * p].reshape(J * q, p)
+        C[u0:u0 + J * q, :p] = ztx
+        C[:p, u0:u0 + J * q] = ztx.T
+        ztz = stats["ztz"][offs["ztz_off"][k]:offs["ztz_off"][k] + J * q * q].reshape(J, q, q)
+        for j in range(J):
+            C[u0 + j * q:u0 + (j + 1) * q, u0 + j * q:u0 + (j + 1) * q] = ztz[j]
+        for l in range(B):
+            if l == k:
+                continue
+            ql, l0 = offs["n_re"][l], p + offs["u_off"][l]
+            row0 = pair_row_off[k * B + l]
+            for j in range(J):
+                for cell in range(rowptr[row0 + j], rowptr[row0 + j + 1]):
+                    m, v = cell_col[cell], cell_val_off[cell]
+                    C[u0 + j * q:u0 + (j + 1) * q, l0 + m * ql:l0 + (m + 1) * ql] = \
+                        cell_val[v:v + q * ql].reshape(q, ql)
+    return C, rhs
+
+
+def _check_not_exact(design, stats, pairs, offs, spread):
+    """Refuse a gaussian response that the model fits exactly (sigma -> 0): the
+    least-squares residual sum of squares y'Wy - c'C^+ c of y on the fixed effects and,
+    for models of at most EXACT_FIT_MAX_COLUMNS columns, every group column, from the
+    statistics, relative to ``spread``, the weighted sum of squares of y about its mean
+    (y on the kernel's scale)."""
+    p, yty = len(stats["xty"]), stats["yty"]
+    if p + len(stats["zty"]) <= EXACT_FIT_MAX_COLUMNS:
+        C, rhs = _full_normal_equations(stats, pairs, offs, p)
+        what = "the fixed and group effects together"
+    else:
+        C, rhs, what = stats["xtx"], stats["xty"], "the fixed effects"
+    if len(rhs) == 0 or len(rhs) >= stats["n_obs"]:
         return
     try:
-        rss = yty - float(xty @ np.linalg.solve(xtx, xty))
+        coef = np.linalg.lstsq(C, rhs, rcond=1e-12)[0]
     except np.linalg.LinAlgError:
         return
-    if rss <= 1e-10 * yty:
-        raise ValueError(f"response {design.response!r} is fitted exactly by the fixed "
-                         "effects (residual sum of squares 0): sigma has no information; "
-                         "check for a predictor that copies the response")
+    rss = yty - float(rhs @ coef)
+    if rss <= 1e-10 * spread:
+        raise ValueError(f"response {design.response!r} is fitted exactly by {what} "
+                         "(residual sum of squares 0): sigma has no information; check for a "
+                         "predictor or grouping that copies the response")
 
 
 def _scaled(value, what):
@@ -601,7 +644,8 @@ def build_problem(design, priors, y=None, scaling=None, reuse=None):
             pairs = (reuse.pair_row_off, reuse.rowptr, reuse.cell_col, reuse.cell_val_off,
                      reuse.cell_val, None)
         if scaling is None:
-            _check_not_exact(design, stats)
+            mean = np.average(y_int, weights=w)
+            _check_not_exact(design, stats, pairs, offs, float(np.sum(w * (y_int - mean) ** 2)))
     elif reuse is not None and family.kind == Kind.FAMILY_BINOMIAL:
         row_cell = reuse.row_cell
         keep = row_cell >= 0
