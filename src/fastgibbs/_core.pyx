@@ -3,7 +3,8 @@
 # Model (notation of design.py):
 #     eta = X beta + sum_k Z_k u_k + offset,   u_kj ~ N(0, Sigma_k)  (q_k x q_k)
 #     y | eta from the family: gaussian N(eta, sigma2), binomial (logit), negative
-#     binomial NB2 (log, dispersion alpha) or Poisson (log);
+#     binomial NB2 (log, dispersion alpha), Poisson (log), bernoulli with the probit
+#     link, or Student-t (sigma, nu);
 #     beta ~ N(P0^{-1} h0, P0^{-1}) (P0 need not be diagonal: predictors are centred
 #     and scaled internally, see samplers/problem.py); Sigma_k diagonal with
 #     InvGamma / half-Cauchy entries, or full ~ InvWishart(nu, Psi).
@@ -30,6 +31,14 @@
 #              whose component is drawn, and every move of the location parameters
 #              is corrected by a Metropolis-Hastings step with the exact densities,
 #              so the chain targets the exact Poisson posterior (see poisson_* below).
+#   probit:    z ~ N(eta + offset, 1) truncated to z > 0 (success) or z <= 0 per trial
+#              (Albert & Chib 1993, JASA 88(422)), W = n, b = sum z - n offset: the
+#              weights never change, so X'WX, Z'WZ, Z'WX and the cells between blocks
+#              are computed once and each sweep refills only X'b, Z'b (O(cells (p + q)));
+#   Student-t: y = eta + e, e | lambda ~ N(0, sigma2 / lambda), lambda ~ Gamma(nu/2,
+#              nu/2): lambda | . ~ Gamma((nu + 1)/2, (nu + r^2 / sigma2)/2), W = lambda,
+#              b = lambda y (Geweke 1993, J. Appl. Econometrics 8(S1)); nu by slice
+#              sampling of log nu with lambda integrated out, just before lambda is drawn.
 #
 # One sweep:
 # 0. (families other than gaussian) latent variables | eta, then the statistics;
@@ -43,8 +52,9 @@
 #    (ancillarity-sufficiency interweaving, Yu & Meng 2011, JCGS 20(3)) by slice
 #    sampling log s (Neal 2003); a full block draws Sigma_k | u from its
 #    inverse-Wishart conditional (Bartlett decomposition).
-# 3. the family's dispersion: sigma2 | rest ~ InvGamma from the residual sum of squares
-#    (gaussian), alpha by slice sampling on log alpha (negative binomial).
+# 3. the family's dispersion: sigma2 | rest ~ InvGamma from the (weighted) residual sum
+#    of squares (gaussian, Student-t), alpha by slice sampling on log alpha (negative
+#    binomial).
 #
 # Codes (families, priors, covariance kinds, statuses) are the enums of _kinds.pxd.
 from cpython.pycapsule cimport PyCapsule_GetPointer
@@ -56,6 +66,7 @@ import numpy as np
 
 from fastgibbs._kinds cimport (
     FAMILY_GAUSSIAN, FAMILY_BINOMIAL, FAMILY_NEGBINOMIAL, FAMILY_POISSON,
+    FAMILY_PROBIT, FAMILY_STUDENT_T,
     PRIOR_INV_GAMMA, PRIOR_HALF_CAUCHY, COV_DIAGONAL, COV_INV_WISHART,
     STATUS_OK, STATUS_CHOL_FIXED, STATUS_CHOL_GROUP, STATUS_NONFINITE,
     STATUS_CHOL_WISHART, STATUS_INTERRUPTED,
@@ -65,6 +76,7 @@ from fastgibbs._random cimport (
 )
 from fastgibbs._linalg cimport chol_lower, solve_lower, solve_upper_t
 from fastgibbs._polyagamma cimport pg_draw
+from fastgibbs._truncnorm cimport tn_draw
 from fastgibbs._special cimport log_gamma
 
 cdef extern from "Python.h":
@@ -95,6 +107,8 @@ cdef class Kernel:
     cdef readonly Py_ssize_t row_width, n_disp, n_prec
     cdef readonly int family
     cdef bint has_sigma, augmented
+    cdef bint const_weights          # probit: W never changes (refill b only)
+    cdef bint nu_fixed               # Student-t: nu given (disp[0]), not sampled
     cdef public bint mh_correct      # Poisson: correct each move (False: approximate)
     cdef public bint collapse        # draw each chain's sds with its effects integrated out
     # ---- statistics (weighted; refilled each sweep by augmented families)
@@ -128,14 +142,17 @@ cdef class Kernel:
     cdef readonly long mh_tries, mh_accepts
 
     def __init__(self, problem, state):
-        cdef Py_ssize_t k, q, max_q = 1, max_jq = 1, max_jqq = 1, off
+        cdef Py_ssize_t k, q, max_q = 1, max_jq = 1, max_jqq = 1, off, i
         p = int(problem.n_fixed)
         self.n_fixed = p
         self.n_blocks = len(problem.n_groups)
         self.family = int(problem.family)
-        self.has_sigma = self.family == FAMILY_GAUSSIAN
+        self.has_sigma = bool(problem.has_sigma)        # gaussian, Student-t
         self.augmented = self.family != FAMILY_GAUSSIAN
-        self.n_disp = 1 if self.family == FAMILY_NEGBINOMIAL else 0
+        self.n_disp = int(problem.n_disp)
+        self.const_weights = self.family == FAMILY_PROBIT
+        args = problem.family_args or {}
+        self.nu_fixed = self.family == FAMILY_STUDENT_T and bool(args.get("nu_fixed", False))
 
         cells = problem.cells
         stats = [problem.xtx.ravel(), problem.xty, problem.ztz, problem.ztx, problem.zty,
@@ -233,7 +250,8 @@ cdef class Kernel:
         self.vc_xi = _own(state["vc_xi"], self.n_vc)
         self.re_cov = _own(state["re_cov"], n_prec)
         self.sigma = _own(state["sigma"], 2)
-        self.disp = _own(state.get("disp", np.ones(1)), 1)
+        self.disp = _own(state["disp"] if "disp" in state else np.ones(max(self.n_disp, 1)),
+                         max(self.n_disp, 1))
         re_prec = np.zeros(max(n_prec, 1))
         re_cov = np.asarray(self.re_cov)
         off = 0
@@ -297,6 +315,11 @@ cdef class Kernel:
         self.mh_tries = 0
         self.mh_accepts = 0
         self.mh_correct = True
+        if self.const_weights:          # W = trials per cell, for good: X'WX etc. once
+            for i in range(self.n_cells):
+                self.c_w[i] = self.c_n[i]
+                self.c_b[i] = 0.0
+            self.refill()
 
     # ------------------------------------------------------------------------------
     # Python-facing methods
@@ -483,8 +506,8 @@ cdef class Kernel:
         return STATUS_OK
 
     cdef Py_ssize_t write_row(self, double *row) except -2 nogil:
-        """row <- [beta, sigma | alpha, per block: sds then correlations, u]. Returns the
-        first column that is not finite, or -1."""
+        """row <- [beta, sigma (gaussian, t), dispersion (alpha; nu), per block: sds then
+        correlations, u]. Returns the first column that is not finite, or -1."""
         cdef Py_ssize_t i, k, c, c2, q, pos, off, p = self.n_fixed
         for i in range(p):
             row[i] = self.beta[i]
@@ -492,8 +515,8 @@ cdef class Kernel:
         if self.has_sigma:
             row[pos] = sqrt(self.sigma[0])
             pos += 1
-        if self.n_disp:
-            row[pos] = self.disp[0]
+        for i in range(self.n_disp):
+            row[pos] = self.disp[i]
             pos += 1
         for k in range(self.n_blocks):
             q = self.n_re[k]
@@ -1116,7 +1139,8 @@ cdef class Kernel:
         return
 
     cdef void augment(self, bitgen_t *bg) noexcept nogil:
-        """The family's latent variables given eta, then the weighted statistics."""
+        """The family's latent variables given eta, then the weighted statistics (only
+        X'b, Z'b where the weights are constant)."""
         cdef Py_ssize_t i
         cdef double z, omega, la, alpha
         self.compute_eta(self.c_eta)
@@ -1136,6 +1160,14 @@ cdef class Kernel:
                     - omega * (self.c_off[i] - la)
         elif self.family == FAMILY_POISSON:
             self.poisson_latents(bg)
+        elif self.family == FAMILY_PROBIT:
+            self.probit_latents(bg)
+            self.refill_linear()
+            return
+        elif self.family == FAMILY_STUDENT_T:
+            if not self.nu_fixed:
+                self.draw_nu(bg)
+            self.t_weights(bg)
         self.refill()
 
     cdef void refill(self) noexcept nogil:
@@ -1189,6 +1221,108 @@ cdef class Kernel:
         for m in range(p):
             for m2 in range(m + 1, p):
                 self.xtx[m * p + m2] = self.xtx[m2 * p + m]
+
+    cdef void refill_linear(self) noexcept nogil:
+        """X'b and per group Z'b from c_b, for families whose weights never change
+        (X'WX, Z'WZ, Z'WX and the cells between blocks stay as first filled).
+        Cost O(cells (p + sum_k q_k))."""
+        cdef Py_ssize_t i, k, c, m, q, j, n = self.n_cells, p = self.n_fixed, x0, z0, zy
+        cdef double bb
+        self.xty[:] = 0.0
+        self.zty[:] = 0.0
+        for i in range(n):
+            bb = self.c_b[i]
+            x0 = i * p
+            for m in range(p):
+                self.xty[m] += bb * self.cX[x0 + m]
+            for k in range(self.n_blocks):
+                q = self.n_re[k]
+                z0 = self.z_off[k] + i * q
+                j = self.c_group[k * n + i]
+                zy = self.u_off[k] + j * q
+                for c in range(q):
+                    self.zty[zy + c] += bb * self.cZ[z0 + c]
+
+    # ---- probit ---------------------------------------------------------------------
+    cdef void probit_latents(self, bitgen_t *bg) noexcept nogil:
+        """Albert & Chib (1993): for every trial of a cell, z ~ N(e, 1) truncated to
+        z > 0 (a success) or z <= 0 (a failure), e = eta + offset; then
+        b = sum z - n offset = n eta + sum (z - e). Cost O(trials)."""
+        cdef Py_ssize_t i
+        cdef long t, ones, zeros
+        cdef double e, total
+        for i in range(self.n_cells):
+            e = self.c_eta[i] + self.c_off[i]
+            ones = <long>self.c_y[i]
+            zeros = <long>self.c_n[i] - ones
+            total = 0.0
+            for t in range(ones):
+                total += tn_draw(bg, -e, INFINITY)
+            for t in range(zeros):
+                total += tn_draw(bg, -INFINITY, -e)
+            self.c_b[i] = self.c_n[i] * self.c_eta[i] + total
+
+    # ---- Student-t ------------------------------------------------------------------
+    cdef void t_weights(self, bitgen_t *bg) noexcept nogil:
+        """lambda | . ~ Gamma(n (nu + 1)/2, (nu + r^2/sigma2)/2) per cell of n identical
+        observations (the sum of their n weights), r = y - eta; W = lambda, b = lambda y,
+        and y'Wy. Cost O(cells)."""
+        cdef Py_ssize_t i
+        cdef double nu = self.disp[0], s2 = self.sigma[0], r, lam, yty = 0.0
+        for i in range(self.n_cells):
+            r = self.c_y[i] - self.c_eta[i]
+            lam = draw_gamma(bg, 0.5 * self.c_n[i] * (nu + 1.0), 0.5 * (nu + r * r / s2))
+            self.c_w[i] = lam
+            self.c_b[i] = lam * self.c_y[i]
+            yty += lam * self.c_y[i] * self.c_y[i]
+        self.yty = yty
+
+    cdef double nu_log_target(self, double t) noexcept nogil:
+        """log p(log nu = t | eta, sigma2, y) up to a constant, lambda integrated out:
+        sum_c n_c log t_nu(r_c / sigma) + a Gamma(shape, rate) prior on nu and the
+        Jacobian e^t. Cost O(cells)."""
+        cdef Py_ssize_t i
+        cdef double nu, const, total, r, s2 = self.sigma[0], n_total = 0.0
+        if t < -30.0 or t > 30.0:
+            return -INFINITY
+        nu = exp(t)
+        const = log_gamma(0.5 * (nu + 1.0)) - log_gamma(0.5 * nu) - 0.5 * t
+        total = self.disp_shape * t - self.disp_rate * nu
+        for i in range(self.n_cells):
+            r = self.c_y[i] - self.c_eta[i]
+            total -= self.c_n[i] * 0.5 * (nu + 1.0) * log1p(r * r / (s2 * nu))
+            n_total += self.c_n[i]
+        return total + n_total * const
+
+    cdef void draw_nu(self, bitgen_t *bg) noexcept nogil:
+        """nu | eta, sigma2, y (lambda integrated out) by three slice-sampling updates
+        of log nu (Neal 2003, stepping out with width 1); lambda is drawn right after,
+        given the new nu, so the pair moves from its joint conditional."""
+        cdef double t0, logy, left, right, t1, width = 1.0
+        cdef long jl, jr, it, rep
+        t0 = log(self.disp[0])
+        for rep in range(3):
+            logy = self.nu_log_target(t0) - draw_exponential(bg)
+            left = t0 - width * draw_uniform(bg)
+            right = left + width
+            jl = <long>floor(16.0 * draw_uniform(bg))
+            jr = 15 - jl
+            while jl > 0 and self.nu_log_target(left) > logy:
+                left -= width
+                jl -= 1
+            while jr > 0 and self.nu_log_target(right) > logy:
+                right += width
+                jr -= 1
+            for it in range(200):
+                t1 = left + (right - left) * draw_uniform(bg)
+                if self.nu_log_target(t1) > logy:
+                    t0 = t1
+                    break
+                if t1 < t0:
+                    left = t1
+                else:
+                    right = t1
+        self.disp[0] = exp(t0)
 
     # ---- negative binomial dispersion ----------------------------------------------
     cdef double nb_log_target(self, double t) noexcept nogil:

@@ -8,6 +8,8 @@ cpdef enum Family:
     FAMILY_BINOMIAL = 1        # logit link, omega ~ PG(n, eta) (Polson, Scott & Windle 2013)
     FAMILY_NEGBINOMIAL = 2     # log link, omega ~ PG(y + alpha, eta - log alpha); alpha by slice
     FAMILY_POISSON = 3         # log link, auxiliary mixture + Metropolis-Hastings correction
+    FAMILY_PROBIT = 4          # probit link, z ~ N(eta, 1) truncated by y (Albert & Chib 1993)
+    FAMILY_STUDENT_T = 5       # t residuals as a scale mixture: weights lambda ~ Gamma, sigma2, nu
 
 cpdef enum VariancePrior:
     PRIOR_INV_GAMMA = 0        # variance ~ InvGamma(a, b)

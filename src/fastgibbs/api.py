@@ -11,6 +11,7 @@ import numpy as np
 
 from .chains import BACKENDS, chain_seeds, default_jobs, replay_seed, run_chains
 from .design import build_design
+from .families import get_family
 from .lme4 import BlockInfo
 from .priors import resolve_priors
 from .progress import ProgressBar
@@ -118,10 +119,12 @@ class Model:
     """
 
     def __init__(self, formula, data, *, family="gaussian", priors=None, na_action="raise",
-                 offset=None, weights=None, rank_deficient="drop"):
+                 offset=None, weights=None, rank_deficient="drop", link=None):
         t0 = time.perf_counter()
         self.formula = formula
         self.data = data
+        # a number in priors fixes a family parameter (the t family's nu)
+        family = get_family(family, link=link).with_priors(priors)
         self.design = build_design(formula, data, na_action=na_action, family=family,
                                    offset=offset, weights=weights,
                                    rank_deficient=rank_deficient)
@@ -215,13 +218,14 @@ class Model:
             fixed_spec=self.design.fixed_spec, data=data,
             n_cells=problem.n_cells, sampler=sampler,
             offset_terms=self.design.offset_terms, offset_array=self.design.offset_array,
+            family_options=self.family.options(),
         )
 
 
 def fit(formula, data, *, family="gaussian", priors=None, chains=4, warmup=1000,
         draws=1000, thin=1, seed=None, n_jobs=None, backend="thread",
         na_action="raise", interweave=True, progress=False, offset=None, weights=None,
-        rank_deficient="drop"):
+        rank_deficient="drop", link=None):
     """Fit a multilevel model by Gibbs sampling.
 
     Parameters
@@ -232,11 +236,15 @@ def fit(formula, data, *, family="gaussian", priors=None, chains=4, warmup=1000,
         inverse-Wishart prior) or ``(1 + x || g)`` (independent); ``offset(expr)``
         terms enter the linear predictor with coefficient 1.
     data : pandas.DataFrame
-    family : {"gaussian", "bernoulli", "binomial", "poisson", "negativebinomial"}
+    family : {"gaussian", "bernoulli", "binomial", "poisson", "negativebinomial", "t"}
         bernoulli: 0/1, boolean or two-level categorical response (the second level is
         the event); binomial: ``p(successes, trials) ~ ...``; poisson and
-        negativebinomial (NB2, dispersion ``alpha``): counts, log link. See
+        negativebinomial (NB2, dispersion ``alpha``): counts, log link; t: Student-t
+        residuals, ``sigma`` and ``nu`` (``priors={"nu": 4}`` fixes nu). See
         :mod:`fastgibbs.families` for how each is sampled.
+    link : str, optional
+        The link function: None for the family's default (logit for bernoulli), or
+        ``"probit"`` for bernoulli (truncated-normal augmentation).
     priors : dict, optional
         ``{name: prior}``; see :mod:`fastgibbs.priors` for keys and defaults.
     chains, warmup, draws, thin : int
@@ -273,7 +281,7 @@ def fit(formula, data, *, family="gaussian", priors=None, chains=4, warmup=1000,
     """
     check_sample_args(chains, warmup, draws, thin, n_jobs, backend)
     model = Model(formula, data, family=family, priors=priors, na_action=na_action,
-                  offset=offset, weights=weights, rank_deficient=rank_deficient)
+                  offset=offset, weights=weights, rank_deficient=rank_deficient, link=link)
     return model.sample(chains=chains, warmup=warmup, draws=draws, thin=thin, seed=seed,
                         n_jobs=n_jobs, backend=backend, interweave=interweave,
                         progress=progress)

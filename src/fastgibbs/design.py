@@ -132,7 +132,7 @@ class TermCoding:
 
 
 def build_design(formula, data, na_action="raise", family="gaussian", offset=None,
-                 weights=None, rank_deficient="drop"):
+                 weights=None, rank_deficient="drop", link=None):
     """Evaluate ``formula`` on ``data`` (a pandas DataFrame) into a :class:`Design`.
 
     ``na_action="raise"`` (default) refuses missing values in any column the formula
@@ -149,11 +149,12 @@ def build_design(formula, data, na_action="raise", family="gaussian", offset=Non
     them in ``Design.dropped_fixed``; ``"error"`` refuses such a design.
 
     lme4's ``cbind(successes, failures)`` and brms's ``successes | trials(n)`` are read
-    as the binomial response ``p(successes, trials)``.
+    as the binomial response ``p(successes, trials)``. ``link`` picks the family's link
+    (None: its default; see :func:`fastgibbs.families.get_family`).
     """
     from .families import get_family
 
-    family = get_family(family)
+    family = get_family(family, link=link)
     if not isinstance(data, pd.DataFrame):
         raise TypeError(f"data must be a pandas DataFrame, got {type(data).__name__}")
     if na_action not in ("raise", "drop"):
@@ -179,6 +180,11 @@ def build_design(formula, data, na_action="raise", family="gaussian", offset=Non
     if family.name != "gaussian":        # a gaussian offset is subtracted from y, scaled
         family.check_offset(offset_values)
     weight_values = _weights(weights, data, kept)
+    if family.integer_weights and weight_values is not None \
+            and np.any(weight_values != np.round(weight_values)):
+        raise ValueError(f"weights must be whole numbers for the {family.name} family "
+                         f"({family.link} link): each observation has its own latent variable, "
+                         "and a weight counts identical observations")
     dropped = ()
     if X.shape[1]:
         _check_finite(X, fixed_names)
@@ -404,10 +410,11 @@ def _blocks(parsed, data, family):
         group, levels = _group_index(data, variables)
         if len(levels) < 2:
             raise ValueError(f"grouping factor {factor!r} has a single level; it cannot vary")
-        if len(levels) == len(group) and family.name == "gaussian":
+        if len(levels) == len(group) and "sigma" in family.dispersion:
             raise ValueError(
-                f"grouping factor {factor!r} has one observation per level: in a gaussian "
-                "model its variance cannot be told apart from the residual variance sigma "
+                f"grouping factor {factor!r} has one observation per level: in a "
+                f"{family.name} model its variance cannot be told apart from the residual "
+                "scale sigma "
                 "(lme4 refuses this too: 'number of levels of each grouping factor must be "
                 "< number of observations'); drop the term, or use it with a family "
                 "without sigma (an observation-level effect models overdispersion there)")

@@ -183,12 +183,14 @@ class Lme4Mixin:
         Schielzeth (2017, J. R. Soc. Interface 14: 20170213): log(1 + 1/lambda)
         (Poisson), log(1 + 1/lambda + 1/alpha) (negative binomial), with
         lambda = exp(beta_0 + sum_l tau_l^2 / 2). Factors without a varying
-        intercept are left out."""
+        intercept are left out. Probit models have latent residual variance 1; Student-t
+        models sigma^2 nu / (nu - 2) (NaN for draws with nu <= 2, where it is
+        infinite)."""
         intercepts = [b for b in self.blocks if "1" in b.columns]
         if not intercepts:
             raise ValueError("icc needs at least one varying intercept")
         tau2 = {b.factor: self._flat(f"1|{b.factor}_sigma") ** 2 for b in intercepts}
-        family = get_family(self.family)
+        family = self.family_object()
         params = {n: self._flat(n) for n in family.dispersion}
         log_mean = None
         if family.link == "log":
@@ -216,7 +218,7 @@ class Lme4Mixin:
         fit's offset was an array). The response is drawn from the family: gaussian
         adds N(0, sigma^2) noise; bernoulli draws 0/1 outcomes (so the mean is the
         predicted probability); binomial draws successes out of the trials column of
-        ``newdata``; poisson and negativebinomial draw counts.
+        ``newdata``; poisson and negativebinomial draw counts; t adds Student-t noise.
 
         Returns a DataFrame (mean, sd, quantiles per row) when ``summary``, else the
         draws as an ndarray (chains * draws, n_rows).
@@ -242,7 +244,7 @@ class Lme4Mixin:
             for block, (Z, labels) in zip(self.blocks, groups):
                 eta += self._group_part(block, Z, labels, rng)
         eta += off
-        family = get_family(self.family)
+        family = self.family_object()
         params = {n: self._flat(n)[:, None] for n in family.dispersion}
         y = family.simulate(eta, params, rng, trials=_trials(self, data))
         if not summary:

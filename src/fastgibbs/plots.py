@@ -36,7 +36,7 @@ RANK_BAND = 0.95        # probability of the expected band of a rank-plot bin co
 LABEL_CHARS = 18        # pairs plot: longer names are wrapped at '|', '~', '_', ':'
 
 _LINKS = {"gaussian": "identity", "bernoulli": "logit", "binomial": "logit",
-          "poisson": "log", "negativebinomial": "log"}
+          "poisson": "log", "negativebinomial": "log", "t": "identity"}
 _NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
 
 
@@ -202,8 +202,8 @@ class PlotsMixin:
         """(lower, upper) support of a parameter: [0, inf) for sds, [-1, 1] for
         correlations, the real line otherwise."""
         sds = {f"{term}_sigma" for block in self.blocks for term in block.terms}
-        if self.family == "gaussian":
-            sds.add("sigma")
+        if self.family in ("gaussian", "t"):
+            sds.update({"sigma", "nu"})
         if name in sds:
             return 0.0, math.inf
         if any(name in block.correlation_names for block in self.blocks):
@@ -213,11 +213,12 @@ class PlotsMixin:
     def _scale_label(self, name):
         """'logit scale' (the family's link) for parameters on the link scale of a
         non-gaussian family: coefficients, group effects and group sds; else ''."""
-        if self.family == "gaussian":
+        if self.family in ("gaussian", "t"):
             return ""
         on_link = name in self.fixed_names or self._bounds(name)[0] == 0.0 \
             or any(name.startswith(term + "[") for term in self.term_index)
-        return f"{link_name(self.family)} scale" if on_link else ""
+        link = self.family_options.get("link") or link_name(self.family)    # probit
+        return f"{link} scale" if on_link else ""
 
     def plot_trace(self, pars=None, include_warmup=True, kind="trace", bins=20):
         """Trace plot (rstan's traceplot) or rank plot of the chains, one panel per parameter.

@@ -8,6 +8,8 @@ receive plain floats. Keys of the ``priors`` dict:
 - ``"sigma"``: prior on the residual variance (:class:`InvGamma`) or sd
   (:class:`HalfCauchy`) of gaussian models;
 - ``"alpha"``: :class:`Gamma` prior on the negative binomial's dispersion;
+- ``"nu"``: :class:`Gamma` prior on the t family's degrees of freedom, or a number,
+  which fixes nu;
 - a group term (``"1|state"``, ``"x|g"``): prior on that term's variance or sd.
 
 Defaults (used for every key not given; see :func:`default_priors`) are weakly
@@ -29,7 +31,8 @@ of the mean count per unit of exposure (log link). y is y - offset when there is
   (-1, 1) a priori (Gelman & Hill 2007, sec. 17.1), and each variance then has an
   InvGamma(1, s_c^2 / 2) marginal: weak, proper, and on the scale of the data;
 - the negative binomial's ``alpha``: ``Gamma(0.01, 0.01)`` (brms's default): nearly
-  flat in log alpha from 0.01 to 100.
+  flat in log alpha from 0.01 to 100;
+- the t family's ``nu``: ``Gamma(2, 0.1)`` (Juarez & Steel 2010; brms's default).
 """
 from dataclasses import dataclass
 import numbers
@@ -218,6 +221,10 @@ def resolve_priors(design, priors):
     if not isinstance(priors, dict):
         raise TypeError(f"priors must be a dict, got {type(priors).__name__}")
     resolved = default_priors(design)
+    fixed = dict(getattr(design.family, "fixed_parameters", {}) or {})
+    if fixed:       # parameters the family holds fixed (t's nu): a number, not a prior
+        priors = {k: v for k, v in priors.items()
+                  if not (isinstance(k, str) and k.strip() in fixed)}
     priors = normalise_keys(priors, resolved)
     for key, prior in priors.items():
         if key not in resolved:
@@ -234,7 +241,9 @@ def resolve_priors(design, priors):
                                  f"{resolved[key].scale.shape[0]} x {resolved[key].scale.shape[0]}")
         elif isinstance(resolved[key], Gamma):
             if not isinstance(prior, Gamma):
-                raise TypeError(f"prior for {key!r} must be fg.Gamma(shape, rate), got {prior!r}")
+                extra = " or a positive number (which fixes nu)" if key == "nu" else ""
+                raise TypeError(f"prior for {key!r} must be fg.Gamma(shape, rate){extra}, "
+                                f"got {prior!r}")
         elif not isinstance(prior, VARIANCE_PRIORS):
             raise TypeError(f"prior for {key!r} must be fg.InvGamma (on the variance) or "
                             f"fg.HalfCauchy (on the sd), got {prior!r}")

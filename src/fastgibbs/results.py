@@ -51,11 +51,19 @@ class Fit(Lme4Mixin, PlotsMixin, ExportMixin, DiagnoseMixin):
     sampler: dict = field(default_factory=dict)   # e.g. mh_acceptance of the Poisson family
     offset_terms: tuple = ()         # offset expressions (formula terms, offset= column)
     offset_array: bool = False       # fitted with an offset array: predict needs offset=
+    # get_family(family, **family_options) rebuilds the family: a link other than the
+    # default, a cumulative model's categories, a fixed nu
+    family_options: dict = field(default_factory=dict)
     fixed_spec: object = field(default=None, repr=False)   # formulae fixed-effects spec
     # JSON record of the fixed-effects design (fixed_design.py): made when saving, set by load
     fixed_design: dict = field(default=None, repr=False)
     data: object = field(default=None, repr=False)         # the DataFrame fitted (not saved)
     _summary_cache: dict = field(default_factory=dict, repr=False)
+
+    def family_object(self):
+        """The fit's :class:`fastgibbs.families.Family` (with its link and options)."""
+        from .families import get_family
+        return get_family(self.family, **self.family_options)
 
     @property
     def n_chains(self):
@@ -147,7 +155,8 @@ class Fit(Lme4Mixin, PlotsMixin, ExportMixin, DiagnoseMixin):
         lines = [
             f"Bayesian multilevel model fit by Gibbs sampling (fastgibbs)",
             f" Formula: {self.formula}",
-            f"  Family: {self.family}",
+            f"  Family: {self.family}" + (f" ({self.family_options['link']} link)"
+                                          if "link" in self.family_options else ""),
             f"    Data: {self.n_obs} observations"
             + (f" ({self.n_dropped} rows with missing values dropped)" if self.n_dropped else "")
             + (f" in {self.n_cells} cells" if self.n_cells is not None else "")

@@ -269,7 +269,11 @@ def _check_consistency(stored):
     from .families import FAMILY_NAMES, get_family
     if stored["family"] not in FAMILY_NAMES:
         _fail("family", f"is not one of {FAMILY_NAMES}")
-    for name in get_family(stored["family"]).dispersion:
+    try:
+        family = get_family(stored["family"], **stored.get("family_options", {}))
+    except (TypeError, ValueError) as err:
+        _fail("family_options", f"do not make a {stored['family']} family: {err}")
+    for name in family.dispersion:
         if name not in known:
             _fail("names", f"lack {name!r} of a {stored['family']} model")
 
@@ -332,7 +336,18 @@ CHECKS = {
     "offset_terms": lambda v, s, n: _strings(v, "offset_terms"),
     "offset_array": lambda v, s, n: isinstance(v, bool) or _fail("offset_array",
                                                                   "must be true or false"),
+    "family_options": lambda v, s, n: _check_family_options(v),
 }
+
+
+def _check_family_options(value):
+    """{"link": str, "nu": number}, each optional."""
+    checks = {"link": lambda v: isinstance(v, str), "nu": _is_number}
+    if not isinstance(value, dict):
+        _fail("family_options", "must be an object")
+    for key, item in value.items():
+        if key not in checks or not checks[key](item):
+            _fail("family_options", f"has a bad entry {key!r}")
 
 
 # ----------------------------------------------------------------------------------

@@ -28,10 +28,12 @@ class Family:
 
     name = None                # "gaussian", "bernoulli", ...
     kind = None                # fastgibbs._kinds.Family code of the kernel step
-    link = None                # "identity", "logit", "log"
+    link = None                # "identity", "logit", "log", "probit"
     dispersion = ()            # names of dispersion parameters in the draws
     aggregates = False         # rows with the same covariates/groups collapse to cells
     needs_trials = False       # predict/simulate need a trials column
+    integer_weights = False    # frequency weights must be whole numbers (latent per row)
+    fixed_parameters = {}      # dispersion parameters held at given values (t's nu)
     # largest |linear predictor| (link scale; gaussian: in sds of y, where a prior holding
     # a coefficient 1e6 sds from the data is a conflict no double-precision sum survives)
     # the likelihood can be evaluated at: offsets and prior locations beyond it are refused
@@ -39,6 +41,16 @@ class Family:
 
     def __repr__(self):
         return f"<fastgibbs family {self.name!r} ({self.link} link)>"
+
+    def options(self):
+        """Keyword arguments of :func:`fastgibbs.families.get_family` that rebuild this
+        family from its name (kept with a fit as ``Fit.family_options``)."""
+        return {}
+
+    def with_priors(self, priors):
+        """This family with the parameters that ``priors`` fixes (a number instead of a
+        prior, e.g. ``{"nu": 4}``) held at those values; itself when none."""
+        return self
 
     # ---- response ------------------------------------------------------------------
     def response(self, term, name, data):

@@ -44,9 +44,19 @@ def initial_state(problem, rng):
     parts = [np.diag(tau2[problem.vc_off[k]:problem.vc_off[k] + q]).ravel()
              for k, q in enumerate(problem.n_re)]
     return {"beta": beta, "u": u, "tau2": tau2, "vc_xi": vc_xi.astype(float),
-            "sigma": np.array([sigma2, xi_sigma]),
-            "disp": np.array([np.exp(rng.uniform(-1.0, 1.0))]),
+            "sigma": np.array([sigma2, xi_sigma]), "disp": _initial_dispersion(problem, rng),
             "re_cov": np.concatenate(parts) if parts else np.zeros(0)}
+
+
+def _initial_dispersion(problem, rng):
+    """The kernel's dispersion state: alpha (negative binomial) dispersed around 1;
+    Student-t nu between e and 20 (or its fixed value)."""
+    args = problem.family_args or {}
+    if problem.family == Kind.FAMILY_STUDENT_T:
+        if args["nu_fixed"]:
+            return np.array([float(args["nu"])])
+        return np.array([np.exp(rng.uniform(1.0, 3.0))])
+    return np.array([np.exp(rng.uniform(-1.0, 1.0))])
 
 
 def to_user_scale(problem, rows):

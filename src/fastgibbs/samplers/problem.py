@@ -15,8 +15,11 @@ observations for gaussian models). Three things happen here:
    non-empty cells of Z_k'W Z_l for every ordered pair of blocks (W the frequency
    weights).
 3. **Cells of other families**: rows with the same covariates, groups (and offset,
-   and for the negative binomial the same count) collapse into one cell, with the
-   aggregation each family's likelihood allows (fastgibbs.families).
+   and for the negative binomial and Student-t families the same response) collapse
+   into one cell, with the aggregation each family's likelihood allows
+   (fastgibbs.families).
+
+The Student-t family centres and scales y as the gaussian one does.
 """
 from dataclasses import dataclass, replace
 from types import SimpleNamespace
@@ -134,6 +137,8 @@ class Problem:
     cells: dict = None
     mixtures: dict = None
     row_cell: np.ndarray = None     # (n_obs,) the cell of each row (augmented families)
+    # family-specific kernel input: Student-t {"nu_fixed", "nu"}
+    family_args: dict = None
 
     @property
     def n_vc(self):
@@ -141,11 +146,17 @@ class Problem:
 
     @property
     def has_sigma(self):
-        return self.family == Kind.FAMILY_GAUSSIAN
+        return self.family in (Kind.FAMILY_GAUSSIAN, Kind.FAMILY_STUDENT_T)
 
     @property
     def n_disp(self):
-        return 1 if self.family == Kind.FAMILY_NEGBINOMIAL else 0
+        """Dispersion parameters in a draw row after sigma: alpha (negative binomial),
+        nu (Student-t, unless fixed)."""
+        if self.family == Kind.FAMILY_NEGBINOMIAL:
+            return 1
+        if self.family == Kind.FAMILY_STUDENT_T:
+            return 0 if self.family_args["nu_fixed"] else 1
+        return 0
 
     @property
     def row_width(self):
@@ -216,7 +227,7 @@ def _transform(design, y, weights, scaling=None):
         center[m] = mean
         scale[m] = sd if sd > 0 else 1.0
     shift, y_scale = 0.0, 1.0
-    if design.family.kind == Kind.FAMILY_GAUSSIAN:
+    if design.family.kind in SCALED_Y:
         if scaling is not None:
             shift, y_scale = scaling
         else:
@@ -233,6 +244,10 @@ def _transform(design, y, weights, scaling=None):
         z_scale.append(np.where(rms > 0, rms, 1.0))
     return Transform(y_shift=shift, y_scale=y_scale, x_center=center, x_scale=scale,
                      intercept=intercept, z_scale=tuple(z_scale))
+
+
+# families whose response is shifted and scaled internally (identity link, sigma)
+SCALED_Y = (Kind.FAMILY_GAUSSIAN, Kind.FAMILY_STUDENT_T)
 
 
 # the least-squares check of an exactly fitted response uses every group column up to
@@ -565,10 +580,12 @@ def _cells(design, blocks, X, y, w):
     offset = design.offset
     parts = [X] + [b.Z for b in blocks] + [b.group[:, None].astype(float) for b in blocks]
     kind = family.kind
-    if kind == Kind.FAMILY_BINOMIAL:
+    if kind in (Kind.FAMILY_BINOMIAL, Kind.FAMILY_PROBIT):
         parts.append(offset[:, None])
     elif kind == Kind.FAMILY_NEGBINOMIAL:
         parts += [offset[:, None], y[:, None]]
+    elif kind == Kind.FAMILY_STUDENT_T:          # y is y - offset on the kernel's scale
+        parts.append(y[:, None])
     key = np.hstack(parts) if parts else np.zeros((design.n_obs, 0))
     if key.shape[1] == 0:
         inverse, first = np.zeros(design.n_obs, dtype=np.intp), np.zeros(1, dtype=np.intp)
@@ -580,10 +597,12 @@ def _cells(design, blocks, X, y, w):
     def total(values):
         return np.bincount(inverse, weights=values, minlength=n_cells)
 
-    if kind == Kind.FAMILY_BINOMIAL:
+    if kind in (Kind.FAMILY_BINOMIAL, Kind.FAMILY_PROBIT):
         cy, cn, coff = total(w * y), total(w * design.trials), offset[first]
     elif kind == Kind.FAMILY_NEGBINOMIAL:
         cy, cn, coff = y[first], total(w), offset[first]
+    elif kind == Kind.FAMILY_STUDENT_T:
+        cy, cn, coff = y[first], total(w), np.zeros(n_cells)
     else:                                       # Poisson: counts and exposures add up
         cy, cn = total(w * y), np.ones(n_cells)
         with np.errstate(divide="ignore"):
@@ -622,7 +641,8 @@ def build_problem(design, priors, y=None, scaling=None, reuse=None):
     y = design.y if y is None else np.asarray(y, dtype=float)
     w = np.ones(design.n_obs) if design.weights is None else design.weights
     gaussian = family.kind == Kind.FAMILY_GAUSSIAN
-    y_eff = y - design.offset if gaussian else y
+    scaled_y = family.kind in SCALED_Y
+    y_eff = y - design.offset if scaled_y else y
     tf = _transform(design, y_eff, design.weights, scaling)
     X_int = (design.X - tf.x_center) / tf.x_scale if design.n_fixed else design.X
     X_int = np.asarray(X_int, dtype=float)
@@ -646,7 +666,7 @@ def build_problem(design, priors, y=None, scaling=None, reuse=None):
         if scaling is None:
             mean = np.average(y_int, weights=w)
             _check_not_exact(design, stats, pairs, offs, float(np.sum(w * (y_int - mean) ** 2)))
-    elif reuse is not None and family.kind == Kind.FAMILY_BINOMIAL:
+    elif reuse is not None and family.kind in (Kind.FAMILY_BINOMIAL, Kind.FAMILY_PROBIT):
         row_cell = reuse.row_cell
         keep = row_cell >= 0
         cells = dict(reuse.cells, y=np.bincount(row_cell[keep], weights=(w * y)[keep],
@@ -656,7 +676,15 @@ def build_problem(design, priors, y=None, scaling=None, reuse=None):
         stats = {"n_obs": reuse.n_obs, "yty": 0.0, "xtx": reuse.xtx, "xty": reuse.xty,
                  "ztz": reuse.ztz, "ztx": reuse.ztx, "zty": reuse.zty}
     else:
-        cells, cell_blocks, row_cell = _cells(design, blocks, X_int, y, w)
+        y_cells = (y_eff - tf.y_shift) / tf.y_scale if scaled_y else y
+        if scaled_y and scaling is None:        # Student-t: sigma -> 0 as for gaussian
+            y_int = y_cells
+            stats = _gaussian_statistics(X_int, y_int, blocks, w)
+            pairs = pair_cells([b.group for b in blocks], [b.Z for b in blocks],
+                               offs["n_groups"], w)
+            mean = np.average(y_int, weights=w)
+            _check_not_exact(design, stats, pairs, offs, float(np.sum(w * (y_int - mean) ** 2)))
+        cells, cell_blocks, row_cell = _cells(design, blocks, X_int, y_cells, w)
         pairs = pair_cells([g for g, _ in cell_blocks], [z for _, z in cell_blocks],
                            offs["n_groups"])
         cells["pair_cell"] = pairs[5]
@@ -672,6 +700,10 @@ def build_problem(design, priors, y=None, scaling=None, reuse=None):
     chain_order, chain_start, parent_block = nested_chains(
         offs["n_groups"], pairs[0], pairs[1])
     prior_prec, prior_h = _fixed_prior(design, priors, tf)
+    family_args = None
+    if family.kind == Kind.FAMILY_STUDENT_T:
+        nu = family.fixed_parameters.get("nu")
+        family_args = {"nu_fixed": nu is not None, "nu": nu}
     _check_conditioning(design, priors, X_int, w, prior_prec)
     _check_group_columns(design, blocks, w)
     vc, iw_df, iw_scale = [], [], []
@@ -690,10 +722,13 @@ def build_problem(design, priors, y=None, scaling=None, reuse=None):
                    for c, t in enumerate(b.terms)]
             iw_df.append(0.0)
             iw_scale.append(np.eye(b.n_re).ravel())
-    sigma_prior = _variance_args(priors["sigma"], "sigma", tf.y_scale) if gaussian \
+    sigma_prior = _variance_args(priors["sigma"], "sigma", tf.y_scale) if scaled_y \
         else (int(VariancePrior.PRIOR_INV_GAMMA), 1.0, 1.0)
-    disp_prior = (priors["alpha"].shape, priors["alpha"].rate) \
-        if family.kind == Kind.FAMILY_NEGBINOMIAL else (1.0, 1.0)
+    disp_prior = (1.0, 1.0)
+    if family.kind == Kind.FAMILY_NEGBINOMIAL:
+        disp_prior = (priors["alpha"].shape, priors["alpha"].rate)
+    elif family.kind == Kind.FAMILY_STUDENT_T and not family_args["nu_fixed"]:
+        disp_prior = (priors["nu"].shape, priors["nu"].rate)
 
     return Problem(
         family=int(family.kind), n_fixed=p, n_u=n_u,
@@ -710,7 +745,7 @@ def build_problem(design, priors, y=None, scaling=None, reuse=None):
         iw_df=np.array(iw_df, dtype=float), iw_scale=_cat(iw_scale),
         sigma_prior=sigma_prior, disp_prior=disp_prior, transform=tf,
         chain_order=chain_order, chain_start=chain_start, parent_block=parent_block,
-        cells=cells, mixtures=mixtures, row_cell=row_cell, **offs)
+        cells=cells, mixtures=mixtures, row_cell=row_cell, family_args=family_args, **offs)
 
 
 def with_response(problem, design, y):
