@@ -13,8 +13,9 @@ process; the rules checked are those of issue 11:
 - a refused input raises ValueError, TypeError or NotImplementedError (FormulaError
   is a ValueError) with a message, never LinAlgError or any other exception.
 
-Every family is drawn (gaussian, bernoulli, binomial, poisson, negativebinomial) with
-every structure of the Models table, offsets and weights.
+Every family is drawn (gaussian, bernoulli with the logit and probit links, binomial,
+poisson, negativebinomial, t) with every structure of the Models table, offsets,
+weights and links a family may not have.
 
 Before each case the child writes ``case <i>: <description>`` to stdout, so the parent
 can name the case of a crash (segfault) or a hang. At the end it writes one line
@@ -183,6 +184,8 @@ def make_priors(rng, formula):
         lambda: ("1 + x|g", fg.InvWishart(3, [1.0, 1.0])),
         lambda: ("alpha", fg.Gamma(10.0 ** rng.integers(-3, 3), 10.0 ** rng.integers(-3, 3))),
         lambda: ("alpha", fg.HalfCauchy(1.0)),
+        lambda: ("nu", float(rng.choice([4.0, 0.5, 0.0, -1.0, 1e300, np.inf]))),
+        lambda: ("nu", fg.Gamma(10.0 ** rng.integers(-2, 3), 10.0 ** rng.integers(-2, 3))),
     ]
     priors = {}
     for _ in range(int(rng.integers(1, 3))):
@@ -218,7 +221,7 @@ def _check_error(err, stage, problems, case):
 
 
 FAMILY_OF = {"gaussian_scaled": "gaussian", "constant": "gaussian"}
-FAMILIES = ("gaussian", "bernoulli", "binomial", "poisson", "negativebinomial")
+FAMILIES = ("gaussian", "bernoulli", "binomial", "poisson", "negativebinomial", "t")
 
 
 def run_case(rng, index, problems, folder):
@@ -233,6 +236,8 @@ def run_case(rng, index, problems, folder):
     if rng.random() < 0.1:
         extra["offset"] = rng.choice(["z", "w"]) if rng.random() < 0.5 \
             else rng.normal(size=len(data))
+    if (family == "bernoulli" and rng.random() < 0.4) or rng.random() < 0.03:
+        extra["link"] = str(rng.choice(["probit", "probit", "logit", "log", "cloglog"]))
     case = (f"case {index}: fg.fit({formula!r}, data, family={family!r}, priors={priors!r}, "
             f"**{args!r}, extra={sorted(extra)}); data {data.shape} columns "
             f"{list(data.columns)} dtypes {[str(t) for t in data.dtypes]}")

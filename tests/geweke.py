@@ -58,8 +58,9 @@ class Geweke:
             from fastgibbs.families.poisson import mixture_tables
             tables, _ = mixture_tables(np.arange(MAX_COUNT + 1.0))
             self.problem = dataclasses.replace(self.problem, mixtures=tables)
-        if self.kind == Kind.FAMILY_NEGBINOMIAL:
+        if self.kind in (Kind.FAMILY_NEGBINOMIAL, Kind.FAMILY_STUDENT_T):
             # cells must be the rows whatever y is: every row has its own covariates
+            # (Student-t: its own y)
             assert self.problem.n_cells == design.n_obs
         self.dispersion = list(design.family.dispersion)
         # eta = A @ row (+ offset): the linear predictor as a matrix on a draw row
@@ -158,7 +159,10 @@ class Geweke:
         return {"beta": p.transform.beta_to_internal(beta) if len(beta) else beta,
                 "u": np.concatenate(u) if u else np.zeros(0), "tau2": np.array(tau2),
                 "vc_xi": np.ones(p.n_vc), "sigma": np.array([sigma2, 1.0]),
-                "disp": np.array([row[self.col["alpha"]] if "alpha" in self.col else 1.0]),
+                # alpha, nu, or a fixed nu (the kernel keeps it in the same place)
+                "disp": np.array([row[self.col[name]] for name in ("alpha", "nu")
+                                  if name in self.col]
+                                 or [d.family.fixed_parameters.get("nu", 1.0)]),
                 "re_cov": np.concatenate(covs) if covs else np.zeros(0)}
 
     def _responder(self):
@@ -177,7 +181,7 @@ class Geweke:
                 s = M @ y
                 kernel.set_gaussian_response(float(y @ y), s[:d.n_fixed], s[d.n_fixed:])
             return update
-        if self.kind == Kind.FAMILY_NEGBINOMIAL:
+        if self.kind in (Kind.FAMILY_NEGBINOMIAL, Kind.FAMILY_STUDENT_T):
             order = np.argsort(p.row_cell)
 
             def update(kernel, y):

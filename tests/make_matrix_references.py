@@ -39,7 +39,8 @@ def run_cell(cell):
     matrix.DATA.mkdir(parents=True, exist_ok=True)
     data.to_csv(matrix.dataset_path(family, structure), index=False)
     data = matrix.load_reference_dataset(family, structure)
-    design = build_design(matrix.formula(family, structure), data, family=family)
+    design = build_design(matrix.formula(family, structure), data,
+                          **matrix.family_kwargs(family))
     priors = resolve_priors(design, matrix.reference_priors(design))
     post = reference_sampler.LogPosterior(design, priors)
     t0 = time.perf_counter()
@@ -56,6 +57,7 @@ def run_cell(cell):
                      "ess_bulk": float(az.ess(x, method="bulk"))}
     return f"{family}:{structure}", {
         "formula": matrix.formula(family, structure), "family": family,
+        "link": design.family.link,
         "n_obs": design.n_obs, "acceptance": acceptance,
         "seconds": time.perf_counter() - t0, "chains": draws.shape[0],
         "draws_per_chain": draws.shape[1], "parameters": out}

@@ -4,7 +4,7 @@ Metropolis on every parameter at once, in NumPy, many chains in parallel.
 Slow but obviously right: the log posterior is written out term by term from the
 model's definition, with no sufficient statistics, augmentation or Gibbs steps, so it
 shares no code or algebra with the kernel. Parameters are unconstrained:
-beta; log sigma (gaussian) or log alpha (negative binomial); per block either the
+beta; log sigma (gaussian; Student-t, with log nu) or log alpha (negative binomial); per block either the
 log sds of its columns (diagonal) or, for a correlated 2 x 2 block, (log s_1, log s_2,
 atanh rho); and the group effects non-centred, u_j = L z_j with L the Cholesky factor
 of the block's covariance and z_j ~ N(0, I). Jacobians of the transformations are
@@ -16,7 +16,7 @@ Used by tests/make_matrix_references.py, which stores means, sds and Monte Carlo
 errors in tests/data/matrix_references.json; the slow tier re-runs one cell.
 """
 import numpy as np
-from scipy.special import gammaln
+from scipy.special import gammaln, log_ndtr
 
 import fastgibbs as fg
 
@@ -29,6 +29,7 @@ class LogPosterior:
         self.d = design
         self.priors = priors
         self.family = design.family.name
+        self.link = design.family.link
         self.y = design.y
         self.trials = design.trials
         self.offset = design.offset
@@ -136,6 +137,12 @@ class LogPosterior:
         if self.family == "gaussian":
             s = disp["sigma"]
             ll = -0.5 * ((y - eta) / s) ** 2 - np.log(s)
+        elif self.family == "t":
+            s, nu = disp["sigma"], disp["nu"]
+            ll = (gammaln(0.5 * (nu + 1.0)) - gammaln(0.5 * nu) - 0.5 * np.log(nu)
+                  - np.log(s) - 0.5 * (nu + 1.0) * np.log1p(((y - eta) / s) ** 2 / nu))
+        elif self.family == "bernoulli" and self.link == "probit":
+            ll = y * log_ndtr(eta) + (self.trials - y) * log_ndtr(-eta)
         elif self.family in ("bernoulli", "binomial"):
             ll = y * eta - self.trials * np.logaddexp(0.0, eta)
         elif self.family == "poisson":

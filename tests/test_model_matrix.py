@@ -36,7 +36,8 @@ def _geweke_design(family, structure):
     data = matrix.placeholder_response(data, family, rng)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")        # placeholder responses may be one-class
-        return build_design(matrix.formula(family, structure), data, family=family)
+        return build_design(matrix.formula(family, structure), data,
+                            **matrix.family_kwargs(family))
 
 
 @pytest.mark.statistical
@@ -55,8 +56,9 @@ def test_agrees_with_reference(family, structure):
         pytest.fail(f"no reference for {key}: run tests/make_matrix_references.py")
     ref = REFERENCES[key]["parameters"]
     data = matrix.load_reference_dataset(family, structure)
-    design = build_design(matrix.formula(family, structure), data, family=family)
-    fit = fg.fit(matrix.formula(family, structure), data, family=family,
+    design = build_design(matrix.formula(family, structure), data,
+                          **matrix.family_kwargs(family))
+    fit = fg.fit(matrix.formula(family, structure), data, **matrix.family_kwargs(family),
                  priors=matrix.reference_priors(design), chains=4, warmup=1000, draws=DRAWS,
                  seed=20261201)
     names = list(ref)
@@ -86,7 +88,7 @@ def test_refused_before_sampling(cell):
     error, match = matrix.REFUSED[cell]
     data = matrix.make_reference_dataset(family, structure, 1)      # data of this cell
     with pytest.raises(error, match=match):
-        fg.Model(matrix.formula(family, structure), data, family=family)
+        fg.Model(matrix.formula(family, structure), data, **matrix.family_kwargs(family))
 
 
 # ---- power: planted bugs -----------------------------------------------------------
@@ -97,6 +99,7 @@ PLANTED = {
     "binomial": ("nested2", "1|a:b", fg.InvGamma(6.0, 0.9)),
     "poisson": ("one_factor", "1|g", fg.InvGamma(6.0, 0.9)),
     "negativebinomial": ("one_factor", "alpha", fg.Gamma(8.0, 1.5)),
+    "probit": ("crossed2", "1|b", fg.InvGamma(6.0, 0.9)),
 }
 
 

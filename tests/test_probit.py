@@ -1,0 +1,137 @@
+"""The probit link for bernoulli responses (``family="bernoulli", link="probit"``),
+sampled by truncated-normal augmentation (Albert & Chib 1993).
+
+- agreement with Stan on contraception (reference: benchmarks/stan/make_references.R,
+  ``contraception_probit``; same priors): every posterior mean and sd within 4
+  combined Monte Carlo standard errors (tests/stats.py);
+- the link is kept with the fit (summary, predict, icc, saved files);
+- bad input: a probit link on a family that has none, an unknown link, fractional
+  weights (each observation has its own latent variable).
+The model matrix (tests/test_model_matrix.py, label ``probit``) holds its Geweke tests
+and the reference comparisons on every random-effect structure.
+"""
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy.special import ndtr
+
+import fastgibbs as fg
+
+from stats import assert_means_match_reference, assert_sds_match_reference
+
+STAN = Path(__file__).parent / "data" / "stan" / "contraception_probit.json"
+FORMULA = "use ~ age + age2 + urban + livch + (1 | district)"
+
+
+def _contraception():
+    data = fg.datasets.load("contraception")
+    data["age2"] = data["age"] ** 2
+    return data
+
+
+def _priors(model):
+    out = {name: fg.Normal(0, 5) for name in model.design.fixed_names}
+    out["1|district"] = fg.HalfCauchy(1.0)
+    return out
+
+
+@pytest.fixture(scope="module")
+def contraception_fit():
+    data = _contraception()
+    model = fg.Model(FORMULA, data, family="bernoulli", link="probit")
+    model = fg.Model(FORMULA, data, family="bernoulli", link="probit", priors=_priors(model))
+    return model.sample(chains=4, warmup=1000, draws=4000, seed=20261201)
+
+
+@pytest.mark.statistical
+def test_contraception_agrees_with_stan(contraception_fit):
+    ref = json.loads(STAN.read_text())["parameters"]
+    assert set(ref) <= set(contraception_fit.names)
+    assert_means_match_reference(contraception_fit, ref)
+    assert_sds_match_reference(contraception_fit, ref)
+    assert contraception_fit.summary(list(ref))["r_hat"].max() < 1.01
+
+
+def _small():
+    rng = np.random.default_rng(5)
+    n, J = 200, 10
+    g = rng.integers(0, J, n)
+    x = rng.normal(size=n)
+    eta = -0.2 + 0.8 * x + 0.6 * rng.normal(size=J)[g]
+    y = (rng.random(n) < ndtr(eta)).astype(int)
+    return pd.DataFrame({"y": y, "x": x, "g": g.astype(str)})
+
+
+def test_link_is_kept_with_the_fit(tmp_path):
+    data = _small()
+    fit = fg.fit("y ~ x + (1 | g)", data, family="bernoulli", link="probit", chains=2,
+                 warmup=200, draws=200, seed=1)
+    assert fit.family == "bernoulli" and fit.family_options == {"link": "probit"}
+    assert fit.family_object().link == "probit"
+    assert "(probit link)" in str(fit)
+    # predictions are 0/1 draws with P(y = 1) = Phi(eta): their means follow Phi at
+    # the posterior mean of eta (up to Jensen's gap and Monte Carlo error)
+    draws = fit.predict(data, summary=False)
+    assert set(np.unique(draws)) <= {0.0, 1.0}
+    beta = fit.fixef()
+    u = fit.ranef()["g"]["Intercept"]
+    eta = beta["Intercept"] + beta["x"] * data["x"] + u.loc[data["g"]].to_numpy()
+    assert np.mean(np.abs(draws.mean(axis=0) - ndtr(eta))) < 0.05
+    icc = fit.icc()
+    assert 0 < float(np.mean(np.asarray(icc))) < 1
+    path = tmp_path / "probit.fgfit"
+    fit.save(path)
+    again = fg.load(path)
+    assert again.family_options == {"link": "probit"}
+    np.testing.assert_array_equal(again.draws("x"), fit.draws("x"))
+
+
+def test_probit_differs_from_logit_by_about_1_6():
+    """The same data under both links: logit coefficients are about 1.6-1.8 times the
+    probit ones (the logistic sd is pi / sqrt(3) = 1.81)."""
+    data = _small()
+    kw = dict(chains=2, warmup=300, draws=500, seed=2)
+    probit = fg.fit("y ~ x + (1 | g)", data, family="bernoulli", link="probit", **kw)
+    logit = fg.fit("y ~ x + (1 | g)", data, family="bernoulli", **kw)
+    ratio = logit.fixef()["x"] / probit.fixef()["x"]
+    assert 1.4 < ratio < 2.0, ratio
+
+
+@pytest.mark.parametrize("family,link,match", [
+    ("poisson", "probit", "not available for the poisson family"),
+    ("gaussian", "probit", "not available for the gaussian family"),
+    ("binomial", "probit", "family='bernoulli'"),
+    ("bernoulli", "cloglog", "links: logit, probit"),
+])
+def test_probit_link_on_a_family_without_one(family, link, match):
+    data = _small()
+    data["n"] = 3
+    lhs = "p(y, n)" if family == "binomial" else "y"
+    with pytest.raises(ValueError, match=match):
+        fg.fit(f"{lhs} ~ x + (1 | g)", data, family=family, link=link)
+
+
+def test_link_must_be_a_string():
+    with pytest.raises(TypeError, match="link"):
+        fg.Model("y ~ x + (1 | g)", _small(), family="bernoulli", link=1)
+
+
+def test_fractional_weights_are_refused():
+    data = _small()
+    with pytest.raises(ValueError, match="whole numbers"):
+        fg.Model("y ~ x + (1 | g)", data, family="bernoulli", link="probit",
+                 weights=np.full(len(data), 1.5))
+
+
+def test_integer_weights_count_rows():
+    """Weight 2 on every row is the data set twice: the same cells, trials doubled."""
+    data = _small()
+    twice = pd.concat([data, data], ignore_index=True)
+    kw = dict(family="bernoulli", link="probit")
+    a = fg.Model("y ~ x + (1 | g)", data, weights=np.full(len(data), 2.0), **kw)
+    b = fg.Model("y ~ x + (1 | g)", twice, **kw)
+    np.testing.assert_array_equal(a.problem.cells["n"], b.problem.cells["n"])
+    np.testing.assert_array_equal(a.problem.cells["y"], b.problem.cells["y"])
