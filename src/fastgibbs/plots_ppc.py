@@ -24,6 +24,7 @@ Bayesian workflow", sec. 5; Gelman et al., BDA3, ch. 6).
 shares it shows).
 """
 import math
+import re
 
 import numpy as np
 
@@ -74,7 +75,11 @@ class PPCPlotsMixin:
     def _response_label(self):
         design = getattr(self, "design", None)
         name = design.response if design is not None else "y"
-        return f"{name}: successes / trials" if self.family == "binomial" else name
+        if self.family != "binomial":
+            return name
+        # "p(successes, trials)": the proportion successes / trials
+        match = re.fullmatch(r"\s*p\(\s*(.+?)\s*,\s*(.+?)\s*\)\s*", name)
+        return f"{match.group(1)} / {match.group(2)}" if match else f"{name}: proportion"
 
     def plot_ppc(self, kind=None, stat="mean", group=None, ndraws=None, seed=None, bins=None):
         """Posterior predictive check of the fitted rows (see the module docstring).
