@@ -459,7 +459,7 @@ def test_cv_by_group_equals_refits_without_each_group():
 def test_cv_k_fold_is_reproducible_and_checks_its_arguments():
     data = simulate("bernoulli", n=80, n_groups=6, seed=2)
     model = fg.Model("y ~ x + (1 | g)", data, family="bernoulli")
-    kw = dict(chains=1, warmup=50, draws=100)
+    kw = dict(chains=2, warmup=300, draws=400)
     a = fg.cv(model, folds=4, sample_kwargs=kw, seed=3)
     b = fg.cv(model, folds=4, sample_kwargs=kw, seed=3)
     assert a.elpd_kfold == b.elpd_kfold and a.n_folds == 4
@@ -467,7 +467,11 @@ def test_cv_k_fold_is_reproducible_and_checks_its_arguments():
     joint = fg.cv(model, folds=np.where(np.arange(80) < 10, np.arange(80) % 2, np.nan),
                   joint=True, sample_kwargs=kw, seed=3)
     assert joint.n_data_points == 2 and joint.method == "custom-fold"
-    assert "elpd_kfold" in str(a)
+    assert "elpd_kfold" in str(a) and not a.warning
+    with pytest.warns(RuntimeWarning, match="R-hat over the fits"):
+        short = fg.cv(model, folds=2, sample_kwargs=dict(chains=4, warmup=0, draws=4),
+                      seed=3)
+    assert short.warning and short.rhat_max > 1.05
     with pytest.raises(ValueError, match="between 2"):
         fg.cv(model, folds=1)
     with pytest.raises(ValueError, match="neither a grouping factor"):
