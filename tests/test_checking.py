@@ -548,3 +548,11 @@ def test_link_and_log_likelihood_in_every_matrix_cell(family, structure):
     expected = scipy_logpdf(family, fit, data, eta)
     np.testing.assert_allclose(fit.log_likelihood().reshape(expected.shape), expected,
                                rtol=1e-9, atol=1e-9)
+
+
+def test_binomial_variance_does_not_underflow_where_p_rounds_to_one():
+    from fastgibbs.families import get_family
+    family = get_family("bernoulli")
+    eta = np.array([-40.0, 0.0, 40.0])
+    np.testing.assert_allclose(family.variance(eta, {}), expit(eta) * expit(-eta), rtol=1e-12)
+    assert np.all(family.variance(eta, {}) > 0)

@@ -230,7 +230,12 @@ class CheckingMixin:
         for s, eta, params in draw_chunks(self, rows, terms, draws):
             r = rows.y - family.mean(eta, params, rows.trials)
             if kind == "pearson":
-                r /= np.sqrt(family.variance(eta, params, rows.trials))
+                v = family.variance(eta, params, rows.trials)
+                with np.errstate(divide="ignore", invalid="ignore"):
+                    r /= np.sqrt(v)
+                # a variance that underflows to 0 (|eta| beyond ~745 on the logit scale):
+                # 0 when y is its mean, else +-inf
+                r[(v == 0) & (r != r)] = 0.0
             out[s] = r
         return _summarize(out, probs, rows.index) if summary else out
 

@@ -56,8 +56,8 @@ class _Logit(Family):
         return self.log_likelihood(y, eta, params, trials)
 
     def variance(self, eta, params, trials=None):
-        p = _expit(eta)
-        v = p * (1.0 - p)
+        # p (1 - p) from log p + log(1 - p): 1 - p rounds to 0 once eta > 37
+        v = np.exp(_log_expit(eta) + _log_expit(-eta))
         return v if trials is None else v * trials
 
     def simulate(self, eta, params, rng, trials=None):
