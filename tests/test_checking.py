@@ -556,3 +556,18 @@ def test_binomial_variance_does_not_underflow_where_p_rounds_to_one():
     eta = np.array([-40.0, 0.0, 40.0])
     np.testing.assert_allclose(family.variance(eta, {}), expit(eta) * expit(-eta), rtol=1e-12)
     assert np.all(family.variance(eta, {}) > 0)
+
+
+@pytest.mark.filterwarnings("ignore:worst R-hat")      # short runs: sameness is the point
+def test_cv_gives_the_same_result_on_a_process_pool():
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+    data = simulate("poisson", n=60, n_groups=4, seed=5)
+    model = fg.Model(formula("poisson"), data, family="poisson")
+    kw = dict(chains=2, warmup=100, draws=100)
+    here = fg.cv(model, by="g", sample_kwargs=kw, seed=4, n_jobs=1)
+    with ProcessPoolExecutor(max_workers=1,
+                             mp_context=multiprocessing.get_context("spawn")) as pool:
+        there = fg.cv(model, by="g", sample_kwargs=kw, seed=4, executor=pool)
+    pd.testing.assert_series_equal(here.kfold_i, there.kfold_i)
+    assert here.p_kfold == there.p_kfold
