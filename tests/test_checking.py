@@ -238,6 +238,14 @@ def test_predict_link_and_mean_equal_eta_and_the_inverse_link(fits, family):
                                eta_from_draws(fit, data, groups=False), rtol=1e-10, atol=1e-12)
 
 
+def test_the_link_of_new_binomial_rows_needs_no_trials(fits):
+    fit, data = fits["binomial"]
+    eta = fit.predict(data.drop(columns=["y", "n"]), kind="link", summary=False)
+    np.testing.assert_allclose(eta, eta_from_draws(fit, data), rtol=1e-10, atol=1e-12)
+    with pytest.raises(ValueError, match="trials column 'n'"):
+        fit.predict(data.drop(columns=["y", "n"]), kind="mean")
+
+
 @pytest.mark.parametrize("family", FAMILIES)
 def test_posterior_predictive_draws_have_the_family_mean_and_variance(fits, family):
     fit, data = fits[family]

@@ -118,8 +118,9 @@ class CheckingMixin:
                          name="ngrps", dtype="int64")
 
     # ---- rows -------------------------------------------------------------------------
-    def _rows(self, newdata, terms, offset=None, response=False):
-        """Rows of ``newdata``, or the fitted rows when it is None."""
+    def _rows(self, newdata, terms, offset=None, response=False, trials=True):
+        """Rows of ``newdata``, or the fitted rows when it is None (``trials``: read
+        the trials column of ``newdata``)."""
         if newdata is None:
             if getattr(self, "design", None) is not None:
                 if offset is not None:
@@ -129,7 +130,8 @@ class CheckingMixin:
             if self.data is None:
                 raise ValueError("pass newdata (this fit does not keep its data)")
             newdata = self.data
-        return new_rows(self, newdata, terms, offset=offset, response=response)
+        return new_rows(self, newdata, terms, offset=offset, response=response,
+                        trials=trials)
 
     def _draws_of(self, rows, terms, kind, rng, draws):
         """(len(draws), rows.n) draws of one kind of prediction."""
@@ -197,7 +199,7 @@ class CheckingMixin:
         probs = _checked_probs(probs)
         rng = _rng(seed)
         terms = included_terms(self, include)
-        rows = self._rows(newdata, terms, offset=offset)
+        rows = self._rows(newdata, terms, offset=offset, trials=kind != "link")
         draws = self._draws_of(rows, terms, kind, rng, draw_indices(self, ndraws))
         return _summarize(draws, probs, rows.index) if summary else draws
 

@@ -97,10 +97,11 @@ def fitted_rows(fit):
                 index=_data_index(fit, getattr(design, "rows", None)))
 
 
-def new_rows(fit, data, terms, offset=None, response=False):
+def new_rows(fit, data, terms, offset=None, response=False, trials=True):
     """:class:`Rows` of ``data`` (a DataFrame) for the group terms ``terms`` (from
     :func:`included_terms`); ``response=True`` also reads the response (and trials)
-    from ``data``. Only the grouping columns of included terms are needed."""
+    from ``data``. Only the grouping columns of included terms are needed, and the
+    trials column only with ``trials`` (False: the linear predictor needs none)."""
     from .design import evaluate_new_data, evaluate_new_response
     from .lme4 import _trials
 
@@ -122,10 +123,10 @@ def new_rows(fit, data, terms, offset=None, response=False):
         Z.append(np.asarray(z, dtype=float))
         level.append(np.array([known[lvl] for lvl in labels], dtype=np.intp))
         n_new.append(len(new))
-    y = trials = None
+    want_trials, y, trials = trials, None, None
     if response:
         y, trials = evaluate_new_response(fit, data)
-    elif get_family(fit.family).needs_trials or fit.family == "bernoulli":
+    elif want_trials and (get_family(fit.family).needs_trials or fit.family == "bernoulli"):
         trials = _trials(fit, data)
     if trials is not None and fit.family == "bernoulli":
         trials = np.ones(len(data))
