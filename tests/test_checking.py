@@ -351,6 +351,7 @@ def test_ppc_stat_per_group_matches_a_direct_computation(fits):
     fit, data = fits["gaussian"]
     table = fit.ppc_stat("sd", group="g", seed=4)
     assert table.index.name == "g" and len(table) == data["g"].nunique()
+    assert list(table.index[:3]) == ["g1", "g2", "g3"] and table.index[-1] == "g12"
     for level, row in table.iterrows():
         y = data.loc[data["g"] == level, "y"]
         assert row["n"] == len(y)

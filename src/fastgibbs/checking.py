@@ -361,7 +361,8 @@ class CheckingMixin:
         Returns
         -------
         pandas.DataFrame
-            One row per group (a single row ``"all"`` without ``group``): ``n`` (rows),
+            One row per group, in natural order ("2" before "12"; a single row
+            ``"all"`` without ``group``): ``n`` (rows),
             ``observed`` T(y), the mean and ``probs`` quantiles of T(y_rep), and
             ``p_value``. ``df.attrs["stat"]`` names the statistic. Binomial models
             use the proportions y / trials; frequency weights are ignored.
@@ -390,7 +391,10 @@ class CheckingMixin:
             codes, labels = np.zeros(rows.n, dtype=np.intp), ["all"]
         else:
             codes, labels = self._group_codes(group, rows)
-        members = [np.flatnonzero(codes == g) for g in range(len(labels))]
+        from .plots import _natural_order          # "2" before "12", as the plots
+        order = _natural_order(labels)
+        members = [np.flatnonzero(codes == g) for g in order]
+        labels = [labels[g] for g in order]
         scale = self._ppc_scale(rows)
         with np.errstate(invalid="ignore", divide="ignore"):
             observed = np.array([fn((rows.y / scale)[None, idx])[0] if len(idx) else np.nan
