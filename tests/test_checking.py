@@ -580,3 +580,24 @@ def test_cv_gives_the_same_result_on_a_process_pool():
         there = fg.cv(model, by="g", sample_kwargs=kw, seed=4, executor=pool)
     pd.testing.assert_series_equal(here.kfold_i, there.kfold_i)
     assert here.p_kfold == there.p_kfold
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_a_weight_of_zero_is_fitting_without_the_row(family):
+    """The premise of fg.cv: Model.refit with some weights 0 samples the posterior of
+    the other rows. Posterior means against a fit to those rows alone (which has no
+    level g1: its rows are all held out), within Monte Carlo error."""
+    data = simulate(family, n=160, n_groups=6, seed=8)
+    held = (data["g"] == "g1").to_numpy() | (np.arange(len(data)) % 7 == 0)
+    model = fg.Model(formula(family), data, family=family)
+    kw = dict(chains=4, warmup=400, draws=1000)
+    weighted = model.refit(model.design.y, weights=(~held).astype(float), seed=1, **kw)
+    alone = fg.fit(formula(family), data[~held], family=family, seed=2, **kw)
+    names = ["Intercept", "x", "1|g_sigma", "1|g[g2]"] + \
+        {"gaussian": ["sigma"], "negativebinomial": ["alpha"]}.get(family, [])
+    a, b = weighted.summary().loc[names], alone.summary().loc[names]
+    assert_z(a["mean"], b["mean"], np.hypot(a["mcse_mean"], b["mcse_mean"]), family)
+    with pytest.raises(ValueError, match="weights must have shape"):
+        model.refit(model.design.y, weights=np.ones(3))
+    with pytest.raises(ValueError, match="every weight is 0"):
+        model.refit(model.design.y, weights=np.zeros(len(data)))
