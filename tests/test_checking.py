@@ -135,6 +135,10 @@ def test_log_likelihood_per_cell_is_the_binomial_pmf_of_the_cell_totals():
         p = p if data["y"].iloc[row] == 1 else 1 - p
         np.testing.assert_allclose(cells.reshape(S, -1)[:, c], stats.binom.logpmf(t, m, p),
                                    rtol=1e-9)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        loo = fit.loo(pointwise="cell")
+    assert loo.n_data_points == cells.shape[-1]
     with pytest.raises(NotImplementedError, match="per cell"):
         fg.fit("y ~ x", simulate("gaussian"), chains=1, warmup=20, draws=20,
                seed=1).log_likelihood(pointwise="cell")
