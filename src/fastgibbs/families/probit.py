@@ -54,6 +54,12 @@ class BernoulliProbit(Bernoulli):
         n = 1 if trials is None else np.asarray(trials).astype(np.int64)
         return rng.binomial(n, ndtr(eta)).astype(float)
 
+    def variance(self, eta, params, trials=None):
+        # Phi(eta) Phi(-eta) from the log cdfs: 1 - Phi rounds to 0 once eta > 8
+        eta = np.asarray(eta, dtype=float)
+        v = np.exp(log_ndtr(eta) + log_ndtr(-eta))
+        return v if trials is None else v * trials
+
     def latent_variance(self, params, intercept=None):
         """1: the variance of the standard normal latent residual of a probit model."""
         return 1.0

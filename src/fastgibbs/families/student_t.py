@@ -71,6 +71,13 @@ class StudentT(Gaussian):
         nu = np.broadcast_to(self._nu(params), eta.shape)
         return eta + params["sigma"] * rng.standard_t(nu)
 
+    def variance(self, eta, params, trials=None):
+        """sigma^2 nu / (nu - 2), +inf where nu <= 2 (the variance does not exist)."""
+        nu = np.asarray(self._nu(params), dtype=float)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            v = np.where(nu > 2.0, params["sigma"] ** 2 * nu / (nu - 2.0), np.inf)
+        return np.broadcast_to(v, np.shape(eta))
+
     def latent_variance(self, params, intercept=None):
         """The residual variance sigma^2 nu / (nu - 2), NaN where nu <= 2 (infinite)."""
         nu = np.asarray(self._nu(params), dtype=float)
