@@ -135,3 +135,20 @@ def test_integer_weights_count_rows():
     b = fg.Model("y ~ x + (1 | g)", twice, **kw)
     np.testing.assert_array_equal(a.problem.cells["n"], b.problem.cells["n"])
     np.testing.assert_array_equal(a.problem.cells["y"], b.problem.cells["y"])
+
+
+def test_model_checking_uses_the_probit_link():
+    """log-likelihood, predicted means and Pearson variances of a probit fit follow
+    Phi (scipy), not the logistic function."""
+    from scipy import stats
+    data = _small()
+    fit = fg.fit("y ~ x + (1 | g)", data, family="bernoulli", link="probit", chains=1,
+                 warmup=100, draws=50, seed=4)
+    eta = fit.predict(kind="link", summary=False)              # (draws, rows)
+    y = data["y"].to_numpy()
+    np.testing.assert_allclose(fit.log_likelihood().reshape(eta.shape),
+                               stats.bernoulli.logpmf(y, ndtr(eta)), rtol=1e-9, atol=1e-9)
+    np.testing.assert_allclose(fit.predict(data, kind="mean", summary=False), ndtr(eta),
+                               rtol=1e-10, atol=1e-12)
+    family = fit.family_object()
+    np.testing.assert_allclose(family.variance(eta, {}), ndtr(eta) * ndtr(-eta), rtol=1e-9)

@@ -119,3 +119,18 @@ def test_fractional_weights_are_refused():
     data = _outlier_data().iloc[:40]
     with pytest.raises(ValueError, match="whole numbers"):
         fg.Model("y ~ x + (1 | g)", data, family="t", weights=np.full(40, 0.5))
+
+
+def test_model_checking_uses_the_t_density():
+    from scipy import stats
+    data = _outlier_data().iloc[:60]
+    fit = fg.fit("y ~ x + (1 | g)", data, family="t", chains=1, warmup=100, draws=50, seed=4)
+    eta = fit.predict(kind="link", summary=False)
+    sigma, nu = fit.draws("sigma").reshape(-1, 1), fit.draws("nu").reshape(-1, 1)
+    np.testing.assert_allclose(
+        fit.log_likelihood().reshape(eta.shape),
+        stats.t.logpdf(data["y"].to_numpy(), nu, loc=eta, scale=sigma), rtol=1e-9, atol=1e-9)
+    np.testing.assert_allclose(fit.predict(data, kind="mean", summary=False), eta)
+    var = fit.family_object().variance(eta, {"sigma": sigma, "nu": nu})
+    np.testing.assert_allclose(var, np.broadcast_to(
+        np.where(nu > 2, sigma ** 2 * nu / (nu - 2), np.inf), eta.shape))
