@@ -1,5 +1,5 @@
 // Generalised linear mixed model with K varying intercepts (non-centred), the
-// reference for fastgibbs's binomial, Poisson and negative binomial families
+// reference for fastgibbs's binomial (logit and probit), Poisson and negative binomial families
 // (benchmarks/stan/make_references.R). Stan 2.21 syntax (rstan from Debian).
 // Priors as fastgibbs's: beta_m ~ N(prior_mu_m, prior_sd_m), sd_k ~ half-Cauchy(0,
 // hc_scale_k), alpha ~ Gamma(alpha_shape, alpha_rate) (negative binomial only).
@@ -13,7 +13,7 @@ data {
   int<lower=0> y[N];
   int<lower=0> trials[N];
   vector[N] offset;
-  int<lower=1, upper=3> family;        // 1 binomial (logit), 2 Poisson, 3 NB2 (log)
+  int<lower=1, upper=4> family;        // 1 binomial (logit), 2 Poisson, 3 NB2 (log), 4 binomial (probit)
   vector[P] prior_mu;
   vector<lower=0>[P] prior_sd;
   vector<lower=0>[K] hc_scale;
@@ -49,6 +49,10 @@ model {
   z ~ std_normal();
   if (family == 1) {
     y ~ binomial_logit(trials, eta);
+  } else if (family == 4) {          // log Phi in both tails (Phi(eta) underflows)
+    for (i in 1:N)
+      target += y[i] * normal_lcdf(eta[i] | 0, 1)
+                + (trials[i] - y[i]) * normal_lccdf(eta[i] | 0, 1);
   } else if (family == 2) {
     y ~ poisson_log(eta);
   } else {

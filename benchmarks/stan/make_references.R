@@ -1,8 +1,9 @@
 # Stan references for fastgibbs's GLMM families (issue 10: cbpp with an observation-level
 # effect; issue 13: grouseticks Poisson, epil negative binomial; the crossed logistic NES
-# model of the speed target). Writes tests/data/stan/<name>.json (posterior mean, sd,
-# MCSE, bulk ESS, R-hat per fastgibbs parameter name; sampling time) and the datasets it
-# used into src/fastgibbs/data/ (grouseticks, epil) and tests/data/stan/.
+# model of the speed target; issue 14: contraception with the probit link). Writes
+# tests/data/stan/<name>.json (posterior mean, sd, MCSE, bulk ESS, R-hat per fastgibbs
+# parameter name; sampling time) and the datasets it used into src/fastgibbs/data/
+# (grouseticks, epil) and tests/data/stan/.
 #
 #   Rscript benchmarks/stan/make_references.R [name ...]     (from the repository root)
 #
@@ -27,7 +28,8 @@ fixed_names <- function(X) {
 }
 
 run <- function(name, formula, data, family, factors, hc_scale, prior_sd, offset = NULL,
-                trials = NULL, alpha_prior = c(0.01, 0.01), fg_names = NULL, draws = 4000) {
+                trials = NULL, alpha_prior = c(0.01, 0.01), fg_names = NULL, draws = 4000,
+                init_r = 2) {
   X <- model.matrix(formula, data)
   y <- model.response(model.frame(formula, data))
   if (is.matrix(y)) y <- y[, 1]          # cbind(successes, failures)
@@ -38,13 +40,14 @@ run <- function(name, formula, data, family, factors, hc_scale, prior_sd, offset
                    g = g, y = as.integer(y),
                    trials = as.integer(if (is.null(trials)) rep(0, nrow(X)) else trials),
                    offset = if (is.null(offset)) rep(0, nrow(X)) else offset,
-                   family = c(binomial = 1, poisson = 2, negbinomial = 3)[[family]],
+                   family = c(binomial = 1, poisson = 2, negbinomial = 3, probit = 4)[[family]],
                    prior_mu = rep(0, ncol(X)), prior_sd = rep(prior_sd, ncol(X)),
                    hc_scale = as.array(rep(hc_scale, length(factors))),
                    alpha_shape = alpha_prior[1], alpha_rate = alpha_prior[2])
   t0 <- Sys.time()
   fit <- sampling(model, data = standata, chains = 4, iter = 1000 + draws, warmup = 1000,
-                  seed = 20261201, refresh = 0, control = list(adapt_delta = 0.95))
+                  seed = 20261201, refresh = 0, control = list(adapt_delta = 0.95),
+                  init_r = init_r)
   seconds <- as.numeric(difftime(Sys.time(), t0, units = "secs"))
   times <- get_elapsed_time(fit)
   mon <- monitor(as.array(fit), warmup = 0, print = FALSE)
@@ -108,4 +111,15 @@ if (want("nes_crossed")) {
   nes <- read.csv("src/fastgibbs/data/nes_vote.csv")
   run("nes_crossed", rep_presvote ~ income, nes, "binomial", c("state", "year"),
       hc_scale = 1, prior_sd = 5, trials = rep(1, nrow(nes)), draws = 1000)
+}
+
+if (want("contraception_probit")) {
+  # fastgibbs's copy of mlmRev's Contraception (age centred as there), probit link
+  cc <- read.csv("src/fastgibbs/data/contraception.csv", colClasses = c(district = "character"))
+  cc$use <- as.integer(cc$use == "Y")
+  cc$age2 <- cc$age^2
+  run("contraception_probit", use ~ age + age2 + urban + livch, cc, "probit", c("district"),
+      hc_scale = 1, prior_sd = 5, trials = rep(1, nrow(cc)), init_r = 0.2,
+      fg_names = c(urbanY = "urban[Y]", livch1 = "livch[1]", livch2 = "livch[2]",
+                   "livch3+" = "livch[3+]"))
 }
