@@ -39,7 +39,7 @@ import sys
 import numpy as np
 
 from ._kinds import VariancePrior
-from .moments import mean_sd
+from .moments import ArrayMoments
 
 __all__ = ["Normal", "InvGamma", "HalfCauchy", "InvWishart", "Gamma"]
 
@@ -172,41 +172,38 @@ def default_priors(design):
     from .families import get_family
 
     family = get_family(design.family if design.family is not None else "gaussian")
-    offset = design.offset if getattr(design, "offset", None) is not None \
-        else np.zeros(design.n_obs)
-    mean_y, sd_y = family.prior_scale(design.y, design.trials, offset,
-                                      getattr(design, "weights", None))
+    # the columns' moments: from the arrays, or from the sums of a streamed design
+    moments = getattr(design, "moments", None) or ArrayMoments(design)
+    mean_y, sd_y = moments.prior_scale(family)
     out = {}
-    X, names = design.X, design.fixed_names
-    w = getattr(design, "weights", None)
+    names = design.fixed_names
 
-    def mean(v):
-        return mean_sd(v, w)[0]
+    def mean(c):
+        return moments.x(c)[0]
 
-    def sd(v):
-        return mean_sd(v, w)[1]
+    def sd(c):
+        return moments.x(c)[1]
 
     slopes = [c for c, name in enumerate(names) if name != "Intercept"]
-    sds = {c: sd(X[:, c]) for c in slopes}
-    shift = sum(abs(mean(X[:, c])) / sds[c] for c in slopes if sds[c] > 0)
+    sds = {c: sd(c) for c in slopes}
+    shift = sum(abs(mean(c)) / sds[c] for c in slopes if sds[c] > 0)
     for c, name in enumerate(names):
         if name == "Intercept":
             out[name] = Normal(mean_y, 10.0 * sd_y * (1.0 + shift))
         else:
-            scale = sds[c] if sds[c] > 0 else mean_sd(X[:, c], w, center=False)[1]
+            scale = sds[c] if sds[c] > 0 else moments.x(c, center=False)[1]
             out[name] = Normal(0.0, 2.5 * sd_y / scale)
-    out.update(family.default_dispersion_priors(design.y - offset,
-                                                getattr(design, "weights", None)))
-    for block in design.blocks:
+    out.update(moments.dispersion_priors(family))
+    for k, block in enumerate(design.blocks):
         if block.correlated:
             scales = []
             for c, col in enumerate(block.columns):
-                sd_z = sd(block.Z[:, c])
+                sd_z = moments.z(k, c)[1]
                 scales.append(sd_y if col == "1" or sd_z == 0 else sd_y / sd_z)
             out[block.covariance_key] = InvWishart(block.n_re + 1, np.square(scales))
         else:
             for c, (term, col) in enumerate(zip(block.terms, block.columns)):
-                sd_z = sd(block.Z[:, c])
+                sd_z = moments.z(k, c)[1]
                 out[term] = HalfCauchy(sd_y if col == "1" or sd_z == 0 else sd_y / sd_z)
     return out
 
