@@ -18,6 +18,7 @@ from .results import Fit
 from .samplers.chain import run_chain
 from .samplers.problem import build_problem, parameter_layout
 from .simulate import simulate_datasets
+from .streaming import is_streamed, stream_design
 
 __all__ = ["Model", "fit"]
 
@@ -121,10 +122,12 @@ class Model:
                  offset=None, weights=None, rank_deficient="drop"):
         t0 = time.perf_counter()
         self.formula = formula
-        self.data = data
-        self.design = build_design(formula, data, na_action=na_action, family=family,
-                                   offset=offset, weights=weights,
-                                   rank_deficient=rank_deficient)
+        # Parquet files or a Dask DataFrame: stream the statistics (issue 17)
+        self.streamed = is_streamed(data)
+        self.data = None if self.streamed else data
+        make = stream_design if self.streamed else build_design
+        self.design = make(formula, data, na_action=na_action, family=family,
+                           offset=offset, weights=weights, rank_deficient=rank_deficient)
         self.family = self.design.family
         names, self.term_index = parameter_layout(self.design)
         self.names = tuple(names)
@@ -157,6 +160,7 @@ class Model:
 
     def response_design(self, y):
         """The design with response ``y`` (n_obs,), validated as the family requires."""
+        self._need_rows("refit (and simulate) a model with a new response")
         y = np.asarray(y, dtype=float)
         if y.shape != (self.design.n_obs,):
             raise ValueError(f"y must have shape ({self.design.n_obs},), got {y.shape}")
@@ -181,7 +185,14 @@ class Model:
         "params": {name: value}}``, with the parameters drawn from the prior (or taken
         from ``params``, a dict of values by parameter name, e.g. a fit's posterior
         means). :func:`fastgibbs.study` accepts exactly this list."""
+        self._need_rows("simulate datasets")
         return simulate_datasets(self, params=params, n=n, seed=seed)
+
+    def _need_rows(self, what):
+        if self.streamed:
+            raise ValueError(f"cannot {what} from data streamed from files or a Dask "
+                             "DataFrame: the model keeps their sufficient statistics, not "
+                             "the rows; build a Model on the data in memory (pandas) for this")
 
     def _sample(self, problem, priors, data, chains, warmup, draws, thin, seed, n_jobs, backend,
                 interweave, design_time, progress):
@@ -215,6 +226,7 @@ class Model:
             fixed_spec=self.design.fixed_spec, data=data,
             n_cells=problem.n_cells, sampler=sampler,
             offset_terms=self.design.offset_terms, offset_array=self.design.offset_array,
+            data_source=getattr(self.design, "source", None),
         )
 
 
@@ -231,7 +243,12 @@ def fit(formula, data, *, family="gaussian", priors=None, chains=4, warmup=1000,
         nested ``(1|a/b)`` or ``(1|a:b)``, varying slopes ``(1 + x | g)`` (correlated,
         inverse-Wishart prior) or ``(1 + x || g)`` (independent); ``offset(expr)``
         terms enter the linear predictor with coefficient 1.
-    data : pandas.DataFrame
+    data : pandas.DataFrame, Parquet files or dask.dataframe.DataFrame
+        Parquet files (a path, a glob such as ``"data/*.parquet"``, a directory or a
+        list of paths) or a Dask DataFrame are streamed: a gaussian model is fitted
+        from sufficient statistics summed chunk by chunk, without holding the rows in
+        memory (see :mod:`fastgibbs.streaming`; ``offset`` and ``weights`` must then be
+        column names).
     family : {"gaussian", "bernoulli", "binomial", "poisson", "negativebinomial"}
         bernoulli: 0/1, boolean or two-level categorical response (the second level is
         the event); binomial: ``p(successes, trials) ~ ...``; poisson and

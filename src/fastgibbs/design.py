@@ -343,18 +343,8 @@ def _independent_columns(X, names, rank_deficient):
     if ones:
         V[:, ones[0]] = 1.0
     norms = np.linalg.norm(V, axis=0)
-    keep = [c for c in range(p) if norms[c] > 0]
-    while keep:
-        # |R_jj| is column j's residual on the columns before it as long as those are
-        # independent: drop the first aliased column and decompose again
-        residual = np.abs(np.diag(np.linalg.qr(V[:, keep], mode="r")))
-        flagged = np.flatnonzero(residual <= RANK_TOLERANCE * norms[keep[:len(residual)]])
-        if flagged.size:
-            del keep[int(flagged[0])]
-        elif len(keep) > n:
-            del keep[n]
-        else:
-            break
+    keep = kept_columns(lambda cols: np.abs(np.diag(np.linalg.qr(V[:, cols], mode="r"))),
+                        norms, n)
     aliased = [c for c in range(p) if c not in set(keep)]
     if aliased and rank_deficient == "error":
         if n < p:
@@ -372,6 +362,25 @@ def _independent_columns(X, names, rank_deficient):
     return keep
 
 
+def kept_columns(residuals, norms, n):
+    """The columns kept by the rank rule of _independent_columns, from ``residuals``:
+    a function giving |R_jj| of an (implicit) QR decomposition of the columns ``cols``
+    (a list), ``norms`` (p,) of the columns and ``n`` the number of rows."""
+    keep = [c for c in range(len(norms)) if norms[c] > 0]
+    while keep:
+        # |R_jj| is column j's residual on the columns before it as long as those are
+        # independent: drop the first aliased column and decompose again
+        residual = residuals(keep)
+        flagged = np.flatnonzero(residual <= RANK_TOLERANCE * norms[keep[:len(residual)]])
+        if flagged.size:
+            del keep[int(flagged[0])]
+        elif len(keep) > n:
+            del keep[n]
+        else:
+            break
+    return keep
+
+
 def _blocks(parsed, data, family):
     """The covariance blocks (see the module docstring) and, per block, each bar's
     coded terms for new data."""
@@ -379,24 +388,7 @@ def _blocks(parsed, data, family):
     for term in parsed.groups:
         cols, Z, terms = _group_columns(term.lhs, data)
         bars.append((term, cols, Z, terms))
-    seen = {}
-    for term, cols, _, _ in bars:
-        for col in cols:
-            label = f"{col}|{term.factor}"
-            if label in seen:
-                raise FormulaError(
-                    f"'{col}' varies by {term.factor!r} twice, in {seen[label]} and "
-                    f"{term.source}: the two variances are not identifiable (lme4 fits them "
-                    "anyway); keep one")
-            seen[label] = term.source
-    # one-column bars of a factor share one block of independent variances
-    members, order = {}, []
-    for index, (term, cols, _, _) in enumerate(bars):
-        key = (term.variables, "diagonal") if len(cols) == 1 else (term.variables, index)
-        if key not in members:
-            members[key] = []
-            order.append(key)
-        members[key].append(index)
+    order, members = block_members(bars)
     blocks, coding = [], []
     for key in order:
         variables = key[0]
@@ -419,6 +411,31 @@ def _blocks(parsed, data, family):
             group=group, levels=levels, correlated=key[1] != "diagonal"))
         coding.append(tuple(b[3] for b in chosen))
     return tuple(blocks), tuple(coding)
+
+
+def block_members(bars):
+    """Which bars form each covariance block (see the module docstring): (keys in order,
+    {key: bar indices}) for ``bars``, a list of (GroupTerm, column names, ...). A
+    column that varies by a factor twice is refused."""
+    seen = {}
+    for term, cols, *_ in bars:
+        for col in cols:
+            label = f"{col}|{term.factor}"
+            if label in seen:
+                raise FormulaError(
+                    f"'{col}' varies by {term.factor!r} twice, in {seen[label]} and "
+                    f"{term.source}: the two variances are not identifiable (lme4 fits them "
+                    "anyway); keep one")
+            seen[label] = term.source
+    # one-column bars of a factor share one block of independent variances
+    members, order = {}, []
+    for index, (term, cols, *_) in enumerate(bars):
+        key = (term.variables, "diagonal") if len(cols) == 1 else (term.variables, index)
+        if key not in members:
+            members[key] = []
+            order.append(key)
+        members[key].append(index)
+    return order, members
 
 
 def _group_columns(lhs, data, checks=True):

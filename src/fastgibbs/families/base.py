@@ -74,6 +74,25 @@ class Family:
         """{name: prior} for the dispersion parameters (empty if none)."""
         return {}
 
+    # ---- data streamed from files (fastgibbs.streaming) -------------------------------
+    # The default priors of a streamed design come from sums over chunks, ``moments``
+    # (fastgibbs.streaming.moments.StreamedMoments: ``y()``, ``sum_wy``,
+    # ``sum_w_exp_offset``). A family whose prior_scale or default_dispersion_priors
+    # reads the data must say here how they follow from those sums.
+    def prior_scale_from(self, moments):
+        """prior_scale of a streamed design."""
+        if type(self).prior_scale is Family.prior_scale:     # does not read the data
+            return self.prior_scale(None, None, None, None)
+        raise NotImplementedError(f"the {self.name} family cannot be fitted to streamed data "
+                                  "yet (its default priors read the data)")
+
+    def dispersion_priors_from(self, moments):
+        """default_dispersion_priors of a streamed design."""
+        if type(self).default_dispersion_priors is Family.default_dispersion_priors:
+            return {}
+        raise NotImplementedError(f"the {self.name} family cannot be fitted to streamed data "
+                                  "yet (its default dispersion prior reads the data)")
+
     # ---- likelihood, simulation ----------------------------------------------------
     def log_likelihood(self, y, eta, params, trials=None):
         """Pointwise log p(y_i | eta_i, params): arrays broadcast over draws.

@@ -1,0 +1,221 @@
+"""A design from data that are not in memory: Parquet files or a Dask DataFrame.
+
+:func:`stream_design` reads the data in three passes, each chunk by chunk, keeping only
+sums:
+
+1. the levels of every grouping factor and categorical column, the values' kinds and
+   missing values (fastgibbs.streaming.levels);
+2. the weighted moments of every coded column (the internal scaling and the default
+   priors read them; fastgibbs.streaming.accumulate.MomentPass);
+3. the gaussian sufficient statistics X'WX, X'Wy, y'Wy, Z_j'W Z_j, Z_j'W X, Z_j'W y
+   per group and the cells between blocks, of the centred and scaled columns
+   (StatisticPass).
+
+The result, a :class:`StreamedDesign`, carries the statistics as a
+samplers.problem.Statistics; build_problem uses them as they are, so sampling runs
+exactly as for data in memory. Only the gaussian family is streamed: the other
+families work on cells of distinct covariate patterns, whose number grows with the
+rows for continuous covariates, and are refused before any row is read.
+"""
+from dataclasses import dataclass, field
+import warnings
+
+import numpy as np
+
+from .._kinds import Family as Kind
+from ..design import RANK_DEFICIENT, RANK_TOLERANCE, Block, TermCoding, kept_columns
+from ..families import get_family
+from ..samplers.problem import (Statistics, _block_offsets, pair_layout,
+                                transform_from_moments)
+from .accumulate import moment_partial, statistic_partial
+from .coder import ChunkCoder, plan
+from .levels import LevelSpec, Levels, level_partial
+from .moments import StreamedMoments
+from .source import BATCH_ROWS, open_source
+
+__all__ = ["StreamedDesign", "stream_design"]
+
+
+@dataclass(frozen=True, eq=False)
+class StreamedDesign:
+    """A design (fastgibbs.design.Design's fields that describe the model) whose data
+    stayed in their files: ``statistics`` (samplers.problem.Statistics) and
+    ``moments`` (StreamedMoments) replace the arrays, which are None. ``source``
+    describes where the data came from (kind, paths, fingerprint, rows)."""
+
+    formula: str
+    response: str
+    fixed_names: tuple
+    blocks: tuple
+    n_obs: int
+    statistics: object = field(repr=False)
+    moments: object = field(repr=False)
+    source: dict = None
+    n_dropped: int = 0
+    fixed_spec: object = field(default=None, repr=False)
+    family: object = None
+    offset_terms: tuple = ()
+    offset_array: bool = False
+    dropped_fixed: tuple = ()
+    y = None
+    X = None
+    trials = None
+    offset = None
+    weights = None
+
+    @property
+    def n_fixed(self):
+        return len(self.fixed_names)
+
+
+def _refuse_family(family):
+    if family.kind != Kind.FAMILY_GAUSSIAN:
+        raise ValueError(
+            f"the {family.name} family cannot be fitted to data streamed from files or a "
+            "Dask DataFrame yet: only gaussian models stream their sufficient statistics. "
+            "Fit a sample in memory (pandas), or aggregate the rows to one row per "
+            "covariate pattern and group (binning continuous covariates) and fit that "
+            "table in memory with family='binomial' and weights")
+
+
+def _gram_residuals(G):
+    """|R_jj| of a QR decomposition of any V with V'V = G[cols][:, cols], for
+    design.kept_columns: the rank rule of data in memory, from X'WX."""
+    def residuals(cols):
+        S = G[np.ix_(cols, cols)]
+        values, vectors = np.linalg.eigh(S)
+        root = (vectors * np.sqrt(np.clip(values, 0.0, None))) @ vectors.T
+        return np.abs(np.diag(np.linalg.qr(root, mode="r")))
+    return residuals
+
+
+def stream_design(formula, data, family="gaussian", na_action="raise", offset=None,
+                  weights=None, rank_deficient="drop", batch_rows=BATCH_ROWS):
+    """Read ``data`` (Parquet path(s)/glob/directory or a Dask DataFrame) into a
+    :class:`StreamedDesign` (see the module docstring; arguments as
+    fastgibbs.design.build_design; ``offset`` and ``weights`` must be column names).
+    ``batch_rows``: rows per chunk read from a Parquet row group."""
+    family = get_family(family)
+    _refuse_family(family)
+    if rank_deficient not in RANK_DEFICIENT:
+        raise ValueError(f"rank_deficient must be one of {RANK_DEFICIENT}, "
+                         f"got {rank_deficient!r}")
+    source = open_source(data, batch_rows=batch_rows)
+    the_plan = plan(formula, source.schema, family.name, offset=offset, weights=weights,
+                    na_action=na_action)
+    source.check_columns(the_plan.used)
+
+    # pass 1: levels, kinds, missing values
+    spec = LevelSpec(read=the_plan.used, level_columns=the_plan.level_columns,
+                     factors=the_plan.factors, used=the_plan.used,
+                     na_drop=na_action == "drop")
+    found = source.map_reduce(level_partial, the_plan.used, spec)
+    if found is None or found.n_rows - found.n_dropped == 0:
+        raise ValueError("the data hold no rows" + (" without missing values"
+                                                    if found is not None and found.n_rows
+                                                    else ""))
+    if found.missing and na_action == "raise":
+        bad = ", ".join(f"{name!r} ({count} missing, first in {where})"
+                        for name, (count, where) in sorted(found.missing.items()))
+        raise ValueError(f"missing values in column(s) {bad}; clean them or pass "
+                         "na_action='drop' to drop those rows")
+    levels = Levels(found, the_plan.factors)
+    coder = ChunkCoder(the_plan, levels)
+    n_obs = found.n_rows - found.n_dropped
+    n_groups = []
+    for block in coder.blocks:
+        J = len(levels.labels[block.factor])
+        if J < 2:
+            raise ValueError(f"grouping factor {block.factor!r} has a single level; it "
+                             "cannot vary")
+        if J == n_obs:
+            raise ValueError(
+                f"grouping factor {block.factor!r} has one observation per level: in a "
+                "gaussian model its variance cannot be told apart from the residual "
+                "variance sigma; drop the term")
+        n_groups.append(J)
+    n_groups = np.array(n_groups, dtype=np.intp)
+    blocks = tuple(Block(factor=b.factor, variables=b.variables, lhs=b.lhs,
+                         columns=b.columns, Z=None, group=None,
+                         levels=np.asarray(levels.labels[b.factor], dtype=object),
+                         correlated=b.correlated) for b in coder.blocks)
+    description = dict(source.describe(), n_rows=int(found.n_rows))
+    names = tuple(coder.fixed_names)
+
+    # pass 2: moments of the coded columns
+    moments_found = source.map_reduce(moment_partial, the_plan.used, coder)
+    moments = StreamedMoments(moments_found)
+    draft = StreamedDesign(formula=formula, response=coder.parsed.response,
+                           fixed_names=names, blocks=blocks, n_obs=n_obs, statistics=None,
+                           moments=moments, family=family)
+    transform = transform_from_moments(draft, moments)
+
+    # pass 3: the statistics on the kernel's scale
+    summed = source.map_reduce(statistic_partial, the_plan.used, coder, transform, n_groups)
+    stats = summed.stats
+
+    terms, dropped = coder.fixed_terms, ()
+    if len(names):
+        _check_finite_sums(stats, names)
+        keep = kept_columns(_gram_residuals(stats["xtx"]), np.sqrt(np.diag(stats["xtx"])),
+                            n_obs)
+        if len(keep) < len(names):
+            dropped = tuple(n for c, n in enumerate(names) if c not in set(keep))
+            if rank_deficient == "error":
+                raise ValueError(f"fixed-effect model matrix is rank deficient: column(s) "
+                                 f"{list(dropped)} are aliased with earlier ones")
+            warnings.warn(f"fixed-effect model matrix is rank deficient: dropping "
+                          f"{len(dropped)} column(s) aliased with earlier ones, {list(dropped)} "
+                          "(as lme4 does; rank_deficient='error' refuses instead)",
+                          stacklevel=3)
+            stats = _keep_fixed(stats, keep, n_groups, [b.n_re for b in blocks])
+            moments = moments.subset(keep)
+            terms = terms.keep_only(keep)
+            names = terms.names
+            draft = StreamedDesign(formula=formula, response=draft.response,
+                                   fixed_names=tuple(names), blocks=blocks, n_obs=n_obs,
+                                   statistics=None, moments=moments, family=family)
+            transform = transform_from_moments(draft, moments)
+
+    pairs = pair_layout(summed.tables, n_groups) + (None,)
+    offs = _block_offsets(blocks, len(names))
+    statistics = Statistics(
+        transform=transform, stats=stats, pairs=pairs, xwx=stats["xtx"],
+        group_moments=_group_moments(blocks, stats, offs, moments, transform),
+        spread=moments.spread / transform.y_scale ** 2)
+    return StreamedDesign(
+        formula=formula, response=draft.response, fixed_names=tuple(names), blocks=blocks,
+        n_obs=int(n_obs), statistics=statistics, moments=moments, source=description,
+        n_dropped=int(found.n_dropped),
+        fixed_spec=TermCoding(fixed=terms, bars=tuple(b.coding for b in coder.blocks)),
+        family=family, offset_terms=coder.offset_terms, dropped_fixed=dropped)
+
+
+def _check_finite_sums(stats, names):
+    if not (np.all(np.isfinite(stats["xtx"])) and np.isfinite(stats["yty"])):
+        raise ValueError(f"the sums of squares of the columns {list(names)} or of the response "
+                         "overflow: rescale the data")
+
+
+def _keep_fixed(stats, keep, n_groups, n_re):
+    """The statistics with only the fixed columns ``keep``."""
+    p = stats["xtx"].shape[0]
+    ztx = stats["ztx"].reshape(-1, p)[:, keep] if p else stats["ztx"]
+    return dict(stats, xtx=np.ascontiguousarray(stats["xtx"][np.ix_(keep, keep)]),
+                xty=np.ascontiguousarray(stats["xty"][keep]),
+                ztx=np.ascontiguousarray(ztx).ravel())
+
+
+def _group_moments(blocks, stats, offs, moments, transform):
+    """samplers.problem._group_column_moments from the sums: the sds of the scaled Z
+    columns and, for blocks of two or more, Z'WZ summed over the groups."""
+    out = []
+    for k, (block, zs) in enumerate(zip(blocks, transform.z_scale)):
+        q, J = block.n_re, block.n_groups
+        sds = np.array([moments.z(k, c)[1] for c in range(q)]) / zs
+        M = None
+        if q >= 2:
+            start = int(offs["ztz_off"][k])
+            M = stats["ztz"][start:start + J * q * q].reshape(J, q, q).sum(axis=0)
+        out.append((sds, M))
+    return tuple(out)
