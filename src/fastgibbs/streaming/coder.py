@@ -114,7 +114,10 @@ def plan(formula, schema, family="gaussian", offset=None, weights=None, na_actio
         if value is not None and value not in schema:
             raise ValueError(f"{name} column {value!r} is not in data")
     extra = [a for a in (offset, weights) if a is not None]
-    used = tuple(sorted(n for n in set(parsed.variables) | set(extra) if n in schema))
+    offset_names = set().union(*(_names(expr) for expr in parsed.offsets)) \
+        if parsed.offsets else set()
+    used = tuple(sorted(n for n in set(parsed.variables) | set(extra) | offset_names
+                        if n in schema))
     kinds = {n: schema[n] for n in used}
     for name, kind in kinds.items():
         if kind not in NUMERIC_KINDS + ("text", "categorical", "object", "null"):
