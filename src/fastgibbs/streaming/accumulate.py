@@ -25,8 +25,8 @@ __all__ = ["ColumnMoments", "MomentPass", "StatisticPass", "moment_partial",
 
 class ColumnMoments:
     """Weighted moments of the columns of a matrix V (n, m) with weights w (n,):
-    ``weight`` sum w, ``mean`` (m,), ``m2`` (m,) sum w (v - mean)^2, ``sq`` (m,) sum w
-    v^2, ``ones`` (m,) whether every value is 1."""
+    ``weight`` sum w, ``mean`` (m,), ``m2`` (m,) sum w (v - mean)^2, ``ones`` (m,)
+    whether every value is 1."""
 
     def __init__(self, V, w):
         V = np.asarray(V, dtype=float).reshape(len(w), -1)
@@ -35,9 +35,11 @@ class ColumnMoments:
             self.mean = (w @ V) / self.weight
         else:
             self.mean = np.zeros(V.shape[1])
-        self.m2 = w @ (V - self.mean) ** 2
-        self.sq = w @ (V * V)
-        self.ones = np.all(V == 1.0, axis=0)
+        D = V - self.mean
+        D *= D
+        self.m2 = w @ D
+        self.ones = (np.min(V, axis=0) == 1.0) & (np.max(V, axis=0) == 1.0) if len(V) \
+            else np.ones(V.shape[1], dtype=bool)
 
     def combine(self, other):
         out = ColumnMoments.__new__(ColumnMoments)
@@ -49,7 +51,6 @@ class ColumnMoments:
             out.m2 = self.m2 + other.m2 + delta * delta * (self.weight * other.weight / n)
         else:
             out.mean, out.m2 = self.mean, self.m2 + other.m2
-        out.sq = self.sq + other.sq
         out.ones = self.ones & other.ones
         return out
 
@@ -60,7 +61,9 @@ class ColumnMoments:
             return 0.0, float("nan")
         if center:
             return float(self.mean[c]), float(np.sqrt(max(self.m2[c], 0.0) / self.weight))
-        return 0.0, float(np.sqrt(self.sq[c] / self.weight))
+        # sum w v^2 = m2 + W mean^2: a sum of two terms >= 0, so no cancellation
+        sq = max(self.m2[c], 0.0) + self.weight * self.mean[c] ** 2
+        return 0.0, float(np.sqrt(sq / self.weight))
 
 
 class MomentPass:

@@ -26,8 +26,11 @@ import pandas as pd
 
 __all__ = ["DataSourceError", "ParquetSource", "DaskSource", "open_source", "is_streamed"]
 
-# rows per batch read from a Parquet row group: about 100 MB for a dozen float columns
-BATCH_ROWS = 1 << 20
+# rows per batch read from a Parquet row group. The statistics pass holds some
+# 4 (p + q_k (p + q_k)) doubles per row of a batch in temporaries (coded columns and
+# their products), on each of two reading threads: 2^17 rows take about 100 MB at
+# p = 10, q = 1
+BATCH_ROWS = 1 << 17
 PARQUET_MAGIC = b"PAR1"
 
 
