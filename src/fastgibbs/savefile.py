@@ -332,6 +332,10 @@ CHECKS = {
     "offset_terms": lambda v, s, n: _strings(v, "offset_terms"),
     "offset_array": lambda v, s, n: isinstance(v, bool) or _fail("offset_array",
                                                                   "must be true or false"),
+    # streamed fits (issue 17): kind, paths, n_files, n_partitions, n_rows, fingerprint
+    "data_source": lambda v, s, n: v is None or _mapping(v, "data_source", lambda x: (
+        isinstance(x, str) or _is_int(x) or (isinstance(x, list) and all(
+            isinstance(p, str) for p in x)))),
 }
 
 

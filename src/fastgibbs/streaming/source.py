@@ -40,6 +40,8 @@ class DataSourceError(ValueError):
 
 def is_streamed(data):
     """Whether ``data`` is streamed (files or a Dask DataFrame) rather than in memory."""
+    if isinstance(data, (ParquetSource, DaskSource)):
+        return True
     if isinstance(data, (str, os.PathLike)):
         return True
     if isinstance(data, (list, tuple)) and data and all(
@@ -57,7 +59,10 @@ def _is_dask_frame(data):
 
 
 def open_source(data, batch_rows=BATCH_ROWS, n_threads=None):
-    """The source of streamed ``data`` (see the module docstring)."""
+    """The source of streamed ``data`` (see the module docstring); a source given is
+    used as it is (e.g. ``ParquetSource(paths, batch_rows=..., n_threads=1)``)."""
+    if isinstance(data, (ParquetSource, DaskSource)):
+        return data
     if _is_dask_frame(data):
         return DaskSource(data)
     return ParquetSource(data, batch_rows=batch_rows, n_threads=n_threads)
