@@ -1,15 +1,15 @@
 """A design from data that are not in memory: Parquet files or a Dask DataFrame.
 
-:func:`stream_design` reads the data in three passes, each chunk by chunk, keeping only
+:func:`stream_design` reads the data in two passes, each chunk by chunk, keeping only
 sums:
 
 1. the levels of every grouping factor and categorical column, the values' kinds and
    missing values (fastgibbs.streaming.levels);
-2. the weighted moments of every coded column (the internal scaling and the default
-   priors read them; fastgibbs.streaming.accumulate.MomentPass);
-3. the gaussian sufficient statistics X'WX, X'Wy, y'Wy, Z_j'W Z_j, Z_j'W X, Z_j'W y
-   per group and the cells between blocks, of the centred and scaled columns
-   (StatisticPass).
+2. the gaussian sufficient statistics X'WX, X'Wy, y'Wy, Z_j'W Z_j, Z_j'W X, Z_j'W y
+   per group and the cells between blocks, and the weighted moments of every coded
+   column (the internal scaling and the default priors read them), summed about the
+   means of the first chunk and then centred and scaled
+   (fastgibbs.streaming.accumulate).
 
 The result, a :class:`StreamedDesign`, carries the statistics as a
 samplers.problem.Statistics; build_problem uses them as they are, so sampling runs
@@ -27,7 +27,7 @@ from ..design import RANK_DEFICIENT, RANK_TOLERANCE, Block, TermCoding, kept_col
 from ..families import get_family
 from ..samplers.problem import (Statistics, _block_offsets, pair_layout,
                                 transform_from_moments)
-from .accumulate import moment_partial, statistic_partial
+from .accumulate import centred, moments_of, provisional_centre, statistic_partial
 from .coder import ChunkCoder, plan
 from .levels import LevelSpec, Levels, level_partial
 from .moments import StreamedMoments
@@ -142,17 +142,15 @@ def stream_design(formula, data, family="gaussian", na_action="raise", offset=No
     description = dict(source.describe(), n_rows=int(found.n_rows))
     names = tuple(coder.fixed_names)
 
-    # pass 2: moments of the coded columns
-    moments_found = source.map_reduce(moment_partial, the_plan.used, coder)
-    moments = StreamedMoments(moments_found)
+    # pass 2: the statistics, shifted by the means of the first chunk, and the moments
+    c0 = source.first(provisional_centre, the_plan.used, coder)
+    summed = source.map_reduce(statistic_partial, the_plan.used, coder, c0, n_groups)
+    moments = StreamedMoments(moments_of(summed, c0))
     draft = StreamedDesign(formula=formula, response=coder.parsed.response,
                            fixed_names=names, blocks=blocks, n_obs=n_obs, statistics=None,
                            moments=moments, family=family)
     transform = transform_from_moments(draft, moments)
-
-    # pass 3: the statistics on the kernel's scale
-    summed = source.map_reduce(statistic_partial, the_plan.used, coder, transform, n_groups)
-    stats = summed.stats
+    stats, tables = centred(summed, c0, transform, n_groups)
 
     terms, dropped = coder.fixed_terms, ()
     if len(names):
@@ -177,7 +175,7 @@ def stream_design(formula, data, family="gaussian", na_action="raise", offset=No
                                    statistics=None, moments=moments, family=family)
             transform = transform_from_moments(draft, moments)
 
-    pairs = pair_layout(summed.tables, n_groups) + (None,)
+    pairs = pair_layout(tables, n_groups) + (None,)
     offs = _block_offsets(blocks, len(names))
     statistics = Statistics(
         transform=transform, stats=stats, pairs=pairs, xwx=stats["xtx"],
