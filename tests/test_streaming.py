@@ -246,6 +246,15 @@ def test_bad_files_named(tmp_path, rng):
     (tmp_path / "part9.parquet").write_bytes(good[:len(good) // 2] + good[-8:])
     with pytest.raises(DataSourceError, match=r"part9\.parquet"):
         fg.Model("y ~ x + (1 | g)", str(tmp_path))
+    # a NaN that is not a Parquet null (the files' null counts miss it)
+    values = frame.x.to_numpy().copy()
+    values[7] = np.nan
+    table = pa.table({"x": pa.array(values[:50], from_pandas=False),
+                      "g": frame.g.iloc[:50].to_numpy(), "y": frame.y.iloc[:50].to_numpy()})
+    assert table.column("x").null_count == 0
+    pq.write_table(table, tmp_path / "part9.parquet")
+    with pytest.raises(ValueError, match=r"missing values in column\(s\) 'x'.*part9\.parquet"):
+        fg.Model("y ~ x + (1 | g)", str(tmp_path))
     with pytest.raises(FileNotFoundError, match="no file matches"):
         fg.Model("y ~ x + (1 | g)", str(tmp_path / "nothing*.parquet"))
     with pytest.raises(FileNotFoundError, match="does not exist"):

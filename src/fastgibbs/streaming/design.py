@@ -105,11 +105,23 @@ def stream_design(formula, data, family="gaussian", na_action="raise", offset=No
                     na_action=na_action)
     source.check_columns(the_plan.used)
 
-    # pass 1: levels, kinds, missing values
-    spec = LevelSpec(read=the_plan.used, level_columns=the_plan.level_columns,
+    # pass 1: levels, kinds, missing values. Columns whose files record no nulls
+    # (Parquet statistics) need not be read unless they hold levels
+    read = list(the_plan.used)
+    if na_action == "raise":
+        nulls = source.null_counts(the_plan.used)
+        bad = {name: v for name, v in nulls.items() if v[0]}
+        if bad:
+            raise ValueError("missing values in column(s) " + ", ".join(
+                f"{name!r} ({count} missing, first in file {where!r})"
+                for name, (count, where) in sorted(bad.items()))
+                + "; clean them or pass na_action='drop' to drop those rows")
+        read = [n for n in read if n in the_plan.level_columns or n not in nulls] \
+            or read[:1]
+    spec = LevelSpec(read=tuple(read), level_columns=the_plan.level_columns,
                      factors=the_plan.factors, used=the_plan.used,
                      na_drop=na_action == "drop")
-    found = source.map_reduce(level_partial, the_plan.used, spec)
+    found = source.map_reduce(level_partial, read, spec)
     if found is None or found.n_rows - found.n_dropped == 0:
         raise ValueError("the data hold no rows" + (" without missing values"
                                                     if found is not None and found.n_rows

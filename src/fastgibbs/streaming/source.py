@@ -211,32 +211,32 @@ class ParquetSource:
                         "differ; write every file with the same column types")
 
     def null_counts(self, used):
-        """{column: (nulls, first file with nulls)} from the files' statistics, for the
-        columns whose every row group records its null count; others are left out."""
+        """{column: (nulls, first file with nulls or None)} from the files' statistics,
+        for the used columns whose every row group records its null count; columns
+        without such statistics are left out. (A NaN in a float column is not a null:
+        the chunks' coding still checks for those.)"""
         import pyarrow.parquet as pq
 
-        counts = {}
+        counts, unknown = {name: (0, None) for name in used}, set()
         for path in self.paths:
             meta = pq.ParquetFile(path).metadata
             index = {meta.schema.column(i).path: i for i in range(meta.num_columns)}
             for name in used:
                 i = index.get(name)
-                if i is None:
-                    counts[name] = None
+                if i is None or name in unknown:
+                    unknown.add(name)
                     continue
                 total = 0
                 for r in range(meta.num_row_groups):
                     stats = meta.row_group(r).column(i).statistics
                     if stats is None or not stats.has_null_count:
-                        total = None
+                        unknown.add(name)
                         break
                     total += stats.null_count
-                if total is None or counts.get(name, 0) is None:
-                    counts[name] = None
-                elif total:
-                    n, first = counts.get(name) or (0, path)
-                    counts[name] = (n + total, first)
-        return {k: v for k, v in counts.items() if v is not None}
+                if name not in unknown and total:
+                    n, first = counts[name]
+                    counts[name] = (n + total, first or path)
+        return {k: v for k, v in counts.items() if k not in unknown}
 
     def fingerprint(self):
         """SHA-256 of every file's size and footer, in order."""
