@@ -14,7 +14,8 @@ process; the rules checked are those of issue 11:
   is a ValueError) with a message, never LinAlgError or any other exception.
 
 Every family is drawn (gaussian, bernoulli, binomial, poisson, negativebinomial) with
-every structure of the Models table, offsets and weights.
+every structure of the Models table, offsets and weights. Every fourth case is also
+fitted from a Parquet file of the same data (fastgibbs.streaming), with the same rules.
 
 Before each case the child writes ``case <i>: <description>`` to stdout, so the parent
 can name the case of a crash (segfault) or a hang. At the end it writes one line
@@ -237,6 +238,8 @@ def run_case(rng, index, problems, folder):
             f"**{args!r}, extra={sorted(extra)}); data {data.shape} columns "
             f"{list(data.columns)} dtypes {[str(t) for t in data.dtypes]}")
     print(case, flush=True)
+    if index % 4 == 1:
+        _streamed_case(formula, data, family, priors, args, extra, folder, problems, case)
     try:
         fit = fg.fit(formula, data, family=family, priors=priors, **args, **extra)
     except Exception as err:
@@ -265,6 +268,29 @@ def run_case(rng, index, problems, folder):
     except Exception as err:
         _check_error(err, "after fit", problems, case)
     return "fitted"
+
+
+def _streamed_case(formula, data, family, priors, args, extra, folder, problems, case):
+    """The same case from a Parquet file (fastgibbs.streaming, issue 17): refused
+    cleanly, or finite draws. Data that pyarrow cannot write (mixed-type columns,
+    duplicate names) are skipped: that is not fastgibbs's input."""
+    path = os.path.join(folder, "data.parquet")
+    try:
+        data.to_parquet(path, row_group_size=max(1, len(data) // 3))
+    except Exception:
+        return
+    case = "streamed " + case
+    print(case, flush=True)
+    try:
+        fit = fg.fit(formula, path, family=family, priors=priors, **args, **extra)
+    except Exception as err:
+        _check_error(err, "streamed fit", problems, case)
+        return
+    for name, array in (("draws", fit.draws_array), ("warmup", fit.warmup_array)):
+        if not np.all(np.isfinite(array)):
+            problems.append({"case": case, "stage": "streamed draws",
+                             "error": "non-finite draws", "message": f"in {name}"})
+            return
 
 
 CASE_SECONDS = 20      # a case running longer is a hang: dump the stacks and exit

@@ -271,6 +271,10 @@ def test_models_that_cannot_stream(tmp_path, rng):
         fg.Model("y ~ x + (1 | g)", data, weights=np.ones(600))
     with pytest.raises(ValueError, match="'nope' is not in data"):
         fg.Model("y ~ x + (1 | nope)", data)
+    (tmp_path / "huge").mkdir()
+    _write(frame.assign(x=frame.x * 1e150), tmp_path / "huge", n_files=1)
+    with pytest.raises(ValueError, match=r"column 'x' varies by about .*e\+150.*rescale"):
+        fg.Model("y ~ x + (1 | g)", str(tmp_path / "huge"))
     (tmp_path / "rows").mkdir()
     _write(frame.assign(row=np.arange(600)), tmp_path / "rows", n_files=1)
     with pytest.raises(ValueError, match="one observation per level"):

@@ -87,12 +87,17 @@ def _moments(weight, mean, m2, ones):
 
 
 def provisional_centre(frame, label, coder):
-    """c0 (p + 1,): the weighted means of the fixed columns and of y - offset in one
-    chunk (zeros where the chunk has no weight)."""
+    """(c0, spread, z_size) of one chunk: c0 (p + 1,) the weighted means of the fixed
+    columns and of y - offset (zeros where the chunk has no weight); spread (p + 1,)
+    max |a - c0| of those columns; z_size per block (q_k,) max |z|."""
     rows = coder.code(frame, label)
     A = np.column_stack([rows.X, rows.y - rows.offset])
     weight = float(np.sum(rows.w))
-    return (rows.w @ A) / weight if weight > 0 else np.zeros(A.shape[1])
+    c0 = (rows.w @ A) / weight if weight > 0 else np.zeros(A.shape[1])
+    spread = np.max(np.abs(A - c0), axis=0) if len(A) else np.zeros(A.shape[1])
+    z_size = [np.max(np.abs(Z), axis=0) if len(Z) else np.zeros(Z.shape[1])
+              for Z in rows.Z]
+    return c0, spread, z_size
 
 
 class StatisticPass:

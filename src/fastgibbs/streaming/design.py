@@ -23,7 +23,7 @@ import warnings
 import numpy as np
 
 from .._kinds import Family as Kind
-from ..design import RANK_DEFICIENT, RANK_TOLERANCE, Block, TermCoding, kept_columns
+from ..design import RANK_DEFICIENT, Block, TermCoding, kept_columns
 from ..families import get_family
 from ..samplers.problem import (Statistics, _block_offsets, pair_layout,
                                 transform_from_moments)
@@ -155,8 +155,12 @@ def stream_design(formula, data, family="gaussian", na_action="raise", offset=No
     names = tuple(coder.fixed_names)
 
     # pass 2: the statistics, shifted by the means of the first chunk, and the moments
-    c0 = source.first(provisional_centre, the_plan.used, coder)
+    c0, spread, z_size = source.first(provisional_centre, the_plan.used, coder)
+    _check_magnitudes(list(names) + [f"response {coder.parsed.response!r}"], spread,
+                      [(b.columns, size) for b, size in zip(blocks, z_size)])
     summed = source.map_reduce(statistic_partial, the_plan.used, coder, c0, n_groups)
+    _check_finite_sums(summed, list(names) + [f"response {coder.parsed.response!r}"],
+                       blocks)
     moments = StreamedMoments(moments_of(summed, c0))
     draft = StreamedDesign(formula=formula, response=coder.parsed.response,
                            fixed_names=names, blocks=blocks, n_obs=n_obs, statistics=None,
@@ -166,7 +170,6 @@ def stream_design(formula, data, family="gaussian", na_action="raise", offset=No
 
     terms, dropped = coder.fixed_terms, ()
     if len(names):
-        _check_finite_sums(stats, names)
         keep = kept_columns(_gram_residuals(stats["xtx"]), np.sqrt(np.diag(stats["xtx"])),
                             n_obs)
         if len(keep) < len(names):
@@ -201,10 +204,47 @@ def stream_design(formula, data, family="gaussian", na_action="raise", offset=No
         family=family, offset_terms=coder.offset_terms, dropped_fixed=dropped)
 
 
-def _check_finite_sums(stats, names):
-    if not (np.all(np.isfinite(stats["xtx"])) and np.isfinite(stats["yty"])):
-        raise ValueError(f"the sums of squares of the columns {list(names)} or of the response "
-                         "overflow: rescale the data")
+# Streamed sums hold squares of the columns (about the first chunk's means) in
+# doubles: columns whose spread is beyond these magnitudes would overflow or underflow
+# (in memory the columns are scaled first; fastgibbs.moments).
+MAGNITUDE_RANGE = (1e-140, 1e140)
+
+
+def _refuse_magnitude(what, size):
+    raise ValueError(f"{what} varies by about {size:.3g}: data streamed from files are summed "
+                     "as squares in double precision, which needs spreads between "
+                     f"{MAGNITUDE_RANGE[0]:g} and {MAGNITUDE_RANGE[1]:g}; rescale the "
+                     "column (or fit the data in memory)")
+
+
+def _check_magnitudes(names, spread, z_sizes):
+    """Refuse columns whose spread in the first chunk is beyond MAGNITUDE_RANGE."""
+    low, high = MAGNITUDE_RANGE
+    for name, size in zip(names, spread):
+        if size > high or 0 < size < low:
+            _refuse_magnitude(name if name.startswith("response") else f"column {name!r}",
+                              size)
+    for columns, sizes in z_sizes:
+        for name, size in zip(columns, sizes):
+            if size > high or 0 < size < low:
+                _refuse_magnitude(f"column {name!r}", size)
+
+
+def _check_finite_sums(summed, names, blocks):
+    """Refuse sums that overflowed (values far larger in later chunks than in the
+    first), naming the column."""
+    bad = ~np.isfinite(np.diag(summed.gram)) | ~np.isfinite(summed.sums)
+    for name, is_bad in zip(names, bad):
+        if is_bad:
+            _refuse_magnitude(name if name.startswith("response") else f"column {name!r}",
+                              float("inf"))
+    for block, ztz in zip(blocks, summed.ztz):
+        if not np.all(np.isfinite(ztz)):
+            _refuse_magnitude(f"a column of {block.covariance_key!r}", float("inf"))
+    for block, zta in zip(blocks, summed.zta):
+        if not np.all(np.isfinite(zta)):
+            _refuse_magnitude(f"a column of {block.covariance_key!r} times a fixed column",
+                              float("inf"))
 
 
 def _keep_fixed(stats, keep, n_groups, n_re):
