@@ -96,6 +96,41 @@ def test_parquet_statistics_and_draws_equal_memory(tmp_path, rng, formula):
     _assert_same_fit(formula, frame, [str(p) for p in paths])
 
 
+@pytest.fixture
+def typed_frame(rng):
+    """Columns of every kind a formula reads: bool, categorical (ordered, with unused
+    category order), categorical and float grouping columns, integers as factors."""
+    n = 1500
+    g = rng.integers(0, 25, n)
+    g[:25] = np.arange(25)
+    frame = pd.DataFrame({
+        "x": rng.normal(size=n), "b": rng.random(n) < 0.4,
+        "cat": pd.Categorical(rng.choice(["lo", "mid", "hi"], n),
+                              categories=["lo", "mid", "hi"]),
+        "ord": pd.Categorical(rng.choice(["a", "b", "c"], n), categories=["c", "b", "a"],
+                              ordered=True),
+        "gc": pd.Categorical([f"s{k}" for k in g]), "gf": (g % 5).astype(float),
+        "k": rng.integers(0, 4, n)})
+    frame["y"] = frame.x + rng.normal(size=25)[g] + rng.normal(size=n) + frame.b
+    return frame
+
+
+TYPED_FORMULAS = ["y ~ x + b + (1 | gc)", "y ~ cat + (1 | gc)", "y ~ ord + (1 | gf)",
+                  "y ~ factor(k) + (1 | gf)", "y ~ x + (1 | gc:gf)", "y ~ x + (b | gc)",
+                  "y ~ cat * x + (1 | gf/k)"]
+
+
+@pytest.mark.parametrize("formula", TYPED_FORMULAS)
+def test_column_kinds_parquet_and_dask(tmp_path, typed_frame, formula):
+    dd = pytest.importorskip("dask.dataframe")
+    _write(typed_frame, tmp_path, row_group_size=200)
+    memory = fg.Model(formula, typed_frame)
+    for data in (str(tmp_path), dd.from_pandas(typed_frame, npartitions=3)):
+        streamed = fg.Model(formula, data)
+        assert streamed.names == memory.names
+        _assert_same_problem(memory, streamed)
+
+
 def test_sorted_rows_and_columns_far_from_zero(tmp_path, rng):
     """The sums are taken about the first chunk's means, then centred: rows sorted by
     x (the first chunk's means several sds from the whole data's) and columns far
