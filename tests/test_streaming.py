@@ -204,6 +204,13 @@ def test_fit_records_source_not_rows(tmp_path, rng):
     assert fit.data is None
     with pytest.raises(ValueError, match="newdata"):
         fit.predict()
+    for method in (fit.fitted, fit.residuals, fit.log_likelihood, fit.loo):
+        with pytest.raises(ValueError, match="newdata"):
+            method()
+    np.testing.assert_allclose(                      # the rows themselves check the fit
+        fit.log_likelihood(newdata=frame),
+        fg.fit("y ~ x + (1 | g)", frame, chains=1, warmup=20, draws=20,
+               seed=1).log_likelihood(), rtol=1e-6)
     with pytest.raises(ValueError, match="streamed.*not the rows"):
         model.refit(np.zeros(600))
     with pytest.raises(ValueError, match="streamed.*not the rows"):
