@@ -257,10 +257,64 @@ def test_dask_local_cluster(tmp_path, rng):
 
 # ---- refused before sampling ------------------------------------------------------------
 
+# ---- bernoulli and binomial: cells ------------------------------------------------------
+
+@pytest.fixture
+def binary_frame(rng):
+    n = 3000
+    g = rng.integers(0, 30, n)
+    g[:30] = np.arange(30)
+    frame = pd.DataFrame({
+        "x": rng.integers(0, 5, n) / 2.0, "c": rng.choice(["a", "b", "c"], n),
+        "g": [f"g{k}" for k in g], "h": rng.integers(0, 6, n), "t": rng.integers(1, 6, n),
+        "e": rng.choice([0.0, 0.5], n), "w": rng.integers(0, 3, n).astype(float)})
+    eta = -0.5 + 0.8 * frame.x + rng.normal(size=30)[g]
+    p = 1 / (1 + np.exp(-eta))
+    frame["yb"] = (rng.random(n) < p).astype(int)
+    frame["s"] = rng.binomial(frame.t, p)
+    frame["yes"] = np.where(frame.yb == 1, "yes", "no")
+    return frame
+
+
+@pytest.mark.parametrize("formula, family, kw", [
+    ("yb ~ x + c + (1 | g)", "bernoulli", {}),
+    ("yes ~ x + (1 | g) + (1 | h)", "bernoulli", {}),          # text response, crossed
+    ("p(s, t) ~ x + (1 + x | g)", "binomial", {}),
+    ("yb ~ x + offset(e) + (1 | g)", "bernoulli", {"weights": "w"}),
+])
+def test_binomial_cells_equal_memory(tmp_path, binary_frame, formula, family, kw):
+    """The cells (same order), their successes and trials, and the draws of the same
+    seed equal the in-memory fit's."""
+    dd = pytest.importorskip("dask.dataframe")
+    _write(binary_frame, tmp_path, row_group_size=400)
+    memory = fg.Model(formula, binary_frame, family=family, **kw)
+    args = dict(chains=2, warmup=100, draws=100, seed=5)
+    expected = memory.sample(**args).draws_array
+    for data in (str(tmp_path), dd.from_pandas(binary_frame, npartitions=3)):
+        streamed = fg.Model(formula, data, family=family, **kw)
+        assert streamed.names == memory.names
+        assert streamed.problem.n_cells == memory.problem.n_cells
+        for key, value in memory.problem.cells.items():
+            np.testing.assert_allclose(streamed.problem.cells[key], value, rtol=1e-12,
+                                       atol=1e-12, err_msg=key)
+        np.testing.assert_allclose(streamed.sample(**args).draws_array, expected, rtol=0,
+                                   atol=DRAW_ATOL)
+    assert streamed.design.source["n_cells"] == memory.problem.n_cells
+
+
+def test_too_many_cells_named_early(tmp_path, binary_frame):
+    frame = binary_frame.assign(z=np.random.default_rng(1).normal(size=len(binary_frame)))
+    _write(frame, tmp_path, row_group_size=400)
+    with pytest.raises(ValueError, match=r"more than 1,000 cells.*'z' \(\d[\d,]* distinct "
+                                         r"values\).*Bin continuous covariates"):
+        stream_design("yb ~ x + z + (1 | g)", str(tmp_path), family="bernoulli",
+                      max_cells=1000)
+
+
 def test_families_refused_before_reading(tmp_path):
     bad = tmp_path / "corrupt.parquet"
     bad.write_bytes(b"not a parquet file at all")
-    for family in ("bernoulli", "binomial", "poisson", "negativebinomial"):
+    for family in ("poisson", "negativebinomial"):
         with pytest.raises(ValueError, match=f"the {family} family cannot be fitted to data "
                                              "streamed"):
             fg.fit("y ~ x + (1 | g)", str(bad), family=family)

@@ -268,8 +268,8 @@ def fit(formula, data, *, family="gaussian", priors=None, chains=4, warmup=1000,
     data : pandas.DataFrame, Parquet files or dask.dataframe.DataFrame
         Parquet files (a path, a glob such as ``"data/*.parquet"``, a directory or a
         list of paths) or a Dask DataFrame are streamed: a gaussian model is fitted
-        from sufficient statistics summed chunk by chunk, without holding the rows in
-        memory (see :mod:`fastgibbs.streaming`; ``offset`` and ``weights`` must then be
+        from sufficient statistics summed chunk by chunk, a bernoulli or binomial
+        model from its cells, without holding the rows in memory (see :mod:`fastgibbs.streaming`; ``offset`` and ``weights`` must then be
         column names).
     family : {"gaussian", "bernoulli", "binomial", "poisson", "negativebinomial"}
         bernoulli: 0/1, boolean or two-level categorical response (the second level is

@@ -1,5 +1,6 @@
 """Data larger than memory: gaussian models fitted from Parquet files or a Dask
-DataFrame by streaming their sufficient statistics (see fastgibbs.streaming.design).
+DataFrame by streaming their sufficient statistics, bernoulli and binomial models by
+streaming their cells (see fastgibbs.streaming.design).
 
 ``fg.fit`` and ``fg.Model`` call :func:`stream_design` when ``data`` is a path, a glob,
 a directory or a list of Parquet files, or a ``dask.dataframe.DataFrame``."""

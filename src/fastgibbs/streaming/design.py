@@ -13,9 +13,9 @@ sums:
 
 The result, a :class:`StreamedDesign`, carries the statistics as a
 samplers.problem.Statistics; build_problem uses them as they are, so sampling runs
-exactly as for data in memory. Only the gaussian family is streamed: the other
-families work on cells of distinct covariate patterns, whose number grows with the
-rows for continuous covariates, and are refused before any row is read.
+exactly as for data in memory. Bernoulli and binomial models collapse the rows to
+cells in the second pass instead (fastgibbs.streaming.cells). The poisson and negative
+binomial families are refused before any row is read.
 """
 from dataclasses import dataclass, field
 import warnings
@@ -28,6 +28,8 @@ from ..families import get_family
 from ..samplers.problem import (Statistics, _block_offsets, pair_layout,
                                 transform_from_moments)
 from .accumulate import centred, moments_of, provisional_centre, statistic_partial
+from .cells import MAX_CELLS, CellMoments, cell_partial, cell_statistics_of, key_labels, \
+    split_keys
 from .coder import ChunkCoder, plan
 from .levels import LevelSpec, Levels, level_partial
 from .moments import StreamedMoments
@@ -69,13 +71,31 @@ class StreamedDesign:
 
 
 def _refuse_family(family):
-    if family.kind != Kind.FAMILY_GAUSSIAN:
+    if family.kind not in (Kind.FAMILY_GAUSSIAN, Kind.FAMILY_BINOMIAL):
         raise ValueError(
             f"the {family.name} family cannot be fitted to data streamed from files or a "
-            "Dask DataFrame yet: only gaussian models stream their sufficient statistics. "
-            "Fit a sample in memory (pandas), or aggregate the rows to one row per "
-            "covariate pattern and group (binning continuous covariates) and fit that "
-            "table in memory with family='binomial' and weights")
+            "Dask DataFrame yet: gaussian models stream their sufficient statistics and "
+            "bernoulli/binomial models their cells. Fit a sample in memory (pandas), or "
+            "aggregate the rows to one row per covariate pattern and group (binning "
+            "continuous covariates) and fit that table in memory with weights")
+
+
+def _rank_keep(xwx, names, n_obs, rank_deficient):
+    """The fixed columns kept by the rank rule of data in memory (design.py), from
+    X'WX on the kernel's scale; warns (or raises) as build_design does. None: all."""
+    if not len(names):
+        return None
+    keep = kept_columns(_gram_residuals(xwx), np.sqrt(np.diag(xwx)), n_obs)
+    if len(keep) == len(names):
+        return None
+    dropped = [n for c, n in enumerate(names) if c not in set(keep)]
+    if rank_deficient == "error":
+        raise ValueError(f"fixed-effect model matrix is rank deficient: column(s) "
+                         f"{dropped} are aliased with earlier ones")
+    warnings.warn(f"fixed-effect model matrix is rank deficient: dropping "
+                  f"{len(dropped)} column(s) aliased with earlier ones, {dropped} "
+                  "(as lme4 does; rank_deficient='error' refuses instead)", stacklevel=4)
+    return keep
 
 
 def _gram_residuals(G):
@@ -90,11 +110,13 @@ def _gram_residuals(G):
 
 
 def stream_design(formula, data, family="gaussian", na_action="raise", offset=None,
-                  weights=None, rank_deficient="drop", batch_rows=BATCH_ROWS):
+                  weights=None, rank_deficient="drop", batch_rows=BATCH_ROWS,
+                  max_cells=MAX_CELLS):
     """Read ``data`` (Parquet path(s)/glob/directory or a Dask DataFrame) into a
     :class:`StreamedDesign` (see the module docstring; arguments as
     fastgibbs.design.build_design; ``offset`` and ``weights`` must be column names).
-    ``batch_rows``: rows per chunk read from a Parquet row group."""
+    ``batch_rows``: rows per chunk read from a Parquet row group; ``max_cells``: the
+    cells a bernoulli or binomial model may collapse to (fastgibbs.streaming.cells)."""
     family = get_family(family)
     _refuse_family(family)
     if rank_deficient not in RANK_DEFICIENT:
@@ -140,11 +162,16 @@ def stream_design(formula, data, family="gaussian", na_action="raise", offset=No
         if J < 2:
             raise ValueError(f"grouping factor {block.factor!r} has a single level; it "
                              "cannot vary")
-        if J == n_obs:
+        if J == n_obs and family.kind == Kind.FAMILY_GAUSSIAN:
             raise ValueError(
                 f"grouping factor {block.factor!r} has one observation per level: in a "
                 "gaussian model its variance cannot be told apart from the residual "
                 "variance sigma; drop the term")
+        if J == n_obs and family.name == "bernoulli":
+            raise ValueError(
+                f"grouping factor {block.factor!r} has one observation per level, and a "
+                "binary (0/1) response carries no information on such a variance; drop "
+                "the term")
         n_groups.append(J)
     n_groups = np.array(n_groups, dtype=np.intp)
     blocks = tuple(Block(factor=b.factor, variables=b.variables, lhs=b.lhs,
@@ -153,6 +180,9 @@ def stream_design(formula, data, family="gaussian", na_action="raise", offset=No
                          correlated=b.correlated) for b in coder.blocks)
     description = dict(source.describe(), n_rows=int(found.n_rows))
     names = tuple(coder.fixed_names)
+    if family.kind == Kind.FAMILY_BINOMIAL:
+        return _cell_design(formula, source, the_plan, coder, family, blocks, found,
+                            description, rank_deficient, max_cells)
 
     # pass 2: the statistics, shifted by the means of the first chunk, and the moments
     c0, spread, z_size = source.first(provisional_centre, the_plan.used, coder)
@@ -169,26 +199,17 @@ def stream_design(formula, data, family="gaussian", na_action="raise", offset=No
     stats, tables = centred(summed, c0, transform, n_groups)
 
     terms, dropped = coder.fixed_terms, ()
-    if len(names):
-        keep = kept_columns(_gram_residuals(stats["xtx"]), np.sqrt(np.diag(stats["xtx"])),
-                            n_obs)
-        if len(keep) < len(names):
-            dropped = tuple(n for c, n in enumerate(names) if c not in set(keep))
-            if rank_deficient == "error":
-                raise ValueError(f"fixed-effect model matrix is rank deficient: column(s) "
-                                 f"{list(dropped)} are aliased with earlier ones")
-            warnings.warn(f"fixed-effect model matrix is rank deficient: dropping "
-                          f"{len(dropped)} column(s) aliased with earlier ones, {list(dropped)} "
-                          "(as lme4 does; rank_deficient='error' refuses instead)",
-                          stacklevel=3)
-            stats = _keep_fixed(stats, keep, n_groups, [b.n_re for b in blocks])
-            moments = moments.subset(keep)
-            terms = terms.keep_only(keep)
-            names = terms.names
-            draft = StreamedDesign(formula=formula, response=draft.response,
-                                   fixed_names=tuple(names), blocks=blocks, n_obs=n_obs,
-                                   statistics=None, moments=moments, family=family)
-            transform = transform_from_moments(draft, moments)
+    keep = _rank_keep(stats["xtx"], names, n_obs, rank_deficient)
+    if keep is not None:
+        dropped = tuple(n for c, n in enumerate(names) if c not in set(keep))
+        stats = _keep_fixed(stats, keep, n_groups, [b.n_re for b in blocks])
+        moments = moments.subset(keep)
+        terms = terms.keep_only(keep)
+        names = terms.names
+        draft = StreamedDesign(formula=formula, response=draft.response,
+                               fixed_names=tuple(names), blocks=blocks, n_obs=n_obs,
+                               statistics=None, moments=moments, family=family)
+        transform = transform_from_moments(draft, moments)
 
     pairs = pair_layout(tables, n_groups) + (None,)
     offs = _block_offsets(blocks, len(names))
@@ -199,6 +220,40 @@ def stream_design(formula, data, family="gaussian", na_action="raise", offset=No
     return StreamedDesign(
         formula=formula, response=draft.response, fixed_names=tuple(names), blocks=blocks,
         n_obs=int(n_obs), statistics=statistics, moments=moments, source=description,
+        n_dropped=int(found.n_dropped),
+        fixed_spec=TermCoding(fixed=terms, bars=tuple(b.coding for b in coder.blocks)),
+        family=family, offset_terms=coder.offset_terms, dropped_fixed=dropped)
+
+
+def _cell_design(formula, source, the_plan, coder, family, blocks, found, description,
+                 rank_deficient, max_cells):
+    """The StreamedDesign of a bernoulli or binomial model: pass 2 collapses the rows
+    to cells (fastgibbs.streaming.cells)."""
+    names = tuple(coder.fixed_names)
+    n_obs = found.n_rows - found.n_dropped
+    labels = key_labels(names, blocks)
+    cells = source.map_reduce(cell_partial, the_plan.used, coder, labels, max_cells)
+    X, Zs, groups, offset = split_keys(cells, len(names), blocks)
+
+    def statistics_for(X, names):
+        moments = CellMoments(X, Zs, offset, cells.sums[:, 0])
+        draft = StreamedDesign(formula=formula, response=coder.parsed.response,
+                               fixed_names=tuple(names), blocks=blocks, n_obs=n_obs,
+                               statistics=None, moments=moments, family=family)
+        return moments, cell_statistics_of(draft, X, Zs, groups, offset, cells.sums)
+
+    moments, statistics = statistics_for(X, names)
+    terms, dropped = coder.fixed_terms, ()
+    keep = _rank_keep(statistics.xwx, names, n_obs, rank_deficient)
+    if keep is not None:
+        dropped = tuple(n for c, n in enumerate(names) if c not in set(keep))
+        terms = terms.keep_only(keep)
+        names = tuple(terms.names)
+        moments, statistics = statistics_for(np.ascontiguousarray(X[:, keep]), names)
+    return StreamedDesign(
+        formula=formula, response=coder.parsed.response, fixed_names=tuple(names),
+        blocks=blocks, n_obs=int(n_obs), statistics=statistics, moments=moments,
+        source=dict(description, n_cells=int(len(statistics.cells["y"]))),
         n_dropped=int(found.n_dropped),
         fixed_spec=TermCoding(fixed=terms, bars=tuple(b.coding for b in coder.blocks)),
         family=family, offset_terms=coder.offset_terms, dropped_fixed=dropped)
