@@ -269,8 +269,9 @@ def fit(formula, data, *, family="gaussian", priors=None, chains=4, warmup=1000,
         Parquet files (a path, a glob such as ``"data/*.parquet"``, a directory or a
         list of paths) or a Dask DataFrame are streamed: a gaussian model is fitted
         from sufficient statistics summed chunk by chunk, a bernoulli or binomial
-        model from its cells, without holding the rows in memory (see :mod:`fastgibbs.streaming`; ``offset`` and ``weights`` must then be
-        column names).
+        model from its cells, without holding the rows in memory (see
+        :mod:`fastgibbs.streaming`; ``offset`` and ``weights`` must then be column
+        names).
     family : {"gaussian", "bernoulli", "binomial", "poisson", "negativebinomial"}
         bernoulli: 0/1, boolean or two-level categorical response (the second level is
         the event); binomial: ``p(successes, trials) ~ ...``; poisson and

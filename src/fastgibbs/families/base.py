@@ -85,9 +85,10 @@ class Family:
 
     # ---- data streamed from files (fastgibbs.streaming) -------------------------------
     # The default priors of a streamed design come from sums over chunks, ``moments``
-    # (fastgibbs.streaming.moments.StreamedMoments: ``y()``, ``sum_wy``,
-    # ``sum_w_exp_offset``). A family whose prior_scale or default_dispersion_priors
-    # reads the data must say here how they follow from those sums.
+    # (fastgibbs.streaming: StreamedMoments of a gaussian design, whose ``y()`` gives
+    # the weighted mean and sd of y - offset; CellMoments of a binomial one). A family
+    # whose prior_scale or default_dispersion_priors reads the data must say here how
+    # they follow from those sums.
     def prior_scale_from(self, moments):
         """prior_scale of a streamed design."""
         if type(self).prior_scale is Family.prior_scale:     # does not read the data

@@ -25,8 +25,8 @@ import numpy as np
 
 from ..samplers.problem import _group_sums
 
-__all__ = ["ColumnMoments", "MomentSummary", "StatisticPass", "centred", "provisional_centre",
-           "statistic_partial"]
+__all__ = ["ColumnMoments", "MomentSummary", "StatisticPass", "centred", "moments_of",
+           "provisional_centre", "statistic_partial"]
 
 
 class ColumnMoments:

@@ -337,7 +337,8 @@ class ChunkCoder:
                     parts.append(_copy_columns(frame, plain, n))
                 else:
                     parts.append(np.asarray(bar_terms.evaluate(frame), dtype=float))
-            Z = np.ascontiguousarray(np.column_stack(parts)) if n else np.zeros((0, len(block.columns)))
+            Z = np.ascontiguousarray(np.column_stack(parts)) if n \
+                else np.zeros((0, len(block.columns)))
             _check_finite(Z, list(block.columns))
             Zs.append(Z)
             group = self.levels.codes(frame, block.factor)

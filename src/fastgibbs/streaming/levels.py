@@ -14,7 +14,7 @@ import pandas as pd
 from ..coding import _column_kind
 from ..design import _factor_codes, _group_index
 
-__all__ = ["LevelPass", "Levels", "level_partial"]
+__all__ = ["LevelPass", "LevelSpec", "Levels", "level_partial"]
 
 
 @dataclass
