@@ -85,6 +85,7 @@ def _assert_same_fit(formula, frame, data, **kw):
     "y ~ x + (1 | g) + (1 | h)",                   # crossed factors
     "y ~ x * c + (z || g) + (1 | region:h)",       # independent slopes, interaction factor
     "y ~ 0 + x + (1 | g)",                         # no intercept
+    "y ~ x + c",                                   # no group terms
 ])
 def test_parquet_statistics_and_draws_equal_memory(tmp_path, rng, formula):
     frame = _frame(rng)
