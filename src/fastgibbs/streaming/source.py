@@ -20,6 +20,7 @@ import glob
 import hashlib
 import os
 from pathlib import Path
+import uuid
 
 import numpy as np
 import pandas as pd
@@ -381,9 +382,12 @@ class DaskSource:
         import dask
 
         parts = self._parts(columns)
+        run = uuid.uuid4().hex[:16]
         mapped = [dask.delayed(_apply, pure=False)(
             function, part, f"partition {i} of the Dask DataFrame", args,
-            dask_key_name=f"fastgibbs-{function.__name__}-{i}-{self.fingerprint()[:12]}")
+            # a key of its own per call: two passes with other arguments (another
+            # model on the same frame) never share a result on a cluster
+            dask_key_name=f"fastgibbs-{function.__name__}-{i}-{run}")
             for i, part in enumerate(parts)]
         total = _tree_reduce(mapped)
         return dask.compute(total)[0]
