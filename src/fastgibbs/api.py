@@ -11,6 +11,7 @@ import numpy as np
 
 from .chains import BACKENDS, chain_seeds, default_jobs, replay_seed, run_chains
 from .design import build_design
+from .gmrf import attach_structures
 from .lme4 import BlockInfo
 from .priors import resolve_priors
 from .progress import ProgressBar
@@ -131,6 +132,12 @@ class Model:
         check_parameter_names(self.design, self.names)
         self.user_priors = dict(priors) if isinstance(priors, dict) else priors
         self.priors = resolve_priors(self.design, priors)
+        structured = attach_structures(self.design, self.priors)
+        if structured is not self.design:       # structured terms (fastgibbs.gmrf)
+            self.design = structured
+            names, self.term_index = parameter_layout(self.design)
+            self.names = tuple(names)
+            check_parameter_names(self.design, self.names)
         self.problem = build_problem(self.design, self.priors)
         self.blocks = tuple(BlockInfo(factor=b.factor, variables=b.variables, columns=b.columns,
                                       lhs=b.lhs, levels=tuple(b.levels),
@@ -215,6 +222,7 @@ class Model:
             fixed_spec=self.design.fixed_spec, data=data,
             n_cells=problem.n_cells, sampler=sampler,
             offset_terms=self.design.offset_terms, offset_array=self.design.offset_array,
+            structures={term: s.record() for term, s in self.design.structures.items()},
         )
 
 

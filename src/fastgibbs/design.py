@@ -78,6 +78,8 @@ class Block(TermNames):
     group: np.ndarray
     levels: np.ndarray
     correlated: bool
+    # {variable: (J,) the data's value of each level} (fastgibbs.gmrf orders time levels)
+    level_values: dict = field(default=None, repr=False, compare=False)
 
     @property
     def n_groups(self):
@@ -112,6 +114,7 @@ class Design:
     offset_terms: tuple = ()         # offset expressions (formula terms, offset= column)
     offset_array: bool = False       # an offset was given as an array (not re-evaluable)
     dropped_fixed: tuple = ()
+    structures: dict = field(default_factory=dict)   # term -> fastgibbs.gmrf.Structure
 
     @property
     def n_obs(self):
@@ -412,11 +415,14 @@ def _blocks(parsed, data, family):
                 "< number of observations'); drop the term, or use it with a family "
                 "without sigma (an observation-level effect models overdispersion there)")
         chosen = [bars[i] for i in members[key]]
+        first = np.empty(len(levels), dtype=np.intp)       # a row of each level
+        first[group[::-1]] = np.arange(len(group) - 1, -1, -1)
         blocks.append(Block(
             factor=factor, variables=variables, lhs=tuple(b[0].lhs for b in chosen),
             columns=tuple(c for b in chosen for c in b[1]),
             Z=np.ascontiguousarray(np.column_stack([b[2] for b in chosen])),
-            group=group, levels=levels, correlated=key[1] != "diagonal"))
+            group=group, levels=levels, correlated=key[1] != "diagonal",
+            level_values={name: data[name].to_numpy()[first] for name in variables}))
         coding.append(tuple(b[3] for b in chosen))
     return tuple(blocks), tuple(coding)
 

@@ -55,6 +55,8 @@ class Fit(Lme4Mixin, PlotsMixin, ExportMixin, DiagnoseMixin):
     # JSON record of the fixed-effects design (fixed_design.py): made when saving, set by load
     fixed_design: dict = field(default=None, repr=False)
     data: object = field(default=None, repr=False)         # the DataFrame fitted (not saved)
+    # structured terms: term -> fastgibbs.gmrf.Structure.record() (times, series, areas)
+    structures: dict = field(default_factory=dict)
     _summary_cache: dict = field(default_factory=dict, repr=False)
 
     @property

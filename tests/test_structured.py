@@ -1,0 +1,313 @@
+"""Structured group terms (fastgibbs.structured, fastgibbs.gmrf): random walks, AR(1),
+ICAR, BYM2.
+
+- Exact: with the variances (and rho) held fixed, (beta, u) | y is Gaussian; with an
+  intrinsic prior it is that Gaussian conditioned on the sum-to-zero constraints. The
+  test builds the prior precisions here, from their textbook definitions (Rue & Held
+  2005 ch. 3; AR(1) from its covariance rho^|t - s|), by dense algebra on [X Z], and
+  compares the kernel's draws with the closed-form mean and covariance.
+- Geweke (2004): the prior draws of the structured effects are made here, by an
+  eigen-decomposition of the dense precision on the constraint space (independent of
+  the kernel's envelope factorisation and kriging).
+- Bad input: clear errors before sampling.
+"""
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import fastgibbs as fg
+from fastgibbs import diagnostics
+from fastgibbs.design import build_design
+from fastgibbs.gmrf import attach_structures
+from fastgibbs.priors import Normal, resolve_priors
+from fastgibbs.samplers.chain import run_chain
+from fastgibbs.samplers.problem import build_problem
+
+import matrix
+from geweke import Geweke, assert_geweke
+from stats import assert_z
+
+YEARS = np.array([1950, 1952, 1956, 1958, 1960, 1966, 1970, 1972])   # unit 2: whole steps
+# areas: a-f one component (with a cycle), g-h a pair, i an island, j in the big
+# component without data
+EDGES = [("a", "b"), ("b", "c"), ("c", "d"), ("d", "a"), ("d", "e"), ("e", "f"),
+         ("f", "j"), ("g", "h")]
+AREAS = list("abcdefghij")
+DATA_AREAS = list("abcdefghi")
+
+
+# ----------------------------------------------------------------------------------
+# Prior precisions, written from their definitions (not from fastgibbs.gmrf)
+# ----------------------------------------------------------------------------------
+def _rw_precision(t, order):
+    """Dense Q of a random walk at times t (in steps), with the null space basis."""
+    n = len(t)
+    d = np.diff(t)
+    if order == 1:
+        D = np.zeros((n - 1, n))
+        for i in range(n - 1):
+            D[i, i], D[i, i + 1] = -1.0, 1.0
+        return D.T @ np.diag(1.0 / d) @ D, np.ones((1, n))
+    D = np.zeros((n - 2, n))
+    for i in range(n - 2):
+        a, b = d[i], d[i + 1]
+        D[i, i], D[i, i + 1], D[i, i + 2] = 1 / a, -(1 / a + 1 / b), 1 / b
+    w = 2.0 / (d[:-1] + d[1:])
+    return D.T @ np.diag(w) @ D, np.vstack([np.ones(n), t - t.mean()])
+
+
+def _icar_precision(levels):
+    """Dense Q over ``levels`` (the field's levels, data areas plus 'j'): per
+    component the Laplacian scaled so the geometric mean of the marginal variances
+    under the sum-to-zero constraint is 1; an island is N(0, 1)."""
+    n = len(levels)
+    idx = {a: i for i, a in enumerate(levels)}
+    A = np.zeros((n, n))
+    for a, b in EDGES:
+        A[idx[a], idx[b]] = A[idx[b], idx[a]] = 1
+    L = np.diag(A.sum(1)) - A
+    Q = np.zeros((n, n))
+    cons = []
+    for comp in (list("abcdefj"), list("gh")):
+        m = [idx[a] for a in comp]
+        Lc = L[np.ix_(m, m)]
+        gv = np.exp(np.mean(np.log(np.diag(np.linalg.pinv(Lc)))))
+        Q[np.ix_(m, m)] = gv * Lc
+        row = np.zeros(n)
+        row[m] = 1.0
+        cons.append(row)
+    Q[idx["i"], idx["i"]] = 1.0
+    return Q, np.array(cons)
+
+
+def prior_precision(design, term, rho=None):
+    """(Q over the block's levels in level order, constraint rows) of a structured
+    term, for an sd of 1."""
+    block = next(b for b in design.blocks if term in b.terms)
+    s = design.structures[term]
+    levels = [str(v) for v in block.levels]
+    if s.kind in ("icar", "bym2"):
+        return _icar_precision(levels)
+    t = np.array([float(v) for v in levels]) / 2.0          # unit: the median gap, 2
+    order = np.argsort(t)
+    assert np.all(order == np.arange(len(t)))
+    if s.kind == "ar1":
+        cov = rho ** np.abs(t[:, None] - t[None, :])
+        return np.linalg.inv(cov), np.zeros((0, len(t)))
+    return _rw_precision(t, 1 if s.kind == "rw1" else 2)
+
+
+def draw_field(Q, cons, n, rng):
+    """n draws (n, J) of N(0, Q^-1) on {x: cons x = 0} when the null space of Q is
+    the span of the constraints (intrinsic fields), else of N(0, Q^-1)."""
+    lam, V = np.linalg.eigh(Q)
+    keep = lam > 1e-9 * lam.max()
+    assert keep.sum() == len(lam) - len(cons)
+    return (rng.standard_normal((n, keep.sum())) / np.sqrt(lam[keep])) @ V[:, keep].T
+
+
+# ----------------------------------------------------------------------------------
+# Data
+# ----------------------------------------------------------------------------------
+def time_data(rng, per=3, response="gaussian"):
+    year = np.repeat(YEARS, per)
+    data = pd.DataFrame({"year": year, "x": rng.normal(size=year.size)})
+    data["y"] = rng.normal(size=year.size)
+    return matrix.placeholder_response(data, response, rng)
+
+
+def area_data(rng, per=3, response="gaussian"):
+    area = np.repeat(DATA_AREAS, per)
+    data = pd.DataFrame({"area": area, "x": rng.normal(size=area.size)})
+    data["y"] = rng.normal(size=area.size)
+    return matrix.placeholder_response(data, response, rng)
+
+
+def prior_of(kind):
+    return {"rw1": fg.RandomWalk(order=1), "rw2": fg.RandomWalk(order=2),
+            "ar1": fg.AR1(rho=fg.Beta(3.0, 2.0)), "icar": fg.ICAR(EDGES, levels=AREAS),
+            "bym2": fg.BYM2(EDGES, levels=AREAS, phi=fg.Beta(2.0, 2.0))}[kind]
+
+
+def structured_design(kind, family, rng, per=3):
+    time = kind in ("rw1", "rw2", "ar1")
+    data = (time_data if time else area_data)(rng, per, family)
+    term = "1|year" if time else "1|area"
+    lhs = matrix.response_lhs(family)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        design = build_design(f"{lhs} ~ 1 + x + ({term.replace('|', ' | ')})", data,
+                              family=family)
+    return design, term
+
+
+# ----------------------------------------------------------------------------------
+# Exact conditional posterior of (beta, u) given the variances
+# ----------------------------------------------------------------------------------
+@pytest.mark.statistical
+@pytest.mark.parametrize("kind", ["rw1", "rw2", "ar1", "icar"])
+def test_location_draws_match_exact_gaussian(kind, rng):
+    design, term = structured_design(kind, "gaussian", rng)
+    y = design.X @ np.array([1.0, 0.5]) + rng.normal(size=design.n_obs)
+    design.y[:] = y
+    user = {"x": Normal(0, 3), "Intercept": Normal(1, 5), term: prior_of(kind)}
+    priors = resolve_priors(design, user)
+    design = attach_structures(design, priors)
+    problem = build_problem(design, priors, scaling=(0.0, 1.0))
+    sigma2, sd, rho = 0.8, 0.9, 0.6
+    Q, cons = prior_precision(design, term, rho)
+    block = design.blocks[0]
+    p, J = design.n_fixed, block.n_groups
+    # dense posterior of (beta, u): W = [X Z]
+    Z = np.zeros((design.n_obs, J))
+    Z[np.arange(design.n_obs), block.group] = 1.0
+    W = np.hstack([design.X, Z])
+    prec = np.zeros((p + J, p + J))
+    prec[:p, :p] = np.diag([1 / 25.0, 1 / 9.0])
+    prec[p:, p:] = Q / sd ** 2
+    C = W.T @ W / sigma2 + prec
+    r = W.T @ y / sigma2
+    r[0] += 1.0 / 25.0
+    S = np.linalg.inv(C)
+    mean = S @ r
+    if len(cons):                                        # condition on A u = 0
+        A = np.hstack([np.zeros((len(cons), p)), cons])
+        K = S @ A.T @ np.linalg.inv(A @ S @ A.T)
+        mean = mean - K @ (A @ mean)
+        S = S - K @ A @ S
+
+    zs = problem.transform.z_scale[0][0]
+    draws = []
+    for seed in np.random.SeedSequence(17).spawn(4):
+        state = {"beta": np.zeros(p), "u": np.zeros(problem.n_u),
+                 "tau2": np.array([sd ** 2 * zs ** 2]), "vc_xi": np.ones(1),
+                 "sigma": np.array([sigma2, 1.0]), "re_cov": np.array([sd ** 2 * zs ** 2]),
+                 "struct_par": np.array([rho] if kind == "ar1" else []),
+                 "struct_aux": np.zeros(0)}
+        _, d, _ = run_chain(problem, seed, 50, 4000, state=state, update_variances=False)
+        draws.append(d)
+    draws = np.stack(draws)
+    location = np.concatenate([draws[:, :, :p], draws[:, :, p + 1 + problem.n_hyper:]], axis=2)
+    assert location.shape[2] == p + J
+    est = location.mean(axis=(0, 1))
+    assert_z(est, mean, diagnostics.mcse_mean(location), f"{kind} posterior mean")
+    var_hat = location.reshape(-1, p + J).var(axis=0)
+    ess = diagnostics.ess_sd(location)
+    assert_z(var_hat, np.diag(S), np.diag(S) * np.sqrt(2.0 / ess), f"{kind} posterior var")
+    # neighbouring effects' covariance (the structure) and the constraint itself
+    a, b = location[..., p], location[..., p + 1]
+    prod = (a - mean[p]) * (b - mean[p + 1])
+    assert_z(prod.mean(), S[p, p + 1], diagnostics.mcse_mean(prod), f"{kind} cov(u_1, u_2)")
+    if len(cons):
+        flat = location.reshape(-1, p + J)[:, p:]
+        assert np.max(np.abs(flat @ cons.T)) < 1e-8
+
+
+# ----------------------------------------------------------------------------------
+# Geweke
+# ----------------------------------------------------------------------------------
+class StructuredGeweke(Geweke):
+    """Geweke's simulators with the structured term's prior drawn here."""
+
+    def __init__(self, design, priors, term, kernel_priors=None):
+        self.term = term
+        raw = design
+        design = attach_structures(raw, resolve_priors(raw, priors))
+        super().__init__(design, priors)
+        if kernel_priors is not None:          # a planted bug: the kernel is told these
+            told = resolve_priors(raw, kernel_priors)
+            self.problem = build_problem(attach_structures(raw, told), told,
+                                         scaling=(0.0, 1.0))
+        self.structure = design.structures[term]
+        self.par = {"ar1": "rho", "bym2": "phi"}.get(self.structure.kind)
+        block = next(b for b in design.blocks if term in b.terms)
+        self.u_all = np.array([self.col[f"{term}[{lvl}]"] for lvl in block.levels])
+        # two neighbouring effects (first two levels) for the moments
+        self.u_cols = self.u_all[:2]
+
+    def g(self, rows, ybar):
+        base = super().g(rows, ybar)
+        u = rows[:, self.u_all]
+        extra = [u[:, 0] * u[:, 1], (u ** 2).mean(axis=1)]
+        if self.par:
+            x = rows[:, self.col[f"{self.term}_{self.par}"]]
+            extra += [x, x ** 2]
+        return np.column_stack([base] + extra)
+
+    def prior_rows(self, n, rng):
+        saved = self.priors                       # the sd, beta, dispersion; u replaced
+        self.priors = {**saved, self.term: saved[self.term].sd}
+        try:
+            rows = super().prior_rows(n, rng)
+        finally:
+            self.priors = saved
+        s = self.structure
+        sd = rows[:, self.col[f"{self.term}_sigma"]]
+        prior = s.prior
+        if s.kind == "ar1":
+            rho = 2.0 * rng.beta(prior.rho.a, prior.rho.b, n) - 1.0
+            rows[:, self.col[f"{self.term}_rho"]] = rho
+            u = np.empty((n, len(self.u_all)))
+            for i in range(n):
+                Q, cons = prior_precision(self.design, self.term, rho[i])
+                u[i] = draw_field(Q, cons, 1, rng)[0]
+        else:
+            Q, cons = prior_precision(self.design, self.term)
+            u = draw_field(Q, cons, n, rng)
+            if s.kind == "bym2":
+                phi = rng.beta(prior.phi.a, prior.phi.b, n)
+                rows[:, self.col[f"{self.term}_phi"]] = phi
+                v = rng.standard_normal(u.shape)
+                u = np.sqrt(1 - phi)[:, None] * v + np.sqrt(phi)[:, None] * u
+        rows[:, self.u_all] = sd[:, None] * u
+        return rows
+
+    def _state(self, row):
+        state = super()._state(row)
+        state["struct_par"] = np.array([row[self.col[f"{self.term}_{self.par}"]]]
+                                       if self.par else [])
+        state["struct_aux"] = np.zeros(self.problem.structured["n_aux"])
+        return state
+
+
+GEWEKE_CELLS = [("gaussian", "rw1"), ("gaussian", "rw2"), ("gaussian", "ar1"),
+                ("gaussian", "icar"), ("gaussian", "bym2"),
+                ("bernoulli", "rw1"), ("bernoulli", "icar"), ("binomial", "ar1"),
+                ("poisson", "rw1"), ("poisson", "icar")]
+
+
+@pytest.mark.statistical
+@pytest.mark.parametrize("family,kind", GEWEKE_CELLS)
+def test_geweke(family, kind):
+    rng = np.random.default_rng(GEWEKE_CELLS.index((family, kind)))
+    design, term = structured_design(kind, family, rng, per=2)
+    priors = matrix.geweke_priors(design)
+    priors[term] = prior_of(kind).with_sd(priors[term])
+    z = StructuredGeweke(design, priors, term).z_scores()
+    assert_geweke(z, f"{family} x {kind}")
+
+
+# the kernel told another structure than the simulator's: Geweke must notice
+PLANTED = {
+    "rw1 told order 2": ("gaussian", "rw1", fg.RandomWalk(order=2)),
+    "icar told other neighbours": ("gaussian", "icar",
+                                   fg.ICAR([("a", "e"), ("b", "f")] + EDGES[2:], levels=AREAS)),
+    "ar1 told another rho prior": ("gaussian", "ar1", fg.AR1(rho=fg.Beta(1.0, 1.0))),
+}
+
+
+@pytest.mark.statistical
+@pytest.mark.parametrize("case", sorted(PLANTED))
+def test_geweke_catches_a_planted_bug(case):
+    family, kind, told = PLANTED[case]
+    rng = np.random.default_rng(5)
+    design, term = structured_design(kind, family, rng, per=2)
+    priors = matrix.geweke_priors(design)
+    sd = priors[term]
+    priors[term] = prior_of(kind).with_sd(sd)
+    kernel_priors = {**priors, term: told.with_sd(sd)}
+    z = StructuredGeweke(design, priors, term, kernel_priors).z_scores()
+    with pytest.raises(AssertionError):
+        assert_geweke(z, case)
