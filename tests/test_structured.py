@@ -90,13 +90,24 @@ def prior_precision(design, term, rho=None):
     levels = [str(v) for v in block.levels]
     if s.kind in ("icar", "bym2"):
         return _icar_precision(levels)
-    t = np.array([float(v) for v in levels]) / 2.0          # unit: the median gap, 2
-    order = np.argsort(t)
-    assert np.all(order == np.arange(len(t)))
-    if s.kind == "ar1":
-        cov = rho ** np.abs(t[:, None] - t[None, :])
-        return np.linalg.inv(cov), np.zeros((0, len(t)))
-    return _rw_precision(t, 1 if s.kind == "rw1" else 2)
+    vals = block.level_values                               # unit: the median gap, 2
+    t = np.asarray(vals[s.time_column], dtype=float) / 2.0
+    series = np.asarray(vals[s.by]).astype(str) if s.by else np.zeros(len(t), dtype=str)
+    J = len(t)
+    Q, cons = np.zeros((J, J)), []
+    for label in np.unique(series):
+        m = np.flatnonzero(series == label)
+        m = m[np.argsort(t[m])]
+        if s.kind == "ar1":
+            Q[np.ix_(m, m)] = np.linalg.inv(rho ** np.abs(t[m][:, None] - t[m][None, :]))
+            continue
+        Qm, c = _rw_precision(t[m], 1 if s.kind == "rw1" else 2)
+        Q[np.ix_(m, m)] = Qm
+        for row in c:
+            full = np.zeros(J)
+            full[m] = row
+            cons.append(full)
+    return Q, np.array(cons).reshape(-1, J)
 
 
 def draw_field(Q, cons, n, rng):
@@ -111,16 +122,19 @@ def draw_field(Q, cons, n, rng):
 # ----------------------------------------------------------------------------------
 # Data
 # ----------------------------------------------------------------------------------
-def time_data(rng, per=3, response="gaussian"):
-    year = np.repeat(YEARS, per)
-    data = pd.DataFrame({"year": year, "x": rng.normal(size=year.size)})
+def time_data(rng, per=3, response="gaussian", states=1):
+    year = np.tile(np.repeat(YEARS, per), states)
+    data = pd.DataFrame({"year": year, "x": rng.normal(size=year.size),
+                         "state": np.repeat(list("PQR")[:states], per * len(YEARS)),
+                         "g": rng.integers(0, 3, year.size).astype(str)})
     data["y"] = rng.normal(size=year.size)
     return matrix.placeholder_response(data, response, rng)
 
 
 def area_data(rng, per=3, response="gaussian"):
     area = np.repeat(DATA_AREAS, per)
-    data = pd.DataFrame({"area": area, "x": rng.normal(size=area.size)})
+    data = pd.DataFrame({"area": area, "x": rng.normal(size=area.size),
+                         "g": rng.integers(0, 3, area.size).astype(str)})
     data["y"] = rng.normal(size=area.size)
     return matrix.placeholder_response(data, response, rng)
 
@@ -128,18 +142,25 @@ def area_data(rng, per=3, response="gaussian"):
 def prior_of(kind):
     return {"rw1": fg.RandomWalk(order=1), "rw2": fg.RandomWalk(order=2),
             "ar1": fg.AR1(rho=fg.Beta(3.0, 2.0)), "icar": fg.ICAR(EDGES, levels=AREAS),
+            "ar1_by": fg.AR1(by="state", rho=fg.Beta(3.0, 2.0)),
+            "rw1_by": fg.RandomWalk(order=1, by="state"),
             "bym2": fg.BYM2(EDGES, levels=AREAS, phi=fg.Beta(2.0, 2.0))}[kind]
 
 
-def structured_design(kind, family, rng, per=3):
-    time = kind in ("rw1", "rw2", "ar1")
-    data = (time_data if time else area_data)(rng, per, family)
-    term = "1|year" if time else "1|area"
+def structured_design(kind, family, rng, per=3, beside=False):
+    """A design with one structured term (kind: rw1, rw2, ar1, icar, bym2, or rw1_by /
+    ar1_by: one series per state of (1 | state:year)); ``beside``: plus (1 | g)."""
+    time = kind.split("_")[0] in ("rw1", "rw2", "ar1")
+    if time:
+        data = time_data(rng, per, family, states=2 if kind.endswith("_by") else 1)
+    else:
+        data = area_data(rng, per, family)
+    term = ("1|state:year" if kind.endswith("_by") else "1|year") if time else "1|area"
     lhs = matrix.response_lhs(family)
+    rhs = f"1 + x + ({term.replace('|', ' | ')})" + (" + (1 | g)" if beside else "")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        design = build_design(f"{lhs} ~ 1 + x + ({term.replace('|', ' | ')})", data,
-                              family=family)
+        design = build_design(f"{lhs} ~ {rhs}", data, family=family)
     return design, term
 
 
@@ -275,14 +296,18 @@ class StructuredGeweke(Geweke):
 GEWEKE_CELLS = [("gaussian", "rw1"), ("gaussian", "rw2"), ("gaussian", "ar1"),
                 ("gaussian", "icar"), ("gaussian", "bym2"),
                 ("bernoulli", "rw1"), ("bernoulli", "icar"), ("binomial", "ar1"),
-                ("poisson", "rw1"), ("poisson", "icar")]
+                ("poisson", "rw1"), ("poisson", "icar"), ("negativebinomial", "rw1"),
+                ("gaussian", "ar1_by"), ("bernoulli", "rw1_by"),
+                ("gaussian", "icar+g"), ("poisson", "rw1+g")]
 
 
 @pytest.mark.statistical
 @pytest.mark.parametrize("family,kind", GEWEKE_CELLS)
 def test_geweke(family, kind):
     rng = np.random.default_rng(GEWEKE_CELLS.index((family, kind)))
-    design, term = structured_design(kind, family, rng, per=2)
+    beside = kind.endswith("+g")
+    kind = kind.removesuffix("+g")
+    design, term = structured_design(kind, family, rng, per=2, beside=beside)
     priors = matrix.geweke_priors(design)
     priors[term] = prior_of(kind).with_sd(priors[term])
     z = StructuredGeweke(design, priors, term).z_scores()
@@ -311,3 +336,82 @@ def test_geweke_catches_a_planted_bug(case):
     z = StructuredGeweke(design, priors, term, kernel_priors).z_scores()
     with pytest.raises(AssertionError):
         assert_geweke(z, case)
+
+
+# ----------------------------------------------------------------------------------
+# Bad input, refused before sampling; the API around a structured fit
+# ----------------------------------------------------------------------------------
+def _small(rng):
+    return pd.DataFrame({"year": np.repeat([2000, 2001, 2003, 2004], 3),
+                         "x": rng.normal(size=12), "y": rng.normal(size=12),
+                         "area": np.repeat(list("abcd"), 3), "s": np.tile(list("PQ"), 6)})
+
+
+BAD = {
+    "unknown level": ("y ~ x + (1 | area)", lambda: {"1|area": fg.ICAR([("a", "b"), ("b", "c")])},
+                      ValueError, "not areas of the adjacency"),
+    "text time": ("y ~ x + (1 | area)", lambda: {"1|area": fg.RandomWalk()},
+                  TypeError, "must be numeric or datetime"),
+    "slope": ("y ~ x + (0 + x | year)", lambda: {"x|year": fg.RandomWalk()},
+              ValueError, "structured slopes are not supported"),
+    "with a slope": ("y ~ x + (1 + x || year)", lambda: {"1|year": fg.AR1()},
+                     ValueError, "only term varying by"),
+    "on a fixed effect": ("y ~ x + (1 | year)", lambda: {"x": fg.RandomWalk()},
+                          TypeError, "fg.Normal"),
+    "by without interaction": ("y ~ x + (1 | year)", lambda: {"1|year": fg.AR1(by="s")},
+                               ValueError, "interaction term"),
+    "rw2 too short": ("y ~ x + (1 | s:year)", lambda: {"1|s:year": fg.RandomWalk(order=2, by="s")},
+                      ValueError, "fewer than 3 time points"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD))
+def test_bad_input_is_refused_before_sampling(case, rng):
+    formula, priors, error, match = BAD[case]
+    data = _small(rng)
+    if case == "rw2 too short":
+        data["year"] = np.where(data["s"] == "P", data["year"], 1990)   # Q has one time
+    with pytest.raises(error, match=match):
+        fg.Model(formula, data, priors=priors())
+
+
+def test_bad_adjacency():
+    square = np.array([[0, 1, 0], [0, 0, 1], [0, 1, 0]])
+    with pytest.raises(ValueError, match="not symmetric"):
+        fg.ICAR(square, levels=list("abc"))
+    with pytest.raises(ValueError, match="needs levels="):
+        fg.ICAR(square)
+    with pytest.raises(ValueError, match="not symmetric"):
+        fg.ICAR({"a": ["b"], "b": [], "c": []})
+    with pytest.raises(ValueError, match="joins an area to itself"):
+        fg.ICAR([("a", "a")])
+    with pytest.raises(ValueError, match="order must be 1 or 2"):
+        fg.RandomWalk(order=3)
+    with pytest.raises(TypeError, match="fg.Beta"):
+        fg.AR1(rho=0.5)
+    # the three forms name the same graph
+    matrix_form = fg.ICAR(np.array([[0, 1, 0], [1, 0, 1], [0, 1, 0]]), levels=list("abc"))
+    assert matrix_form.adjacency == fg.ICAR([("b", "a"), ("c", "b")]).adjacency \
+        == fg.ICAR({"a": ["b"], "b": ["a", "c"], "c": ["b"]}).adjacency
+
+
+def test_fit_islands_save_load_and_predict(rng, tmp_path):
+    data = _small(rng)
+    island = fg.ICAR({"a": ["b"], "b": ["a", "c"], "c": ["b"], "d": []}, sd=fg.HalfCauchy(1.0))
+    fit = fg.fit("y ~ x + (1 | area)", data, priors={"1|area": island}, chains=2,
+                 warmup=100, draws=100, seed=3)
+    u = np.stack([fit.draws(f"1|area[{a}]").ravel() for a in "abc"], axis=1)
+    assert np.max(np.abs(u.sum(axis=1))) < 1e-8         # the component sums to zero
+    assert np.std(fit.draws("1|area[d]")) > 0             # the island is free
+    fit.save(tmp_path / "icar.fg")
+    back = fg.load(tmp_path / "icar.fg")
+    assert back.priors["1|area"] == fit.priors["1|area"]
+    assert back.structures["1|area"]["kind"] == "icar"
+    assert np.array_equal(back.draws_array, fit.draws_array)
+    assert fit.predict(data.head(3)).shape[0] == 3
+    with pytest.raises(ValueError, match="not supported yet"):
+        fit.predict(pd.DataFrame({"area": ["z"], "x": [0.0]}))
+    ar = fg.fit("y ~ x + (1 | year)", data, priors={"1|year": fg.AR1()}, chains=1,
+                warmup=100, draws=100, seed=3)
+    rho = ar.draws("1|year_rho")
+    assert np.all(np.abs(rho) < 1) and np.std(rho) > 0

@@ -30,6 +30,7 @@ an areal field costs O(sum_i (i - first[i])^2) after reverse Cuthill-McKee order
 (which reduces the envelope; Cuthill & McKee 1969, George 1971).
 """
 from dataclasses import dataclass, field, replace
+import datetime
 
 import numpy as np
 
@@ -142,6 +143,10 @@ def attach_structures(design, priors):
         k = next(i for i, b in enumerate(blocks) if key in b.terms)
         block = blocks[k]
         what = f"{type(prior).__name__} on {key!r}"
+        if key.split("|")[0] != "1":
+            raise ValueError(f"{what}: a structured prior goes on the intercepts of a group "
+                             f"term, such as '1|{block.factor}' from (1 | {block.factor}); "
+                             "structured slopes are not supported")
         if block.correlated or block.n_re != 1:
             others = [t for t in block.terms if t != key]
             raise ValueError(f"{what}: a structured term must be the only term varying by "
@@ -163,14 +168,10 @@ def _time_values(values, name, what):
         return ns / NS_PER_DAY, "datetime"
     if values.dtype.kind in "iuf":
         return values.astype(float), "numeric"
-    if values.dtype.kind == "O":
-        try:
-            import pandas as pd
-            stamps = pd.to_datetime(pd.Series(values), errors="raise")
-            if all(isinstance(v, (pd.Timestamp, np.datetime64)) for v in values):
-                return _time_values(stamps.to_numpy(), name, what)
-        except (TypeError, ValueError):
-            pass
+    if values.dtype.kind == "O" and len(values) and all(
+            isinstance(v, (datetime.date, np.datetime64)) for v in values):
+        import pandas as pd
+        return _time_values(pd.to_datetime(pd.Series(values)).to_numpy(), name, what)
     raise TypeError(f"{what}: the time column {name!r} must be numeric or datetime to order "
                     f"its levels (got values such as {values[0]!r}); convert it, e.g. "
                     f"data[{name!r}].astype(int) or pd.to_datetime(data[{name!r}])")

@@ -259,6 +259,13 @@ class Lme4Mixin:
         known = {lvl: j for j, lvl in enumerate(block.levels)}
         u = np.stack([self.draws(t).reshape(n_samples, -1) for t in block.terms], axis=2)
         new_levels = sorted({lvl for lvl in labels if lvl not in known})
+        structured = [t for t in block.terms if t in (getattr(self, "structures", None) or {})]
+        if new_levels and structured:       # fastgibbs.structured: no forecasts yet
+            raise ValueError(
+                f"predict: level(s) {new_levels[:5]} of {block.factor!r} were not in the fit, "
+                f"and {structured[0]!r} has a structured prior ({self.structures[structured[0]]['kind']}): "
+                "forecasting new times or areas is not supported yet; predict the fitted "
+                "levels, or pass include_group=False")
         if new_levels:
             q = len(block.columns)
             sds = np.stack([self._flat(t + "_sigma") for t in block.terms], axis=1)

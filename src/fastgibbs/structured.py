@@ -331,3 +331,4 @@ class BYM2(ICAR):
 
 
 STRUCTURED = (RandomWalk, AR1, ICAR, BYM2)
+KINDS = ("rw1", "rw2", "ar1", "icar", "bym2")
