@@ -134,7 +134,8 @@ cdef class Kernel:
     cdef Py_ssize_t[::1] st_kind, st_lat0, st_nlat, st_par, st_neg, st_aux0, st_seg0, st_seg1
     cdef Py_ssize_t[::1] chain_struct, lat_group, lat_aux, env_first, env_off
     cdef Py_ssize_t[::1] seg_p0, seg_p1, seg_ncon, seg_con0
-    cdef double[::1] st_rank, par_a, par_b, lat_gap, env_q0, env_L, con_val, con_w, seg_winv
+    cdef double[::1] st_rank, par_a, par_b, lat_gap, env_q0, env_L, env_dinv, con_val, con_w
+    cdef double[::1] seg_winv
     cdef double[::1] lat_x, lat_b, lat_Y, hyper, aux, save_aux, st_v, st_zr, st_small
     cdef double bym_bb, bym_bs, bym_ss
 
@@ -1439,6 +1440,7 @@ cdef class Kernel:
         self.aux = _own(aux, self.n_aux)
         self.save_aux = np.zeros(max(self.n_aux, 1))
         self.env_L = np.zeros(max(len(self.env_q0), 1))
+        self.env_dinv = np.zeros(max(self.n_lat, 1))
         self.con_w = np.zeros(max(len(self.con_val), 1))
         self.seg_winv = np.zeros(4 * max(len(self.seg_p0), 1))
         self.lat_x = np.zeros(max(self.n_lat, 1))
@@ -1451,7 +1453,8 @@ cdef class Kernel:
         self.st_small = np.zeros(4 * p + 8)
         for k in range(self.n_blocks):
             if self.st_par[k] >= 0 and not (0.0 < abs(self.hyper[self.st_par[k]]) < 1.0):
-                raise ValueError("rho / phi of a structured term must be in (0, 1) in absolute value")
+                raise ValueError("rho / phi of a structured term must be in (0, 1) in "
+                                 "absolute value")
 
     cdef inline double lat_value(self, Py_ssize_t k, Py_ssize_t i) noexcept nogil:
         """The latent value at position i of structured block k: an effect u or, for
@@ -1479,7 +1482,7 @@ cdef class Kernel:
                 if g < 0.0:                             # start of a series: u ~ N(0, tau2)
                     self.env_L[r + i] += t
                 else:   # u_i | u_{i-1} ~ N(a u_{i-1}, tau2 (1 - a^2)), a = rho^gap
-                    a = pow(rho, g)
+                    a = rho if g == 1.0 else pow(rho, g)
                     q = t / (1.0 - a * a)
                     self.env_L[r + i] += q
                     self.env_L[r + i - 1] -= a * q
@@ -1525,7 +1528,7 @@ cdef class Kernel:
         cdef double *CW = &self.st_small[2 * p]          # (C'W^-1)[m * 2 + c]
         self.chain_init(ci)                 # P, h; th, tG: block k's b and G
         self.fill_structured(k, 1.0 / self.sigma[0])
-        if env_cholesky(self.env_L, self.env_first, self.env_off, p0, p1) != 0:
+        if env_cholesky(self.env_L, self.env_dinv, self.env_first, self.env_off, p0, p1) != 0:
             return STATUS_CHOL_GROUP
         for i in range(p0, p1):
             j = self.lat_group[i]
@@ -1534,9 +1537,11 @@ cdef class Kernel:
             for m in range(p):
                 self.lat_Y[m * N + i] = self.tG[G0 + j * p + m] if j >= 0 else 0.0
         # beta's marginal without the constraints: P -= Y'Y, h -= Y'y, Y = L^-1 G, y = L^-1 b
-        env_solve_lower(self.env_L, self.env_first, self.env_off, self.lat_x, 0, p0, p1)
+        env_solve_lower(self.env_L, self.env_dinv,
+                        self.env_first, self.env_off, self.lat_x, 0, p0, p1)
         for m in range(p):
-            env_solve_lower(self.env_L, self.env_first, self.env_off, self.lat_Y, m * N, p0, p1)
+            env_solve_lower(self.env_L, self.env_dinv,
+                            self.env_first, self.env_off, self.lat_Y, m * N, p0, p1)
         for m in range(p):
             acc = 0.0
             for i in range(p0, p1):
@@ -1559,9 +1564,11 @@ cdef class Kernel:
             for c in range(kc):
                 for i in range(a0, a1):
                     self.con_w[co + c * n + i] = self.con_val[co + c * n + i]
-                env_solve_lower(self.env_L, self.env_first, self.env_off, self.con_w,
+                env_solve_lower(self.env_L, self.env_dinv,
+                                self.env_first, self.env_off, self.con_w,
                                 co + c * n, a0, a1)
-                env_solve_upper_t(self.env_L, self.env_first, self.env_off, self.con_w,
+                env_solve_upper_t(self.env_L, self.env_dinv,
+                                  self.env_first, self.env_off, self.con_w,
                                   co + c * n, a0, a1)
             w00 = w01 = w11 = 0.0
             for i in range(a0, a1):
@@ -1610,10 +1617,12 @@ cdef class Kernel:
                 for m in range(p):
                     acc -= self.tG[G0 + j * p + m] * self.beta[m]
             self.lat_x[i] = acc
-        env_solve_lower(self.env_L, self.env_first, self.env_off, self.lat_x, 0, p0, p1)
+        env_solve_lower(self.env_L, self.env_dinv,
+                        self.env_first, self.env_off, self.lat_x, 0, p0, p1)
         for i in range(p0, p1):
             self.lat_x[i] += draw_normal(bg)
-        env_solve_upper_t(self.env_L, self.env_first, self.env_off, self.lat_x, 0, p0, p1)
+        env_solve_upper_t(self.env_L, self.env_dinv,
+                          self.env_first, self.env_off, self.lat_x, 0, p0, p1)
         for s in range(self.st_seg0[k], self.st_seg1[k]):
             kc = self.seg_ncon[s]
             if kc == 0:
@@ -1670,7 +1679,7 @@ cdef class Kernel:
             if g < 0.0:
                 quad += x * x
             else:
-                a = pow(rho, g)
+                a = rho if g == 1.0 else pow(rho, g)
                 d = x - a * self.u[uk + self.lat_group[i - 1]]
                 quad += d * d / (1.0 - a * a)
                 log_det[0] -= log1p(-a * a)

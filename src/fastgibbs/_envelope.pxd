@@ -11,10 +11,12 @@
 from libc.math cimport sqrt
 
 
-cdef inline int env_cholesky(double[::1] L, const Py_ssize_t[::1] first,
+cdef inline int env_cholesky(double[::1] L, double[::1] dinv, const Py_ssize_t[::1] first,
                              const Py_ssize_t[::1] off, Py_ssize_t p0,
                              Py_ssize_t p1) noexcept nogil:
-    """L <- its Cholesky factor on rows p0..p1-1 (row-oriented, bordering method).
+    """L <- its Cholesky factor on rows p0..p1-1 (row-oriented, bordering method), and
+    dinv[i] <- 1 / L[i, i] (the solves multiply: a division's latency would dominate
+    their serial recurrences).
 
     Returns 0, or i - p0 + 1 for the first row i whose pivot is not positive (the
     leading minor up to i is not positive definite)."""
@@ -30,17 +32,19 @@ cdef inline int env_cholesky(double[::1] L, const Py_ssize_t[::1] first,
             s = L[oi + j]
             for c in range(lo, j):
                 s -= L[oi + c] * L[oj + c]
-            L[oi + j] = s / L[oj + j]
+            L[oi + j] = s * dinv[j]
         s = L[oi + i]
         for c in range(fi, i):
             s -= L[oi + c] * L[oi + c]
         if not (s > 0.0):
             return i - p0 + 1
         L[oi + i] = sqrt(s)
+        dinv[i] = 1.0 / L[oi + i]
     return 0
 
 
-cdef inline void env_solve_lower(const double[::1] L, const Py_ssize_t[::1] first,
+cdef inline void env_solve_lower(const double[::1] L, const double[::1] dinv,
+                                 const Py_ssize_t[::1] first,
                                  const Py_ssize_t[::1] off, double[::1] x, Py_ssize_t xo,
                                  Py_ssize_t p0, Py_ssize_t p1) noexcept nogil:
     """x[xo + i] <- (L^-1 x)[i] for i in p0..p1-1 (forward substitution)."""
@@ -52,10 +56,11 @@ cdef inline void env_solve_lower(const double[::1] L, const Py_ssize_t[::1] firs
         s = x[xo + i]
         for c in range(fi, i):
             s -= L[oi + c] * x[xo + c]
-        x[xo + i] = s / L[oi + i]
+        x[xo + i] = s * dinv[i]
 
 
-cdef inline void env_solve_upper_t(const double[::1] L, const Py_ssize_t[::1] first,
+cdef inline void env_solve_upper_t(const double[::1] L, const double[::1] dinv,
+                                   const Py_ssize_t[::1] first,
                                    const Py_ssize_t[::1] off, double[::1] x, Py_ssize_t xo,
                                    Py_ssize_t p0, Py_ssize_t p1) noexcept nogil:
     """x[xo + i] <- (L^-T x)[i] for i in p0..p1-1 (back substitution by columns of L')."""
@@ -64,7 +69,7 @@ cdef inline void env_solve_upper_t(const double[::1] L, const Py_ssize_t[::1] fi
     for i in range(p1 - 1, p0 - 1, -1):
         fi = first[i]
         oi = off[i] - fi
-        xi = x[xo + i] / L[oi + i]
+        xi = x[xo + i] * dinv[i]
         x[xo + i] = xi
         for c in range(fi, i):
             x[xo + c] -= L[oi + c] * xi
