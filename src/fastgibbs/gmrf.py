@@ -36,7 +36,7 @@ import numpy as np
 
 from ._kinds import Structure as Kind
 
-__all__ = ["Structure", "attach_structures", "kernel_arrays", "draw_effects", "KIND_CODES"]
+__all__ = ["Structure", "attach_structures", "kernel_arrays", "describe_record", "KIND_CODES"]
 
 KIND_CODES = {"rw1": int(Kind.STRUCT_RW1), "rw2": int(Kind.STRUCT_RW2),
               "ar1": int(Kind.STRUCT_AR1), "icar": int(Kind.STRUCT_ICAR),
@@ -105,22 +105,26 @@ class Structure:
             out.update(dropped=list(self.dropped))
         return out
 
-    def description(self, n_levels):
-        """One line for print(fit)."""
-        if self.is_time:
-            name = {"rw1": "random walk (order 1)", "rw2": "random walk (order 2)",
-                    "ar1": "AR(1)"}[self.kind]
-            series = f" by {self.by} ({len(self.series_labels)} series)" if self.by else ""
-            return f"{self.term}: {name} over {self.time_column}{series}, {n_levels} times"
-        islands = sum(1 for c in self.components if len(c) == 1)
-        parts = [f"{len(self.components) - islands} component(s)"]
-        if islands:
-            parts.append(f"{islands} island(s): independent N(0, sd^2)")
-        if self.dropped:
-            parts.append(f"{len(self.dropped)} area(s) without data in components without "
-                         "data (drawn from the prior by predict)")
-        name = "ICAR" if self.kind == "icar" else "BYM2"
-        return f"{self.term}: {name} over {n_levels} areas; " + ", ".join(parts)
+
+def describe_record(term, record):
+    """One line of print(fit) for a structured term, from its record (Structure.record)."""
+    kind = record["kind"]
+    if kind in TIME_KINDS:
+        name = {"rw1": "random walk of order 1", "rw2": "random walk of order 2",
+                "ar1": "AR(1)"}[kind]
+        series = f", one per {record['by']} ({len(record['series_labels'])} series)" \
+            if record["by"] else ""
+        unit = record["unit"]
+        unit = f"{unit:g} day(s)" if record["time_kind"] == "datetime" else f"{unit:g}"
+        return f"{term}: {name} over {record['time_column']}{series}, step {unit}"
+    sizes = [b - a for a, b in record["segments"]]
+    islands = sum(1 for n in sizes if n == 1)
+    text = f"{term}: {kind.upper()} over {sum(sizes)} areas, {len(sizes) - islands} component(s)"
+    if islands:
+        text += f", {islands} island(s)"
+    if record["dropped"]:
+        text += f"; {len(record['dropped'])} area(s) without data left out"
+    return text
 
 
 # ----------------------------------------------------------------------------------

@@ -165,6 +165,10 @@ class Fit(Lme4Mixin, PlotsMixin, ExportMixin, DiagnoseMixin):
                 lines.append("                Variance = Std.Dev.^2, as in lme4's VarCorr):")
                 lines.append(self._random_effects_table(table, lo, hi, level).to_string(
                     index=False, float_format=lambda v: f"{v:.4g}", na_rep=""))
+                if self.structures:                     # fastgibbs.structured
+                    from .gmrf import describe_record
+                    lines += [f"  {describe_record(term, record)}"
+                              for term, record in self.structures.items()]
                 lines.append("")
             lines.append(f"Fixed effects (Estimate: posterior mean; Est.Error: posterior sd; "
                          f"{level} interval):")
