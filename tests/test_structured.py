@@ -11,6 +11,8 @@ ICAR, BYM2.
   the kernel's envelope factorisation and kriging).
 - Bad input: clear errors before sampling.
 """
+import json
+from pathlib import Path
 import warnings
 
 import numpy as np
@@ -27,7 +29,7 @@ from fastgibbs.samplers.problem import build_problem
 
 import matrix
 from geweke import Geweke, assert_geweke
-from stats import assert_z
+from stats import assert_means_match_reference, assert_sds_match_reference, assert_z
 
 YEARS = np.array([1950, 1952, 1956, 1958, 1960, 1966, 1970, 1972])   # unit 2: whole steps
 # areas: a-f one component (with a cycle), g-h a pair, i an island, j in the big
@@ -415,3 +417,139 @@ def test_fit_islands_save_load_and_predict(rng, tmp_path):
                 warmup=100, draws=100, seed=3)
     rho = ar.draws("1|year_rho")
     assert np.all(np.abs(rho) < 1) and np.std(rho) > 0
+
+
+# ----------------------------------------------------------------------------------
+# Agreement with Stan (benchmarks/stan/make_structured_references.R)
+# ----------------------------------------------------------------------------------
+STAN = Path(__file__).parent / "data" / "stan"
+GRID = [("a", "b"), ("b", "c"), ("d", "e"), ("e", "f"), ("g", "h"), ("h", "i"),
+        ("a", "d"), ("d", "g"), ("b", "e"), ("e", "h"), ("c", "f"), ("f", "i")]   # 3 x 3
+
+
+def make_reference_data(seed=2026):
+    """The committed dataset of the Stan reference: two rows per (year, area) with
+    unequally spaced years, a random-walk path and smooth area effects."""
+    rng = np.random.default_rng(seed)
+    years = np.array([1950, 1954, 1958, 1962, 1970, 1974, 1978, 1986, 1990, 1994])
+    areas = list("abcdefghi")
+    path = np.cumsum(rng.normal(0, 0.4, len(years)))
+    area_effect = dict(zip(areas, [0.6, 0.4, 0.1, 0.3, 0.0, -0.3, -0.1, -0.4, -0.6]))
+    rows = [(yr, ar) for yr in years for ar in areas for _ in range(2)]
+    data = pd.DataFrame(rows, columns=["year", "area"])
+    data["x"] = rng.normal(size=len(data)).round(4)
+    step = dict(zip(years, path))
+    data["y"] = (0.5 + 0.8 * data["x"] + data["year"].map(step) + data["area"].map(area_effect)
+                 + rng.normal(size=len(data))).round(4)
+    return data
+
+
+def _reference_model():
+    data = pd.read_csv(STAN / "structured_gaussian.csv")
+    edges = pd.read_csv(STAN / "structured_gaussian_edges.csv")
+    sd = fg.HalfCauchy(1.0)
+    priors = {"Intercept": fg.Normal(0, 5), "x": fg.Normal(0, 5), "sigma": sd,
+              "1|year": fg.RandomWalk(order=1, sd=sd),
+              "1|area": fg.ICAR(list(zip(edges["from"], edges["to"])), sd=sd)}
+    return data, edges, priors
+
+
+@pytest.fixture(scope="module")
+def reference_fit():
+    data, _, priors = _reference_model()
+    return fg.fit("y ~ 1 + x + (1 | year) + (1 | area)", data, priors=priors, chains=4,
+                  warmup=1000, draws=5000, seed=11)
+
+
+@pytest.mark.statistical
+def test_rw1_and_icar_agree_with_stan(reference_fit):
+    """Posterior means within 4 combined MCSE of rstan's (the project's criterion).
+    The sds are checked against the exact quadrature below instead: rstan's sd of
+    1|area[b] is 0.1633 where quadrature gives 0.1676 (ours 0.167-0.169 over seeds),
+    further than its MCSE allows."""
+    reference = json.loads((STAN / "structured_gaussian.json").read_text())["parameters"]
+    assert set(reference) <= set(reference_fit.names)
+    assert_means_match_reference(reference_fit, reference)
+
+
+def _quadrature(data, edges):
+    """Exact posterior moments of the reference model by quadrature over (log sigma,
+    log sd_year, log sd_area) on a grid: given them, (beta, u) is Gaussian, with u on
+    the constraint space through an orthonormal basis B (u = B v, v's prior precision
+    B'QB / sd^2), so p(y | sds) and the conditional moments are closed form (dense
+    algebra, Q built here from the definitions). Returns {name: (mean, sd)}."""
+    from scipy.linalg import null_space
+    years = np.sort(data["year"].unique())
+    areas = sorted(set(edges["from"]) | set(edges["to"]))
+    Qt, _ = _rw_precision(years / np.median(np.diff(years)), 1)
+    ix = {a: i for i, a in enumerate(areas)}
+    A = np.zeros((len(areas), len(areas)))
+    for a, b in zip(edges["from"], edges["to"]):
+        A[ix[a], ix[b]] = A[ix[b], ix[a]] = 1
+    L = np.diag(A.sum(1)) - A
+    Qa = np.exp(np.mean(np.log(np.diag(np.linalg.pinv(L))))) * L
+    Bt, Ba = null_space(np.ones((1, len(years)))), null_space(np.ones((1, len(areas))))
+    n = len(data)
+    Zt = np.zeros((n, len(years)))
+    Zt[np.arange(n), np.searchsorted(years, data["year"])] = 1
+    Za = np.zeros((n, len(areas)))
+    Za[np.arange(n), [ix[a] for a in data["area"]]] = 1
+    W = np.hstack([np.column_stack([np.ones(n), data["x"]]), Zt @ Bt, Za @ Ba])
+    y = data["y"].to_numpy()
+    WtW, Wty, yty = W.T @ W, W.T @ y, y @ y
+    Pt, Pa = Bt.T @ Qt @ Bt, Ba.T @ Qa @ Ba
+    k1, nt, na = 2 + len(Pt), len(Pt), len(Pa)
+    const = np.linalg.slogdet(Pt)[1] + np.linalg.slogdet(Pa)[1]
+    grid = np.stack(np.meshgrid(np.linspace(np.log(0.75), np.log(1.3), 36),
+                                np.linspace(-9.0, 0.5, 70), np.linspace(-4.0, 1.0, 50),
+                                indexing="ij"), -1).reshape(-1, 3)
+    U = np.hstack([np.zeros((len(years), 2)), Bt, np.zeros((len(years), na))])
+    U = np.vstack([U, np.hstack([np.zeros((len(areas), k1)), Ba])])   # w -> (ut, ua)
+    logpost, means, variances = [], [], []
+    for chunk in np.array_split(grid, 40):
+        s2, st2, sa2 = np.exp(2 * chunk).T
+        C = WtW[None] / s2[:, None, None]
+        C[:, 0, 0] += 1 / 25.0
+        C[:, 1, 1] += 1 / 25.0
+        C[:, 2:k1, 2:k1] += Pt[None] / st2[:, None, None]
+        C[:, k1:, k1:] += Pa[None] / sa2[:, None, None]
+        r = Wty[None] / s2[:, None]
+        Ci = np.linalg.inv(C)
+        m = np.einsum("nij,nj->ni", Ci, r)
+        logdet_c = np.linalg.slogdet(C)[1]
+        loglik = (-0.5 * yty / s2 + 0.5 * (r * m).sum(1) - 0.5 * logdet_c
+                  + 0.5 * (const - nt * np.log(st2) - na * np.log(sa2)) - n * chunk[:, 0])
+        # half-Cauchy(1) on each sd, as a density of its log
+        logprior = (np.log(2 / np.pi) - np.log1p(np.exp(2 * chunk)) + chunk).sum(1)
+        logpost.append(loglik + logprior)
+        moments = np.column_stack([m[:, :2], m @ U.T])
+        means.append(np.column_stack([np.exp(chunk), moments]))
+        var_u = np.einsum("ij,njk,ik->ni", U, Ci, U)
+        variances.append(np.column_stack([np.zeros((len(chunk), 3)), Ci[:, 0, 0], Ci[:, 1, 1],
+                                          var_u]))
+    logpost = np.concatenate(logpost)
+    w = np.exp(logpost - logpost.max())
+    w /= w.sum()
+    means, variances = np.concatenate(means), np.concatenate(variances)
+    mean = w @ means
+    sd = np.sqrt(w @ variances + w @ (means - mean) ** 2)
+    names = (["sigma", "1|year_sigma", "1|area_sigma", "Intercept", "x"]
+             + [f"1|year[{v}]" for v in years] + [f"1|area[{a}]" for a in areas])
+    return {name: (mean[i], sd[i]) for i, name in enumerate(names)}
+
+
+@pytest.mark.statistical
+def test_rw1_and_icar_match_exact_quadrature(reference_fit):
+    """Every posterior mean and sd of the reference model (sigma, both sds, beta, every
+    effect) against exact quadrature, z-tests on our MCSE."""
+    data, edges, _ = _reference_model()
+    exact = _quadrature(data, edges)
+    names = list(exact)
+    draws = [reference_fit.draws(n) for n in names]
+    est = np.array([d.mean() for d in draws])
+    se = np.array([diagnostics.mcse_mean(d) for d in draws])
+    truth = np.array([exact[n][0] for n in names])
+    assert_z(est, truth, se, "posterior means vs quadrature")
+    sds = np.array([d.std() for d in draws])
+    se_sd = np.array([diagnostics.mcse_sd(d) for d in draws])
+    assert_z(sds, [exact[n][1] for n in names], se_sd, "posterior sds vs quadrature")
