@@ -22,7 +22,9 @@ import fastgibbs as fg
 from fastgibbs import diagnostics
 from fastgibbs.design import build_design
 from fastgibbs.priors import resolve_priors
-from fastgibbs.samplers.gaussian import gaussian_problem, initial_state, run_sweeps
+from fastgibbs.samplers.problem import build_problem
+
+from sweeps import kernel_for, time_sweeps
 
 NES_PRIORS = {"partyid7": fg.Normal(0, 1), "Intercept": fg.Normal(0, 10),
               "sigma": fg.InvGamma(0.001, 0.001), "1|state": fg.InvGamma(0.001, 0.001)}
@@ -104,15 +106,10 @@ def time_per_sweep(formula, data, n_sweeps):
     t0 = time.perf_counter()
     design = build_design(formula, data)
     t1 = time.perf_counter()
-    problem = gaussian_problem(design, resolve_priors(design, None))
+    build_problem(design, resolve_priors(design, None))
     t2 = time.perf_counter()
-    rng = np.random.default_rng(1)
-    state = initial_state(problem, rng)
-    run_sweeps(problem, state, rng.bit_generator, 10, 1)
-    t3 = time.perf_counter()
-    run_sweeps(problem, state, rng.bit_generator, n_sweeps, 1)
-    t4 = time.perf_counter()
-    return t1 - t0, t2 - t1, (t4 - t3) / (n_sweeps + 1)
+    kernel, bg = kernel_for(fg.Model(formula, data), seed=1)
+    return t1 - t0, t2 - t1, time_sweeps(kernel, bg, n_sweeps, warm=10)
 
 
 def bench_scaling(sizes, full_fit_at):

@@ -14,9 +14,8 @@ import numpy as np
 import pandas as pd
 
 import fastgibbs as fg
-from fastgibbs.design import build_design
-from fastgibbs.priors import resolve_priors
-from fastgibbs.samplers import binomial, gaussian
+
+from sweeps import kernel_for, time_sweeps
 
 IG = fg.InvGamma(0.001, 0.001)
 
@@ -30,7 +29,7 @@ def contraception():
 def bench_contraception(repeats=3):
     formula = "use ~ age + age2 + urban + livch + (1 | district)"
     data = contraception()
-    design = build_design(formula, data, family="bernoulli")
+    design = fg.Model(formula, data, family="bernoulli").design
     priors = {n: fg.Normal(0, 10) for n in design.fixed_names}
     priors["1|district"] = IG
     rows = []
@@ -49,22 +48,17 @@ def bench_contraception(repeats=3):
         print(f"| {i + 1} | {wall:.2f} | {s:.2f} | {m:.0f} ({who}) | {m / s:,.0f} | {cells} |")
     # where the time goes, one chain on one core: full sweeps vs Gaussian steps alone
     model = fg.Model(formula, data, family="bernoulli", priors=priors)
-    problem = model.problem
-    rng = np.random.default_rng(0)
-    state = gaussian.initial_state(problem.layout, rng)
-    state["sigma"] = np.array([1.0, 1.0])
-    n = 4000
-    t0 = time.perf_counter()
-    gaussian.run_sweeps(problem.layout, state, rng.bit_generator, n, 0, cells=problem.cells)
-    full = (time.perf_counter() - t0) / n
+    kernel, bg = kernel_for(model)
+    full = time_sweeps(kernel, bg, 4000)
     # the Polya-Gamma draws alone: one PG(n_i, eta_i) per cell at the current eta
     from fastgibbs import _polyagamma
-    eta = problem.cells["X"] @ state["beta"]
+    problem = model.problem
+    eta = np.ascontiguousarray(kernel.linear_predictor() + problem.cells["offset"])
     out = np.empty(problem.n_cells)
-    h = np.ascontiguousarray(problem.cells["n_trials"], dtype=float)
+    h = np.ascontiguousarray(problem.cells["n"], dtype=float)
     t0 = time.perf_counter()
     for _ in range(200):
-        _polyagamma.fill(out, h, np.ascontiguousarray(eta), rng.bit_generator)
+        _polyagamma.fill(out, h, eta, bg)
     pg = (time.perf_counter() - t0) / 200
     print(f"\nOne chain, one core: {full * 1e6:.0f} us per sweep, of which the "
           f"{problem.n_cells} Polya-Gamma draws take {pg * 1e6:.0f} us ({100 * pg / full:.0f}%); "
@@ -117,15 +111,10 @@ def bench_slope_scaling(sizes=(10 ** 4, 10 ** 5, 10 ** 6)):
     for n in sizes:
         formula, data = slope_data(n)
         t0 = time.perf_counter()
-        design = build_design(formula, data)
-        problem = gaussian.gaussian_problem(design, resolve_priors(design, None))
+        model = fg.Model(formula, data)
         setup = time.perf_counter() - t0
-        rng = np.random.default_rng(1)
-        state = gaussian.initial_state(problem, rng)
-        gaussian.run_sweeps(problem, state, rng.bit_generator, 10, 1)
-        t0 = time.perf_counter()
-        gaussian.run_sweeps(problem, state, rng.bit_generator, 2000, 1)
-        print(f"| {n:.0e} | {setup:.2f} | {(time.perf_counter() - t0) / 2001 * 1e6:.0f} |")
+        kernel, bg = kernel_for(model, seed=1)
+        print(f"| {n:.0e} | {setup:.2f} | {time_sweeps(kernel, bg, 2000, warm=10) * 1e6:.0f} |")
     print()
 
 

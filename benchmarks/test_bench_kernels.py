@@ -6,20 +6,16 @@ Not collected by the default test run (testpaths = tests). Run:
 import numpy as np
 import pytest
 
-from fastgibbs.design import build_design
-from fastgibbs.priors import resolve_priors
-from fastgibbs.samplers.gaussian import gaussian_problem, initial_state, run_sweeps
+import fastgibbs as fg
 
 from bench_gaussian import crossed_data, nested_data
+from sweeps import kernel_for
 
 SWEEPS = 200
 
 
-def _problem(formula, data):
-    design = build_design(formula, data)
-    problem = gaussian_problem(design, resolve_priors(design, None))
-    rng = np.random.default_rng(0)
-    return problem, initial_state(problem, rng), rng.bit_generator
+def _kernel(formula, data, family="gaussian"):
+    return kernel_for(fg.Model(formula, data, family=family))
 
 
 CASES = {
@@ -32,6 +28,8 @@ CASES = {
 
 @pytest.mark.parametrize("case", sorted(CASES))
 def test_sweeps(benchmark, case):
-    problem, state, bg = _problem(*CASES[case]())
+    kernel, bg = _kernel(*CASES[case]())
+    out = np.empty((SWEEPS, kernel.row_width))
+    none = np.empty((0, kernel.row_width))
     benchmark.extra_info["sweeps_per_call"] = SWEEPS
-    benchmark(run_sweeps, problem, state, bg, SWEEPS, 1)
+    benchmark(kernel.run, bg, none, out)

@@ -33,6 +33,8 @@ def main():
         "nes_trace.png": fit.plot_trace(["partyid7", "sigma", "1|state_sigma"]),
         "nes_rank.png": fit.plot_trace(["partyid7", "sigma", "1|state_sigma"], kind="rank"),
         "nes_state_intervals.png": fit.plot_intervals("1|state"),
+        "nes_ppc_density.png": fit.plot_ppc(seed=1),
+        "nes_ppc_sd_state.png": fit.plot_ppc(kind="stat", stat="sd", group="state", seed=1),
     }
     for name, fig in figures.items():
         fig.savefig(OUT / name, dpi=DPI)

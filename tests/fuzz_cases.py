@@ -9,7 +9,9 @@ whitespace) and sampling arguments (valid and bad). Each case is fitted in this
 process; the rules checked are those of issue 11:
 
 - a successful fit has only finite draws (warmup included), prints, summarises,
-  predicts its own rows and survives save/load with identical predictions;
+  predicts its own rows, gives log-likelihoods, predictions of each kind and Pearson
+  residuals of its fitted rows without NaN, and survives save/load with identical
+  predictions;
 - a refused input raises ValueError, TypeError or NotImplementedError (FormulaError
   is a ValueError) with a message, never LinAlgError or any other exception.
 
@@ -278,6 +280,16 @@ def run_case(rng, index, problems, folder):
         offset = extra.get("offset")
         offset = offset[:3] if isinstance(offset, np.ndarray) else None
         predicted = fit.predict(rows, summary=False, seed=1, offset=offset)
+        # model checking on the fitted rows (issue 16): no NaN from the draws of a fit
+        kind = ("response", "mean", "link")[index % 3]
+        for what, values in (("log_likelihood", fit.log_likelihood()),
+                             (f"predict kind={kind!r}", fit.predict(summary=False, seed=1,
+                                                                    kind=kind, ndraws=20)),
+                             ("pearson residuals", fit.residuals("pearson", summary=False,
+                                                                ndraws=20))):
+            if np.isnan(values).any():
+                problems.append({"case": case, "stage": "checking", "error": "NaN",
+                                 "message": f"{what} has NaN"})
         if index % 5 == 0:
             back = fg.load(fit.save(os.path.join(folder, "fit")))
             again = back.predict(rows, summary=False, seed=1, offset=offset)

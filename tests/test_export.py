@@ -59,10 +59,13 @@ def az():
     return pytest.importorskip("arviz")
 
 
-def test_to_arviz_has_posterior_warmup_and_observed_groups(az, nes_fit):
+def test_to_arviz_has_posterior_warmup_observed_and_checking_groups(az, nes_fit):
     idata = nes_fit.to_arviz()
-    assert set(idata.groups()) == {"posterior", "warmup_posterior", "observed_data"}
+    assert set(idata.groups()) == {"posterior", "warmup_posterior", "observed_data",
+                                   "log_likelihood", "posterior_predictive"}
     assert "sample_stats" not in idata.groups()
+    assert set(nes_fit.to_arviz(log_likelihood=False, posterior_predictive=False).groups()) \
+        == {"posterior", "warmup_posterior", "observed_data"}
     np.testing.assert_array_equal(idata.observed_data["real_ideo"],
                                   fg.datasets.load("nes2000")["real_ideo"].to_numpy(float))
 

@@ -131,6 +131,18 @@ def test_simulate_validates_given_parameters(data):
         fg.Model("y ~ x + (1 + x | g)", data).simulate(params={"1|g~x|g_corr": 1.5})
 
 
+def test_simulating_from_a_prior_too_vague_to_draw_from_names_it(data):
+    """InvGamma(0.001, 0.001) draws a variance of 1/0 = inf in about half of all draws
+    (its gamma variate underflows): a ValueError naming the parameter, not a
+    ZeroDivisionError or a dataset of inf; params= for it works."""
+    vague = fg.InvGamma(0.001, 0.001)
+    model = fg.Model("y ~ x + (1 | g)", data, priors={"1|g": vague, "sigma": vague})
+    with pytest.raises(ValueError, match="too diffuse.*params="):
+        model.simulate(n=20, seed=3)
+    sims = model.simulate(n=20, seed=3, params={"1|g_sigma": 0.5, "sigma": 1.0})
+    assert all(np.all(np.isfinite(s["y"])) for s in sims)
+
+
 def test_huge_trials_are_refused():
     data = pd.DataFrame({"s": [1.0, 2, 3, 4], "n": [5.0, 5, 1e20, 5], "x": [0.1, 0.2, 0.3, 0.4]})
     with pytest.raises(ValueError, match="2\\*\\*53"):

@@ -419,6 +419,23 @@ def test_fit_islands_save_load_and_predict(rng, tmp_path):
     assert np.all(np.abs(rho) < 1) and np.std(rho) > 0
 
 
+def test_model_refit_checking_and_simulate(rng):
+    """Model.refit keeps the structures; log-likelihood based checks work; simulating
+    from the prior of a structured term is refused (not written yet)."""
+    data = pd.DataFrame({"year": np.repeat(np.arange(2000, 2010), 3), "x": rng.normal(size=30),
+                         "area": np.tile(list("abc"), 10), "y": rng.normal(size=30)})
+    model = fg.Model("y ~ x + (1 | year) + (1 | area)", data,
+                     priors={"1|year": fg.RandomWalk(order=2),
+                             "1|area": fg.BYM2([("a", "b"), ("b", "c")])})
+    again = model.refit(rng.normal(size=30), chains=1, warmup=100, draws=100, seed=1)
+    assert set(again.structures) == {"1|year", "1|area"}
+    phi = again.draws("1|area_phi")
+    assert np.all((phi > 0) & (phi < 1))
+    assert np.isfinite(again.log_likelihood()).all()
+    with pytest.raises(ValueError, match="structured term"):
+        model.simulate(seed=1)
+
+
 # ----------------------------------------------------------------------------------
 # Agreement with Stan (benchmarks/stan/make_structured_references.R)
 # ----------------------------------------------------------------------------------

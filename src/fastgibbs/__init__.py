@@ -1,6 +1,7 @@
 """fastgibbs: Gibbs samplers for Bayesian multilevel regression with a compiled core."""
 from . import datasets
 from .api import Model, fit
+from .cv import cv
 from .formula import FormulaError
 from .polyagamma import polyagamma_mean, polyagamma_var, random_polyagamma
 from .priors import Beta, Gamma, HalfCauchy, InvGamma, InvWishart, Normal
@@ -12,7 +13,7 @@ from .study import study
 
 __version__ = "0.1.0"
 
-__all__ = ["fit", "Model", "Fit", "load", "study", "sbc", "datasets",
+__all__ = ["fit", "Model", "Fit", "load", "study", "sbc", "cv", "datasets",
            "Normal", "InvGamma", "HalfCauchy", "InvWishart", "Gamma", "Beta", "FormulaError",
            "RandomWalk", "AR1", "ICAR", "BYM2",
            "random_polyagamma", "polyagamma_mean", "polyagamma_var", "__version__"]

@@ -160,7 +160,8 @@ class Model:
         ``progress=True`` shows a progress bar on stderr when it is a terminal and the
         run lasts over a second (thread backend); the draws are the same either way."""
         return self._sample(self.problem, self.priors, self.data, chains, warmup, draws, thin,
-                            seed, n_jobs, backend, interweave, self.build_time, progress)
+                            seed, n_jobs, backend, interweave, self.build_time, progress,
+                            design=self.design)
 
     def response_design(self, y):
         """The design with response ``y`` (n_obs,), validated as the family requires."""
@@ -171,17 +172,37 @@ class Model:
         return dataclasses.replace(self.design, y=y)
 
     def refit(self, y, *, chains=4, warmup=1000, draws=1000, thin=1, seed=None, n_jobs=None,
-              backend="thread", interweave=True):
+              backend="thread", interweave=True, weights=None):
         """Sample the same design with response ``y`` (n_obs,), reusing the design and
         every statistic that does not depend on y. Default priors scaled to the data
         follow the new y (as ``fg.fit`` would set them); priors given by the user stay.
-        Cost O(n_obs (p + q)) before sampling on gaussian and binomial models."""
+        Cost O(n_obs (p + q)) before sampling on gaussian and binomial models.
+
+        ``weights`` (n_obs,), frequency weights >= 0, replace the model's: a weight of
+        0 leaves a row out, exactly as fitting without it (the group of a level left
+        with no rows is drawn from the group distribution), which is how
+        :func:`fastgibbs.cv` holds out folds. The statistics are then rebuilt, O(n_obs
+        (p + q)^2)."""
         t0 = time.perf_counter()
         design = self.response_design(y)
+        if weights is not None:
+            design = dataclasses.replace(design, weights=self._checked_weights(weights))
         priors = resolve_priors(design, self.user_priors)
-        problem = build_problem(design, priors, reuse=self.problem)
+        problem = build_problem(design, priors,
+                                reuse=self.problem if weights is None else None)
         return self._sample(problem, priors, None, chains, warmup, draws, thin, seed, n_jobs,
-                            backend, interweave, time.perf_counter() - t0, False)
+                            backend, interweave, time.perf_counter() - t0, False,
+                            design=design)
+
+    def _checked_weights(self, weights):
+        w = np.asarray(weights, dtype=float)
+        if w.shape != (self.design.n_obs,):
+            raise ValueError(f"weights must have shape ({self.design.n_obs},), got {w.shape}")
+        if not np.all(np.isfinite(w)) or np.any(w < 0):
+            raise ValueError("weights must be finite and >= 0")
+        if not np.any(w > 0):
+            raise ValueError("every weight is 0")
+        return w
 
     def simulate(self, params=None, n=1, seed=None):
         """Draw ``n`` datasets from the model: a list of ``{"y": ndarray (n_obs,),
@@ -191,7 +212,7 @@ class Model:
         return simulate_datasets(self, params=params, n=n, seed=seed)
 
     def _sample(self, problem, priors, data, chains, warmup, draws, thin, seed, n_jobs, backend,
-                interweave, design_time, progress):
+                interweave, design_time, progress, design=None):
         chains, warmup, draws, thin = check_sample_args(chains, warmup, draws, thin, n_jobs,
                                                         backend, n_params=problem.row_width)
         t1 = time.perf_counter()
@@ -223,6 +244,7 @@ class Model:
             n_cells=problem.n_cells, sampler=sampler,
             offset_terms=self.design.offset_terms, offset_array=self.design.offset_array,
             structures={term: s.record() for term, s in self.design.structures.items()},
+            design=design,
         )
 
 

@@ -115,6 +115,7 @@ class Design:
     offset_array: bool = False       # an offset was given as an array (not re-evaluable)
     dropped_fixed: tuple = ()
     structures: dict = field(default_factory=dict)   # term -> fastgibbs.gmrf.Structure
+    rows: np.ndarray = None          # (n_obs,) positions in the data of the rows kept
 
     @property
     def n_obs(self):
@@ -211,7 +212,8 @@ def build_design(formula, data, na_action="raise", family="gaussian", offset=Non
                   fixed_spec=TermCoding(fixed=terms, bars=bar_terms), family=family,
                   trials=trials, dropped_fixed=dropped, offset=offset_values,
                   weights=weight_values, offset_terms=offset_terms,
-                  offset_array=offset is not None and not isinstance(offset, str))
+                  offset_array=offset is not None and not isinstance(offset, str),
+                  rows=np.flatnonzero(kept))
 
 
 def _column_or_array(value, what, data, kept):
@@ -530,7 +532,9 @@ def evaluate_new_data(fit, data, include_group=True, offset=None):
     """Design of new rows for a fitted model: X (n, p), per block (Z, labels) (no
     blocks, and no grouping column needed, when ``include_group`` is False), and the
     offset (n,): the fit's offset terms on ``data`` plus ``offset`` (an array or a
-    column name), required when the fit's offset was an array.
+    column name), required when the fit's offset was an array. ``include_group`` may
+    also be a set of block positions: then the list has one entry per block of the
+    fit, None for the blocks left out (whose grouping columns are not needed).
 
     Group labels are formatted as in fitting; levels not seen in fitting are kept (the
     caller decides what they mean). Raises ValueError naming missing columns."""
@@ -538,10 +542,16 @@ def evaluate_new_data(fit, data, include_group=True, offset=None):
         raise TypeError(f"newdata must be a pandas DataFrame, got {type(data).__name__}")
     if len(data) == 0:
         raise ValueError("newdata has no rows")
-    blocks = fit.blocks if include_group else ()
+    if isinstance(include_group, (bool, np.bool_)):
+        chosen = set(range(len(fit.blocks))) if include_group else set()
+        blocks = fit.blocks if include_group else ()
+    else:                           # block positions: one entry per block, None if left out
+        chosen = set(include_group)
+        blocks = fit.blocks
     needed = set()
-    for block in blocks:
-        needed.update(block.variables)
+    for k, block in enumerate(blocks):
+        if k in chosen:
+            needed.update(block.variables)
     missing = sorted(name for name in needed if name not in data.columns)
     if missing:
         raise ValueError(f"newdata lacks grouping column(s) {missing}")
@@ -550,6 +560,9 @@ def evaluate_new_data(fit, data, include_group=True, offset=None):
     coding = fit.fixed_spec if isinstance(fit.fixed_spec, TermCoding) else None
     groups = []
     for k, block in enumerate(blocks):
+        if k not in chosen:
+            groups.append(None)
+            continue
         lhs = (block.lhs,) if isinstance(block.lhs, str) else tuple(block.lhs)
         parts, cols = [], []
         for b, text in enumerate(lhs):
@@ -579,3 +592,28 @@ def evaluate_new_data(fit, data, include_group=True, offset=None):
     if not np.all(np.isfinite(off)):
         raise ValueError("the offset of newdata has non-finite values")
     return X, groups, off
+
+
+def evaluate_new_response(fit, data):
+    """The response of new rows, as the fit's family reads it: (y (n,), trials (n,) or
+    None), evaluated on ``data`` with the fit's formula (its left-hand side only, so
+    grouping columns and predictors are not needed). Raises ValueError naming what is
+    missing or invalid."""
+    from .families import get_family
+
+    if not isinstance(data, pd.DataFrame):
+        raise TypeError(f"newdata must be a pandas DataFrame, got {type(data).__name__}")
+    parsed = parse_formula(fit.formula)
+    response = parsed.fixed.split("~", 1)[0].strip()
+    used = sorted(_names_in(response, data))
+    if data[used].isna().any().any():
+        raise ValueError(f"newdata has missing values in the response column(s) {used}")
+    try:
+        fixed, _, _, _ = _evaluate(response, "1", data, set(used), checks=False)
+    except (ValueError, FormulaError) as err:
+        raise ValueError(f"newdata lacks what the response {parsed.response!r} needs: "
+                         f"{err}") from None
+    with warnings.catch_warnings():      # "one outcome only" is no news in a few rows
+        warnings.simplefilter("ignore")
+        values = get_family(fit.family).response(fixed.response, parsed.response, data)
+    return values.y, values.trials

@@ -1,4 +1,5 @@
-"""lme4-style answers from a fit: fixef, ranef, coef, VarCorr, icc, predict.
+"""lme4-style answers from a fit: fixef, ranef, coef, VarCorr, icc (predict, fitted and
+residuals are in fastgibbs.checking).
 
 Point values are posterior means unless said otherwise; ``se_*`` are posterior sds.
 Group-effect tables are indexed by the group labels (sorted, as strings) with one
@@ -202,84 +203,3 @@ class Lme4Mixin:
             rho = t / total
             rows[factor] = {"icc": rho.mean(), "sd": rho.std(), **_interval(rho, probs)}
         return pd.DataFrame(rows).T
-
-    def predict(self, newdata=None, include_group=True, summary=True, probs=(0.025, 0.5, 0.975),
-                seed=None, offset=None):
-        """Posterior predictive distribution of y for the rows of ``newdata``.
-
-        ``include_group=True``: the linear predictor includes each row's group effects;
-        a level not seen in fitting gets, per posterior draw, one fresh draw from the
-        group distribution N(0, Sigma_k) shared by all rows of that level (as brms
-        does). ``include_group=False``: the population-level prediction, with every
-        group effect at its mean 0. The offset terms of the formula are evaluated on
-        ``newdata`` (``offset=``, an array or column, adds to them; required when the
-        fit's offset was an array). The response is drawn from the family: gaussian
-        adds N(0, sigma^2) noise; bernoulli draws 0/1 outcomes (so the mean is the
-        predicted probability); binomial draws successes out of the trials column of
-        ``newdata``; poisson and negativebinomial draw counts.
-
-        Returns a DataFrame (mean, sd, quantiles per row) when ``summary``, else the
-        draws as an ndarray (chains * draws, n_rows).
-        """
-        from .chains import as_seed_sequence
-        from .design import evaluate_new_data
-        for name, flag in (("include_group", include_group), ("summary", summary)):
-            if not isinstance(flag, (bool, np.bool_)):
-                raise TypeError(f"{name} must be True or False, got {flag!r}")
-        probs = _checked_probs(probs)
-        rng = np.random.default_rng(seed if isinstance(seed, np.random.Generator)
-                                    else as_seed_sequence(seed))
-        data = self.data if newdata is None else newdata
-        if data is None:
-            raise ValueError("pass newdata (this fit does not keep its data)")
-        X, groups, off = evaluate_new_data(self, data, include_group=include_group,
-                                           offset=offset)
-        n_samples = self.n_chains * self.n_draws
-        beta = np.stack([self._flat(n) for n in self.fixed_names], axis=1) \
-            if self.fixed_names else np.zeros((n_samples, 0))
-        eta = beta @ X.T
-        if include_group:
-            for block, (Z, labels) in zip(self.blocks, groups):
-                eta += self._group_part(block, Z, labels, rng)
-        eta += off
-        family = get_family(self.family)
-        params = {n: self._flat(n)[:, None] for n in family.dispersion}
-        y = family.simulate(eta, params, rng, trials=_trials(self, data))
-        if not summary:
-            return y
-        out = pd.DataFrame({"mean": y.mean(axis=0), "sd": y.std(axis=0)},
-                           index=getattr(data, "index", None))
-        for p in probs:
-            out[f"{100 * p:g}%"] = np.quantile(y, p, axis=0)
-        return out
-
-    def _group_part(self, block, Z, labels, rng):
-        """(n_samples, n_rows) contribution of one block, new levels drawn fresh."""
-        n_samples = self.n_chains * self.n_draws
-        known = {lvl: j for j, lvl in enumerate(block.levels)}
-        u = np.stack([self.draws(t).reshape(n_samples, -1) for t in block.terms], axis=2)
-        new_levels = sorted({lvl for lvl in labels if lvl not in known})
-        structured = [t for t in block.terms if t in (getattr(self, "structures", None) or {})]
-        if new_levels and structured:       # fastgibbs.structured: no forecasts yet
-            raise ValueError(
-                f"predict: level(s) {new_levels[:5]} of {block.factor!r} were not in the fit, "
-                f"and {structured[0]!r} has a structured prior ({self.structures[structured[0]]['kind']}): "
-                "forecasting new times or areas is not supported yet; predict the fitted "
-                "levels, or pass include_group=False")
-        if new_levels:
-            q = len(block.columns)
-            sds = np.stack([self._flat(t + "_sigma") for t in block.terms], axis=1)
-            corr = np.repeat(np.eye(q)[None], n_samples, axis=0)
-            if block.correlated:
-                for c in range(q):
-                    for c2 in range(c + 1, q):
-                        r = self._flat(f"{block.terms[c]}~{block.terms[c2]}_corr")
-                        corr[:, c, c2] = corr[:, c2, c] = r
-            cov = corr * sds[:, :, None] * sds[:, None, :]
-            L = np.linalg.cholesky(cov + 1e-12 * np.eye(q))
-            fresh = np.einsum("sab,snb->sna", L, rng.standard_normal((n_samples, len(new_levels), q)))
-            u = np.concatenate([u, fresh], axis=1)
-            for i, lvl in enumerate(new_levels):
-                known[lvl] = len(block.levels) + i
-        index = np.array([known[lvl] for lvl in labels], dtype=np.intp)
-        return np.einsum("snc,nc->sn", u[:, index, :], Z)

@@ -14,10 +14,12 @@ import pandas as pd
 
 from . import diagnostics
 from .chains import seed_label
+from .checking import CheckingMixin
 from .diagnose import DiagnoseMixin
 from .export import ExportMixin
 from .lme4 import Lme4Mixin
 from .plots import PlotsMixin
+from .plots_ppc import PPCPlotsMixin
 
 __all__ = ["Fit"]
 
@@ -26,7 +28,7 @@ ESS_WARN = 400
 
 
 @dataclass(frozen=True, eq=False)
-class Fit(Lme4Mixin, PlotsMixin, ExportMixin, DiagnoseMixin):
+class Fit(CheckingMixin, Lme4Mixin, PlotsMixin, PPCPlotsMixin, ExportMixin, DiagnoseMixin):
     """A fitted model. Build with :func:`fastgibbs.fit`."""
 
     formula: str
@@ -57,6 +59,9 @@ class Fit(Lme4Mixin, PlotsMixin, ExportMixin, DiagnoseMixin):
     data: object = field(default=None, repr=False)         # the DataFrame fitted (not saved)
     # structured terms: term -> fastgibbs.gmrf.Structure.record() (times, series, areas)
     structures: dict = field(default_factory=dict)
+    # the Design sampled (y, X, Z, offset, trials, weights of the fitted rows; not saved):
+    # fitted values, residuals, log-likelihoods and predictive checks are computed on it
+    design: object = field(default=None, repr=False)
     _summary_cache: dict = field(default_factory=dict, repr=False)
 
     @property

@@ -127,9 +127,9 @@ def _fixed_design_to_json(fit):
     return describe(fit.fixed_spec, fit.fixed_names, fit.formula)
 
 
-# Fit fields not written: the arrays (own members), the data and formulae spec (not
-# portable; the spec is rebuilt from fixed_design), and the summary cache.
-NOT_SAVED = {"draws_array", "warmup_array", "fixed_spec", "data", "_summary_cache"}
+# Fit fields not written: the arrays (own members), the data, design and formulae spec
+# (not portable; the spec is rebuilt from fixed_design), and the summary cache.
+NOT_SAVED = {"draws_array", "warmup_array", "fixed_spec", "data", "design", "_summary_cache"}
 # (to JSON, from JSON) per Fit field; any other field is written as plain JSON and read
 # back as is (tests/test_export.py checks that every field survives a round trip).
 CODECS = {

@@ -16,7 +16,8 @@ __all__ = ["simulate_datasets", "draw_parameters", "linear_predictor"]
 
 def _draw_sd(prior, rng):
     if isinstance(prior, InvGamma):
-        return float(np.sqrt(prior.scale / rng.gamma(prior.shape)))
+        g = rng.gamma(prior.shape)      # underflows to 0 for a vague shape (0.001)
+        return float(np.sqrt(prior.scale / g)) if g > 0 else float("inf")
     if isinstance(prior, HalfCauchy):
         return float(prior.scale * abs(rng.standard_cauchy()))
     raise TypeError(f"cannot draw a standard deviation from {prior!r}")
@@ -61,6 +62,14 @@ def draw_parameters(model, rng, params=None):
     ``params`` are kept, the rest drawn from the prior (group effects from
     N(0, Sigma_k) given the block's covariance)."""
     params = dict(params or {})
+    for term, structure in (getattr(model.design, "structures", None) or {}).items():
+        # fastgibbs.structured: drawing the field from its prior is not written yet
+        missing = [n for n in model.names if n.startswith(term + "[") or n.startswith(term + "_")]
+        missing = [n for n in missing if n not in params]
+        if missing:
+            raise ValueError(f"cannot simulate from the prior of the structured term {term!r} "
+                             f"({structure.kind}) yet: pass its sd, its effects (and rho/phi) "
+                             f"in params=, e.g. {missing[0]!r}")
     out = {}
     for name in model.design.fixed_names:
         prior = model.priors[name]
@@ -125,6 +134,19 @@ def _check_params(model, params):
             raise ValueError(f"params[{name!r}] must be a correlation in (-1, 1), got {value!r}")
 
 
+def _check_finite_draws(model, values):
+    """A prior too vague to draw from (InvGamma(0.001, 0.001) gives sd = inf in floating
+    point) makes a meaningless dataset: say so, naming the parameter and its prior."""
+    for name, value in values.items():
+        if not np.isfinite(value):
+            prior_key = name[:-len("_sigma")] if name.endswith("_sigma") else name
+            prior = model.priors.get(prior_key) if hasattr(model.priors, "get") else None
+            raise ValueError(
+                f"drawing {name!r} from its prior {prior!r} gave {value!r}: the prior is too "
+                f"diffuse to simulate datasets from; pass params={{{name!r}: ...}} (or a "
+                f"proper prior)")
+
+
 def simulate_datasets(model, params=None, n=1, seed=None):
     """``n`` datasets ``{"y", "params"}``; dataset i uses SeedSequence(seed).spawn(n)[i]."""
     if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
@@ -137,5 +159,11 @@ def simulate_datasets(model, params=None, n=1, seed=None):
     for child in spawn_children(as_seed_sequence(seed), n):    # seed itself is not changed
         rng = np.random.default_rng(child)
         values = draw_parameters(model, rng, params)
-        out.append({"y": simulate_response(model, values, rng), "params": values})
+        _check_finite_draws(model, values)
+        y = simulate_response(model, values, rng)
+        if not np.all(np.isfinite(y)):
+            raise ValueError("a simulated response is not finite: the parameters drawn from "
+                             "the prior are too large; pass params= with values, or use "
+                             "proper priors")
+        out.append({"y": y, "params": values})
     return out

@@ -184,8 +184,9 @@ def _forget(token):
         _CACHE.pop(token, None)
 
 
-def _run_unit(token, index, y, params, seed_key, payload=None):
-    """Fit one dataset with the cached model and return its statistics.
+def _run_unit(token, index, y, params, seed_key, payload=None, weights=None):
+    """Fit one dataset with the cached model and return its statistics (``weights``:
+    the dataset's frequency weights, which replace the model's).
 
     Returns ``(index, values, error, sampling_time, worker_time)``, or ``MISSING``
     when this process has not seen the study's model yet.
@@ -202,9 +203,13 @@ def _run_unit(token, index, y, params, seed_key, payload=None):
     try:
         entropy, spawn_key, pool_size = seed_key
         seed = np.random.SeedSequence(entropy, spawn_key=spawn_key, pool_size=pool_size)
-        fit = model.refit(y, seed=seed, n_jobs=1, **sample_kwargs)
+        fit = model.refit(y, seed=seed, n_jobs=1, **sample_kwargs,
+                          **({} if weights is None else {"weights": weights}))
         sampling_time = fit.timing["sampling"]
-        values = stats(fit, {"y": y, "params": params})
+        dataset = {"y": y, "params": params}
+        if weights is not None:
+            dataset["weights"] = weights
+        values = stats(fit, dataset)
         del fit
         if not isinstance(values, dict):
             raise TypeError(f"stats must return a dict, got {type(values).__name__}")
@@ -307,26 +312,29 @@ def _check_sample_kwargs(sample_kwargs):
 
 
 def _dataset_items(datasets, true_params):
-    """Yield (y, params) per dataset, or (None, error message) for an unusable item."""
+    """Yield (y, params, weights) per dataset, or (None, error message, None) for an
+    unusable item; ``weights`` is None unless the dataset dict has ``"weights"``."""
     if isinstance(datasets, dict):
         raise TypeError("datasets must be a list or iterable of datasets (dicts with 'y', "
                         "as model.simulate returns, or y arrays), not a single dict")
     for item in datasets:
+        weights = None
         if isinstance(item, dict):
             if "y" not in item:
-                yield None, "KeyError: dataset has no 'y'"
+                yield None, "KeyError: dataset has no 'y'", None
                 continue
-            y, params = item["y"], item.get("params")
+            y, params, weights = item["y"], item.get("params"), item.get("weights")
         else:
             y, params = item, None
         if true_params is not ...:
             params = true_params
         try:
             y = np.asarray(y, dtype=float)
+            weights = None if weights is None else np.asarray(weights, dtype=float)
         except (TypeError, ValueError) as exc:
-            yield None, f"{type(exc).__name__}: {exc}"
+            yield None, f"{type(exc).__name__}: {exc}", None
             continue
-        yield y, (dict(params) if params is not None else None)
+        yield y, (dict(params) if params is not None else None), weights
 
 
 def _executor_workers(executor):
@@ -401,7 +409,9 @@ def study(model, datasets, *, sample_kwargs=None, stats=None, seed=None, executo
         Exactly what ``model.simulate`` returns (dicts with ``"y"`` and optionally
         ``"params"``, the true values by parameter name), a generator of such dicts,
         plain y arrays of shape (n_obs,), or a 2-d array with one dataset per row.
-        Consumed lazily.
+        Consumed lazily. A dict may also hold ``"weights"`` (n_obs,): frequency weights
+        that replace the model's for that fit (0 leaves a row out; see
+        ``Model.refit``), passed on to ``stats`` in its dataset.
     sample_kwargs : dict, optional
         ``chains``, ``warmup``, ``draws``, ``thin``, ``interweave`` for ``refit``
         (defaults as ``Model.sample``: 4 chains x 1000 warmup + 1000 draws).
@@ -490,41 +500,43 @@ def study(model, datasets, *, sample_kwargs=None, stats=None, seed=None, executo
     def child_key(index):
         return (root.entropy, tuple(root.spawn_key) + (index,), root.pool_size)
 
-    def submit(index, y, params, with_payload=False):
+    def submit(index, y, params, weights, with_payload=False):
         nonlocal blob, shipments
-        extra = ()
+        extra = (None,)
         if with_payload:
             if blob is None:
                 blob = _dumps(payload)
             shipments += 1
             extra = (blob,)
+        if weights is not None:
+            extra += (weights,)
         future = executor.submit(_run_unit, token, index, y, params, child_key(index), *extra)
-        pending[future] = (index, y, params)
+        pending[future] = (index, y, params, weights)
 
     try:
         while True:
             while not exhausted and len(pending) < max_pending:
                 try:
-                    index, (y, params) = next(items)
+                    index, (y, params, weights) = next(items)
                 except StopIteration:
                     exhausted = True
                     break
                 if y is None:
                     errors[index] = (params, np.nan, np.nan)
                     continue
-                submit(index, y, params)
+                submit(index, y, params, weights)
             if not pending:
                 break
             done, _ = wait(list(pending), timeout=0.5, return_when=FIRST_COMPLETED)
             for future in done:
-                index, y, params = pending.pop(future)
+                index, y, params, weights = pending.pop(future)
                 try:
                     out = future.result()
                 except Exception as exc:           # the executor failed, not the fit
                     errors[index] = (f"{type(exc).__name__}: {exc}", np.nan, np.nan)
                     continue
                 if isinstance(out, str) and out == MISSING:
-                    submit(index, y, params, with_payload=True)
+                    submit(index, y, params, weights, with_payload=True)
                     continue
                 _, values, error, sampling_time, worker_time = out
                 if error is None:

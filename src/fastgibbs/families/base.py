@@ -5,6 +5,14 @@ kernel augments it (``kind``, a :class:`fastgibbs._kinds.Family` code, and how r
 collapse into cells), its dispersion parameter, the scale of its default priors, the
 pointwise log-likelihood, response simulation, and the latent-scale residual variance
 used by ICCs. Adding a family is one module here plus its step in ``_core.pyx``.
+
+Model checking (fastgibbs.checking, fastgibbs.cv, plots) uses only these methods, so a
+new family gets predictions, log-likelihoods, LOO, cross-validation and posterior
+predictive checks by providing them: ``parameter_draws`` (its parameters from a fit's
+draws), ``log_likelihood``, ``simulate``, ``mean`` and ``variance`` (the last two have
+defaults for families whose mean is the inverse link), and optionally
+``cell_log_likelihood``. Every such method works on arrays broadcast over draws:
+``eta`` is (draws, rows) and ``y``/``trials`` are (rows,).
 """
 from dataclasses import dataclass
 
@@ -32,6 +40,7 @@ class Family:
     dispersion = ()            # names of dispersion parameters in the draws
     aggregates = False         # rows with the same covariates/groups collapse to cells
     needs_trials = False       # predict/simulate need a trials column
+    discrete = False           # responses are counts (posterior predictive checks bin them)
     # largest |linear predictor| (link scale; gaussian: in sds of y, where a prior holding
     # a coefficient 1e6 sds from the data is a conflict no double-precision sum survives)
     # the likelihood can be evaluated at: offsets and prior locations beyond it are refused
@@ -75,11 +84,38 @@ class Family:
         return {}
 
     # ---- likelihood, simulation ----------------------------------------------------
+    def parameter_draws(self, get):
+        """{name: draws (n_samples,)} of the family's own parameters, from ``get(name)``
+        (a fit's draws of one parameter pooled over chains). The dict is what
+        ``log_likelihood``, ``simulate``, ``mean`` and ``variance`` take as ``params``
+        (sliced to the draws at hand and given a trailing axis). Default: the
+        ``dispersion`` parameters; a family with other parameters (cut points, degrees
+        of freedom) overrides it."""
+        return {name: np.asarray(get(name), dtype=float) for name in self.dispersion}
+
     def log_likelihood(self, y, eta, params, trials=None):
         """Pointwise log p(y_i | eta_i, params): arrays broadcast over draws.
 
         ``eta`` includes the offset; ``params`` maps dispersion names to arrays that
-        broadcast against eta."""
+        broadcast against eta. Includes every constant (log y!, binomial coefficients),
+        so that values of different families can be compared."""
+        raise NotImplementedError
+
+    def cell_log_likelihood(self, y, eta, params, trials):
+        """log p of the totals of a cell of rows sharing eta: ``y`` (cells,) the summed
+        responses and ``trials`` (cells,) the summed trials (frequency-weighted).
+        Only families whose totals have a family density define it (binomial)."""
+        raise NotImplementedError(f"the {self.name} family has no log-likelihood per cell "
+                                  "(pointwise='cell' is for binomial families)")
+
+    def mean(self, eta, params, trials=None):
+        """E[y | eta, params] (brms's posterior_epred): the inverse link, times the
+        trials for binomial families."""
+        mu = self.inverse_link(eta)
+        return mu if trials is None else mu * trials
+
+    def variance(self, eta, params, trials=None):
+        """Var[y | eta, params], for Pearson residuals."""
         raise NotImplementedError
 
     def simulate(self, eta, params, rng, trials=None):

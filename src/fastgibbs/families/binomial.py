@@ -30,6 +30,7 @@ class _Logit(Family):
     kind = Kind.FAMILY_BINOMIAL
     link = "logit"
     aggregates = True
+    discrete = True
     eta_limit = 700.0        # P(y) = logit^-1(700) is 1 - 1e-304: the end of doubles
 
     def inverse_link(self, eta):
@@ -41,10 +42,23 @@ class _Logit(Family):
             raise ValueError("y must hold integer successes between 0 and the trials")
 
     def log_likelihood(self, y, eta, params, trials=None):
+        # log C(n, y) + y log p + (n - y) log(1 - p), with log(1 - p) = log p - eta
+        # (p = logit^-1 eta): one log-sigmoid per value instead of two
         from scipy.special import gammaln
-        n = np.ones_like(np.asarray(y, dtype=float)) if trials is None else trials
-        return (gammaln(n + 1) - gammaln(y + 1) - gammaln(n - y + 1)
-                + y * _log_expit(eta) + (n - y) * _log_expit(-eta))
+        y = np.asarray(y, dtype=float)
+        n = np.ones_like(y) if trials is None else np.asarray(trials, dtype=float)
+        log_choose = gammaln(n + 1) - gammaln(y + 1) - gammaln(n - y + 1)
+        out = n * _log_expit(eta) - (n - y) * eta
+        return out + log_choose if np.any(log_choose) else out
+
+    def cell_log_likelihood(self, y, eta, params, trials):
+        """Binomial log pmf of the cell's successes out of its trials."""
+        return self.log_likelihood(y, eta, params, trials)
+
+    def variance(self, eta, params, trials=None):
+        # p (1 - p) from log p + log(1 - p): 1 - p rounds to 0 once eta > 37
+        v = np.exp(_log_expit(eta) + _log_expit(-eta))
+        return v if trials is None else v * trials
 
     def simulate(self, eta, params, rng, trials=None):
         n = 1 if trials is None else np.asarray(trials).astype(np.int64)

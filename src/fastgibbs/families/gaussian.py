@@ -45,6 +45,9 @@ class Gaussian(Family):
         z = (y - eta) / sigma
         return -0.5 * z * z - np.log(sigma) - LOG_SQRT_2PI
 
+    def variance(self, eta, params, trials=None):
+        return np.broadcast_to(params["sigma"] ** 2, np.shape(eta))
+
     def simulate(self, eta, params, rng, trials=None):
         return eta + params["sigma"] * rng.standard_normal(np.shape(eta))
 

@@ -31,6 +31,10 @@ class NegativeBinomial(_LogLink):
         return (gammaln(y + alpha) - gammaln(alpha) - gammaln(y + 1.0)
                 + alpha * (np.log(alpha) - log_denominator) + y * (eta - log_denominator))
 
+    def variance(self, eta, params, trials=None):
+        mu = np.exp(eta)
+        return mu + mu * mu / params["alpha"]
+
     def simulate(self, eta, params, rng, trials=None):
         alpha = np.broadcast_to(params["alpha"], np.shape(eta))
         mu = np.exp(np.minimum(eta, 700.0))

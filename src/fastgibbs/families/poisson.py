@@ -25,6 +25,7 @@ MIXTURES = Path(__file__).with_name("poisson_mixtures.npz")
 class _LogLink(Family):
     link = "log"
     aggregates = True
+    discrete = True
     eta_limit = 700.0        # exp(709.8) is the largest double
 
     def inverse_link(self, eta):
@@ -54,6 +55,9 @@ class Poisson(_LogLink):
     def log_likelihood(self, y, eta, params, trials=None):
         from scipy.special import gammaln
         return y * eta - np.exp(eta) - gammaln(y + 1.0)
+
+    def variance(self, eta, params, trials=None):
+        return np.exp(eta)
 
     def simulate(self, eta, params, rng, trials=None):
         return rng.poisson(np.exp(np.minimum(eta, 700.0))).astype(float)
