@@ -92,8 +92,8 @@ def prior_precision(design, term, rho=None):
     levels = [str(v) for v in block.levels]
     if s.kind in ("icar", "bym2"):
         return _icar_precision(levels)
-    vals = block.level_values                               # unit: the median gap, 2
-    t = np.asarray(vals[s.time_column], dtype=float) / 2.0
+    vals = block.level_values           # unit: the prior's, or the median gap (2 here)
+    t = np.asarray(vals[s.time_column], dtype=float) / (s.prior.unit or 2.0)
     series = np.asarray(vals[s.by]).astype(str) if s.by else np.zeros(len(t), dtype=str)
     J = len(t)
     Q, cons = np.zeros((J, J)), []
@@ -145,6 +145,8 @@ def prior_of(kind):
     return {"rw1": fg.RandomWalk(order=1), "rw2": fg.RandomWalk(order=2),
             "ar1": fg.AR1(rho=fg.Beta(3.0, 2.0)), "icar": fg.ICAR(EDGES, levels=AREAS),
             "ar1_by": fg.AR1(by="state", rho=fg.Beta(3.0, 2.0)),
+            # steps of 2/3, 4/3, 2: not whole, so rho is restricted to (0, 1)
+            "ar1_frac": fg.AR1(rho=fg.Beta(3.0, 2.0), unit=3.0),
             "rw1_by": fg.RandomWalk(order=1, by="state"),
             "bym2": fg.BYM2(EDGES, levels=AREAS, phi=fg.Beta(2.0, 2.0))}[kind]
 
@@ -271,6 +273,10 @@ class StructuredGeweke(Geweke):
         prior = s.prior
         if s.kind == "ar1":
             rho = 2.0 * rng.beta(prior.rho.a, prior.rho.b, n) - 1.0
+            if not s.whole_steps:         # the Beta prior truncated to rho > 0
+                while np.any(rho <= 0):
+                    bad = rho <= 0
+                    rho[bad] = 2.0 * rng.beta(prior.rho.a, prior.rho.b, bad.sum()) - 1.0
             rows[:, self.col[f"{self.term}_rho"]] = rho
             u = np.empty((n, len(self.u_all)))
             for i in range(n):
@@ -299,7 +305,7 @@ GEWEKE_CELLS = [("gaussian", "rw1"), ("gaussian", "rw2"), ("gaussian", "ar1"),
                 ("gaussian", "icar"), ("gaussian", "bym2"),
                 ("bernoulli", "rw1"), ("bernoulli", "icar"), ("binomial", "ar1"),
                 ("poisson", "rw1"), ("poisson", "icar"), ("negativebinomial", "rw1"),
-                ("gaussian", "ar1_by"), ("bernoulli", "rw1_by"),
+                ("gaussian", "ar1_by"), ("bernoulli", "rw1_by"), ("gaussian", "ar1_frac"),
                 ("gaussian", "icar+g"), ("poisson", "rw1+g")]
 
 
