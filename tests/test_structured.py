@@ -425,6 +425,23 @@ def test_fit_islands_save_load_and_predict(rng, tmp_path):
     assert np.all(np.abs(rho) < 1) and np.std(rho) > 0
 
 
+def test_one_observation_per_time_is_a_gaussian_time_series(rng):
+    """lme4's refusal of one observation per level in a gaussian model (the variance
+    would be confounded with sigma) does not apply to a smoothed term: a random walk
+    plus noise is the local-level model. BYM2's independent part would be, so it is
+    still refused."""
+    data = pd.DataFrame({"year": np.arange(1990, 2020), "area": list("abcdef") * 5})
+    data["y"] = np.cumsum(rng.normal(0, 0.3, 30)) + rng.normal(size=30)
+    fit = fg.fit("y ~ 1 + (1 | year)", data, priors={"1|year": fg.RandomWalk()}, chains=1,
+                 warmup=100, draws=100, seed=1)
+    assert fit.draws("1|year_sigma").std() > 0
+    with pytest.raises(ValueError, match="one observation per level"):
+        fg.Model("y ~ 1 + (1 | year)", data, priors={"1|year": fg.BYM2([(1990, 1991)],
+                                                                        levels=range(1990, 2020))})
+    with pytest.raises(ValueError, match="one observation per level"):
+        fg.Model("y ~ 1 + (1 | year)", data)
+
+
 def test_model_refit_checking_and_simulate(rng):
     """Model.refit keeps the structures; log-likelihood based checks work; simulating
     from the prior of a structured term is refused (not written yet)."""

@@ -11,7 +11,7 @@ import numpy as np
 
 from .chains import BACKENDS, chain_seeds, default_jobs, replay_seed, run_chains
 from .design import build_design
-from .gmrf import attach_structures
+from .gmrf import attach_structures, smoothed_terms
 from .lme4 import BlockInfo
 from .priors import resolve_priors
 from .progress import ProgressBar
@@ -125,7 +125,7 @@ class Model:
         self.data = data
         self.design = build_design(formula, data, na_action=na_action, family=family,
                                    offset=offset, weights=weights,
-                                   rank_deficient=rank_deficient)
+                                   rank_deficient=rank_deficient, smoothed=smoothed_terms(priors))
         self.family = self.design.family
         names, self.term_index = parameter_layout(self.design)
         self.names = tuple(names)

@@ -136,7 +136,7 @@ class TermCoding:
 
 
 def build_design(formula, data, na_action="raise", family="gaussian", offset=None,
-                 weights=None, rank_deficient="drop"):
+                 weights=None, rank_deficient="drop", smoothed=()):
     """Evaluate ``formula`` on ``data`` (a pandas DataFrame) into a :class:`Design`.
 
     ``na_action="raise"`` (default) refuses missing values in any column the formula
@@ -197,7 +197,7 @@ def build_design(formula, data, na_action="raise", family="gaussian", offset=Non
             terms = terms.keep_only(keep)
             fixed_names = terms.names
 
-    blocks, bar_terms = _blocks(parsed, data, family)
+    blocks, bar_terms = _blocks(parsed, data, family, smoothed)
     if trials is not None and np.all(trials == 1):
         for block in blocks:
             if block.n_groups == len(y):
@@ -377,7 +377,7 @@ def _independent_columns(X, names, rank_deficient):
     return keep
 
 
-def _blocks(parsed, data, family):
+def _blocks(parsed, data, family, smoothed=()):
     """The covariance blocks (see the module docstring) and, per block, each bar's
     coded terms for new data."""
     bars = []
@@ -409,7 +409,10 @@ def _blocks(parsed, data, family):
         group, levels = _group_index(data, variables)
         if len(levels) < 2:
             raise ValueError(f"grouping factor {factor!r} has a single level; it cannot vary")
-        if len(levels) == len(group) and family.name == "gaussian":
+        # a structured prior (``smoothed``: its terms) ties the effects together, so
+        # one observation per level is the usual time series or areal model
+        if len(levels) == len(group) and family.name == "gaussian" \
+                and f"1|{factor}" not in smoothed:
             raise ValueError(
                 f"grouping factor {factor!r} has one observation per level: in a gaussian "
                 "model its variance cannot be told apart from the residual variance sigma "

@@ -36,7 +36,8 @@ import numpy as np
 
 from ._kinds import Structure as Kind
 
-__all__ = ["Structure", "attach_structures", "kernel_arrays", "describe_record", "KIND_CODES"]
+__all__ = ["Structure", "attach_structures", "kernel_arrays", "describe_record",
+           "smoothed_terms", "KIND_CODES"]
 
 KIND_CODES = {"rw1": int(Kind.STRUCT_RW1), "rw2": int(Kind.STRUCT_RW2),
               "ar1": int(Kind.STRUCT_AR1), "icar": int(Kind.STRUCT_ICAR),
@@ -125,6 +126,17 @@ def describe_record(term, record):
     if record["dropped"]:
         text += f"; {len(record['dropped'])} area(s) without data left out"
     return text
+
+
+def smoothed_terms(priors):
+    """The group terms (keys without spaces) whose structured prior lets their factor
+    have one observation per level in a gaussian model (every structure but BYM2, whose
+    independent part would be confounded with sigma there)."""
+    from .structured import STRUCTURED
+    if not isinstance(priors, dict):
+        return ()
+    return tuple("".join(str(key).split()) for key, prior in priors.items()
+                 if isinstance(prior, STRUCTURED) and prior.kind != "bym2")
 
 
 # ----------------------------------------------------------------------------------
@@ -259,8 +271,9 @@ def adjacency_matrix(prior):
     index = {a: i for i, a in enumerate(prior.levels)}
     n = len(prior.levels)
     if prior.adjacency:
-        rows = np.array([index[a] for a, b in prior.adjacency] + [index[b] for a, b in prior.adjacency])
-        cols = np.array([index[b] for a, b in prior.adjacency] + [index[a] for a, b in prior.adjacency])
+        first = [index[a] for a, _ in prior.adjacency]
+        second = [index[b] for _, b in prior.adjacency]
+        rows, cols = np.array(first + second), np.array(second + first)
     else:
         rows = cols = np.zeros(0, dtype=np.intp)
     return coo_matrix((np.ones(len(rows)), (rows, cols)), shape=(n, n)).tocsr()
