@@ -122,3 +122,16 @@ def test_geweke_with_half_cauchy_priors(family):
         priors["sigma"] = fg.HalfCauchy(1.0)
     n = 6000 if QUICK else 40000
     assert_geweke(Geweke(design, priors).z_scores(n=n), f"{family} half-Cauchy")
+
+
+@pytest.mark.statistical
+@pytest.mark.parametrize("family", ["gaussian", "bernoulli"])
+def test_geweke_three_levels_with_a_top_sd_near_zero(family):
+    """Issue 12's hard case for the nested chain draw and the collapsed sd step: (1 | a/b/c)
+    with the top sd held near 0.03 by its prior (InvGamma(30, 0.03)), where the
+    centred and non-centred steps alone crawl; the collapsed step (given beta, the
+    deepest level collapsed too) must still leave the joint distribution invariant."""
+    design = _geweke_design(family, "nested3")
+    priors = dict(matrix.geweke_priors(design), **{"1|a": fg.InvGamma(30.0, 0.03)})
+    n = 6000 if QUICK else 30000
+    assert_geweke(Geweke(design, priors).z_scores(n=n), f"{family} nested3, top sd ~ 0.03")
