@@ -168,6 +168,21 @@ def make_formula(rng, family):
     return formula
 
 
+def _area_labels(rng):
+    """Areas named as _groups names levels (text 'g<j>' or integers), a few too few."""
+    n = int(rng.integers(3, 16))
+    return [f"g{j}" for j in range(n)] if rng.random() < 0.6 else list(range(n))
+
+
+def _random_edges(rng):
+    """A random edge list over _area_labels (islands, components, self-loops rarely)."""
+    areas = _area_labels(rng)
+    pairs = rng.integers(0, len(areas), (int(rng.integers(1, 2 * len(areas))), 2))
+    if rng.random() > 0.03:
+        pairs = pairs[pairs[:, 0] != pairs[:, 1]]
+    return [(areas[a], areas[b]) for a, b in pairs]
+
+
 def make_priors(rng, formula):
     if rng.random() < 0.5:
         return None
@@ -186,6 +201,13 @@ def make_priors(rng, formula):
         lambda: ("1 + x|g", fg.InvWishart(3, [1.0, 1.0])),
         lambda: ("alpha", fg.Gamma(10.0 ** rng.integers(-3, 3), 10.0 ** rng.integers(-3, 3))),
         lambda: ("alpha", fg.HalfCauchy(1.0)),
+        # structured priors (fastgibbs.structured): g may be text, numbers, one level...
+        lambda: ("1|g", fg.RandomWalk(order=int(rng.integers(1, 4)),
+                                      sd=rng.choice([None, fg.HalfCauchy(1.0)]))),
+        lambda: ("1|g", fg.AR1(rho=fg.Beta(*rng.choice([0.5, 1.0, 50.0], 2)))),
+        lambda: ("1|g", fg.ICAR(_random_edges(rng), levels=_area_labels(rng))),
+        lambda: ("1|g", fg.BYM2(_random_edges(rng), phi=fg.Beta(2.0, 2.0))),
+        lambda: ("x|g", fg.RandomWalk()),
     ]
     priors = {}
     for _ in range(int(rng.integers(1, 3))):

@@ -11,6 +11,7 @@ import numpy as np
 
 from .chains import BACKENDS, chain_seeds, default_jobs, replay_seed, run_chains
 from .design import build_design
+from .gmrf import attach_structures, smoothed_terms
 from .lme4 import BlockInfo
 from .priors import resolve_priors
 from .progress import ProgressBar
@@ -108,6 +109,16 @@ def check_parameter_names(design, names):
                              f"e.g. to '{name}_x'")
 
 
+def _refuse_structured(priors):
+    """Structured priors (fastgibbs.gmrf) need the rows' group layout: not streamed."""
+    from .structured import STRUCTURED
+    for key, prior in (priors.items() if isinstance(priors, dict) else ()):
+        if isinstance(prior, STRUCTURED):
+            raise ValueError(f"the structured prior on {key!r} cannot be used with data "
+                             "streamed from files or a Dask DataFrame yet; fit the data in "
+                             "memory (pandas) for structured terms")
+
+
 class Model:
     """A multilevel model on data: the design and sufficient statistics, built once.
 
@@ -125,15 +136,28 @@ class Model:
         # Parquet files or a Dask DataFrame: stream the statistics (issue 17)
         self.streamed = is_streamed(data)
         self.data = None if self.streamed else data
-        make = stream_design if self.streamed else build_design
-        self.design = make(formula, data, na_action=na_action, family=family,
-                           offset=offset, weights=weights, rank_deficient=rank_deficient)
+        if self.streamed:
+            _refuse_structured(priors)
+            self.design = stream_design(formula, data, na_action=na_action, family=family,
+                                        offset=offset, weights=weights,
+                                        rank_deficient=rank_deficient)
+        else:
+            self.design = build_design(formula, data, na_action=na_action, family=family,
+                                       offset=offset, weights=weights,
+                                       rank_deficient=rank_deficient,
+                                       smoothed=smoothed_terms(priors))
         self.family = self.design.family
         names, self.term_index = parameter_layout(self.design)
         self.names = tuple(names)
         check_parameter_names(self.design, self.names)
         self.user_priors = dict(priors) if isinstance(priors, dict) else priors
         self.priors = resolve_priors(self.design, priors)
+        structured = attach_structures(self.design, self.priors)
+        if structured is not self.design:       # structured terms (fastgibbs.gmrf)
+            self.design = structured
+            names, self.term_index = parameter_layout(self.design)
+            self.names = tuple(names)
+            check_parameter_names(self.design, self.names)
         self.problem = build_problem(self.design, self.priors)
         self.blocks = tuple(BlockInfo(factor=b.factor, variables=b.variables, columns=b.columns,
                                       lhs=b.lhs, levels=tuple(b.levels),
@@ -247,6 +271,7 @@ class Model:
             fixed_spec=self.design.fixed_spec, data=data,
             n_cells=problem.n_cells, sampler=sampler,
             offset_terms=self.design.offset_terms, offset_array=self.design.offset_array,
+            structures={term: s.record() for term, s in self.design.structures.items()},
             design=design,
             data_source=getattr(self.design, "source", None),
         )

@@ -78,6 +78,8 @@ class Block(TermNames):
     group: np.ndarray
     levels: np.ndarray
     correlated: bool
+    # {variable: (J,) the data's value of each level} (fastgibbs.gmrf orders time levels)
+    level_values: dict = field(default=None, repr=False, compare=False)
 
     @property
     def n_groups(self):
@@ -112,6 +114,7 @@ class Design:
     offset_terms: tuple = ()         # offset expressions (formula terms, offset= column)
     offset_array: bool = False       # an offset was given as an array (not re-evaluable)
     dropped_fixed: tuple = ()
+    structures: dict = field(default_factory=dict)   # term -> fastgibbs.gmrf.Structure
     rows: np.ndarray = None          # (n_obs,) positions in the data of the rows kept
 
     @property
@@ -133,7 +136,7 @@ class TermCoding:
 
 
 def build_design(formula, data, na_action="raise", family="gaussian", offset=None,
-                 weights=None, rank_deficient="drop"):
+                 weights=None, rank_deficient="drop", smoothed=()):
     """Evaluate ``formula`` on ``data`` (a pandas DataFrame) into a :class:`Design`.
 
     ``na_action="raise"`` (default) refuses missing values in any column the formula
@@ -194,7 +197,7 @@ def build_design(formula, data, na_action="raise", family="gaussian", offset=Non
             terms = terms.keep_only(keep)
             fixed_names = terms.names
 
-    blocks, bar_terms = _blocks(parsed, data, family)
+    blocks, bar_terms = _blocks(parsed, data, family, smoothed)
     if trials is not None and np.all(trials == 1):
         for block in blocks:
             if block.n_groups == len(y):
@@ -383,7 +386,7 @@ def kept_columns(residuals, norms, n):
     return keep
 
 
-def _blocks(parsed, data, family):
+def _blocks(parsed, data, family, smoothed=()):
     """The covariance blocks (see the module docstring) and, per block, each bar's
     coded terms for new data."""
     bars = []
@@ -398,7 +401,10 @@ def _blocks(parsed, data, family):
         group, levels = _group_index(data, variables)
         if len(levels) < 2:
             raise ValueError(f"grouping factor {factor!r} has a single level; it cannot vary")
-        if len(levels) == len(group) and family.name == "gaussian":
+        # a structured prior (``smoothed``: its terms) ties the effects together, so
+        # one observation per level is the usual time series or areal model
+        if len(levels) == len(group) and family.name == "gaussian" \
+                and f"1|{factor}" not in smoothed:
             raise ValueError(
                 f"grouping factor {factor!r} has one observation per level: in a gaussian "
                 "model its variance cannot be told apart from the residual variance sigma "
@@ -406,11 +412,14 @@ def _blocks(parsed, data, family):
                 "< number of observations'); drop the term, or use it with a family "
                 "without sigma (an observation-level effect models overdispersion there)")
         chosen = [bars[i] for i in members[key]]
+        first = np.empty(len(levels), dtype=np.intp)       # a row of each level
+        first[group[::-1]] = np.arange(len(group) - 1, -1, -1)
         blocks.append(Block(
             factor=factor, variables=variables, lhs=tuple(b[0].lhs for b in chosen),
             columns=tuple(c for b in chosen for c in b[1]),
             Z=np.ascontiguousarray(np.column_stack([b[2] for b in chosen])),
-            group=group, levels=levels, correlated=key[1] != "diagonal"))
+            group=group, levels=levels, correlated=key[1] != "diagonal",
+            level_values={name: data[name].to_numpy()[first] for name in variables}))
         coding.append(tuple(b[3] for b in chosen))
     return tuple(blocks), tuple(coding)
 

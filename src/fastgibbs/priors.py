@@ -41,7 +41,7 @@ import numpy as np
 from ._kinds import VariancePrior
 from .moments import ArrayMoments
 
-__all__ = ["Normal", "InvGamma", "HalfCauchy", "InvWishart", "Gamma"]
+__all__ = ["Normal", "InvGamma", "HalfCauchy", "InvWishart", "Gamma", "Beta"]
 
 # kind codes of the kernels (defined once, in _kinds.pxd)
 KIND_INV_GAMMA = int(VariancePrior.PRIOR_INV_GAMMA)
@@ -232,6 +232,14 @@ def resolve_priors(design, priors):
         elif isinstance(resolved[key], Gamma):
             if not isinstance(prior, Gamma):
                 raise TypeError(f"prior for {key!r} must be fg.Gamma(shape, rate), got {prior!r}")
+        elif _is_structured(prior):
+            # a structured prior on a group term (fastgibbs.structured): its sd prior
+            # defaults to the term's; the structure is checked against the data later
+            if key not in {t for block in design.blocks for t in block.terms}:
+                raise TypeError(f"{prior} is a prior on the effects of a group term such as "
+                                f"'1|year', not on {key!r}")
+            if prior.sd is None:
+                prior = prior.with_sd(resolved[key])
         elif not isinstance(prior, VARIANCE_PRIORS):
             raise TypeError(f"prior for {key!r} must be fg.InvGamma (on the variance) or "
                             f"fg.HalfCauchy (on the sd), got {prior!r}")
@@ -333,3 +341,24 @@ class InvWishart:
     def __str__(self):
         diag = ", ".join(f"{v:.4g}" for v in np.diag(self.scale))
         return f"InvWishart({self.df:.4g}, diag({diag}){'' if np.count_nonzero(self.scale - np.diag(np.diag(self.scale))) == 0 else ' + off-diagonal'})"
+
+
+@dataclass(frozen=True)
+class Beta:
+    """Beta(a, b) prior on a quantity in (0, 1): density proportional to
+    x^(a-1) (1-x)^(b-1). Used by fg.BYM2 (phi) and fg.AR1 (on (1 + rho) / 2)."""
+
+    a: float = 1.0
+    b: float = 1.0
+
+    def __post_init__(self):
+        object.__setattr__(self, "a", _positive_finite(self.a, "Beta a"))
+        object.__setattr__(self, "b", _positive_finite(self.b, "Beta b"))
+
+    def __str__(self):
+        return f"Beta({self.a:.4g}, {self.b:.4g})"
+
+
+def _is_structured(prior):
+    from .structured import STRUCTURED
+    return isinstance(prior, STRUCTURED)

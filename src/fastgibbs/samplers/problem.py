@@ -26,10 +26,14 @@ import numpy as np
 
 from .._kinds import Covariance, Family as Kind, VariancePrior
 from ..moments import ArrayMoments, mean_sd
+from ..gmrf import kernel_arrays
 from ..priors import HalfCauchy, InvGamma
 
 __all__ = ["Problem", "Statistics", "Transform", "build_problem", "data_statistics",
            "problem_from_statistics", "with_response", "parameter_layout"]
+
+# the parameter beside the sd of a structured term, by kind (fastgibbs.gmrf)
+STRUCTURE_PARAMETER = {"ar1": "rho", "bym2": "phi"}
 
 # A prior on a sd, put on the kernel's scale (where the data's sd is 1), must centre it
 # within SD_RANGE: a prior holding an sd 1e30 times from the data's scale gives
@@ -135,6 +139,7 @@ class Problem:
     cells: dict = None
     mixtures: dict = None
     row_cell: np.ndarray = None     # (n_obs,) the cell of each row (augmented families)
+    structured: dict = None         # structured terms' arrays (fastgibbs.gmrf.kernel_arrays)
 
     @property
     def n_vc(self):
@@ -168,6 +173,8 @@ class Problem:
         parts.append(np.ones(self.n_disp))
         for k, q in enumerate(self.n_re):
             parts.append(tf.y_scale / tf.z_scale[k])
+            if self.structured is not None and self.structured["par"][k] >= 0:
+                parts.append([1.0])                  # rho or phi of a structured term
             if self.cov_kind[k] == int(Covariance.COV_INV_WISHART):
                 parts.append(np.ones(q * (q - 1) // 2))
         for k, q in enumerate(self.n_re):
@@ -181,8 +188,12 @@ def parameter_layout(design):
     Returns (names, term_index) where term_index maps ``"1|state"`` to the column
     positions of its group effects in level order."""
     names = list(design.fixed_names) + list(design.family.dispersion)
+    structures = getattr(design, "structures", None) or {}
     for block in design.blocks:
         names += [f"{term}_sigma" for term in block.terms]
+        names += [f"{term}_{STRUCTURE_PARAMETER[structures[term].kind]}"
+                  for term in block.terms if term in structures
+                  and structures[term].kind in STRUCTURE_PARAMETER]
         names += list(block.correlation_names)
     start = len(names)
     term_index = {}
@@ -459,7 +470,7 @@ def _cat_as(parts, dtype):
         else np.zeros(0, dtype=dtype)
 
 
-def nested_chains(n_groups, pair_row_off, rowptr):
+def nested_chains(n_groups, pair_row_off, rowptr, alone=()):
     """Split the blocks into chains of nested blocks, each drawn jointly by the kernel.
 
     Block k is nested in block l when each group of k meets exactly one group of l (one
@@ -467,12 +478,13 @@ def nested_chains(n_groups, pair_row_off, rowptr):
     groups (ties: the earlier block) that it is nested in and that has fewer or as many
     groups; a parent continues a chain with one child only (the one with the most
     groups), so ``(1 | a/b/c)`` is one chain a, a:b, a:b:c, and ``(1 | a) + (1 | b)``
-    two chains. Returns (chain_order, chain_start, parent_block)."""
+    two chains. Blocks in ``alone`` (structured terms) form chains of their own.
+    Returns (chain_order, chain_start, parent_block)."""
     B = len(n_groups)
     nested = np.zeros((B, B), dtype=bool)
     for k in range(B):
         for l in range(B):
-            if k == l:
+            if k == l or k in alone or l in alone:
                 continue
             row0 = pair_row_off[k * B + l]
             counts = np.diff(rowptr[row0:row0 + n_groups[k] + 1])
@@ -780,8 +792,10 @@ def problem_from_statistics(design, priors, statistics):
     if gaussian and statistics.spread is not None:
         _check_not_exact(design, stats, pairs, offs, statistics.spread)
 
+    structured = kernel_arrays(design, offs["u_off"])
+    alone = () if structured is None else tuple(np.flatnonzero(structured["kind"]).tolist())
     chain_order, chain_start, parent_block = nested_chains(
-        offs["n_groups"], pairs[0], pairs[1])
+        offs["n_groups"], pairs[0], pairs[1], alone=alone)
     prior_prec, prior_h = _fixed_prior(design, priors, tf)
     _check_conditioning(design, priors, statistics.xwx, prior_prec)
     _check_group_columns(design, statistics.group_moments)
@@ -797,7 +811,7 @@ def problem_from_statistics(design, priors, statistics):
                                  "represented on the data's scale")
             iw_scale.append(scale.ravel())
         else:
-            vc += [_variance_args(priors[t], t, tf.y_scale / zs[c])
+            vc += [_variance_args(_sd_prior(priors[t]), t, tf.y_scale / zs[c])
                    for c, t in enumerate(b.terms)]
             iw_df.append(0.0)
             iw_scale.append(np.eye(b.n_re).ravel())
@@ -808,7 +822,8 @@ def problem_from_statistics(design, priors, statistics):
 
     return Problem(
         family=int(family.kind), n_fixed=p, n_u=n_u,
-        n_hyper=sum(b.n_re + len(b.correlation_names) for b in design.blocks),
+        n_hyper=sum(b.n_re + len(b.correlation_names) for b in design.blocks)
+        + (0 if structured is None else int(structured["n_par"])),
         n_obs=stats["n_obs"], yty=stats["yty"], xtx=stats["xtx"], xty=stats["xty"],
         ztz=stats["ztz"], ztx=stats["ztx"], zty=stats["zty"], cell_val=pairs[4],
         pair_row_off=pairs[0], rowptr=pairs[1], cell_col=pairs[2], cell_val_off=pairs[3],
@@ -822,7 +837,13 @@ def problem_from_statistics(design, priors, statistics):
         sigma_prior=sigma_prior, disp_prior=disp_prior, transform=tf,
         chain_order=chain_order, chain_start=chain_start, parent_block=parent_block,
         cells=statistics.cells, mixtures=statistics.mixtures, row_cell=statistics.row_cell,
-        **offs)
+        structured=structured, **offs)
+
+
+def _sd_prior(prior):
+    """The sd prior of a group term: the prior itself, or a structured prior's sd."""
+    return getattr(prior, "sd", prior) if not isinstance(prior, (HalfCauchy, InvGamma)) \
+        else prior
 
 
 def with_response(problem, design, y):

@@ -59,6 +59,7 @@ class StreamedDesign:
     offset_terms: tuple = ()
     offset_array: bool = False
     dropped_fixed: tuple = ()
+    structures = {}                 # structured priors are not streamed (api.py)
     y = None
     X = None
     trials = None
