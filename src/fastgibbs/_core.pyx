@@ -58,7 +58,7 @@
 #
 # Codes (families, priors, covariance kinds, statuses) are the enums of _kinds.pxd.
 from cpython.pycapsule cimport PyCapsule_GetPointer
-from libc.math cimport sqrt, exp, log, log1p, expm1, floor, INFINITY, isfinite, M_PI
+from libc.math cimport sqrt, exp, log, log1p, expm1, floor, INFINITY, isfinite, M_PI, pow, tanh
 from posix.time cimport clock_gettime, timespec, CLOCK_MONOTONIC
 from numpy.random cimport bitgen_t
 
@@ -70,7 +70,9 @@ from fastgibbs._kinds cimport (
     PRIOR_INV_GAMMA, PRIOR_HALF_CAUCHY, COV_DIAGONAL, COV_INV_WISHART,
     STATUS_OK, STATUS_CHOL_FIXED, STATUS_CHOL_GROUP, STATUS_NONFINITE,
     STATUS_CHOL_WISHART, STATUS_INTERRUPTED,
+    STRUCT_NONE, STRUCT_AR1, STRUCT_BYM2,
 )
+from fastgibbs._envelope cimport env_cholesky, env_solve_lower, env_solve_upper_t
 from fastgibbs._random cimport (
     draw_normal, draw_uniform, draw_exponential, draw_gamma, draw_inv_gamma,
 )
@@ -141,6 +143,16 @@ cdef class Kernel:
     cdef double[::1] P, Pc, h, xtr, tmp, W, ztr, Lg, Mq, save_beta, save_u, save_tau2
     # ---- counters of the Metropolis-Hastings corrections (Poisson)
     cdef readonly long mh_tries, mh_accepts
+    # ---- structured blocks (fastgibbs.gmrf): each is its own chain, drawn by
+    #      draw_location_structured; hyper holds rho (AR1) / phi (BYM2), aux BYM2's s
+    cdef readonly Py_ssize_t n_lat, n_par, n_aux
+    cdef Py_ssize_t[::1] st_kind, st_lat0, st_nlat, st_par, st_neg, st_aux0, st_seg0, st_seg1
+    cdef Py_ssize_t[::1] chain_struct, lat_group, lat_aux, env_first, env_off
+    cdef Py_ssize_t[::1] seg_p0, seg_p1, seg_ncon, seg_con0
+    cdef double[::1] st_rank, par_a, par_b, lat_gap, env_q0, env_L, env_dinv, con_val, con_w
+    cdef double[::1] seg_winv
+    cdef double[::1] lat_x, lat_b, lat_Y, hyper, aux, save_aux, st_v, st_zr, st_small
+    cdef double bym_bb, bym_bs, bym_ss
 
     def __init__(self, problem, state):
         cdef Py_ssize_t k, q, max_q = 1, max_jq = 1, max_jqq = 1, off, i
@@ -317,6 +329,7 @@ cdef class Kernel:
         self.mh_tries = 0
         self.mh_accepts = 0
         self.mh_correct = True
+        self._init_structured(problem, state)
         if self.const_weights:          # W = trials per cell, for good: X'WX etc. once
             for i in range(self.n_cells):
                 self.c_w[i] = self.c_n[i]
@@ -331,7 +344,9 @@ cdef class Kernel:
         return {"beta": np.array(self.beta[:self.n_fixed]), "u": np.array(self.u[:self.n_u]),
                 "tau2": np.array(self.tau2[:self.n_vc]), "vc_xi": np.array(self.vc_xi[:self.n_vc]),
                 "re_cov": np.array(self.re_cov[:self.n_prec]),
-                "sigma": np.array(self.sigma), "disp": np.array(self.disp)}
+                "sigma": np.array(self.sigma), "disp": np.array(self.disp),
+                "struct_par": np.array(self.hyper[:self.n_par]),
+                "struct_aux": np.array(self.aux[:self.n_aux])}
 
     def set_gaussian_response(self, double yty, const double[::1] xty, const double[::1] zty):
         """Replace the response statistics of a gaussian model (same design): y'Wy,
@@ -450,7 +465,9 @@ cdef class Kernel:
                 return err
         if update_variances:
             for k in range(self.n_blocks):
-                if self.cov_kind[k] == COV_INV_WISHART:
+                if self.st_kind[k] != STRUCT_NONE:       # structured term (fastgibbs.gmrf)
+                    self.draw_structured_hyper(k, interweave, bg)
+                elif self.cov_kind[k] == COV_INV_WISHART:
                     err = self.draw_inv_wishart_block(k, bg)
                     if err:
                         return err
@@ -482,9 +499,13 @@ cdef class Kernel:
                 self.save_u[i] = self.u[i]
             for i in range(self.n_vc):
                 self.save_tau2[i] = self.tau2[i]
-        if ci >= 0 and self.collapse and update_variances:
-            self.collapsed_variances(ci, bg)
-        if ci >= 0:
+            for i in range(self.n_aux):
+                self.save_aux[i] = self.aux[i]
+        if ci >= 0 and self.chain_struct[ci] >= 0:     # a structured term: its own draw
+            err = self.draw_location_structured(self.chain_struct[ci], ci, bg)
+        elif ci >= 0:
+            if self.collapse and update_variances:
+                self.collapsed_variances(ci, bg)
             err = self.draw_location_chain(ci, bg)
         else:
             err = self.draw_location_fixed_only(bg)
@@ -502,6 +523,8 @@ cdef class Kernel:
                     self.u[i] = self.save_u[i]
                 for i in range(self.n_vc):
                     self.tau2[i] = self.save_tau2[i]
+                for i in range(self.n_aux):
+                    self.aux[i] = self.save_aux[i]
                 self.refresh_re_prec()
         elif self.family == FAMILY_POISSON:
             self.compute_eta(self.c_eta)
@@ -525,6 +548,9 @@ cdef class Kernel:
             off = self.prec_off[k]
             for c in range(q):
                 row[pos] = sqrt(self.tau2[self.vc_off[k] + c])
+                pos += 1
+            if self.st_par[k] >= 0:                  # rho (AR1) or phi (BYM2)
+                row[pos] = self.hyper[self.st_par[k]]
                 pos += 1
             if self.cov_kind[k] == COV_INV_WISHART:
                 for c in range(q):
@@ -1589,6 +1615,508 @@ cdef class Kernel:
             self.mh_accepts += 1
             return True
         return False
+
+
+    # ------------------------------------------------------------------------------
+    # Structured terms (fastgibbs.gmrf): random walks, AR(1), ICAR, BYM2
+    # ------------------------------------------------------------------------------
+    def _init_structured(self, problem, state):
+        """The structured blocks' arrays (problem.structured, see
+        fastgibbs.gmrf.kernel_arrays), their state (rho / phi, BYM2's s) and scratch."""
+        cdef Py_ssize_t B = max(self.n_blocks, 1), ci, k
+        st = getattr(problem, "structured", None)
+        p = max(self.n_fixed, 1)
+        if st is None:
+            zero = np.zeros(B, dtype=np.intp)
+            self.st_kind = zero
+            self.st_lat0 = self.st_nlat = self.st_neg = self.st_aux0 = zero
+            self.st_seg0 = self.st_seg1 = zero
+            self.st_par = np.full(B, -1, dtype=np.intp)
+            self.st_rank = np.zeros(B)
+            self.n_lat = self.n_par = self.n_aux = 0
+            one_i, one_d = np.zeros(1, dtype=np.intp), np.zeros(1)
+            self.lat_group = self.lat_aux = self.env_first = one_i
+            self.env_off = np.zeros(2, dtype=np.intp)
+            self.seg_p0 = self.seg_p1 = self.seg_ncon = self.seg_con0 = one_i
+            self.par_a = self.par_b = self.lat_gap = self.env_q0 = self.con_val = one_d
+        else:
+            self.st_kind = _intp(st["kind"])
+            self.st_lat0 = _intp(st["lat0"])
+            self.st_nlat = _intp(st["nlat"])
+            self.st_par = _intp(st["par"])
+            self.st_neg = _intp(st["negative"])
+            self.st_aux0 = _intp(st["aux0"])
+            self.st_seg0 = _intp(st["seg0"])
+            self.st_seg1 = _intp(st["seg1"])
+            self.st_rank = _f64(st["rank"], 1)
+            self.lat_group = _intp(st["lat_group"])
+            self.lat_aux = _intp(st["lat_aux"])
+            self.lat_gap = _f64(st["lat_gap"], 1)
+            self.env_first = _intp(st["env_first"])
+            self.env_off = _intp(st["env_off"])
+            self.env_q0 = _f64(st["env_q0"], 1)
+            self.seg_p0 = _intp(st["seg_p0"])
+            self.seg_p1 = _intp(st["seg_p1"])
+            self.seg_ncon = _intp(st["seg_ncon"])
+            self.seg_con0 = _intp(st["seg_con0"])
+            self.con_val = _f64(st["con_val"], 1)
+            self.par_a = _f64(st["par_a"], 1)
+            self.par_b = _f64(st["par_b"], 1)
+            self.n_lat = len(st["lat_group"])
+            self.n_par = int(st["n_par"])
+            self.n_aux = int(st["n_aux"])
+            if len(st["kind"]) != self.n_blocks or len(st["env_off"]) != self.n_lat + 1 \
+                    or len(st["env_q0"]) != st["env_off"][-1] or len(st["lat_gap"]) != self.n_lat \
+                    or np.any(np.asarray(st["seg_ncon"]) > 2):
+                raise ValueError("inconsistent problem: structured arrays do not match")
+            for k in range(self.n_blocks):
+                if self.st_kind[k] != STRUCT_NONE and self.n_re[k] != 1:
+                    raise ValueError("inconsistent problem: a structured block has one column")
+        chain_struct = np.full(max(self.n_chains, 1), -1, dtype=np.intp)
+        for ci in range(self.n_chains):
+            for t in range(self.chain_start[ci], self.chain_start[ci + 1]):
+                k = self.chain_order[t]
+                if self.st_kind[k] != STRUCT_NONE:
+                    if self.chain_start[ci + 1] - self.chain_start[ci] != 1:
+                        raise ValueError("inconsistent problem: a structured block must be a "
+                                         "chain of its own")
+                    chain_struct[ci] = k
+        self.chain_struct = chain_struct
+        hyper = np.asarray(state.get("struct_par", np.full(self.n_par, 0.5)), dtype=float)
+        aux = np.asarray(state.get("struct_aux", np.zeros(self.n_aux)), dtype=float)
+        self.hyper = _own(hyper, self.n_par)
+        self.aux = _own(aux, self.n_aux)
+        self.save_aux = np.zeros(max(self.n_aux, 1))
+        self.env_L = np.zeros(max(len(self.env_q0), 1))
+        self.env_dinv = np.zeros(max(self.n_lat, 1))
+        self.con_w = np.zeros(max(len(self.con_val), 1))
+        self.seg_winv = np.zeros(4 * max(len(self.seg_p0), 1))
+        self.lat_x = np.zeros(max(self.n_lat, 1))
+        self.lat_b = np.zeros(max(self.n_lat, 1))
+        self.lat_Y = np.zeros(max(self.n_lat, 1) * p)
+        J = max([self.n_groups[k] for k in range(self.n_blocks) if self.st_kind[k] != STRUCT_NONE]
+                or [1])
+        self.st_v = np.zeros(J)
+        self.st_zr = np.zeros(J)
+        self.st_small = np.zeros(4 * p + 8)
+        for k in range(self.n_blocks):
+            if self.st_par[k] >= 0 and not (0.0 < abs(self.hyper[self.st_par[k]]) < 1.0):
+                raise ValueError("rho / phi of a structured term must be in (0, 1) in "
+                                 "absolute value")
+
+    cdef inline double lat_value(self, Py_ssize_t k, Py_ssize_t i) noexcept nogil:
+        """The latent value at position i of structured block k: an effect u or, for
+        BYM2, an entry of s."""
+        cdef Py_ssize_t j = self.lat_group[i]
+        if j >= 0:
+            return self.u[self.u_off[k] + j]
+        return self.aux[self.lat_aux[i]]
+
+    cdef void fill_structured(self, Py_ssize_t k, double inv_s2) noexcept nogil:
+        """env_L on block k's positions <- M = D + the prior precision (fastgibbs.gmrf):
+        RW, ICAR Q0 / tau2; AR1 Q(rho) / tau2 from the gaps; BYM2 the (b, s) precision;
+        D = Z_j'WZ_j / sigma2 on the effects. Cost O(envelope of the block)."""
+        cdef Py_ssize_t p0 = self.st_lat0[k], p1 = p0 + self.st_nlat[k], i, j, e, r
+        cdef Py_ssize_t kind = self.st_kind[k], zz = self.ztz_off[k]
+        cdef double t = 1.0 / self.tau2[self.vc_off[k]], rho, a, q, g, ph
+        cdef double f = 1.0 if kind == STRUCT_BYM2 else t
+        for e in range(self.env_off[p0], self.env_off[p1]):
+            self.env_L[e] = self.env_q0[e] * f
+        if kind == STRUCT_AR1:
+            rho = self.hyper[self.st_par[k]]
+            for i in range(p0, p1):
+                g = self.lat_gap[i]
+                r = self.env_off[i] - self.env_first[i]
+                if g < 0.0:                             # start of a series: u ~ N(0, tau2)
+                    self.env_L[r + i] += t
+                else:   # u_i | u_{i-1} ~ N(a u_{i-1}, tau2 (1 - a^2)), a = rho^gap
+                    a = rho if g == 1.0 else pow(rho, g)
+                    q = t / (1.0 - a * a)
+                    self.env_L[r + i] += q
+                    self.env_L[r + i - 1] -= a * q
+                    self.env_L[self.env_off[i - 1] - self.env_first[i - 1] + i - 1] += a * a * q
+        elif kind == STRUCT_BYM2:
+            ph = self.hyper[self.st_par[k]]
+            for i in range(p0, p1, 2):                  # b_i at position i, s_i at i + 1
+                self.env_L[self.env_off[i] - self.env_first[i] + i] += t / (1.0 - ph)
+                r = self.env_off[i + 1] - self.env_first[i + 1]
+                self.env_L[r + i + 1] += ph / (1.0 - ph)
+                self.env_L[r + i] -= sqrt(ph * t) / (1.0 - ph)
+        for i in range(p0, p1):
+            j = self.lat_group[i]
+            if j >= 0:
+                self.env_L[self.env_off[i] - self.env_first[i] + i] += self.ztz[zz + j] * inv_s2
+
+    cdef int draw_location_structured(self, Py_ssize_t k, Py_ssize_t ci,
+                                      bitgen_t *bg) except -1 nogil:
+        """Draw beta and the effects of structured block k (chain ci) jointly, exactly,
+        given the variances and the other blocks' effects.
+
+        With x the block's latent vector, M its precision (fill_structured), b its
+        linear term and G its cross-precision with beta (Z'WX / sigma2 on the effects),
+        the unconstrained conditional of x given beta is N(M^-1 (b - G beta), M^-1), and
+        beta's marginal has precision S = P - G'M^-1 G and linear term h - G'M^-1 b.
+        The constraints A x = 0 (per segment; fastgibbs.gmrf) make beta's marginal
+        p(beta) N(0; A mu(beta), W), W = A M^-1 A', mu(beta) = M^-1 (b - G beta): a
+        Gaussian with precision S + C'W^-1 C and linear term h - G'M^-1 b + C'W^-1 e,
+        C = A M^-1 G, e = A M^-1 b. Draw beta from it, then x | beta by an
+        unconstrained draw corrected by conditioning by kriging,
+        x <- x - M^-1 A' W^-1 A x (Rue & Held 2005, sec. 2.3.3). M is block diagonal
+        over the segments, so W and C are computed segment by segment.
+        Cost O(envelope + (p + 2) n_positions) plus p^3."""
+        cdef Py_ssize_t p = self.n_fixed, N = self.n_lat
+        cdef Py_ssize_t p0 = self.st_lat0[k], p1 = p0 + self.st_nlat[k]
+        cdef Py_ssize_t i, j, m, m2, s, c, c2, kc, a0, a1, n, co, uk = self.u_off[k]
+        cdef Py_ssize_t G0 = self.g_off[k]
+        cdef double acc, det, w00, w01, w11
+        cdef double e[2]
+        cdef double r[2]
+        cdef double *Wi
+        cdef double *C = &self.st_small[0]              # C[c * p + m], c < 2
+        cdef double *CW = &self.st_small[2 * p]          # (C'W^-1)[m * 2 + c]
+        self.chain_init(ci)                 # P, h; th, tG: block k's b and G
+        self.fill_structured(k, 1.0 / self.sigma[0])
+        if env_cholesky(self.env_L, self.env_dinv, self.env_first, self.env_off, p0, p1) != 0:
+            return STATUS_CHOL_GROUP
+        for i in range(p0, p1):
+            j = self.lat_group[i]
+            self.lat_b[i] = self.th[uk + j] if j >= 0 else 0.0
+            self.lat_x[i] = self.lat_b[i]
+            for m in range(p):
+                self.lat_Y[m * N + i] = self.tG[G0 + j * p + m] if j >= 0 else 0.0
+        # beta's marginal without the constraints: P -= Y'Y, h -= Y'y, Y = L^-1 G, y = L^-1 b
+        env_solve_lower(self.env_L, self.env_dinv,
+                        self.env_first, self.env_off, self.lat_x, 0, p0, p1)
+        for m in range(p):
+            env_solve_lower(self.env_L, self.env_dinv,
+                            self.env_first, self.env_off, self.lat_Y, m * N, p0, p1)
+        for m in range(p):
+            acc = 0.0
+            for i in range(p0, p1):
+                acc += self.lat_Y[m * N + i] * self.lat_x[i]
+            self.h[m] -= acc
+            for m2 in range(m + 1):
+                acc = 0.0
+                for i in range(p0, p1):
+                    acc += self.lat_Y[m * N + i] * self.lat_Y[m2 * N + i]
+                self.P[m * p + m2] -= acc
+        # the constraints, segment by segment: con_w = M^-1 A', W^-1, then C and e
+        for s in range(self.st_seg0[k], self.st_seg1[k]):
+            kc = self.seg_ncon[s]
+            if kc == 0:
+                continue
+            a0 = self.seg_p0[s]
+            a1 = self.seg_p1[s]
+            n = a1 - a0
+            co = self.seg_con0[s] - a0          # row c at co + c * n + i, i in a0..a1
+            for c in range(kc):
+                for i in range(a0, a1):
+                    self.con_w[co + c * n + i] = self.con_val[co + c * n + i]
+                env_solve_lower(self.env_L, self.env_dinv,
+                                self.env_first, self.env_off, self.con_w,
+                                co + c * n, a0, a1)
+                env_solve_upper_t(self.env_L, self.env_dinv,
+                                  self.env_first, self.env_off, self.con_w,
+                                  co + c * n, a0, a1)
+            w00 = w01 = w11 = 0.0
+            for i in range(a0, a1):
+                w00 += self.con_val[co + i] * self.con_w[co + i]
+                if kc == 2:
+                    w01 += self.con_val[co + i] * self.con_w[co + n + i]
+                    w11 += self.con_val[co + n + i] * self.con_w[co + n + i]
+            Wi = &self.seg_winv[4 * s]
+            if kc == 1:
+                Wi[0] = 1.0 / w00
+            else:
+                det = w00 * w11 - w01 * w01
+                Wi[0] = w11 / det
+                Wi[1] = -w01 / det
+                Wi[2] = -w01 / det
+                Wi[3] = w00 / det
+            for c in range(kc):
+                e[c] = 0.0
+                for m in range(p):
+                    C[c * p + m] = 0.0
+                for i in range(a0, a1):
+                    acc = self.con_w[co + c * n + i]
+                    e[c] += acc * self.lat_b[i]
+                    j = self.lat_group[i]
+                    if j >= 0:
+                        for m in range(p):
+                            C[c * p + m] += acc * self.tG[G0 + j * p + m]
+            for m in range(p):                  # P += C'W^-1 C, h += C'W^-1 e
+                for c in range(kc):
+                    acc = 0.0
+                    for c2 in range(kc):
+                        acc += C[c2 * p + m] * Wi[c2 * kc + c]
+                    CW[m * 2 + c] = acc
+                for c in range(kc):
+                    self.h[m] += CW[m * 2 + c] * e[c]
+                for m2 in range(m + 1):
+                    for c in range(kc):
+                        self.P[m * p + m2] += CW[m * 2 + c] * C[c * p + m2]
+        if p > 0 and draw_gaussian_canonical(&self.P[0], &self.h[0], &self.beta[0], p, bg) != 0:
+            return STATUS_CHOL_FIXED
+        # x | beta: unconstrained draw, then conditioning by kriging
+        for i in range(p0, p1):
+            j = self.lat_group[i]
+            acc = self.lat_b[i]
+            if j >= 0:
+                for m in range(p):
+                    acc -= self.tG[G0 + j * p + m] * self.beta[m]
+            self.lat_x[i] = acc
+        env_solve_lower(self.env_L, self.env_dinv,
+                        self.env_first, self.env_off, self.lat_x, 0, p0, p1)
+        for i in range(p0, p1):
+            self.lat_x[i] += draw_normal(bg)
+        env_solve_upper_t(self.env_L, self.env_dinv,
+                          self.env_first, self.env_off, self.lat_x, 0, p0, p1)
+        for s in range(self.st_seg0[k], self.st_seg1[k]):
+            kc = self.seg_ncon[s]
+            if kc == 0:
+                continue
+            a0 = self.seg_p0[s]
+            a1 = self.seg_p1[s]
+            n = a1 - a0
+            co = self.seg_con0[s] - a0
+            Wi = &self.seg_winv[4 * s]
+            for c in range(kc):
+                acc = 0.0
+                for i in range(a0, a1):
+                    acc += self.con_val[co + c * n + i] * self.lat_x[i]
+                r[c] = acc
+            for c in range(kc):
+                acc = 0.0
+                for c2 in range(kc):
+                    acc += Wi[c * kc + c2] * r[c2]
+                for i in range(a0, a1):
+                    self.lat_x[i] -= self.con_w[co + c * n + i] * acc
+        for i in range(p0, p1):
+            if not isfinite(self.lat_x[i]):
+                return STATUS_NONFINITE
+            j = self.lat_group[i]
+            if j >= 0:
+                self.u[uk + j] = self.lat_x[i]
+            else:
+                self.aux[self.lat_aux[i]] = self.lat_x[i]
+        return STATUS_OK
+
+    cdef double q0_quad(self, Py_ssize_t k) noexcept nogil:
+        """x'Q0 x over block k's positions (RW, ICAR: u'Q u; BYM2: s'Q* s)."""
+        cdef Py_ssize_t p0 = self.st_lat0[k], p1 = p0 + self.st_nlat[k], i, c, r
+        cdef double quad = 0.0, xi, acc
+        for i in range(p0, p1):
+            xi = self.lat_value(k, i)
+            r = self.env_off[i] - self.env_first[i]
+            acc = 0.5 * self.env_q0[r + i] * xi
+            for c in range(self.env_first[i], i):
+                acc += self.env_q0[r + c] * self.lat_value(k, c)
+            quad += 2.0 * xi * acc
+        return quad
+
+    cdef double ar1_quad(self, Py_ssize_t k, double rho, double *log_det) noexcept nogil:
+        """u'Q(rho) u of AR1 block k, and log|Q(rho)| = -sum log(1 - a_i^2) in log_det:
+        sum over series of u_1^2 + sum_i (u_i - a_i u_{i-1})^2 / (1 - a_i^2), a_i = rho^gap_i."""
+        cdef Py_ssize_t p0 = self.st_lat0[k], p1 = p0 + self.st_nlat[k], i
+        cdef Py_ssize_t uk = self.u_off[k]
+        cdef double quad = 0.0, a, d, x, g
+        log_det[0] = 0.0
+        for i in range(p0, p1):
+            x = self.u[uk + self.lat_group[i]]
+            g = self.lat_gap[i]
+            if g < 0.0:
+                quad += x * x
+            else:
+                a = rho if g == 1.0 else pow(rho, g)
+                d = x - a * self.u[uk + self.lat_group[i - 1]]
+                quad += d * d / (1.0 - a * a)
+                log_det[0] -= log1p(-a * a)
+        return quad
+
+    cdef double st_target(self, int which, Py_ssize_t k, double z) noexcept nogil:
+        """Log densities (up to constants) sampled by st_slice, in an unbounded z:
+        0: rho = tanh z of AR1 given u with tau2 integrated out under its InvGamma(a_s,
+           b_s) prior (Beta(a, b) on (1 + rho)/2, Jacobian 1 - rho^2): a log(1+rho) +
+           b log(1-rho) + log|Q(rho)|/2 - (a_s + J/2) log(b_s + u'Q(rho)u / 2);
+        1: BYM2 sd, z = log sd, given (b, s, phi): prior - J z - |b - sd sqrt(phi) s|^2 /
+           (2 sd^2 (1 - phi));
+        2: BYM2 phi = logistic(z) given (b, s, sd): a log phi + b log(1-phi) -
+           J/2 log(1 - phi) - |b - sd sqrt(phi) s|^2 / (2 sd^2 (1 - phi));
+        3: BYM2 phi given (v, s, sd) with b = sd (sqrt(1-phi) v + sqrt(phi) s) in the
+           likelihood: a log phi + b log(1-phi) - (b'Db - 2 b'r) / (2 sigma2)."""
+        cdef Py_ssize_t ip = self.st_par[k], vc = self.vc_off[k], j, J = self.n_groups[k]
+        cdef Py_ssize_t zz = self.ztz_off[k], a0 = self.st_aux0[k]
+        cdef double rho, ld = 0.0, quad, ph, sd, a, b, lp, bj, sq, sp
+        if z < -30.0 or z > 30.0:
+            return -INFINITY
+        if which == 0:
+            if z > 15.0 or z < -15.0 or (self.st_neg[k] == 0 and z <= 0.0):
+                return -INFINITY
+            rho = tanh(z)
+            quad = self.ar1_quad(k, rho, &ld)
+            a, b = self.variance_prior(vc)
+            return self.par_a[ip] * log1p(rho) + self.par_b[ip] * log1p(-rho) \
+                + 0.5 * ld - (a + 0.5 * J) * log(b + 0.5 * quad)
+        if which == 1:
+            a, b = self.variance_prior(vc)
+            ph = self.hyper[ip]
+            sd = exp(z)
+            return -2.0 * a * z - b / (sd * sd) - J * z - (
+                self.bym_bb / (sd * sd) - 2.0 * sqrt(ph) * self.bym_bs / sd
+                + ph * self.bym_ss) / (2.0 * (1.0 - ph))
+        ph = 1.0 / (1.0 + exp(-z))
+        if not (ph > 0.0 and ph < 1.0):
+            return -INFINITY
+        lp = self.par_a[ip] * log(ph) + self.par_b[ip] * log1p(-ph)
+        sd = sqrt(self.tau2[vc])
+        if which == 2:
+            return lp - 0.5 * J * log1p(-ph) - (
+                self.bym_bb - 2.0 * sd * sqrt(ph) * self.bym_bs + sd * sd * ph * self.bym_ss) \
+                / (2.0 * sd * sd * (1.0 - ph))
+        sq = sqrt(1.0 - ph)
+        sp = sqrt(ph)
+        quad = 0.0
+        for j in range(J):
+            bj = sd * (sq * self.st_v[j] + sp * self.aux[a0 + j])
+            quad += self.ztz[zz + j] * bj * bj - 2.0 * bj * self.st_zr[j]
+        return lp - 0.5 * quad / self.sigma[0]
+
+    cdef double st_slice(self, int which, Py_ssize_t k, double z0,
+                         bitgen_t *bg) noexcept nogil:
+        """One slice-sampling update of z under st_target (Neal 2003, Ann. Statist.
+        31(3): stepping out with width 1 and at most 16 steps, then shrinkage)."""
+        cdef double logy, left, right, z1, width = 1.0
+        cdef long jl, jr, it
+        logy = self.st_target(which, k, z0) - draw_exponential(bg)
+        left = z0 - width * draw_uniform(bg)
+        right = left + width
+        jl = <long>floor(16.0 * draw_uniform(bg))
+        jr = 15 - jl
+        while jl > 0 and self.st_target(which, k, left) > logy:
+            left -= width
+            jl -= 1
+        while jr > 0 and self.st_target(which, k, right) > logy:
+            right += width
+            jr -= 1
+        for it in range(200):
+            z1 = left + (right - left) * draw_uniform(bg)
+            if self.st_target(which, k, z1) > logy:
+                return z1
+            if z1 < z0:
+                left = z1
+            else:
+                right = z1
+        return z0
+
+    cdef int draw_structured_hyper(self, Py_ssize_t k, bint interweave,
+                                   bitgen_t *bg) except -1 nogil:
+        """The sd (and rho or phi) of structured block k.
+
+        Centred steps given the effects: RW, ICAR: tau2 | u ~ InvGamma(a + rank/2,
+        b + u'Q u / 2) (rank: the positions less the constraints); AR1: (rho, tau2) | u
+        jointly, rho by slice sampling with tau2 integrated out, then tau2 | rho, u ~
+        InvGamma(a + J/2, b + u'Q(rho)u / 2); BYM2: sd and phi given (b, s) by slice
+        sampling. Then (interweave) the non-centred step of
+        the sd given eta = u / sd (Yu & Meng 2011), whose prior does not depend on the
+        sd for any structure, and for BYM2 the non-centred step of phi given (v, s);
+        for the Poisson family both are Metropolis-Hastings corrected proposals.
+        Half-Cauchy priors draw their auxiliary last. Cost O(J) per target evaluation
+        plus the envelope of Q0."""
+        cdef Py_ssize_t vc = self.vc_off[k], kind = self.st_kind[k], J = self.n_groups[k]
+        cdef Py_ssize_t uk = self.u_off[k], a0 = self.st_aux0[k], ip = self.st_par[k], j
+        cdef double a, b, quad, ld = 0.0, z, sj, bj
+        a, b = self.variance_prior(vc)
+        if kind == STRUCT_AR1:              # (rho, tau2) | u jointly: rho with tau2
+            z = 0.5 * log((1.0 + self.hyper[ip]) / (1.0 - self.hyper[ip]))   # integrated out
+            self.hyper[ip] = tanh(self.st_slice(0, k, z, bg))
+            quad = self.ar1_quad(k, self.hyper[ip], &ld)
+            self.tau2[vc] = draw_inv_gamma(bg, a + 0.5 * J, b + 0.5 * quad)
+        elif kind == STRUCT_BYM2:
+            self.bym_bb = self.bym_bs = self.bym_ss = 0.0
+            for j in range(J):
+                bj = self.u[uk + j]
+                sj = self.aux[a0 + j]
+                self.bym_bb += bj * bj
+                self.bym_bs += bj * sj
+                self.bym_ss += sj * sj
+            z = self.st_slice(1, k, 0.5 * log(self.tau2[vc]), bg)
+            self.tau2[vc] = exp(2.0 * z)
+            z = log(self.hyper[ip] / (1.0 - self.hyper[ip]))
+            self.hyper[ip] = 1.0 / (1.0 + exp(-self.st_slice(2, k, z, bg)))
+        else:
+            quad = self.q0_quad(k)
+            self.tau2[vc] = draw_inv_gamma(bg, a + 0.5 * self.st_rank[k], b + 0.5 * quad)
+        if interweave:
+            self.structured_noncentred(k, a, b, bg)
+        if self.vc_kind[vc] == PRIOR_HALF_CAUCHY:
+            self.vc_xi[vc] = draw_inv_gamma(
+                bg, 1.0, 1.0 / self.tau2[vc] + 1.0 / (self.vc_b[vc] * self.vc_b[vc]))
+        return STATUS_OK
+
+    cdef void structured_noncentred(self, Py_ssize_t k, double a, double b,
+                                    bitgen_t *bg) noexcept nogil:
+        """Non-centred moves of structured block k (see draw_structured_hyper): the sd
+        given eta = u / sd by slice sampling of log sd (slice_log_sd), then for BYM2
+        phi given v = (b / sd - sqrt(phi) s) / sqrt(1 - phi) and s."""
+        cdef Py_ssize_t vc = self.vc_off[k], J = self.n_groups[k], uk = self.u_off[k], j
+        cdef Py_ssize_t zz = self.ztz_off[k], a0 = self.st_aux0[k], ip = self.st_par[k]
+        cdef double s_old, s_new, t_new, A = 0.0, Bc = 0.0, eta, zr, before = 0.0
+        cdef double ph, ph_new, z
+        cdef bint correct = self.family == FAMILY_POISSON and self.mh_correct
+        cdef int it
+        self.cross_residual(k)
+        s_old = sqrt(self.tau2[vc])
+        for j in range(J):
+            zr = self.ztr[j] - self.ztx_dot_beta(k, j, 0)
+            self.st_zr[j] = zr
+            eta = self.u[uk + j] / s_old
+            A += eta * eta * self.ztz[zz + j]
+            Bc += eta * zr
+        t_new = log(s_old)
+        for it in range(3):
+            t_new = slice_log_sd(bg, t_new, a, b, A, Bc, self.sigma[0])
+        s_new = exp(t_new)
+        if correct:
+            before = self.poisson_log_correction(self.c_eta)
+        for j in range(J):
+            self.u[uk + j] *= s_new / s_old
+        if correct:
+            self.compute_eta(self.c_eta_new)
+            if self.poisson_accept(before, bg):
+                for j in range(self.n_cells):
+                    self.c_eta[j] = self.c_eta_new[j]
+            else:
+                for j in range(J):
+                    self.u[uk + j] *= s_old / s_new
+                s_new = s_old
+        elif self.family == FAMILY_POISSON:
+            self.compute_eta(self.c_eta)
+        self.tau2[vc] = s_new * s_new
+        if self.st_kind[k] != STRUCT_BYM2:
+            return
+        ph = self.hyper[ip]
+        for j in range(J):
+            self.st_v[j] = (self.u[uk + j] / s_new - sqrt(ph) * self.aux[a0 + j]) / sqrt(1.0 - ph)
+        if correct:
+            before = self.poisson_log_correction(self.c_eta)
+        z = self.st_slice(3, k, log(ph / (1.0 - ph)), bg)
+        ph_new = 1.0 / (1.0 + exp(-z))
+        for j in range(J):
+            self.u[uk + j] = s_new * (sqrt(1.0 - ph_new) * self.st_v[j]
+                                      + sqrt(ph_new) * self.aux[a0 + j])
+        if correct:
+            self.compute_eta(self.c_eta_new)
+            if self.poisson_accept(before, bg):
+                for j in range(self.n_cells):
+                    self.c_eta[j] = self.c_eta_new[j]
+            else:
+                ph_new = ph
+                for j in range(J):
+                    self.u[uk + j] = s_new * (sqrt(1.0 - ph) * self.st_v[j]
+                                              + sqrt(ph) * self.aux[a0 + j])
+        elif self.family == FAMILY_POISSON:
+            self.compute_eta(self.c_eta)
+        self.hyper[ip] = ph_new
 
 
 # ----------------------------------------------------------------------------------

@@ -27,3 +27,12 @@ cpdef enum Status:
     STATUS_NONFINITE = 3       # a draw that is not finite
     STATUS_CHOL_WISHART = 4    # inverse-Wishart scale matrix not positive definite
     STATUS_INTERRUPTED = 5     # stopped by Ctrl-C or by another chain's failure
+
+cpdef enum Structure:
+    # the prior of a structured group term (fastgibbs.structured, fastgibbs.gmrf)
+    STRUCT_NONE = 0            # independent N(0, Sigma_k) effects
+    STRUCT_RW1 = 1             # random walk of order 1, precision Q / tau2
+    STRUCT_RW2 = 2             # random walk of order 2, precision Q / tau2
+    STRUCT_AR1 = 3             # stationary AR(1), precision Q(rho) / tau2; rho by slice
+    STRUCT_ICAR = 4            # intrinsic CAR, scaled per component, precision Q / tau2
+    STRUCT_BYM2 = 5            # BYM2: u = sd (sqrt(1-phi) v + sqrt(phi) s), s scaled ICAR

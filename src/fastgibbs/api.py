@@ -12,6 +12,7 @@ import numpy as np
 from .chains import BACKENDS, chain_seeds, default_jobs, replay_seed, run_chains
 from .design import build_design
 from .families import get_family
+from .gmrf import attach_structures, smoothed_terms
 from .lme4 import BlockInfo
 from .priors import resolve_priors
 from .progress import ProgressBar
@@ -19,6 +20,7 @@ from .results import Fit
 from .samplers.chain import run_chain
 from .samplers.problem import build_problem, parameter_layout
 from .simulate import simulate_datasets
+from .streaming import is_streamed, stream_design
 
 __all__ = ["Model", "fit"]
 
@@ -108,6 +110,16 @@ def check_parameter_names(design, names):
                              f"e.g. to '{name}_x'")
 
 
+def _refuse_structured(priors):
+    """Structured priors (fastgibbs.gmrf) need the rows' group layout: not streamed."""
+    from .structured import STRUCTURED
+    for key, prior in (priors.items() if isinstance(priors, dict) else ()):
+        if isinstance(prior, STRUCTURED):
+            raise ValueError(f"the structured prior on {key!r} cannot be used with data "
+                             "streamed from files or a Dask DataFrame yet; fit the data in "
+                             "memory (pandas) for structured terms")
+
+
 class Model:
     """A multilevel model on data: the design and sufficient statistics, built once.
 
@@ -122,18 +134,37 @@ class Model:
                  offset=None, weights=None, rank_deficient="drop", link=None):
         t0 = time.perf_counter()
         self.formula = formula
-        self.data = data
         # a number in priors fixes a family parameter (the t family's nu)
         family = get_family(family, link=link).with_priors(priors)
-        self.design = build_design(formula, data, na_action=na_action, family=family,
-                                   offset=offset, weights=weights,
-                                   rank_deficient=rank_deficient)
+        # Parquet files or a Dask DataFrame: stream the statistics (issue 17)
+        self.streamed = is_streamed(data)
+        self.data = None if self.streamed else data
+        if self.streamed:
+            _refuse_structured(priors)
+            if family.link == "probit" or family.name == "t":
+                raise ValueError(f"the {family.name} family with the {family.link} link "
+                                 "cannot be fitted from streamed data (Parquet or Dask) yet; "
+                                 "load the rows into a pandas DataFrame")
+            self.design = stream_design(formula, data, na_action=na_action, family=family,
+                                        offset=offset, weights=weights,
+                                        rank_deficient=rank_deficient)
+        else:
+            self.design = build_design(formula, data, na_action=na_action, family=family,
+                                       offset=offset, weights=weights,
+                                       rank_deficient=rank_deficient,
+                                       smoothed=smoothed_terms(priors))
         self.family = self.design.family
         names, self.term_index = parameter_layout(self.design)
         self.names = tuple(names)
         check_parameter_names(self.design, self.names)
         self.user_priors = dict(priors) if isinstance(priors, dict) else priors
         self.priors = resolve_priors(self.design, priors)
+        structured = attach_structures(self.design, self.priors)
+        if structured is not self.design:       # structured terms (fastgibbs.gmrf)
+            self.design = structured
+            names, self.term_index = parameter_layout(self.design)
+            self.names = tuple(names)
+            check_parameter_names(self.design, self.names)
         self.problem = build_problem(self.design, self.priors)
         self.blocks = tuple(BlockInfo(factor=b.factor, variables=b.variables, columns=b.columns,
                                       lhs=b.lhs, levels=tuple(b.levels),
@@ -157,10 +188,11 @@ class Model:
         run lasts over a second (thread backend); the draws are the same either way."""
         return self._sample(self.problem, self.priors, self.data, chains, warmup, draws, thin,
                             seed, n_jobs, backend, interweave, self.build_time, progress,
-                            design=self.design)
+                            design=None if self.streamed else self.design)
 
     def response_design(self, y):
         """The design with response ``y`` (n_obs,), validated as the family requires."""
+        self._need_rows("refit (and simulate) a model with a new response")
         y = np.asarray(y, dtype=float)
         if y.shape != (self.design.n_obs,):
             raise ValueError(f"y must have shape ({self.design.n_obs},), got {y.shape}")
@@ -205,7 +237,14 @@ class Model:
         "params": {name: value}}``, with the parameters drawn from the prior (or taken
         from ``params``, a dict of values by parameter name, e.g. a fit's posterior
         means). :func:`fastgibbs.study` accepts exactly this list."""
+        self._need_rows("simulate datasets")
         return simulate_datasets(self, params=params, n=n, seed=seed)
+
+    def _need_rows(self, what):
+        if self.streamed:
+            raise ValueError(f"cannot {what} from data streamed from files or a Dask "
+                             "DataFrame: the model keeps their sufficient statistics, not "
+                             "the rows; build a Model on the data in memory (pandas) for this")
 
     def _sample(self, problem, priors, data, chains, warmup, draws, thin, seed, n_jobs, backend,
                 interweave, design_time, progress, design=None):
@@ -240,7 +279,9 @@ class Model:
             n_cells=problem.n_cells, sampler=sampler,
             offset_terms=self.design.offset_terms, offset_array=self.design.offset_array,
             family_options=self.family.options(),
+            structures={term: s.record() for term, s in self.design.structures.items()},
             design=design,
+            data_source=getattr(self.design, "source", None),
         )
 
 
@@ -257,7 +298,13 @@ def fit(formula, data, *, family="gaussian", priors=None, chains=4, warmup=1000,
         nested ``(1|a/b)`` or ``(1|a:b)``, varying slopes ``(1 + x | g)`` (correlated,
         inverse-Wishart prior) or ``(1 + x || g)`` (independent); ``offset(expr)``
         terms enter the linear predictor with coefficient 1.
-    data : pandas.DataFrame
+    data : pandas.DataFrame, Parquet files or dask.dataframe.DataFrame
+        Parquet files (a path, a glob such as ``"data/*.parquet"``, a directory or a
+        list of paths) or a Dask DataFrame are streamed: a gaussian model is fitted
+        from sufficient statistics summed chunk by chunk, a bernoulli or binomial
+        model from its cells, without holding the rows in memory (see
+        :mod:`fastgibbs.streaming`; ``offset`` and ``weights`` must then be column
+        names).
     family : {"gaussian", "bernoulli", "binomial", "poisson", "negativebinomial", "t"}
         bernoulli: 0/1, boolean or two-level categorical response (the second level is
         the event); binomial: ``p(successes, trials) ~ ...``; poisson and

@@ -78,6 +78,8 @@ class Block(TermNames):
     group: np.ndarray
     levels: np.ndarray
     correlated: bool
+    # {variable: (J,) the data's value of each level} (fastgibbs.gmrf orders time levels)
+    level_values: dict = field(default=None, repr=False, compare=False)
 
     @property
     def n_groups(self):
@@ -112,6 +114,7 @@ class Design:
     offset_terms: tuple = ()         # offset expressions (formula terms, offset= column)
     offset_array: bool = False       # an offset was given as an array (not re-evaluable)
     dropped_fixed: tuple = ()
+    structures: dict = field(default_factory=dict)   # term -> fastgibbs.gmrf.Structure
     rows: np.ndarray = None          # (n_obs,) positions in the data of the rows kept
 
     @property
@@ -133,7 +136,7 @@ class TermCoding:
 
 
 def build_design(formula, data, na_action="raise", family="gaussian", offset=None,
-                 weights=None, rank_deficient="drop", link=None):
+                 weights=None, rank_deficient="drop", link=None, smoothed=()):
     """Evaluate ``formula`` on ``data`` (a pandas DataFrame) into a :class:`Design`.
 
     ``na_action="raise"`` (default) refuses missing values in any column the formula
@@ -200,7 +203,7 @@ def build_design(formula, data, na_action="raise", family="gaussian", offset=Non
             terms = terms.keep_only(keep)
             fixed_names = terms.names
 
-    blocks, bar_terms = _blocks(parsed, data, family)
+    blocks, bar_terms = _blocks(parsed, data, family, smoothed)
     if trials is not None and np.all(trials == 1):
         for block in blocks:
             if block.n_groups == len(y):
@@ -351,18 +354,8 @@ def _independent_columns(X, names, rank_deficient):
     if ones:
         V[:, ones[0]] = 1.0
     norms = np.linalg.norm(V, axis=0)
-    keep = [c for c in range(p) if norms[c] > 0]
-    while keep:
-        # |R_jj| is column j's residual on the columns before it as long as those are
-        # independent: drop the first aliased column and decompose again
-        residual = np.abs(np.diag(np.linalg.qr(V[:, keep], mode="r")))
-        flagged = np.flatnonzero(residual <= RANK_TOLERANCE * norms[keep[:len(residual)]])
-        if flagged.size:
-            del keep[int(flagged[0])]
-        elif len(keep) > n:
-            del keep[n]
-        else:
-            break
+    keep = kept_columns(lambda cols: np.abs(np.diag(np.linalg.qr(V[:, cols], mode="r"))),
+                        norms, n)
     aliased = [c for c in range(p) if c not in set(keep)]
     if aliased and rank_deficient == "error":
         if n < p:
@@ -380,15 +373,70 @@ def _independent_columns(X, names, rank_deficient):
     return keep
 
 
-def _blocks(parsed, data, family):
+def kept_columns(residuals, norms, n):
+    """The columns kept by the rank rule of _independent_columns, from ``residuals``:
+    a function giving |R_jj| of an (implicit) QR decomposition of the columns ``cols``
+    (a list), ``norms`` (p,) of the columns and ``n`` the number of rows."""
+    keep = [c for c in range(len(norms)) if norms[c] > 0]
+    while keep:
+        # |R_jj| is column j's residual on the columns before it as long as those are
+        # independent: drop the first aliased column and decompose again
+        residual = residuals(keep)
+        flagged = np.flatnonzero(residual <= RANK_TOLERANCE * norms[keep[:len(residual)]])
+        if flagged.size:
+            del keep[int(flagged[0])]
+        elif len(keep) > n:
+            del keep[n]
+        else:
+            break
+    return keep
+
+
+def _blocks(parsed, data, family, smoothed=()):
     """The covariance blocks (see the module docstring) and, per block, each bar's
     coded terms for new data."""
     bars = []
     for term in parsed.groups:
         cols, Z, terms = _group_columns(term.lhs, data)
         bars.append((term, cols, Z, terms))
+    order, members = block_members(bars)
+    blocks, coding = [], []
+    for key in order:
+        variables = key[0]
+        factor = ":".join(variables)
+        group, levels = _group_index(data, variables)
+        if len(levels) < 2:
+            raise ValueError(f"grouping factor {factor!r} has a single level; it cannot vary")
+        # a structured prior (``smoothed``: its terms) ties the effects together, so
+        # one observation per level is the usual time series or areal model
+        if len(levels) == len(group) and "sigma" in family.dispersion \
+                and f"1|{factor}" not in smoothed:
+            raise ValueError(
+                f"grouping factor {factor!r} has one observation per level: in a "
+                f"{family.name} model its variance cannot be told apart from the residual "
+                "scale sigma "
+                "(lme4 refuses this too: 'number of levels of each grouping factor must be "
+                "< number of observations'); drop the term, or use it with a family "
+                "without sigma (an observation-level effect models overdispersion there)")
+        chosen = [bars[i] for i in members[key]]
+        first = np.empty(len(levels), dtype=np.intp)       # a row of each level
+        first[group[::-1]] = np.arange(len(group) - 1, -1, -1)
+        blocks.append(Block(
+            factor=factor, variables=variables, lhs=tuple(b[0].lhs for b in chosen),
+            columns=tuple(c for b in chosen for c in b[1]),
+            Z=np.ascontiguousarray(np.column_stack([b[2] for b in chosen])),
+            group=group, levels=levels, correlated=key[1] != "diagonal",
+            level_values={name: data[name].to_numpy()[first] for name in variables}))
+        coding.append(tuple(b[3] for b in chosen))
+    return tuple(blocks), tuple(coding)
+
+
+def block_members(bars):
+    """Which bars form each covariance block (see the module docstring): (keys in order,
+    {key: bar indices}) for ``bars``, a list of (GroupTerm, column names, ...). A
+    column that varies by a factor twice is refused."""
     seen = {}
-    for term, cols, _, _ in bars:
+    for term, cols, *_ in bars:
         for col in cols:
             label = f"{col}|{term.factor}"
             if label in seen:
@@ -399,35 +447,13 @@ def _blocks(parsed, data, family):
             seen[label] = term.source
     # one-column bars of a factor share one block of independent variances
     members, order = {}, []
-    for index, (term, cols, _, _) in enumerate(bars):
+    for index, (term, cols, *_) in enumerate(bars):
         key = (term.variables, "diagonal") if len(cols) == 1 else (term.variables, index)
         if key not in members:
             members[key] = []
             order.append(key)
         members[key].append(index)
-    blocks, coding = [], []
-    for key in order:
-        variables = key[0]
-        factor = ":".join(variables)
-        group, levels = _group_index(data, variables)
-        if len(levels) < 2:
-            raise ValueError(f"grouping factor {factor!r} has a single level; it cannot vary")
-        if len(levels) == len(group) and "sigma" in family.dispersion:
-            raise ValueError(
-                f"grouping factor {factor!r} has one observation per level: in a "
-                f"{family.name} model its variance cannot be told apart from the residual "
-                "scale sigma "
-                "(lme4 refuses this too: 'number of levels of each grouping factor must be "
-                "< number of observations'); drop the term, or use it with a family "
-                "without sigma (an observation-level effect models overdispersion there)")
-        chosen = [bars[i] for i in members[key]]
-        blocks.append(Block(
-            factor=factor, variables=variables, lhs=tuple(b[0].lhs for b in chosen),
-            columns=tuple(c for b in chosen for c in b[1]),
-            Z=np.ascontiguousarray(np.column_stack([b[2] for b in chosen])),
-            group=group, levels=levels, correlated=key[1] != "diagonal"))
-        coding.append(tuple(b[3] for b in chosen))
-    return tuple(blocks), tuple(coding)
+    return order, members
 
 
 def _group_columns(lhs, data, checks=True):

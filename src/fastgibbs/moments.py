@@ -3,7 +3,7 @@ their largest magnitude first, so data of 1e154 (whose squares overflow doubles)
 1e-160 (whose squares underflow) get the same relative precision as data near 1."""
 import numpy as np
 
-__all__ = ["mean_sd"]
+__all__ = ["ArrayMoments", "mean_sd"]
 
 
 def mean_sd(values, weights=None, center=True):
@@ -20,3 +20,55 @@ def mean_sd(values, weights=None, center=True):
     m = float(np.average(u, weights=w)) if center else 0.0
     sd = float(np.sqrt(np.average((u - m) ** 2, weights=w)))
     return m * top, sd * top
+
+
+class ArrayMoments:
+    """The weighted means and sds that the internal scaling (samplers/problem.py) and
+    the default priors (priors.py) read from a design, computed from its arrays.
+
+    A design streamed from files (fastgibbs.streaming) carries an object with the same
+    methods, computed from sums over chunks, as ``design.moments``; these two are the
+    only places that read the design's columns for moments. ``y_eff``: the response
+    after the offset (gaussian) or the response (other families); default:
+    ``design.y - design.offset``."""
+
+    def __init__(self, design, y_eff=None, weights=None):
+        self.design = design
+        self.weights = getattr(design, "weights", None) if weights is None else weights
+        self._y_eff = y_eff
+
+    def x(self, c, center=True):
+        """(mean, sd) of fixed-effect column c; (0, root mean square) if not center."""
+        return mean_sd(self.design.X[:, c], self.weights, center=center)
+
+    def x_all_ones(self, c):
+        return bool(np.all(self.design.X[:, c] == 1.0))
+
+    def z(self, k, c, center=True):
+        """(mean, sd) of column c of block k's Z; (0, rms) if not center."""
+        return mean_sd(self.design.blocks[k].Z[:, c], self.weights, center=center)
+
+    def y(self, center=True):
+        """(mean, sd) of the effective response y_eff."""
+        y_eff = self._y_eff
+        if y_eff is None:
+            y_eff = self.design.y - _offset(self.design)
+        return mean_sd(y_eff, self.weights, center=center)
+
+    @property
+    def has_offset(self):
+        return bool(np.any(_offset(self.design)))
+
+    def prior_scale(self, family):
+        """The family's (location, scale) of data-scaled default priors."""
+        d = self.design
+        return family.prior_scale(d.y, getattr(d, "trials", None), _offset(d), self.weights)
+
+    def dispersion_priors(self, family):
+        return family.default_dispersion_priors(self.design.y - _offset(self.design),
+                                                self.weights)
+
+
+def _offset(design):
+    offset = getattr(design, "offset", None)
+    return np.zeros(design.n_obs) if offset is None else offset

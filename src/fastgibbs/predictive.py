@@ -83,7 +83,8 @@ def fitted_rows(fit):
     design = getattr(fit, "design", None)
     if design is None:
         raise ValueError("this fit does not keep the design it was sampled on (a fit read "
-                         "by fg.load): pass newdata, the data it was fitted to")
+                         "by fg.load, or fitted to data streamed from files or Dask): pass "
+                         "newdata, the data it was fitted to")
     blocks = design.blocks
     trials = design.trials
     if trials is None and fit.family == "bernoulli":
@@ -308,6 +309,14 @@ def draw_chunks(fit, rows, terms, draws=None, rng=None, chunk=None):
             continue
         if rows.level[k] is None:
             raise ValueError(f"the rows lack the groups of {fit.blocks[k].factor!r}")
+        structured = [t for t in fit.blocks[k].terms if t in (getattr(fit, "structures", None)
+                                                              or {})]
+        if rows.n_new[k] and structured:          # fastgibbs.structured: no forecasts yet
+            raise ValueError(
+                f"{rows.n_new[k]} level(s) of {fit.blocks[k].factor!r} were not in the fit, and "
+                f"{structured[0]!r} has a structured prior "
+                f"({fit.structures[structured[0]]['kind']}): forecasting new times or areas "
+                "is not supported yet; predict the fitted levels, or leave the term out")
         effects[k] = (_block_draws(fit, fit.blocks[k], draws),
                       _block_cholesky(fit, fit.blocks[k], draws) if rows.n_new[k] else None)
         if rows.n_new[k] and rng is None:

@@ -42,9 +42,9 @@ import sys
 import numpy as np
 
 from ._kinds import VariancePrior
-from .moments import mean_sd
+from .moments import ArrayMoments
 
-__all__ = ["Normal", "InvGamma", "HalfCauchy", "InvWishart", "Gamma"]
+__all__ = ["Normal", "InvGamma", "HalfCauchy", "InvWishart", "Gamma", "Beta"]
 
 # kind codes of the kernels (defined once, in _kinds.pxd)
 KIND_INV_GAMMA = int(VariancePrior.PRIOR_INV_GAMMA)
@@ -175,41 +175,38 @@ def default_priors(design):
     from .families import get_family
 
     family = get_family(design.family if design.family is not None else "gaussian")
-    offset = design.offset if getattr(design, "offset", None) is not None \
-        else np.zeros(design.n_obs)
-    mean_y, sd_y = family.prior_scale(design.y, design.trials, offset,
-                                      getattr(design, "weights", None))
+    # the columns' moments: from the arrays, or from the sums of a streamed design
+    moments = getattr(design, "moments", None) or ArrayMoments(design)
+    mean_y, sd_y = moments.prior_scale(family)
     out = {}
-    X, names = design.X, design.fixed_names
-    w = getattr(design, "weights", None)
+    names = design.fixed_names
 
-    def mean(v):
-        return mean_sd(v, w)[0]
+    def mean(c):
+        return moments.x(c)[0]
 
-    def sd(v):
-        return mean_sd(v, w)[1]
+    def sd(c):
+        return moments.x(c)[1]
 
     slopes = [c for c, name in enumerate(names) if name != "Intercept"]
-    sds = {c: sd(X[:, c]) for c in slopes}
-    shift = sum(abs(mean(X[:, c])) / sds[c] for c in slopes if sds[c] > 0)
+    sds = {c: sd(c) for c in slopes}
+    shift = sum(abs(mean(c)) / sds[c] for c in slopes if sds[c] > 0)
     for c, name in enumerate(names):
         if name == "Intercept":
             out[name] = Normal(mean_y, 10.0 * sd_y * (1.0 + shift))
         else:
-            scale = sds[c] if sds[c] > 0 else mean_sd(X[:, c], w, center=False)[1]
+            scale = sds[c] if sds[c] > 0 else moments.x(c, center=False)[1]
             out[name] = Normal(0.0, 2.5 * sd_y / scale)
-    out.update(family.default_dispersion_priors(design.y - offset,
-                                                getattr(design, "weights", None)))
-    for block in design.blocks:
+    out.update(moments.dispersion_priors(family))
+    for k, block in enumerate(design.blocks):
         if block.correlated:
             scales = []
             for c, col in enumerate(block.columns):
-                sd_z = sd(block.Z[:, c])
+                sd_z = moments.z(k, c)[1]
                 scales.append(sd_y if col == "1" or sd_z == 0 else sd_y / sd_z)
             out[block.covariance_key] = InvWishart(block.n_re + 1, np.square(scales))
         else:
             for c, (term, col) in enumerate(zip(block.terms, block.columns)):
-                sd_z = sd(block.Z[:, c])
+                sd_z = moments.z(k, c)[1]
                 out[term] = HalfCauchy(sd_y if col == "1" or sd_z == 0 else sd_y / sd_z)
     return out
 
@@ -244,6 +241,14 @@ def resolve_priors(design, priors):
                 extra = " or a positive number (which fixes nu)" if key == "nu" else ""
                 raise TypeError(f"prior for {key!r} must be fg.Gamma(shape, rate){extra}, "
                                 f"got {prior!r}")
+        elif _is_structured(prior):
+            # a structured prior on a group term (fastgibbs.structured): its sd prior
+            # defaults to the term's; the structure is checked against the data later
+            if key not in {t for block in design.blocks for t in block.terms}:
+                raise TypeError(f"{prior} is a prior on the effects of a group term such as "
+                                f"'1|year', not on {key!r}")
+            if prior.sd is None:
+                prior = prior.with_sd(resolved[key])
         elif not isinstance(prior, VARIANCE_PRIORS):
             raise TypeError(f"prior for {key!r} must be fg.InvGamma (on the variance) or "
                             f"fg.HalfCauchy (on the sd), got {prior!r}")
@@ -345,3 +350,24 @@ class InvWishart:
     def __str__(self):
         diag = ", ".join(f"{v:.4g}" for v in np.diag(self.scale))
         return f"InvWishart({self.df:.4g}, diag({diag}){'' if np.count_nonzero(self.scale - np.diag(np.diag(self.scale))) == 0 else ' + off-diagonal'})"
+
+
+@dataclass(frozen=True)
+class Beta:
+    """Beta(a, b) prior on a quantity in (0, 1): density proportional to
+    x^(a-1) (1-x)^(b-1). Used by fg.BYM2 (phi) and fg.AR1 (on (1 + rho) / 2)."""
+
+    a: float = 1.0
+    b: float = 1.0
+
+    def __post_init__(self):
+        object.__setattr__(self, "a", _positive_finite(self.a, "Beta a"))
+        object.__setattr__(self, "b", _positive_finite(self.b, "Beta b"))
+
+    def __str__(self):
+        return f"Beta({self.a:.4g}, {self.b:.4g})"
+
+
+def _is_structured(prior):
+    from .structured import STRUCTURED
+    return isinstance(prior, STRUCTURED)

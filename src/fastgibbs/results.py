@@ -60,9 +60,13 @@ class Fit(CheckingMixin, Lme4Mixin, PlotsMixin, PPCPlotsMixin, ExportMixin, Diag
     # JSON record of the fixed-effects design (fixed_design.py): made when saving, set by load
     fixed_design: dict = field(default=None, repr=False)
     data: object = field(default=None, repr=False)         # the DataFrame fitted (not saved)
+    # structured terms: term -> fastgibbs.gmrf.Structure.record() (times, series, areas)
+    structures: dict = field(default_factory=dict)
     # the Design sampled (y, X, Z, offset, trials, weights of the fitted rows; not saved):
     # fitted values, residuals, log-likelihoods and predictive checks are computed on it
     design: object = field(default=None, repr=False)
+    # streamed data (issue 17): kind, paths, fingerprint and rows of the source, not the rows
+    data_source: dict = field(default=None, repr=False)
     _summary_cache: dict = field(default_factory=dict, repr=False)
 
     def family_object(self):
@@ -177,6 +181,10 @@ class Fit(CheckingMixin, Lme4Mixin, PlotsMixin, PPCPlotsMixin, ExportMixin, Diag
                 lines.append("                Variance = Std.Dev.^2, as in lme4's VarCorr):")
                 lines.append(self._random_effects_table(table, lo, hi, level).to_string(
                     index=False, float_format=lambda v: f"{v:.4g}", na_rep=""))
+                if self.structures:                     # fastgibbs.structured
+                    from .gmrf import describe_record
+                    lines += [f"  {describe_record(term, record)}"
+                              for term, record in self.structures.items()]
                 lines.append("")
             lines.append(f"Fixed effects (Estimate: posterior mean; Est.Error: posterior sd; "
                          f"{level} interval):")

@@ -36,6 +36,7 @@ import zlib
 import numpy as np
 
 from . import priors as _priors
+from . import structured as _structured
 from .fixed_design import check_record, describe, rebuild
 from .lme4 import BlockInfo
 
@@ -47,7 +48,9 @@ MEMBERS = ("draws", "warmup", "metadata")
 ZIP_MAGIC = b"PK\x03\x04"
 PRIOR_TYPES = {cls.__name__: cls for cls in (_priors.Normal, _priors.InvGamma,
                                              _priors.HalfCauchy, _priors.InvWishart,
-                                             _priors.Gamma)}
+                                             _priors.Gamma, _priors.Beta)}
+# structured priors (fastgibbs.structured) hold priors (sd, rho, phi): written nested
+PRIOR_TYPES.update({cls.__name__: cls for cls in _structured.STRUCTURED})
 NEW_FILE_MODE = 0o666       # less the umask, as open() gives
 
 
@@ -82,12 +85,14 @@ def _plain(value):
 # Codecs: Fit field <-> JSON
 # ----------------------------------------------------------------------------------
 def _prior_to_json(prior):
-    fields = {f.name: _plain(getattr(prior, f.name)) for f in dataclasses.fields(prior)}
+    fields = {f.name: _prior_to_json(v) if type(v).__name__ in PRIOR_TYPES else _plain(v)
+              for f in dataclasses.fields(prior) for v in [getattr(prior, f.name)]}
     return {"type": type(prior).__name__, **fields}
 
 
 def _prior_from_json(entry):
-    entry = dict(entry)
+    entry = {k: _prior_from_json(v) if isinstance(v, dict) and "type" in v else v
+             for k, v in entry.items()}
     cls = PRIOR_TYPES[entry.pop("type")]
     return cls(**entry)
 
@@ -216,7 +221,8 @@ def _check_prior(entry):
     if not isinstance(entry, dict) or entry.get("type") not in PRIOR_TYPES:
         return False
     names = {f.name for f in dataclasses.fields(PRIOR_TYPES[entry["type"]])}
-    return set(entry) == names | {"type"}
+    nested = [v for v in entry.values() if isinstance(v, dict)]     # structured priors
+    return set(entry) == names | {"type"} and all(_check_prior(v) for v in nested)
 
 
 def _check_fields(stored, n_params):
@@ -337,6 +343,12 @@ CHECKS = {
     "offset_array": lambda v, s, n: isinstance(v, bool) or _fail("offset_array",
                                                                   "must be true or false"),
     "family_options": lambda v, s, n: _check_family_options(v),
+    # streamed fits (issue 17): kind, paths, n_files, n_partitions, n_rows, fingerprint
+    "data_source": lambda v, s, n: v is None or _mapping(v, "data_source", lambda x: (
+        isinstance(x, str) or _is_int(x) or (isinstance(x, list) and all(
+            isinstance(p, str) for p in x)))),
+    "structures": lambda v, s, n: _mapping(v, "structures", lambda r: isinstance(r, dict)
+                                           and r.get("kind") in _structured.KINDS),
 }
 
 

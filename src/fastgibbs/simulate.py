@@ -62,6 +62,14 @@ def draw_parameters(model, rng, params=None):
     ``params`` are kept, the rest drawn from the prior (group effects from
     N(0, Sigma_k) given the block's covariance)."""
     params = dict(params or {})
+    for term, structure in (getattr(model.design, "structures", None) or {}).items():
+        # fastgibbs.structured: drawing the field from its prior is not written yet
+        missing = [n for n in model.names if n.startswith(term + "[") or n.startswith(term + "_")]
+        missing = [n for n in missing if n not in params]
+        if missing:
+            raise ValueError(f"cannot simulate from the prior of the structured term {term!r} "
+                             f"({structure.kind}) yet: pass its sd, its effects (and rho/phi) "
+                             f"in params=, e.g. {missing[0]!r}")
     out = {}
     for name in model.design.fixed_names:
         prior = model.priors[name]

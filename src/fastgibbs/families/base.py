@@ -95,6 +95,26 @@ class Family:
         """{name: prior} for the dispersion parameters (empty if none)."""
         return {}
 
+    # ---- data streamed from files (fastgibbs.streaming) -------------------------------
+    # The default priors of a streamed design come from sums over chunks, ``moments``
+    # (fastgibbs.streaming: StreamedMoments of a gaussian design, whose ``y()`` gives
+    # the weighted mean and sd of y - offset; CellMoments of a binomial one). A family
+    # whose prior_scale or default_dispersion_priors reads the data must say here how
+    # they follow from those sums.
+    def prior_scale_from(self, moments):
+        """prior_scale of a streamed design."""
+        if type(self).prior_scale is Family.prior_scale:     # does not read the data
+            return self.prior_scale(None, None, None, None)
+        raise NotImplementedError(f"the {self.name} family cannot be fitted to streamed data "
+                                  "yet (its default priors read the data)")
+
+    def dispersion_priors_from(self, moments):
+        """default_dispersion_priors of a streamed design."""
+        if type(self).default_dispersion_priors is Family.default_dispersion_priors:
+            return {}
+        raise NotImplementedError(f"the {self.name} family cannot be fitted to streamed data "
+                                  "yet (its default dispersion prior reads the data)")
+
     # ---- likelihood, simulation ----------------------------------------------------
     def parameter_draws(self, get):
         """{name: draws (n_samples,)} of the family's own parameters, from ``get(name)``

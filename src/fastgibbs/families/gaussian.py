@@ -40,6 +40,15 @@ class Gaussian(Family):
         _, sd = mean_sd(y, weights)
         return {"sigma": HalfCauchy(sd if sd > 0 and np.isfinite(sd) else 1.0)}
 
+    def prior_scale_from(self, moments):
+        mean, sd = moments.y()
+        return mean, (sd if sd > 0 and np.isfinite(sd) else 1.0)
+
+    def dispersion_priors_from(self, moments):
+        from ..priors import HalfCauchy
+        _, sd = moments.y()
+        return {"sigma": HalfCauchy(sd if sd > 0 and np.isfinite(sd) else 1.0)}
+
     def log_likelihood(self, y, eta, params, trials=None):
         sigma = params["sigma"]
         z = (y - eta) / sigma

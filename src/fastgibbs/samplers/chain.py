@@ -43,9 +43,21 @@ def initial_state(problem, rng):
     xi_sigma = 1.0 / sigma_b ** 2 if kind == int(VariancePrior.PRIOR_HALF_CAUCHY) else 1.0
     parts = [np.diag(tau2[problem.vc_off[k]:problem.vc_off[k] + q]).ravel()
              for k, q in enumerate(problem.n_re)]
-    return {"beta": beta, "u": u, "tau2": tau2, "vc_xi": vc_xi.astype(float),
-            "sigma": np.array([sigma2, xi_sigma]), "disp": _initial_dispersion(problem, rng),
-            "re_cov": np.concatenate(parts) if parts else np.zeros(0)}
+    state = {"beta": beta, "u": u, "tau2": tau2, "vc_xi": vc_xi.astype(float),
+             "sigma": np.array([sigma2, xi_sigma]),
+             "disp": _initial_dispersion(problem, rng),
+             "re_cov": np.concatenate(parts) if parts else np.zeros(0)}
+    if problem.structured is not None:
+        st = problem.structured
+        # rho (AR1: below 0 only on whole steps) and phi (BYM2) away from their bounds;
+        # BYM2's s starts at 0 (the first sweep draws it with the effects)
+        par = np.empty(st["n_par"])
+        for k in np.flatnonzero(st["par"] >= 0):
+            low = -0.8 if st["negative"][k] else 0.1
+            par[st["par"][k]] = rng.uniform(low, 0.8)
+        state["struct_par"] = par
+        state["struct_aux"] = np.zeros(st["n_aux"])
+    return state
 
 
 def _initial_dispersion(problem, rng):

@@ -28,10 +28,15 @@ from functools import cached_property
 import numpy as np
 
 from .._kinds import Covariance, Family as Kind, VariancePrior
-from ..moments import mean_sd
+from ..moments import ArrayMoments, mean_sd
+from ..gmrf import kernel_arrays
 from ..priors import HalfCauchy, InvGamma
 
-__all__ = ["Problem", "Transform", "build_problem", "with_response", "parameter_layout"]
+__all__ = ["Problem", "Statistics", "Transform", "build_problem", "data_statistics",
+           "problem_from_statistics", "with_response", "parameter_layout"]
+
+# the parameter beside the sd of a structured term, by kind (fastgibbs.gmrf)
+STRUCTURE_PARAMETER = {"ar1": "rho", "bym2": "phi"}
 
 # A prior on a sd, put on the kernel's scale (where the data's sd is 1), must centre it
 # within SD_RANGE: a prior holding an sd 1e30 times from the data's scale gives
@@ -139,6 +144,7 @@ class Problem:
     row_cell: np.ndarray = None     # (n_obs,) the cell of each row (augmented families)
     # family-specific kernel input: Student-t {"nu_fixed", "nu"}
     family_args: dict = None
+    structured: dict = None         # structured terms' arrays (fastgibbs.gmrf.kernel_arrays)
 
     @property
     def n_vc(self):
@@ -178,6 +184,8 @@ class Problem:
         parts.append(np.ones(self.n_disp))
         for k, q in enumerate(self.n_re):
             parts.append(tf.y_scale / tf.z_scale[k])
+            if self.structured is not None and self.structured["par"][k] >= 0:
+                parts.append([1.0])                  # rho or phi of a structured term
             if self.cov_kind[k] == int(Covariance.COV_INV_WISHART):
                 parts.append(np.ones(q * (q - 1) // 2))
         for k, q in enumerate(self.n_re):
@@ -191,8 +199,12 @@ def parameter_layout(design):
     Returns (names, term_index) where term_index maps ``"1|state"`` to the column
     positions of its group effects in level order."""
     names = list(design.fixed_names) + list(design.family.dispersion)
+    structures = getattr(design, "structures", None) or {}
     for block in design.blocks:
         names += [f"{term}_sigma" for term in block.terms]
+        names += [f"{term}_{STRUCTURE_PARAMETER[structures[term].kind]}"
+                  for term in block.terms if term in structures
+                  and structures[term].kind in STRUCTURE_PARAMETER]
         names += list(block.correlation_names)
     start = len(names)
     term_index = {}
@@ -210,20 +222,27 @@ def parameter_layout(design):
 # The internal parametrisation
 # ----------------------------------------------------------------------------------
 def _transform(design, y, weights, scaling=None):
-    X = design.X
-    p = X.shape[1]
+    return transform_from_moments(design, ArrayMoments(design, y_eff=y, weights=weights),
+                                  scaling)
+
+
+def transform_from_moments(design, moments, scaling=None):
+    """The :class:`Transform` of ``design`` from the weighted moments of its columns
+    (``moments``: a fastgibbs.moments.ArrayMoments of the arrays, or the sums of a
+    streamed design, fastgibbs.streaming)."""
     names = design.fixed_names
+    p = len(names)
     intercept = names.index("Intercept") if "Intercept" in names else -1
-    if intercept >= 0 and not np.all(X[:, intercept] == 1.0):
+    if intercept >= 0 and not moments.x_all_ones(intercept):
         intercept = -1
     center = np.zeros(p)
     scale = np.ones(p)
     for m in range(p):
         if m == intercept:
             continue
-        mean, sd = mean_sd(X[:, m], weights, center=intercept >= 0)
+        mean, sd = moments.x(m, center=intercept >= 0)
         if not sd > 0:                      # a constant column without an intercept
-            _, sd = mean_sd(X[:, m], weights, center=False)
+            _, sd = moments.x(m, center=False)
         center[m] = mean
         scale[m] = sd if sd > 0 else 1.0
     shift, y_scale = 0.0, 1.0
@@ -231,16 +250,15 @@ def _transform(design, y, weights, scaling=None):
         if scaling is not None:
             shift, y_scale = scaling
         else:
-            _, sd = mean_sd(y, weights)
+            _, sd = moments.y()
             if not (sd > 0) or not np.isfinite(sd):
                 raise ValueError(f"response {design.response!r} is constant"
-                                 + (" after the offset" if np.any(design.offset) else "")
+                                 + (" after the offset" if moments.has_offset else "")
                                  + ": a gaussian model has nothing to fit (sigma would be 0)")
-            shift, y_scale = mean_sd(y, weights, center=intercept >= 0)
+            shift, y_scale = moments.y(center=intercept >= 0)
     z_scale = []
-    for block in design.blocks:
-        rms = np.array([mean_sd(block.Z[:, c], weights, center=False)[1]
-                        for c in range(block.n_re)])
+    for k, block in enumerate(design.blocks):
+        rms = np.array([moments.z(k, c, center=False)[1] for c in range(block.n_re)])
         z_scale.append(np.where(rms > 0, rms, 1.0))
     return Transform(y_shift=shift, y_scale=y_scale, x_center=center, x_scale=scale,
                      intercept=intercept, z_scale=tuple(z_scale))
@@ -415,10 +433,8 @@ def pair_cells(groups, Zs, n_groups, weights=None):
     row_pair_cell (n_pairs * n,)), the last giving each row's cell per pair in the
     kernel's pair order (k outer, l != k inner)."""
     B = len(groups)
-    n = len(groups[0]) if B else 0
-    pair_row_off = np.zeros(B * B, dtype=np.intp)
-    rowptr, cols, vals, val_offs, row_cell = [], [], [], [], []
-    n_rows = n_cells = n_vals = 0
+    tables, row_cell = {}, []
+    n_cells = 0
     for k in range(B):
         for l in range(B):
             if k == l:
@@ -429,8 +445,27 @@ def pair_cells(groups, Zs, n_groups, weights=None):
                               for c2 in range(Zs[l].shape[1])], axis=1)
             if weights is not None:
                 prods = prods * weights[:, None]
-            cell_sums = _group_sums(inverse.ravel(), prods, len(uniq))
+            tables[k, l] = (uniq, _group_sums(inverse.ravel(), prods, len(uniq)))
             row_cell.append(n_cells + inverse.ravel())
+            n_cells += len(uniq)
+    return pair_layout(tables, n_groups) + (_cat_as(row_cell, np.intp),)
+
+
+def pair_layout(tables, n_groups):
+    """The kernel's CSR layout of the cells of every ordered pair of blocks from
+    ``tables[k, l] = (keys, sums)``: the sorted cell keys g_k * J_l + g_l (int64) and
+    their sums (n_cells, q_k * q_l) of Z_k'W Z_l.
+
+    Returns (pair_row_off (B*B,), rowptr, cell_col, cell_val_off, cell_val)."""
+    B = len(n_groups)
+    pair_row_off = np.zeros(B * B, dtype=np.intp)
+    rowptr, cols, vals, val_offs = [], [], [], []
+    n_rows = n_cells = n_vals = 0
+    for k in range(B):
+        for l in range(B):
+            if k == l:
+                continue
+            uniq, cell_sums = tables[k, l]
             rows = uniq // n_groups[l]
             counts = np.bincount(rows, minlength=n_groups[k])
             pair_row_off[k * B + l] = n_rows
@@ -438,19 +473,19 @@ def pair_cells(groups, Zs, n_groups, weights=None):
             n_rows += n_groups[k] + 1
             cols.append(uniq % n_groups[l])
             vals.append(cell_sums.ravel())
-            val_offs.append(n_vals + Zs[k].shape[1] * Zs[l].shape[1] * np.arange(len(uniq)))
+            val_offs.append(n_vals + cell_sums.shape[1] * np.arange(len(uniq)))
             n_cells += len(uniq)
             n_vals += cell_sums.size
-
-    def cat(parts, dtype):
-        return np.ascontiguousarray(np.concatenate(parts).astype(dtype)) if parts \
-            else np.zeros(0, dtype=dtype)
-
-    return (pair_row_off, cat(rowptr, np.intp), cat(cols, np.intp), cat(val_offs, np.intp),
-            cat(vals, float), cat(row_cell, np.intp))
+    return (pair_row_off, _cat_as(rowptr, np.intp), _cat_as(cols, np.intp),
+            _cat_as(val_offs, np.intp), _cat_as(vals, float))
 
 
-def nested_chains(n_groups, pair_row_off, rowptr):
+def _cat_as(parts, dtype):
+    return np.ascontiguousarray(np.concatenate(parts).astype(dtype)) if parts \
+        else np.zeros(0, dtype=dtype)
+
+
+def nested_chains(n_groups, pair_row_off, rowptr, alone=()):
     """Split the blocks into chains of nested blocks, each drawn jointly by the kernel.
 
     Block k is nested in block l when each group of k meets exactly one group of l (one
@@ -458,12 +493,13 @@ def nested_chains(n_groups, pair_row_off, rowptr):
     groups (ties: the earlier block) that it is nested in and that has fewer or as many
     groups; a parent continues a chain with one child only (the one with the most
     groups), so ``(1 | a/b/c)`` is one chain a, a:b, a:b:c, and ``(1 | a) + (1 | b)``
-    two chains. Returns (chain_order, chain_start, parent_block)."""
+    two chains. Blocks in ``alone`` (structured terms) form chains of their own.
+    Returns (chain_order, chain_start, parent_block)."""
     B = len(n_groups)
     nested = np.zeros((B, B), dtype=bool)
     for k in range(B):
         for l in range(B):
-            if k == l:
+            if k == l or k in alone or l in alone:
                 continue
             row0 = pair_row_off[k * B + l]
             counts = np.diff(rowptr[row0:row0 + n_groups[k] + 1])
@@ -511,14 +547,15 @@ def _gaussian_statistics(X, y, blocks, w):
     return stats
 
 
-def _check_conditioning(design, priors, X, w, prior_prec):
+def _check_conditioning(design, priors, xwx, prior_prec):
     """Refuse fixed-effect priors so narrow against the data that the precision of beta
-    (X'WX + prior precision, on the kernel's scale) cannot be factorised in doubles: a
-    prior sd of 1 on the intercept of a response whose sd is 1e100, say."""
-    p = X.shape[1]
+    (X'WX + prior precision, on the kernel's scale; ``xwx`` is X'WX) cannot be
+    factorised in doubles: a prior sd of 1 on the intercept of a response whose sd is
+    1e100, say."""
+    p = xwx.shape[0]
     if p == 0:
         return
-    M = (X * w[:, None]).T @ X + prior_prec
+    M = xwx + prior_prec
     d = np.sqrt(np.abs(np.diag(M)))
     if not np.all(np.isfinite(M)) or not np.all(d > 0):
         return                      # other checks name these (collinear, unrepresentable)
@@ -532,14 +569,25 @@ def _check_conditioning(design, priors, X, w, prior_prec):
                      "double precision; widen it (priors are on the scale of y and x)")
 
 
-def _check_group_columns(design, blocks, w):
+def _group_column_moments(blocks, w):
+    """Per block, what _check_group_columns reads: the weighted sds (q,) of the scaled
+    columns of Z and, for blocks of two or more columns, Z'WZ (q, q)."""
+    out = []
+    for b in blocks:
+        sds = np.array([mean_sd(b.Z[:, c], w)[1] for c in range(b.n_re)])
+        out.append((sds, (b.Z * w[:, None]).T @ b.Z if b.n_re >= 2 else None))
+    return tuple(out)
+
+
+def _check_group_columns(design, group_moments):
     """Refuse a term whose varying columns are nearly collinear (x far from 0 against its
     spread in (1 + x | g)): the per-group precisions could not be factorised. The
     columns are not centred inside, since that would change the model of a correlated
-    or ``||`` term; lme4 warns of such terms too ("rescale variables")."""
-    for block, scaled in zip(design.blocks, blocks):
+    or ``||`` term; lme4 warns of such terms too ("rescale variables").
+    ``group_moments``: see _group_column_moments."""
+    for block, (sds, M) in zip(design.blocks, group_moments):
         for c, column in enumerate(block.columns):
-            _, sd = mean_sd(scaled.Z[:, c], w)
+            sd = sds[c]
             if column != "1" and sd < 1e-7:       # Z is scaled to root mean square 1
                 raise ValueError(
                     f"{column!r} varies by {block.factor!r} but is nearly constant (its sd is "
@@ -547,8 +595,6 @@ def _check_group_columns(design, blocks, w):
                     f"scale({column}), or drop it from the group term")
         if block.n_re < 2:
             continue
-        Z = scaled.Z
-        M = (Z * w[:, None]).T @ Z
         d = np.sqrt(np.diag(M))
         if np.all(d > 0) and np.linalg.eigvalsh(M / np.outer(d, d))[0] < 1e-10:
             raise ValueError(
@@ -607,36 +653,85 @@ def _cells(design, blocks, X, y, w):
         cy, cn = total(w * y), np.ones(n_cells)
         with np.errstate(divide="ignore"):
             coff = np.log(total(w * np.exp(offset - offset.max()))) + offset.max()
-    keep = cn > 0 if kind != Kind.FAMILY_POISSON else np.isfinite(coff)
+    keep = kept_cells(kind, cn, coff)
     if not keep.all():                          # cells of zero weight only
         remap = np.full(n_cells, -1, dtype=np.intp)
         remap[keep] = np.arange(int(keep.sum()))
         inverse, first, cy, cn, coff = remap[inverse], first[keep], cy[keep], cn[keep], coff[keep]
     cell_blocks = [(b.group[first], np.ascontiguousarray(b.Z[first])) for b in blocks]
+    return cell_arrays(X[first], cell_blocks, cy, cn, coff), cell_blocks, inverse
+
+
+def kept_cells(kind, cn, coff):
+    """The cells that carry weight (a Poisson cell of zero exposure has offset -inf)."""
+    return cn > 0 if kind != Kind.FAMILY_POISSON else np.isfinite(coff)
+
+
+def cell_arrays(X, cell_blocks, cy, cn, coff):
+    """The kernel's cell dict from the cells' rows of X (n_cells, p), their (group, Z)
+    per block, responses, sizes and offsets."""
     z_parts = [z.ravel() for _, z in cell_blocks]
-    cells = {
-        "X": np.ascontiguousarray(X[first]), "y": cy, "n": cn, "offset": coff,
+    return {
+        "X": np.ascontiguousarray(X), "y": cy, "n": cn, "offset": coff,
         "Z": _cat(z_parts),
         "z_off": np.concatenate([[0], np.cumsum([len(z) for z in z_parts])[:-1]]).astype(np.intp)
         if z_parts else np.zeros(0, dtype=np.intp),
         "group": np.ascontiguousarray(np.concatenate([g for g, _ in cell_blocks])).astype(np.intp)
-        if blocks else np.zeros(0, dtype=np.intp),
+        if cell_blocks else np.zeros(0, dtype=np.intp),
     }
-    return cells, cell_blocks, inverse
+
+
+def cell_statistics(family, cells, cell_blocks, offs, p, n_obs):
+    """The kernel's inputs of a family that works on cells: (pairs, stats, mixtures).
+    The cells between blocks get their structure (values 0; the kernel fills them with
+    the latent weights), ``cells`` its pair index (``pair_cell``), and the gaussian
+    statistics are zeros of the right sizes."""
+    pairs = pair_cells([g for g, _ in cell_blocks], [z for _, z in cell_blocks],
+                       offs["n_groups"])
+    cells["pair_cell"] = pairs[5]
+    pairs = pairs[:4] + (np.zeros_like(pairs[4]),) + pairs[5:]
+    n_u = int(np.sum(offs["n_groups"] * offs["n_re"])) if len(offs["n_groups"]) else 0
+    stats = {"n_obs": n_obs, "yty": 0.0, "xtx": np.zeros((p, p)), "xty": np.zeros(p),
+             "ztz": np.zeros(int(np.sum(offs["n_groups"] * offs["n_re"] ** 2))),
+             "ztx": np.zeros(n_u * p), "zty": np.zeros(n_u)}
+    mixtures = None
+    if family.kind == Kind.FAMILY_POISSON:
+        from ..families.poisson import mixture_tables
+        mixtures, cells["mixture"] = mixture_tables(cells["y"])
+    return pairs, stats, mixtures
 
 
 # ----------------------------------------------------------------------------------
 # The problem
 # ----------------------------------------------------------------------------------
-def build_problem(design, priors, y=None, scaling=None, reuse=None):
-    """Kernel input for ``design`` under ``priors`` (a dict from resolve_priors).
+@dataclass(frozen=True, eq=False)
+class Statistics:
+    """Everything the kernel's input takes from the data, on the kernel's scale: what
+    :func:`build_problem` consumes. :func:`data_statistics` computes it from a Design
+    in memory (one chunk of rows); fastgibbs.streaming sums it over chunks of data that
+    do not fit in memory.
 
-    ``y`` replaces the design's response (same rows); ``scaling=(shift, scale)`` fixes
-    the gaussian response's internal shift and scale instead of taking them from y
-    (Geweke tests keep one scale while y changes). ``reuse``: a problem built for the
-    same design, whose statistics that do not depend on y (X'WX, Z'WZ, Z'WX, the
-    cells between blocks; binomial cells) are taken as they are: a refit then costs
-    O(n_obs (p + sum_k q_k))."""
+    ``stats``: n_obs, yty, xtx, xty, ztz, ztx, zty (gaussian; zeros otherwise);
+    ``pairs``: the cells between blocks (pair_layout, plus the cells' pair index for
+    families on cells); ``cells``, ``mixtures``, ``row_cell``: families on cells (see
+    _cells; ``row_cell`` only in memory, for refits); ``xwx``: X'WX (p, p);
+    ``group_moments``: see _group_column_moments; ``spread``: the weighted sum of
+    squares of the gaussian y about its mean (None skips the exact-fit check)."""
+
+    transform: Transform
+    stats: dict
+    pairs: tuple
+    xwx: np.ndarray
+    group_moments: tuple
+    spread: float = None
+    cells: dict = None
+    mixtures: dict = None
+    row_cell: np.ndarray = None
+
+
+def data_statistics(design, y=None, scaling=None, reuse=None):
+    """The :class:`Statistics` of a Design in memory (see build_problem for the
+    arguments)."""
     family = design.family
     y = design.y if y is None else np.asarray(y, dtype=float)
     w = np.ones(design.n_obs) if design.weights is None else design.weights
@@ -650,8 +745,7 @@ def build_problem(design, priors, y=None, scaling=None, reuse=None):
               for b, zs in zip(design.blocks, tf.z_scale)]
     p = X_int.shape[1]
     offs = _block_offsets(blocks, p)
-    n_u = int(np.sum(offs["n_groups"] * offs["n_re"])) if blocks else 0
-    cells, mixtures, row_cell = None, None, None
+    cells, mixtures, row_cell, spread, xwx = None, None, None, None, None
     if gaussian:
         y_int = (y_eff - tf.y_shift) / tf.y_scale
         if reuse is None:
@@ -663,9 +757,10 @@ def build_problem(design, priors, y=None, scaling=None, reuse=None):
             stats.update(n_obs=reuse.n_obs, xtx=reuse.xtx, ztz=reuse.ztz, ztx=reuse.ztx)
             pairs = (reuse.pair_row_off, reuse.rowptr, reuse.cell_col, reuse.cell_val_off,
                      reuse.cell_val, None)
+        xwx = stats["xtx"]                  # X'WX on the kernel's scale
         if scaling is None:
             mean = np.average(y_int, weights=w)
-            _check_not_exact(design, stats, pairs, offs, float(np.sum(w * (y_int - mean) ** 2)))
+            spread = float(np.sum(w * (y_int - mean) ** 2))
     elif reuse is not None and family.kind in (Kind.FAMILY_BINOMIAL, Kind.FAMILY_PROBIT):
         row_cell = reuse.row_cell
         keep = row_cell >= 0
@@ -678,34 +773,65 @@ def build_problem(design, priors, y=None, scaling=None, reuse=None):
     else:
         y_cells = (y_eff - tf.y_shift) / tf.y_scale if scaled_y else y
         if scaled_y and scaling is None:        # Student-t: sigma -> 0 as for gaussian
-            y_int = y_cells
-            stats = _gaussian_statistics(X_int, y_int, blocks, w)
-            pairs = pair_cells([b.group for b in blocks], [b.Z for b in blocks],
-                               offs["n_groups"], w)
-            mean = np.average(y_int, weights=w)
-            _check_not_exact(design, stats, pairs, offs, float(np.sum(w * (y_int - mean) ** 2)))
+            t_stats = _gaussian_statistics(X_int, y_cells, blocks, w)
+            t_pairs = pair_cells([b.group for b in blocks], [b.Z for b in blocks],
+                                 offs["n_groups"], w)
+            mean = np.average(y_cells, weights=w)
+            _check_not_exact(design, t_stats, t_pairs, offs,
+                             float(np.sum(w * (y_cells - mean) ** 2)))
         cells, cell_blocks, row_cell = _cells(design, blocks, X_int, y_cells, w)
-        pairs = pair_cells([g for g, _ in cell_blocks], [z for _, z in cell_blocks],
-                           offs["n_groups"])
-        cells["pair_cell"] = pairs[5]
-        pairs = pairs[:4] + (np.zeros_like(pairs[4]),) + pairs[5:]
-        stats = {"n_obs": float(np.sum(w)), "yty": 0.0, "xtx": np.zeros((p, p)),
-                 "xty": np.zeros(p),
-                 "ztz": np.zeros(int(np.sum(offs["n_groups"] * offs["n_re"] ** 2))),
-                 "ztx": np.zeros(n_u * p), "zty": np.zeros(n_u)}
-        if family.kind == Kind.FAMILY_POISSON:
-            from ..families.poisson import mixture_tables
-            mixtures, cells["mixture"] = mixture_tables(cells["y"])
+        pairs, stats, mixtures = cell_statistics(family, cells, cell_blocks, offs, p,
+                                                 float(np.sum(w)))
+    if xwx is None:
+        xwx = (X_int * w[:, None]).T @ X_int
+    return Statistics(transform=tf, stats=stats, pairs=pairs, xwx=xwx,
+                      group_moments=_group_column_moments(blocks, w), spread=spread,
+                      cells=cells, mixtures=mixtures, row_cell=row_cell)
 
+
+def build_problem(design, priors, y=None, scaling=None, reuse=None):
+    """Kernel input for ``design`` under ``priors`` (a dict from resolve_priors).
+
+    ``y`` replaces the design's response (same rows); ``scaling=(shift, scale)`` fixes
+    the gaussian response's internal shift and scale instead of taking them from y
+    (Geweke tests keep one scale while y changes). ``reuse``: a problem built for the
+    same design, whose statistics that do not depend on y (X'WX, Z'WZ, Z'WX, the
+    cells between blocks; binomial cells) are taken as they are: a refit then costs
+    O(n_obs (p + sum_k q_k)).
+
+    A design streamed from files (fastgibbs.streaming) carries its
+    :class:`Statistics` as ``design.statistics``; they are used as they are."""
+    statistics = getattr(design, "statistics", None)
+    if statistics is None:
+        statistics = data_statistics(design, y=y, scaling=scaling, reuse=reuse)
+    return problem_from_statistics(design, priors, statistics)
+
+
+def problem_from_statistics(design, priors, statistics):
+    """Kernel input for ``design`` (its family, names and blocks) and ``priors`` from
+    the data's :class:`Statistics`; checks the data and priors as build_problem says."""
+    family = design.family
+    gaussian = family.kind == Kind.FAMILY_GAUSSIAN
+    scaled_y = family.kind in SCALED_Y
+    tf = statistics.transform
+    stats, pairs = statistics.stats, statistics.pairs
+    p = len(tf.x_scale)
+    offs = _block_offsets(design.blocks, p)
+    n_u = int(np.sum(offs["n_groups"] * offs["n_re"])) if design.blocks else 0
+    if gaussian and statistics.spread is not None:
+        _check_not_exact(design, stats, pairs, offs, statistics.spread)
+
+    structured = kernel_arrays(design, offs["u_off"])
+    alone = () if structured is None else tuple(np.flatnonzero(structured["kind"]).tolist())
     chain_order, chain_start, parent_block = nested_chains(
-        offs["n_groups"], pairs[0], pairs[1])
+        offs["n_groups"], pairs[0], pairs[1], alone=alone)
     prior_prec, prior_h = _fixed_prior(design, priors, tf)
     family_args = None
     if family.kind == Kind.FAMILY_STUDENT_T:
         nu = family.fixed_parameters.get("nu")
         family_args = {"nu_fixed": nu is not None, "nu": nu}
-    _check_conditioning(design, priors, X_int, w, prior_prec)
-    _check_group_columns(design, blocks, w)
+    _check_conditioning(design, priors, statistics.xwx, prior_prec)
+    _check_group_columns(design, statistics.group_moments)
     vc, iw_df, iw_scale = [], [], []
     for b, zs in zip(design.blocks, tf.z_scale):
         if b.correlated:
@@ -718,7 +844,7 @@ def build_problem(design, priors, y=None, scaling=None, reuse=None):
                                  "represented on the data's scale")
             iw_scale.append(scale.ravel())
         else:
-            vc += [_variance_args(priors[t], t, tf.y_scale / zs[c])
+            vc += [_variance_args(_sd_prior(priors[t]), t, tf.y_scale / zs[c])
                    for c, t in enumerate(b.terms)]
             iw_df.append(0.0)
             iw_scale.append(np.eye(b.n_re).ravel())
@@ -732,7 +858,8 @@ def build_problem(design, priors, y=None, scaling=None, reuse=None):
 
     return Problem(
         family=int(family.kind), n_fixed=p, n_u=n_u,
-        n_hyper=sum(b.n_re + len(b.correlation_names) for b in design.blocks),
+        n_hyper=sum(b.n_re + len(b.correlation_names) for b in design.blocks)
+        + (0 if structured is None else int(structured["n_par"])),
         n_obs=stats["n_obs"], yty=stats["yty"], xtx=stats["xtx"], xty=stats["xty"],
         ztz=stats["ztz"], ztx=stats["ztx"], zty=stats["zty"], cell_val=pairs[4],
         pair_row_off=pairs[0], rowptr=pairs[1], cell_col=pairs[2], cell_val_off=pairs[3],
@@ -745,7 +872,14 @@ def build_problem(design, priors, y=None, scaling=None, reuse=None):
         iw_df=np.array(iw_df, dtype=float), iw_scale=_cat(iw_scale),
         sigma_prior=sigma_prior, disp_prior=disp_prior, transform=tf,
         chain_order=chain_order, chain_start=chain_start, parent_block=parent_block,
-        cells=cells, mixtures=mixtures, row_cell=row_cell, family_args=family_args, **offs)
+        cells=statistics.cells, mixtures=statistics.mixtures, row_cell=statistics.row_cell,
+        structured=structured, family_args=family_args, **offs)
+
+
+def _sd_prior(prior):
+    """The sd prior of a group term: the prior itself, or a structured prior's sd."""
+    return getattr(prior, "sd", prior) if not isinstance(prior, (HalfCauchy, InvGamma)) \
+        else prior
 
 
 def with_response(problem, design, y):

@@ -1,0 +1,597 @@
+"""Structured group terms (fastgibbs.structured, fastgibbs.gmrf): random walks, AR(1),
+ICAR, BYM2.
+
+- Exact: with the variances (and rho) held fixed, (beta, u) | y is Gaussian; with an
+  intrinsic prior it is that Gaussian conditioned on the sum-to-zero constraints. The
+  test builds the prior precisions here, from their textbook definitions (Rue & Held
+  2005 ch. 3; AR(1) from its covariance rho^|t - s|), by dense algebra on [X Z], and
+  compares the kernel's draws with the closed-form mean and covariance.
+- Geweke (2004): the prior draws of the structured effects are made here, by an
+  eigen-decomposition of the dense precision on the constraint space (independent of
+  the kernel's envelope factorisation and kriging).
+- Bad input: clear errors before sampling.
+"""
+import json
+from pathlib import Path
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import fastgibbs as fg
+from fastgibbs import diagnostics
+from fastgibbs.design import build_design
+from fastgibbs.gmrf import attach_structures
+from fastgibbs.priors import Normal, resolve_priors
+from fastgibbs.samplers.chain import run_chain
+from fastgibbs.samplers.problem import build_problem
+
+import matrix
+from geweke import Geweke, assert_geweke
+from stats import assert_means_match_reference, assert_sds_match_reference, assert_z
+
+YEARS = np.array([1950, 1952, 1956, 1958, 1960, 1966, 1970, 1972])   # unit 2: whole steps
+# areas: a-f one component (with a cycle), g-h a pair, i an island, j in the big
+# component without data
+EDGES = [("a", "b"), ("b", "c"), ("c", "d"), ("d", "a"), ("d", "e"), ("e", "f"),
+         ("f", "j"), ("g", "h")]
+AREAS = list("abcdefghij")
+DATA_AREAS = list("abcdefghi")
+
+
+# ----------------------------------------------------------------------------------
+# Prior precisions, written from their definitions (not from fastgibbs.gmrf)
+# ----------------------------------------------------------------------------------
+def _rw_precision(t, order):
+    """Dense Q of a random walk at times t (in steps), with the null space basis."""
+    n = len(t)
+    d = np.diff(t)
+    if order == 1:
+        D = np.zeros((n - 1, n))
+        for i in range(n - 1):
+            D[i, i], D[i, i + 1] = -1.0, 1.0
+        return D.T @ np.diag(1.0 / d) @ D, np.ones((1, n))
+    D = np.zeros((n - 2, n))
+    for i in range(n - 2):
+        a, b = d[i], d[i + 1]
+        D[i, i], D[i, i + 1], D[i, i + 2] = 1 / a, -(1 / a + 1 / b), 1 / b
+    w = 2.0 / (d[:-1] + d[1:])
+    return D.T @ np.diag(w) @ D, np.vstack([np.ones(n), t - t.mean()])
+
+
+def _icar_precision(levels):
+    """Dense Q over ``levels`` (the field's levels, data areas plus 'j'): per
+    component the Laplacian scaled so the geometric mean of the marginal variances
+    under the sum-to-zero constraint is 1; an island is N(0, 1)."""
+    n = len(levels)
+    idx = {a: i for i, a in enumerate(levels)}
+    A = np.zeros((n, n))
+    for a, b in EDGES:
+        A[idx[a], idx[b]] = A[idx[b], idx[a]] = 1
+    L = np.diag(A.sum(1)) - A
+    Q = np.zeros((n, n))
+    cons = []
+    for comp in (list("abcdefj"), list("gh")):
+        m = [idx[a] for a in comp]
+        Lc = L[np.ix_(m, m)]
+        gv = np.exp(np.mean(np.log(np.diag(np.linalg.pinv(Lc)))))
+        Q[np.ix_(m, m)] = gv * Lc
+        row = np.zeros(n)
+        row[m] = 1.0
+        cons.append(row)
+    Q[idx["i"], idx["i"]] = 1.0
+    return Q, np.array(cons)
+
+
+def prior_precision(design, term, rho=None):
+    """(Q over the block's levels in level order, constraint rows) of a structured
+    term, for an sd of 1."""
+    block = next(b for b in design.blocks if term in b.terms)
+    s = design.structures[term]
+    levels = [str(v) for v in block.levels]
+    if s.kind in ("icar", "bym2"):
+        return _icar_precision(levels)
+    vals = block.level_values           # unit: the prior's, or the median gap (2 here)
+    t = np.asarray(vals[s.time_column], dtype=float) / (s.prior.unit or 2.0)
+    series = np.asarray(vals[s.by]).astype(str) if s.by else np.zeros(len(t), dtype=str)
+    J = len(t)
+    Q, cons = np.zeros((J, J)), []
+    for label in np.unique(series):
+        m = np.flatnonzero(series == label)
+        m = m[np.argsort(t[m])]
+        if s.kind == "ar1":
+            Q[np.ix_(m, m)] = np.linalg.inv(rho ** np.abs(t[m][:, None] - t[m][None, :]))
+            continue
+        Qm, c = _rw_precision(t[m], 1 if s.kind == "rw1" else 2)
+        Q[np.ix_(m, m)] = Qm
+        for row in c:
+            full = np.zeros(J)
+            full[m] = row
+            cons.append(full)
+    return Q, np.array(cons).reshape(-1, J)
+
+
+def draw_field(Q, cons, n, rng):
+    """n draws (n, J) of N(0, Q^-1) on {x: cons x = 0} when the null space of Q is
+    the span of the constraints (intrinsic fields), else of N(0, Q^-1)."""
+    lam, V = np.linalg.eigh(Q)
+    keep = lam > 1e-9 * lam.max()
+    assert keep.sum() == len(lam) - len(cons)
+    return (rng.standard_normal((n, keep.sum())) / np.sqrt(lam[keep])) @ V[:, keep].T
+
+
+# ----------------------------------------------------------------------------------
+# Data
+# ----------------------------------------------------------------------------------
+def time_data(rng, per=3, response="gaussian", states=1):
+    year = np.tile(np.repeat(YEARS, per), states)
+    data = pd.DataFrame({"year": year, "x": rng.normal(size=year.size),
+                         "state": np.repeat(list("PQR")[:states], per * len(YEARS)),
+                         "g": rng.integers(0, 3, year.size).astype(str)})
+    data["y"] = rng.normal(size=year.size)
+    return matrix.placeholder_response(data, response, rng)
+
+
+def area_data(rng, per=3, response="gaussian"):
+    area = np.repeat(DATA_AREAS, per)
+    data = pd.DataFrame({"area": area, "x": rng.normal(size=area.size),
+                         "g": rng.integers(0, 3, area.size).astype(str)})
+    data["y"] = rng.normal(size=area.size)
+    return matrix.placeholder_response(data, response, rng)
+
+
+def prior_of(kind):
+    return {"rw1": fg.RandomWalk(order=1), "rw2": fg.RandomWalk(order=2),
+            "ar1": fg.AR1(rho=fg.Beta(3.0, 2.0)), "icar": fg.ICAR(EDGES, levels=AREAS),
+            "ar1_by": fg.AR1(by="state", rho=fg.Beta(3.0, 2.0)),
+            # steps of 2/3, 4/3, 2: not whole, so rho is restricted to (0, 1)
+            "ar1_frac": fg.AR1(rho=fg.Beta(3.0, 2.0), unit=3.0),
+            "rw1_by": fg.RandomWalk(order=1, by="state"),
+            "bym2": fg.BYM2(EDGES, levels=AREAS, phi=fg.Beta(2.0, 2.0))}[kind]
+
+
+def structured_design(kind, family, rng, per=3, beside=False):
+    """A design with one structured term (kind: rw1, rw2, ar1, icar, bym2, or rw1_by /
+    ar1_by: one series per state of (1 | state:year)); ``beside``: plus (1 | g)."""
+    time = kind.split("_")[0] in ("rw1", "rw2", "ar1")
+    if time:
+        data = time_data(rng, per, family, states=2 if kind.endswith("_by") else 1)
+    else:
+        data = area_data(rng, per, family)
+    term = ("1|state:year" if kind.endswith("_by") else "1|year") if time else "1|area"
+    lhs = matrix.response_lhs(family)
+    rhs = f"1 + x + ({term.replace('|', ' | ')})" + (" + (1 | g)" if beside else "")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        design = build_design(f"{lhs} ~ {rhs}", data, family=family)
+    return design, term
+
+
+# ----------------------------------------------------------------------------------
+# Exact conditional posterior of (beta, u) given the variances
+# ----------------------------------------------------------------------------------
+@pytest.mark.statistical
+@pytest.mark.parametrize("kind", ["rw1", "rw2", "ar1", "icar"])
+def test_location_draws_match_exact_gaussian(kind, rng):
+    design, term = structured_design(kind, "gaussian", rng)
+    y = design.X @ np.array([1.0, 0.5]) + rng.normal(size=design.n_obs)
+    design.y[:] = y
+    user = {"x": Normal(0, 3), "Intercept": Normal(1, 5), term: prior_of(kind)}
+    priors = resolve_priors(design, user)
+    design = attach_structures(design, priors)
+    problem = build_problem(design, priors, scaling=(0.0, 1.0))
+    sigma2, sd, rho = 0.8, 0.9, 0.6
+    Q, cons = prior_precision(design, term, rho)
+    block = design.blocks[0]
+    p, J = design.n_fixed, block.n_groups
+    # dense posterior of (beta, u): W = [X Z]
+    Z = np.zeros((design.n_obs, J))
+    Z[np.arange(design.n_obs), block.group] = 1.0
+    W = np.hstack([design.X, Z])
+    prec = np.zeros((p + J, p + J))
+    prec[:p, :p] = np.diag([1 / 25.0, 1 / 9.0])
+    prec[p:, p:] = Q / sd ** 2
+    C = W.T @ W / sigma2 + prec
+    r = W.T @ y / sigma2
+    r[0] += 1.0 / 25.0
+    S = np.linalg.inv(C)
+    mean = S @ r
+    if len(cons):                                        # condition on A u = 0
+        A = np.hstack([np.zeros((len(cons), p)), cons])
+        K = S @ A.T @ np.linalg.inv(A @ S @ A.T)
+        mean = mean - K @ (A @ mean)
+        S = S - K @ A @ S
+
+    zs = problem.transform.z_scale[0][0]
+    draws = []
+    for seed in np.random.SeedSequence(17).spawn(4):
+        state = {"beta": np.zeros(p), "u": np.zeros(problem.n_u),
+                 "tau2": np.array([sd ** 2 * zs ** 2]), "vc_xi": np.ones(1),
+                 "sigma": np.array([sigma2, 1.0]), "re_cov": np.array([sd ** 2 * zs ** 2]),
+                 "struct_par": np.array([rho] if kind == "ar1" else []),
+                 "struct_aux": np.zeros(0)}
+        _, d, _ = run_chain(problem, seed, 50, 4000, state=state, update_variances=False)
+        draws.append(d)
+    draws = np.stack(draws)
+    location = np.concatenate([draws[:, :, :p], draws[:, :, p + 1 + problem.n_hyper:]], axis=2)
+    assert location.shape[2] == p + J
+    est = location.mean(axis=(0, 1))
+    assert_z(est, mean, diagnostics.mcse_mean(location), f"{kind} posterior mean")
+    var_hat = location.reshape(-1, p + J).var(axis=0)
+    ess = diagnostics.ess_sd(location)
+    assert_z(var_hat, np.diag(S), np.diag(S) * np.sqrt(2.0 / ess), f"{kind} posterior var")
+    # neighbouring effects' covariance (the structure) and the constraint itself
+    a, b = location[..., p], location[..., p + 1]
+    prod = (a - mean[p]) * (b - mean[p + 1])
+    assert_z(prod.mean(), S[p, p + 1], diagnostics.mcse_mean(prod), f"{kind} cov(u_1, u_2)")
+    if len(cons):
+        flat = location.reshape(-1, p + J)[:, p:]
+        assert np.max(np.abs(flat @ cons.T)) < 1e-8
+
+
+# ----------------------------------------------------------------------------------
+# Geweke
+# ----------------------------------------------------------------------------------
+class StructuredGeweke(Geweke):
+    """Geweke's simulators with the structured term's prior drawn here."""
+
+    def __init__(self, design, priors, term, kernel_priors=None):
+        self.term = term
+        raw = design
+        design = attach_structures(raw, resolve_priors(raw, priors))
+        super().__init__(design, priors)
+        if kernel_priors is not None:          # a planted bug: the kernel is told these
+            told = resolve_priors(raw, kernel_priors)
+            self.problem = build_problem(attach_structures(raw, told), told,
+                                         scaling=(0.0, 1.0))
+        self.structure = design.structures[term]
+        self.par = {"ar1": "rho", "bym2": "phi"}.get(self.structure.kind)
+        block = next(b for b in design.blocks if term in b.terms)
+        self.u_all = np.array([self.col[f"{term}[{lvl}]"] for lvl in block.levels])
+        # two neighbouring effects (first two levels) for the moments
+        self.u_cols = self.u_all[:2]
+
+    def g(self, rows, ybar):
+        base = super().g(rows, ybar)
+        u = rows[:, self.u_all]
+        extra = [u[:, 0] * u[:, 1], (u ** 2).mean(axis=1)]
+        if self.par:
+            x = rows[:, self.col[f"{self.term}_{self.par}"]]
+            extra += [x, x ** 2]
+        return np.column_stack([base] + extra)
+
+    def prior_rows(self, n, rng):
+        saved = self.priors                       # the sd, beta, dispersion; u replaced
+        self.priors = {**saved, self.term: saved[self.term].sd}
+        try:
+            rows = super().prior_rows(n, rng)
+        finally:
+            self.priors = saved
+        s = self.structure
+        sd = rows[:, self.col[f"{self.term}_sigma"]]
+        prior = s.prior
+        if s.kind == "ar1":
+            rho = 2.0 * rng.beta(prior.rho.a, prior.rho.b, n) - 1.0
+            if not s.whole_steps:         # the Beta prior truncated to rho > 0
+                while np.any(rho <= 0):
+                    bad = rho <= 0
+                    rho[bad] = 2.0 * rng.beta(prior.rho.a, prior.rho.b, bad.sum()) - 1.0
+            rows[:, self.col[f"{self.term}_rho"]] = rho
+            u = np.empty((n, len(self.u_all)))
+            for i in range(n):
+                Q, cons = prior_precision(self.design, self.term, rho[i])
+                u[i] = draw_field(Q, cons, 1, rng)[0]
+        else:
+            Q, cons = prior_precision(self.design, self.term)
+            u = draw_field(Q, cons, n, rng)
+            if s.kind == "bym2":
+                phi = rng.beta(prior.phi.a, prior.phi.b, n)
+                rows[:, self.col[f"{self.term}_phi"]] = phi
+                v = rng.standard_normal(u.shape)
+                u = np.sqrt(1 - phi)[:, None] * v + np.sqrt(phi)[:, None] * u
+        rows[:, self.u_all] = sd[:, None] * u
+        return rows
+
+    def _state(self, row):
+        state = super()._state(row)
+        state["struct_par"] = np.array([row[self.col[f"{self.term}_{self.par}"]]]
+                                       if self.par else [])
+        state["struct_aux"] = np.zeros(self.problem.structured["n_aux"])
+        return state
+
+
+GEWEKE_CELLS = [("gaussian", "rw1"), ("gaussian", "rw2"), ("gaussian", "ar1"),
+                ("gaussian", "icar"), ("gaussian", "bym2"),
+                ("bernoulli", "rw1"), ("bernoulli", "icar"), ("binomial", "ar1"),
+                ("poisson", "rw1"), ("poisson", "icar"), ("negativebinomial", "rw1"),
+                ("gaussian", "ar1_by"), ("bernoulli", "rw1_by"),
+                ("gaussian", "icar+g"), ("poisson", "rw1+g"),
+                ("gaussian", "ar1_frac"), ("poisson", "bym2"), ("bernoulli", "bym2"),
+                ("binomial", "rw2")]
+
+
+@pytest.mark.statistical
+@pytest.mark.parametrize("family,kind", GEWEKE_CELLS)
+def test_geweke(family, kind):
+    rng = np.random.default_rng(GEWEKE_CELLS.index((family, kind)))
+    beside = kind.endswith("+g")
+    kind = kind.removesuffix("+g")
+    design, term = structured_design(kind, family, rng, per=2, beside=beside)
+    priors = matrix.geweke_priors(design)
+    priors[term] = prior_of(kind).with_sd(priors[term])
+    z = StructuredGeweke(design, priors, term).z_scores()
+    assert_geweke(z, f"{family} x {kind}")
+
+
+# the kernel told another structure than the simulator's: Geweke must notice
+PLANTED = {
+    "rw1 told order 2": ("gaussian", "rw1", fg.RandomWalk(order=2)),
+    "icar told other neighbours": ("gaussian", "icar",
+                                   fg.ICAR([("a", "e"), ("b", "f")] + EDGES[2:], levels=AREAS)),
+    "ar1 told another rho prior": ("gaussian", "ar1", fg.AR1(rho=fg.Beta(1.0, 1.0))),
+}
+
+
+@pytest.mark.statistical
+@pytest.mark.parametrize("case", sorted(PLANTED))
+def test_geweke_catches_a_planted_bug(case):
+    family, kind, told = PLANTED[case]
+    rng = np.random.default_rng(5)
+    design, term = structured_design(kind, family, rng, per=2)
+    priors = matrix.geweke_priors(design)
+    sd = priors[term]
+    priors[term] = prior_of(kind).with_sd(sd)
+    kernel_priors = {**priors, term: told.with_sd(sd)}
+    z = StructuredGeweke(design, priors, term, kernel_priors).z_scores()
+    with pytest.raises(AssertionError):
+        assert_geweke(z, case)
+
+
+# ----------------------------------------------------------------------------------
+# Bad input, refused before sampling; the API around a structured fit
+# ----------------------------------------------------------------------------------
+def _small(rng):
+    return pd.DataFrame({"year": np.repeat([2000, 2001, 2003, 2004], 3),
+                         "x": rng.normal(size=12), "y": rng.normal(size=12),
+                         "area": np.repeat(list("abcd"), 3), "s": np.tile(list("PQ"), 6)})
+
+
+BAD = {
+    "unknown level": ("y ~ x + (1 | area)", lambda: {"1|area": fg.ICAR([("a", "b"), ("b", "c")])},
+                      ValueError, "not areas of the adjacency"),
+    "text time": ("y ~ x + (1 | area)", lambda: {"1|area": fg.RandomWalk()},
+                  TypeError, "must be numeric or datetime"),
+    "slope": ("y ~ x + (0 + x | year)", lambda: {"x|year": fg.RandomWalk()},
+              ValueError, "structured slopes are not supported"),
+    "with a slope": ("y ~ x + (1 + x || year)", lambda: {"1|year": fg.AR1()},
+                     ValueError, "only term varying by"),
+    "on a fixed effect": ("y ~ x + (1 | year)", lambda: {"x": fg.RandomWalk()},
+                          TypeError, "fg.Normal"),
+    "by without interaction": ("y ~ x + (1 | year)", lambda: {"1|year": fg.AR1(by="s")},
+                               ValueError, "interaction term"),
+    "rw2 too short": ("y ~ x + (1 | s:year)", lambda: {"1|s:year": fg.RandomWalk(order=2, by="s")},
+                      ValueError, "fewer than 3 time points"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD))
+def test_bad_input_is_refused_before_sampling(case, rng):
+    formula, priors, error, match = BAD[case]
+    data = _small(rng)
+    if case == "rw2 too short":
+        data["year"] = np.where(data["s"] == "P", data["year"], 1990)   # Q has one time
+    with pytest.raises(error, match=match):
+        fg.Model(formula, data, priors=priors())
+
+
+def test_bad_adjacency():
+    square = np.array([[0, 1, 0], [0, 0, 1], [0, 1, 0]])
+    with pytest.raises(ValueError, match="not symmetric"):
+        fg.ICAR(square, levels=list("abc"))
+    with pytest.raises(ValueError, match="needs levels="):
+        fg.ICAR(square)
+    with pytest.raises(ValueError, match="not symmetric"):
+        fg.ICAR({"a": ["b"], "b": [], "c": []})
+    with pytest.raises(ValueError, match="joins an area to itself"):
+        fg.ICAR([("a", "a")])
+    with pytest.raises(ValueError, match="order must be 1 or 2"):
+        fg.RandomWalk(order=3)
+    with pytest.raises(TypeError, match="fg.Beta"):
+        fg.AR1(rho=0.5)
+    # the three forms name the same graph
+    matrix_form = fg.ICAR(np.array([[0, 1, 0], [1, 0, 1], [0, 1, 0]]), levels=list("abc"))
+    assert matrix_form.adjacency == fg.ICAR([("b", "a"), ("c", "b")]).adjacency \
+        == fg.ICAR({"a": ["b"], "b": ["a", "c"], "c": ["b"]}).adjacency
+
+
+def test_fit_islands_save_load_and_predict(rng, tmp_path):
+    data = _small(rng)
+    island = fg.ICAR({"a": ["b"], "b": ["a", "c"], "c": ["b"], "d": []}, sd=fg.HalfCauchy(1.0))
+    fit = fg.fit("y ~ x + (1 | area)", data, priors={"1|area": island}, chains=2,
+                 warmup=100, draws=100, seed=3)
+    u = np.stack([fit.draws(f"1|area[{a}]").ravel() for a in "abc"], axis=1)
+    assert np.max(np.abs(u.sum(axis=1))) < 1e-8         # the component sums to zero
+    assert np.std(fit.draws("1|area[d]")) > 0             # the island is free
+    fit.save(tmp_path / "icar.fg")
+    back = fg.load(tmp_path / "icar.fg")
+    assert back.priors["1|area"] == fit.priors["1|area"]
+    assert back.structures["1|area"]["kind"] == "icar"
+    assert np.array_equal(back.draws_array, fit.draws_array)
+    assert fit.predict(data.head(3)).shape[0] == 3
+    with pytest.raises(ValueError, match="not supported yet"):
+        fit.predict(pd.DataFrame({"area": ["z"], "x": [0.0]}))
+    ar = fg.fit("y ~ x + (1 | year)", data, priors={"1|year": fg.AR1()}, chains=1,
+                warmup=100, draws=100, seed=3)
+    rho = ar.draws("1|year_rho")
+    assert np.all(np.abs(rho) < 1) and np.std(rho) > 0
+
+
+def test_one_observation_per_time_is_a_gaussian_time_series(rng):
+    """lme4's refusal of one observation per level in a gaussian model (the variance
+    would be confounded with sigma) does not apply to a smoothed term: a random walk
+    plus noise is the local-level model. BYM2's independent part would be, so it is
+    still refused."""
+    data = pd.DataFrame({"year": np.arange(1990, 2020), "area": list("abcdef") * 5})
+    data["y"] = np.cumsum(rng.normal(0, 0.3, 30)) + rng.normal(size=30)
+    fit = fg.fit("y ~ 1 + (1 | year)", data, priors={"1|year": fg.RandomWalk()}, chains=1,
+                 warmup=100, draws=100, seed=1)
+    assert fit.draws("1|year_sigma").std() > 0
+    with pytest.raises(ValueError, match="one observation per level"):
+        fg.Model("y ~ 1 + (1 | year)", data, priors={"1|year": fg.BYM2([(1990, 1991)],
+                                                                        levels=range(1990, 2020))})
+    with pytest.raises(ValueError, match="one observation per level"):
+        fg.Model("y ~ 1 + (1 | year)", data)
+
+
+def test_model_refit_checking_and_simulate(rng):
+    """Model.refit keeps the structures; log-likelihood based checks work; simulating
+    from the prior of a structured term is refused (not written yet)."""
+    data = pd.DataFrame({"year": np.repeat(np.arange(2000, 2010), 3), "x": rng.normal(size=30),
+                         "area": np.tile(list("abc"), 10), "y": rng.normal(size=30)})
+    model = fg.Model("y ~ x + (1 | year) + (1 | area)", data,
+                     priors={"1|year": fg.RandomWalk(order=2),
+                             "1|area": fg.BYM2([("a", "b"), ("b", "c")])})
+    again = model.refit(rng.normal(size=30), chains=1, warmup=100, draws=100, seed=1)
+    assert set(again.structures) == {"1|year", "1|area"}
+    phi = again.draws("1|area_phi")
+    assert np.all((phi > 0) & (phi < 1))
+    assert np.isfinite(again.log_likelihood()).all()
+    with pytest.raises(ValueError, match="structured term"):
+        model.simulate(seed=1)
+
+
+# ----------------------------------------------------------------------------------
+# Agreement with Stan (benchmarks/stan/make_structured_references.R)
+# ----------------------------------------------------------------------------------
+STAN = Path(__file__).parent / "data" / "stan"
+GRID = [("a", "b"), ("b", "c"), ("d", "e"), ("e", "f"), ("g", "h"), ("h", "i"),
+        ("a", "d"), ("d", "g"), ("b", "e"), ("e", "h"), ("c", "f"), ("f", "i")]   # 3 x 3
+
+
+def make_reference_data(seed=2026):
+    """The committed dataset of the Stan reference: two rows per (year, area) with
+    unequally spaced years, a random-walk path and smooth area effects."""
+    rng = np.random.default_rng(seed)
+    years = np.array([1950, 1954, 1958, 1962, 1970, 1974, 1978, 1986, 1990, 1994])
+    areas = list("abcdefghi")
+    path = np.cumsum(rng.normal(0, 0.4, len(years)))
+    area_effect = dict(zip(areas, [0.6, 0.4, 0.1, 0.3, 0.0, -0.3, -0.1, -0.4, -0.6]))
+    rows = [(yr, ar) for yr in years for ar in areas for _ in range(2)]
+    data = pd.DataFrame(rows, columns=["year", "area"])
+    data["x"] = rng.normal(size=len(data)).round(4)
+    step = dict(zip(years, path))
+    data["y"] = (0.5 + 0.8 * data["x"] + data["year"].map(step) + data["area"].map(area_effect)
+                 + rng.normal(size=len(data))).round(4)
+    return data
+
+
+def _reference_model():
+    data = pd.read_csv(STAN / "structured_gaussian.csv")
+    edges = pd.read_csv(STAN / "structured_gaussian_edges.csv")
+    sd = fg.HalfCauchy(1.0)
+    priors = {"Intercept": fg.Normal(0, 5), "x": fg.Normal(0, 5), "sigma": sd,
+              "1|year": fg.RandomWalk(order=1, sd=sd),
+              "1|area": fg.ICAR(list(zip(edges["from"], edges["to"])), sd=sd)}
+    return data, edges, priors
+
+
+@pytest.fixture(scope="module")
+def reference_fit():
+    data, _, priors = _reference_model()
+    return fg.fit("y ~ 1 + x + (1 | year) + (1 | area)", data, priors=priors, chains=4,
+                  warmup=1000, draws=5000, seed=11)
+
+
+@pytest.mark.statistical
+def test_rw1_and_icar_agree_with_stan(reference_fit):
+    """Posterior means within 4 combined MCSE of rstan's (the project's criterion).
+    The sds are checked against the exact quadrature below instead: rstan's sd of
+    1|area[b] is 0.1633 where quadrature gives 0.1676 (ours 0.167-0.169 over seeds),
+    further than its MCSE allows."""
+    reference = json.loads((STAN / "structured_gaussian.json").read_text())["parameters"]
+    assert set(reference) <= set(reference_fit.names)
+    assert_means_match_reference(reference_fit, reference)
+
+
+def _quadrature(data, edges):
+    """Exact posterior moments of the reference model by quadrature over (log sigma,
+    log sd_year, log sd_area) on a grid: given them, (beta, u) is Gaussian, with u on
+    the constraint space through an orthonormal basis B (u = B v, v's prior precision
+    B'QB / sd^2), so p(y | sds) and the conditional moments are closed form (dense
+    algebra, Q built here from the definitions). Returns {name: (mean, sd)}."""
+    from scipy.linalg import null_space
+    years = np.sort(data["year"].unique())
+    areas = sorted(set(edges["from"]) | set(edges["to"]))
+    Qt, _ = _rw_precision(years / np.median(np.diff(years)), 1)
+    ix = {a: i for i, a in enumerate(areas)}
+    A = np.zeros((len(areas), len(areas)))
+    for a, b in zip(edges["from"], edges["to"]):
+        A[ix[a], ix[b]] = A[ix[b], ix[a]] = 1
+    L = np.diag(A.sum(1)) - A
+    Qa = np.exp(np.mean(np.log(np.diag(np.linalg.pinv(L))))) * L
+    Bt, Ba = null_space(np.ones((1, len(years)))), null_space(np.ones((1, len(areas))))
+    n = len(data)
+    Zt = np.zeros((n, len(years)))
+    Zt[np.arange(n), np.searchsorted(years, data["year"])] = 1
+    Za = np.zeros((n, len(areas)))
+    Za[np.arange(n), [ix[a] for a in data["area"]]] = 1
+    W = np.hstack([np.column_stack([np.ones(n), data["x"]]), Zt @ Bt, Za @ Ba])
+    y = data["y"].to_numpy()
+    WtW, Wty, yty = W.T @ W, W.T @ y, y @ y
+    Pt, Pa = Bt.T @ Qt @ Bt, Ba.T @ Qa @ Ba
+    k1, nt, na = 2 + len(Pt), len(Pt), len(Pa)
+    const = np.linalg.slogdet(Pt)[1] + np.linalg.slogdet(Pa)[1]
+    grid = np.stack(np.meshgrid(np.linspace(np.log(0.75), np.log(1.3), 36),
+                                np.linspace(-9.0, 0.5, 70), np.linspace(-4.0, 1.0, 50),
+                                indexing="ij"), -1).reshape(-1, 3)
+    U = np.hstack([np.zeros((len(years), 2)), Bt, np.zeros((len(years), na))])
+    U = np.vstack([U, np.hstack([np.zeros((len(areas), k1)), Ba])])   # w -> (ut, ua)
+    logpost, means, variances = [], [], []
+    for chunk in np.array_split(grid, 40):
+        s2, st2, sa2 = np.exp(2 * chunk).T
+        C = WtW[None] / s2[:, None, None]
+        C[:, 0, 0] += 1 / 25.0
+        C[:, 1, 1] += 1 / 25.0
+        C[:, 2:k1, 2:k1] += Pt[None] / st2[:, None, None]
+        C[:, k1:, k1:] += Pa[None] / sa2[:, None, None]
+        r = Wty[None] / s2[:, None]
+        Ci = np.linalg.inv(C)
+        m = np.einsum("nij,nj->ni", Ci, r)
+        logdet_c = np.linalg.slogdet(C)[1]
+        loglik = (-0.5 * yty / s2 + 0.5 * (r * m).sum(1) - 0.5 * logdet_c
+                  + 0.5 * (const - nt * np.log(st2) - na * np.log(sa2)) - n * chunk[:, 0])
+        # half-Cauchy(1) on each sd, as a density of its log
+        logprior = (np.log(2 / np.pi) - np.log1p(np.exp(2 * chunk)) + chunk).sum(1)
+        logpost.append(loglik + logprior)
+        moments = np.column_stack([m[:, :2], m @ U.T])
+        means.append(np.column_stack([np.exp(chunk), moments]))
+        var_u = np.einsum("ij,njk,ik->ni", U, Ci, U)
+        variances.append(np.column_stack([np.zeros((len(chunk), 3)), Ci[:, 0, 0], Ci[:, 1, 1],
+                                          var_u]))
+    logpost = np.concatenate(logpost)
+    w = np.exp(logpost - logpost.max())
+    w /= w.sum()
+    means, variances = np.concatenate(means), np.concatenate(variances)
+    mean = w @ means
+    sd = np.sqrt(w @ variances + w @ (means - mean) ** 2)
+    names = (["sigma", "1|year_sigma", "1|area_sigma", "Intercept", "x"]
+             + [f"1|year[{v}]" for v in years] + [f"1|area[{a}]" for a in areas])
+    return {name: (mean[i], sd[i]) for i, name in enumerate(names)}
+
+
+@pytest.mark.statistical
+def test_rw1_and_icar_match_exact_quadrature(reference_fit):
+    """Every posterior mean and sd of the reference model (sigma, both sds, beta, every
+    effect) against exact quadrature, z-tests on our MCSE."""
+    data, edges, _ = _reference_model()
+    exact = _quadrature(data, edges)
+    names = list(exact)
+    draws = [reference_fit.draws(n) for n in names]
+    est = np.array([d.mean() for d in draws])
+    se = np.array([diagnostics.mcse_mean(d) for d in draws])
+    truth = np.array([exact[n][0] for n in names])
+    assert_z(est, truth, se, "posterior means vs quadrature")
+    sds = np.array([d.std() for d in draws])
+    se_sd = np.array([diagnostics.mcse_sd(d) for d in draws])
+    assert_z(sds, [exact[n][1] for n in names], se_sd, "posterior sds vs quadrature")
