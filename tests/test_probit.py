@@ -152,3 +152,10 @@ def test_model_checking_uses_the_probit_link():
                                rtol=1e-10, atol=1e-12)
     family = fit.family_object()
     np.testing.assert_allclose(family.variance(eta, {}), ndtr(eta) * ndtr(-eta), rtol=1e-9)
+
+
+def test_streamed_data_is_refused_for_the_probit_link(tmp_path):
+    path = tmp_path / "rows.parquet"
+    _small().to_parquet(path)
+    with pytest.raises(ValueError, match="streamed data"):
+        fg.Model("y ~ x + (1 | g)", str(path), family="bernoulli", link="probit")
