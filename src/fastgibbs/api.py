@@ -20,7 +20,7 @@ from .results import Fit
 from .samplers.chain import run_chain
 from .samplers.problem import build_problem, parameter_layout
 from .simulate import simulate_datasets
-from .streaming import is_streamed, stream_design
+from .streaming import is_streamed
 
 __all__ = ["Model", "fit"]
 
@@ -145,6 +145,7 @@ class Model:
                 raise ValueError(f"the {family.name} family with the {family.link} link "
                                  "cannot be fitted from streamed data (Parquet or Dask) yet; "
                                  "load the rows into a pandas DataFrame")
+            from .streaming import stream_design
             self.design = stream_design(formula, data, na_action=na_action, family=family,
                                         offset=offset, weights=weights,
                                         rank_deficient=rank_deficient)
