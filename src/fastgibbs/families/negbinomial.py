@@ -7,7 +7,7 @@ import numpy as np
 
 from .._kinds import Family as Kind
 from .base import Family, Response, check_counts
-from .poisson import _LogLink
+from .poisson import _LogLink, count_mean
 
 __all__ = ["NegativeBinomial"]
 
@@ -37,7 +37,7 @@ class NegativeBinomial(_LogLink):
 
     def simulate(self, eta, params, rng, trials=None):
         alpha = np.broadcast_to(params["alpha"], np.shape(eta))
-        mu = np.exp(np.minimum(eta, 700.0))
+        mu = count_mean(eta)
         rate = rng.gamma(alpha, mu / alpha)          # Poisson-gamma mixture
         return rng.poisson(rate).astype(float)
 

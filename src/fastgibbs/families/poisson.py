@@ -60,13 +60,27 @@ class Poisson(_LogLink):
         return np.exp(eta)
 
     def simulate(self, eta, params, rng, trials=None):
-        return rng.poisson(np.exp(np.minimum(eta, 700.0))).astype(float)
+        return rng.poisson(count_mean(eta)).astype(float)
 
     def latent_variance(self, params, intercept=None):
         """log(1 + 1/lambda), lambda = exp(beta_0 + total group variance / 2): the
         lognormal approximation of Nakagawa, Johnson & Schielzeth (2017, J. R. Soc.
         Interface 14: 20170213, Table 1)."""
         return np.log1p(1.0 / np.exp(intercept))
+
+
+MAX_SIMULATED_MEAN = 1e15      # numpy's Poisson sampler refuses means near 1e19
+
+
+def count_mean(eta):
+    """exp(eta) for simulating counts; a ValueError (not numpy's 'lam value too large')
+    when parameters drawn from a vague prior put a mean beyond what can be drawn."""
+    eta = np.asarray(eta, dtype=float)
+    if eta.size and np.nanmax(eta) > np.log(MAX_SIMULATED_MEAN):
+        raise ValueError(f"a simulated count has mean exp({np.nanmax(eta):.3g}), too large "
+                         "to draw: the parameters (drawn from the prior?) are too extreme; "
+                         "pass params= with values, or use tighter priors")
+    return np.exp(eta)
 
 
 @lru_cache(maxsize=1)
