@@ -81,6 +81,10 @@ from fastgibbs._polyagamma cimport pg_draw
 from fastgibbs._truncnorm cimport tn_draw
 from fastgibbs._special cimport log_gamma
 
+cdef enum:                      # the densities Kernel.slice_step samples
+    SLICE_COLLAPSED, SLICE_NU, SLICE_ALPHA, SLICE_STRUCTURED
+
+
 cdef extern from "Python.h":
     int PyErr_CheckSignals() except -1
 
@@ -925,35 +929,54 @@ cdef class Kernel:
         return self.log_sd_prior(vc, x) - 0.5 * log_det + 0.5 * quad \
             - 0.5 * self.n_groups[k] * 2.0 * x
 
-    cdef void slice_collapsed(self, Py_ssize_t ci, Py_ssize_t t, Py_ssize_t c,
-                              bitgen_t *bg) noexcept nogil:
-        """One slice-sampling update (Neal 2003, stepping out with width 1 and at most 16
-        steps, then shrinkage) of the log sd of column c of level t of chain ci under
-        collapsed_target; leaves the state at the new value."""
-        cdef Py_ssize_t vc = self.vc_off[self.chain_order[t]] + c, jl, jr, it
-        cdef double x0, x1, logy, left, right, width = 1.0
-        x0 = 0.5 * log(self.tau2[vc])
-        logy = self.collapsed_target(ci, t, c, x0) - draw_exponential(bg)
+    cdef double slice_density(self, int target, Py_ssize_t a, Py_ssize_t b, Py_ssize_t c,
+                              double x) noexcept nogil:
+        """The log density that slice_step samples: SLICE_COLLAPSED collapsed_target(a,
+        b, c, x) (chain, level, column); SLICE_NU nu_log_target(x); SLICE_ALPHA
+        nb_log_target(x); SLICE_STRUCTURED st_target(c, a, x) (which, block)."""
+        if target == SLICE_COLLAPSED:
+            return self.collapsed_target(a, b, c, x)
+        if target == SLICE_NU:
+            return self.nu_log_target(x)
+        if target == SLICE_ALPHA:
+            return self.nb_log_target(x)
+        return self.st_target(<int>c, a, x)
+
+    cdef double slice_step(self, int target, Py_ssize_t a, Py_ssize_t b, Py_ssize_t c,
+                           double x0, int max_shrink, bitgen_t *bg) noexcept nogil:
+        """One slice-sampling update of x from x0 under slice_density(target, a, b, c, .)
+        (Neal 2003, Ann. Statist. 31(3): stepping out with width 1 and at most 16 steps,
+        then at most max_shrink shrinkage steps; x0 if none is accepted)."""
+        cdef double logy, left, right, x1, width = 1.0
+        cdef long jl, jr, it
+        logy = self.slice_density(target, a, b, c, x0) - draw_exponential(bg)
         left = x0 - width * draw_uniform(bg)
         right = left + width
-        jl = <Py_ssize_t>floor(16.0 * draw_uniform(bg))
+        jl = <long>floor(16.0 * draw_uniform(bg))
         jr = 15 - jl
-        while jl > 0 and self.collapsed_target(ci, t, c, left) > logy:
+        while jl > 0 and self.slice_density(target, a, b, c, left) > logy:
             left -= width
             jl -= 1
-        while jr > 0 and self.collapsed_target(ci, t, c, right) > logy:
+        while jr > 0 and self.slice_density(target, a, b, c, right) > logy:
             right += width
             jr -= 1
-        x1 = x0
-        for it in range(100):
+        for it in range(max_shrink):
             x1 = left + (right - left) * draw_uniform(bg)
-            if self.collapsed_target(ci, t, c, x1) > logy:
-                break
+            if self.slice_density(target, a, b, c, x1) > logy:
+                return x1
             if x1 < x0:
                 left = x1
             else:
                 right = x1
-            x1 = x0
+        return x0
+
+    cdef void slice_collapsed(self, Py_ssize_t ci, Py_ssize_t t, Py_ssize_t c,
+                              bitgen_t *bg) noexcept nogil:
+        """One slice update of the log sd of column c of level t of chain ci under
+        collapsed_target; leaves the state at the new value."""
+        cdef Py_ssize_t vc = self.vc_off[self.chain_order[t]] + c
+        cdef double x1 = self.slice_step(SLICE_COLLAPSED, ci, t, c, 0.5 * log(self.tau2[vc]),
+                                         100, bg)
         self.collapsed_target(ci, t, c, x1)     # leave the state at x1
 
     cdef int collapsed_variances(self, Py_ssize_t ci, bitgen_t *bg) except -1 nogil:
@@ -1436,32 +1459,12 @@ cdef class Kernel:
 
     cdef void draw_nu(self, bitgen_t *bg) noexcept nogil:
         """nu | eta, sigma2, y (lambda integrated out) by three slice-sampling updates
-        of log nu (Neal 2003, stepping out with width 1); lambda is drawn right after,
-        given the new nu, so the pair moves from its joint conditional."""
-        cdef double t0, logy, left, right, t1, width = 1.0
-        cdef long jl, jr, it, rep
-        t0 = log(self.disp[0])
+        of log nu (slice_step); lambda is drawn right after, given the new nu, so the
+        pair moves from its joint conditional."""
+        cdef double t0 = log(self.disp[0])
+        cdef int rep
         for rep in range(3):
-            logy = self.nu_log_target(t0) - draw_exponential(bg)
-            left = t0 - width * draw_uniform(bg)
-            right = left + width
-            jl = <long>floor(16.0 * draw_uniform(bg))
-            jr = 15 - jl
-            while jl > 0 and self.nu_log_target(left) > logy:
-                left -= width
-                jl -= 1
-            while jr > 0 and self.nu_log_target(right) > logy:
-                right += width
-                jr -= 1
-            for it in range(200):
-                t1 = left + (right - left) * draw_uniform(bg)
-                if self.nu_log_target(t1) > logy:
-                    t0 = t1
-                    break
-                if t1 < t0:
-                    left = t1
-                else:
-                    right = t1
+            t0 = self.slice_step(SLICE_NU, 0, 0, 0, t0, 200, bg)
         self.disp[0] = exp(t0)
 
     # ---- negative binomial dispersion ----------------------------------------------
@@ -1487,33 +1490,13 @@ cdef class Kernel:
         return total
 
     cdef void draw_alpha(self, bitgen_t *bg) noexcept nogil:
-        """alpha | eta, y by three slice-sampling updates of log alpha (Neal 2003,
-        stepping out with width 1)."""
-        cdef double t0, logy, left, right, t1, width = 1.0
-        cdef long jl, jr, it, rep
+        """alpha | eta, y by three slice-sampling updates of log alpha (slice_step)."""
+        cdef double t0
+        cdef int rep
         self.compute_eta(self.c_eta_new)
         t0 = log(self.disp[0])
         for rep in range(3):
-            logy = self.nb_log_target(t0) - draw_exponential(bg)
-            left = t0 - width * draw_uniform(bg)
-            right = left + width
-            jl = <long>floor(16.0 * draw_uniform(bg))
-            jr = 15 - jl
-            while jl > 0 and self.nb_log_target(left) > logy:
-                left -= width
-                jl -= 1
-            while jr > 0 and self.nb_log_target(right) > logy:
-                right += width
-                jr -= 1
-            for it in range(200):
-                t1 = left + (right - left) * draw_uniform(bg)
-                if self.nb_log_target(t1) > logy:
-                    t0 = t1
-                    break
-                if t1 < t0:
-                    left = t1
-                else:
-                    right = t1
+            t0 = self.slice_step(SLICE_ALPHA, 0, 0, 0, t0, 200, bg)
         self.disp[0] = exp(t0)
 
     # ---- Poisson: auxiliary mixture sampling with a Metropolis-Hastings correction --
@@ -1983,30 +1966,8 @@ cdef class Kernel:
 
     cdef double st_slice(self, int which, Py_ssize_t k, double z0,
                          bitgen_t *bg) noexcept nogil:
-        """One slice-sampling update of z under st_target (Neal 2003, Ann. Statist.
-        31(3): stepping out with width 1 and at most 16 steps, then shrinkage)."""
-        cdef double logy, left, right, z1, width = 1.0
-        cdef long jl, jr, it
-        logy = self.st_target(which, k, z0) - draw_exponential(bg)
-        left = z0 - width * draw_uniform(bg)
-        right = left + width
-        jl = <long>floor(16.0 * draw_uniform(bg))
-        jr = 15 - jl
-        while jl > 0 and self.st_target(which, k, left) > logy:
-            left -= width
-            jl -= 1
-        while jr > 0 and self.st_target(which, k, right) > logy:
-            right += width
-            jr -= 1
-        for it in range(200):
-            z1 = left + (right - left) * draw_uniform(bg)
-            if self.st_target(which, k, z1) > logy:
-                return z1
-            if z1 < z0:
-                left = z1
-            else:
-                right = z1
-        return z0
+        """One slice-sampling update of z under st_target (slice_step)."""
+        return self.slice_step(SLICE_STRUCTURED, k, 0, which, z0, 200, bg)
 
     cdef int draw_structured_hyper(self, Py_ssize_t k, bint interweave,
                                    bitgen_t *bg) except -1 nogil:
