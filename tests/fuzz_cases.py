@@ -201,6 +201,8 @@ def make_priors(rng, formula):
         lambda: ("x", fg.HalfCauchy(1.0)),
         lambda: ("x", "Normal(0, 1)"),
         lambda: ("1 + x|g", fg.InvWishart(3, [1.0, 1.0])),
+        lambda: ("1 + x|g", fg.HuangWand(nu=float(rng.choice([0.5, 2.0, 50.0])),
+                                         scale=rng.choice([None, 1.0, 1e-200, 1e200]))),
         lambda: ("alpha", fg.Gamma(10.0 ** rng.integers(-3, 3), 10.0 ** rng.integers(-3, 3))),
         lambda: ("alpha", fg.HalfCauchy(1.0)),
         lambda: ("nu", float(rng.choice([4.0, 0.5, 0.0, -1.0, 1e300, np.inf]))),

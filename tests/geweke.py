@@ -18,7 +18,7 @@ from scipy import stats as sps
 
 from fastgibbs import _core, diagnostics
 from fastgibbs._kinds import Family as Kind
-from fastgibbs.priors import Gamma, HalfCauchy, InvGamma, resolve_priors
+from fastgibbs.priors import Gamma, HalfCauchy, HuangWand, InvGamma, resolve_priors
 from fastgibbs.samplers.chain import to_user_scale
 from fastgibbs.samplers.problem import build_problem, parameter_layout
 
@@ -111,7 +111,16 @@ class Geweke:
                 if isinstance(prior, Gamma) else _draw_sd(prior, rng, n)
         for block in d.blocks:
             q = block.n_re
-            if block.correlated:
+            if block.correlated and isinstance(pri[block.covariance_key], HuangWand):
+                # Huang & Wand (2013) eq. 2: a_c ~ InvGamma(1/2, 1/A_c^2), then
+                # Sigma | a ~ InvWishart(nu + q - 1, 2 nu diag(1/a))
+                prior = pri[block.covariance_key]
+                a = sps.invgamma.rvs(0.5, scale=1.0 / prior.scale ** 2, size=(n, q),
+                                     random_state=rng)
+                cov = np.array([sps.invwishart.rvs(prior.nu + q - 1, np.diag(2 * prior.nu / ai),
+                                                   random_state=rng) for ai in a])
+                cov = cov.reshape(n, q, q)
+            elif block.correlated:
                 prior = pri[block.covariance_key]
                 cov = sps.invwishart.rvs(prior.df, prior.scale, size=n, random_state=rng)
                 cov = cov.reshape(n, q, q)

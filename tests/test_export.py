@@ -185,11 +185,22 @@ def test_every_saved_field_has_a_known_structure():
     assert set(savefile._saved_fields()) <= set(savefile.CHECKS)
 
 
-def test_round_trip_keeps_an_inverse_wishart_prior(sleep_fit, tmp_path):
+def test_round_trip_keeps_a_huang_wand_prior(sleep_fit, tmp_path):
     back = fg.load(sleep_fit.save(tmp_path / "fit"))
     prior = back.priors["1 + Days|Subject"]
-    assert isinstance(prior, fg.InvWishart)
+    assert isinstance(prior, fg.HuangWand)       # the default of a correlated term
     assert prior.scale.tobytes() == sleep_fit.priors["1 + Days|Subject"].scale.tobytes()
+    assert prior.nu == sleep_fit.priors["1 + Days|Subject"].nu
+
+
+def test_round_trip_keeps_an_inverse_wishart_prior(tmp_path):
+    fit = fg.fit("Reaction ~ Days + (1 + Days | Subject)", fg.datasets.load("sleepstudy"),
+                 priors={"1 + Days|Subject": fg.InvWishart(3, [600.0, 36.0])},
+                 chains=1, warmup=20, draws=20, seed=5)
+    back = fg.load(fit.save(tmp_path / "fit"))
+    prior = back.priors["1 + Days|Subject"]
+    assert isinstance(prior, fg.InvWishart)
+    assert prior.scale.tobytes() == fit.priors["1 + Days|Subject"].scale.tobytes()
 
 
 def test_loaded_fit_predicts_new_data(sleep_fit, tmp_path):

@@ -7,7 +7,8 @@
 #     link, or Student-t (sigma, nu);
 #     beta ~ N(P0^{-1} h0, P0^{-1}) (P0 need not be diagonal: predictors are centred
 #     and scaled internally, see samplers/problem.py); Sigma_k diagonal with
-#     InvGamma / half-Cauchy entries, or full ~ InvWishart(nu, Psi).
+#     InvGamma / half-Cauchy entries, or full ~ InvWishart(nu, Psi), or full with the
+#     matrix half-t prior of Huang & Wand (2013).
 #
 # Every family reaches the location parameters through *weighted Gaussian
 # statistics*: given the family's latent variables, the likelihood of eta is
@@ -51,7 +52,8 @@
 #    Sigma_k[c,c] | u, then the non-centred draw of s = sd given eta = u / s
 #    (ancillarity-sufficiency interweaving, Yu & Meng 2011, JCGS 20(3)) by slice
 #    sampling log s (Neal 2003); a full block draws Sigma_k | u from its
-#    inverse-Wishart conditional (Bartlett decomposition).
+#    inverse-Wishart conditional (Bartlett decomposition) and, with the matrix half-t
+#    prior, then its auxiliary variances a_c | Sigma_k (Huang & Wand 2013).
 # 3. the family's dispersion: sigma2 | rest ~ InvGamma from the (weighted) residual sum
 #    of squares (gaussian, Student-t), alpha by slice sampling on log alpha (negative
 #    binomial).
@@ -67,7 +69,7 @@ import numpy as np
 from fastgibbs._kinds cimport (
     FAMILY_GAUSSIAN, FAMILY_BINOMIAL, FAMILY_NEGBINOMIAL, FAMILY_POISSON,
     FAMILY_PROBIT, FAMILY_STUDENT_T,
-    PRIOR_INV_GAMMA, PRIOR_HALF_CAUCHY, COV_DIAGONAL, COV_INV_WISHART,
+    PRIOR_INV_GAMMA, PRIOR_HALF_CAUCHY, COV_DIAGONAL, COV_INV_WISHART, COV_HUANG_WAND,
     STATUS_OK, STATUS_CHOL_FIXED, STATUS_CHOL_GROUP, STATUS_NONFINITE,
     STATUS_CHOL_WISHART, STATUS_INTERRUPTED,
     STRUCT_NONE, STRUCT_AR1, STRUCT_BYM2,
@@ -274,7 +276,7 @@ cdef class Kernel:
         off = 0
         for k in range(self.n_blocks):      # full blocks: precision from the covariance
             q = self.n_re[k]
-            if self.cov_kind[k] == COV_INV_WISHART:
+            if self.cov_kind[k] != COV_DIAGONAL:      # inverse-Wishart or Huang-Wand
                 cov = re_cov[off:off + q * q].reshape(q, q)
                 re_prec[off:off + q * q] = np.linalg.inv(cov).ravel()
             off += q * q
@@ -471,7 +473,7 @@ cdef class Kernel:
             for k in range(self.n_blocks):
                 if self.st_kind[k] != STRUCT_NONE:       # structured term (fastgibbs.gmrf)
                     self.draw_structured_hyper(k, interweave, bg)
-                elif self.cov_kind[k] == COV_INV_WISHART:
+                elif self.cov_kind[k] != COV_DIAGONAL:    # inverse-Wishart or Huang-Wand
                     err = self.draw_inv_wishart_block(k, bg)
                     if err:
                         return err
@@ -556,7 +558,7 @@ cdef class Kernel:
             if self.st_par[k] >= 0:                  # rho (AR1) or phi (BYM2)
                 row[pos] = self.hyper[self.st_par[k]]
                 pos += 1
-            if self.cov_kind[k] == COV_INV_WISHART:
+            if self.cov_kind[k] != COV_DIAGONAL:      # correlations of a full block
                 for c in range(q):
                     for c2 in range(c + 1, q):
                         row[pos] = self.re_cov[off + c * q + c2] / sqrt(
@@ -1221,15 +1223,29 @@ cdef class Kernel:
         Draws the precision W = Sigma_k^{-1} ~ Wishart(nu + J, M^{-1}), M = Psi + S, by
         the Bartlett decomposition: with M = C C' and A lower triangular, A_cc^2 ~
         chi2(nu + J - c), A_cc' ~ N(0, 1) below the diagonal, W = (C^{-T} A)(C^{-T} A)'.
-        Cost O(J q^2 + q^3). Sets re_prec = W and re_cov = W^{-1}."""
+        Cost O(J q^2 + q^3). Sets re_prec = W and re_cov = W^{-1}.
+
+        Matrix half-t prior (COV_HUANG_WAND; Huang & Wand 2013, Bayesian Analysis 8(2),
+        eq. 2): Sigma_k | a ~ InvWishart(nu + q - 1, 2 nu diag(1/a_c)), a_c ~
+        InvGamma(1/2, 1/A_c^2), with nu in iw_df, a_c in vc_xi and A_c in vc_b. Here
+        df = nu + q - 1 + J and Psi = 2 nu diag(1/a_c); then, given the new Sigma_k,
+        each a_c ~ InvGamma((nu + q)/2, nu (Sigma_k^{-1})_cc + 1/A_c^2) (ALGORITHMS.md
+        sec. 8), one conjugate Gibbs step per sweep."""
         cdef Py_ssize_t q = self.n_re[k], J = self.n_groups[k], j, c, c2, i
-        cdef Py_ssize_t off = self.prec_off[k], uk = self.u_off[k]
-        cdef double df = self.iw_df[k] + J, acc
+        cdef Py_ssize_t off = self.prec_off[k], uk = self.u_off[k], vc = self.vc_off[k]
+        cdef bint huang_wand = self.cov_kind[k] == COV_HUANG_WAND
+        cdef double nu = self.iw_df[k]
+        cdef double df = (nu + q - 1.0 if huang_wand else nu) + J, acc
         cdef double *M = &self.Mq[0]
         cdef double *A = &self.Lg[0]         # q x q scratch (Lg holds >= q^2 doubles)
         for c in range(q):
             for c2 in range(q):
                 M[c * q + c2] = self.iw_scale[off + c * q + c2]
+        if huang_wand:                       # Psi = 2 nu diag(1 / a_c) instead
+            for c in range(q):
+                for c2 in range(q):
+                    self.Mq[c * q + c2] = 0.0
+                self.Mq[c * q + c] = 2.0 * nu / self.vc_xi[vc + c]
         for j in range(J):
             for c in range(q):
                 for c2 in range(q):
@@ -1262,6 +1278,11 @@ cdef class Kernel:
             return STATUS_CHOL_WISHART
         for c in range(q):
             self.tau2[self.vc_off[k] + c] = self.re_cov[off + c * q + c]
+        if huang_wand:                       # the auxiliaries a_c | Sigma_k
+            for c in range(q):
+                self.vc_xi[vc + c] = draw_inv_gamma(
+                    bg, 0.5 * (nu + q), nu * self.re_prec[off + c * q + c]
+                    + 1.0 / (self.vc_b[vc + c] * self.vc_b[vc + c]))
         return STATUS_OK
 
     cdef void draw_sigma2(self, bitgen_t *bg) noexcept nogil:

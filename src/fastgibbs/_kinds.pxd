@@ -19,6 +19,8 @@ cpdef enum VariancePrior:
 cpdef enum Covariance:
     COV_DIAGONAL = 0           # independent variances, one prior each
     COV_INV_WISHART = 1        # full covariance, inverse-Wishart prior
+    COV_HUANG_WAND = 2         # full covariance, matrix half-t prior (Huang & Wand 2013):
+                               # inverse Wishart given auxiliaries a_c (in vc_xi)
 
 cpdef enum Status:
     STATUS_OK = 0

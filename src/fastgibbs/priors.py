@@ -10,7 +10,9 @@ receive plain floats. Keys of the ``priors`` dict:
 - ``"alpha"``: :class:`Gamma` prior on the negative binomial's dispersion;
 - ``"nu"``: :class:`Gamma` prior on the t family's degrees of freedom, or a number,
   which fixes nu;
-- a group term (``"1|state"``, ``"x|g"``): prior on that term's variance or sd.
+- a group term (``"1|state"``, ``"x|g"``): prior on that term's variance or sd;
+- a correlated term (``"1 + x|g"``): :class:`HuangWand` (the default) or
+  :class:`InvWishart` prior on its covariance matrix.
 
 Defaults (used for every key not given; see :func:`default_priors`) are weakly
 informative and scaled to the data, so that results do not change when y or x are
@@ -25,11 +27,15 @@ of the mean count per unit of exposure (log link). y is y - offset when there is
   sd of a varying slope of z ``HalfCauchy(sd(y) / sd(z))``
   (Gelman 2006, Bayesian Analysis 1(3): proper, flat near 0 and heavy tailed, so a
   near-zero group sd is neither forced up nor pinned down as InvGamma(eps, eps) does);
-- the covariance of a correlated term ``(1 + x | g)`` (key ``"1 + x|g"``):
-  ``InvWishart(q + 1, diag(s_c^2))`` with s_c = sd(y) for the intercept and
-  sd(y) / sd(z_c) for a slope column. df = q + 1 makes every correlation uniform on
-  (-1, 1) a priori (Gelman & Hill 2007, sec. 17.1), and each variance then has an
-  InvGamma(1, s_c^2 / 2) marginal: weak, proper, and on the scale of the data;
+- the covariance of a correlated term ``(1 + x | g)`` (key ``"1 + x|g"``): the
+  matrix half-t prior ``HuangWand(nu=2, scale=[s_1, ..., s_q])`` (Huang & Wand 2013,
+  Bayesian Analysis 8(2)) with s_c the scale the same column gets under ``||``:
+  sd(y) for the intercept and sd(y) / sd(z_c) for a slope column. Each sd is then
+  half-t(2, s_c), flat near 0 like the half-Cauchy of ``(1 + x || g)``, and every
+  correlation uniform on (-1, 1), so ``|`` and ``||`` agree where the data say little
+  about the correlation. (The previous default ``InvWishart(q + 1, diag(s_c^2))``
+  gives each variance an InvGamma(1, s_c^2 / 2) marginal, whose density vanishes
+  at 0 and so pulls weakly identified sds upward; ask for it explicitly if wanted.)
 - the negative binomial's ``alpha``: ``Gamma(0.01, 0.01)`` (brms's default): nearly
   flat in log alpha from 0.01 to 100;
 - the t family's ``nu``: ``Gamma(2, 0.1)`` (Juarez & Steel 2010; brms's default).
@@ -44,7 +50,7 @@ import numpy as np
 from ._kinds import VariancePrior
 from .moments import ArrayMoments
 
-__all__ = ["Normal", "InvGamma", "HalfCauchy", "InvWishart", "Gamma", "Beta"]
+__all__ = ["Normal", "InvGamma", "HalfCauchy", "InvWishart", "HuangWand", "Gamma", "Beta"]
 
 # kind codes of the kernels (defined once, in _kinds.pxd)
 KIND_INV_GAMMA = int(VariancePrior.PRIOR_INV_GAMMA)
@@ -199,16 +205,23 @@ def default_priors(design):
     out.update(moments.dispersion_priors(family))
     for k, block in enumerate(design.blocks):
         if block.correlated:
-            scales = []
-            for c, col in enumerate(block.columns):
-                sd_z = moments.z(k, c)[1]
-                scales.append(sd_y if col == "1" or sd_z == 0 else sd_y / sd_z)
-            out[block.covariance_key] = InvWishart(block.n_re + 1, np.square(scales))
+            out[block.covariance_key] = HuangWand(nu=2.0, scale=default_sd_scales(
+                design, k, moments, sd_y))
         else:
             for c, (term, col) in enumerate(zip(block.terms, block.columns)):
                 sd_z = moments.z(k, c)[1]
                 out[term] = HalfCauchy(sd_y if col == "1" or sd_z == 0 else sd_y / sd_z)
     return out
+
+
+def default_sd_scales(design, k, moments, sd_y):
+    """The sd scale of every column of block k: sd(y) for the intercept and
+    sd(y) / sd(z_c) for a slope column (the HalfCauchy scales of ``||``)."""
+    scales = []
+    for c, col in enumerate(design.blocks[k].columns):
+        sd_z = moments.z(k, c)[1]
+        scales.append(sd_y if col == "1" or sd_z == 0 else sd_y / sd_z)
+    return np.array(scales, dtype=float)
 
 
 def resolve_priors(design, priors):
@@ -229,13 +242,19 @@ def resolve_priors(design, priors):
         if key in design.fixed_names:
             if not isinstance(prior, Normal):
                 raise TypeError(f"prior for fixed effect {key!r} must be fg.Normal, got {prior!r}")
-        elif isinstance(resolved[key], InvWishart):
-            if not isinstance(prior, InvWishart):
-                raise TypeError(f"prior for correlated term {key!r} must be fg.InvWishart, "
-                                f"got {prior!r}")
-            if prior.scale.shape != resolved[key].scale.shape:
-                raise ValueError(f"InvWishart scale for {key!r} must be "
-                                 f"{resolved[key].scale.shape[0]} x {resolved[key].scale.shape[0]}")
+        elif isinstance(resolved[key], COVARIANCE_PRIORS):
+            if not isinstance(prior, COVARIANCE_PRIORS):
+                raise TypeError(f"prior for correlated term {key!r} must be fg.HuangWand or "
+                                f"fg.InvWishart, got {prior!r}")
+            q = resolved[key].dim
+            if isinstance(prior, HuangWand):
+                # no scale: the default's; one number: the same scale for every column
+                prior = prior.with_dim(q, resolved[key].scale)
+            if prior.dim != q:
+                raise ValueError(f"{type(prior).__name__} scale for {key!r} must be "
+                                 + (f"{q} x {q}" if isinstance(prior, InvWishart)
+                                    else f"one sd scale per column ({q})")
+                                 + f", got {prior.dim}")
         elif isinstance(resolved[key], Gamma):
             if not isinstance(prior, Gamma):
                 extra = " or a positive number (which fixes nu)" if key == "nu" else ""
@@ -340,6 +359,11 @@ class InvWishart:
             raise ValueError(f"InvWishart df must be > q - 1 = {scale.shape[0] - 1}")
         object.__setattr__(self, "scale", scale)
 
+    @property
+    def dim(self):
+        """q, the dimension of the covariance matrix."""
+        return self.scale.shape[0]
+
     def __eq__(self, other):
         return isinstance(other, InvWishart) and self.df == other.df \
             and np.array_equal(self.scale, other.scale)
@@ -350,6 +374,95 @@ class InvWishart:
     def __str__(self):
         diag = ", ".join(f"{v:.4g}" for v in np.diag(self.scale))
         return f"InvWishart({self.df:.4g}, diag({diag}){'' if np.count_nonzero(self.scale - np.diag(np.diag(self.scale))) == 0 else ' + off-diagonal'})"
+
+
+@dataclass(frozen=True, eq=False)
+class HuangWand:
+    """Matrix half-t prior on the COVARIANCE matrix Sigma (q x q) of a correlated group
+    term such as ``"1 + Days|Subject"`` (Huang & Wand 2013, Bayesian Analysis 8(2),
+    eq. 2): with auxiliary variances a_c ~ InvGamma(1/2, 1/A_c^2), c = 1..q,
+
+        Sigma | a ~ InvWishart(nu + q - 1, 2 nu diag(1/a_1, ..., 1/a_q)).
+
+    Each sd sqrt(Sigma_cc) is then half-t with ``nu`` degrees of freedom and scale A_c
+    (half-Cauchy at nu = 1), and at ``nu = 2`` every correlation is uniform on (-1, 1)
+    (Huang & Wand 2013, eq. 3 and sec. 2). Larger nu thins the sds' tails and pulls
+    the correlations towards 0. All its conditionals are conjugate: the sampler draws
+    Sigma from its inverse-Wishart conditional and then each a_c from an inverse gamma.
+    The default prior of a correlated term (see :func:`default_priors`).
+
+    Parameters
+    ----------
+    nu : float, default 2
+        Degrees of freedom of the half-t sds, > 0.
+    scale : float or sequence of q floats, optional
+        The scales A_c (sds, in the units of y per unit of the term's column c) in the
+        order of the term's columns, each > 0; one number is used for every column.
+        Omitted: the defaults of ``||`` for the same columns (sd(y) for the
+        intercept, sd(y) / sd(z_c) for a slope column)."""
+
+    nu: float = 2.0
+    scale: object = None
+
+    def __post_init__(self):
+        object.__setattr__(self, "nu", _positive_finite(self.nu, "HuangWand nu"))
+        if self.scale is None:
+            return
+        if isinstance(self.scale, (str, bytes)):
+            raise TypeError(f"HuangWand scale must be a number or a sequence of sd scales, "
+                            f"got {_shown(self.scale)}")
+        try:
+            scale = np.atleast_1d(np.asarray(self.scale, dtype=float))
+        except (TypeError, ValueError):
+            raise TypeError(f"HuangWand scale must be a number or a sequence of sd scales, "
+                            f"got {_shown(self.scale)}") from None
+        if scale.ndim != 1 or scale.size == 0:
+            raise ValueError(f"HuangWand scale must be one sd scale per column of the term "
+                             f"(a vector), got shape {scale.shape}")
+        if not np.all(np.isfinite(scale)) or np.any(scale <= 0):
+            raise ValueError(f"HuangWand scale: every entry must be positive and finite, got "
+                             f"{_shown(scale.tolist())}")
+        if np.any(scale < SD_MIN) or np.any(scale > SD_MAX):
+            raise ValueError(f"HuangWand scale: every entry (an sd) must be between "
+                             f"{SD_MIN:.2g} and {SD_MAX:.2g}, got {_shown(scale.tolist())}")
+        object.__setattr__(self, "scale", scale)
+
+    @property
+    def dim(self):
+        """q, the number of scales (None when the scale is left to the default)."""
+        return None if self.scale is None else self.scale.shape[0]
+
+    def with_dim(self, q, default_scale):
+        """This prior for a term of q columns: the default scales if none were given,
+        one given number repeated q times."""
+        if self.scale is None:
+            return HuangWand(self.nu, default_scale)
+        if self.scale.shape[0] == 1 and q > 1:
+            return HuangWand(self.nu, np.repeat(self.scale, q))
+        return self
+
+    def __eq__(self, other):
+        if not isinstance(other, HuangWand) or self.nu != other.nu:
+            return False
+        if self.scale is None or other.scale is None:
+            return self.scale is None and other.scale is None
+        return np.array_equal(self.scale, other.scale)
+
+    def __hash__(self):
+        return hash((self.nu, None if self.scale is None else self.scale.tobytes()))
+
+    def __repr__(self):
+        if self.scale is None:
+            return f"HuangWand(nu={self.nu!r})"
+        return f"HuangWand(nu={self.nu!r}, scale={self.scale.tolist()!r})"
+
+    def __str__(self):
+        if self.scale is None:
+            return f"HuangWand(nu={self.nu:.4g})"
+        return f"HuangWand(nu={self.nu:.4g}, scale=[{', '.join(f'{v:.4g}' for v in self.scale)}])"
+
+
+COVARIANCE_PRIORS = (InvWishart, HuangWand)
 
 
 @dataclass(frozen=True)

@@ -48,6 +48,7 @@ MEMBERS = ("draws", "warmup", "metadata")
 ZIP_MAGIC = b"PK\x03\x04"
 PRIOR_TYPES = {cls.__name__: cls for cls in (_priors.Normal, _priors.InvGamma,
                                              _priors.HalfCauchy, _priors.InvWishart,
+                                             _priors.HuangWand,
                                              _priors.Gamma, _priors.Beta)}
 # structured priors (fastgibbs.structured) hold priors (sd, rho, phi): written nested
 PRIOR_TYPES.update({cls.__name__: cls for cls in _structured.STRUCTURED})

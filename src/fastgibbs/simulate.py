@@ -5,11 +5,12 @@ The response comes from the model's family (fastgibbs.families), with the model'
 offset and trials.
 """
 import numbers
+from types import SimpleNamespace
 
 import numpy as np
 
 from .chains import as_seed_sequence, spawn_children
-from .priors import Gamma, HalfCauchy, InvGamma, InvWishart
+from .priors import Gamma, HalfCauchy, HuangWand, InvGamma, InvWishart
 
 __all__ = ["simulate_datasets", "draw_parameters", "linear_predictor"]
 
@@ -36,6 +37,16 @@ def _draw_invwishart(prior, rng):
     return np.linalg.inv(L @ L.T)
 
 
+def _draw_huang_wand(prior, rng):
+    """One draw of the matrix half-t prior (Huang & Wand 2013, eq. 2): a_c ~
+    InvGamma(1/2, 1/A_c^2), then InvWishart(nu + q - 1, 2 nu diag(1/a_c))."""
+    q = prior.scale.shape[0]
+    # 1/a_c ~ Gamma(1/2) A_c^2; no InvWishart object, whose checks a rare extreme a_c
+    # would fail
+    psi = np.diag(2.0 * prior.nu * prior.scale ** 2 * rng.gamma(0.5, size=q))
+    return _draw_invwishart(SimpleNamespace(df=prior.nu + q - 1.0, scale=psi), rng)
+
+
 def _block_covariance(model, block, params, rng):
     """Sigma_k for one block, from ``params`` if given there, else from the prior."""
     terms = block.terms
@@ -52,6 +63,8 @@ def _block_covariance(model, block, params, rng):
         return corr * np.outer(sds, sds)
     if block.correlated:
         prior = model.priors[block.covariance_key]
+        if isinstance(prior, HuangWand):
+            return np.atleast_2d(_draw_huang_wand(prior, rng))
         assert isinstance(prior, InvWishart)
         return np.atleast_2d(_draw_invwishart(prior, rng))
     return np.diag([_draw_sd(model.priors[t], rng) ** 2 for t in terms])

@@ -4,7 +4,7 @@ import numpy as np
 
 from .. import _core
 from ..chains import ChainStopped
-from .._kinds import Family as Kind, Status, VariancePrior
+from .._kinds import Covariance, Family as Kind, Status, VariancePrior
 
 __all__ = ["SamplerError", "initial_state", "run_chain", "to_user_scale"]
 
@@ -24,7 +24,8 @@ class SamplerError(RuntimeError):
 def initial_state(problem, rng):
     """Dispersed initial values on the kernel's scale: sds spread over two orders of
     magnitude around the (internal) scale of y, group effects drawn from their prior
-    at those sds, beta at its prior mean, half-Cauchy auxiliaries at 1/A^2."""
+    at those sds, beta at its prior mean, half-Cauchy and matrix half-t auxiliaries at
+    1/A^2."""
     # families without a residual variance run the Gaussian steps with sigma2 = 1
     sigma2 = np.exp(rng.uniform(-1.0, 1.0)) ** 2 if problem.has_sigma else 1.0
     tau2 = np.exp(rng.uniform(-2.0, 0.5, size=problem.n_vc)) ** 2
@@ -39,6 +40,10 @@ def initial_state(problem, rng):
         else np.zeros(0)
     half_cauchy = problem.vc_kind == int(VariancePrior.PRIOR_HALF_CAUCHY)
     vc_xi = np.where(half_cauchy, 1.0 / np.maximum(problem.vc_b, 1e-150) ** 2, 1.0)
+    for k in np.flatnonzero(problem.cov_kind == int(Covariance.COV_HUANG_WAND)):
+        # matrix half-t auxiliaries a_c at 1/A_c^2, as the half-Cauchy ones
+        at = slice(problem.vc_off[k], problem.vc_off[k] + problem.n_re[k])
+        vc_xi[at] = 1.0 / np.maximum(problem.vc_b[at], 1e-150) ** 2
     kind, _, sigma_b = problem.sigma_prior
     xi_sigma = 1.0 / sigma_b ** 2 if kind == int(VariancePrior.PRIOR_HALF_CAUCHY) else 1.0
     parts = [np.diag(tau2[problem.vc_off[k]:problem.vc_off[k] + q]).ravel()

@@ -30,7 +30,7 @@ import numpy as np
 from .._kinds import Covariance, Family as Kind, VariancePrior
 from ..moments import ArrayMoments, mean_sd
 from ..gmrf import kernel_arrays
-from ..priors import HalfCauchy, InvGamma
+from ..priors import HalfCauchy, HuangWand, InvGamma
 
 __all__ = ["Problem", "Statistics", "Transform", "build_problem", "data_statistics",
            "problem_from_statistics", "with_response", "parameter_layout"]
@@ -186,7 +186,7 @@ class Problem:
             parts.append(tf.y_scale / tf.z_scale[k])
             if self.structured is not None and self.structured["par"][k] >= 0:
                 parts.append([1.0])                  # rho or phi of a structured term
-            if self.cov_kind[k] == int(Covariance.COV_INV_WISHART):
+            if self.cov_kind[k] != int(Covariance.COV_DIAGONAL):     # correlations
                 parts.append(np.ones(q * (q - 1) // 2))
         for k, q in enumerate(self.n_re):
             parts.append(np.tile(tf.y_scale / tf.z_scale[k], self.n_groups[k]))
@@ -832,9 +832,23 @@ def problem_from_statistics(design, priors, statistics):
         family_args = {"nu_fixed": nu is not None, "nu": nu}
     _check_conditioning(design, priors, statistics.xwx, prior_prec)
     _check_group_columns(design, statistics.group_moments)
-    vc, iw_df, iw_scale = [], [], []
+    vc, iw_df, iw_scale, cov_kind = [], [], [], []
     for b, zs in zip(design.blocks, tf.z_scale):
-        if b.correlated:
+        cov_kind.append(int(Covariance.COV_DIAGONAL if not b.correlated else
+                            Covariance.COV_HUANG_WAND
+                            if isinstance(priors[b.covariance_key], HuangWand)
+                            else Covariance.COV_INV_WISHART))
+        if cov_kind[-1] == int(Covariance.COV_HUANG_WAND):
+            # nu in iw_df; the scales A_c on the kernel's scale in vc_b (the kernel keeps
+            # the auxiliaries a_c in vc_xi); iw_scale unused
+            prior = priors[b.covariance_key]
+            vc += [(int(VariancePrior.PRIOR_INV_GAMMA), 1.0,
+                    _scaled(A * zs[c] / tf.y_scale,
+                            f"the HuangWand scale of {b.terms[c]!r} in {b.covariance_key!r}"))
+                   for c, A in enumerate(prior.scale)]
+            iw_df.append(prior.nu)
+            iw_scale.append(np.eye(b.n_re).ravel())
+        elif b.correlated:
             prior = priors[b.covariance_key]
             vc += [(int(VariancePrior.PRIOR_INV_GAMMA), 1.0, 1.0)] * b.n_re  # unused
             iw_df.append(prior.df)
@@ -867,8 +881,7 @@ def problem_from_statistics(design, priors, statistics):
         vc_kind=np.array([v[0] for v in vc], dtype=np.intp),
         vc_a=np.array([v[1] for v in vc], dtype=float),
         vc_b=np.array([v[2] for v in vc], dtype=float),
-        cov_kind=np.array([int(Covariance.COV_INV_WISHART) if b.correlated
-                           else int(Covariance.COV_DIAGONAL) for b in design.blocks], dtype=np.intp),
+        cov_kind=np.array(cov_kind, dtype=np.intp),
         iw_df=np.array(iw_df, dtype=float), iw_scale=_cat(iw_scale),
         sigma_prior=sigma_prior, disp_prior=disp_prior, transform=tf,
         chain_order=chain_order, chain_start=chain_start, parent_block=parent_block,
