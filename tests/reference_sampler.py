@@ -80,14 +80,21 @@ class LogPosterior:
             cov[:, 1, 1] = s2 * s2
             cov[:, 0, 1] = cov[:, 1, 0] = rho * s1 * s2
             prior = self.priors[block.covariance_key]
-            nu, S = prior.df, prior.scale
             det = cov[:, 0, 0] * cov[:, 1, 1] - cov[:, 0, 1] ** 2
             inv = np.empty_like(cov)
             inv[:, 0, 0] = cov[:, 1, 1] / det
             inv[:, 1, 1] = cov[:, 0, 0] / det
             inv[:, 0, 1] = inv[:, 1, 0] = -cov[:, 0, 1] / det
-            # InvWishart(nu, S) density up to a constant
-            lp = -(nu + q + 1) / 2 * np.log(det) - 0.5 * np.einsum("ij,nji->n", S, inv)
+            if isinstance(prior, fg.HuangWand):
+                # the auxiliaries a_k integrated out (Huang & Wand 2013, eq. 2):
+                # |S|^-(nu + 2q)/2 prod_k (nu (S^-1)_kk + 1/A_k^2)^-(nu + q)/2
+                nu, A = prior.nu, prior.scale
+                lp = -(nu + 2 * q) / 2 * np.log(det) - (nu + q) / 2 * sum(
+                    np.log(nu * inv[:, k, k] + 1.0 / A[k] ** 2) for k in range(q))
+            else:
+                # InvWishart(nu, S) density up to a constant
+                nu, S = prior.df, prior.scale
+                lp = -(nu + q + 1) / 2 * np.log(det) - 0.5 * np.einsum("ij,nji->n", S, inv)
             # Jacobian of (log s1, log s2, atanh rho) -> (S11, S22, S12): 4 s1^3 s2^3 (1 - rho^2)
             lp = lp + np.log(4.0) + 3 * ls1 + 3 * ls2 + np.log1p(-rho * rho)
             L = np.linalg.cholesky(cov)

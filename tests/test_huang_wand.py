@@ -5,14 +5,19 @@ Checks: validation of its arguments; the default (half-t(2) sds with the scales 
 ``||``); draws from the prior (the simulator of Model.simulate) against the exact
 half-t and uniform-correlation marginals; Geweke joint-distribution tests of the
 kernel's inverse-Wishart + auxiliary step on the correlated-slopes structure of the
-model matrix (gaussian and bernoulli), with a planted bug for power; saved fits and
+model matrix (gaussian and bernoulli), with a planted bug for power; agreement with
+the plain reference sampler on the gaussian correlated-slopes dataset; saved fits and
 printing; and the issue-14 example (``|`` and ``||`` agree on sleepstudy).
 """
+import json
+from pathlib import Path
+
 import numpy as np
 import pytest
 from scipy import stats as sps
 
 import fastgibbs as fg
+from fastgibbs import diagnostics
 from fastgibbs.design import build_design
 from fastgibbs.priors import default_priors, resolve_priors
 from fastgibbs.simulate import _draw_huang_wand
@@ -172,3 +177,33 @@ def test_double_bar_and_bar_agree_on_sleepstudy():
                      warmup=500, draws=1000, seed=11)
         sd[bar] = float(fit.draws("Days|Subject_sigma").mean())
     assert abs(sd["|"] - sd["||"]) < 0.35, sd
+
+
+# ---- the kernel: agreement with the reference sampler -------------------------------
+HW_REFERENCES = Path(__file__).parent / "data" / "huang_wand_references.json"
+
+
+@pytest.mark.statistical
+def test_agrees_with_reference_on_correlated_slopes():
+    """The gaussian correlated-slopes dataset of the model matrix under HuangWand(2,
+    [1, 0.7]): every posterior mean and sd within the Bonferroni z-limit of the plain
+    random-walk Metropolis reference (tests/make_huang_wand_references.py, whose log
+    density integrates the auxiliaries out), standard errors from both MCSEs."""
+    from make_huang_wand_references import STRUCTURE, priors
+
+    ref = json.loads(HW_REFERENCES.read_text())[f"gaussian:{STRUCTURE}"]["parameters"]
+    data = matrix.load_reference_dataset("gaussian", STRUCTURE)
+    formula = matrix.formula("gaussian", STRUCTURE)
+    design = build_design(formula, data)
+    fit = fg.fit(formula, data, priors=priors(design), chains=4, warmup=1000,
+                 draws=1500 if QUICK else 4000, seed=20261201)
+    names = list(ref)
+    assert names == list(fit.names)
+    x = np.stack([fit.draws(n) for n in names], axis=-1)
+    mean, sd = x.mean(axis=(0, 1)), x.reshape(-1, len(names)).std(axis=0)
+    se_mean = np.hypot(diagnostics.mcse_mean(x), [ref[n]["mcse_mean"] for n in names])
+    se_sd = np.hypot(diagnostics.mcse_sd(x), [ref[n]["mcse_sd"] for n in names])
+    z = np.concatenate([(mean - [ref[n]["mean"] for n in names]) / se_mean,
+                        (sd - [ref[n]["sd"] for n in names]) / se_sd])
+    worst = int(np.argmax(np.abs(z)))
+    assert np.abs(z).max() < z_threshold(len(z)), ((names * 2)[worst], z[worst])
