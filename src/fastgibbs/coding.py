@@ -409,10 +409,23 @@ def evaluate_terms(response, rhs, data, keep=(), checks=True):
         raise FormulaError(f"cannot evaluate {response} ~ {rhs}: {err}") from None
     if dm.common is None:
         return dm, np.zeros((len(frame), 0), order="F"), (), None
-    table = dm.common.as_dataframe()
-    labels = tuple(_label(str(c), renames) for c in table.columns)
-    X = table.to_numpy(dtype=float)
+    # the column labels as formulae's as_dataframe() gives them, without its copies
+    labels = tuple(_label(str(c), renames)
+                   for term in dm.common.terms.values() for c in _flat(term.labels))
+    X = np.asarray(dm.common.design_matrix, dtype=float)
+    if X.shape[1] != len(labels):
+        raise AssertionError(f"formulae gave {X.shape[1]} columns for {len(labels)} labels")
     order = sorted(range(len(labels)), key=lambda c: labels[c] != "Intercept")
     columns = [name for name in sorted(names) if name in frame.columns and name not in keep]
     terms = FixedTerms(dm.common, renames, labels, columns, keep=order, rhs=rhs_coded)
-    return dm, np.asfortranarray(X[:, order]), terms.names, terms
+    out = np.empty(X.shape, order="F")         # X[:, order] in one pass
+    for i, c in enumerate(order):
+        out[:, i] = X[:, c]
+    return dm, out, terms.names, terms
+
+
+def _flat(labels):
+    """A term's labels (a string or nested lists of strings) as a flat list."""
+    if isinstance(labels, str):
+        return [labels]
+    return [label for item in labels for label in _flat(item)]
