@@ -184,19 +184,20 @@ HW_REFERENCES = Path(__file__).parent / "data" / "huang_wand_references.json"
 
 
 @pytest.mark.statistical
-def test_agrees_with_reference_on_correlated_slopes():
-    """The gaussian correlated-slopes dataset of the model matrix under HuangWand(2,
-    [1, 0.7]): every posterior mean and sd within the Bonferroni z-limit of the plain
+@pytest.mark.parametrize("family", ["gaussian", "bernoulli"])
+def test_agrees_with_reference_on_correlated_slopes(family):
+    """The correlated-slopes datasets of the model matrix under HuangWand(2, [1, 0.7]):
+    every posterior mean and sd within the Bonferroni z-limit of the plain
     random-walk Metropolis reference (tests/make_huang_wand_references.py, whose log
     density integrates the auxiliaries out), standard errors from both MCSEs."""
     from make_huang_wand_references import STRUCTURE, priors
 
-    ref = json.loads(HW_REFERENCES.read_text())[f"gaussian:{STRUCTURE}"]["parameters"]
-    data = matrix.load_reference_dataset("gaussian", STRUCTURE)
-    formula = matrix.formula("gaussian", STRUCTURE)
-    design = build_design(formula, data)
-    fit = fg.fit(formula, data, priors=priors(design), chains=4, warmup=1000,
-                 draws=1500 if QUICK else 4000, seed=20261201)
+    ref = json.loads(HW_REFERENCES.read_text())[f"{family}:{STRUCTURE}"]["parameters"]
+    data = matrix.load_reference_dataset(family, STRUCTURE)
+    formula = matrix.formula(family, STRUCTURE)
+    design = build_design(formula, data, **matrix.family_kwargs(family))
+    fit = fg.fit(formula, data, priors=priors(design), **matrix.family_kwargs(family),
+                 chains=4, warmup=1000, draws=1500 if QUICK else 4000, seed=20261201)
     names = list(ref)
     assert names == list(fit.names)
     x = np.stack([fit.draws(n) for n in names], axis=-1)
