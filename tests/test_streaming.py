@@ -97,6 +97,44 @@ def test_parquet_statistics_and_draws_equal_memory(tmp_path, rng, formula):
     _assert_same_fit(formula, frame, [str(p) for p in paths])
 
 
+
+def test_pair_cells_by_unique_equal_memory(tmp_path, rng, monkeypatch):
+    """Pairs of blocks with more possible cells than DENSE_PAIR_CELLS are summed over
+    the chunk's distinct keys instead of a dense bincount: the same cells and sums."""
+    from fastgibbs.streaming import accumulate
+
+    monkeypatch.setattr(accumulate, "DENSE_PAIR_CELLS", 0)
+    frame = _frame(rng)
+    _write(frame, tmp_path)
+    for formula in ("y ~ x + c + (1 + z | g) + (1 | region)", "y ~ x + (1 | g) + (1 | h)"):
+        _assert_same_problem(fg.Model(formula, frame), fg.Model(formula, str(tmp_path)))
+
+
+def test_hundred_thousand_rows_equal_memory(tmp_path):
+    """The issue's equality target at 10^5 rows (the benchmark checks 10^6): p = 10,
+    1,000 groups nested in 10 regions, 40 row groups over 4 files, read in batches of
+    5,000 rows; the statistics agree with the in-memory design to 1e-11 relative (target
+    1e-9) and the same seed gives the same draws."""
+    rng = np.random.default_rng(7)
+    n, p = 100_000, 10
+    X = rng.normal(size=(n, p))
+    g = rng.integers(0, 1000, n)
+    frame = pd.DataFrame({f"x{m + 1}": X[:, m] for m in range(p)})
+    frame["g"], frame["region"] = g, g // 100
+    frame["y"] = 2.0 + X @ rng.normal(size=p) + rng.normal(size=10)[g // 100] \
+        + rng.normal(0, 0.5, 1000)[g] + rng.normal(size=n)
+    _write(frame, tmp_path, n_files=4, row_group_size=2_500)
+    formula = "y ~ " + " + ".join(f"x{m + 1}" for m in range(p)) + \
+        " + (1 | region) + (1 | g)"
+    from fastgibbs.streaming.source import ParquetSource
+
+    memory = fg.Model(formula, frame)
+    streamed = fg.Model(formula, ParquetSource(str(tmp_path), batch_rows=5_000))
+    _assert_same_problem(memory, streamed)
+    args = dict(chains=1, warmup=100, draws=100, seed=3)
+    np.testing.assert_allclose(streamed.sample(**args).draws_array,
+                               memory.sample(**args).draws_array, rtol=0, atol=DRAW_ATOL)
+
 @pytest.fixture
 def typed_frame(rng):
     """Columns of every kind a formula reads: bool, categorical (ordered, with unused

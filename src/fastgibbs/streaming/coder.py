@@ -170,8 +170,9 @@ def plan(formula, schema, family="gaussian", offset=None, weights=None, na_actio
 
 @dataclass
 class Rows:
-    """One chunk coded: ``y`` (n,), ``X`` (n, p) C-ordered over every fixed column
-    (aliased ones included), per block ``Z`` (n, q_k) and ``group`` (n,), ``w`` (n,)
+    """One chunk coded: ``y`` (n,), ``X`` (n, p) over every fixed column (aliased
+    ones included; C- or Fortran-ordered, plain copies of data columns being
+    Fortran-ordered), per block ``Z`` (n, q_k) and ``group`` (n,), ``w`` (n,)
     (ones without weights), ``trials`` (n,) or None, ``offset`` (n,), ``n_dropped``
     rows dropped for missing values; ``weighted``: weights were given."""
 
@@ -215,8 +216,9 @@ def _plain_columns(terms, names):
 
 
 def _copy_columns(frame, sources, n):
-    """(n, len(sources)) C-ordered float array: ones for None, else the columns."""
-    out = np.empty((n, len(sources)))
+    """(n, len(sources)) Fortran-ordered float array (each column contiguous, as
+    written and as the statistics pass reads it): ones for None, else the columns."""
+    out = np.empty((n, len(sources)), order="F")
     for c, source in enumerate(sources):
         if source is None:
             out[:, c] = 1.0
