@@ -312,6 +312,8 @@ def binary_frame(rng):
     frame["yb"] = (rng.random(n) < p).astype(int)
     frame["s"] = rng.binomial(frame.t, p)
     frame["yes"] = np.where(frame.yb == 1, "yes", "no")
+    frame["k"] = rng.poisson(np.exp(eta + frame.e))            # counts
+    frame["nb"] = rng.poisson(rng.gamma(2.0, np.exp(eta) / 2.0))
     return frame
 
 
@@ -320,10 +322,18 @@ def binary_frame(rng):
     ("yes ~ x + (1 | g) + (1 | h)", "bernoulli", {}),          # text response, crossed
     ("p(s, t) ~ x + (1 + x | g)", "binomial", {}),
     ("yb ~ x + offset(e) + (1 | g)", "bernoulli", {"weights": "w"}),
+    ("yb ~ x + c + (1 | g)", "bernoulli", {"link": "probit"}),
+    ("yes ~ x + offset(e) + (1 | g) + (1 | h)", "bernoulli", {"link": "probit",
+                                                               "weights": "w"}),
+    ("k ~ x + offset(e) + (1 | g)", "poisson", {}),
+    ("k ~ x + c + offset(e) + (1 | g) + (1 | h)", "poisson", {"weights": "w"}),
+    ("nb ~ x + (1 | g)", "negativebinomial", {}),
+    ("nb ~ x + offset(e) + (1 + x | g)", "negativebinomial", {"weights": "w"}),
 ])
 def test_binomial_cells_equal_memory(tmp_path, binary_frame, formula, family, kw):
-    """The cells (same order), their successes and trials, and the draws of the same
-    seed equal the in-memory fit's."""
+    """The cells (same order), their responses, sizes and offsets (poisson: summed
+    counts and log exposures; negative binomial: one cell per count), and the draws
+    of the same seed equal the in-memory fit's; weights of 0 drop cells alike."""
     dd = pytest.importorskip("dask.dataframe")
     _write(binary_frame, tmp_path, row_group_size=400)
     memory = fg.Model(formula, binary_frame, family=family, **kw)
@@ -350,13 +360,20 @@ def test_too_many_cells_named_early(tmp_path, binary_frame):
                       max_cells=1000)
 
 
-def test_families_refused_before_reading(tmp_path):
+def test_t_family_refused_before_reading(tmp_path):
     bad = tmp_path / "corrupt.parquet"
     bad.write_bytes(b"not a parquet file at all")
-    for family in ("poisson", "negativebinomial"):
-        with pytest.raises(ValueError, match=f"the {family} family cannot be fitted to data "
-                                             "streamed"):
-            fg.fit("y ~ x + (1 | g)", str(bad), family=family)
+    for kw in ({}, {"priors": {"nu": 4}}):
+        with pytest.raises(ValueError, match="the t family cannot be fitted to data streamed"
+                                             ".*latent scale .* for every row"):
+            fg.fit("y ~ x + (1 | g)", str(bad), family="t", **kw)
+
+
+def test_probit_weights_must_be_whole(tmp_path, binary_frame):
+    _write(binary_frame.assign(w=binary_frame.w + 0.5), tmp_path, row_group_size=400)
+    with pytest.raises(ValueError, match="weights must be whole numbers.*probit"):
+        fg.Model("yb ~ x + (1 | g)", str(tmp_path), family="bernoulli", link="probit",
+                 weights="w")
 
 
 def test_bad_files_named(tmp_path, rng):

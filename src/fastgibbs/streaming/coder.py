@@ -51,6 +51,7 @@ class Plan:
     offset: str = None        # offset= column
     weights: str = None       # weights= column
     na_action: str = "raise"
+    link: str = None          # the family's link (None: its default)
 
 
 def _names(text):
@@ -162,7 +163,8 @@ def plan(formula, schema, family="gaussian", offset=None, weights=None, na_actio
     level = set(grouping) | (categoric & set(kinds))
     level |= {n for n, k in kinds.items() if k not in NUMERIC_KINDS
               and (n not in response_columns or mode == "event" or n in _names(rhs))}
-    return Plan(formula=formula, family=family.name, columns=tuple(columns),
+    return Plan(formula=formula, family=family.name, link=family.link,
+                columns=tuple(columns),
                 schema=kinds, used=used, level_columns=tuple(sorted(level)),
                 factors=factors, response_mode=mode, offset=offset, weights=weights,
                 na_action=na_action)
@@ -236,7 +238,7 @@ class ChunkCoder:
     def __init__(self, plan, levels):
         self.plan = plan
         self.levels = levels
-        self.family = get_family(plan.family)
+        self.family = get_family(plan.family, link=plan.link)
         parsed = parse_formula(plan.formula, columns=list(plan.columns))
         self.parsed = parsed
         self.response, rhs = (part.strip() for part in parsed.fixed.split("~", 1))
@@ -364,6 +366,11 @@ class ChunkCoder:
             if bad.any():
                 raise ValueError(f"weights have {int(bad.sum())} negative or non-finite "
                                  "value(s); frequency weights must be finite and >= 0")
+            if self.family.integer_weights and np.any(w != np.round(w)):
+                raise ValueError(f"weights must be whole numbers for the {self.family.name} "
+                                 f"family ({self.family.link} link): each observation has "
+                                 "its own latent variable, and a weight counts identical "
+                                 "observations")
         else:
             w = np.ones(n)
         return Rows(y=y, X=X, Z=Zs, group=groups, w=w, trials=trials, offset=offset,
