@@ -110,6 +110,18 @@ def test_pair_cells_by_unique_equal_memory(tmp_path, rng, monkeypatch):
         _assert_same_problem(fg.Model(formula, frame), fg.Model(formula, str(tmp_path)))
 
 
+def test_integer_groups_with_and_without_gaps(tmp_path, rng):
+    """Integer group ids 0, 1, ... are coded by offset, others by lookup: both give the
+    in-memory design (levels in numeric order)."""
+    frame = _frame(rng)
+    ids = frame.g.str[1:].astype(int).to_numpy()
+    frame["gi"], frame["gap"] = ids + 5, ids * 7 - 40
+    _write(frame, tmp_path)
+    for formula in ("y ~ x + (1 | gi) + (1 | h)", "y ~ x + (1 | gap)"):
+        memory, streamed = fg.Model(formula, frame), fg.Model(formula, str(tmp_path))
+        assert streamed.blocks == memory.blocks
+        _assert_same_problem(memory, streamed)
+
 def test_hundred_thousand_rows_equal_memory(tmp_path):
     """The issue's equality target at 10^5 rows (the benchmark checks 10^6): p = 10,
     1,000 groups nested in 10 regions, 40 row groups over 4 files, read in batches of

@@ -217,6 +217,17 @@ def _plain_columns(terms, names):
     return out
 
 
+def _missing_count(column):
+    """Missing values of a chunk's column (a Series): NaN in numpy floats (np.isnan
+    is several times cheaper than Series.isna), none in numpy integers and booleans."""
+    kind = column.dtype.kind if isinstance(column.dtype, np.dtype) else None
+    if kind == "f":
+        return int(np.count_nonzero(np.isnan(column.to_numpy())))
+    if kind in ("i", "u", "b"):
+        return 0
+    return int(column.isna().sum())
+
+
 def _copy_columns(frame, sources, n):
     """(n, len(sources)) Fortran-ordered float array (each column contiguous, as
     written and as the statistics pass reads it): ones for None, else the columns."""
@@ -318,14 +329,14 @@ class ChunkCoder:
         plan = self.plan
         n_dropped = 0
         used = [c for c in plan.used if c in frame.columns]
-        missing = frame[used].isna()
-        counts = missing.sum()
-        if counts.any():
+        # column by column: frame[used].isna() would copy every column first
+        counts = {name: _missing_count(frame[name]) for name in used}
+        if any(counts.values()):
             if plan.na_action == "raise":
-                bad = ", ".join(f"{name!r} ({int(k)} missing)" for name, k in counts.items() if k)
+                bad = ", ".join(f"{name!r} ({k} missing)" for name, k in counts.items() if k)
                 raise ValueError(f"missing values in column(s) {bad}; clean them or pass "
                                  "na_action='drop' to drop those rows")
-            keep = ~missing.any(axis=1).to_numpy()
+            keep = ~frame[used].isna().any(axis=1).to_numpy()
             n_dropped = int((~keep).sum())
             frame = frame.loc[keep]
         n = len(frame)
