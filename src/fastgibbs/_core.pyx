@@ -142,7 +142,9 @@ cdef class Kernel:
     # ---- nested chains: blocks drawn jointly, each nested in the one before
     cdef readonly Py_ssize_t n_chains
     cdef Py_ssize_t[::1] chain_order, chain_start, parent_block, chain_of, g_off, g_width
-    cdef double[::1] tL, tG, th, Y, sL, sG, sh, sP
+    cdef double[::1] tL, tG, th, Y, sL, sG, sh, sP, th0
+    cdef bint init_kept               # collapsed_variances left chain_init's state for
+    #                                   draw_location_chain (see keep_init)
     # ---- scratch
     cdef double[::1] P, Pc, h, xtr, tmp, W, ztr, Lg, Mq, save_beta, save_u, save_tau2
     # ---- counters of the Metropolis-Hastings corrections (Poisson)
@@ -328,6 +330,8 @@ cdef class Kernel:
         self.sL = np.zeros(max(len(problem.ztz), 1))      # chain_snapshot's copies
         self.sG = np.zeros(max(total, 1))
         self.sh = np.zeros(max(self.n_u, 1))
+        self.th0 = np.zeros(max(self.n_u, 1))
+        self.init_kept = False
         self.sP = np.zeros(p * p + p + 1)
         self.Y = np.zeros(max_q * (int(g_width.max()) + 1))
         self.mh_tries = 0
@@ -995,7 +999,9 @@ cdef class Kernel:
         cdef Py_ssize_t start = self.chain_start[ci], end = self.chain_start[ci + 1]
         cdef Py_ssize_t t, k, c, q, last, off
         cdef double log_det = 0.0, quad = 0.0
+        cdef bint keep
         last = end - 1 if end - start == 1 or not self.collapse_beta else end - 2
+        self.init_kept = False
         for t in range(last, start - 1, -1):
             k = self.chain_order[t]
             if self.cov_kind[k] != COV_DIAGONAL:
@@ -1007,6 +1013,10 @@ cdef class Kernel:
             self.chain_init(ci)
             for c in range(q):
                 self.re_prec[off + c * q + c] = 1.0 / self.tau2[self.vc_off[k] + c]
+            keep = self.keep_init(ci)
+            if keep:
+                for c in range(self.n_groups[k]):
+                    self.th0[self.u_off[k] + c] = self.th[self.u_off[k] + c]
             if not self.collapse_beta:
                 self.condition_on_beta(ci)
             if self.chain_eliminate(ci, end - 1, t + 1, &log_det, &quad,
@@ -1015,7 +1025,19 @@ cdef class Kernel:
             self.chain_snapshot(ci, t, True)
             for c in range(q):
                 self.slice_collapsed(ci, t, c, bg)
+            self.init_kept = keep
         return STATUS_OK
+
+    cdef bint keep_init(self, Py_ssize_t ci) noexcept nogil:
+        """Whether chain ci is one diagonal block of scalar groups updated given beta:
+        then its collapsed sd step (scalar_marginal) leaves chain_init's P, h, tG and tL
+        (without the prior) untouched, and draw_location_chain reuses them instead of
+        calling chain_init again (which costs a pass over the cells to the other
+        chains): tL + 1/tau2 and th as saved before condition_on_beta are bit for bit
+        what chain_init would compute."""
+        cdef Py_ssize_t k = self.chain_order[self.chain_start[ci]]
+        return (self.chain_start[ci + 1] - self.chain_start[ci] == 1 and self.n_re[k] == 1
+                and self.cov_kind[k] == COV_DIAGONAL and not self.collapse_beta)
 
     cdef int draw_location_chain(self, Py_ssize_t ci, bitgen_t *bg) except -1 nogil:
         """Draw beta and the effects of every block of nested chain ci jointly, given the
@@ -1042,7 +1064,17 @@ cdef class Kernel:
         cdef double acc, log_det = 0.0, quad = 0.0
         cdef double *L
         cdef int err
-        self.chain_init(ci)
+        if self.init_kept:                  # see keep_init: one scalar block
+            self.init_kept = False
+            k = self.chain_order[start]
+            L0 = self.ztz_off[k]
+            h0 = self.u_off[k]
+            acc = self.re_prec[self.prec_off[k]]
+            for j in range(self.n_groups[k]):
+                self.tL[L0 + j] = self.sL[L0 + j] + acc
+                self.th[h0 + j] = self.th0[h0 + j]
+        else:
+            self.chain_init(ci)
         err = self.chain_eliminate(ci, end - 1, start, &log_det, &quad, False)
         if err:
             return err
