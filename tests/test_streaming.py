@@ -338,7 +338,7 @@ def binary_frame(rng):
     ("yes ~ x + offset(e) + (1 | g) + (1 | h)", "bernoulli", {"link": "probit",
                                                                "weights": "w"}),
     ("k ~ x + offset(e) + (1 | g)", "poisson", {}),
-    ("k ~ x + c + offset(e) + (1 | g) + (1 | h)", "poisson", {"weights": "w"}),
+    ("k ~ x + offset(e) + (1 | g) + (1 | h)", "poisson", {"weights": "w"}),
     ("nb ~ x + (1 | g)", "negativebinomial", {}),
     ("nb ~ x + offset(e) + (1 + x | g)", "negativebinomial", {"weights": "w"}),
 ])
