@@ -213,21 +213,42 @@ def _pair_cells(gk, gl, Zwt_k, Zt_l, J_k, J_l):
     """The non-empty cells of Z_k'W Z_l in one chunk: (sorted keys g_k J_l + g_l
     (int64), sums (n_cells, q_k q_l)); ``Zwt_k`` (q_k, n) holds w z_k, ``Zt_l``
     (q_l, n) z_l."""
-    key = gk.astype(np.int64) * J_l + gl
     q_k, q_l = len(Zwt_k), len(Zt_l)
-    dense = J_k * J_l <= DENSE_PAIR_CELLS
-    if dense:
+    nested = _nested_cells(gk, gl, J_k, J_l)
+    if nested is not None:                  # one cell per group of the finer block
+        keys, index, size, pick = nested
+    elif J_k * J_l <= DENSE_PAIR_CELLS:
+        key = gk.astype(np.int64) * J_l + gl
         keys = np.flatnonzero(np.bincount(key, minlength=J_k * J_l))
-        index, size = key, J_k * J_l
+        index, size, pick = key, J_k * J_l, keys
     else:
-        keys, index = np.unique(key, return_inverse=True)
-        index, size = index.reshape(-1), len(keys)
+        keys, index = np.unique(gk.astype(np.int64) * J_l + gl, return_inverse=True)
+        index, size, pick = index.reshape(-1), len(keys), None
     sums = np.empty((len(keys), q_k * q_l))
     for c in range(q_k):
         for d in range(q_l):
             total = np.bincount(index, weights=Zwt_k[c] * Zt_l[d], minlength=size)
-            sums[:, c * q_l + d] = total[keys] if dense else total
+            sums[:, c * q_l + d] = total if pick is None else total[pick]
     return keys.astype(np.int64), sums
+
+
+def _nested_cells(gk, gl, J_k, J_l):
+    """When, in this chunk, every group of one block meets a single group of the
+    other (nested factors, e.g. groups in regions): (sorted keys g_k J_l + g_l, the
+    finer block's groups (n,) to sum over, their count, the groups of the cells in key
+    order). None otherwise."""
+    for fine, coarse, J_fine in ((gl, gk, J_l), (gk, gl, J_k)):
+        parent = np.zeros(J_fine, dtype=np.intp)
+        parent[fine] = coarse
+        if not np.array_equal(parent[fine], coarse):
+            continue
+        present = np.flatnonzero(np.bincount(fine, minlength=J_fine))
+        if fine is gl:
+            keys = parent[present].astype(np.int64) * J_l + present
+            order = np.argsort(keys, kind="stable")
+            return keys[order], fine, J_fine, present[order]
+        return present.astype(np.int64) * J_l + parent[present], fine, J_fine, present
+    return None
 
 
 def _transposed_cells(keys, sums, J_k, J_l, q_k, q_l):
