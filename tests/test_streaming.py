@@ -370,6 +370,10 @@ def test_too_many_cells_named_early(tmp_path, binary_frame):
                                          r"values\).*Bin continuous covariates"):
         stream_design("yb ~ x + z + (1 | g)", str(tmp_path), family="bernoulli",
                       max_cells=1000)
+    with pytest.raises(ValueError, match=r"more than 1,000 cells \(distinct combinations "
+                                         r"of the covariates, groups, offset, response nb\)"):
+        stream_design("nb ~ x + z + (1 | g)", str(tmp_path), family="negativebinomial",
+                      max_cells=1000)
 
 
 def test_t_family_refused_before_reading(tmp_path):

@@ -101,10 +101,18 @@ def _check_limit(part):
     worst = ", ".join(f"{label!r} ({n:,} distinct values)" for n, label in counts[:3])
     raise TooManyCells(
         f"the rows collapse to more than {part.limit:,} cells (distinct combinations of "
-        "the covariates, groups and offset), which a binomial model streamed from files "
-        f"keeps in memory; the columns with the most distinct values so far: {worst}. "
-        "Bin continuous covariates (e.g. round them or cut them into intervals) before "
-        "fitting, or fit a sample in memory")
+        f"the {', '.join(_key_parts(part.labels))}), which a model on cells streamed "
+        f"from files keeps in memory; the columns with the most distinct values so far: "
+        f"{worst}. Bin continuous covariates (e.g. round them or cut them into "
+        "intervals) before fitting, or fit a sample in memory")
+
+
+def _key_parts(labels):
+    parts = ["covariates", "groups"]
+    if "offset" in labels:
+        parts.append("offset")
+    parts += [label for label in labels if label.startswith("response ")]
+    return parts
 
 
 def cell_partial(frame, label, coder, labels, limit):
