@@ -183,17 +183,24 @@ def statistic_partial(frame, label, coder, c0, n_groups):
         q = Z.shape[1]
         Zt = np.ascontiguousarray(Z.T)
         Zwt = Zt * w if weighted else Zt
+        zmom = ColumnMoments.of_rows(Zt, w, part.weight)
         ztz, zta, zsum = np.empty((J, q, q)), np.empty((J, q, p + 1)), np.empty((J, q))
         for c in range(q):
+            # w z = 1 (an intercept without weights): the products are the other
+            # factor itself, the same numbers without n multiplications
+            unit = not weighted and zmom.ones[c]
+
+            def times(v):
+                return v if unit else Zwt[c] * v
             zsum[:, c] = np.bincount(g, weights=Zwt[c], minlength=J)
             for d in range(q):
-                ztz[:, c, d] = np.bincount(g, weights=Zwt[c] * Zt[d], minlength=J)
+                ztz[:, c, d] = np.bincount(g, weights=times(Zt[d]), minlength=J)
             for m in range(p + 1):
-                zta[:, c, m] = np.bincount(g, weights=Zwt[c] * At[m], minlength=J)
+                zta[:, c, m] = np.bincount(g, weights=times(At[m]), minlength=J)
         part.ztz.append(ztz)
         part.zta.append(zta)
         part.zsum.append(zsum)
-        part.zmom.append(ColumnMoments.of_rows(Zt, w, part.weight))
+        part.zmom.append(zmom)
         Zts.append(Zt)
         Zwts.append(Zwt)
     part.tables = {}
