@@ -715,6 +715,10 @@ cdef class Kernel:
             gw = self.g_width[k]
             gcopy = gw - p if given_beta else gw    # columns of G carried along
             ncol = gcopy + 1
+            if q == 1 and t == start:
+                if self.eliminate_scalar_top(k, log_det, quad, given_beta) != 0:
+                    return STATUS_CHOL_GROUP
+                continue
             for j in range(self.n_groups[k]):
                 L0 = self.ztz_off[k] + j * q * q
                 G0 = self.g_off[k] + j * q * gw
@@ -779,6 +783,44 @@ cdef class Kernel:
                         self.P[m * p + m2] -= _cross(Yp, q, ncol, gw - p + m, gw - p + m2)
         log_det[0] += log(det_prod)
         return STATUS_OK
+
+    cdef int eliminate_scalar_top(self, Py_ssize_t k, double *log_det, double *quad,
+                                  bint given_beta) noexcept nogil:
+        """chain_eliminate for a top level of scalar groups (q = 1, no ancestors): each
+        group's precision A_j, coupling g_j (p,) to beta and linear term h_j give
+        P -= g_j g_j' / A_j, h -= g_j h_j / A_j, quad += h_j^2 / A_j, log_det += log A_j,
+        and tL holds sqrt(A_j) (the Cholesky factor the downward pass reads). The same
+        numbers as the general loop, without its q x (p + 1) copy and per-entry
+        products: a rank-one update per group."""
+        cdef Py_ssize_t p = self.n_fixed, j, m, m2, L0 = self.ztz_off[k], h0 = self.u_off[k]
+        cdef Py_ssize_t G0, gw = self.g_width[k]
+        cdef double A, inv, hj, gm, prod = 1.0, logs = 0.0, acc = 0.0
+        for j in range(self.n_groups[k]):
+            A = self.tL[L0 + j]
+            if not A > 0.0:
+                return 1
+            self.tL[L0 + j] = sqrt(A)
+            if 1e-100 < A < 1e100:
+                prod *= A
+                if not 1e-150 < prod < 1e150:
+                    logs += log(prod)
+                    prod = 1.0
+            else:
+                logs += log(A)
+            inv = 1.0 / A
+            hj = self.th[h0 + j]
+            acc += hj * hj * inv
+            if given_beta:
+                continue
+            G0 = self.g_off[k] + j * gw
+            for m in range(p):
+                gm = self.tG[G0 + m] * inv
+                self.h[m] -= gm * hj
+                for m2 in range(m + 1):
+                    self.P[m * p + m2] -= gm * self.tG[G0 + m2]
+        log_det[0] += logs + log(prod)
+        quad[0] += acc
+        return 0
 
     cdef void chain_snapshot(self, Py_ssize_t ci, Py_ssize_t t, bint save) noexcept nogil:
         """Save (or restore) what the upward pass of chain ci has left for its levels up
