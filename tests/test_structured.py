@@ -419,8 +419,8 @@ def test_fit_islands_save_load_and_predict(rng, tmp_path):
     assert back.structures["1|area"]["kind"] == "icar"
     assert np.array_equal(back.draws_array, fit.draws_array)
     assert fit.predict(data.head(3)).shape[0] == 3
-    with pytest.raises(ValueError, match="not supported yet"):
-        fit.predict(pd.DataFrame({"area": ["z"], "x": [0.0]}))
+    # a new area: predicted (tests/test_forecast.py checks the draws), after save/load too
+    assert back.predict(pd.DataFrame({"area": ["z"], "x": [0.0]}), seed=1).shape[0] == 1
     ar = fg.fit("y ~ x + (1 | year)", data, priors={"1|year": fg.AR1()}, chains=1,
                 warmup=100, draws=100, seed=3)
     rho = ar.draws("1|year_rho")

@@ -103,7 +103,15 @@ class Structure:
                        series_labels=list(self.series_labels),
                        whole_steps=bool(self.whole_steps))
         else:
-            out.update(dropped=list(self.dropped))
+            # for predict (fastgibbs.forecast): the Sorbye-Rue scale of each level's
+            # component, and the edges among the areas left out (drawn from the prior)
+            scale = np.ones(len(self.position))
+            for members, c in zip(self.components, self.scale):
+                scale[members] = c
+            dropped = set(self.dropped)
+            out.update(dropped=list(self.dropped), scale=[float(c) for c in scale],
+                       dropped_edges=[[a, b] for a, b in self.prior.adjacency
+                                      if a in dropped])
         return out
 
 
