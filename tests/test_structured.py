@@ -446,7 +446,7 @@ def test_one_observation_per_time_is_a_gaussian_time_series(rng):
 
 def test_model_refit_checking_and_simulate(rng):
     """Model.refit keeps the structures; log-likelihood based checks work; simulating
-    from the prior of a structured term is refused (not written yet)."""
+    draws the structured fields from their priors (RW2: sum zero, no trend)."""
     data = pd.DataFrame({"year": np.repeat(np.arange(2000, 2010), 3), "x": rng.normal(size=30),
                          "area": np.tile(list("abc"), 10), "y": rng.normal(size=30)})
     model = fg.Model("y ~ x + (1 | year) + (1 | area)", data,
@@ -457,8 +457,17 @@ def test_model_refit_checking_and_simulate(rng):
     phi = again.draws("1|area_phi")
     assert np.all((phi > 0) & (phi < 1))
     assert np.isfinite(again.log_likelihood()).all()
-    with pytest.raises(ValueError, match="structured term"):
-        model.simulate(seed=1)
+    sims = model.simulate(n=3, seed=1)
+    years = np.arange(2000, 2010)
+    for sim in sims:
+        p = sim["params"]
+        u = np.array([p[f"1|year[{y}]"] for y in years])
+        assert abs(u.sum()) < 1e-9 and abs(u @ (years - years.mean())) < 1e-9
+        assert 0 < p["1|area_phi"] < 1 and np.isfinite(sim["y"]).all()
+    with pytest.raises(ValueError, match="give all of them or none"):
+        model.simulate(params={"1|year[2000]": 0.5}, seed=1)
+    with pytest.raises(ValueError, match="phi"):
+        model.simulate(params={"1|area_phi": 1.5}, seed=1)
 
 
 # ----------------------------------------------------------------------------------
