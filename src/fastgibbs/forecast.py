@@ -105,8 +105,8 @@ def new_level_info(fit, k, data, labels, new, neighbours=None):
     for lvl in new:
         nb = given.pop(str(lvl), None) if given else None
         if nb is not None:
-            nb = [str(a) for a in nb]
-            if isinstance(nb, (str, bytes)) or not nb:
+            nb = sorted(set(str(a) for a in nb))
+            if not nb:
                 raise ValueError(f"predict: neighbours of new area {lvl!r} of {term!r} must be "
                                  "a non-empty list of fitted areas")
             unknown = [a for a in nb if a not in fitted]
