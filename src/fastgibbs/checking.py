@@ -117,7 +117,8 @@ class CheckingMixin:
                          name="ngrps", dtype="int64")
 
     # ---- rows -------------------------------------------------------------------------
-    def _rows(self, newdata, terms, offset=None, response=False, trials=True):
+    def _rows(self, newdata, terms, offset=None, response=False, trials=True,
+              neighbours=None):
         """Rows of ``newdata``, or the fitted rows when it is None (``trials``: read
         the trials column of ``newdata``)."""
         if newdata is None:
@@ -130,7 +131,7 @@ class CheckingMixin:
                 raise ValueError("pass newdata (this fit does not keep its data)")
             newdata = self.data
         return new_rows(self, newdata, terms, offset=offset, response=response,
-                        trials=trials)
+                        trials=trials, neighbours=neighbours)
 
     def _draws_of(self, rows, terms, kind, rng, draws):
         """(len(draws), rows.n) draws of one kind of prediction."""
@@ -148,7 +149,7 @@ class CheckingMixin:
     # ---- predictions ------------------------------------------------------------------
     def predict(self, newdata=None, include_group=None, summary=True,
                 probs=(0.025, 0.5, 0.975), seed=None, offset=None, *, kind="response",
-                include="all", ndraws=None):
+                include="all", ndraws=None, neighbours=None):
         """Predictions for the rows of ``newdata`` (default: the fitted rows).
 
         Parameters
@@ -187,6 +188,11 @@ class CheckingMixin:
             when the fit's offset was an array.
         ndraws : int, optional
             Use this many posterior draws, evenly spaced (default all).
+        neighbours : dict, optional
+            For new areas of an ICAR term: ``{term or factor: {area: [fitted areas]}}``;
+            such an area is drawn from the field given its neighbours. New times of
+            random walks and AR(1) terms are forecast from the fitted path, other new
+            areas drawn from the prior; see fastgibbs.forecast.
         """
         if include_group is not None:
             _flag(include_group, "include_group")
@@ -198,7 +204,8 @@ class CheckingMixin:
         probs = _checked_probs(probs)
         rng = _rng(seed)
         terms = included_terms(self, include)
-        rows = self._rows(newdata, terms, offset=offset, trials=kind != "link")
+        rows = self._rows(newdata, terms, offset=offset, trials=kind != "link",
+                          neighbours=neighbours)
         draws = self._draws_of(rows, terms, kind, rng, draw_indices(self, ndraws))
         return _summarize(draws, probs, rows.index) if summary else draws
 
