@@ -148,6 +148,24 @@ class Cumulative(Family):
         from ..priors import Normal
         return Normal(0.0, 10.0 * (1.0 + shift))
 
+    def draw_thresholds(self, priors, rng, params=None):
+        """{name: value} of the thresholds: those of ``params`` (all or none, increasing)
+        or a draw from their prior, iid N(mu, s^2) restricted to the ordered ones, which
+        is the distribution of K - 1 sorted independent draws."""
+        params = params or {}
+        given = [n for n in self.dispersion if n in params]
+        if given:
+            if len(given) != len(self.dispersion):
+                raise ValueError(f"params gives {given} but not every threshold: give all of "
+                                 f"{list(self.dispersion)} or none")
+            values = np.array([float(params[n]) for n in self.dispersion])
+            if np.any(np.diff(values) <= 0):
+                raise ValueError(f"params' thresholds must increase, got {values.tolist()}")
+        else:
+            prior = priors["threshold"]
+            values = np.sort(rng.normal(prior.mu, prior.sigma, len(self.dispersion)))
+        return dict(zip(self.dispersion, map(float, values)))
+
     # ---- link ------------------------------------------------------------------------
     def thresholds(self, params):
         """The thresholds of ``params`` stacked on a last axis, with -inf and +inf added:
