@@ -211,6 +211,7 @@ def stan_rows(repeats, quick):
 def overhead(runs):
     src = os.environ.get("PYTHONPATH") or os.path.join(HERE, "..", "src")
     trees = {"this": src}
+    bench_overhead.run_python(bench_overhead.IMPORT_FG, src)  # byte-compile once
     imports = bench_overhead.measure(bench_overhead.IMPORT_FG, trees, runs,
                                      extra=("base", bench_overhead.IMPORT_BASE))
     base = imports["base"]["numpy + pandas"]

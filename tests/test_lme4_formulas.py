@@ -453,3 +453,23 @@ def test_binomial_predict_finds_the_trials_of_lme4_and_brms_responses(response):
 def test_bad_function_arguments_are_a_formula_error(data):
     with pytest.raises(fg.FormulaError, match=r"poly\(x, degre=2\).*degre"):
         _design("y ~ poly(x, degre=2) + (1 | g)", data)
+
+
+@pytest.mark.parametrize("gap, kept", [(1e-2, True), (1e-5, True), (1e-6, True),
+                                       (1e-9, False), (0.0, False)])
+def test_nearly_aliased_columns_are_judged_by_qr_not_the_gram_matrix(rng, gap, kept):
+    """The rank check reads distances from the Gram matrix only where they are far above
+    its rounding (sqrt(eps) of a norm); a column 1e-5 or 1e-6 of its norm from the span
+    of the others is kept and one 1e-9 away is aliased (RANK_TOLERANCE 1e-7), as QR
+    decides, also when the Gram matrix's Cholesky factor cannot tell them apart."""
+    from fastgibbs.design import _independent_columns
+    n = 2000
+    X = np.column_stack([np.ones(n), rng.normal(size=(n, 3))])
+    noise = rng.normal(size=n)
+    noise -= noise.mean() + X[:, 1:] @ np.linalg.lstsq(X[:, 1:] - X[:, 1:].mean(0),
+                                                        noise - noise.mean(), rcond=None)[0]
+    x4 = X[:, 1] - 2 * X[:, 3]
+    x4 = x4 + gap * np.linalg.norm(x4 - x4.mean()) * noise / np.linalg.norm(noise)
+    X = np.column_stack([X, x4])
+    keep = _independent_columns(X, [str(c) for c in range(5)], "drop")
+    assert keep == ([0, 1, 2, 3, 4] if kept else [0, 1, 2, 3])

@@ -292,3 +292,16 @@ def test_a_text_file_is_not_a_saved_fit(tmp_path):
     with pytest.raises(ValueError, match="not a zip archive") as info:
         fg.load(path)
     assert "pickle" not in str(info.value)
+
+
+def test_a_saved_category_outside_its_categories_is_named(fits, data, tmp_path):
+    """pandas would turn it into NaN (deprecated; a future pandas raises): the draws load,
+    with a warning naming the column, and predict says why it cannot."""
+    def edit(record):
+        prototype = record["fixed_design"]["prototype"]
+        name = next(n for n, entry in prototype.items() if entry["dtype"] == "category")
+        prototype[name]["values"][0] = "not-a-category"
+    with pytest.warns(RuntimeWarning, match="'sector' holds value.*not among its saved"):
+        back = fg.load(_edited(fits["interaction"], tmp_path / "f", edit))
+    with pytest.raises(ValueError, match="'sector' holds value.*not among its saved"):
+        back.predict(data.head(2))

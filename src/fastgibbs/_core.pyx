@@ -158,7 +158,9 @@ cdef class Kernel:
     # ---- nested chains: blocks drawn jointly, each nested in the one before
     cdef readonly Py_ssize_t n_chains
     cdef Py_ssize_t[::1] chain_order, chain_start, parent_block, chain_of, g_off, g_width
-    cdef double[::1] tL, tG, th, Y, sL, sG, sh, sP
+    cdef double[::1] tL, tG, th, Y, sL, sG, sh, sP, th0
+    cdef bint init_kept               # collapsed_variances left chain_init's state for
+    #                                   draw_location_chain (see keep_init)
     # ---- scratch
     cdef double[::1] P, Pc, h, xtr, tmp, W, ztr, Lg, Mq, save_beta, save_u, save_tau2
     # ---- counters of the Metropolis-Hastings corrections (Poisson)
@@ -346,6 +348,8 @@ cdef class Kernel:
         self.sL = np.zeros(max(len(problem.ztz), 1))      # chain_snapshot's copies
         self.sG = np.zeros(max(total, 1))
         self.sh = np.zeros(max(self.n_u, 1))
+        self.th0 = np.zeros(max(self.n_u, 1))
+        self.init_kept = False
         self.sP = np.zeros(p * p + p + 1)
         self.Y = np.zeros(max_q * (int(g_width.max()) + 1))
         self.mh_tries = 0
@@ -782,6 +786,10 @@ cdef class Kernel:
             gw = self.g_width[k]
             gcopy = gw - p if given_beta else gw    # columns of G carried along
             ncol = gcopy + 1
+            if q == 1 and t == start:
+                if self.eliminate_scalar_top(k, log_det, quad, given_beta) != 0:
+                    return STATUS_CHOL_GROUP
+                continue
             for j in range(self.n_groups[k]):
                 L0 = self.ztz_off[k] + j * q * q
                 G0 = self.g_off[k] + j * q * gw
@@ -846,6 +854,44 @@ cdef class Kernel:
                         self.P[m * p + m2] -= _cross(Yp, q, ncol, gw - p + m, gw - p + m2)
         log_det[0] += log(det_prod)
         return STATUS_OK
+
+    cdef int eliminate_scalar_top(self, Py_ssize_t k, double *log_det, double *quad,
+                                  bint given_beta) noexcept nogil:
+        """chain_eliminate for a top level of scalar groups (q = 1, no ancestors): each
+        group's precision A_j, coupling g_j (p,) to beta and linear term h_j give
+        P -= g_j g_j' / A_j, h -= g_j h_j / A_j, quad += h_j^2 / A_j, log_det += log A_j,
+        and tL holds sqrt(A_j) (the Cholesky factor the downward pass reads). The same
+        numbers as the general loop, without its q x (p + 1) copy and per-entry
+        products: a rank-one update per group."""
+        cdef Py_ssize_t p = self.n_fixed, j, m, m2, L0 = self.ztz_off[k], h0 = self.u_off[k]
+        cdef Py_ssize_t G0, gw = self.g_width[k]
+        cdef double A, inv, hj, gm, prod = 1.0, logs = 0.0, acc = 0.0
+        for j in range(self.n_groups[k]):
+            A = self.tL[L0 + j]
+            if not A > 0.0:
+                return 1
+            self.tL[L0 + j] = sqrt(A)
+            if 1e-100 < A < 1e100:
+                prod *= A
+                if not 1e-150 < prod < 1e150:
+                    logs += log(prod)
+                    prod = 1.0
+            else:
+                logs += log(A)
+            inv = 1.0 / A
+            hj = self.th[h0 + j]
+            acc += hj * hj * inv
+            if given_beta:
+                continue
+            G0 = self.g_off[k] + j * gw
+            for m in range(p):
+                gm = self.tG[G0 + m] * inv
+                self.h[m] -= gm * hj
+                for m2 in range(m + 1):
+                    self.P[m * p + m2] -= gm * self.tG[G0 + m2]
+        log_det[0] += logs + log(prod)
+        quad[0] += acc
+        return 0
 
     cdef void chain_snapshot(self, Py_ssize_t ci, Py_ssize_t t, bint save) noexcept nogil:
         """Save (or restore) what the upward pass of chain ci has left for its levels up
@@ -1068,7 +1114,9 @@ cdef class Kernel:
         cdef Py_ssize_t start = self.chain_start[ci], end = self.chain_start[ci + 1]
         cdef Py_ssize_t t, k, c, q, last, off
         cdef double log_det = 0.0, quad = 0.0
+        cdef bint keep
         last = end - 1 if end - start == 1 or not self.collapse_beta else end - 2
+        self.init_kept = False
         for t in range(last, start - 1, -1):
             k = self.chain_order[t]
             if self.cov_kind[k] != COV_DIAGONAL:
@@ -1080,6 +1128,10 @@ cdef class Kernel:
             self.chain_init(ci)
             for c in range(q):
                 self.re_prec[off + c * q + c] = 1.0 / self.tau2[self.vc_off[k] + c]
+            keep = self.keep_init(ci)
+            if keep:
+                for c in range(self.n_groups[k]):
+                    self.th0[self.u_off[k] + c] = self.th[self.u_off[k] + c]
             if not self.collapse_beta:
                 self.condition_on_beta(ci)
             if self.chain_eliminate(ci, end - 1, t + 1, &log_det, &quad,
@@ -1088,7 +1140,19 @@ cdef class Kernel:
             self.chain_snapshot(ci, t, True)
             for c in range(q):
                 self.slice_collapsed(ci, t, c, bg)
+            self.init_kept = keep
         return STATUS_OK
+
+    cdef bint keep_init(self, Py_ssize_t ci) noexcept nogil:
+        """Whether chain ci is one diagonal block of scalar groups updated given beta:
+        then its collapsed sd step (scalar_marginal) leaves chain_init's P, h, tG and tL
+        (without the prior) untouched, and draw_location_chain reuses them instead of
+        calling chain_init again (which costs a pass over the cells to the other
+        chains): tL + 1/tau2 and th as saved before condition_on_beta are bit for bit
+        what chain_init would compute."""
+        cdef Py_ssize_t k = self.chain_order[self.chain_start[ci]]
+        return (self.chain_start[ci + 1] - self.chain_start[ci] == 1 and self.n_re[k] == 1
+                and self.cov_kind[k] == COV_DIAGONAL and not self.collapse_beta)
 
     cdef int draw_location_chain(self, Py_ssize_t ci, bitgen_t *bg) except -1 nogil:
         """Draw beta and the effects of every block of nested chain ci jointly, given the
@@ -1115,7 +1179,17 @@ cdef class Kernel:
         cdef double acc, log_det = 0.0, quad = 0.0
         cdef double *L
         cdef int err
-        self.chain_init(ci)
+        if self.init_kept:                  # see keep_init: one scalar block
+            self.init_kept = False
+            k = self.chain_order[start]
+            L0 = self.ztz_off[k]
+            h0 = self.u_off[k]
+            acc = self.re_prec[self.prec_off[k]]
+            for j in range(self.n_groups[k]):
+                self.tL[L0 + j] = self.sL[L0 + j] + acc
+                self.th[h0 + j] = self.th0[h0 + j]
+        else:
+            self.chain_init(ci)
         err = self.chain_eliminate(ci, end - 1, start, &log_det, &quad, False)
         if err:
             return err

@@ -209,9 +209,14 @@ def _column_to_json(series):
     return {"dtype": name, "values": [_scalar(v) for v in series.astype(object)]}
 
 
-def _column_from_json(entry):
+def _column_from_json(entry, name=None):
     values = entry["values"]
     if entry["dtype"] == "category":
+        known = set(entry["categories"])
+        stray = [v for v in values if v is not None and v == v and v not in known]
+        if stray:
+            raise ValueError(f"saved column {name!r} holds value(s) {stray[:3]} that are "
+                             "not among its saved categories: the record was edited")
         categorical = pd.Categorical(values, categories=entry["categories"],
                                      ordered=entry["ordered"])
         return pd.Series(categorical)
@@ -219,7 +224,8 @@ def _column_from_json(entry):
 
 
 def _prototype(record):
-    columns = {name: _column_from_json(entry) for name, entry in record["prototype"].items()}
+    columns = {name: _column_from_json(entry, name)
+               for name, entry in record["prototype"].items()}
     n_rows = len(next(iter(columns.values()))) if columns else len(record["x"])
     return pd.DataFrame(columns, index=range(n_rows))
 

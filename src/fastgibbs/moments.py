@@ -16,7 +16,12 @@ def mean_sd(values, weights=None, center=True):
     if not np.isfinite(top) or top == 0.0:
         return (0.0, 0.0) if top == 0.0 else (np.nan, np.nan)
     u = v / top
-    w = np.ones_like(u) if weights is None else np.asarray(weights, dtype=float)
+    if weights is None:     # the same sums as np.average with unit weights, bit for bit
+        m = float(u.mean()) if center else 0.0
+        u -= m
+        u *= u
+        return m * top, float(np.sqrt(u.mean())) * top
+    w = np.asarray(weights, dtype=float)
     m = float(np.average(u, weights=w)) if center else 0.0
     sd = float(np.sqrt(np.average((u - m) ** 2, weights=w)))
     return m * top, sd * top
@@ -36,10 +41,13 @@ class ArrayMoments:
         self.design = design
         self.weights = getattr(design, "weights", None) if weights is None else weights
         self._y_eff = y_eff
+        self._x = {}
 
     def x(self, c, center=True):
         """(mean, sd) of fixed-effect column c; (0, root mean square) if not center."""
-        return mean_sd(self.design.X[:, c], self.weights, center=center)
+        if (c, center) not in self._x:          # the default priors ask up to 3 times
+            self._x[c, center] = mean_sd(self.design.X[:, c], self.weights, center=center)
+        return self._x[c, center]
 
     def x_all_ones(self, c):
         return bool(np.all(self.design.X[:, c] == 1.0))

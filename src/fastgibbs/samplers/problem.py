@@ -535,22 +535,32 @@ def nested_chains(n_groups, pair_row_off, rowptr, alone=()):
     return (np.array(order, dtype=np.intp), np.array(starts, dtype=np.intp), parent)
 
 
+def _product_sums(block, pairs):
+    """Within-group sums of the products of each pair of columns (a, b) (n,), as
+    (n_groups, len(pairs)) flattened: _group_sums of the stacked products, one
+    product at a time (no n x len(pairs) copy)."""
+    out = np.empty((block.n_groups, len(pairs)))
+    for i, (a, b) in enumerate(pairs):
+        out[:, i] = np.bincount(block.group, weights=a * b, minlength=block.n_groups)
+    return out.ravel()
+
+
 def _gaussian_statistics(X, y, blocks, w):
-    """Weighted sufficient statistics of the gaussian likelihood."""
+    """Weighted sufficient statistics of the gaussian likelihood; ``w`` None: unit
+    weights (the same numbers, without multiplying every row by 1)."""
     p = X.shape[1]
-    Xw = X * w[:, None]
-    stats = {"n_obs": float(np.sum(w)), "yty": float(np.sum(w * y * y)),
+    Xw = X if w is None else X * w[:, None]
+    stats = {"n_obs": float(len(y) if w is None else np.sum(w)),
+             "yty": float(np.sum(y * y if w is None else w * y * y)),
              "xtx": np.ascontiguousarray(Xw.T @ X), "xty": np.ascontiguousarray(Xw.T @ y)}
     ztz, ztx, zty = [], [], []
     for b in blocks:
-        Z = b.Z * w[:, None]
+        Z = b.Z if w is None else b.Z * w[:, None]
         q = b.n_re
-        zz = np.stack([Z[:, c] * b.Z[:, c2] for c in range(q) for c2 in range(q)], axis=1)
-        ztz.append(_group_sums(b.group, zz, b.n_groups).ravel())
-        zx = np.stack([Z[:, c] * X[:, m] for c in range(q) for m in range(p)], axis=1) \
-            if p else np.zeros((len(y), 0))
-        ztx.append(_group_sums(b.group, zx, b.n_groups).ravel())
-        zty.append(_group_sums(b.group, Z * y[:, None], b.n_groups).ravel())
+        ztz.append(_product_sums(b, [(Z[:, c], b.Z[:, c2]) for c in range(q)
+                                     for c2 in range(q)]))
+        ztx.append(_product_sums(b, [(Z[:, c], X[:, m]) for c in range(q) for m in range(p)]))
+        zty.append(_product_sums(b, [(Z[:, c], y) for c in range(q)]))
     stats.update(ztz=_cat(ztz), ztx=_cat(ztx), zty=_cat(zty))
     return stats
 
@@ -757,7 +767,8 @@ def data_statistics(design, y=None, scaling=None, reuse=None):
     if gaussian:
         y_int = (y_eff - tf.y_shift) / tf.y_scale
         if reuse is None:
-            stats = _gaussian_statistics(X_int, y_int, blocks, w)
+            stats = _gaussian_statistics(X_int, y_int, blocks,
+                                         None if design.weights is None else w)
             pairs = pair_cells([b.group for b in blocks], [b.Z for b in blocks],
                                offs["n_groups"], w)
         else:
