@@ -16,7 +16,7 @@ process; the rules checked are those of issue 11:
   is a ValueError) with a message, never LinAlgError or any other exception.
 
 Every family is drawn (gaussian, bernoulli with the logit and probit links, binomial,
-poisson, negativebinomial, t) with every structure of the Models table, offsets,
+poisson, negativebinomial, t, cumulative) with every structure of the Models table, offsets,
 weights and links a family may not have. Every fourth case is also fitted from a
 Parquet file of the same data (fastgibbs.streaming), with the same rules.
 
@@ -247,7 +247,8 @@ def _check_error(err, stage, problems, case):
 
 
 FAMILY_OF = {"gaussian_scaled": "gaussian", "constant": "gaussian"}
-FAMILIES = ("gaussian", "bernoulli", "binomial", "poisson", "negativebinomial", "t")
+FAMILIES = ("gaussian", "bernoulli", "binomial", "poisson", "negativebinomial", "t",
+            "cumulative")
 
 
 def run_case(rng, index, problems, folder):
@@ -264,6 +265,8 @@ def run_case(rng, index, problems, folder):
             else rng.normal(size=len(data))
     if (family == "bernoulli" and rng.random() < 0.4) or rng.random() < 0.03:
         extra["link"] = str(rng.choice(["probit", "probit", "logit", "log", "cloglog"]))
+    if family != "cumulative" and rng.random() < 0.05:      # ordinal codes of y, if it can
+        family = "cumulative"
     case = (f"case {index}: fg.fit({formula!r}, data, family={family!r}, priors={priors!r}, "
             f"**{args!r}, extra={sorted(extra)}); data {data.shape} columns "
             f"{list(data.columns)} dtypes {[str(t) for t in data.dtypes]}")

@@ -165,7 +165,11 @@ class CheckingMixin:
             negativebinomial counts. ``"mean"``: E[y | eta] (posterior_epred): the
             probability for bernoulli, trials x probability for binomial, the rate
             for counts, eta for gaussian. ``"link"``: eta itself (posterior_linpred),
-            on the link scale, with the offset.
+            on the link scale, with the offset. Cumulative (ordinal) models:
+            ``"mean"`` gives the category probabilities P(y = k), as brms's
+            posterior_epred does: a DataFrame (rows x categories, named by the
+            response's categories) of their posterior means, or with
+            ``summary=False`` the draws (n_samples, n_rows, K); ``probs`` is unused.
         include : "all", None, str or list of str
             Group terms in eta (brms's ``re_formula``): ``"all"`` (default), None (the
             population-level prediction, every group effect at its mean 0; no
@@ -206,8 +210,22 @@ class CheckingMixin:
         terms = included_terms(self, include)
         rows = self._rows(newdata, terms, offset=offset, trials=kind != "link",
                           neighbours=neighbours)
+        family = self.family_object()
+        if kind == "mean" and hasattr(family, "category_probabilities"):     # cumulative
+            return self._category_probabilities(family, rows, terms, rng,
+                                                draw_indices(self, ndraws), summary)
         draws = self._draws_of(rows, terms, kind, rng, draw_indices(self, ndraws))
         return _summarize(draws, probs, rows.index) if summary else draws
+
+    def _category_probabilities(self, family, rows, terms, rng, draws, summary):
+        """P(y = k) of an ordinal model's rows: draws (len(draws), rows.n, K), or their
+        posterior means as a DataFrame (rows x categories) when ``summary``."""
+        out = np.empty((len(draws), rows.n, len(family.categories)))
+        for s, eta, params in draw_chunks(self, rows, terms, draws, rng):
+            out[s] = family.category_probabilities(eta, params)
+        if not summary:
+            return out
+        return pd.DataFrame(out.mean(axis=0), index=rows.index, columns=list(family.categories))
 
     def fitted(self, kind="mean", include="all", summary=True, probs=(0.025, 0.975),
                ndraws=None):

@@ -67,7 +67,10 @@ def draw_parameters(model, rng, params=None):
     for name in model.design.fixed_names:
         prior = model.priors[name]
         out[name] = float(params[name]) if name in params else float(rng.normal(prior.mu, prior.sigma))
-    for name in model.family.dispersion:
+    ordered = getattr(model.family, "draw_thresholds", None)      # cumulative
+    if ordered is not None:
+        out.update(ordered(model.priors, rng, params))
+    for name in model.family.dispersion if ordered is None else ():
         if name in params:
             out[name] = float(params[name])
             continue
@@ -160,7 +163,8 @@ def _check_params(model, params):
         if isinstance(value, bool) or not isinstance(value, numbers.Real) \
                 or not np.isfinite(value):
             raise ValueError(f"params[{name!r}] must be a finite number, got {value!r}")
-        if (name.endswith("_sigma") or name in model.family.dispersion) and value <= 0:
+        if (name.endswith("_sigma") or name in model.family.dispersion) and value <= 0 \
+                and not name.startswith("threshold["):
             raise ValueError(f"params[{name!r}] must be positive, got {value!r}")
         if name.endswith("_phi") and not 0.0 < value < 1.0:          # BYM2
             raise ValueError(f"params[{name!r}] must be in (0, 1), got {value!r}")
