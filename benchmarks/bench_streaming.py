@@ -1,12 +1,16 @@
 """Fitting from Parquet files larger than a chunk (issue 17): time and peak memory.
 
 Run:  python benchmarks/bench_streaming.py --rows 10000000 [--dir /tmp/fg_stream]
+      python benchmarks/bench_streaming.py --rows 100000000 --dir /work/tmp/fg_stream
+      (the issue's 10^8 rows: 8.8 GB of files, written in about 4 minutes)
 
 1. Writes a synthetic Parquet dataset of ``--rows`` rows (p = 10 covariates, 10,000
    groups nested in 100 regions) to ``--dir`` in files of ``--rows-per-file`` rows,
    generated chunk by chunk (the whole dataset is never in memory). The issue's
    target is 10^8 rows; the default is 10^7 on a shared machine.
-2. In a fresh process each (so that ru_maxrss is the step's own peak):
+2. In a fresh process each (so that ru_maxrss is the step's own peak; the step's CPU
+   seconds, user + system, and the load average before and after are printed too,
+   since the machine may be shared):
    - one plain pass, ``dd.read_parquet(dir).sum().compute()``;
    - ``fg.fit("y ~ x1 + ... + x10 + (1 | region) + (1 | group)", dir)``: the three
      streaming passes (design) and the sampling, peak RSS.
@@ -71,26 +75,37 @@ def _schema():
 
 
 def _peak_rss_mib():
+    """Peak RSS of this process and of any it started (MiB)."""
     import resource
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+    return max(resource.getrusage(who).ru_maxrss for who in
+               (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)) / 1024.0
+
+
+def _cpu_seconds():
+    import resource
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
 
 
 def child_plain(directory):
     import dask.dataframe as dd
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), _cpu_seconds()
     dd.read_parquet(directory).sum().compute()
-    return {"seconds": time.perf_counter() - t0, "peak_rss_mib": _peak_rss_mib()}
+    return {"seconds": time.perf_counter() - t0, "cpu_seconds": _cpu_seconds() - c0,
+            "peak_rss_mib": _peak_rss_mib()}
 
 
 def child_fit(directory, chains, warmup, draws):
     import fastgibbs as fg
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), _cpu_seconds()
     model = fg.Model(FORMULA, directory)
-    t1 = time.perf_counter()
+    t1, c1 = time.perf_counter(), _cpu_seconds()
+    design_rss = _peak_rss_mib()
     fit = model.sample(chains=chains, warmup=warmup, draws=draws, seed=1)
     t2 = time.perf_counter()
-    return {"design_seconds": t1 - t0, "sampling_seconds": t2 - t1,
-            "n_obs": fit.n_obs, "peak_rss_mib": _peak_rss_mib()}
+    return {"design_seconds": t1 - t0, "design_cpu_seconds": c1 - c0,
+            "sampling_seconds": t2 - t1, "n_obs": fit.n_obs,
+            "design_peak_rss_mib": design_rss, "peak_rss_mib": _peak_rss_mib()}
 
 
 def child_check(path, chains, warmup, draws):
@@ -110,9 +125,13 @@ def child_check(path, chains, warmup, draws):
 
 
 def _run_child(*args):
+    before = os.getloadavg()[0]
     out = subprocess.run([sys.executable, __file__, "--child", json.dumps(args)],
                          check=True, capture_output=True, text=True)
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    result["load"] = (before, os.getloadavg()[0])
+    print(f"{args[0]}: {result}", flush=True)
+    return result
 
 
 def main():
@@ -141,19 +160,24 @@ def main():
     plain = _run_child("plain", data_dir)
     fitted = _run_child("fit", data_dir, a.chains, a.warmup, a.draws)
     check_dir = os.path.join(a.dir, "check")
-    if not a.keep:
+    if not a.keep or not os.path.exists(check_dir):
         write_dataset(check_dir, a.check_rows, a.check_rows, seed=2)
     check = _run_child("check", os.path.join(check_dir, "part0000.parquet"), 2, 100, 100)
     print(f"\n{FORMULA}\n")
     print("| rows | files (MiB) | plain pass (s) | streamed design (s) | ratio | "
+          "plain CPU (s) | design CPU (s) | CPU ratio | "
           f"sampling {a.chains}x({a.warmup}+{a.draws}) (s) | peak RSS fit (MiB) | "
-          "peak RSS plain (MiB) |")
-    print("|---|---|---|---|---|---|---|---|")
+          "peak RSS plain (MiB) | load avg plain / fit |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
     print(f"| {fitted['n_obs']:,} | {size / 2 ** 20:,.0f} | {plain['seconds']:.1f} | "
           f"{fitted['design_seconds']:.1f} | "
           f"{fitted['design_seconds'] / plain['seconds']:.2f} | "
+          f"{plain['cpu_seconds']:.1f} | {fitted['design_cpu_seconds']:.1f} | "
+          f"{fitted['design_cpu_seconds'] / plain['cpu_seconds']:.2f} | "
           f"{fitted['sampling_seconds']:.1f} | {fitted['peak_rss_mib']:,.0f} | "
-          f"{plain['peak_rss_mib']:,.0f} |")
+          f"{plain['peak_rss_mib']:,.0f} | "
+          f"{plain['load'][0]:.1f}-{plain['load'][1]:.1f} / "
+          f"{fitted['load'][0]:.1f}-{fitted['load'][1]:.1f} |")
     print(f"\nstreamed vs pandas on {check['rows']:,} rows: statistics agree to "
           f"{check['stat_rel_diff']:.1e} relative, draws to {check['draw_abs_diff']:.1e}")
 

@@ -9,14 +9,14 @@ whitespace) and sampling arguments (valid and bad). Each case is fitted in this
 process; the rules checked are those of issue 11:
 
 - a successful fit has only finite draws (warmup included), prints, summarises,
-  predicts its own rows, gives log-likelihoods, predictions of each kind and Pearson
-  residuals of its fitted rows without NaN, and survives save/load with identical
-  predictions;
+  predicts its own rows (and new levels of structured terms, finitely), gives
+  log-likelihoods, predictions of each kind and Pearson residuals of its fitted rows
+  without NaN, and survives save/load with identical predictions;
 - a refused input raises ValueError, TypeError or NotImplementedError (FormulaError
   is a ValueError) with a message, never LinAlgError or any other exception.
 
 Every family is drawn (gaussian, bernoulli with the logit and probit links, binomial,
-poisson, negativebinomial, t) with every structure of the Models table, offsets,
+poisson, negativebinomial, t, cumulative) with every structure of the Models table, offsets,
 weights and links a family may not have. Every fourth case is also fitted from a
 Parquet file of the same data (fastgibbs.streaming), with the same rules.
 
@@ -249,7 +249,8 @@ def _check_error(err, stage, problems, case):
 
 
 FAMILY_OF = {"gaussian_scaled": "gaussian", "constant": "gaussian"}
-FAMILIES = ("gaussian", "bernoulli", "binomial", "poisson", "negativebinomial", "t")
+FAMILIES = ("gaussian", "bernoulli", "binomial", "poisson", "negativebinomial", "t",
+            "cumulative")
 
 
 def run_case(rng, index, problems, folder):
@@ -266,6 +267,8 @@ def run_case(rng, index, problems, folder):
             else rng.normal(size=len(data))
     if (family == "bernoulli" and rng.random() < 0.4) or rng.random() < 0.03:
         extra["link"] = str(rng.choice(["probit", "probit", "logit", "log", "cloglog"]))
+    if family != "cumulative" and rng.random() < 0.05:      # ordinal codes of y, if it can
+        family = "cumulative"
     case = (f"case {index}: fg.fit({formula!r}, data, family={family!r}, priors={priors!r}, "
             f"**{args!r}, extra={sorted(extra)}); data {data.shape} columns "
             f"{list(data.columns)} dtypes {[str(t) for t in data.dtypes]}")
@@ -291,6 +294,19 @@ def run_case(rng, index, problems, folder):
         offset = extra.get("offset")
         offset = offset[:3] if isinstance(offset, np.ndarray) else None
         predicted = fit.predict(rows, summary=False, seed=1, offset=offset)
+        if fit.structures and "g" in rows:
+            # new levels of a structured term (issue 15): new times after the last (or
+            # a new label), drawn by fastgibbs.forecast; finite, or a clean refusal
+            new = rows.copy()
+            g = pd.to_numeric(data["g"], errors="coerce")
+            if pd.api.types.is_numeric_dtype(data["g"]) and np.isfinite(g).all():
+                new["g"] = g.max() + 1 + np.arange(len(new))
+            else:
+                new["g"] = [f"new{i}" for i in range(len(new))]
+            forecast = fit.predict(new, summary=False, seed=1, kind="link", offset=offset)
+            if not np.isfinite(forecast).all():
+                problems.append({"case": case, "stage": "forecast", "error": "non-finite",
+                                 "message": "predict for new levels of a structured term"})
         # model checking on the fitted rows (issue 16): no NaN from the draws of a fit
         kind = ("response", "mean", "link")[index % 3]
         for what, values in (("log_likelihood", fit.log_likelihood()),

@@ -58,9 +58,10 @@ class Geweke:
             from fastgibbs.families.poisson import mixture_tables
             tables, _ = mixture_tables(np.arange(MAX_COUNT + 1.0))
             self.problem = dataclasses.replace(self.problem, mixtures=tables)
-        if self.kind in (Kind.FAMILY_NEGBINOMIAL, Kind.FAMILY_STUDENT_T):
+        if self.kind in (Kind.FAMILY_NEGBINOMIAL, Kind.FAMILY_STUDENT_T,
+                         Kind.FAMILY_CUMULATIVE):
             # cells must be the rows whatever y is: every row has its own covariates
-            # (Student-t: its own y)
+            # (Student-t, cumulative: its own y)
             assert self.problem.n_cells == design.n_obs
         self.dispersion = list(design.family.dispersion)
         # eta = A @ row (+ offset): the linear predictor as a matrix on a draw row
@@ -89,7 +90,12 @@ class Geweke:
             ybar = np.log1p(ybar)
         logsd = np.log(rows[:, self.sd_cols])
         u = rows[:, self.u_cols]
-        return np.column_stack([beta, beta ** 2, np.log(rows[:, self.disp_cols]), logsd,
+        disp = rows[:, self.disp_cols]
+        if self.kind == Kind.FAMILY_CUMULATIVE:       # thresholds: any sign
+            disp = np.column_stack([disp, disp ** 2])
+        else:
+            disp = np.log(disp)
+        return np.column_stack([beta, beta ** 2, disp, logsd,
                                 logsd ** 2, rows[:, self.corr_cols], u, u ** 2, ybar,
                                 beta[:, 0] * ybar])
 
@@ -105,7 +111,12 @@ class Geweke:
         rows = np.zeros((n, len(self.names)))
         for m, name in enumerate(d.fixed_names):
             rows[:, m] = rng.normal(pri[name].mu, pri[name].sigma, n)
-        for name in self.dispersion:
+        if self.kind == Kind.FAMILY_CUMULATIVE:
+            # iid N(mu, s^2) thresholds restricted to the ordered ones: sorted iid draws
+            prior = pri["threshold"]
+            draws = np.sort(rng.normal(prior.mu, prior.sigma, (n, len(self.dispersion))), axis=1)
+            rows[:, self.disp_cols] = draws
+        for name in self.dispersion if self.kind != Kind.FAMILY_CUMULATIVE else ():
             prior = pri[name]
             rows[:, self.col[name]] = rng.gamma(prior.shape, 1.0 / prior.rate, n) \
                 if isinstance(prior, Gamma) else _draw_sd(prior, rng, n)
@@ -165,13 +176,16 @@ class Geweke:
             u.append((np.array([[row[self.col[f"{t}[{lvl}]"]] for t in block.terms]
                                 for lvl in block.levels]) / f).ravel())
         sigma2 = row[self.col["sigma"]] ** 2 if "sigma" in self.col else 1.0
+        if self.kind == Kind.FAMILY_CUMULATIVE:
+            # the kernel's thresholds are at the centred predictors: gamma - x_center . beta
+            disp = row[self.disp_cols] - float(np.sum(p.transform.x_center * beta))
+        else:
+            # alpha, nu, or a fixed nu (the kernel keeps it in the same place)
+            disp = np.array([row[self.col[name]] for name in ("alpha", "nu") if name in self.col]
+                            or [d.family.fixed_parameters.get("nu", 1.0)])
         return {"beta": p.transform.beta_to_internal(beta) if len(beta) else beta,
                 "u": np.concatenate(u) if u else np.zeros(0), "tau2": np.array(tau2),
-                "vc_xi": np.ones(p.n_vc), "sigma": np.array([sigma2, 1.0]),
-                # alpha, nu, or a fixed nu (the kernel keeps it in the same place)
-                "disp": np.array([row[self.col[name]] for name in ("alpha", "nu")
-                                  if name in self.col]
-                                 or [d.family.fixed_parameters.get("nu", 1.0)]),
+                "vc_xi": np.ones(p.n_vc), "sigma": np.array([sigma2, 1.0]), "disp": disp,
                 "re_cov": np.concatenate(covs) if covs else np.zeros(0)}
 
     def _responder(self):
@@ -190,7 +204,8 @@ class Geweke:
                 s = M @ y
                 kernel.set_gaussian_response(float(y @ y), s[:d.n_fixed], s[d.n_fixed:])
             return update
-        if self.kind in (Kind.FAMILY_NEGBINOMIAL, Kind.FAMILY_STUDENT_T):
+        if self.kind in (Kind.FAMILY_NEGBINOMIAL, Kind.FAMILY_STUDENT_T,
+                         Kind.FAMILY_CUMULATIVE):
             order = np.argsort(p.row_cell)
 
             def update(kernel, y):

@@ -24,7 +24,7 @@ REFERENCES = Path(__file__).parent / "data" / "matrix_references.json"
 # a family label of the matrix (also the dataset file prefix) -> fit()'s arguments;
 # new labels go at the end, so that the seeds of existing cells stay as they were
 FAMILIES = ("gaussian", "bernoulli", "binomial", "poisson", "negativebinomial", "probit",
-            "t")
+            "cumulative", "t")
 # families whose priors, data and reference likelihood are here but whose reference
 # posteriors are not made yet; add them to FAMILIES once make_matrix_references.py has
 # run on them
@@ -58,6 +58,8 @@ REFUSED = {
     ("bernoulli", "obs_level"): (ValueError, "binary"),
     ("probit", "obs_level"): (ValueError, "binary"),
     ("t", "obs_level"): (ValueError, "one observation per level"),
+    # one ordinal observation per level cannot tell a variance from the latent scale
+    ("cumulative", "obs_level"): (ValueError, "one observation per level"),
 }
 
 
@@ -136,6 +138,8 @@ def placeholder_response(data, family, rng):
     elif family == "binomial":
         data["n"] = 1 + np.arange(n) % 4
         data["s"] = np.minimum(np.arange(n) % 3, data["n"])
+    elif family == "cumulative":            # 3 categories: 2 thresholds
+        data["y"] = 1 + np.arange(n) % 3
     else:
         data["y"] = np.arange(n) % 4
     return data
@@ -160,6 +164,8 @@ def geweke_priors(design):
         out["nu"] = fg.Gamma(8.0, 2.0)
     if family == "negativebinomial":
         out["alpha"] = fg.Gamma(8.0, 2.0)
+    if family == "cumulative":
+        out["threshold"] = fg.Normal(0.0, 1.0)
     for block in design.blocks:
         if block.correlated:
             out[block.covariance_key] = fg.InvWishart(6.0, np.diag([0.6, 0.4]) * 3.0)
@@ -179,6 +185,8 @@ def reference_priors(design):
         out["nu"] = fg.Gamma(2.0, 0.1)
     if family == "negativebinomial":
         out["alpha"] = fg.Gamma(2.0, 0.2)
+    if family == "cumulative":
+        out["threshold"] = fg.Normal(0.0, 3.0)
     for block in design.blocks:
         if block.correlated:
             out[block.covariance_key] = fg.InvWishart(4.0, np.eye(block.n_re))
@@ -192,7 +200,7 @@ def reference_priors(design):
 # Reference datasets
 # ----------------------------------------------------------------------------------
 REFERENCE_SIZE = {"gaussian": 6, "bernoulli": 24, "binomial": 6, "poisson": 6,
-                  "negativebinomial": 8, "probit": 24, "t": 6}
+                  "negativebinomial": 8, "probit": 24, "t": 6, "cumulative": 16}
 TRUE = {"Intercept": 0.3, "x": 0.6, "gx": -0.5, "sd": 0.7, "sigma": 0.8, "alpha": 4.0,
         "nu": 4.0}
 
@@ -226,6 +234,9 @@ def make_reference_dataset(family, structure, seed):
     elif family == "probit":
         from scipy.special import ndtr
         data["y"] = (rng.random(n) < ndtr(eta)).astype(int)
+    elif family == "cumulative":            # 4 categories; the intercept is in the cuts
+        cuts = np.array([-0.4, 0.5, 1.3])
+        data["y"] = 1 + np.sum(eta[:, None] + rng.normal(size=n)[:, None] > cuts, axis=1)
     elif family == "binomial":
         data["n"] = rng.integers(2, 9, n)
         data["s"] = rng.binomial(data["n"], 1 / (1 + np.exp(-eta)))

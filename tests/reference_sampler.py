@@ -16,7 +16,7 @@ Used by tests/make_matrix_references.py, which stores means, sds and Monte Carlo
 errors in tests/data/matrix_references.json; the slow tier re-runs one cell.
 """
 import numpy as np
-from scipy.special import gammaln, log_ndtr
+from scipy.special import gammaln, log_ndtr, ndtr
 
 import fastgibbs as fg
 
@@ -36,7 +36,11 @@ class LogPosterior:
         self.w = np.ones(design.n_obs) if design.weights is None else design.weights
         names = []
         names += list(design.fixed_names)
-        names += [f"log {n}" for n in design.family.dispersion]
+        if self.family == "cumulative":     # the first threshold, then log gaps
+            names += ["threshold[1]"] + [f"log gap {k}" for k in
+                                         range(2, len(design.family.dispersion) + 1)]
+        else:
+            names += [f"log {n}" for n in design.family.dispersion]
         self.blocks = []
         for block in design.blocks:
             start = len(names)
@@ -119,7 +123,17 @@ class LogPosterior:
         eta = beta @ d.X.T + self.offset
         pos = p
         disp = {}
-        for name in d.family.dispersion:
+        if self.family == "cumulative":
+            # gamma_1 and log(gamma_k - gamma_{k-1}); Jacobian: the product of the gaps;
+            # prior iid N(mu, s^2) on each gamma_k (restricted to ordered: a constant)
+            K1 = len(d.family.dispersion)
+            gam = self._thresholds(theta[:, pos:pos + K1])
+            lp += np.sum(theta[:, pos + 1:pos + K1], axis=1)
+            pr = self.priors["threshold"]
+            lp += -0.5 * np.sum(((gam - pr.mu) / pr.sigma) ** 2, axis=1)
+            disp["thresholds"] = gam
+            pos += K1
+        for name in d.family.dispersion if self.family != "cumulative" else ():
             t = theta[:, pos]
             pr = self.priors[name]
             if isinstance(pr, fg.Gamma):
@@ -139,6 +153,11 @@ class LogPosterior:
         lp += self.log_likelihood(eta, disp)
         return np.where(np.isfinite(lp), lp, -np.inf)
 
+    @staticmethod
+    def _thresholds(t):
+        """(chains, K - 1) thresholds from gamma_1 and the log gaps."""
+        return np.cumsum(np.column_stack([t[:, 0], np.exp(t[:, 1:])]), axis=1)
+
     def log_likelihood(self, eta, disp):
         y, w = self.y, self.w
         if self.family == "gaussian":
@@ -154,6 +173,15 @@ class LogPosterior:
             ll = y * eta - self.trials * np.logaddexp(0.0, eta)
         elif self.family == "poisson":
             ll = y * eta - np.exp(eta)
+        elif self.family == "cumulative":
+            # P(y = k) = Phi(gamma_k - eta) - Phi(gamma_{k-1} - eta), gamma_0 = -inf, gamma_K = inf
+            gam = disp["thresholds"]
+            n = gam.shape[0]
+            pad = np.full((n, 1), np.inf)
+            cuts = np.hstack([-pad, gam, pad])
+            k = y.astype(int)
+            with np.errstate(divide="ignore"):
+                ll = np.log(ndtr(cuts[:, k] - eta) - ndtr(cuts[:, k - 1] - eta))
         elif self.family == "negativebinomial":
             a = disp["alpha"]
             la = np.log(a)
@@ -173,7 +201,13 @@ class LogPosterior:
         for m, name in enumerate(d.fixed_names):
             out[name] = flat[:, m]
         pos = p
-        for name in d.family.dispersion:
+        if self.family == "cumulative":
+            K1 = len(d.family.dispersion)
+            gam = self._thresholds(flat[:, pos:pos + K1])
+            for k, name in enumerate(d.family.dispersion):
+                out[name] = gam[:, k]
+            pos += K1
+        for name in d.family.dispersion if self.family != "cumulative" else ():
             out[name] = np.exp(flat[:, pos])
             pos += 1
         for block, start, zstart in self.blocks:

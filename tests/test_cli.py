@@ -59,6 +59,29 @@ def test_fit_reads_parquet(tmp_path):
     assert result.returncode == 0, result.stderr
 
 
+def test_fit_streams_parquet_glob(tmp_path):
+    """Parquet data (here a glob over two files) are streamed, not read into memory:
+    the saved fit records the files, and its draws are the in-memory fit's."""
+    pytest.importorskip("pyarrow")
+    frame = fg.datasets.load("nes2000")
+    (tmp_path / "data").mkdir()
+    half = len(frame) // 2
+    frame.iloc[:half].to_parquet(tmp_path / "data" / "a.parquet")
+    frame.iloc[half:].to_parquet(tmp_path / "data" / "b.parquet")
+    formula = "real_ideo ~ partyid7 + (1 | state)"
+    out = tmp_path / "fit.npz"
+    result = run("fit", str(tmp_path / "data" / "*.parquet"), formula, "--chains", "1",
+                 "--draws", "50", "--warmup", "20", "--seed", "4", "--out", str(out))
+    assert result.returncode == 0, result.stderr
+    fit = fg.load(out)
+    assert fit.data_source["kind"] == "parquet" and fit.data_source["n_files"] == 2
+    assert fit.data_source["n_rows"] == len(frame)
+    memory = fg.fit(formula, frame, chains=1, draws=50, warmup=20, seed=4)
+    np.testing.assert_allclose(fit.draws_array, memory.draws_array, rtol=0, atol=1e-8)
+    missing = run("fit", str(tmp_path / "nothing" / "*.parquet"), formula)
+    assert missing.returncode == 2 and "no file matches" in missing.stderr
+
+
 def test_summary_of_saved_fit(saved_fit):
     out, first = saved_fit
     result = run("summary", str(out))

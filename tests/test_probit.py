@@ -154,8 +154,14 @@ def test_model_checking_uses_the_probit_link():
     np.testing.assert_allclose(family.variance(eta, {}), ndtr(eta) * ndtr(-eta), rtol=1e-9)
 
 
-def test_streamed_data_is_refused_for_the_probit_link(tmp_path):
+def test_streamed_data_fit_as_in_memory(tmp_path):
+    """Probit rows streamed from Parquet collapse to the in-memory cells (issue 17):
+    the same draws, and the fit keeps the link (tests/test_streaming.py has more)."""
     path = tmp_path / "rows.parquet"
-    _small().to_parquet(path)
-    with pytest.raises(ValueError, match="streamed data"):
-        fg.Model("y ~ x + (1 | g)", str(path), family="bernoulli", link="probit")
+    data = _small()
+    data.to_parquet(path, row_group_size=50)
+    args = dict(family="bernoulli", link="probit", chains=1, warmup=50, draws=50, seed=2)
+    streamed = fg.fit("y ~ x + (1 | g)", str(path), **args)
+    memory = fg.fit("y ~ x + (1 | g)", data, **args)
+    assert streamed.family_object().link == "probit"
+    np.testing.assert_allclose(streamed.draws_array, memory.draws_array, rtol=0, atol=1e-8)

@@ -97,6 +97,56 @@ def test_parquet_statistics_and_draws_equal_memory(tmp_path, rng, formula):
     _assert_same_fit(formula, frame, [str(p) for p in paths])
 
 
+
+def test_pair_cells_by_unique_equal_memory(tmp_path, rng, monkeypatch):
+    """Pairs of blocks with more possible cells than DENSE_PAIR_CELLS are summed over
+    the chunk's distinct keys instead of a dense bincount: the same cells and sums."""
+    from fastgibbs.streaming import accumulate
+
+    monkeypatch.setattr(accumulate, "DENSE_PAIR_CELLS", 0)
+    frame = _frame(rng)
+    _write(frame, tmp_path)
+    for formula in ("y ~ x + c + (1 + z | g) + (1 | region)", "y ~ x + (1 | g) + (1 | h)"):
+        _assert_same_problem(fg.Model(formula, frame), fg.Model(formula, str(tmp_path)))
+
+
+def test_integer_groups_with_and_without_gaps(tmp_path, rng):
+    """Integer group ids 0, 1, ... are coded by offset, others by lookup: both give the
+    in-memory design (levels in numeric order)."""
+    frame = _frame(rng)
+    ids = frame.g.str[1:].astype(int).to_numpy()
+    frame["gi"], frame["gap"] = ids + 5, ids * 7 - 40
+    _write(frame, tmp_path)
+    for formula in ("y ~ x + (1 | gi) + (1 | h)", "y ~ x + (1 | gap)"):
+        memory, streamed = fg.Model(formula, frame), fg.Model(formula, str(tmp_path))
+        assert streamed.blocks == memory.blocks
+        _assert_same_problem(memory, streamed)
+
+def test_hundred_thousand_rows_equal_memory(tmp_path):
+    """The issue's equality target at 10^5 rows (the benchmark checks 10^6): p = 10,
+    1,000 groups nested in 10 regions, 40 row groups over 4 files, read in batches of
+    5,000 rows; the statistics agree with the in-memory design to 1e-11 relative (target
+    1e-9) and the same seed gives the same draws."""
+    rng = np.random.default_rng(7)
+    n, p = 100_000, 10
+    X = rng.normal(size=(n, p))
+    g = rng.integers(0, 1000, n)
+    frame = pd.DataFrame({f"x{m + 1}": X[:, m] for m in range(p)})
+    frame["g"], frame["region"] = g, g // 100
+    frame["y"] = 2.0 + X @ rng.normal(size=p) + rng.normal(size=10)[g // 100] \
+        + rng.normal(0, 0.5, 1000)[g] + rng.normal(size=n)
+    _write(frame, tmp_path, n_files=4, row_group_size=2_500)
+    formula = "y ~ " + " + ".join(f"x{m + 1}" for m in range(p)) + \
+        " + (1 | region) + (1 | g)"
+    from fastgibbs.streaming.source import ParquetSource
+
+    memory = fg.Model(formula, frame)
+    streamed = fg.Model(formula, ParquetSource(str(tmp_path), batch_rows=5_000))
+    _assert_same_problem(memory, streamed)
+    args = dict(chains=1, warmup=100, draws=100, seed=3)
+    np.testing.assert_allclose(streamed.sample(**args).draws_array,
+                               memory.sample(**args).draws_array, rtol=0, atol=DRAW_ATOL)
+
 @pytest.fixture
 def typed_frame(rng):
     """Columns of every kind a formula reads: bool, categorical (ordered, with unused
@@ -274,6 +324,8 @@ def binary_frame(rng):
     frame["yb"] = (rng.random(n) < p).astype(int)
     frame["s"] = rng.binomial(frame.t, p)
     frame["yes"] = np.where(frame.yb == 1, "yes", "no")
+    frame["k"] = rng.poisson(np.exp(eta + frame.e))            # counts
+    frame["nb"] = rng.poisson(rng.gamma(2.0, np.exp(eta) / 2.0))
     return frame
 
 
@@ -282,10 +334,18 @@ def binary_frame(rng):
     ("yes ~ x + (1 | g) + (1 | h)", "bernoulli", {}),          # text response, crossed
     ("p(s, t) ~ x + (1 + x | g)", "binomial", {}),
     ("yb ~ x + offset(e) + (1 | g)", "bernoulli", {"weights": "w"}),
+    ("yb ~ x + c + (1 | g)", "bernoulli", {"link": "probit"}),
+    ("yes ~ x + offset(e) + (1 | g) + (1 | h)", "bernoulli", {"link": "probit",
+                                                               "weights": "w"}),
+    ("k ~ x + offset(e) + (1 | g)", "poisson", {}),
+    ("k ~ x + offset(e) + (1 | g) + (1 | h)", "poisson", {"weights": "w"}),
+    ("nb ~ x + (1 | g)", "negativebinomial", {}),
+    ("nb ~ x + offset(e) + (1 + x | g)", "negativebinomial", {"weights": "w"}),
 ])
 def test_binomial_cells_equal_memory(tmp_path, binary_frame, formula, family, kw):
-    """The cells (same order), their successes and trials, and the draws of the same
-    seed equal the in-memory fit's."""
+    """The cells (same order), their responses, sizes and offsets (poisson: summed
+    counts and log exposures; negative binomial: one cell per count), and the draws
+    of the same seed equal the in-memory fit's; weights of 0 drop cells alike."""
     dd = pytest.importorskip("dask.dataframe")
     _write(binary_frame, tmp_path, row_group_size=400)
     memory = fg.Model(formula, binary_frame, family=family, **kw)
@@ -310,15 +370,26 @@ def test_too_many_cells_named_early(tmp_path, binary_frame):
                                          r"values\).*Bin continuous covariates"):
         stream_design("yb ~ x + z + (1 | g)", str(tmp_path), family="bernoulli",
                       max_cells=1000)
+    with pytest.raises(ValueError, match=r"more than 1,000 cells \(distinct combinations "
+                                         r"of the covariates, groups, offset, response nb\)"):
+        stream_design("nb ~ x + z + (1 | g)", str(tmp_path), family="negativebinomial",
+                      max_cells=1000)
 
 
-def test_families_refused_before_reading(tmp_path):
+def test_t_family_refused_before_reading(tmp_path):
     bad = tmp_path / "corrupt.parquet"
     bad.write_bytes(b"not a parquet file at all")
-    for family in ("poisson", "negativebinomial"):
-        with pytest.raises(ValueError, match=f"the {family} family cannot be fitted to data "
-                                             "streamed"):
-            fg.fit("y ~ x + (1 | g)", str(bad), family=family)
+    for kw in ({}, {"priors": {"nu": 4}}):
+        with pytest.raises(ValueError, match="the t family cannot be fitted to data streamed"
+                                             ".*latent scale .* for every row"):
+            fg.fit("y ~ x + (1 | g)", str(bad), family="t", **kw)
+
+
+def test_probit_weights_must_be_whole(tmp_path, binary_frame):
+    _write(binary_frame.assign(w=binary_frame.w + 0.5), tmp_path, row_group_size=400)
+    with pytest.raises(ValueError, match="weights must be whole numbers.*probit"):
+        fg.Model("yb ~ x + (1 | g)", str(tmp_path), family="bernoulli", link="probit",
+                 weights="w")
 
 
 def test_bad_files_named(tmp_path, rng):

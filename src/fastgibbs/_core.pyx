@@ -4,7 +4,7 @@
 #     eta = X beta + sum_k Z_k u_k + offset,   u_kj ~ N(0, Sigma_k)  (q_k x q_k)
 #     y | eta from the family: gaussian N(eta, sigma2), binomial (logit), negative
 #     binomial NB2 (log, dispersion alpha), Poisson (log), bernoulli with the probit
-#     link, or Student-t (sigma, nu);
+#     link, Student-t (sigma, nu), or cumulative (ordinal) probit with thresholds gamma;
 #     beta ~ N(P0^{-1} h0, P0^{-1}) (P0 need not be diagonal: predictors are centred
 #     and scaled internally, see samplers/problem.py); Sigma_k diagonal with
 #     InvGamma / half-Cauchy entries, or full ~ InvWishart(nu, Psi), or full with the
@@ -40,6 +40,10 @@
 #              nu/2): lambda | . ~ Gamma((nu + 1)/2, (nu + r^2 / sigma2)/2), W = lambda,
 #              b = lambda y (Geweke 1993, J. Appl. Econometrics 8(S1)); nu by slice
 #              sampling of log nu with lambda integrated out, just before lambda is drawn.
+#   cumulative: ordinal probit, y = k when gamma_{k-1} < z <= gamma_k: each threshold by
+#              slice sampling from its conditional given eta with z integrated out, then
+#              z given gamma (Cowles 1996, Stat. Comput. 6(2): drawing gamma given z
+#              crawls); W = n, b as for probit (see cumulative_* below).
 #
 # One sweep:
 # 0. (families other than gaussian) latent variables | eta, then the statistics;
@@ -68,7 +72,7 @@ import numpy as np
 
 from fastgibbs._kinds cimport (
     FAMILY_GAUSSIAN, FAMILY_BINOMIAL, FAMILY_NEGBINOMIAL, FAMILY_POISSON,
-    FAMILY_PROBIT, FAMILY_STUDENT_T,
+    FAMILY_PROBIT, FAMILY_STUDENT_T, FAMILY_CUMULATIVE,
     PRIOR_INV_GAMMA, PRIOR_HALF_CAUCHY, COV_DIAGONAL, COV_INV_WISHART, COV_HUANG_WAND,
     STATUS_OK, STATUS_CHOL_FIXED, STATUS_CHOL_GROUP, STATUS_NONFINITE,
     STATUS_CHOL_WISHART, STATUS_INTERRUPTED,
@@ -80,11 +84,11 @@ from fastgibbs._random cimport (
 )
 from fastgibbs._linalg cimport chol_lower, solve_lower, solve_upper_t
 from fastgibbs._polyagamma cimport pg_draw
-from fastgibbs._truncnorm cimport tn_draw
+from fastgibbs._truncnorm cimport tn_draw, log_prob_interval
 from fastgibbs._special cimport log_gamma
 
 cdef enum:                      # the densities Kernel.slice_step samples
-    SLICE_COLLAPSED, SLICE_NU, SLICE_ALPHA, SLICE_STRUCTURED
+    SLICE_COLLAPSED, SLICE_NU, SLICE_ALPHA, SLICE_STRUCTURED, SLICE_THRESHOLD
 
 
 cdef extern from "Python.h":
@@ -115,7 +119,7 @@ cdef class Kernel:
     cdef readonly Py_ssize_t row_width, n_disp, n_prec
     cdef readonly int family
     cdef bint has_sigma, augmented
-    cdef bint const_weights          # probit: W never changes (refill b only)
+    cdef bint const_weights          # probit, cumulative: W never changes (refill b only)
     cdef bint nu_fixed               # Student-t: nu given (disp[0]), not sampled
     cdef public bint mh_correct      # Poisson: correct each move (False: approximate)
     cdef public bint collapse        # draw each chain's sds with its effects integrated out
@@ -139,6 +143,18 @@ cdef class Kernel:
     cdef double[::1] c_lt1, c_lt2, c_lgam, mix_w, mix_m, mix_s, mix_logw
     cdef Py_ssize_t[::1] c_mix, mix_off
     cdef Py_ssize_t mix_unit
+    # cumulative: thresholds gamma'_1..K-1 in disp (at the centred predictors); the user's
+    # gamma_k = gamma'_k + thr_d . beta are iid N(thr_mu, 1/thr_prec), which adds
+    # -thr_d thr_prec sum_k gamma'_k to beta's prior linear term (prior_h = prior_h_base +
+    # that); cells by category: cat_cells[cat_start[k-1]:cat_start[k]] hold category k's
+    cdef Py_ssize_t n_thr
+    cdef double thr_mu, thr_prec, thr_centre
+    cdef double[::1] thr_d, prior_h_base
+    cdef Py_ssize_t[::1] cat_cells, cat_start
+    # translation moves (cumulative_shift): block, intercept column, its constant Z value
+    cdef Py_ssize_t n_shift
+    cdef Py_ssize_t[::1] shift_block, shift_col
+    cdef double[::1] shift_z
     # ---- state
     cdef double[::1] beta, u, tau2, vc_xi, re_cov, re_prec, sigma, disp
     # ---- nested chains: blocks drawn jointly, each nested in the one before
@@ -171,7 +187,7 @@ cdef class Kernel:
         self.has_sigma = bool(problem.has_sigma)        # gaussian, Student-t
         self.augmented = self.family != FAMILY_GAUSSIAN
         self.n_disp = int(problem.n_disp)
-        self.const_weights = self.family == FAMILY_PROBIT
+        self.const_weights = self.family == FAMILY_PROBIT or self.family == FAMILY_CUMULATIVE
         args = problem.family_args or {}
         self.nu_fixed = self.family == FAMILY_STUDENT_T and bool(args.get("nu_fixed", False))
 
@@ -264,6 +280,8 @@ cdef class Kernel:
             self.mix_w = self.mix_m = self.mix_s = self.mix_logw = self.c_lgam = np.zeros(1)
             self.mix_off = self.c_mix = np.zeros(2, dtype=np.intp)
             self.mix_unit = 0
+
+        self._init_cumulative(problem)
 
         self.beta = _own(state["beta"], p)
         self.u = _own(state["u"], self.n_u)
@@ -386,7 +404,60 @@ cdef class Kernel:
                 raise ValueError("mixture must give a table index for every cell")
             self.c_mix = index
             self.c_lgam = np.array([log_gamma(v) if v > 0 else 0.0 for v in y])
+        if self.family == FAMILY_CUMULATIVE:
+            self.index_categories(y)
         self.c_y = np.array(y)
+
+    def _init_cumulative(self, problem):
+        """The cumulative family's threshold prior and category index (placeholders for
+        other families). ``problem.family_args``: n_thresholds, threshold_mu,
+        threshold_prec, threshold_d (p,)."""
+        p = self.n_fixed
+        if self.family != FAMILY_CUMULATIVE:
+            self.n_thr = 0
+            self.thr_mu = self.thr_prec = self.thr_centre = 0.0
+            self.thr_d = self.prior_h_base = np.zeros(max(p, 1))
+            self.cat_cells = np.zeros(1, dtype=np.intp)
+            self.cat_start = np.zeros(2, dtype=np.intp)
+            self.n_shift = 0
+            self.shift_block = self.shift_col = np.zeros(1, dtype=np.intp)
+            self.shift_z = np.zeros(1)
+            return
+        args = problem.family_args
+        self.n_thr = int(args["n_thresholds"])
+        if self.n_thr < 1 or self.n_disp != self.n_thr:
+            raise ValueError("inconsistent problem: a cumulative model needs n_disp thresholds")
+        self.thr_mu = float(args["threshold_mu"])
+        self.thr_prec = float(args["threshold_prec"])
+        if not (self.thr_prec > 0 and isfinite(self.thr_prec) and isfinite(self.thr_mu)):
+            raise ValueError("inconsistent problem: the threshold prior must be proper")
+        self.thr_centre = self.thr_mu
+        self.thr_d = _f64(np.array(args["threshold_d"], dtype=float), max(p, 1))
+        # prior_h changes every sweep: this chain's own copy
+        self.prior_h_base = np.array(self.prior_h, dtype=float, copy=True)
+        self.prior_h = np.array(self.prior_h, dtype=float, copy=True)
+        self.index_categories(self.c_y[:self.n_cells])
+        shifts = list(args.get("shifts", ()))        # (block, column, Z value)
+        for k, c, z in shifts:
+            if not (0 <= k < self.n_blocks and 0 <= c < self.n_re[k] and z != 0):
+                raise ValueError("inconsistent problem: bad threshold shift move")
+        self.n_shift = len(shifts)
+        self.shift_block = _intp([int(k) for k, _, _ in shifts])
+        self.shift_col = _intp([int(c) for _, c, _ in shifts])
+        self.shift_z = _f64([float(z) for _, _, z in shifts], 1)
+
+    def index_categories(self, y):
+        """cat_cells, cat_start from the cells' categories ``y`` (1 .. K): a stable
+        counting sort, category k's cells at cat_cells[cat_start[k-1]:cat_start[k]]."""
+        K = self.n_thr + 1
+        y = np.asarray(y, dtype=float)
+        if y.shape[0] != self.n_cells or np.any(y != np.round(y)) \
+                or (self.n_cells and (y.min() < 1 or y.max() > K)):
+            raise ValueError(f"cumulative cell responses must be categories 1 .. {K}")
+        codes = y.astype(np.intp)
+        order = np.argsort(codes, kind="stable").astype(np.intp)
+        self.cat_cells = _intp(order) if self.n_cells else np.zeros(1, dtype=np.intp)
+        self.cat_start = np.searchsorted(codes[order], np.arange(1, K + 2)).astype(np.intp)
 
     def linear_predictor(self):
         """eta_c - offset_c of every cell at the current state (augmented families)."""
@@ -720,7 +791,7 @@ cdef class Kernel:
             gcopy = gw - p if given_beta else gw    # columns of G carried along
             ncol = gcopy + 1
             if q == 1 and t == start:
-                if self.eliminate_scalar_top(k, log_det, quad, given_beta) != 0:
+                if self.eliminate_scalar_top(k, log_det, quad, &det_prod, given_beta) != 0:
                     return STATUS_CHOL_GROUP
                 continue
             for j in range(self.n_groups[k]):
@@ -789,41 +860,42 @@ cdef class Kernel:
         return STATUS_OK
 
     cdef int eliminate_scalar_top(self, Py_ssize_t k, double *log_det, double *quad,
-                                  bint given_beta) noexcept nogil:
-        """chain_eliminate for a top level of scalar groups (q = 1, no ancestors): each
-        group's precision A_j, coupling g_j (p,) to beta and linear term h_j give
-        P -= g_j g_j' / A_j, h -= g_j h_j / A_j, quad += h_j^2 / A_j, log_det += log A_j,
-        and tL holds sqrt(A_j) (the Cholesky factor the downward pass reads). The same
-        numbers as the general loop, without its q x (p + 1) copy and per-entry
-        products: a rank-one update per group."""
+                                  double *det_prod, bint given_beta) noexcept nogil:
+        """chain_eliminate for a top level of scalar groups (q = 1, no ancestors), bit for
+        bit the general loop's arithmetic without its index bookkeeping: each group's
+        precision A_j = L_j^2, coupling g_j (p,) to beta and linear term h_j give, with
+        y = g_j / L_j and y_h = h_j / L_j, P -= y y' (lower triangle), h -= y y_h,
+        quad += y_h^2 and the log determinant through det_prod (see chain_eliminate);
+        tL keeps L_j for the downward pass."""
         cdef Py_ssize_t p = self.n_fixed, j, m, m2, L0 = self.ztz_off[k], h0 = self.u_off[k]
         cdef Py_ssize_t G0, gw = self.g_width[k]
-        cdef double A, inv, hj, gm, prod = 1.0, logs = 0.0, acc = 0.0
+        cdef double A, L, factor, yh, ym
         for j in range(self.n_groups[k]):
             A = self.tL[L0 + j]
-            if not A > 0.0:
+            if not (A > 0.0):
                 return 1
-            self.tL[L0 + j] = sqrt(A)
-            if 1e-100 < A < 1e100:
-                prod *= A
-                if not 1e-150 < prod < 1e150:
-                    logs += log(prod)
-                    prod = 1.0
+            L = sqrt(A)
+            self.tL[L0 + j] = L
+            factor = L * L
+            if 1e-100 < factor < 1e100:
+                det_prod[0] *= factor
+                if not 1e-150 < det_prod[0] < 1e150:
+                    log_det[0] += log(det_prod[0])
+                    det_prod[0] = 1.0
             else:
-                logs += log(A)
-            inv = 1.0 / A
-            hj = self.th[h0 + j]
-            acc += hj * hj * inv
+                log_det[0] += log(factor)
+            yh = self.th[h0 + j] / L
+            quad[0] += yh * yh
             if given_beta:
                 continue
             G0 = self.g_off[k] + j * gw
             for m in range(p):
-                gm = self.tG[G0 + m] * inv
-                self.h[m] -= gm * hj
+                self.Y[m] = self.tG[G0 + m] / L
+            for m in range(p):
+                ym = self.Y[m]
+                self.h[m] -= ym * yh
                 for m2 in range(m + 1):
-                    self.P[m * p + m2] -= gm * self.tG[G0 + m2]
-        log_det[0] += logs + log(prod)
-        quad[0] += acc
+                    self.P[m * p + m2] -= ym * self.Y[m2]
         return 0
 
     cdef void chain_snapshot(self, Py_ssize_t ci, Py_ssize_t t, bint save) noexcept nogil:
@@ -990,6 +1062,8 @@ cdef class Kernel:
             return self.nu_log_target(x)
         if target == SLICE_ALPHA:
             return self.nb_log_target(x)
+        if target == SLICE_THRESHOLD:
+            return self.threshold_log_target(a, x)
         return self.st_target(<int>c, a, x)
 
     cdef double slice_step(self, int target, Py_ssize_t a, Py_ssize_t b, Py_ssize_t c,
@@ -1488,6 +1562,13 @@ cdef class Kernel:
             self.probit_latents(bg)
             self.refill_linear()
             return
+        elif self.family == FAMILY_CUMULATIVE:
+            self.cumulative_thresholds(bg)
+            if self.n_shift:
+                self.cumulative_shift(bg)
+            self.cumulative_latents(bg)
+            self.refill_linear()
+            return
         elif self.family == FAMILY_STUDENT_T:
             if not self.nu_fixed:
                 self.draw_nu(bg)
@@ -1585,6 +1666,110 @@ cdef class Kernel:
             for t in range(zeros):
                 total += tn_draw(bg, -INFINITY, -e)
             self.c_b[i] = self.c_n[i] * self.c_eta[i] + total
+
+    # ---- cumulative (ordinal) probit -------------------------------------------------
+    cdef inline double threshold(self, Py_ssize_t j) noexcept nogil:
+        """gamma'_j for j = 0 .. K (gamma'_0 = -inf, gamma'_K = +inf)."""
+        if j <= 0:
+            return -INFINITY
+        if j > self.n_thr:
+            return INFINITY
+        return self.disp[j - 1]
+
+    cdef double threshold_log_target(self, Py_ssize_t j, double g) noexcept nogil:
+        """log p(gamma'_j = g | the other thresholds, eta, y) up to a constant, z
+        integrated out: the prior N(thr_centre, 1/thr_prec) and, over the cells of
+        categories j and j + 1, n_c log P(gamma'_{y-1} < z <= gamma'_y), z ~ N(eta_c +
+        offset_c, 1); -inf outside (gamma'_{j-1}, gamma'_{j+1}). Cost O(cells of the
+        two categories)."""
+        cdef double lo = self.threshold(j - 1), hi = self.threshold(j + 1), total, e
+        cdef Py_ssize_t t, i
+        if not (lo < g < hi):
+            return -INFINITY
+        total = -0.5 * self.thr_prec * (g - self.thr_centre) * (g - self.thr_centre)
+        for t in range(self.cat_start[j - 1], self.cat_start[j]):       # category j
+            i = self.cat_cells[t]
+            e = self.c_eta[i] + self.c_off[i]
+            total += self.c_n[i] * log_prob_interval(lo - e, g - e)
+        for t in range(self.cat_start[j], self.cat_start[j + 1]):       # category j + 1
+            i = self.cat_cells[t]
+            e = self.c_eta[i] + self.c_off[i]
+            total += self.c_n[i] * log_prob_interval(g - e, hi - e)
+        return total
+
+    cdef void cumulative_thresholds(self, bitgen_t *bg) noexcept nogil:
+        """Each threshold gamma'_j by one slice-sampling update (slice_step) from its
+        conditional given eta and the other thresholds with the latent z integrated out,
+        just before z is drawn given the new thresholds, so that (gamma, z) move from
+        their joint conditional (Cowles 1996, Stat. Comput. 6(2), who uses a
+        Metropolis-Hastings step on this collapsed conditional instead). The prior centre
+        of gamma'_j is thr_mu - thr_d . beta. Cost O(cells) per pass."""
+        cdef Py_ssize_t j, m
+        self.thr_centre = self.thr_mu
+        for m in range(self.n_fixed):
+            self.thr_centre -= self.thr_d[m] * self.beta[m]
+        for j in range(1, self.n_thr + 1):
+            self.disp[j - 1] = self.slice_step(SLICE_THRESHOLD, j, 0, 0, self.disp[j - 1],
+                                               200, bg)
+
+    cdef void cumulative_shift(self, bitgen_t *bg) noexcept nogil:
+        """For each varying intercept listed in shift_*: the translation u_j -> u_j + a
+        of every group's intercept, with gamma' -> gamma' + a s (s its constant Z value),
+        which leaves every gamma'_k - eta_i and so the likelihood (z integrated out)
+        unchanged; a is drawn from its conditional, proportional to the priors of the
+        moved values (Liu & Sabatti 2000, JASA 95(450), generalised Gibbs with the
+        translation group: Lebesgue measure, Jacobian 1). Here that is Gaussian:
+        precision (K-1) thr_prec s^2 + J P_cc, linear term thr_prec s sum_k (centre -
+        gamma'_k) - sum_j (P u_j)_c, with P the block's precision re_prec. It moves the
+        thresholds and the effects' mean together, which one-at-a-time updates do
+        slowly when the groups are few. Then eta is recomputed. Cost O(J q + cells)."""
+        cdef Py_ssize_t r, k, c, c2, j, q, off, u0, J
+        cdef double s, prec, lin, a, gsum
+        for r in range(self.n_shift):
+            k = self.shift_block[r]
+            c = self.shift_col[r]
+            s = self.shift_z[r]
+            q = self.n_re[k]
+            J = self.n_groups[k]
+            off = self.prec_off[k]
+            gsum = 0.0
+            for j in range(self.n_thr):
+                gsum += self.thr_centre - self.disp[j]
+            prec = self.n_thr * self.thr_prec * s * s + J * self.re_prec[off + c * q + c]
+            lin = self.thr_prec * s * gsum
+            for j in range(J):
+                u0 = self.u_off[k] + j * q
+                for c2 in range(q):
+                    lin -= self.re_prec[off + c * q + c2] * self.u[u0 + c2]
+            a = lin / prec + draw_normal(bg) / sqrt(prec)
+            for j in range(J):
+                self.u[self.u_off[k] + j * q + c] += a
+            for j in range(self.n_thr):
+                self.disp[j] += a * s
+        self.compute_eta(self.c_eta)
+
+    cdef void cumulative_latents(self, bitgen_t *bg) noexcept nogil:
+        """z ~ N(e, 1) truncated to (gamma'_{y-1} - e, gamma'_y - e] + e for every
+        observation of a cell (e = eta + offset), b = sum z - n offset; then beta's prior
+        linear term given the thresholds, prior_h = prior_h_base - thr_d thr_prec
+        sum_k gamma'_k. Cost O(observations + p)."""
+        cdef Py_ssize_t i, m, y
+        cdef long t, n
+        cdef double e, lo, hi, total, gsum = 0.0
+        for i in range(self.n_cells):
+            e = self.c_eta[i] + self.c_off[i]
+            y = <Py_ssize_t>self.c_y[i]
+            lo = self.threshold(y - 1) - e
+            hi = self.threshold(y) - e
+            n = <long>self.c_n[i]
+            total = 0.0
+            for t in range(n):
+                total += tn_draw(bg, lo, hi)
+            self.c_b[i] = self.c_n[i] * self.c_eta[i] + total
+        for i in range(self.n_thr):
+            gsum += self.disp[i]
+        for m in range(self.n_fixed):
+            self.prior_h[m] = self.prior_h_base[m] - self.thr_d[m] * self.thr_prec * gsum
 
     # ---- Student-t ------------------------------------------------------------------
     cdef void t_weights(self, bitgen_t *bg) noexcept nogil:

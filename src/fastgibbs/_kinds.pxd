@@ -10,6 +10,8 @@ cpdef enum Family:
     FAMILY_POISSON = 3         # log link, auxiliary mixture + Metropolis-Hastings correction
     FAMILY_PROBIT = 4          # probit link, z ~ N(eta, 1) truncated by y (Albert & Chib 1993)
     FAMILY_STUDENT_T = 5       # t residuals as a scale mixture: weights lambda ~ Gamma, sigma2, nu
+    FAMILY_CUMULATIVE = 6      # ordinal probit: z truncated to (gamma_{y-1}, gamma_y]; thresholds
+                               # with z integrated out (Cowles 1996)
 
 cpdef enum VariancePrior:
     PRIOR_INV_GAMMA = 0        # variance ~ InvGamma(a, b)

@@ -141,10 +141,6 @@ class Model:
         self.data = None if self.streamed else data
         if self.streamed:
             _refuse_structured(priors)
-            if family.link == "probit" or family.name == "t":
-                raise ValueError(f"the {family.name} family with the {family.link} link "
-                                 "cannot be fitted from streamed data (Parquet or Dask) yet; "
-                                 "load the rows into a pandas DataFrame")
             from .streaming import stream_design
             self.design = stream_design(formula, data, na_action=na_action, family=family,
                                         offset=offset, weights=weights,

@@ -117,7 +117,8 @@ class CheckingMixin:
                          name="ngrps", dtype="int64")
 
     # ---- rows -------------------------------------------------------------------------
-    def _rows(self, newdata, terms, offset=None, response=False, trials=True):
+    def _rows(self, newdata, terms, offset=None, response=False, trials=True,
+              neighbours=None):
         """Rows of ``newdata``, or the fitted rows when it is None (``trials``: read
         the trials column of ``newdata``)."""
         if newdata is None:
@@ -130,7 +131,7 @@ class CheckingMixin:
                 raise ValueError("pass newdata (this fit does not keep its data)")
             newdata = self.data
         return new_rows(self, newdata, terms, offset=offset, response=response,
-                        trials=trials)
+                        trials=trials, neighbours=neighbours)
 
     def _draws_of(self, rows, terms, kind, rng, draws):
         """(len(draws), rows.n) draws of one kind of prediction."""
@@ -148,7 +149,7 @@ class CheckingMixin:
     # ---- predictions ------------------------------------------------------------------
     def predict(self, newdata=None, include_group=None, summary=True,
                 probs=(0.025, 0.5, 0.975), seed=None, offset=None, *, kind="response",
-                include="all", ndraws=None):
+                include="all", ndraws=None, neighbours=None):
         """Predictions for the rows of ``newdata`` (default: the fitted rows).
 
         Parameters
@@ -164,7 +165,11 @@ class CheckingMixin:
             negativebinomial counts. ``"mean"``: E[y | eta] (posterior_epred): the
             probability for bernoulli, trials x probability for binomial, the rate
             for counts, eta for gaussian. ``"link"``: eta itself (posterior_linpred),
-            on the link scale, with the offset.
+            on the link scale, with the offset. Cumulative (ordinal) models:
+            ``"mean"`` gives the category probabilities P(y = k), as brms's
+            posterior_epred does: a DataFrame (rows x categories, named by the
+            response's categories) of their posterior means, or with
+            ``summary=False`` the draws (n_samples, n_rows, K); ``probs`` is unused.
         include : "all", None, str or list of str
             Group terms in eta (brms's ``re_formula``): ``"all"`` (default), None (the
             population-level prediction, every group effect at its mean 0; no
@@ -187,6 +192,11 @@ class CheckingMixin:
             when the fit's offset was an array.
         ndraws : int, optional
             Use this many posterior draws, evenly spaced (default all).
+        neighbours : dict, optional
+            For new areas of an ICAR term: ``{term or factor: {area: [fitted areas]}}``;
+            such an area is drawn from the field given its neighbours. New times of
+            random walks and AR(1) terms are forecast from the fitted path, other new
+            areas drawn from the prior; see fastgibbs.forecast.
         """
         if include_group is not None:
             _flag(include_group, "include_group")
@@ -198,9 +208,24 @@ class CheckingMixin:
         probs = _checked_probs(probs)
         rng = _rng(seed)
         terms = included_terms(self, include)
-        rows = self._rows(newdata, terms, offset=offset, trials=kind != "link")
+        rows = self._rows(newdata, terms, offset=offset, trials=kind != "link",
+                          neighbours=neighbours)
+        family = self.family_object()
+        if kind == "mean" and hasattr(family, "category_probabilities"):     # cumulative
+            return self._category_probabilities(family, rows, terms, rng,
+                                                draw_indices(self, ndraws), summary)
         draws = self._draws_of(rows, terms, kind, rng, draw_indices(self, ndraws))
         return _summarize(draws, probs, rows.index) if summary else draws
+
+    def _category_probabilities(self, family, rows, terms, rng, draws, summary):
+        """P(y = k) of an ordinal model's rows: draws (len(draws), rows.n, K), or their
+        posterior means as a DataFrame (rows x categories) when ``summary``."""
+        out = np.empty((len(draws), rows.n, len(family.categories)))
+        for s, eta, params in draw_chunks(self, rows, terms, draws, rng):
+            out[s] = family.category_probabilities(eta, params)
+        if not summary:
+            return out
+        return pd.DataFrame(out.mean(axis=0), index=rows.index, columns=list(family.categories))
 
     def fitted(self, kind="mean", include="all", summary=True, probs=(0.025, 0.975),
                ndraws=None):

@@ -56,16 +56,22 @@ def parse_prior(text, fg):
 
 
 def _read_data(path):
+    """A CSV file as a DataFrame; Parquet data (a .parquet file, a directory of them or
+    a glob such as "data/*.parquet") as the path itself, which fastgibbs streams chunk
+    by chunk (fastgibbs.streaming) instead of loading the rows into memory."""
+    import glob
     import pandas as pd
     file = Path(path)
+    if glob.has_magic(path) or file.is_dir():
+        return path                     # fastgibbs names a missing or bad file itself
     if not file.is_file():
         raise CLIError(f"data file {path!r} not found")
-    parquet = file.suffix.lower() == ".parquet"
+    if file.suffix.lower() == ".parquet":
+        return path
     try:
-        return pd.read_parquet(file) if parquet else pd.read_csv(file)
+        return pd.read_csv(file)
     except (ValueError, pd.errors.ParserError, UnicodeDecodeError) as err:
-        raise CLIError(f"cannot read {path!r} as {'Parquet' if parquet else 'CSV'}: "
-                       f"{err}") from None
+        raise CLIError(f"cannot read {path!r} as CSV: {err}") from None
 
 
 def _example(args, fg):
@@ -162,11 +168,14 @@ def build_parser():
     ex.add_argument("--seed", type=int, default=1)
     ex.set_defaults(run=_example)
 
-    fi = sub.add_parser("fit", help="fit a model to a CSV or Parquet file")
-    fi.add_argument("data", help="CSV or .parquet file")
+    fi = sub.add_parser("fit", help="fit a model to a CSV file or Parquet files")
+    fi.add_argument("data", help="a CSV file (read into memory), or Parquet data, streamed "
+                                 "in chunks: a .parquet file, a directory of them or a "
+                                 "quoted glob such as 'data/*.parquet'")
     fi.add_argument("formula", help='lme4-style formula, e.g. "y ~ x + (1 | g)"')
     fi.add_argument("--family", default="gaussian",
-                    help="gaussian (default), bernoulli or binomial")
+                    help="gaussian (default), bernoulli, binomial, poisson, "
+                         "negativebinomial or t (t only from a CSV file)")
     fi.add_argument("--chains", type=int, default=4)
     fi.add_argument("--warmup", type=int, default=1000)
     fi.add_argument("--draws", type=int, default=1000)

@@ -12,6 +12,7 @@
 | nes_vote | 13,757 | NES 1952-2000: rep_presvote (1 Republican), income (1-5), state, year (crossed) |
 | grouseticks | 403 | lme4: TICKS (counts) on red grouse chicks, YEAR, HEIGHT, cHEIGHT, BROOD, LOCATION, INDEX |
 | epil | 236 | MASS: seizure counts y of 59 epileptics (subject) in 4 periods, trt, lbase, lage, V4 |
+| wine | 72 | ordinal: rating (ordered 1-5) of wine bitterness by 9 judges, temp, contact, bottle |
 """
 from importlib import resources
 
@@ -35,6 +36,9 @@ _CATEGORICAL = {
                     "YEAR": pd.CategoricalDtype(["95", "96", "97"])},
     "epil": {"subject": str, "trt": pd.CategoricalDtype(["placebo", "progabide"]),
              "period": str},
+    "wine": {"rating": pd.CategoricalDtype(["1", "2", "3", "4", "5"], ordered=True),
+             "temp": pd.CategoricalDtype(["cold", "warm"]),
+             "contact": pd.CategoricalDtype(["no", "yes"]), "bottle": str, "judge": str},
 }
 
 

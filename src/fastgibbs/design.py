@@ -203,13 +203,17 @@ def build_design(formula, data, na_action="raise", family="gaussian", offset=Non
             terms = terms.keep_only(keep)
             fixed_names = terms.names
 
+    if not family.has_intercept:         # cumulative: the thresholds take its place
+        X, terms, fixed_names = _without_intercept(X, terms, fixed_names, family)
+
     blocks, bar_terms = _blocks(parsed, data, family, smoothed)
-    if trials is not None and np.all(trials == 1):
+    if (trials is not None and np.all(trials == 1)) or not family.has_intercept:
         for block in blocks:
             if block.n_groups == len(y):
                 raise ValueError(
                     f"grouping factor {block.factor!r} has one observation per level, and a "
-                    "binary (0/1) response carries no information on such a variance: "
+                    f"{'binary (0/1)' if family.has_intercept else 'single ordinal'} "
+                    "response carries no information on such a variance: "
                     "binary data cannot be overdispersed, so it would rest on its prior "
                     "alone; drop the term (with binomial counts of 2 or more trials per row "
                     "an observation-level effect is fine)")
@@ -220,6 +224,26 @@ def build_design(formula, data, na_action="raise", family="gaussian", offset=Non
                   weights=weight_values, offset_terms=offset_terms,
                   offset_array=offset is not None and not isinstance(offset, str),
                   rows=np.flatnonzero(kept))
+
+
+def _without_intercept(X, terms, names, family):
+    """(X, terms, names) without the intercept column, for families whose thresholds
+    take its place (cumulative); refuses fixed effects that still add up to a constant
+    (every level of a factor coded, as ``0 + f`` gives), which the thresholds alias."""
+    if "Intercept" in names:
+        keep = [c for c, n in enumerate(names) if n != "Intercept"]
+        X = np.asfortranarray(X[:, keep])
+        terms = terms.keep_only(keep)
+        names = terms.names
+    if X.shape[1]:
+        ones = np.ones(X.shape[0])
+        coef = np.linalg.lstsq(X, ones, rcond=None)[0]
+        if np.linalg.norm(X @ coef - ones) < 1e-7 * np.sqrt(X.shape[0]):
+            raise ValueError(f"the fixed effects {list(names)} add up to a constant, which the "
+                             f"{family.name} family's thresholds already are (they take the "
+                             "intercept's place): keep the formula's intercept (do not write "
+                             "0 + or - 1) so that factors are coded against a reference level")
+    return X, terms, names
 
 
 def _column_or_array(value, what, data, kept):

@@ -103,7 +103,15 @@ class Structure:
                        series_labels=list(self.series_labels),
                        whole_steps=bool(self.whole_steps))
         else:
-            out.update(dropped=list(self.dropped))
+            # for predict (fastgibbs.forecast): the Sorbye-Rue scale of each level's
+            # component, and the edges among the areas left out (drawn from the prior)
+            scale = np.ones(len(self.position))
+            for members, c in zip(self.components, self.scale):
+                scale[members] = c
+            dropped = set(self.dropped)
+            out.update(dropped=list(self.dropped), scale=[float(c) for c in scale],
+                       dropped_edges=[[a, b] for a, b in self.prior.adjacency
+                                      if a in dropped])
         return out
 
 
@@ -548,3 +556,64 @@ def kernel_arrays(design, u_off):
         "n_par": len(par_a), "n_aux": n_aux,
     }
 
+
+
+# ----------------------------------------------------------------------------------
+# Draws from the prior (fastgibbs.simulate: datasets for simulation studies and SBC)
+# ----------------------------------------------------------------------------------
+def _pinv_factor(Q):
+    """(n, r) F with F F' = Q^+ (Q symmetric PSD, dense): the covariance of the
+    intrinsic field constrained to the orthogonal complement of Q's null space, which
+    for these structures is spanned by the constraint rows (constants; RW2 also the
+    times)."""
+    w, V = np.linalg.eigh(np.asarray(Q, dtype=float))
+    keep = w > 1e-10 * max(float(w.max()), 1e-300)
+    return V[:, keep] / np.sqrt(w[keep])
+
+
+def draw_rho(prior, whole_steps, rng):
+    """rho of an AR(1) from its prior: (1 + rho) / 2 ~ Beta(a, b), restricted to rho > 0
+    when the gaps are not whole steps (by rejection)."""
+    while True:
+        rho = 2.0 * rng.beta(prior.rho.a, prior.rho.b) - 1.0
+        if whole_steps or rho > 0:
+            return float(rho)
+
+
+def draw_field(structure, sd, par, rng):
+    """(J,) effects of a structured term in level order, drawn from its prior given the
+    sd and rho (AR1) or phi (BYM2; ``par`` None otherwise): RW and ICAR N(0, sd^2 Q^+)
+    per series or component (sum zero; RW2 also no trend), islands N(0, sd^2); AR1 the
+    stationary process at the times; BYM2 sd (sqrt(1 - phi) v + sqrt(phi) s)."""
+    J = len(structure.position)
+    x = np.zeros(J)                                   # in position order
+    if structure.is_time:
+        t = structure.time[structure.position] / structure.unit
+        for a, b in structure.segments:
+            if structure.kind == "ar1":
+                steps = np.diff(t[a:b])
+                if structure.whole_steps:
+                    steps = np.round(steps)
+                x[a] = rng.standard_normal()
+                for i in range(a + 1, b):
+                    r = par ** steps[i - a - 1]
+                    x[i] = r * x[i - 1] + np.sqrt(1.0 - r * r) * rng.standard_normal()
+            else:
+                F = _pinv_factor(rw_precision(t[a:b], 1 if structure.kind == "rw1"
+                                              else 2).toarray())
+                x[a:b] = F @ rng.standard_normal(F.shape[1])
+    else:
+        A = adjacency_matrix(structure.prior)
+        areas = structure.area_of_level
+        for (a, b), members, c in zip(structure.segments, structure.components,
+                                      structure.scale):
+            if b - a == 1:
+                x[a] = rng.standard_normal()
+                continue
+            F = _pinv_factor(c * laplacian(A[areas[members]][:, areas[members]]).toarray())
+            x[a:b] = F @ rng.standard_normal(F.shape[1])
+        if structure.kind == "bym2":
+            x = np.sqrt(1.0 - par) * rng.standard_normal(J) + np.sqrt(par) * x
+    u = np.empty(J)
+    u[structure.position] = sd * x
+    return u

@@ -16,7 +16,8 @@ log-likelihoods, posterior predictive checks, cross-validation) goes through her
   the family's parameters for the same draws, so that (draws x rows) work arrays stay
   small; a level not seen in fitting gets, per posterior draw, one fresh draw from the
   group distribution N(0, Sigma_k), shared by all rows of that level (as brms's
-  ``sample_new_levels="gaussian"``).
+  ``sample_new_levels="gaussian"``); new levels of a structured term (new times,
+  new areas) are drawn given the fitted effects, see fastgibbs.forecast.
 
 Notation as in fastgibbs.design: eta_i = x_i'beta + sum_k z_ik'u_{k, g_k(i)} + offset_i.
 """
@@ -40,6 +41,8 @@ class Rows:
     ``Z[k]`` and ``level[k]`` are None for a block whose terms are not needed;
     ``n_new[k]`` counts the levels of block k not seen in fitting (numbered from the
     block's number of fitted levels on). ``index`` labels the rows (the data's index).
+    ``structured_new``: per block, None or what fastgibbs.forecast needs of the new
+    levels of its structured term (their times and series, or neighbours).
     """
 
     X: np.ndarray
@@ -51,6 +54,7 @@ class Rows:
     trials: np.ndarray = None
     weights: np.ndarray = None
     index: object = None
+    structured_new: tuple = ()
 
     @property
     def n(self):
@@ -97,13 +101,18 @@ def fitted_rows(fit):
                 index=_data_index(fit, getattr(design, "rows", None)))
 
 
-def new_rows(fit, data, terms, offset=None, response=False, trials=True):
+def new_rows(fit, data, terms, offset=None, response=False, trials=True, neighbours=None):
     """:class:`Rows` of ``data`` (a DataFrame) for the group terms ``terms`` (from
     :func:`included_terms`); ``response=True`` also reads the response (and trials)
     from ``data``. Only the grouping columns of included terms are needed, and the
-    trials column only with ``trials`` (False: the linear predictor needs none)."""
+    trials column only with ``trials`` (False: the linear predictor needs none).
+    ``neighbours``: {ICAR term or factor: {new area: [fitted areas]}} (fastgibbs.forecast)."""
     from .design import evaluate_new_data, evaluate_new_response
+    from .forecast import check_neighbours_keys, new_level_info, structured_term
     from .lme4 import _trials
+
+    check_neighbours_keys(fit, neighbours)
+    structured_new = []
 
     blocks = {k for k in terms}
     X, groups, off = evaluate_new_data(fit, data, include_group=blocks, offset=offset)
@@ -114,6 +123,7 @@ def new_rows(fit, data, terms, offset=None, response=False, trials=True):
             Z.append(None)
             level.append(None)
             n_new.append(0)
+            structured_new.append(None)
             continue
         z, labels = entry
         known = {lvl: j for j, lvl in enumerate(block.levels)}
@@ -123,6 +133,10 @@ def new_rows(fit, data, terms, offset=None, response=False, trials=True):
         Z.append(np.asarray(z, dtype=float))
         level.append(np.array([known[lvl] for lvl in labels], dtype=np.intp))
         n_new.append(len(new))
+        info = None
+        if structured_term(fit, k) is not None and (new or neighbours is not None):
+            info = new_level_info(fit, k, data, labels, new, neighbours)
+        structured_new.append(info if new else None)
     want_trials, y, trials = trials, None, None
     if response:
         y, trials = evaluate_new_response(fit, data)
@@ -133,7 +147,7 @@ def new_rows(fit, data, terms, offset=None, response=False, trials=True):
     return Rows(X=np.asarray(X, dtype=float), Z=tuple(Z), level=tuple(level),
                 n_new=tuple(n_new), offset=np.asarray(off, dtype=float), y=y,
                 trials=None if trials is None else np.asarray(trials, dtype=float),
-                index=data.index)
+                index=data.index, structured_new=tuple(structured_new))
 
 
 # ----------------------------------------------------------------------------------
@@ -309,18 +323,16 @@ def draw_chunks(fit, rows, terms, draws=None, rng=None, chunk=None):
             continue
         if rows.level[k] is None:
             raise ValueError(f"the rows lack the groups of {fit.blocks[k].factor!r}")
-        structured = [t for t in fit.blocks[k].terms if t in (getattr(fit, "structures", None)
-                                                              or {})]
-        if rows.n_new[k] and structured:          # fastgibbs.structured: no forecasts yet
-            raise ValueError(
-                f"{rows.n_new[k]} level(s) of {fit.blocks[k].factor!r} were not in the fit, and "
-                f"{structured[0]!r} has a structured prior "
-                f"({fit.structures[structured[0]]['kind']}): forecasting new times or areas "
-                "is not supported yet; predict the fitted levels, or leave the term out")
-        effects[k] = (_block_draws(fit, fit.blocks[k], draws),
-                      _block_cholesky(fit, fit.blocks[k], draws) if rows.n_new[k] else None)
         if rows.n_new[k] and rng is None:
             raise ValueError("rows with new levels need a random generator")
+        u = _block_draws(fit, fit.blocks[k], draws)
+        info = rows.structured_new[k] if len(rows.structured_new) > k else None
+        if rows.n_new[k] and info is not None:    # new times or areas: fastgibbs.forecast
+            from .forecast import new_effects
+            fresh = new_effects(fit, k, info, u[:, :, 0], draws, rng)
+            effects[k] = (np.concatenate([u, fresh[:, :, None]], axis=1), None)
+            continue
+        effects[k] = (u, _block_cholesky(fit, fit.blocks[k], draws) if rows.n_new[k] else None)
     X = np.ascontiguousarray(rows.X.T)                   # (p, n)
     for start in range(0, S, step):
         s = slice(start, min(start + step, S))

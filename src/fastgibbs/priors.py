@@ -10,6 +10,8 @@ receive plain floats. Keys of the ``priors`` dict:
 - ``"alpha"``: :class:`Gamma` prior on the negative binomial's dispersion;
 - ``"nu"``: :class:`Gamma` prior on the t family's degrees of freedom, or a number,
   which fixes nu;
+- ``"threshold"``: :class:`Normal` prior on every threshold of a cumulative model
+  (independent, restricted to ordered thresholds);
 - a group term (``"1|state"``, ``"x|g"``): prior on that term's variance or sd;
 - a correlated term (``"1 + x|g"``): :class:`HuangWand` (the default) or
   :class:`InvWishart` prior on its covariance matrix.
@@ -38,7 +40,9 @@ of the mean count per unit of exposure (log link). y is y - offset when there is
   at 0 and so pulls weakly identified sds upward; ask for it explicitly if wanted.)
 - the negative binomial's ``alpha``: ``Gamma(0.01, 0.01)`` (brms's default): nearly
   flat in log alpha from 0.01 to 100;
-- the t family's ``nu``: ``Gamma(2, 0.1)`` (Juarez & Steel 2010; brms's default).
+- the t family's ``nu``: ``Gamma(2, 0.1)`` (Juarez & Steel 2010; brms's default);
+- the cumulative family's ``threshold``: the probit intercept's default,
+  ``Normal(0, 10 * (1 + sum_x |mean(x)| / sd(x)))``.
 """
 from dataclasses import dataclass
 import numbers
@@ -203,6 +207,8 @@ def default_priors(design):
             scale = sds[c] if sds[c] > 0 else moments.x(c, center=False)[1]
             out[name] = Normal(0.0, 2.5 * sd_y / scale)
     out.update(moments.dispersion_priors(family))
+    if not getattr(family, "has_intercept", True):      # cumulative: its thresholds
+        out["threshold"] = family.threshold_prior(shift)
     for k, block in enumerate(design.blocks):
         if block.correlated:
             out[block.covariance_key] = HuangWand(nu=2.0, scale=default_sd_scales(
@@ -239,7 +245,7 @@ def resolve_priors(design, priors):
     for key, prior in priors.items():
         if key not in resolved:
             raise ValueError(f"unknown prior key {key!r}; valid keys: {', '.join(resolved)}")
-        if key in design.fixed_names:
+        if key in design.fixed_names or key == "threshold":
             if not isinstance(prior, Normal):
                 raise TypeError(f"prior for fixed effect {key!r} must be fg.Normal, got {prior!r}")
         elif isinstance(resolved[key], COVARIANCE_PRIORS):

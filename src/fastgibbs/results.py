@@ -20,6 +20,7 @@ from .export import ExportMixin
 from .lme4 import Lme4Mixin
 from .plots import PlotsMixin
 from .plots_ppc import PPCPlotsMixin
+from .plots_structured import StructuredPlotsMixin      # issue 15: time-effect, neighbours
 
 __all__ = ["Fit"]
 
@@ -28,7 +29,8 @@ ESS_WARN = 400
 
 
 @dataclass(frozen=True, eq=False)
-class Fit(CheckingMixin, Lme4Mixin, PlotsMixin, PPCPlotsMixin, ExportMixin, DiagnoseMixin):
+class Fit(CheckingMixin, Lme4Mixin, PlotsMixin, PPCPlotsMixin, StructuredPlotsMixin, ExportMixin,
+          DiagnoseMixin):
     """A fitted model. Build with :func:`fastgibbs.fit`."""
 
     formula: str

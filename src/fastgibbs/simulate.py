@@ -75,19 +75,15 @@ def draw_parameters(model, rng, params=None):
     ``params`` are kept, the rest drawn from the prior (group effects from
     N(0, Sigma_k) given the block's covariance)."""
     params = dict(params or {})
-    for term, structure in (getattr(model.design, "structures", None) or {}).items():
-        # fastgibbs.structured: drawing the field from its prior is not written yet
-        missing = [n for n in model.names if n.startswith(term + "[") or n.startswith(term + "_")]
-        missing = [n for n in missing if n not in params]
-        if missing:
-            raise ValueError(f"cannot simulate from the prior of the structured term {term!r} "
-                             f"({structure.kind}) yet: pass its sd, its effects (and rho/phi) "
-                             f"in params=, e.g. {missing[0]!r}")
+    structured = _draw_structured(model, params, rng)       # fastgibbs.structured terms
     out = {}
     for name in model.design.fixed_names:
         prior = model.priors[name]
         out[name] = float(params[name]) if name in params else float(rng.normal(prior.mu, prior.sigma))
-    for name in model.family.dispersion:
+    ordered = getattr(model.family, "draw_thresholds", None)      # cumulative
+    if ordered is not None:
+        out.update(ordered(model.priors, rng, params))
+    for name in model.family.dispersion if ordered is None else ():
         if name in params:
             out[name] = float(params[name])
             continue
@@ -95,6 +91,9 @@ def draw_parameters(model, rng, params=None):
         out[name] = float(rng.gamma(prior.shape, 1.0 / prior.rate)) if isinstance(prior, Gamma) \
             else _draw_sd(prior, rng)
     for block in model.design.blocks:
+        if any(t in structured for t in block.terms):     # its own block (gmrf)
+            out.update(structured[block.terms[0]])
+            continue
         cov = _block_covariance(model, block, params, rng)
         sds = np.sqrt(np.diag(cov))
         for term, sd in zip(block.terms, sds):
@@ -111,6 +110,42 @@ def draw_parameters(model, rng, params=None):
             for c, term in enumerate(block.terms):
                 name = f"{term}[{level}]"
                 out[name] = float(params[name]) if name in params else float(u[j, c])
+    return out
+
+
+def _draw_structured(model, params, rng):
+    """{term: {name: value}} of each structured term: its sd (and rho or phi) from
+    ``params`` or the prior, and its effects from ``params`` (all of them) or drawn from
+    the field's prior given those (fastgibbs.gmrf.draw_field)."""
+    from .gmrf import draw_field, draw_rho
+    out = {}
+    for term, structure in (getattr(model.design, "structures", None) or {}).items():
+        prior = model.priors[term]
+        values = {}
+        sd_name = f"{term}_sigma"
+        values[sd_name] = float(params[sd_name]) if sd_name in params \
+            else _draw_sd(prior.sd, rng)
+        par = None
+        if structure.kind in ("ar1", "bym2"):
+            name = f"{term}_{'rho' if structure.kind == 'ar1' else 'phi'}"
+            if name in params:
+                par = float(params[name])
+            elif structure.kind == "ar1":
+                par = draw_rho(prior, structure.whole_steps, rng)
+            else:
+                par = float(rng.beta(prior.phi.a, prior.phi.b))
+            values[name] = par
+        block = next(b for b in model.design.blocks if term in b.terms)
+        names = [f"{term}[{lvl}]" for lvl in block.levels]
+        given = [n for n in names if n in params]
+        if given and len(given) != len(names):
+            raise ValueError(f"params gives {len(given)} of the {len(names)} effects of the "
+                             f"structured term {term!r}: give all of them or none (they are "
+                             "one field, drawn jointly)")
+        u = [params[n] for n in names] if given else draw_field(structure, values[sd_name],
+                                                                 par, rng)
+        values.update({n: float(v) for n, v in zip(names, u)})
+        out[term] = values
     return out
 
 
@@ -141,8 +176,13 @@ def _check_params(model, params):
         if isinstance(value, bool) or not isinstance(value, numbers.Real) \
                 or not np.isfinite(value):
             raise ValueError(f"params[{name!r}] must be a finite number, got {value!r}")
-        if (name.endswith("_sigma") or name in model.family.dispersion) and value <= 0:
+        if (name.endswith("_sigma") or name in model.family.dispersion) and value <= 0 \
+                and not name.startswith("threshold["):
             raise ValueError(f"params[{name!r}] must be positive, got {value!r}")
+        if name.endswith("_phi") and not 0.0 < value < 1.0:          # BYM2
+            raise ValueError(f"params[{name!r}] must be in (0, 1), got {value!r}")
+        if name.endswith("_rho") and not -1.0 < value < 1.0:          # AR1
+            raise ValueError(f"params[{name!r}] must be in (-1, 1), got {value!r}")
         if name.endswith("_corr") and not -1.0 < value < 1.0:
             raise ValueError(f"params[{name!r}] must be a correlation in (-1, 1), got {value!r}")
 

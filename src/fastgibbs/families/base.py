@@ -41,6 +41,7 @@ class Family:
     aggregates = False         # rows with the same covariates/groups collapse to cells
     needs_trials = False       # predict/simulate need a trials column
     integer_weights = False    # frequency weights must be whole numbers (latent per row)
+    has_intercept = True       # False: the formula's intercept is dropped (cumulative)
     fixed_parameters = {}      # dispersion parameters held at given values (t's nu)
     discrete = False           # responses are counts (posterior predictive checks bin them)
     # largest |linear predictor| (link scale; gaussian: in sds of y, where a prior holding

@@ -24,6 +24,10 @@ class NegativeBinomial(_LogLink):
         from ..priors import Gamma
         return {"alpha": Gamma(0.01, 0.01)}
 
+    def dispersion_priors_from(self, moments):
+        """The default prior of alpha reads no data: the same for streamed data."""
+        return self.default_dispersion_priors(None, None)
+
     def log_likelihood(self, y, eta, params, trials=None):
         from scipy.special import gammaln
         alpha = params["alpha"]

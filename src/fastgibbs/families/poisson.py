@@ -47,6 +47,12 @@ class _LogLink(Family):
         rate = np.sum(w * y) / np.sum(w * np.exp(offset))
         return (float(np.log(rate)) if rate > 0 else 0.0), 1.0
 
+    def prior_scale_from(self, moments):
+        """prior_scale of a streamed design, from the sums its cells carry
+        (fastgibbs.streaming.cells.CellMoments: sum w y, sum w exp(offset))."""
+        rate = moments.response_sum / moments.exposure_sum
+        return (float(np.log(rate)) if rate > 0 else 0.0), 1.0
+
 
 class Poisson(_LogLink):
     name = "poisson"

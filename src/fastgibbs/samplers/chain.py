@@ -67,22 +67,34 @@ def initial_state(problem, rng):
 
 def _initial_dispersion(problem, rng):
     """The kernel's dispersion state: alpha (negative binomial) dispersed around 1;
-    Student-t nu between e and 20 (or its fixed value)."""
+    Student-t nu between e and 20 (or its fixed value); cumulative thresholds."""
     args = problem.family_args or {}
     if problem.family == Kind.FAMILY_STUDENT_T:
         if args["nu_fixed"]:
             return np.array([float(args["nu"])])
         return np.array([np.exp(rng.uniform(1.0, 3.0))])
+    if problem.family == Kind.FAMILY_CUMULATIVE:
+        # cumulative thresholds: probits of the observed cumulative proportions, shifted
+        # by a common jitter and spread by a common factor (so they stay in order)
+        init = np.asarray(args["init_thresholds"], dtype=float)
+        return (init - init.mean()) * np.exp(rng.uniform(-0.2, 0.2)) + init.mean() \
+            + rng.uniform(-0.3, 0.3)
     return np.array([np.exp(rng.uniform(-1.0, 1.0))])
 
 
 def to_user_scale(problem, rows):
     """Draw rows (..., row_width) from the kernel's scale to the user's, in place:
-    beta = T beta~ + t; the other columns times ``problem.row_scale``."""
+    beta = T beta~ + t; the other columns times ``problem.row_scale``; cumulative
+    thresholds from the centred predictors' to x = 0: gamma = gamma' + x_center . beta
+    (elementwise sums, no BLAS: bit-identical draws in every thread)."""
     p = problem.n_fixed
     if p:
         rows[..., :p] = problem.transform.beta_to_user(rows[..., :p])
     rows[..., p:] *= problem.row_scale[p:]
+    if problem.family == Kind.FAMILY_CUMULATIVE and p:
+        start = p + int(problem.has_sigma)
+        shift = np.sum(rows[..., :p] * problem.transform.x_center, axis=-1)
+        rows[..., start:start + problem.n_disp] += shift[..., None]
     return rows
 
 

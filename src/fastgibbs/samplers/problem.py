@@ -19,7 +19,10 @@ observations for gaussian models). Three things happen here:
    into one cell, with the aggregation each family's likelihood allows
    (fastgibbs.families).
 
-The Student-t family centres and scales y as the gaussian one does.
+The Student-t family centres and scales y as the gaussian one does. The cumulative
+family has no intercept, but its predictors are centred all the same: the kernel's
+thresholds are those at the predictors' means, gamma'_k = gamma_k - x_center . beta
+(see ``cumulative_args``).
 """
 from dataclasses import dataclass, replace
 from types import SimpleNamespace
@@ -142,7 +145,8 @@ class Problem:
     cells: dict = None
     mixtures: dict = None
     row_cell: np.ndarray = None     # (n_obs,) the cell of each row (augmented families)
-    # family-specific kernel input: Student-t {"nu_fixed", "nu"}
+    # family-specific kernel input: Student-t {"nu_fixed", "nu"}; cumulative
+    # {"n_thresholds", "threshold_mu", "threshold_prec", "threshold_d", "init_thresholds"}
     family_args: dict = None
     structured: dict = None         # structured terms' arrays (fastgibbs.gmrf.kernel_arrays)
 
@@ -162,6 +166,8 @@ class Problem:
             return 1
         if self.family == Kind.FAMILY_STUDENT_T:
             return 0 if self.family_args["nu_fixed"] else 1
+        if self.family == Kind.FAMILY_CUMULATIVE:
+            return int(self.family_args["n_thresholds"])
         return 0
 
     @property
@@ -237,10 +243,12 @@ def transform_from_moments(design, moments, scaling=None):
         intercept = -1
     center = np.zeros(p)
     scale = np.ones(p)
+    # the cumulative family's thresholds take the intercept's place: centre there too
+    centred = intercept >= 0 or design.family.kind == Kind.FAMILY_CUMULATIVE
     for m in range(p):
         if m == intercept:
             continue
-        mean, sd = moments.x(m, center=intercept >= 0)
+        mean, sd = moments.x(m, center=centred)
         if not sd > 0:                      # a constant column without an intercept
             _, sd = moments.x(m, center=False)
         center[m] = mean
@@ -638,7 +646,7 @@ def _cells(design, blocks, X, y, w):
     kind = family.kind
     if kind in (Kind.FAMILY_BINOMIAL, Kind.FAMILY_PROBIT):
         parts.append(offset[:, None])
-    elif kind == Kind.FAMILY_NEGBINOMIAL:
+    elif kind in (Kind.FAMILY_NEGBINOMIAL, Kind.FAMILY_CUMULATIVE):
         parts += [offset[:, None], y[:, None]]
     elif kind == Kind.FAMILY_STUDENT_T:          # y is y - offset on the kernel's scale
         parts.append(y[:, None])
@@ -655,7 +663,7 @@ def _cells(design, blocks, X, y, w):
 
     if kind in (Kind.FAMILY_BINOMIAL, Kind.FAMILY_PROBIT):
         cy, cn, coff = total(w * y), total(w * design.trials), offset[first]
-    elif kind == Kind.FAMILY_NEGBINOMIAL:
+    elif kind in (Kind.FAMILY_NEGBINOMIAL, Kind.FAMILY_CUMULATIVE):
         cy, cn, coff = y[first], total(w), offset[first]
     elif kind == Kind.FAMILY_STUDENT_T:
         cy, cn, coff = y[first], total(w), np.zeros(n_cells)
@@ -841,6 +849,9 @@ def problem_from_statistics(design, priors, statistics):
     if family.kind == Kind.FAMILY_STUDENT_T:
         nu = family.fixed_parameters.get("nu")
         family_args = {"nu_fixed": nu is not None, "nu": nu}
+    elif family.kind == Kind.FAMILY_CUMULATIVE:
+        prior_prec, prior_h, family_args = cumulative_args(
+            design, priors, tf, prior_prec, prior_h, statistics.cells)
     _check_conditioning(design, priors, statistics.xwx, prior_prec)
     _check_group_columns(design, statistics.group_moments)
     vc, iw_df, iw_scale, cov_kind = [], [], [], []
@@ -898,6 +909,42 @@ def problem_from_statistics(design, priors, statistics):
         chain_order=chain_order, chain_start=chain_start, parent_block=parent_block,
         cells=statistics.cells, mixtures=statistics.mixtures, row_cell=statistics.row_cell,
         structured=structured, family_args=family_args, **offs)
+
+
+def cumulative_args(design, priors, tf, prior_prec, prior_h, cells):
+    """The thresholds' prior in the kernel's parametrisation: (prior_prec, prior_h,
+    family_args) of a cumulative model.
+
+    The user's thresholds gamma_k (at x = 0) get iid N(mu, s^2) priors, restricted to
+    gamma_1 < ... < gamma_{K-1}. The kernel keeps the thresholds at the centred
+    predictors, gamma'_k = gamma_k - d . beta~ (d = x_center / x_scale, beta~ the
+    kernel's coefficients; a shift, so the Jacobian is 1 and the order is kept). As a
+    function of beta~ the prior then adds (K - 1) s^-2 d d' to beta~'s prior precision
+    and s^-2 d sum_k (mu - gamma'_k) to its linear term (the part with mu here, the rest
+    in the kernel, which knows gamma'); gamma'_k | beta~ ~ N(mu - d . beta~, s^2)."""
+    from scipy.stats import norm
+
+    prior = priors["threshold"]
+    n_thr = len(design.family.dispersion)
+    d = tf.x_center / tf.x_scale if design.n_fixed else np.zeros(0)
+    prec = 1.0 / prior.sigma ** 2
+    prior_prec = prior_prec + n_thr * prec * np.outer(d, d)
+    prior_h = prior_h + n_thr * prec * prior.mu * d
+    # starting values: probits of the observed cumulative proportions (eta = 0)
+    counts = np.bincount(cells["y"].astype(np.intp), weights=cells["n"], minlength=n_thr + 2)
+    cum = np.cumsum(counts[1:n_thr + 1]) / counts.sum()
+    init = np.maximum.accumulate(norm.ppf(np.clip(cum, 1e-3, 1 - 1e-3)))
+    init = init + 1e-3 * np.arange(n_thr)          # strictly increasing
+    # the kernel's translation moves (cumulative_shift): every varying intercept of a
+    # term without a structured prior, with its (constant) column value on the
+    # kernel's scale
+    structures = getattr(design, "structures", None) or {}
+    shifts = [(k, block.columns.index("1"), 1.0 / float(tf.z_scale[k][block.columns.index("1")]))
+              for k, block in enumerate(design.blocks)
+              if "1" in block.columns and not any(t in structures for t in block.terms)]
+    return prior_prec, prior_h, {"n_thresholds": n_thr, "threshold_mu": float(prior.mu),
+                                 "threshold_prec": float(prec), "threshold_d": d,
+                                 "init_thresholds": init, "shifts": shifts}
 
 
 def _sd_prior(prior):

@@ -47,6 +47,23 @@ class ColumnMoments:
         self.ones = (np.min(V, axis=0) == 1.0) & (np.max(V, axis=0) == 1.0) if len(V) \
             else np.ones(V.shape[1], dtype=bool)
 
+    @classmethod
+    def of_rows(cls, Vt, w, weight):
+        """The moments of the columns of V from Vt = V' (m, n), C-ordered, and
+        ``weight`` = sum w: the same as ``ColumnMoments(V, w)``, reading rows."""
+        out = cls.__new__(cls)
+        out.weight = float(weight)
+        # einsum, not BLAS: a matrix-vector product of one or two rows gains nothing
+        # from OpenBLAS's threads, which spin on a busy machine
+        out.mean = np.einsum("in,n->i", Vt, w) / out.weight if out.weight > 0 \
+            else np.zeros(len(Vt))
+        D = Vt - out.mean[:, None]
+        D *= D
+        out.m2 = np.einsum("in,n->i", D, w)
+        out.ones = (np.min(Vt, axis=1) == 1.0) & (np.max(Vt, axis=1) == 1.0) \
+            if Vt.shape[1] else np.ones(len(Vt), dtype=bool)
+        return out
+
     def combine(self, other):
         out = ColumnMoments.__new__(ColumnMoments)
         n = self.weight + other.weight
@@ -121,51 +138,132 @@ class StatisticPass:
         out.tables = {}
         for pair, (keys, sums) in self.tables.items():
             keys2, sums2 = other.tables[pair]
+            if np.array_equal(keys, keys2):       # the same cells (nested blocks)
+                out.tables[pair] = (keys, sums + sums2)
+                continue
             uniq, inverse = np.unique(np.concatenate([keys, keys2]), return_inverse=True)
             out.tables[pair] = (uniq, _group_sums(inverse.ravel(),
                                                   np.concatenate([sums, sums2]), len(uniq)))
         return out
 
 
+# pairs of blocks with at most this many possible cells (J_k J_l) are summed by
+# np.bincount over the cell keys (a transient array of that many doubles per sum);
+# larger (crossed factors with many levels) by np.unique over the chunk's keys
+DENSE_PAIR_CELLS = 1 << 21
+
+
 def statistic_partial(frame, label, coder, c0, n_groups):
     """The statistics pass over one chunk (``coder``: a ChunkCoder; ``c0`` (p + 1,)
-    the provisional centre; ``n_groups`` (B,) groups per block)."""
+    the provisional centre; ``n_groups`` (B,) groups per block).
+
+    The columns are held as the rows of (m, n) arrays, so that every sum (np.bincount
+    per group, BLAS for the Gram matrix, min/max) reads contiguous memory."""
     rows = coder.code(frame, label)
+    weighted = rows.weighted
     w = rows.w
     n, p = rows.X.shape
-    A = np.empty((n, p + 1))
-    A[:, :p] = rows.X
-    A[:, p] = rows.y - rows.offset
-    A -= c0
-    Aw = A * w[:, None]
+    At = np.empty((p + 1, n))
+    At[:p] = rows.X.T
+    np.subtract(rows.y, rows.offset, out=At[p])
+    At -= c0[:, None]
+    Atw = At * w if weighted else At           # w is all ones otherwise
     part = StatisticPass.__new__(StatisticPass)
-    part.gram = Aw.T @ A
-    part.sums = Aw.sum(axis=0)
+    part.gram = Atw @ At.T
+    part.sums = Atw.sum(axis=1)
     part.weight = float(np.sum(w))
     part.n_rows, part.n_dropped = n, rows.n_dropped
-    part.ones = (np.min(rows.X, axis=0) == 1.0) & (np.max(rows.X, axis=0) == 1.0) if n \
+    Xt = np.ascontiguousarray(rows.X.T)       # a view of Fortran-ordered X
+    part.ones = (np.min(Xt, axis=1) == 1.0) & (np.max(Xt, axis=1) == 1.0) if n \
         else np.ones(p, dtype=bool)
     part.any_offset = bool(np.any(rows.offset))
     part.ztz, part.zta, part.zsum, part.zmom = [], [], [], []
+    Zts, Zwts = [], []
     for g, Z, J in zip(rows.group, rows.Z, n_groups):
         q = Z.shape[1]
-        Zw = Z * w[:, None]
-        zz = (Zw[:, :, None] * Z[:, None, :]).reshape(n, q * q)
-        za = (Zw[:, :, None] * A[:, None, :]).reshape(n, q * (p + 1))
-        part.ztz.append(_group_sums(g, zz, J).reshape(J, q, q))
-        part.zta.append(_group_sums(g, za, J).reshape(J, q, p + 1))
-        part.zsum.append(_group_sums(g, Zw, J))
-        part.zmom.append(ColumnMoments(Z, w))
+        Zt = np.ascontiguousarray(Z.T)
+        Zwt = Zt * w if weighted else Zt
+        zmom = ColumnMoments.of_rows(Zt, w, part.weight)
+        ztz, zta, zsum = np.empty((J, q, q)), np.empty((J, q, p + 1)), np.empty((J, q))
+        for c in range(q):
+            # w z = 1 (an intercept without weights): the products are the other
+            # factor itself, the same numbers without n multiplications
+            unit = not weighted and zmom.ones[c]
+
+            def times(v):
+                return v if unit else Zwt[c] * v
+            zsum[:, c] = np.bincount(g, weights=Zwt[c], minlength=J)
+            for d in range(q):
+                ztz[:, c, d] = np.bincount(g, weights=times(Zt[d]), minlength=J)
+            for m in range(p + 1):
+                zta[:, c, m] = np.bincount(g, weights=times(At[m]), minlength=J)
+        part.ztz.append(ztz)
+        part.zta.append(zta)
+        part.zsum.append(zsum)
+        part.zmom.append(zmom)
+        Zts.append(Zt)
+        Zwts.append(Zwt)
     part.tables = {}
-    for k, (gk, Zk) in enumerate(zip(rows.group, rows.Z)):
-        for l, (gl, Zl) in enumerate(zip(rows.group, rows.Z)):
-            if k == l:
-                continue
-            key = gk.astype(np.int64) * n_groups[l] + gl
-            uniq, inverse = np.unique(key, return_inverse=True)
-            prods = ((Zk * w[:, None])[:, :, None] * Zl[:, None, :]).reshape(n, -1)
-            part.tables[k, l] = (uniq, _group_sums(inverse.ravel(), prods, len(uniq)))
+    B = len(n_groups)
+    for k in range(B):
+        for l in range(k + 1, B):
+            keys, sums = _pair_cells(rows.group[k], rows.group[l], Zwts[k], Zts[l],
+                                     int(n_groups[k]), int(n_groups[l]))
+            part.tables[k, l] = (keys, sums)
+            part.tables[l, k] = _transposed_cells(keys, sums, int(n_groups[k]),
+                                                  int(n_groups[l]), len(Zts[k]),
+                                                  len(Zts[l]))
     return part
+
+
+def _pair_cells(gk, gl, Zwt_k, Zt_l, J_k, J_l):
+    """The non-empty cells of Z_k'W Z_l in one chunk: (sorted keys g_k J_l + g_l
+    (int64), sums (n_cells, q_k q_l)); ``Zwt_k`` (q_k, n) holds w z_k, ``Zt_l``
+    (q_l, n) z_l."""
+    q_k, q_l = len(Zwt_k), len(Zt_l)
+    nested = _nested_cells(gk, gl, J_k, J_l)
+    if nested is not None:                  # one cell per group of the finer block
+        keys, index, size, pick = nested
+    elif J_k * J_l <= DENSE_PAIR_CELLS:
+        key = gk.astype(np.int64) * J_l + gl
+        keys = np.flatnonzero(np.bincount(key, minlength=J_k * J_l))
+        index, size, pick = key, J_k * J_l, keys
+    else:
+        keys, index = np.unique(gk.astype(np.int64) * J_l + gl, return_inverse=True)
+        index, size, pick = index.reshape(-1), len(keys), None
+    sums = np.empty((len(keys), q_k * q_l))
+    for c in range(q_k):
+        for d in range(q_l):
+            total = np.bincount(index, weights=Zwt_k[c] * Zt_l[d], minlength=size)
+            sums[:, c * q_l + d] = total if pick is None else total[pick]
+    return keys.astype(np.int64), sums
+
+
+def _nested_cells(gk, gl, J_k, J_l):
+    """When, in this chunk, every group of one block meets a single group of the
+    other (nested factors, e.g. groups in regions): (sorted keys g_k J_l + g_l, the
+    finer block's groups (n,) to sum over, their count, the groups of the cells in key
+    order). None otherwise."""
+    for fine, coarse, J_fine in ((gl, gk, J_l), (gk, gl, J_k)):
+        parent = np.zeros(J_fine, dtype=np.intp)
+        parent[fine] = coarse
+        if not np.array_equal(parent[fine], coarse):
+            continue
+        present = np.flatnonzero(np.bincount(fine, minlength=J_fine))
+        if fine is gl:
+            keys = parent[present].astype(np.int64) * J_l + present
+            order = np.argsort(keys, kind="stable")
+            return keys[order], fine, J_fine, present[order]
+        return present.astype(np.int64) * J_l + parent[present], fine, J_fine, present
+    return None
+
+
+def _transposed_cells(keys, sums, J_k, J_l, q_k, q_l):
+    """The cells of Z_l'W Z_k from those of Z_k'W Z_l (its transpose)."""
+    tkey = (keys % J_l) * J_k + keys // J_l
+    order = np.argsort(tkey, kind="stable")
+    tsums = sums.reshape(-1, q_k, q_l).transpose(0, 2, 1).reshape(-1, q_l * q_k)
+    return tkey[order], np.ascontiguousarray(tsums[order])
 
 
 def moments_of(summed, c0):

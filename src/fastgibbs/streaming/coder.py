@@ -51,6 +51,7 @@ class Plan:
     offset: str = None        # offset= column
     weights: str = None       # weights= column
     na_action: str = "raise"
+    link: str = None          # the family's link (None: its default)
 
 
 def _names(text):
@@ -162,7 +163,8 @@ def plan(formula, schema, family="gaussian", offset=None, weights=None, na_actio
     level = set(grouping) | (categoric & set(kinds))
     level |= {n for n, k in kinds.items() if k not in NUMERIC_KINDS
               and (n not in response_columns or mode == "event" or n in _names(rhs))}
-    return Plan(formula=formula, family=family.name, columns=tuple(columns),
+    return Plan(formula=formula, family=family.name, link=family.link,
+                columns=tuple(columns),
                 schema=kinds, used=used, level_columns=tuple(sorted(level)),
                 factors=factors, response_mode=mode, offset=offset, weights=weights,
                 na_action=na_action)
@@ -170,8 +172,9 @@ def plan(formula, schema, family="gaussian", offset=None, weights=None, na_actio
 
 @dataclass
 class Rows:
-    """One chunk coded: ``y`` (n,), ``X`` (n, p) C-ordered over every fixed column
-    (aliased ones included), per block ``Z`` (n, q_k) and ``group`` (n,), ``w`` (n,)
+    """One chunk coded: ``y`` (n,), ``X`` (n, p) over every fixed column (aliased
+    ones included; C- or Fortran-ordered, plain copies of data columns being
+    Fortran-ordered), per block ``Z`` (n, q_k) and ``group`` (n,), ``w`` (n,)
     (ones without weights), ``trials`` (n,) or None, ``offset`` (n,), ``n_dropped``
     rows dropped for missing values; ``weighted``: weights were given."""
 
@@ -214,9 +217,21 @@ def _plain_columns(terms, names):
     return out
 
 
+def _missing_count(column):
+    """Missing values of a chunk's column (a Series): NaN in numpy floats (np.isnan
+    is several times cheaper than Series.isna), none in numpy integers and booleans."""
+    kind = column.dtype.kind if isinstance(column.dtype, np.dtype) else None
+    if kind == "f":
+        return int(np.count_nonzero(np.isnan(column.to_numpy())))
+    if kind in ("i", "u", "b"):
+        return 0
+    return int(column.isna().sum())
+
+
 def _copy_columns(frame, sources, n):
-    """(n, len(sources)) C-ordered float array: ones for None, else the columns."""
-    out = np.empty((n, len(sources)))
+    """(n, len(sources)) Fortran-ordered float array (each column contiguous, as
+    written and as the statistics pass reads it): ones for None, else the columns."""
+    out = np.empty((n, len(sources)), order="F")
     for c, source in enumerate(sources):
         if source is None:
             out[:, c] = 1.0
@@ -234,7 +249,7 @@ class ChunkCoder:
     def __init__(self, plan, levels):
         self.plan = plan
         self.levels = levels
-        self.family = get_family(plan.family)
+        self.family = get_family(plan.family, link=plan.link)
         parsed = parse_formula(plan.formula, columns=list(plan.columns))
         self.parsed = parsed
         self.response, rhs = (part.strip() for part in parsed.fixed.split("~", 1))
@@ -314,14 +329,14 @@ class ChunkCoder:
         plan = self.plan
         n_dropped = 0
         used = [c for c in plan.used if c in frame.columns]
-        missing = frame[used].isna()
-        counts = missing.sum()
-        if counts.any():
+        # column by column: frame[used].isna() would copy every column first
+        counts = {name: _missing_count(frame[name]) for name in used}
+        if any(counts.values()):
             if plan.na_action == "raise":
-                bad = ", ".join(f"{name!r} ({int(k)} missing)" for name, k in counts.items() if k)
+                bad = ", ".join(f"{name!r} ({k} missing)" for name, k in counts.items() if k)
                 raise ValueError(f"missing values in column(s) {bad}; clean them or pass "
                                  "na_action='drop' to drop those rows")
-            keep = ~missing.any(axis=1).to_numpy()
+            keep = ~frame[used].isna().any(axis=1).to_numpy()
             n_dropped = int((~keep).sum())
             frame = frame.loc[keep]
         n = len(frame)
@@ -362,6 +377,11 @@ class ChunkCoder:
             if bad.any():
                 raise ValueError(f"weights have {int(bad.sum())} negative or non-finite "
                                  "value(s); frequency weights must be finite and >= 0")
+            if self.family.integer_weights and np.any(w != np.round(w)):
+                raise ValueError(f"weights must be whole numbers for the {self.family.name} "
+                                 f"family ({self.family.link} link): each observation has "
+                                 "its own latent variable, and a weight counts identical "
+                                 "observations")
         else:
             w = np.ones(n)
         return Rows(y=y, X=X, Z=Zs, group=groups, w=w, trials=trials, offset=offset,

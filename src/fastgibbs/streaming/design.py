@@ -13,9 +13,10 @@ sums:
 
 The result, a :class:`StreamedDesign`, carries the statistics as a
 samplers.problem.Statistics; build_problem uses them as they are, so sampling runs
-exactly as for data in memory. Bernoulli and binomial models collapse the rows to
-cells in the second pass instead (fastgibbs.streaming.cells). The poisson and negative
-binomial families are refused before any row is read.
+exactly as for data in memory. Bernoulli (logit and probit), binomial, poisson and
+negative binomial models collapse the rows to cells in the second pass instead
+(fastgibbs.streaming.cells). The t family, which needs a latent scale per row, is
+refused before any row is read.
 """
 from dataclasses import dataclass, field
 import warnings
@@ -28,8 +29,8 @@ from ..families import get_family
 from ..samplers.problem import (Statistics, _block_offsets, pair_layout,
                                 transform_from_moments)
 from .accumulate import centred, moments_of, provisional_centre, statistic_partial
-from .cells import MAX_CELLS, CellMoments, cell_partial, cell_statistics_of, key_labels, \
-    split_keys
+from .cells import CELL_FAMILIES, MAX_CELLS, CellMoments, cell_partial, cell_statistics_of, \
+    key_labels, split_keys
 from .coder import ChunkCoder, plan
 from .levels import LevelSpec, Levels, level_partial
 from .moments import StreamedMoments
@@ -72,13 +73,19 @@ class StreamedDesign:
 
 
 def _refuse_family(family):
-    if family.kind not in (Kind.FAMILY_GAUSSIAN, Kind.FAMILY_BINOMIAL):
+    if family.kind == Kind.FAMILY_STUDENT_T:
         raise ValueError(
             f"the {family.name} family cannot be fitted to data streamed from files or a "
-            "Dask DataFrame yet: gaussian models stream their sufficient statistics and "
-            "bernoulli/binomial models their cells. Fit a sample in memory (pandas), or "
-            "aggregate the rows to one row per covariate pattern and group (binning "
-            "continuous covariates) and fit that table in memory with weights")
+            "Dask DataFrame: its sampler keeps a latent scale (weight) for every row, "
+            "redrawn each sweep from that row's residual, so it needs the rows in memory, "
+            "not sums over them. Fit the rows in memory (pandas), or a gaussian model, "
+            "which streams its sufficient statistics")
+    if family.kind != Kind.FAMILY_GAUSSIAN and family.kind not in CELL_FAMILIES:
+        raise ValueError(
+            f"the {family.name} family ({family.link} link) cannot be fitted to data "
+            "streamed from files or a Dask DataFrame yet: gaussian models stream their "
+            "sufficient statistics and bernoulli, binomial, poisson and negative "
+            "binomial models their cells. Fit the rows in memory (pandas)")
 
 
 def _rank_keep(xwx, names, n_obs, rank_deficient):
@@ -124,7 +131,7 @@ def stream_design(formula, data, family="gaussian", na_action="raise", offset=No
         raise ValueError(f"rank_deficient must be one of {RANK_DEFICIENT}, "
                          f"got {rank_deficient!r}")
     source = open_source(data, batch_rows=batch_rows)
-    the_plan = plan(formula, source.schema, family.name, offset=offset, weights=weights,
+    the_plan = plan(formula, source.schema, family, offset=offset, weights=weights,
                     na_action=na_action)
     source.check_columns(the_plan.used)
 
@@ -181,7 +188,7 @@ def stream_design(formula, data, family="gaussian", na_action="raise", offset=No
                          correlated=b.correlated) for b in coder.blocks)
     description = dict(source.describe(), n_rows=int(found.n_rows))
     names = tuple(coder.fixed_names)
-    if family.kind == Kind.FAMILY_BINOMIAL:
+    if family.kind in CELL_FAMILIES:
         return _cell_design(formula, source, the_plan, coder, family, blocks, found,
                             description, rank_deficient, max_cells)
 
@@ -228,20 +235,26 @@ def stream_design(formula, data, family="gaussian", na_action="raise", offset=No
 
 def _cell_design(formula, source, the_plan, coder, family, blocks, found, description,
                  rank_deficient, max_cells):
-    """The StreamedDesign of a bernoulli or binomial model: pass 2 collapses the rows
-    to cells (fastgibbs.streaming.cells)."""
+    """The StreamedDesign of a model on cells (bernoulli, binomial, poisson, negative
+    binomial): pass 2 collapses the rows to cells (fastgibbs.streaming.cells)."""
     names = tuple(coder.fixed_names)
     n_obs = found.n_rows - found.n_dropped
-    labels = key_labels(names, blocks)
+    labels = key_labels(names, blocks, family.kind, coder.parsed.response)
     cells = source.map_reduce(cell_partial, the_plan.used, coder, labels, max_cells)
-    X, Zs, groups, offset = split_keys(cells, len(names), blocks)
+    X, Zs, groups, weight, cy, cn, coff = split_keys(cells, len(names), blocks,
+                                                     family.kind)
+    with np.errstate(over="ignore"):
+        exposure = float(np.sum(np.exp(coff))) if family.kind == Kind.FAMILY_POISSON \
+            else float(np.sum(weight * np.exp(coff)))
 
     def statistics_for(X, names):
-        moments = CellMoments(X, Zs, offset, cells.sums[:, 0])
+        moments = CellMoments(X, Zs, weight, cells.any_offset,
+                              response_sum=float(np.sum(cells.sums[:, 1])),
+                              exposure_sum=exposure)
         draft = StreamedDesign(formula=formula, response=coder.parsed.response,
                                fixed_names=tuple(names), blocks=blocks, n_obs=n_obs,
                                statistics=None, moments=moments, family=family)
-        return moments, cell_statistics_of(draft, X, Zs, groups, offset, cells.sums)
+        return moments, cell_statistics_of(draft, X, Zs, groups, cy, cn, coff, weight)
 
     moments, statistics = statistics_for(X, names)
     terms, dropped = coder.fixed_terms, ()

@@ -55,6 +55,16 @@ class LevelPass:
         return out
 
 
+def _consecutive_start(levels):
+    """The first level when the sorted levels (a Series) are consecutive integers
+    (numpy integer dtype), else None."""
+    if levels.dtype.kind not in "iu" or not len(levels):
+        return None
+    values = levels.to_numpy().astype(np.int64)
+    return int(values[0]) if np.array_equal(values, np.arange(values[0], values[0]
+                                                               + len(values))) else None
+
+
 def _distinct(values):
     return np.asarray(pd.unique(values)) if len(values) else values
 
@@ -122,8 +132,12 @@ class Levels:
         self._sorted = {}
         self.labels = {}
         self._combo_keys = {}
+        self._int_start = {}
         for name in found.values:
             self._sorted[name] = self._order(name)
+            start = _consecutive_start(self._sorted[name])
+            if start is not None:
+                self._int_start[name] = start
         for factor, variables in self.factors.items():
             if len(variables) == 1:
                 values = self._sorted[variables[0]]
@@ -177,6 +191,12 @@ class Levels:
         """Code (position in level order) of each value of a chunk's column; -1 for a
         value the first pass did not see."""
         levels = self._sorted[name]
+        start = self._int_start.get(name)
+        if start is not None and series.dtype.kind in "iu":
+            # levels start, start + 1, ...: the code is the value's offset (no lookup)
+            codes = series.to_numpy().astype(np.int64) - start
+            codes[(codes < 0) | (codes >= len(levels))] = -1
+            return codes.astype(np.intp)
         if isinstance(levels.dtype, pd.CategoricalDtype):
             index = pd.Index(levels.astype(object))
         else:

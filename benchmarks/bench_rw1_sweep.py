@@ -1,0 +1,65 @@
+"""Cost per sweep of a random walk of order 1 over T = 10,000 times (issue 15 target:
+below 1 ms per sweep).
+
+Run:  PYTHONPATH=src python benchmarks/bench_rw1_sweep.py [--T 10000] [--repeats 5]
+
+Gaussian ``y ~ 1 + x + (1 | t)`` with two rows per time (20,000 rows), RW1 prior on
+``1|t``, one chain. The fixed cost of a fit (building the problem, starting the
+chain, back-transforming draws) is removed by difference: per sweep = (time of a
+fit with 1,200 sweeps - time of a fit with 200 sweeps) / 1,000, both with 100 kept
+draws. CPU time is ``time.process_time`` (all threads of the process), wall time
+``time.perf_counter``; the median over ``--repeats`` pairs is printed with the load
+average before and after, since the machine may be shared.
+"""
+import argparse
+import os
+import time
+
+import numpy as np
+import pandas as pd
+
+import fastgibbs as fg
+
+
+def data(T, seed=1):
+    rng = np.random.default_rng(seed)
+    t = np.repeat(np.arange(T), 2)
+    path = np.cumsum(rng.normal(0, 0.1, T))
+    x = rng.normal(size=t.size)
+    return pd.DataFrame({"t": t, "x": x, "y": 1 + 0.5 * x + path[t] + rng.normal(size=t.size)})
+
+
+def timed(model, sweeps, seed):
+    c0, w0 = time.process_time(), time.perf_counter()
+    model.sample(chains=1, warmup=sweeps - 100, draws=100, seed=seed, progress=False)
+    return time.process_time() - c0, time.perf_counter() - w0
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--T", type=int, default=10_000)
+    parser.add_argument("--repeats", type=int, default=5)
+    args = parser.parse_args()
+    frame = data(args.T)
+    model = fg.Model("y ~ 1 + x + (1 | t)", frame, priors={"1|t": fg.RandomWalk(order=1)})
+    timed(model, 200, 0)                                    # warm caches
+    load_before = os.getloadavg()
+    cpu, wall = [], []
+    for r in range(args.repeats):
+        c_short, w_short = timed(model, 200, r)
+        c_long, w_long = timed(model, 1200, r)
+        cpu.append((c_long - c_short) / 1000 * 1e3)
+        wall.append((w_long - w_short) / 1000 * 1e3)
+    load_after = os.getloadavg()
+    print(f"RW1, T = {args.T:,} times, {len(frame):,} rows, gaussian, 1 chain")
+    print(f"ms per sweep, CPU:  median {np.median(cpu):.3f}  (runs: "
+          + ", ".join(f"{v:.3f}" for v in cpu) + ")")
+    print(f"ms per sweep, wall: median {np.median(wall):.3f}  (runs: "
+          + ", ".join(f"{v:.3f}" for v in wall) + ")")
+    print("load average (1, 5, 15 min) before: " + ", ".join(f"{v:.2f}" for v in load_before)
+          + "; after: " + ", ".join(f"{v:.2f}" for v in load_after))
+    print(f"os.cpu_count() = {os.cpu_count()}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,376 @@
+"""Effects of new levels of structured group terms (fastgibbs.structured), for
+prediction: forecasts of new times and effects of new areas, one joint draw per
+posterior draw.
+
+Time structures (RW1, RW2, AR1), a new time of a fitted series: the path at the new
+times is drawn from its conditional given the fitted path at the same posterior draw,
+under the structure on all times of the series (fitted and new; gaps in ``unit``s):
+
+- RW1, RW2: with Q the random-walk precision on the union of the times (as in
+  fitting, fastgibbs.gmrf.rw_precision) and x_n, x_o the new and fitted effects,
+  x_n | x_o ~ N(-Q_nn^-1 Q_no x_o, sd^2 Q_nn^-1) (Rue & Held 2005, Theorem 2.5).
+  For RW1 this is the walk continued with the drawn sd beyond the last time,
+  u* ~ N(u_T, sd^2 d / unit) for a time d after it (before the first time: backwards
+  from the first), and a Brownian bridge between two fitted times. RW2 continues the
+  last slope. Several new times are drawn jointly.
+- AR1 (the Ornstein-Uhlenbeck process at the times): the new times are drawn one
+  after another, each given its nearest known time on each side (the path is
+  Markov): after the last time u* ~ N(rho^d u_T, sd^2 (1 - rho^(2d))), the forecast
+  reverting to 0 with rho.
+
+A new series of a ``by=`` term (a state not in the fit) gets a path from the prior:
+the random walk constrained as in fitting (sum zero; RW2 also no trend), i.e.
+N(0, sd^2 Q^+) over its times, so a new series with a single time gets 0 (RW2: with
+up to two times); AR1 the stationary process.
+
+Areal structures (ICAR, BYM2), a level that is not an area of the fitted field:
+
+- an area of the adjacency whose connected component had no data (left out of the
+  sampler): drawn from the prior of its component, jointly with the other areas of
+  the component in the same prediction (ICAR: N(0, sd^2 Q^+) with Q the scaled
+  Laplacian of the component, or N(0, sd^2) for an island; BYM2:
+  sd (sqrt(1 - phi) v + sqrt(phi) s) with s that field at sd 1);
+- an area given with its neighbours (``neighbours=`` of ``Fit.predict``; they must
+  be areas of the fitted field): ICAR's conditional u* ~ N(mean of the neighbours'
+  effects, sd^2 / (c m)) with m neighbours and c the Sorbye-Rue scale of their
+  component (the geometric mean of the scales if they lie in several). The scale is
+  the fitted one (adding the area would change it slightly). BYM2 is refused: its
+  spatial part s is not kept in the draws;
+- any other area: as an island, N(0, sd^2): the marginal of an area in the scaled
+  field (the scaling makes sd the typical sd of an area's effect), and the total
+  effect of a BYM2 area without spatial information.
+"""
+import numpy as np
+
+__all__ = ["new_level_info", "new_effects"]
+
+
+def _pooled(fit, name, draws):
+    return fit.draws(name).reshape(-1)[draws]
+
+
+def _record(fit, term):
+    return (getattr(fit, "structures", None) or {}).get(term)
+
+
+def structured_term(fit, k):
+    """The structured term of block k, or None."""
+    for term in fit.blocks[k].terms:
+        if _record(fit, term) is not None:
+            return term
+    return None
+
+
+# ----------------------------------------------------------------------------------
+# What the new rows say about the new levels
+# ----------------------------------------------------------------------------------
+def new_level_info(fit, k, data, labels, new, neighbours=None):
+    """What :func:`new_effects` needs of the new levels ``new`` (sorted labels) of
+    block k, read from the rows of ``data`` (``labels``: each row's level label):
+    time structures, the time (in the fit's time scale) and series label of each new
+    level; areal structures, each new level's neighbours (list of fitted areas, or
+    None). Raises ValueError for time values the fit cannot order."""
+    from .coding import format_level
+    from .gmrf import TIME_KINDS, _time_values
+
+    term = structured_term(fit, k)
+    record = _record(fit, term)
+    labels = np.asarray(labels, dtype=object)
+    first = {}
+    for i, lvl in enumerate(labels):
+        first.setdefault(lvl, i)
+    rows = np.array([first[lvl] for lvl in new], dtype=np.intp)
+    if record["kind"] in TIME_KINDS:
+        if not new:
+            return None
+        column = record["time_column"]
+        what = f"predict: structured term {term!r}"
+        if column not in data.columns:
+            raise ValueError(f"{what}: newdata lacks the time column {column!r}")
+        time, kind = _time_values(np.asarray(data[column])[rows], column, what)
+        if kind != record["time_kind"]:
+            raise ValueError(f"{what}: the time column {column!r} was {record['time_kind']} in "
+                             f"the fit but is {kind} in newdata")
+        if not np.all(np.isfinite(time)):
+            raise ValueError(f"{what}: the time column {column!r} has non-finite values")
+        if record["by"]:
+            series = [format_level(v) for v in np.asarray(data[record["by"]])[rows]]
+        else:
+            series = [""] * len(new)
+        return {"term": term, "labels": [str(lvl) for lvl in new], "time": time,
+                "series": [str(s) for s in series]}
+    given = _neighbours_of_term(fit, k, term, neighbours)
+    fitted = set(str(lvl) for lvl in fit.blocks[k].levels)
+    out = []
+    for lvl in new:
+        nb = given.pop(str(lvl), None) if given else None
+        if nb is not None:
+            nb = sorted(set(str(a) for a in nb))
+            if not nb:
+                raise ValueError(f"predict: neighbours of new area {lvl!r} of {term!r} must be "
+                                 "a non-empty list of fitted areas")
+            unknown = [a for a in nb if a not in fitted]
+            if unknown:
+                raise ValueError(f"predict: neighbours {unknown[:5]} of new area {lvl!r} are not "
+                                 f"areas of the fitted field of {term!r}")
+            if record["kind"] == "bym2":
+                raise ValueError(f"predict: {term!r} is BYM2, whose spatial part is not kept in "
+                                 "the draws, so a new area cannot be drawn given its "
+                                 "neighbours; leave it out of neighbours= to draw its total "
+                                 "effect from N(0, sd^2)")
+        out.append(nb)
+    if given:
+        extra = sorted(given)[:5]
+        raise ValueError(f"predict: neighbours= names {extra} for {term!r}, which are not new "
+                         "areas of newdata (fitted areas keep their fitted effects)")
+    return {"term": term, "labels": [str(lvl) for lvl in new], "neighbours": out}
+
+
+def _neighbours_of_term(fit, k, term, neighbours):
+    """The {area: [neighbours]} given for ``term`` (keyed by term label or factor)."""
+    if neighbours is None:
+        return {}
+    if not isinstance(neighbours, dict):
+        raise TypeError(f"neighbours must be a dict {{term or factor: {{area: [neighbours]}}}}, "
+                        f"got {type(neighbours).__name__}")
+    factor = fit.blocks[k].factor
+    entry = neighbours.get(term, neighbours.get(factor))
+    if entry is None:
+        return {}
+    if not isinstance(entry, dict):
+        raise TypeError(f"neighbours[{term!r}] must be a dict {{area: [neighbours]}}, got "
+                        f"{type(entry).__name__}")
+    for key, value in entry.items():
+        if isinstance(value, (str, bytes)) or not hasattr(value, "__iter__"):
+            raise TypeError(f"neighbours of {key!r} must be a list of areas, got {value!r}")
+    from .structured import _label
+    return {_label(key): [_label(v) for v in value] for key, value in entry.items()}
+
+
+def check_neighbours_keys(fit, neighbours):
+    """ValueError if ``neighbours`` names a term or factor without an areal structure."""
+    if neighbours is None:
+        return
+    if not isinstance(neighbours, dict):
+        raise TypeError(f"neighbours must be a dict {{term or factor: {{area: [neighbours]}}}}, "
+                        f"got {type(neighbours).__name__}")
+    areal = set()
+    for k, block in enumerate(fit.blocks):
+        term = structured_term(fit, k)
+        if term is not None and _record(fit, term)["kind"] in ("icar", "bym2"):
+            areal.update((term, block.factor))
+    bad = [key for key in neighbours if key not in areal]
+    if bad:
+        raise ValueError(f"neighbours= names {bad[:3]}, which are not ICAR/BYM2 terms or "
+                         f"their factors (those of this fit: {sorted(areal) or 'none'})")
+
+
+# ----------------------------------------------------------------------------------
+# Draws
+# ----------------------------------------------------------------------------------
+def new_effects(fit, k, info, u, draws, rng):
+    """(S, n_new) effects of the new levels of block k at the posterior draws
+    ``draws`` (S positions into the pooled draws); ``u`` (S, J) the fitted effects
+    at those draws; ``info`` from :func:`new_level_info`."""
+    from .gmrf import TIME_KINDS
+    term = info["term"]
+    record = _record(fit, term)
+    sd = _pooled(fit, term + "_sigma", draws)
+    if record["kind"] in TIME_KINDS:
+        return _time_effects(fit, term, record, info, u, sd, draws, rng)
+    return _areal_effects(fit, k, term, record, info, u, sd, draws, rng)
+
+
+def _chol_pinv(Q):
+    """(n, r) factor F of the pseudo-inverse of a symmetric PSD matrix: F F' = Q^+."""
+    w, V = np.linalg.eigh(np.asarray(Q, dtype=float))
+    keep = w > 1e-10 * max(w.max(), 1e-300)
+    return V[:, keep] / np.sqrt(w[keep])
+
+
+def _time_effects(fit, term, record, info, u, sd, draws, rng):
+    time = np.asarray(record["time"], dtype=float)
+    series = np.asarray(record["series"], dtype=np.intp)
+    labels = list(record["series_labels"])
+    unit = float(record["unit"])
+    kind = record["kind"]
+    rho = _pooled(fit, term + "_rho", draws) if kind == "ar1" else None
+    S = u.shape[0]
+    new_t = np.asarray(info["time"], dtype=float)
+    new_s = np.asarray(info["series"], dtype=object)
+    out = np.zeros((S, len(new_t)))
+    for label in dict.fromkeys(new_s):
+        at = np.flatnonzero(new_s == label)
+        t_new = new_t[at] / unit
+        if len(np.unique(t_new)) != len(t_new):       # cannot happen: a level is a time
+            raise ValueError(f"predict: two new levels of {term!r} share a time")
+        if label in labels:
+            own = np.flatnonzero(series == labels.index(label))
+            own = own[np.argsort(time[own])]
+            t_old = time[own] / unit
+            if np.any(np.isin(t_new, t_old)):
+                raise ValueError(f"predict: a new level of {term!r} has the time of a fitted "
+                                 "level of its series; check the time column's type")
+            x_old = u[:, own]
+        else:
+            t_old, x_old = np.zeros(0), np.zeros((S, 0))
+        if kind == "ar1":
+            out[:, at] = _ar1_conditional(t_old, x_old, t_new, sd, rho, rng, term,
+                                          record["whole_steps"])
+        else:
+            out[:, at] = _rw_conditional(t_old, x_old, t_new, sd, 1 if kind == "rw1" else 2,
+                                         rng)
+    return out
+
+
+def _rw_conditional(t_old, x_old, t_new, sd, order, rng):
+    """(S, n_new) draws of a random walk at t_new given x_old (S, n_old) at t_old
+    (both in steps); without fitted times, the constrained prior N(0, sd^2 Q^+)."""
+    from .gmrf import rw_precision
+    S = x_old.shape[0]
+    n_new = len(t_new)
+    if len(t_old) == 0:
+        if n_new <= order:                 # the constraints leave nothing to draw
+            return np.zeros((S, n_new))
+        order_new = np.argsort(t_new)
+        F = _chol_pinv(rw_precision(t_new[order_new], order).toarray())
+        x = (rng.standard_normal((S, F.shape[1])) @ F.T) * sd[:, None]
+        out = np.empty_like(x)
+        out[:, order_new] = x
+        return out
+    t_all = np.concatenate([t_old, t_new])
+    order_all = np.argsort(t_all)
+    Q = rw_precision(t_all[order_all], order).tocsr()
+    where = np.empty(len(t_all), dtype=np.intp)
+    where[order_all] = np.arange(len(t_all))        # position of each time in sorted order
+    old, new = where[:len(t_old)], where[len(t_old):]
+    Q_nn = Q[new][:, new].toarray()
+    Q_no = Q[new][:, old]
+    cols = np.unique(Q_no.nonzero()[1])             # fitted times the new ones depend on
+    L = np.linalg.cholesky(Q_nn)
+    H = -np.linalg.solve(Q_nn, Q_no[:, cols].toarray())              # (n_new, m)
+    mean = x_old[:, cols] @ H.T
+    # cov sd^2 Q_nn^-1 = sd^2 L^-T L^-1: x = L^-T z has covariance Q_nn^-1
+    z = rng.standard_normal((S, n_new))
+    from scipy.linalg import solve_triangular
+    noise = solve_triangular(L, z.T, lower=True, trans="T").T
+    return mean + sd[:, None] * noise
+
+
+def _ar1_conditional(t_old, x_old, t_new, sd, rho, rng, term, whole_steps):
+    """(S, n_new) draws of the stationary AR(1) (OU) path at t_new given x_old at
+    t_old, one new time after another, each given its nearest known neighbours."""
+    S = x_old.shape[0]
+    from .gmrf import WHOLE_STEPS
+    gaps = np.diff(np.sort(np.r_[t_old, t_new]))
+    steps_whole = bool(whole_steps) and bool(
+        np.all(np.abs(gaps - np.round(gaps)) <= WHOLE_STEPS * np.maximum(gaps, 1.0)))
+    if np.any(rho < 0) and not steps_whole:
+        raise ValueError(f"predict: {term!r} has draws with rho < 0, which fit only whole "
+                         "steps between times; the new times are a fraction of a step from "
+                         "the fitted ones")
+
+    def power(d):
+        return np.power(rho, np.round(d) if steps_whole else d)
+
+    known_t = list(t_old)
+    known_x = [x_old[:, i] for i in range(len(t_old))]
+    out = np.zeros((S, len(t_new)))
+    z = rng.standard_normal((S, len(t_new)))
+    for i in np.argsort(t_new):
+        t = t_new[i]
+        kt = np.asarray(known_t)
+        left = np.flatnonzero(kt < t)
+        right = np.flatnonzero(kt > t)
+        left = left[np.argmax(kt[left])] if left.size else None
+        right = right[np.argmin(kt[right])] if right.size else None
+        if left is None and right is None:
+            mean, var = np.zeros(S), np.ones(S)
+        elif right is None:
+            r1 = power(t - kt[left])
+            mean, var = r1 * known_x[left], 1 - r1 ** 2
+        elif left is None:
+            r2 = power(kt[right] - t)
+            mean, var = r2 * known_x[right], 1 - r2 ** 2
+        else:
+            r1, r2 = power(t - kt[left]), power(kt[right] - t)
+            denom = 1 - (r1 * r2) ** 2
+            mean = (r1 * (1 - r2 ** 2) * known_x[left] + r2 * (1 - r1 ** 2) * known_x[right]) \
+                / denom
+            var = (1 - r1 ** 2) * (1 - r2 ** 2) / denom
+        x = mean + sd * np.sqrt(np.maximum(var, 0.0)) * z[:, i]
+        out[:, i] = x
+        known_t.append(t)
+        known_x.append(x)
+    return out
+
+
+def _areal_effects(fit, k, term, record, info, u, sd, draws, rng):
+    from .gmrf import scale_factor
+    from scipy.sparse import coo_matrix
+    S = u.shape[0]
+    neighbours = info["neighbours"]
+    new = info["labels"]
+    out = np.zeros((S, len(new)))
+    phi = _pooled(fit, term + "_phi", draws) if record["kind"] == "bym2" else None
+    levels = [str(lvl) for lvl in fit.blocks[k].levels]
+    dropped = set(record.get("dropped", ()))
+    edges = [tuple(e) for e in record.get("dropped_edges", ())]
+    if dropped and any(lvl in dropped for lvl in new) and "dropped_edges" not in record:
+        raise ValueError(f"predict: this fit of {term!r} was saved by an older fastgibbs that "
+                         "did not keep the neighbours of areas without data; refit it")
+    done = set()
+    for i, lvl in enumerate(new):
+        if i in done:
+            continue
+        if neighbours[i] is not None:                  # ICAR conditional given neighbours
+            if "scale" not in record:
+                raise ValueError(f"predict: this fit of {term!r} was saved by an older "
+                                 "fastgibbs without the field's scale; refit it")
+            idx = [levels.index(a) for a in neighbours[i]]
+            c = float(np.exp(np.mean(np.log(np.asarray(record["scale"])[idx]))))
+            m = len(idx)
+            out[:, i] = u[:, idx].mean(axis=1) + sd / np.sqrt(c * m) * rng.standard_normal(S)
+            done.add(i)
+        elif lvl in dropped:                           # its component, from the prior
+            comp = _component(lvl, edges)
+            wanted = [j for j, other in enumerate(new) if other in comp]
+            members = sorted(comp)
+            index = {a: j for j, a in enumerate(members)}
+            if len(members) == 1:
+                F = np.ones((1, 1))
+            else:
+                pairs = [e for e in edges if e[0] in comp]
+                r = [index[a] for a, _ in pairs] + [index[b] for _, b in pairs]
+                c_ = [index[b] for _, b in pairs] + [index[a] for a, _ in pairs]
+                A = coo_matrix((np.ones(len(r)), (r, c_)), shape=(len(members),) * 2).tocsr()
+                L = np.diag(np.asarray(A.sum(axis=1)).ravel()) - A.toarray()
+                F = _chol_pinv(scale_factor(A) * L)
+            s = rng.standard_normal((S, F.shape[1])) @ F.T          # (S, component)
+            pick = [index[new[j]] for j in wanted]
+            if phi is None:
+                out[:, wanted] = sd[:, None] * s[:, pick]
+            else:
+                v = rng.standard_normal((S, len(wanted)))
+                out[:, wanted] = sd[:, None] * (np.sqrt(1 - phi)[:, None] * v
+                                                + np.sqrt(phi)[:, None] * s[:, pick])
+            done.update(wanted)
+        else:                                          # unknown area: as an island
+            out[:, i] = sd * rng.standard_normal(S)
+            done.add(i)
+    return out
+
+
+def _component(area, edges):
+    """The set of areas connected to ``area`` by ``edges``."""
+    adj = {}
+    for a, b in edges:
+        adj.setdefault(a, set()).add(b)
+        adj.setdefault(b, set()).add(a)
+    seen, stack = {area}, [area]
+    while stack:
+        for b in adj.get(stack.pop(), ()):
+            if b not in seen:
+                seen.add(b)
+                stack.append(b)
+    return seen

@@ -1,0 +1,227 @@
+"""predict for new levels of structured terms (fastgibbs.forecast): new times of
+random walks and AR(1) paths, new series of by= terms, new areas of ICAR / BYM2.
+
+Given each posterior draw, the new effects have a closed-form Gaussian conditional
+(written here from the definitions, not from fastgibbs.gmrf): RW1 continues the walk
+(u* - u_T ~ N(0, sd^2 d)) and is a Brownian bridge between fitted times; RW2
+continues the last slope; AR1 u* | u_T ~ N(rho^d u_T, sd^2 (1 - rho^2d)); ICAR given
+neighbours N(mean, sd^2 / (c m)). The standardised new effects must be iid N(0, 1)
+over the draws: their mean, variance and correlations are checked with z-scores
+(tests/stats.py; the noise is fresh per draw, so the draws are independent).
+"""
+import numpy as np
+import pandas as pd
+import pytest
+
+import fastgibbs as fg
+
+from stats import assert_z
+
+YEARS = np.arange(2000, 2012)
+
+
+def _series_data(seed=1, by=False, years=YEARS):
+    rng = np.random.default_rng(seed)
+    rows = []
+    for state in (["a", "b"] if by else ["a"]):
+        path = np.cumsum(rng.normal(0, 0.3, len(years)))
+        for i, year in enumerate(years):
+            for _ in range(4):
+                rows.append((state, year, path[i] + rng.normal()))
+    return pd.DataFrame(rows, columns=["state", "year", "y"])
+
+
+def _effects(fit, term, newdata, seed=3, neighbours=None):
+    """(S, n) new effects: eta (link, with the term only) minus the Intercept."""
+    eta = fit.predict(newdata, kind="link", summary=False, seed=seed, include=term,
+                      neighbours=neighbours)
+    return eta - fit.draws("Intercept").reshape(-1)[:, None]
+
+
+def _fitted(fit, term, label):
+    j = list(fit.levels[term]).index(label)
+    return fit.draws(term).reshape(fit.n_chains * fit.n_draws, -1)[:, j]
+
+
+def _assert_standard_normal(z, label):
+    """Columns of z (S, m) iid N(0, 1): means, variances and pairwise correlations."""
+    S, m = z.shape
+    est = [z.mean(axis=0), z.var(axis=0)]
+    truth = [np.zeros(m), np.ones(m)]
+    se = [np.full(m, 1 / np.sqrt(S)), np.full(m, np.sqrt(2 / S))]
+    if m > 1:
+        iu = np.triu_indices(m, 1)
+        est.append(np.corrcoef(z.T)[iu])
+        truth.append(np.zeros(len(iu[0])))
+        se.append(np.full(len(iu[0]), 1 / np.sqrt(S)))
+    assert_z(np.concatenate(est), np.concatenate(truth), np.concatenate(se), label)
+
+
+@pytest.fixture(scope="module")
+def rw1_fit():
+    return fg.fit("y ~ 1 + (1 | year)", _series_data(), chains=2, warmup=200, draws=1000,
+                  seed=1, priors={"1|year": fg.RandomWalk(order=1)})
+
+
+def test_rw1_forecast_and_bridge_match_closed_form(rw1_fit):
+    fit, term = rw1_fit, "1|year"
+    new = pd.DataFrame({"year": [2012.0, 2015.0, 2005.25, 1998.0]})
+    u = _effects(fit, term, new)
+    sd = fit.draws(term + "_sigma").reshape(-1)
+    last, u5, u6, first = (_fitted(fit, term, lbl) for lbl in ("2011", "2005", "2006", "2000"))
+    z = np.column_stack([
+        (u[:, 0] - last) / sd,                                 # one step after 2011
+        (u[:, 1] - u[:, 0]) / (sd * np.sqrt(3.0)),             # 2012 -> 2015, jointly
+        (u[:, 2] - (0.75 * u5 + 0.25 * u6)) / (sd * np.sqrt(0.25 * 0.75)),   # bridge
+        (u[:, 3] - first) / (sd * np.sqrt(2.0)),               # two steps before 2000
+    ])
+    _assert_standard_normal(z, "RW1 forecast / bridge")
+    # the forecast interval widens with the horizon; the fitted rows are unchanged
+    s = fit.predict(new, kind="link", seed=3)
+    assert s["sd"].iloc[1] > s["sd"].iloc[0]
+    old = fit.predict(pd.DataFrame({"year": [2011]}), kind="link", summary=False)
+    np.testing.assert_allclose(old[:, 0], fit.draws("Intercept").reshape(-1) + last)
+
+
+def test_rw2_continues_the_slope():
+    fit = fg.fit("y ~ 1 + (1 | year)", _series_data(2), chains=2, warmup=200, draws=1000,
+                 seed=2, priors={"1|year": fg.RandomWalk(order=2)})
+    term = "1|year"
+    u = _effects(fit, term, pd.DataFrame({"year": [2012]}))[:, 0]
+    sd = fit.draws(term + "_sigma").reshape(-1)
+    a, b = _fitted(fit, term, "2010"), _fitted(fit, term, "2011")
+    # (u* - u_T) - (u_T - u_{T-1}) ~ N(0, sd^2 (1 + 1) / 2)
+    _assert_standard_normal(((u - b - (b - a)) / sd)[:, None], "RW2 forecast")
+
+
+def test_ar1_forecast_reverts_with_rho():
+    # 2012.5 makes the gaps unequal fractions of a step, so the fit has rho > 0 (an OU
+    # process); with whole steps only, rho < 0 draws refuse half-step forecasts
+    years = np.r_[YEARS, 2012.5]
+    fit = fg.fit("y ~ 1 + (1 | year)", _series_data(3, years=years), chains=2, warmup=200,
+                 draws=1000, seed=3, priors={"1|year": fg.AR1()})
+    term = "1|year"
+    u = _effects(fit, term, pd.DataFrame({"year": [2014.5, 2003.5]}))
+    sd = fit.draws(term + "_sigma").reshape(-1)
+    rho = fit.draws(term + "_rho").reshape(-1)
+    assert rho.min() > 0
+    last = _fitted(fit, term, "2012.5")
+    r2 = rho ** 2
+    z0 = (u[:, 0] - r2 * last) / (sd * np.sqrt(1 - r2 ** 2))
+    # OU bridge between 2003 and 2004, half a step from each
+    x3, x4 = _fitted(fit, term, "2003"), _fitted(fit, term, "2004")
+    r = np.sqrt(rho)
+    mean = (r * (1 - r ** 2) * x3 + r * (1 - r ** 2) * x4) / (1 - r ** 4)
+    var = (1 - r ** 2) ** 2 / (1 - r ** 4)
+    z1 = (u[:, 1] - mean) / (sd * np.sqrt(var))
+    _assert_standard_normal(np.column_stack([z0, z1]), "AR1 forecast / bridge")
+
+
+def test_by_series_new_time_and_new_series():
+    data = _series_data(4, by=True)
+    fit = fg.fit("y ~ 1 + (1 | state:year)", data, chains=2, warmup=200, draws=1000, seed=4,
+                 priors={"1|state:year": fg.RandomWalk(order=1, by="state")})
+    term = "1|state:year"
+    new = pd.DataFrame({"state": ["b", "c", "c", "c"], "year": [2012, 2000, 2001, 2003]})
+    u = _effects(fit, term, new)
+    sd = fit.draws(term + "_sigma").reshape(-1)
+    last_b = _fitted(fit, term, "b:2011")
+    # a new state's walk is constrained to sum to zero, its steps are still N(0, sd^2 d)
+    np.testing.assert_allclose(u[:, 1:].sum(axis=1), 0.0, atol=1e-9)
+    z = np.column_stack([(u[:, 0] - last_b) / sd, (u[:, 2] - u[:, 1]) / sd])
+    _assert_standard_normal(z, "RW1 by state")
+
+
+# ----------------------------------------------------------------------------------
+# Areas
+# ----------------------------------------------------------------------------------
+EDGES = [("a", "b"), ("b", "c"), ("c", "d"), ("d", "a"), ("d", "e"),
+         ("g", "h"), ("h", "k"), ("g", "k")]        # g, h, k: a component without data
+
+
+def _area_data(seed=5):
+    rng = np.random.default_rng(seed)
+    effect = dict(zip("abcde", [0.5, 0.3, -0.1, -0.3, -0.4]))
+    area = np.repeat(list("abcde"), 10)
+    return pd.DataFrame({"area": area, "y": [effect[a] for a in area] + rng.normal(size=50)})
+
+
+@pytest.fixture(scope="module")
+def icar_fit():
+    return fg.fit("y ~ 1 + (1 | area)", _area_data(), chains=2, warmup=200, draws=1000,
+                  seed=5, priors={"1|area": fg.ICAR(EDGES, sd=fg.HalfCauchy(1.0))})
+
+
+def test_icar_new_area_given_neighbours_and_unknown_area(icar_fit):
+    fit, term = icar_fit, "1|area"
+    record = fit.structures[term]
+    scale = dict(zip(fit.levels[term], record["scale"]))
+    assert scale["a"] == scale["e"] and scale["a"] != 1.0
+    new = pd.DataFrame({"area": ["x", "zz"]})
+    u = _effects(fit, term, new, neighbours={"area": {"x": ["a", "e"]}})
+    sd = fit.draws(term + "_sigma").reshape(-1)
+    mean = (_fitted(fit, term, "a") + _fitted(fit, term, "e")) / 2
+    z = np.column_stack([(u[:, 0] - mean) / (sd / np.sqrt(2 * scale["a"])),
+                         u[:, 1] / sd])                    # zz: unknown, as an island
+    _assert_standard_normal(z, "ICAR new areas")
+
+
+def test_icar_component_without_data_from_the_prior(icar_fit):
+    fit, term = icar_fit, "1|area"
+    assert sorted(fit.structures[term]["dropped"]) == ["g", "h", "k"]
+    u = _effects(fit, term, pd.DataFrame({"area": ["g", "h", "k"]}))
+    sd = fit.draws(term + "_sigma").reshape(-1)
+    np.testing.assert_allclose(u.sum(axis=1), 0.0, atol=1e-9)    # the component sums to 0
+    # a triangle: Laplacian 3I - 11', scaled so the marginal variances are 1: under the
+    # constraint u ~ sd^2 c^-1 L^+ with L^+ = (I - 11'/3) / 3 and c = 2/9, so each
+    # u_i / sd has variance 1 and the pairs correlation -1/2
+    z = u / sd[:, None]
+    S = len(sd)
+    assert_z(z.var(axis=0), 1.0, np.sqrt(2 / S), "ICAR prior component variance")
+    assert_z(np.corrcoef(z.T)[0, 1], -0.5, 2 / np.sqrt(S), "ICAR prior component corr")
+
+
+def test_bym2_new_areas():
+    fit = fg.fit("y ~ 1 + (1 | area)", _area_data(6), chains=1, warmup=200, draws=1000,
+                 seed=6, priors={"1|area": fg.BYM2(EDGES, sd=fg.HalfCauchy(1.0))})
+    term = "1|area"
+    with pytest.raises(ValueError, match="BYM2.*spatial part"):
+        fit.predict(pd.DataFrame({"area": ["x"]}), neighbours={"1|area": {"x": ["a"]}})
+    u = _effects(fit, term, pd.DataFrame({"area": ["x", "g"]}))
+    sd = fit.draws(term + "_sigma").reshape(-1)
+    # total effect of an unknown area N(0, sd^2); of g (triangle, marginal variance 1
+    # in the scaled field) also sd^2 in total
+    _assert_standard_normal(u / sd[:, None], "BYM2 new areas")
+
+
+# ----------------------------------------------------------------------------------
+# Bad input
+# ----------------------------------------------------------------------------------
+def test_bad_new_levels(rw1_fit, icar_fit):
+    with pytest.raises(ValueError, match="lacks the time column|year"):
+        rw1_fit.predict(pd.DataFrame({"yr": [2012]}))
+    with pytest.raises(ValueError, match="was numeric in the fit but is datetime"):
+        rw1_fit.predict(pd.DataFrame({"year": pd.to_datetime(["2012-01-01"])}))
+    with pytest.raises(ValueError, match="not ICAR/BYM2 terms"):
+        rw1_fit.predict(pd.DataFrame({"year": [2012]}), neighbours={"year": {"x": ["a"]}})
+    with pytest.raises(ValueError, match="not areas of the fitted field"):
+        icar_fit.predict(pd.DataFrame({"area": ["x"]}), neighbours={"area": {"x": ["q"]}})
+    with pytest.raises(ValueError, match="not areas of the fitted field"):
+        icar_fit.predict(pd.DataFrame({"area": ["x"]}), neighbours={"area": {"x": ["g"]}})
+    with pytest.raises(ValueError, match="not new areas of newdata"):
+        icar_fit.predict(pd.DataFrame({"area": ["a"]}), neighbours={"area": {"a": ["b"]}})
+    with pytest.raises(ValueError, match="non-empty list"):
+        icar_fit.predict(pd.DataFrame({"area": ["x"]}), neighbours={"area": {"x": []}})
+    with pytest.raises(TypeError, match="list of areas"):
+        icar_fit.predict(pd.DataFrame({"area": ["x"]}), neighbours={"area": {"x": "a"}})
+    with pytest.raises(TypeError, match="must be a dict"):
+        icar_fit.predict(pd.DataFrame({"area": ["x"]}), neighbours=["a"])
+
+
+def test_saved_fit_forecasts(rw1_fit, tmp_path):
+    path = tmp_path / "rw1.fgz"
+    rw1_fit.save(path)
+    loaded = fg.load(path)
+    new = pd.DataFrame({"year": [2013]})
+    np.testing.assert_allclose(loaded.predict(new, kind="link", summary=False, seed=1),
+                               rw1_fit.predict(new, kind="link", summary=False, seed=1))
