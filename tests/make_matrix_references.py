@@ -34,7 +34,7 @@ def run_cell(cell):
     from fastgibbs.samplers.problem import parameter_layout
 
     family, structure = cell
-    seed = 1000 + matrix.cells().index(cell)
+    seed = matrix.cell_seed(family, structure)
     data = matrix.make_reference_dataset(family, structure, seed)
     matrix.DATA.mkdir(parents=True, exist_ok=True)
     data.to_csv(matrix.dataset_path(family, structure), index=False)
