@@ -1287,6 +1287,47 @@ cdef class Kernel:
         # rounding can leave a tiny negative value when the fit is (nearly) exact
         return rss if rss > 0.0 else 0.0
 
+    cdef double scale_move(self, Py_ssize_t k, Py_ssize_t c, double s_old, double a,
+                           double b, bitgen_t *bg) noexcept nogil:
+        """The non-centred move of column c of block k's effects: with eta_j = u_jc / s_old,
+        draw log s by three slice updates under log_sd_density(a, b) given eta and the
+        rest (Yu & Meng 2011), set u_.c = s eta (for the Poisson family a proposal,
+        accepted by Metropolis-Hastings); returns the sd kept. Needs cross_residual(k).
+        Cost O(J_k q_k (p + q_k)) (+ cells for the Poisson family)."""
+        cdef Py_ssize_t q = self.n_re[k], J = self.n_groups[k], uk = self.u_off[k]
+        cdef Py_ssize_t j, c2, zz
+        cdef double A = 0.0, Bc = 0.0, eta, zr, t_new, s_new, before = 0.0
+        cdef int it
+        for j in range(J):
+            zz = self.ztz_off[k] + j * q * q
+            eta = self.u[uk + j * q + c] / s_old
+            zr = self.ztr[j * q + c] - self.ztx_dot_beta(k, j, c)
+            for c2 in range(q):
+                if c2 != c:
+                    zr -= self.ztz[zz + c * q + c2] * self.u[uk + j * q + c2]
+            A += eta * eta * self.ztz[zz + c * q + c]
+            Bc += eta * zr
+        t_new = log(s_old)
+        for it in range(3):
+            t_new = slice_log_sd(bg, t_new, a, b, A, Bc, self.sigma[0])
+        s_new = exp(t_new)
+        if self.family == FAMILY_POISSON and self.mh_correct:
+            before = self.poisson_log_correction(self.c_eta)
+        for j in range(J):
+            self.u[uk + j * q + c] *= s_new / s_old
+        if self.family == FAMILY_POISSON and self.mh_correct:
+            self.compute_eta(self.c_eta_new)
+            if self.poisson_accept(before, bg):
+                for j in range(self.n_cells):
+                    self.c_eta[j] = self.c_eta_new[j]
+            else:
+                for j in range(J):
+                    self.u[uk + j * q + c] *= s_old / s_new
+                s_new = s_old
+        elif self.family == FAMILY_POISSON:
+            self.compute_eta(self.c_eta)
+        return s_new
+
     cdef void draw_variances_block(self, Py_ssize_t k, bint interweave, bitgen_t *bg) noexcept nogil:
         """Variance of each column c of block k (diagonal Sigma_k).
 
@@ -1295,9 +1336,8 @@ cdef class Kernel:
         slice sampling, then set u_jc = s eta_j (Yu & Meng 2011); for the Poisson
         family that move is a proposal, accepted by Metropolis-Hastings. Half-Cauchy
         priors draw their auxiliary last. Cost O(J_k q_k (p + q_k) + cells)."""
-        cdef Py_ssize_t q = self.n_re[k], J = self.n_groups[k], j, c, c2, vc, zz, uk
-        cdef double a, b, ss, s_old, s_new, t_new, A, Bc, eta, zr, before = 0.0
-        cdef int it
+        cdef Py_ssize_t q = self.n_re[k], J = self.n_groups[k], j, c, vc, uk
+        cdef double a, b, ss, s_new
         uk = self.u_off[k]
         if interweave:
             self.cross_residual(k)
@@ -1309,37 +1349,7 @@ cdef class Kernel:
                 ss += self.u[uk + j * q + c] * self.u[uk + j * q + c]
             self.tau2[vc] = draw_inv_gamma(bg, a + 0.5 * J, b + 0.5 * ss)
             if interweave:
-                s_old = sqrt(self.tau2[vc])
-                A = 0.0
-                Bc = 0.0
-                for j in range(J):
-                    zz = self.ztz_off[k] + j * q * q
-                    eta = self.u[uk + j * q + c] / s_old
-                    zr = self.ztr[j * q + c] - self.ztx_dot_beta(k, j, c)
-                    for c2 in range(q):
-                        if c2 != c:
-                            zr -= self.ztz[zz + c * q + c2] * self.u[uk + j * q + c2]
-                    A += eta * eta * self.ztz[zz + c * q + c]
-                    Bc += eta * zr
-                t_new = log(s_old)
-                for it in range(3):
-                    t_new = slice_log_sd(bg, t_new, a, b, A, Bc, self.sigma[0])
-                s_new = exp(t_new)
-                if self.family == FAMILY_POISSON and self.mh_correct:
-                    before = self.poisson_log_correction(self.c_eta)
-                for j in range(J):
-                    self.u[uk + j * q + c] *= s_new / s_old
-                if self.family == FAMILY_POISSON and self.mh_correct:
-                    self.compute_eta(self.c_eta_new)
-                    if self.poisson_accept(before, bg):
-                        for j in range(self.n_cells):
-                            self.c_eta[j] = self.c_eta_new[j]
-                    else:
-                        for j in range(J):
-                            self.u[uk + j * q + c] *= s_old / s_new
-                        s_new = s_old
-                elif self.family == FAMILY_POISSON:
-                    self.compute_eta(self.c_eta)
+                s_new = self.scale_move(k, c, sqrt(self.tau2[vc]), a, b, bg)
                 self.tau2[vc] = s_new * s_new
             if self.vc_kind[vc] == PRIOR_HALF_CAUCHY:
                 self.vc_xi[vc] = draw_inv_gamma(
@@ -1450,47 +1460,16 @@ cdef class Kernel:
         the same Metropolis-Hastings correction. Without it the centred inverse-Wishart
         step crawls where a weakly identified sd is near 0, which this prior (unlike
         InvWishart(q + 1, .)) allows. Cost O(J_k q_k (p + q_k) + cells)."""
-        cdef Py_ssize_t q = self.n_re[k], J = self.n_groups[k], j, c, c2, zz
-        cdef Py_ssize_t uk = self.u_off[k], off = self.prec_off[k], vc = self.vc_off[k]
-        cdef double nu = self.iw_df[k], a, b, s_old, s_new, t_new, g, A, Bc, eta, zr
-        cdef double before = 0.0
-        cdef int it
+        cdef Py_ssize_t q = self.n_re[k], c, c2
+        cdef Py_ssize_t off = self.prec_off[k], vc = self.vc_off[k]
+        cdef double nu = self.iw_df[k], a, b, s_old, s_new, g
         a = 0.5 * (nu + q - 1.0)
         self.cross_residual(k)
         for c in range(q):
             s_old = sqrt(self.re_cov[off + c * q + c])
             b = nu / self.vc_xi[vc + c] * self.re_prec[off + c * q + c] \
                 * self.re_cov[off + c * q + c]
-            A = 0.0
-            Bc = 0.0
-            for j in range(J):
-                zz = self.ztz_off[k] + j * q * q
-                eta = self.u[uk + j * q + c] / s_old
-                zr = self.ztr[j * q + c] - self.ztx_dot_beta(k, j, c)
-                for c2 in range(q):
-                    if c2 != c:
-                        zr -= self.ztz[zz + c * q + c2] * self.u[uk + j * q + c2]
-                A += eta * eta * self.ztz[zz + c * q + c]
-                Bc += eta * zr
-            t_new = log(s_old)
-            for it in range(3):
-                t_new = slice_log_sd(bg, t_new, a, b, A, Bc, self.sigma[0])
-            s_new = exp(t_new)
-            if self.family == FAMILY_POISSON and self.mh_correct:
-                before = self.poisson_log_correction(self.c_eta)
-            for j in range(J):
-                self.u[uk + j * q + c] *= s_new / s_old
-            if self.family == FAMILY_POISSON and self.mh_correct:
-                self.compute_eta(self.c_eta_new)
-                if self.poisson_accept(before, bg):
-                    for j in range(self.n_cells):
-                        self.c_eta[j] = self.c_eta_new[j]
-                else:
-                    for j in range(J):
-                        self.u[uk + j * q + c] *= s_old / s_new
-                    s_new = s_old
-            elif self.family == FAMILY_POISSON:
-                self.compute_eta(self.c_eta)
+            s_new = self.scale_move(k, c, s_old, a, b, bg)
             g = s_new / s_old
             for c2 in range(q):             # Sigma <- D Sigma D, Sigma^-1 <- D^-1 Sigma^-1 D^-1
                 self.re_cov[off + c * q + c2] *= g
