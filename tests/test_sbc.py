@@ -228,3 +228,18 @@ def test_simulated_counts_too_large_to_draw_are_refused():
     model = fg.Model("y ~ 1 + x + (1 | g)", data, family="poisson")
     with pytest.raises(ValueError, match="too large to draw.*params="):
         model.simulate(params={"Intercept": 40.0, "x": 0.0, "1|g_sigma": 0.1})
+
+
+@pytest.mark.statistical
+def test_small_sbc_of_the_huang_wand_prior():
+    """SBC for the matrix half-t prior (issue 14), the default of correlated terms: 100
+    datasets from the prior of a gaussian model with a correlated intercept and slope,
+    every parameter's rank uniform (both sds, the correlation, the effects)."""
+    data = _frame(8, 6)
+    priors = {"Intercept": fg.Normal(0.0, 0.7), "x": fg.Normal(0, 0.7),
+              "sigma": fg.InvGamma(4.0, 3.0),
+              "1 + x|g": fg.HuangWand(nu=2.0, scale=[0.7, 0.5])}
+    model = fg.Model("y ~ 1 + x + (1 + x | g)", data, priors=priors)
+    result = fg.sbc(model, n_sims=100, seed=3,
+                    sample_kwargs={"chains": 2, "warmup": 300, "draws": 600}, thin=12)
+    assert result.passed, str(result)
