@@ -1288,12 +1288,13 @@ cdef class Kernel:
         return rss if rss > 0.0 else 0.0
 
     cdef double scale_move(self, Py_ssize_t k, Py_ssize_t c, double s_old, double a,
-                           double b, bitgen_t *bg) noexcept nogil:
+                           double b, bitgen_t *bg, bint keep_zr=False) noexcept nogil:
         """The non-centred move of column c of block k's effects: with eta_j = u_jc / s_old,
         draw log s by three slice updates under log_sd_density(a, b) given eta and the
         rest (Yu & Meng 2011), set u_.c = s eta (for the Poisson family a proposal,
         accepted by Metropolis-Hastings); returns the sd kept. Needs cross_residual(k).
-        Cost O(J_k q_k (p + q_k)) (+ cells for the Poisson family)."""
+        ``keep_zr`` (a scalar structured block): st_zr[j] <- the residual term zr_j, which
+        the BYM2 mixing step reads after. Cost O(J_k q_k (p + q_k)) (+ cells for the Poisson family)."""
         cdef Py_ssize_t q = self.n_re[k], J = self.n_groups[k], uk = self.u_off[k]
         cdef Py_ssize_t j, c2, zz
         cdef double A = 0.0, Bc = 0.0, eta, zr, t_new, s_new, before = 0.0
@@ -1305,6 +1306,8 @@ cdef class Kernel:
             for c2 in range(q):
                 if c2 != c:
                     zr -= self.ztz[zz + c * q + c2] * self.u[uk + j * q + c2]
+            if keep_zr:
+                self.st_zr[j] = zr
             A += eta * eta * self.ztz[zz + c * q + c]
             Bc += eta * zr
         t_new = log(s_old)
@@ -2342,41 +2345,15 @@ cdef class Kernel:
     cdef void structured_noncentred(self, Py_ssize_t k, double a, double b,
                                     bitgen_t *bg) noexcept nogil:
         """Non-centred moves of structured block k (see draw_structured_hyper): the sd
-        given eta = u / sd by slice sampling of log sd (slice_log_sd), then for BYM2
-        phi given v = (b / sd - sqrt(phi) s) / sqrt(1 - phi) and s."""
+        given eta = u / sd (scale_move), then for BYM2 phi given
+        v = (b / sd - sqrt(phi) s) / sqrt(1 - phi) and s."""
         cdef Py_ssize_t vc = self.vc_off[k], J = self.n_groups[k], uk = self.u_off[k], j
-        cdef Py_ssize_t zz = self.ztz_off[k], a0 = self.st_aux0[k], ip = self.st_par[k]
-        cdef double s_old, s_new, t_new, A = 0.0, Bc = 0.0, eta, zr, before = 0.0
+        cdef Py_ssize_t a0 = self.st_aux0[k], ip = self.st_par[k]
+        cdef double s_new, before = 0.0
         cdef double ph, ph_new, z
         cdef bint correct = self.family == FAMILY_POISSON and self.mh_correct
-        cdef int it
         self.cross_residual(k)
-        s_old = sqrt(self.tau2[vc])
-        for j in range(J):
-            zr = self.ztr[j] - self.ztx_dot_beta(k, j, 0)
-            self.st_zr[j] = zr
-            eta = self.u[uk + j] / s_old
-            A += eta * eta * self.ztz[zz + j]
-            Bc += eta * zr
-        t_new = log(s_old)
-        for it in range(3):
-            t_new = slice_log_sd(bg, t_new, a, b, A, Bc, self.sigma[0])
-        s_new = exp(t_new)
-        if correct:
-            before = self.poisson_log_correction(self.c_eta)
-        for j in range(J):
-            self.u[uk + j] *= s_new / s_old
-        if correct:
-            self.compute_eta(self.c_eta_new)
-            if self.poisson_accept(before, bg):
-                for j in range(self.n_cells):
-                    self.c_eta[j] = self.c_eta_new[j]
-            else:
-                for j in range(J):
-                    self.u[uk + j] *= s_old / s_new
-                s_new = s_old
-        elif self.family == FAMILY_POISSON:
-            self.compute_eta(self.c_eta)
+        s_new = self.scale_move(k, 0, sqrt(self.tau2[vc]), a, b, bg, True)
         self.tau2[vc] = s_new * s_new
         if self.st_kind[k] != STRUCT_BYM2:
             return
