@@ -34,8 +34,6 @@ def priors(design):
 
 
 def run(family, seed=7):
-    import arviz as az
-
     from fastgibbs.design import build_design
     from fastgibbs.priors import resolve_priors
     from fastgibbs.samplers.problem import parameter_layout
@@ -49,13 +47,7 @@ def run(family, seed=7):
                                                  thin=10, seed=seed)
     names, _ = parameter_layout(design)
     values = post.to_parameters(draws, names)
-    out = {}
-    for i, name in enumerate(names):
-        x = values[:, :, i]
-        out[name] = {"mean": float(x.mean()), "sd": float(x.std()),
-                     "mcse_mean": float(az.mcse(x, method="mean")),
-                     "mcse_sd": float(az.mcse(x, method="sd")),
-                     "ess_bulk": float(az.ess(x, method="bulk"))}
+    out = reference_sampler.summary(values, names)
     return {"formula": matrix.formula(family, STRUCTURE), "prior": repr(HUANG_WAND_PRIOR),
             "acceptance": acceptance, "seconds": time.perf_counter() - t0, "parameters": out}
 

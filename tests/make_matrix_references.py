@@ -27,8 +27,6 @@ import reference_sampler  # noqa: E402
 
 
 def run_cell(cell):
-    import arviz as az
-
     from fastgibbs.design import build_design
     from fastgibbs.priors import resolve_priors
     from fastgibbs.samplers.problem import parameter_layout
@@ -48,13 +46,7 @@ def run_cell(cell):
                                                  seed=seed)
     names, _ = parameter_layout(design)
     values = post.to_parameters(draws, names)            # (chains, draws, params)
-    out = {}
-    for i, name in enumerate(names):
-        x = values[:, :, i]
-        out[name] = {"mean": float(x.mean()), "sd": float(x.std()),
-                     "mcse_mean": float(az.mcse(x, method="mean")),
-                     "mcse_sd": float(az.mcse(x, method="sd")),
-                     "ess_bulk": float(az.ess(x, method="bulk"))}
+    out = reference_sampler.summary(values, names)
     return f"{family}:{structure}", {
         "formula": matrix.formula(family, structure), "family": family,
         "link": design.family.link,

@@ -275,3 +275,18 @@ def sample(log_post, n_chains=32, n_warmup=40000, n_draws=200000, thin=20, seed=
         if (it + 1) % thin == 0:
             out[:, it // thin] = theta
     return out, accepted / (n_chains * n_draws)
+
+
+def summary(values, names):
+    """{name: mean, sd, MCSE of both and bulk ESS} of reference draws ``values``
+    (chains, draws, params), as the reference files record them."""
+    import arviz as az
+
+    out = {}
+    for i, name in enumerate(names):
+        x = values[:, :, i]
+        out[name] = {"mean": float(x.mean()), "sd": float(x.std()),
+                     "mcse_mean": float(az.mcse(x, method="mean")),
+                     "mcse_sd": float(az.mcse(x, method="sd")),
+                     "ess_bulk": float(az.ess(x, method="bulk"))}
+    return out
