@@ -13,7 +13,7 @@ data generator (a structured prior on a term: also to ``structured_prior``); the
 regenerate the references for the new cells only.
 
 Structured cells (rw1, rw2, ar1, ar1_by, icar, bym2, icar_g): the structure is the
-prior of the term "1|t" ("1|s:t" for ar1_by), so geweke_priors / reference_priors take
+prior of the term "1|t" ("1|r:t" for ar1_by), so geweke_priors / reference_priors take
 the structure; their Geweke tests use geweke.StructuredGeweke, their references the
 structured log prior of reference_sampler.py (tests/structured_prior.py).
 """
@@ -56,11 +56,11 @@ STRUCTURES = {
     "slope_only": ("1 + x + (0 + x | g)", "g"),
     "group_predictor": ("1 + x + gx + (1 | g)", "g"),
     # structured group effects (fastgibbs.structured): the structure is the prior of the
-    # term "1|t" (or "1|s:t"), given by STRUCTURED below
+    # term "1|t" (or "1|r:t"), given by structured_prior below
     "rw1": ("1 + x + (1 | t)", "time"),
     "rw2": ("1 + x + (1 | t)", "time"),
     "ar1": ("1 + x + (1 | t)", "time"),
-    "ar1_by": ("1 + x + (1 | s:t)", "time_by"),
+    "ar1_by": ("1 + x + (1 | r:t)", "time_by"),
     "icar": ("1 + x + (1 | t)", "area"),
     "bym2": ("1 + x + (1 | t)", "area"),
     "icar_g": ("1 + x + (1 | t) + (1 | g)", "area_g"),
@@ -89,13 +89,13 @@ def structured_prior(structure, geweke=False):
     prior = {"rw1": fg.RandomWalk(order=1, unit=2.0),
              "rw2": fg.RandomWalk(order=2, unit=2.0),
              "ar1": fg.AR1(rho=rho, unit=2.0),
-             "ar1_by": fg.AR1(by="s", rho=rho, unit=2.0),
+             "ar1_by": fg.AR1(by="r", rho=rho, unit=2.0),
              "icar": fg.ICAR(list(EDGES), levels=list(AREAS)),
              "bym2": fg.BYM2(list(EDGES), levels=list(AREAS), phi=phi),
              "icar_g": fg.ICAR(list(EDGES), levels=list(AREAS))}.get(structure)
     if prior is None:
         return None
-    return ("1|s:t" if structure == "ar1_by" else "1|t"), prior
+    return ("1|r:t" if structure == "ar1_by" else "1|t"), prior
 
 
 def with_structure(priors, structure, geweke=False):
@@ -202,8 +202,8 @@ def layout(kind, n_per, rng):
         frame = {"g": g, "b": b}
     elif kind == "time":                    # t: numeric years (YEARS)
         frame = {"t": np.repeat(YEARS, n_per)}
-    elif kind == "time_by":                 # one series of BY_YEARS per s
-        frame = {"s": np.repeat(["P", "Q"], n_per * len(BY_YEARS)),
+    elif kind == "time_by":                 # one series of BY_YEARS per region r
+        frame = {"r": np.repeat(["P", "Q"], n_per * len(BY_YEARS)),
                  "t": np.tile(np.repeat(BY_YEARS, n_per), 2)}
     elif kind in ("area", "area_g"):        # t: the areas (AREAS); area_g: plus g
         frame = {"t": np.repeat(AREAS, n_per)}
@@ -320,7 +320,7 @@ def make_reference_dataset(family, structure, seed):
             eta = eta + key.map(effect).to_numpy()
     if is_structured(structure):             # smooth effects: a scaled random walk
         key = data["t"].astype(str) if structure != "ar1_by" \
-            else data["s"] + ":" + data["t"].astype(str)
+            else data["r"] + ":" + data["t"].astype(str)
         levels = list(dict.fromkeys(key))     # in data order (time order per series)
         path = np.cumsum(rng.normal(size=len(levels))) * TRUE["sd"] / 2
         effect = dict(zip(levels, path - path.mean()))
@@ -359,7 +359,7 @@ def dataset_path(family, structure):
 
 def load_reference_dataset(family, structure):
     """The committed dataset (level columns as strings)."""
-    columns = ("g", "a", "b", "c", "obs", "s") + (() if structure.startswith(("rw", "ar"))
+    columns = ("g", "a", "b", "c", "obs", "r") + (() if structure.startswith(("rw", "ar"))
                                                   else ("t",))
     data = pd.read_csv(dataset_path(family, structure), dtype={c: str for c in columns})
     return data
