@@ -2165,17 +2165,18 @@ cdef class Kernel:
                 Wi[1] = -w01 / det
                 Wi[2] = -w01 / det
                 Wi[3] = w00 / det
-            for c in range(kc):
-                e[c] = 0.0
-                for m in range(p):
-                    C[c * p + m] = 0.0
+            for c in range(kc):                 # e = con_w'b, C = con_w'G: one sum at a time
+                acc = 0.0                       # (in a register; same order as before)
                 for i in range(a0, a1):
-                    acc = cw[co + c * n + i]
-                    e[c] += acc * bb[i]
-                    j = group[i]
-                    if j >= 0:
-                        for m in range(p):
-                            C[c * p + m] += acc * (ztx[zx0 + j * p + m] * inv_s2)
+                    acc += cw[co + c * n + i] * bb[i]
+                e[c] = acc
+                for m in range(p):
+                    acc = 0.0
+                    for i in range(a0, a1):
+                        j = group[i]
+                        if j >= 0:
+                            acc += cw[co + c * n + i] * (ztx[zx0 + j * p + m] * inv_s2)
+                    C[c * p + m] = acc
             for m in range(p):                  # P += C'W^-1 C, h += C'W^-1 e
                 for c in range(kc):
                     acc = 0.0
