@@ -29,6 +29,31 @@ def data(T, seed=1):
     return pd.DataFrame({"t": t, "x": x, "y": 1 + 0.5 * x + path[t] + rng.normal(size=t.size)})
 
 
+def grid_data(T, seed=1):
+    """A side x side grid of areas 'r_c' (side = round(sqrt T)), rook neighbours."""
+    side = int(round(np.sqrt(T)))
+    name = lambda r, c: f"{r}_{c}"
+    edges = [(name(r, c), name(r, c + 1)) for r in range(side) for c in range(side - 1)]
+    edges += [(name(r, c), name(r + 1, c)) for r in range(side - 1) for c in range(side)]
+    areas = [name(r, c) for r in range(side) for c in range(side)]
+    rng = np.random.default_rng(seed)
+    area = np.repeat(areas, 2)
+    x = rng.normal(size=area.size)
+    frame = pd.DataFrame({"area": area, "x": x, "y": x + rng.normal(size=area.size)})
+    return frame, areas, edges
+
+
+def model_of(structure, T):
+    if structure == "icar":
+        frame, areas, edges = grid_data(T)
+        return fg.Model("y ~ 1 + x + (1 | area)", frame,
+                        priors={"1|area": fg.ICAR(edges, levels=areas)}), len(areas)
+    prior = {"rw1": fg.RandomWalk(order=1), "rw2": fg.RandomWalk(order=2), "ar1": fg.AR1(),
+             "iid": None}[structure]
+    return fg.Model("y ~ 1 + x + (1 | t)", data(T),
+                    priors={"1|t": prior} if prior is not None else None), T
+
+
 def timed(model, sweeps, seed):
     c0, w0 = time.process_time(), time.perf_counter()
     model.sample(chains=1, warmup=sweeps - 100, draws=100, seed=seed, progress=False)
@@ -39,19 +64,21 @@ def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--T", type=int, default=10_000)
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--structure", default="rw1", choices=["rw1", "rw2", "ar1", "icar", "iid"])
+    parser.add_argument("--short", type=int, default=200)
+    parser.add_argument("--long", type=int, default=1200)
     args = parser.parse_args()
-    frame = data(args.T)
-    model = fg.Model("y ~ 1 + x + (1 | t)", frame, priors={"1|t": fg.RandomWalk(order=1)})
-    timed(model, 200, 0)                                    # warm caches
+    model, levels = model_of(args.structure, args.T)
+    timed(model, args.short, 0)                             # warm caches
     load_before = os.getloadavg()
     cpu, wall = [], []
     for r in range(args.repeats):
-        c_short, w_short = timed(model, 200, r)
-        c_long, w_long = timed(model, 1200, r)
-        cpu.append((c_long - c_short) / 1000 * 1e3)
-        wall.append((w_long - w_short) / 1000 * 1e3)
+        c_short, w_short = timed(model, args.short, r)
+        c_long, w_long = timed(model, args.long, r)
+        cpu.append((c_long - c_short) / (args.long - args.short) * 1e3)
+        wall.append((w_long - w_short) / (args.long - args.short) * 1e3)
     load_after = os.getloadavg()
-    print(f"RW1, T = {args.T:,} times, {len(frame):,} rows, gaussian, 1 chain")
+    print(f"{args.structure.upper()}, {levels:,} levels, {2 * levels:,} rows, gaussian, 1 chain")
     print(f"ms per sweep, CPU:  median {np.median(cpu):.3f}  (runs: "
           + ", ".join(f"{v:.3f}" for v in cpu) + ")")
     print(f"ms per sweep, wall: median {np.median(wall):.3f}  (runs: "

@@ -2399,7 +2399,17 @@ cdef class Kernel:
     cdef double q0_quad(self, Py_ssize_t k) noexcept nogil:
         """x'Q0 x over block k's positions (RW, ICAR: u'Q u; BYM2: s'Q* s)."""
         cdef Py_ssize_t p0 = self.st_lat0[k], p1 = p0 + self.st_nlat[k], i, c, r
-        cdef double quad = 0.0, xi, acc
+        cdef double quad = 0.0, xi, acc, xprev = 0.0
+        if self.st_band[k] == 1:            # tridiagonal: the previous value in a register
+            for i in range(p0, p1):
+                xi = self.lat_value(k, i)
+                r = self.env_off[i] - self.env_first[i]
+                acc = 0.5 * self.env_q0[r + i] * xi
+                if self.env_first[i] < i:
+                    acc += self.env_q0[r + i - 1] * xprev
+                quad += 2.0 * xi * acc
+                xprev = xi
+            return quad
         for i in range(p0, p1):
             xi = self.lat_value(k, i)
             r = self.env_off[i] - self.env_first[i]
