@@ -7,7 +7,7 @@ Each round runs ``bench_rw1_sweep.py --repeats 1`` once per tree and structure, 
 fresh process with ``PYTHONPATH`` set to the tree's ``src`` (a built checkout), so a
 loaded machine's drift hits every tree alike. Prints the CPU ms per sweep of every run,
 the median per tree and structure, and the load average before and after. ICAR runs
-fewer sweeps (``--short 50 --long 150``): its sweep costs tens of ms.
+fewer sweeps (``--short 150 --long 250``): its sweep costs tens of ms.
 """
 import argparse
 import os
@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 BENCH = Path(__file__).with_name("bench_rw1_sweep.py")
-SWEEPS = {"icar": ["--short", "50", "--long", "150"]}
+SWEEPS = {"icar": ["--short", "150", "--long", "250"]}
 
 
 def one_run(src, structure, extra):

@@ -2424,18 +2424,22 @@ cdef class Kernel:
         sum over series of u_1^2 + sum_i (u_i - a_i u_{i-1})^2 / (1 - a_i^2), a_i = rho^gap_i."""
         cdef Py_ssize_t p0 = self.st_lat0[k], p1 = p0 + self.st_nlat[k], i
         cdef Py_ssize_t uk = self.u_off[k]
-        cdef double quad = 0.0, a, d, x, g
-        log_det[0] = 0.0
+        cdef double quad = 0.0, a = 0.0, d, x, g, g_last = -1.0, den = 1.0, ld = 0.0, ldi = 0.0
         for i in range(p0, p1):
             x = self.u[uk + self.lat_group[i]]
             g = self.lat_gap[i]
             if g < 0.0:
                 quad += x * x
             else:
-                a = rho if g == 1.0 else pow(rho, g)
+                if g != g_last:         # a, 1 - a^2 and log1p(-a^2) of the last gap seen
+                    a = rho if g == 1.0 else pow(rho, g)
+                    den = 1.0 - a * a
+                    ldi = log1p(-a * a)
+                    g_last = g
                 d = x - a * self.u[uk + self.lat_group[i - 1]]
-                quad += d * d / (1.0 - a * a)
-                log_det[0] -= log1p(-a * a)
+                quad += d * d / den
+                ld -= ldi
+        log_det[0] = ld
         return quad
 
     cdef double st_target(self, int which, Py_ssize_t k, double z) noexcept nogil:
