@@ -210,8 +210,31 @@ def test_fold_ranking_equals_ranking_the_folded_draws(name):
     y = diag._split(make(name)[None])                                  # (1, 2C, N // 2)
     ranking = diag._rank(y)
     folded = np.abs(y - diag._median(ranking[1])[:, None, None])
-    np.testing.assert_array_equal(diag._z_scale(y, diag._fold_ranking(ranking)),
+    np.testing.assert_array_equal(diag._z_scale(y, ranking, folded=True),
                                   diag._z_scale(folded))
+
+
+@pytest.mark.parametrize("name", list(DATASETS))
+def test_direct_ess_equals_fft_ess(name):
+    """The compiled lag-by-lag ESS (FFT only past _DIRECT_LAGS lags) and the FFT ESS
+    agree to rounding, for the mean, the bulk and indicator sequences."""
+    y = diag._split(make(name)[None])
+    z = diag._z_scale(y)
+    below = y <= np.median(y)
+    direct = diag._ess(y, z, below.astype(float))
+    np.testing.assert_allclose(direct, diag._ess_fft(y, z, below), rtol=1e-12)
+    np.testing.assert_array_equal(diag._ess(y, thresholds=[np.array([np.median(y)])]),
+                                  direct[2:])
+
+
+def test_direct_ess_short_chains_and_constant_rows():
+    rng = np.random.default_rng(21)
+    for n in (2, 3, 4, 5, 7, 8, 9):      # fewer draws than the four lags of one pass
+        y = rng.standard_normal((3, 2, n))
+        np.testing.assert_allclose(diag._ess(y), diag._ess_fft(y), rtol=1e-12)
+    constant = np.full((2, 4, 500), 1e6)
+    constant[1] = 3.7
+    np.testing.assert_array_equal(diag._ess(constant), [2000, 2000])
 
 
 def test_ess_of_stacked_arrays_is_the_ess_of_each():

@@ -439,7 +439,7 @@ def test_models_that_cannot_stream(tmp_path, rng):
         fg.Model("y ~ x + (1 | g)", data, weights=np.ones(600))
     with pytest.raises(ValueError, match="'nope' is not in data"):
         fg.Model("y ~ x + (1 | nope)", data)
-    with pytest.raises(ValueError, match="structured prior on '1\|g'.*streamed"):
+    with pytest.raises(ValueError, match=r"structured prior on '1\|g'.*streamed"):
         fg.Model("y ~ x + (1 | g)", data, priors={"1|g": fg.RandomWalk(order=1)})
     (tmp_path / "huge").mkdir()
     _write(frame.assign(x=frame.x * 1e150), tmp_path / "huge", n_files=1)

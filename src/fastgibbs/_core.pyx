@@ -141,6 +141,7 @@ cdef class Kernel:
     cdef Py_ssize_t[::1] z_off, c_group, c_pair
     # Poisson: -log of the arrival times, their mixtures, log Gamma(y)
     cdef double[::1] c_lt1, c_lt2, c_lgam, mix_w, mix_m, mix_s, mix_logw
+    cdef double[::1] mix_lc, mix_is, mix_lp   # log(w / s), 1 / s; scratch per component
     cdef Py_ssize_t[::1] c_mix, mix_off
     cdef Py_ssize_t mix_unit
     # cumulative: thresholds gamma'_1..K-1 in disp (at the centred predictors); the user's
@@ -273,12 +274,16 @@ cdef class Kernel:
             self.mix_m = _f64(mix["m"], 1)
             self.mix_s = _f64(mix["s"], 1)
             self.mix_logw = np.log(np.asarray(mix["w"], dtype=float))
+            self.mix_lc = np.asarray(self.mix_logw) - np.log(np.asarray(self.mix_s))
+            self.mix_is = 1.0 / np.asarray(self.mix_s)
             self.mix_off = _intp(mix["off"])
+            self.mix_lp = np.zeros(max(int(np.diff(np.asarray(self.mix_off)).max()), 1))
             self.mix_unit = int(mix["unit"])
             self.c_mix = _intp(cells["mixture"])
             self.c_lgam = np.array([log_gamma(v) if v > 0 else 0.0 for v in cells["y"]])
         else:
             self.mix_w = self.mix_m = self.mix_s = self.mix_logw = self.c_lgam = np.zeros(1)
+            self.mix_lc = self.mix_is = self.mix_lp = np.zeros(1)
             self.mix_off = self.c_mix = np.zeros(2, dtype=np.intp)
             self.mix_unit = 0
 
@@ -1873,37 +1878,39 @@ cdef class Kernel:
                 self.c_b[i] += (lt1 - m1 - self.c_off[i]) / (s1 * s1)
 
     cdef Py_ssize_t draw_component(self, Py_ssize_t mixture, double eps, bitgen_t *bg) noexcept nogil:
-        """Index of the component of ``mixture`` drawn from its conditional given eps."""
+        """Index of the component of ``mixture`` drawn from its conditional given eps:
+        P(r) proportional to w_r / s_r exp(-(eps - m_r)^2 / (2 s_r^2)), one exp each."""
         cdef Py_ssize_t r, start = self.mix_off[mixture], end = self.mix_off[mixture + 1]
-        cdef double total = 0.0, top = -INFINITY, z, lp, u
+        cdef double total = 0.0, top = self.mixture_log_terms(mixture, eps), u
+        for r in range(end - start):
+            self.mix_lp[r] = exp(self.mix_lp[r] - top)
+            total += self.mix_lp[r]
+        u = draw_uniform(bg) * total
+        for r in range(end - start):
+            u -= self.mix_lp[r]
+            if u <= 0.0:
+                return start + r
+        return end - 1
+
+    cdef double mixture_log_terms(self, Py_ssize_t mixture, double eps) noexcept nogil:
+        """mix_lp[r] <- log(w_r / s_r) - (eps - m_r)^2 / (2 s_r^2) for the components of
+        ``mixture`` (from 0); returns their maximum."""
+        cdef Py_ssize_t r, start = self.mix_off[mixture], end = self.mix_off[mixture + 1]
+        cdef double top = -INFINITY, z, lp
         for r in range(start, end):
-            z = (eps - self.mix_m[r]) / self.mix_s[r]
-            lp = self.mix_logw[r] - log(self.mix_s[r]) - 0.5 * z * z
+            z = (eps - self.mix_m[r]) * self.mix_is[r]
+            lp = self.mix_lc[r] - 0.5 * z * z
+            self.mix_lp[r - start] = lp
             if lp > top:
                 top = lp
-        for r in range(start, end):
-            z = (eps - self.mix_m[r]) / self.mix_s[r]
-            total += exp(self.mix_logw[r] - log(self.mix_s[r]) - 0.5 * z * z - top)
-        u = draw_uniform(bg) * total
-        for r in range(start, end):
-            z = (eps - self.mix_m[r]) / self.mix_s[r]
-            u -= exp(self.mix_logw[r] - log(self.mix_s[r]) - 0.5 * z * z - top)
-            if u <= 0.0:
-                return r
-        return end - 1
+        return top
 
     cdef double log_mixture(self, Py_ssize_t mixture, double eps) noexcept nogil:
         """log of the normal-mixture density of ``mixture`` at eps."""
-        cdef Py_ssize_t r, start = self.mix_off[mixture], end = self.mix_off[mixture + 1]
-        cdef double top = -INFINITY, total = 0.0, z, lp
-        for r in range(start, end):
-            z = (eps - self.mix_m[r]) / self.mix_s[r]
-            lp = self.mix_logw[r] - log(self.mix_s[r]) - 0.5 * z * z
-            if lp > top:
-                top = lp
-        for r in range(start, end):
-            z = (eps - self.mix_m[r]) / self.mix_s[r]
-            total += exp(self.mix_logw[r] - log(self.mix_s[r]) - 0.5 * z * z - top)
+        cdef Py_ssize_t r, n = self.mix_off[mixture + 1] - self.mix_off[mixture]
+        cdef double top = self.mixture_log_terms(mixture, eps), total = 0.0
+        for r in range(n):
+            total += exp(self.mix_lp[r] - top)
         return top + log(total) - LOG_SQRT_2PI
 
     cdef double poisson_log_correction(self, double[::1] eta) noexcept nogil:

@@ -45,14 +45,15 @@ quantiles are of type 7 (numpy's default ``"linear"``, R's default).
 Speed
 -----
 Per parameter the work is one sort of its ``chains * draws`` draws (a SIMD sort of
-packed value/index keys, `_packed_argsort`), a linear-time merge for the ranks of the
-folded draws (`_fold_ranking`), and four FFT-based ESS computations (bulk, two tail
-quantiles, mean) in one zero-padded FFT call; the rest are memory-bound array passes.
-Inputs of 2^18 draws or more run their parameter blocks on all cores, since numpy's
-sorts and FFTs release the GIL. ``summarize`` of the NES example (48 parameters x
-16,000 draws) costs about 95 ms of CPU time on the project's 2-core machine, and
-``(4, 1000, 10000)`` AR(1) draws took 1.84-1.93 s idle before these changes
-(``benchmarks/bench_diagnostics.py`` and ``bench_overhead.py``; benchmarks/RESULTS.md).
+packed value/index keys, `_packed_sort`) and linear passes in the compiled kernel
+``fastgibbs._diagnostics``: the gather of the sorted draws, the normal scores, the
+merge that ranks the folded draws, and four ESS (mean, bulk, two tail quantiles) whose
+autocovariances are computed lag by lag only as far as Geyer's sequence runs (an FFT
+for the rare sequences longer than ``_DIRECT_LAGS`` lags).  Inputs of 2^18 draws or
+more run their parameter blocks on all cores (the kernel and numpy's sort release the
+GIL).  ``summarize`` of 48 parameters x 16,000 draws: ~50-60 ms of CPU time on a
+loaded 2-core machine, against 110-140 ms with FFT-based ESS and numpy rank passes
+(``benchmarks/bench_diagnostics.py``; benchmarks/RESULTS.md).
 """
 from __future__ import annotations
 
@@ -63,6 +64,8 @@ import os
 import warnings
 
 import numpy as np
+
+from fastgibbs import _diagnostics as _rows
 
 __all__ = [
     "split_chains",
@@ -91,7 +94,9 @@ _BLOCK_VALUES = 1 << 20  # draws per block of parameters (8 MB of float64; large
 _PARALLEL_VALUES = 1 << 18  # inputs this large (a few ms of work) run their blocks on all
 #                            cores; smaller ones do not repay the thread start-up
 _TILE = 128  # rows per tile of the blocked transpose
-_MAX_INDEX_BITS = 24  # `_packed_argsort` packs indices below 2^24 into the mantissa
+_MAX_INDEX_BITS = 24  # `_packed_sort` packs indices below 2^24 into the mantissa
+_DIRECT_LAGS = 48  # autocovariances computed directly up to this lag; longer sequences by
+#                    FFT (one FFT of a chain costs about as much as ~40 direct lags)
 
 
 # ----------------------------------------------------------------------------------
@@ -190,74 +195,44 @@ def _pooled(y: np.ndarray) -> np.ndarray:
 def _rank(y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Sort the pooled draws of each parameter: ``(order, sorted_rows)``, both ``(P, S)``.
 
-    ``order`` indexes the flattened ``(P, S)`` array (flat indexing is the fastest);
-    tied draws may come in any order.  The rows must be finite.
+    ``order`` (intp) indexes the flattened ``(P, S)`` array (flat indexing is the
+    fastest); tied draws may come in any order.  The rows must be finite.
     """
-    values = np.ascontiguousarray(_pooled(y))
+    values = np.ascontiguousarray(_pooled(y), dtype=float)
     n_rows, size = values.shape
-    order = _packed_argsort(values)
-    order += np.arange(0, n_rows * size, size)[:, None]
-    sorted_rows = np.take(values, order)
-    unsorted = np.flatnonzero((sorted_rows[:, 1:] < sorted_rows[:, :-1]).any(axis=1))
+    offsets = np.arange(0, n_rows * size, size, dtype=np.intp)[:, None]
+    bits = max(1, (size - 1).bit_length())
+    if bits > _MAX_INDEX_BITS:
+        order = np.argsort(values, axis=1).astype(np.intp, copy=False) + offsets
+        return order, np.take(values, order)
+    order = _packed_sort(values, bits)
+    sorted_rows = np.empty_like(values)
+    unsorted = np.array(_rows.sorted_from_keys(values, order, bits, sorted_rows), dtype=np.intp)
     if unsorted.size:  # rows where two different draws agreed in all but the index bits
-        fixed = np.argsort(values[unsorted], axis=1)
-        order[unsorted] = fixed + (unsorted * size)[:, None]
+        fixed = np.argsort(values[unsorted], axis=1).astype(np.intp, copy=False)
+        order[unsorted] = fixed + offsets[unsorted]
         sorted_rows[unsorted] = np.take_along_axis(values[unsorted], fixed, axis=1)
     return order, sorted_rows
 
 
-def _packed_argsort(values: np.ndarray) -> np.ndarray:
-    """Nearly ``np.argsort(values, axis=1)`` of finite rows ``(P, S)``, three times faster.
+def _packed_sort(values: np.ndarray, bits: int) -> np.ndarray:
+    """Sorted packed keys of finite rows ``(P, S)``: nearly an argsort, three times faster.
 
-    numpy sorts float64 with SIMD but argsorts without: here the lowest
-    ``b = bit_length(S - 1)`` mantissa bits of each draw are replaced by its column
+    numpy sorts float64 with SIMD but argsorts without: here the lowest ``bits``
+    (``bit_length(S - 1)``) mantissa bits of each draw are replaced by its column
     index and the packed floats are sorted.  Finite values keep their exponent, so the
     keys stay finite and ordered as the draws, except for draws that agree in all but
-    the lowest ``b`` bits (relative difference below ``2^(b - 52)``), which come in
-    index order: `_rank` checks that the sorted draws ascend and argsorts the rare
-    rows where they do not.
+    the lowest bits (relative difference below ``2^(bits - 52)``), which come in index
+    order.  Returns the sorted keys' bit patterns (intp); the compiled
+    ``sorted_from_keys`` turns them into flat indices, gathers the sorted draws and
+    reports rows that do not ascend, which `_rank` argsorts.
     """
-    size = values.shape[1]
-    bits = max(1, (size - 1).bit_length())
-    if bits > _MAX_INDEX_BITS:
-        return np.argsort(values, axis=1)
     mask = (1 << bits) - 1
-    keys = (values + 0.0).view(np.int64)  # + 0.0 turns -0.0 into 0.0, which it equals
+    keys = (values + 0.0).view(np.intp)  # + 0.0 turns -0.0 into 0.0, which it equals
     keys &= ~mask
-    keys |= np.arange(size)
+    keys |= np.arange(values.shape[1])
     keys.view(np.float64).sort(axis=1)
-    keys &= mask
     return keys
-
-
-def _ties(sorted_rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Entries of ascending rows ``(P, S)`` that tie with a neighbour.
-
-    Returns their flat indices and twice their 1-based average rank (an integer).
-    """
-    size = sorted_rows.shape[1]
-    tied = np.flatnonzero(sorted_rows[:, 1:] == sorted_rows[:, :-1])
-    if tied.size == 0:
-        return tied, tied
-    left = tied + tied // (size - 1)  # flat index of the first entry of each equal pair
-    starts = np.diff(left, prepend=-2) != 1
-    first = left[starts]
-    last = left[np.append(starts[1:], True)] + 1  # each run of equal values: first..last
-    length = last - first + 1
-    index = np.repeat(first - np.cumsum(length) + length, length) + np.arange(length.sum())
-    return index, np.repeat(first % size + last % size + 2, length)
-
-
-def _normal_scores(sorted_rows: np.ndarray) -> np.ndarray:
-    """``Phi^-1((r - 3/8) / (S + 1/4))`` for the average ranks ``r`` of ascending rows."""
-    size = sorted_rows.shape[1]
-    table = _score_table(size)
-    scores = np.broadcast_to(table[2::2], sorted_rows.shape)  # ranks 1..S, no ties
-    index, twice_rank = _ties(sorted_rows)
-    if index.size:
-        scores = scores.copy()
-        scores.flat[index] = table[twice_rank]
-    return scores
 
 
 @lru_cache(maxsize=8)
@@ -271,14 +246,17 @@ def _score_table(size: int) -> np.ndarray:
     return table
 
 
-def _z_scale(y: np.ndarray, ranking=None) -> np.ndarray:
+def _z_scale(y: np.ndarray, ranking=None, folded: bool = False) -> np.ndarray:
     """Pooled rank normalization of each parameter, ``(P, C, N)`` -> ``(P, C, N)``.
 
-    ``ranking`` is ``_rank(y)`` if already computed.
+    ``ranking`` is ``_rank(y)`` if already computed.  With ``folded``, the rank
+    normalization of the folded draws ``|y - median|`` (`_fold`), whose order the
+    compiled kernel merges from the sort of ``y`` in linear time.
     """
     order, sorted_rows = _rank(y) if ranking is None else ranking
     z = np.empty(y.shape)
-    z.reshape(-1)[order] = _normal_scores(sorted_rows)
+    _rows.normal_scores(order, sorted_rows, _score_table(sorted_rows.shape[1]),
+                        z.reshape(-1), folded)
     return z
 
 
@@ -291,21 +269,6 @@ def _fold(y: np.ndarray, sorted_rows=None) -> np.ndarray:
     """Absolute deviation from each parameter's pooled median, ``(P, C, N)``."""
     median = np.median(_pooled(y), axis=1) if sorted_rows is None else _median(sorted_rows)
     return np.abs(y - median[:, None, None])
-
-
-def _fold_ranking(ranking: tuple[np.ndarray, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
-    """`_rank` of the folded draws ``|y - median|`` from the `_rank` of the draws ``y``.
-
-    In ascending order of ``y`` the folded draws descend to the median and then ascend
-    (float subtraction and ``abs`` are monotone), so a stable sort (timsort) merges
-    these two runs in linear time instead of sorting again.
-    """
-    order, sorted_rows = ranking
-    n_rows, size = sorted_rows.shape
-    folded = np.abs(sorted_rows - _median(sorted_rows)[:, None])
-    merge = np.argsort(folded, axis=1, kind="stable")
-    merge += np.arange(0, n_rows * size, size)[:, None]
-    return np.take(order, merge), np.take(folded, merge)
 
 
 def _fft_len(n: int) -> int:
@@ -384,8 +347,32 @@ def _geyer_tau(rho: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
     return tau, complete
 
 
-def _ess(*ys: np.ndarray) -> np.ndarray:
+def _ess(*ys: np.ndarray, thresholds=None) -> np.ndarray:
     """Effective sample size of chains ``(P, M, n)`` -> ``(P,)``.
+
+    The compiled kernel computes the autocovariances lag by lag as far as Geyer's
+    sequence runs; rows that need more than ``_DIRECT_LAGS`` lags go to `_ess_fft`.
+    Several arrays of the same chains and draws give their ESS concatenated.  With
+    ``thresholds`` (one ``(P,)`` array per array of ``ys``), the ESS of the indicators
+    ``I(y <= threshold)``, without forming them.
+    """
+    out = []
+    for i, y in enumerate(ys):
+        y = np.ascontiguousarray(y, dtype=float)
+        ess = np.empty(len(y))
+        complete = np.empty(len(y), dtype=np.uint8)
+        threshold = None if thresholds is None else np.ascontiguousarray(thresholds[i], float)
+        _rows.ess_rows(y, ess, complete, _DIRECT_LAGS, threshold)
+        redo = np.flatnonzero(complete == 0)
+        if redo.size:
+            y = y[redo] if threshold is None else (y[redo] <= threshold[redo, None, None])
+            ess[redo] = _ess_fft(y)
+        out.append(ess)
+    return np.concatenate(out)
+
+
+def _ess_fft(*ys: np.ndarray) -> np.ndarray:
+    """Effective sample size of chains ``(P, M, n)`` -> ``(P,)``, by FFT.
 
     ``ESS = M n / max(tau, 1 / log10(M n))``, and ``M n`` for constant parameters.  The
     autocorrelations are first computed for lags up to about ``n / 4`` (a shorter
@@ -422,11 +409,9 @@ def _stacked_rows(ys: Sequence[np.ndarray], rows: np.ndarray) -> np.ndarray:
 
 def _rhat_basic(y: np.ndarray) -> np.ndarray:
     """Potential scale reduction ``sqrt((B/W + n - 1) / n)`` of chains ``(P, M, n)``."""
-    n = y.shape[2]
-    between = n * y.mean(axis=2).var(axis=1, ddof=1)
-    within = y.var(axis=2, ddof=1).mean(axis=1)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.sqrt((between / within + n - 1) / n)
+    out = np.empty(len(y))
+    _rows.rhat_rows(np.ascontiguousarray(y, dtype=float), out)
+    return out
 
 
 def _rhat(y: np.ndarray) -> np.ndarray:
@@ -439,7 +424,9 @@ def _rhat(y: np.ndarray) -> np.ndarray:
 def _rhat_ranked(split: np.ndarray, z_split: np.ndarray, ranking):
     """`_rhat` from split chains, their normal scores and their `_rank`."""
     bulk = _rhat_basic(z_split)
-    tail = _rhat_basic(_z_scale(split, _fold_ranking(ranking)))
+    order, sorted_rows = ranking
+    tail = np.empty(len(split))
+    _rows.folded_rhat(order, sorted_rows, _score_table(sorted_rows.shape[1]), split.shape[1], tail)
     return np.maximum(bulk, tail)
 
 
@@ -466,12 +453,15 @@ def _ess_quantile(y: np.ndarray, prob: float, sorted_rows=None) -> np.ndarray:
 
     ``sorted_rows`` is ``np.sort(_pooled(y), axis=1)`` if already computed.
     """
-    return _ess(_below(y, prob, sorted_rows))
+    sorted_rows = np.sort(_pooled(y), axis=1) if sorted_rows is None else sorted_rows
+    return _ess(_split(y), thresholds=[_quantile(sorted_rows, prob)])
 
 
 def _ess_tail(y: np.ndarray, sorted_rows=None) -> np.ndarray:
     sorted_rows = np.sort(_pooled(y), axis=1) if sorted_rows is None else sorted_rows
-    low, high = _ess(*(_below(y, p, sorted_rows) for p in _TAIL_PROBS)).reshape(2, -1)
+    split = _split(y)
+    low, high = _ess(split, split, thresholds=[_quantile(sorted_rows, p) for p in _TAIL_PROBS]
+                     ).reshape(2, -1)
     return np.minimum(low, high)
 
 
@@ -728,8 +718,9 @@ def _summary_columns(y: np.ndarray, probs: Sequence[float]) -> np.ndarray:
     z_split = _z_scale(split, ranking)
     sd = _pooled(y).std(axis=1, ddof=1)
     identical = sorted_rows[:, 0] == sorted_rows[:, -1]
-    ess_mean, ess_bulk, ess_low, ess_high = _ess(
-        split, z_split, *(_below(y, p, sorted_rows) for p in _TAIL_PROBS)).reshape(4, -1)
+    ess_mean, ess_bulk = _ess(split, z_split).reshape(2, -1)
+    tails = [_quantile(sorted_rows, p) for p in _TAIL_PROBS]
+    ess_low, ess_high = _ess(split, split, thresholds=tails).reshape(2, -1)
     return np.column_stack([
         _pooled(y).mean(axis=1),
         np.where(identical, 0.0, sd / np.sqrt(ess_mean)),

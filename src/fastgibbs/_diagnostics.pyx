@@ -1,0 +1,337 @@
+# cython: language_level=3
+"""Compiled row kernels of fastgibbs.diagnostics (Vehtari et al. 2021 diagnostics).
+
+Rows are parameters: draws ``(P, M, n)`` (M chains of n draws) or pooled ``(P, S)``.
+Every function validates nothing: fastgibbs.diagnostics passes finite, C-contiguous
+float64 rows of matching shapes, and releases the GIL around the loops, so that its
+parameter blocks may run in parallel threads.
+
+* `ess_rows`: effective sample size by Stan's rule (Geyer's initial monotone sequence),
+  with the autocovariances computed lag by lag directly, four lags per pass, only as far
+  as the sequence runs.  For well-mixing chains that is a handful of lags, far cheaper
+  than a zero-padded FFT of every chain; rows whose sequence has not stopped within
+  ``max_lags`` lags are flagged, and the caller computes them by FFT.
+* `normal_scores`: rank normalization from a sort (average ranks for ties), of the draws
+  or of their folded values ``|y - median|`` (whose order is a linear-time merge of the
+  two monotone runs either side of the median).
+* `rhat_rows`: the basic potential scale reduction of each row.
+"""
+from libc.math cimport INFINITY, NAN, isnan, log10, sqrt
+
+import numpy as np
+
+cdef double CONSTANT_RANGE = 1e-15    # ArviZ's test for constant draws (np.finfo.resolution)
+
+
+cdef void lags_four(const double[:, ::1] c, Py_ssize_t t, double[::1] gamma) noexcept nogil:
+    """gamma[t + l] = sum over chains m of sum_i c[m, i] c[m, i + t + l], l = 0..3.
+
+    Needs t + 3 <= n - 1.  One pass over the chains for four lags; the common loop is
+    written plainly so that the compiler vectorizes its four sums (setup.py lets it
+    reassociate them)."""
+    cdef Py_ssize_t M = c.shape[0], n = c.shape[1], m, i, j, common = n - t - 3
+    cdef double a, s0 = 0, s1 = 0, s2 = 0, s3 = 0
+    for m in range(M):
+        for i in range(common):
+            a = c[m, i]
+            s0 += a * c[m, i + t]
+            s1 += a * c[m, i + t + 1]
+            s2 += a * c[m, i + t + 2]
+            s3 += a * c[m, i + t + 3]
+        # the last three draws pair with fewer lags: lag t + l runs to i = n - 1 - t - l
+        for j in range(3):
+            i = common + j
+            a = c[m, i]
+            s0 += a * c[m, i + t]
+            if j < 2:
+                s1 += a * c[m, i + t + 1]
+            if j < 1:
+                s2 += a * c[m, i + t + 2]
+    gamma[t] = s0
+    gamma[t + 1] = s1
+    gamma[t + 2] = s2
+    gamma[t + 3] = s3
+
+
+cdef double lag_one(const double[:, ::1] c, Py_ssize_t t) noexcept nogil:
+    """sum over chains of sum_i c[m, i] c[m, i + t]."""
+    cdef Py_ssize_t M = c.shape[0], n = c.shape[1], m, i
+    cdef double s = 0
+    for m in range(M):
+        for i in range(n - t):
+            s += c[m, i] * c[m, i + t]
+    return s
+
+
+cdef double row_ess(const double[:, ::1] y, bint indicator, double threshold,
+                    double[:, ::1] c, double[::1] gamma, double[::1] chain_mean,
+                    Py_ssize_t max_lags, bint* complete) noexcept nogil:
+    """ESS of the chains ``y`` (M, n), or of ``I(y <= threshold)`` if ``indicator``.
+
+    ``ESS = M n / max(tau, 1 / log10(M n))`` with Stan's tau (see
+    fastgibbs.diagnostics._geyer_tau, of which this is the sequential form):
+    rho_t = 1 - (W - mean_m gamma_mt) / var_plus, pair sums P_k = rho_2k + rho_2k+1 kept
+    while positive (at most up to pair (n - 3) // 2), made monotone, plus the stopping
+    pair's first lag if positive.  ``complete`` is set False, and NaN returned, when the
+    sequence needs more than ``max_lags`` lags."""
+    cdef Py_ssize_t M = y.shape[0], n = y.shape[1], m, i, k, t, n_pairs, computed = 0
+    cdef double v, s, lo = INFINITY, hi = -INFINITY, grand = 0, between = 0
+    cdef double within, var_plus, pair = 0, run_min = INFINITY, acc = 0, even, tau
+    cdef double size = <double>(M * n), scale = 1.0 / (<double>n * M)
+    for m in range(M):
+        s = 0
+        for i in range(n):
+            v = y[m, i]
+            if indicator:
+                v = 1.0 if v <= threshold else 0.0
+            c[m, i] = v
+            s += v
+            if v < lo:
+                lo = v
+            if v > hi:
+                hi = v
+        chain_mean[m] = s / n
+        grand += chain_mean[m]
+    grand /= M
+    for m in range(M):
+        between += (chain_mean[m] - grand) * (chain_mean[m] - grand)
+        for i in range(n):
+            c[m, i] -= chain_mean[m]
+    between /= (M - 1)
+    complete[0] = True
+    if hi - lo < CONSTANT_RANGE:          # constant draws (ArviZ's rule): ESS = M n
+        return size
+    n_pairs = (n - 3) // 2 if n >= 3 else 0
+    k = 0
+    while True:
+        t = 2 * k + 1                     # the pair needs lags up to t
+        if t >= max_lags:
+            complete[0] = False
+            return NAN
+        while computed <= t:              # autocovariances of the next lags
+            if computed + 3 <= n - 1:
+                lags_four(c, computed, gamma)
+                computed += 4
+            else:
+                gamma[computed] = lag_one(c, computed)
+                computed += 1
+        if k == 0:
+            within = gamma[0] * scale * n / (n - 1.0)
+            var_plus = within * (n - 1.0) / n + between
+        pair = (2.0 - (2.0 * within - (gamma[t - 1] + gamma[t]) * scale) / var_plus
+                if k > 0 else
+                2.0 - (within - gamma[1] * scale) / var_plus)
+        if not (pair > 0) or k == n_pairs:
+            break
+        if pair < run_min:
+            run_min = pair
+        acc += run_min
+        k += 1
+    even = 1.0 if k == 0 else 1.0 - (within - gamma[2 * k] * scale) / var_plus
+    tau = -1.0 + 2.0 * acc
+    if even > 0 or (k > 0 and pair >= 0):
+        tau += even
+    v = 1.0 / log10(size)
+    return size / (tau if tau > v else v)
+
+
+def ess_rows(const double[:, :, ::1] y, double[::1] out, unsigned char[::1] complete,
+             Py_ssize_t max_lags, const double[::1] threshold=None):
+    """ESS of each row of ``y`` (P, M, n) into ``out`` (P,); ``complete[p]`` is 0 where
+    row p needs more than ``max_lags`` lags (``out[p]`` is then NaN).  With
+    ``threshold`` (P,), the ESS of the indicators ``I(y[p] <= threshold[p])``."""
+    cdef Py_ssize_t P = y.shape[0], M = y.shape[1], n = y.shape[2], p
+    cdef bint indicator = threshold is not None
+    cdef bint done
+    cdef double thr = 0
+    cdef double[:, ::1] c = np.empty((M, n))
+    cdef double[::1] gamma = np.empty(max_lags + 4)
+    cdef double[::1] chain_mean = np.empty(M)
+    with nogil:
+        for p in range(P):
+            if indicator:
+                thr = threshold[p]
+            out[p] = row_ess(y[p], indicator, thr, c, gamma, chain_mean, max_lags, &done)
+            complete[p] = done
+
+
+cdef void scatter_scores(const double[::1] values, const Py_ssize_t[::1] position,
+                         const double[::1] table, double[::1] z) noexcept nogil:
+    """z[position[i]] = normal score of the average rank of ascending ``values[i]``:
+    table[2 r] holds the score of rank r (halves for ties), so the i-th of a run of
+    equal values a..b (0-based) gets table[a + b + 2]."""
+    cdef Py_ssize_t S = values.shape[0], a = 0, b, i
+    cdef double score
+    while a < S:
+        b = a
+        while b + 1 < S and values[b + 1] == values[a]:
+            b += 1
+        score = table[a + b + 2]
+        for i in range(a, b + 1):
+            z[position[i]] = score
+        a = b + 1
+
+
+def sorted_from_keys(const double[:, ::1] values, Py_ssize_t[:, ::1] keys, Py_ssize_t bits,
+                     double[:, ::1] sorted_rows):
+    """Finish the packed-key argsort of fastgibbs.diagnostics._packed_sort: ``keys``
+    (P, S) holds the sorted packed keys (as int64 bit patterns); keep their low ``bits``
+    (the column index) plus the row offset p S, so that ``keys`` becomes the flat
+    indices of the draws in ascending order, and gather the draws into
+    ``sorted_rows``.  Returns the rows whose gathered draws do not ascend (draws that
+    agreed in all but the index bits), as a list, for the caller to argsort."""
+    cdef Py_ssize_t P = values.shape[0], S = values.shape[1], p, i, column
+    cdef Py_ssize_t mask = (<Py_ssize_t>1 << bits) - 1
+    cdef bint ascends
+    cdef list unsorted = []
+    for p in range(P):
+        with nogil:
+            ascends = True
+            for i in range(S):
+                column = keys[p, i] & mask
+                keys[p, i] = column + p * S
+                sorted_rows[p, i] = values[p, column]
+                if i > 0 and sorted_rows[p, i] < sorted_rows[p, i - 1]:
+                    ascends = False
+        if not ascends:
+            unsorted.append(p)
+    return unsorted
+
+
+cdef void merge_folded(const Py_ssize_t[::1] order, const double[::1] sorted_row,
+                       double[::1] values, Py_ssize_t[::1] position) noexcept nogil:
+    """The folded draws ``|draw - median|`` in ascending order (``values``) with the
+    flat indices of their draws (``position``), from the sort of the draws.
+
+    Ascending draws fold to a descending run (below the median) and an ascending run.
+    Two merges run together, one outwards from the median filling the first half of
+    the result and one inwards from the extremes filling the second half (a merge is
+    a chain of dependent loads; two chains run in parallel).  Among equal folded values
+    the left run comes first in both, so the halves meet exactly."""
+    cdef Py_ssize_t S = sorted_row.shape[0], lo, hi, k, take, first, last, half = S // 2
+    cdef double median = (sorted_row[(S - 1) // 2] + sorted_row[S // 2]) / 2, left, right
+    hi = S // 2
+    while hi > 0 and sorted_row[hi - 1] >= median:
+        hi -= 1
+    lo = hi - 1
+    first = 0                             # the inward merge's next draws
+    last = S - 1
+    for k in range(half):
+        # outwards: the smaller folded value, the left run on ties
+        left = median - sorted_row[lo] if lo >= 0 else INFINITY
+        right = sorted_row[hi] - median if hi < S else INFINITY
+        take = left <= right
+        values[k] = left if take else right
+        position[k] = order[lo] if take else order[hi]
+        lo -= take
+        hi += 1 - take
+        # inwards: the larger folded value, the right run on ties
+        left = median - sorted_row[first]
+        right = sorted_row[last] - median
+        take = left > right
+        values[S - 1 - k] = left if take else right
+        position[S - 1 - k] = order[first] if take else order[last]
+        first += take
+        last -= 1 - take
+    if S % 2:                             # the one draw left in the middle
+        left = median - sorted_row[lo] if lo >= 0 else INFINITY
+        right = sorted_row[hi] - median if hi < S else INFINITY
+        take = left <= right
+        values[half] = left if take else right
+        position[half] = order[lo] if take else order[hi]
+
+
+def normal_scores(const Py_ssize_t[:, ::1] order, const double[:, ::1] sorted_rows,
+                  const double[::1] table, double[::1] z, bint folded):
+    """Rank-normalized draws from a sort: ``order`` (P, S) flat indices of the draws in
+    ascending order per row, ``sorted_rows`` (P, S) the draws so ordered, ``table`` the
+    scores by twice the rank (fastgibbs.diagnostics._score_table); writes ``z`` (P * S,
+    laid out as the draws).  With ``folded``, the scores of ``|draw - median|``."""
+    cdef Py_ssize_t P = order.shape[0], S = order.shape[1], p
+    cdef double[::1] values = np.empty(S)
+    cdef Py_ssize_t[::1] position = np.empty(S, dtype=np.intp)
+    with nogil:
+        for p in range(P):
+            if folded:
+                merge_folded(order[p], sorted_rows[p], values, position)
+                scatter_scores(values, position, table, z)
+            else:
+                scatter_scores(sorted_rows[p], order[p], table, z)
+
+
+def folded_rhat(const Py_ssize_t[:, ::1] order, const double[:, ::1] sorted_rows,
+                const double[::1] table, Py_ssize_t n_chains, double[::1] out):
+    """`rhat_rows` of the rank-normalized folded draws, without forming them: the
+    scores are summed per chain in sorted order.  ``order`` holds flat indices into
+    draws (P, n_chains, n), as from fastgibbs.diagnostics._rank."""
+    cdef Py_ssize_t P = order.shape[0], S = order.shape[1], p, a, b, i, m
+    cdef Py_ssize_t n = S // n_chains
+    cdef double score, inv_n = 1.0 / n, mean, grand, between, within
+    cdef double[::1] values = np.empty(S)
+    cdef Py_ssize_t[::1] position = np.empty(S, dtype=np.intp)
+    cdef double[::1] total = np.empty(n_chains)
+    cdef double[::1] square = np.empty(n_chains)
+    with nogil:
+        for p in range(P):
+            merge_folded(order[p], sorted_rows[p], values, position)
+            total[:] = 0
+            square[:] = 0
+            a = 0
+            while a < S:                  # runs of tied values share their average rank
+                b = a
+                while b + 1 < S and values[b + 1] == values[a]:
+                    b += 1
+                score = table[a + b + 2]
+                for i in range(a, b + 1):
+                    # the chain of flat index position[i] - p S; (k + 1/2) / n is never
+                    # within rounding of an integer for k < 2^40
+                    m = <Py_ssize_t>((position[i] - p * S + 0.5) * inv_n)
+                    total[m] += score
+                    square[m] += score * score
+                a = b + 1
+            grand = 0
+            within = 0
+            for m in range(n_chains):
+                mean = total[m] * inv_n
+                grand += mean
+                within += (square[m] - n * mean * mean) / (n - 1)
+            grand /= n_chains
+            within /= n_chains
+            between = 0
+            for m in range(n_chains):
+                mean = total[m] * inv_n
+                between += (mean - grand) * (mean - grand)
+            between *= n / (n_chains - 1.0)
+            out[p] = sqrt((between / within + n - 1) / n)
+
+
+def rhat_rows(const double[:, :, ::1] y, double[::1] out):
+    """``sqrt((B / W + n - 1) / n)`` of each row of ``y`` (P, M, n) into ``out`` (P,):
+    B = n times the variance of the chain means, W the mean within-chain variance
+    (both with ddof = 1); NaN or inf where W = 0, as in NumPy."""
+    cdef Py_ssize_t P = y.shape[0], M = y.shape[1], n = y.shape[2], p, m, i
+    cdef double s, mean, grand, between, within, d
+    cdef double[::1] chain_mean = np.empty(M)
+    with nogil:
+        for p in range(P):
+            grand = 0
+            within = 0
+            for m in range(M):
+                s = 0
+                for i in range(n):
+                    s += y[p, m, i]
+                mean = s / n
+                chain_mean[m] = mean
+                grand += mean
+                s = 0
+                for i in range(n):
+                    d = y[p, m, i] - mean
+                    s += d * d
+                within += s / (n - 1)
+            grand /= M
+            within /= M
+            between = 0
+            for m in range(M):
+                between += (chain_mean[m] - grand) * (chain_mean[m] - grand)
+            between *= n / (M - 1.0)
+            out[p] = sqrt((between / within + n - 1) / n)
