@@ -62,5 +62,7 @@ if ONLY:
 
 # the directives are not part of cythonize's dependency check: regenerate the C code
 # whenever a debug or coverage build is asked for, so no stale C file slips through
+# extensions compile in parallel (_core.c alone takes most of a minute at -O3)
 setup(ext_modules=cythonize(extensions, compiler_directives=DIRECTIVES,
-                            force=DEBUG or COVERAGE))
+                            force=DEBUG or COVERAGE),
+      options={"build_ext": {"parallel": os.cpu_count() or 1}})

@@ -254,3 +254,69 @@ class Geweke:
 def assert_geweke(z, label=""):
     limit = z_threshold(len(z))
     assert np.all(np.abs(z) < limit), f"{label}: Geweke z-scores {np.round(z, 2)} exceed {limit:.2f}"
+
+
+class StructuredGeweke(Geweke):
+    """Geweke's simulators for a design with one structured term (fastgibbs.structured
+    prior in ``priors``): its effects (and rho / phi) are drawn from the prior by
+    tests/structured_prior.py (dense algebra on the constraint space, independent of the
+    kernel's envelope factorisation and kriging); the kernel also gets rho / phi in its
+    state. Extra moments: u_0 u_1, the mean of u^2 over the term's levels, and rho /
+    phi and their squares."""
+
+    def __init__(self, design, priors, kernel_priors=None):
+        from fastgibbs.gmrf import attach_structures
+
+        raw = design
+        resolved = resolve_priors(raw, priors)
+        design = attach_structures(raw, resolved)
+        (self.term,) = design.structures
+        super().__init__(design, priors)
+        if kernel_priors is not None:          # a planted bug: the kernel is told these
+            told = resolve_priors(raw, kernel_priors)
+            problem = build_problem(attach_structures(raw, told), told, scaling=(0.0, 1.0))
+            # keep the Poisson mixture tables the base class set for any count
+            self.problem = dataclasses.replace(problem, mixtures=self.problem.mixtures)
+        self.prior = resolved[self.term]
+        self.par = {"ar1": "rho", "bym2": "phi"}.get(self.prior.kind)
+        block = next(b for b in design.blocks if self.term in b.terms)
+        self.u_all = np.array([self.col[f"{self.term}[{lvl}]"] for lvl in block.levels])
+        self.u_cols = self.u_all[:2]
+
+    def g(self, rows, ybar):
+        base = super().g(rows, ybar)
+        u = rows[:, self.u_all]
+        extra = [u[:, 0] * u[:, 1], (u ** 2).mean(axis=1)]
+        if self.par:
+            x = rows[:, self.col[f"{self.term}_{self.par}"]]
+            extra += [x, x ** 2]
+        return np.column_stack([base] + extra)
+
+    def prior_rows(self, n, rng):
+        import structured_prior
+
+        saved = self.priors                    # the sd, beta, dispersion; u replaced
+        self.priors = {**saved, self.term: self.prior.sd}
+        try:
+            rows = super().prior_rows(n, rng)
+        finally:
+            self.priors = saved
+        par = None
+        if self.prior.kind == "ar1":
+            # (1 + rho) / 2 ~ Beta(a, b); the matrix's times are whole steps, so no
+            # truncation to rho > 0
+            par = 2.0 * rng.beta(self.prior.rho.a, self.prior.rho.b, n) - 1.0
+        elif self.prior.kind == "bym2":
+            par = rng.beta(self.prior.phi.a, self.prior.phi.b, n)
+        if par is not None:
+            rows[:, self.col[f"{self.term}_{self.par}"]] = par
+        u = structured_prior.draw_effects(self.design, self.term, self.prior, n, rng, par)
+        rows[:, self.u_all] = rows[:, [self.col[f"{self.term}_sigma"]]] * u
+        return rows
+
+    def _state(self, row):
+        state = super()._state(row)
+        state["struct_par"] = np.array([row[self.col[f"{self.term}_{self.par}"]]]
+                                       if self.par else [])
+        state["struct_aux"] = np.zeros(self.problem.structured["n_aux"])
+        return state

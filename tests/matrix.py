@@ -8,8 +8,14 @@ NumPy random-walk Metropolis sampler of tests/reference_sampler.py, run once by
 cannot fit must raise before sampling (``REFUSED``).
 
 Adding a family: add it to FAMILIES (with its Geweke and reference priors and
-its data generator below); adding a structure: add it to STRUCTURES with a
-data generator; then regenerate the references.
+its data generator below); adding a structure: add it at the end of STRUCTURES with a
+data generator (a structured prior on a term: also to ``structured_prior``); then
+regenerate the references for the new cells only.
+
+Structured cells (rw1, rw2, ar1, ar1_by, icar, bym2, icar_g): the structure is the
+prior of the term "1|t" ("1|r:t" for ar1_by), so geweke_priors / reference_priors take
+the structure; their Geweke tests use geweke.StructuredGeweke, their references the
+structured log prior of reference_sampler.py (tests/structured_prior.py).
 """
 from pathlib import Path
 
@@ -49,7 +55,57 @@ STRUCTURES = {
     "uncorr_slopes": ("1 + x + (1 + x || g)", "g"),
     "slope_only": ("1 + x + (0 + x | g)", "g"),
     "group_predictor": ("1 + x + gx + (1 | g)", "g"),
+    # structured group effects (fastgibbs.structured): the structure is the prior of the
+    # term "1|t" (or "1|r:t"), given by structured_prior below
+    "rw1": ("1 + x + (1 | t)", "time"),
+    "rw2": ("1 + x + (1 | t)", "time"),
+    "ar1": ("1 + x + (1 | t)", "time"),
+    "ar1_by": ("1 + x + (1 | r:t)", "time_by"),
+    "icar": ("1 + x + (1 | t)", "area"),
+    "bym2": ("1 + x + (1 | t)", "area"),
+    "icar_g": ("1 + x + (1 | t) + (1 | g)", "area_g"),
 }
+# the structures of STRUCTURES made before the structured ones: their seeds keep the
+# stride they were made with (see cell_seed)
+N_PLAIN_STRUCTURES = 10
+
+# Time levels of the structured layouts: unequal gaps, whole numbers of a 2-year unit
+# (steps 1, 2, 1, 1, 3, 2, 1), so that a random walk's steps are scaled by the gaps and
+# an AR(1) may have rho < 0. Areas: a 4-cycle a-b-c-d with e hanging off d, a pair
+# f-g (a second component) and an island h (Freni-Sterrantino et al. 2018: each
+# component scaled and constrained on its own, the island an independent effect).
+YEARS = (1950, 1952, 1956, 1958, 1960, 1966, 1970, 1972)
+BY_YEARS = YEARS[:6]
+AREAS = tuple("abcdefgh")
+EDGES = (("a", "b"), ("b", "c"), ("c", "d"), ("a", "d"), ("d", "e"), ("f", "g"))
+
+
+def structured_prior(structure, geweke=False):
+    """(term, structured prior without its sd prior) of a structured structure, or None.
+    Geweke tests get proper, light-tailed Beta priors on rho and phi; the references
+    weakly informative ones."""
+    rho = fg.Beta(3.0, 2.0) if geweke else fg.Beta(2.0, 2.0)
+    phi = fg.Beta(2.0, 2.0) if geweke else fg.Beta(1.5, 1.5)
+    prior = {"rw1": fg.RandomWalk(order=1, unit=2.0),
+             "rw2": fg.RandomWalk(order=2, unit=2.0),
+             "ar1": fg.AR1(rho=rho, unit=2.0),
+             "ar1_by": fg.AR1(by="r", rho=rho, unit=2.0),
+             "icar": fg.ICAR(list(EDGES), levels=list(AREAS)),
+             "bym2": fg.BYM2(list(EDGES), levels=list(AREAS), phi=phi),
+             "icar_g": fg.ICAR(list(EDGES), levels=list(AREAS))}.get(structure)
+    if prior is None:
+        return None
+    return ("1|r:t" if structure == "ar1_by" else "1|t"), prior
+
+
+def with_structure(priors, structure, geweke=False):
+    """``priors`` with the cell's structured prior on its term, carrying the sd prior
+    ``priors`` gives that term."""
+    found = structured_prior(structure, geweke)
+    if found is None:
+        return priors
+    term, prior = found
+    return dict(priors, **{term: prior.with_sd(priors[term])})
 
 # cells that must be refused before sampling: (family, structure) -> (error, match)
 REFUSED = {
@@ -83,9 +139,27 @@ SEED_POSITION = {"t": 6}
 
 
 def cell_seed(family, structure):
-    """The seed of a cell's dataset and reference run (make_matrix_references.py)."""
+    """The seed of a cell's dataset and reference run (make_matrix_references.py). The
+    first N_PLAIN_STRUCTURES structures keep the stride they were made with; later ones
+    get seeds from 5000 on."""
     position = SEED_POSITION.get(family, FAMILIES.index(family))
-    return 1000 + position * len(STRUCTURES) + list(STRUCTURES).index(structure)
+    index = list(STRUCTURES).index(structure)
+    if index < N_PLAIN_STRUCTURES:
+        return 1000 + position * N_PLAIN_STRUCTURES + index
+    return 5000 + position * 100 + index
+
+
+def geweke_seed(family, structure):
+    """The seed of a cell's Geweke design: its index among the cells when the matrix had
+    N_PLAIN_STRUCTURES structures (so those designs stay as they were), else from 1000 on."""
+    index = list(STRUCTURES).index(structure)
+    if index < N_PLAIN_STRUCTURES:
+        return FAMILIES.index(family) * N_PLAIN_STRUCTURES + index
+    return 1000 + FAMILIES.index(family) * 100 + index
+
+
+def is_structured(structure):
+    return structured_prior(structure) is not None
 
 
 def fitted_cells():
@@ -126,9 +200,21 @@ def layout(kind, n_per, rng):
         b = np.tile(np.arange(3), len(g) // 3 + 1)[:len(g)]
         rng.shuffle(b)
         frame = {"g": g, "b": b}
+    elif kind == "time":                    # t: numeric years (YEARS)
+        frame = {"t": np.repeat(YEARS, n_per)}
+    elif kind == "time_by":                 # one series of BY_YEARS per region r
+        frame = {"r": np.repeat(["P", "Q"], n_per * len(BY_YEARS)),
+                 "t": np.tile(np.repeat(BY_YEARS, n_per), 2)}
+    elif kind in ("area", "area_g"):        # t: the areas (AREAS); area_g: plus g
+        frame = {"t": np.repeat(AREAS, n_per)}
+        if kind == "area_g":
+            g = np.tile(np.arange(3), len(frame["t"]) // 3 + 1)[:len(frame["t"])]
+            rng.shuffle(g)
+            frame["g"] = g
     else:
         raise ValueError(kind)
-    data = pd.DataFrame({k: np.asarray(v).astype(str) for k, v in frame.items()})
+    data = pd.DataFrame({k: np.asarray(v) if k == "t" and kind.startswith("time")
+                         else np.asarray(v).astype(str) for k, v in frame.items()})
     n = len(data)
     data["x"] = np.round(rng.normal(size=n), 3)
     data["obs"] = [f"o{i}" for i in range(n)]
@@ -160,7 +246,7 @@ def placeholder_response(data, family, rng):
 # ----------------------------------------------------------------------------------
 # Priors (explicit, so the references use exactly the same)
 # ----------------------------------------------------------------------------------
-def geweke_priors(design):
+def geweke_priors(design, structure=None):
     """Proper, light-tailed priors for Geweke tests: heavy tails send the
     successive-conditional chain on long excursions that make its ESS unreliable
     (test_model_matrix.py checks half-Cauchy priors separately, with longer chains)."""
@@ -184,10 +270,10 @@ def geweke_priors(design):
             continue
         for term in block.terms:
             out[term] = fg.InvGamma(4.0, 0.9)
-    return out
+    return with_structure(out, structure, geweke=True)
 
 
-def reference_priors(design):
+def reference_priors(design, structure=None):
     """Weakly informative priors for the reference comparisons."""
     family = design.family.name
     out = {name: fg.Normal(0.0, 3.0) for name in design.fixed_names}
@@ -205,7 +291,7 @@ def reference_priors(design):
         else:
             for term in block.terms:
                 out[term] = fg.HalfCauchy(1.0)
-    return out
+    return with_structure(out, structure)
 
 
 # ----------------------------------------------------------------------------------
@@ -232,6 +318,13 @@ def make_reference_dataset(family, structure, seed):
             levels = sorted(key.unique())
             effect = dict(zip(levels, TRUE["sd"] * rng.normal(size=len(levels))))
             eta = eta + key.map(effect).to_numpy()
+    if is_structured(structure):             # smooth effects: a scaled random walk
+        key = data["t"].astype(str) if structure != "ar1_by" \
+            else data["r"] + ":" + data["t"].astype(str)
+        levels = list(dict.fromkeys(key))     # in data order (time order per series)
+        path = np.cumsum(rng.normal(size=len(levels))) * TRUE["sd"] / 2
+        effect = dict(zip(levels, path - path.mean()))
+        eta = eta + key.map(effect).to_numpy()
     if structure == "obs_level":
         eta = eta + 0.5 * rng.normal(size=n)
     if structure in ("uncorr_slopes", "corr_slope_crossed", "slope_only"):
@@ -266,6 +359,7 @@ def dataset_path(family, structure):
 
 def load_reference_dataset(family, structure):
     """The committed dataset (level columns as strings)."""
-    data = pd.read_csv(dataset_path(family, structure), dtype={c: str for c in
-                                                               ("g", "a", "b", "c", "obs")})
+    columns = ("g", "a", "b", "c", "obs", "r") + (() if structure.startswith(("rw", "ar"))
+                                                  else ("t",))
+    data = pd.read_csv(dataset_path(family, structure), dtype={c: str for c in columns})
     return data

@@ -12,13 +12,25 @@ included. The proposal is N(0, (2.38^2 / d) C) with C the covariance of the warm
 draws (re-estimated in four rounds), as in Haario et al. (2001) but frozen after
 warmup, so the sampling phase is a plain Metropolis chain.
 
+Structured terms (fastgibbs.structured priors on a group term; the design must have
+them attached, fastgibbs.gmrf.attach_structures, for its levels): the effects are
+u = sd x with x non-centred from their prior as tests/structured_prior.py writes it
+from Rue & Held (2005) and Riebler et al. (2016): RW1, RW2 and ICAR x = M z, z ~ N(0,
+I_r), on an orthonormal basis of the sum-to-zero (RW2: and no-trend) constraint space,
+so the constraints hold exactly at every draw; AR1 x = L(rho) z per series, L(rho) the
+Cholesky factor of the correlations rho^|t_i - t_j|, with logit((1 + rho) / 2) a
+parameter (Beta prior on (1 + rho) / 2, Jacobian included); BYM2
+x = sqrt(1 - phi) v + sqrt(phi) M z with v, z ~ N(0, I) and logit(phi) a parameter.
+
 Used by tests/make_matrix_references.py, which stores means, sds and Monte Carlo
 errors in tests/data/matrix_references.json; the slow tier re-runs one cell.
 """
 import numpy as np
-from scipy.special import gammaln, log_ndtr, ndtr
+from scipy.special import expit, gammaln, log_ndtr, ndtr
 
 import fastgibbs as fg
+
+import structured_prior
 
 
 class LogPosterior:
@@ -42,8 +54,16 @@ class LogPosterior:
         else:
             names += [f"log {n}" for n in design.family.dispersion]
         self.blocks = []
+        structures = getattr(design, "structures", None) or {}
         for block in design.blocks:
             start = len(names)
+            if block.terms[0] in structures:
+                spec = self._structured_spec(block, block.terms[0])
+                names += spec["names"]
+                zstart = len(names)
+                names += [f"z {block.terms[0]} {k}" for k in range(spec["nz"])]
+                self.blocks.append((block, start, zstart, spec))
+                continue
             if block.correlated:
                 if block.n_re != 2:
                     raise NotImplementedError("reference sampler: correlated blocks of 2 only")
@@ -53,9 +73,62 @@ class LogPosterior:
                 names += [f"log {t}_sigma" for t in block.terms]
             zstart = len(names)
             names += [f"z {t}[{lvl}]" for lvl in block.levels for t in block.terms]
-            self.blocks.append((block, start, zstart))
+            self.blocks.append((block, start, zstart, None))
         self.names = names
         self.dim = len(names)
+
+    # ---- structured terms (see the module docstring) ---------------------------------
+    def _structured_spec(self, block, term):
+        prior = self.priors[term]
+        J = block.n_groups
+        spec = {"kind": prior.kind, "prior": prior, "J": J, "names": [f"log {term}_sigma"]}
+        if prior.kind == "ar1":
+            spec["series"] = structured_prior.time_series(self.d, term, prior)
+            spec["names"].append(f"logit (1 + {term}_rho) / 2")
+            spec["nz"] = J
+        else:
+            spec["M"] = structured_prior.noncentred_map(
+                *structured_prior.fixed_precision(self.d, term, prior))
+            spec["nz"] = spec["M"].shape[1]
+            if prior.kind == "bym2":
+                spec["names"].append(f"logit {term}_phi")
+                spec["nz"] += J                      # v first, then the ICAR part's z
+        return spec
+
+    @staticmethod
+    def _logit_beta(prior, a):
+        """(q, log density of a = logit q) for q ~ Beta(prior.a, prior.b): q^a (1 - q)^b
+        up to a constant (the Beta density times the Jacobian q (1 - q))."""
+        return expit(a), -prior.a * np.logaddexp(0.0, -a) - prior.b * np.logaddexp(0.0, a)
+
+    def _structured(self, spec, theta, start, zstart):
+        """(u (chains, J) in level order, log prior, {parameter: values})."""
+        prior, J = spec["prior"], spec["J"]
+        ls = theta[:, start]
+        lp = self._log_prior_log_sd(prior.sd, ls)
+        z = theta[:, zstart:zstart + spec["nz"]]
+        lp = lp - 0.5 * np.sum(z * z, axis=1)
+        extra = {}
+        if spec["kind"] == "ar1":
+            a = theta[:, start + 1]
+            lp = np.where(np.abs(a) < 25.0, lp, -np.inf)      # rho within 1e-11 of +-1
+            q, lq = self._logit_beta(prior.rho, np.clip(a, -25.0, 25.0))
+            lp = lp + lq
+            rho = 2.0 * q - 1.0
+            extra["rho"] = rho
+            x = np.zeros((theta.shape[0], J))
+            for m, t in spec["series"]:
+                L = structured_prior.ar1_factor(t, rho)
+                x[:, m] = np.einsum("nij,nj->ni", L, z[:, m])
+        elif spec["kind"] == "bym2":
+            phi, lq = self._logit_beta(prior.phi, theta[:, start + 1])
+            lp = lp + lq
+            extra["phi"] = phi
+            x = np.sqrt(1.0 - phi)[:, None] * z[:, :J] \
+                + np.sqrt(phi)[:, None] * (z[:, J:] @ spec["M"].T)
+        else:
+            x = z @ spec["M"].T
+        return np.exp(ls)[:, None] * x, lp, extra
 
     # ---- priors on the unconstrained scale -----------------------------------------
     @staticmethod
@@ -142,7 +215,12 @@ class LogPosterior:
                 lp += self._log_prior_log_sd(pr, t)
             disp[name] = np.exp(t)[:, None]
             pos += 1
-        for block, start, zstart in self.blocks:
+        for block, start, zstart, spec in self.blocks:
+            if spec is not None:
+                u, lpc, _ = self._structured(spec, theta, start, zstart)
+                lp += lpc
+                eta += u[:, block.group] * block.Z[:, 0]
+                continue
             q, J = block.n_re, block.n_groups
             L, lpc = self._covariance(block, theta, start)
             lp += lpc
@@ -210,7 +288,16 @@ class LogPosterior:
         for name in d.family.dispersion if self.family != "cumulative" else ():
             out[name] = np.exp(flat[:, pos])
             pos += 1
-        for block, start, zstart in self.blocks:
+        for block, start, zstart, spec in self.blocks:
+            if spec is not None:
+                term = block.terms[0]
+                u, _, extra = self._structured(spec, flat, start, zstart)
+                out[term + "_sigma"] = np.exp(flat[:, start])
+                for key, values in extra.items():
+                    out[f"{term}_{key}"] = values
+                for j, level in enumerate(block.levels):
+                    out[f"{term}[{level}]"] = u[:, j]
+                continue
             q, J = block.n_re, block.n_groups
             L, _ = self._covariance(block, flat, start)
             cov = L @ np.swapaxes(L, 1, 2)

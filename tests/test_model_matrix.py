@@ -11,6 +11,12 @@ Tolerances: Geweke z-scores and reference z-scores are compared with a Bonferron
 threshold over the quantities of one test (tests/stats.py, ALPHA = 1e-4); the
 reference's standard error combines both samplers' Monte Carlo errors (MCSE of the
 mean; of the sd, from ArviZ for the reference and from our draws' ESS for ours).
+
+Structured cells (rw1, rw2, ar1, ar1_by, icar, bym2, icar_g; issue 15): Geweke through
+geweke.StructuredGeweke at STRUCTURED_GEWEKE_N sweeps for all 8 families in the default
+tier (and at N_ITER in the slow tier), reference agreement for gaussian, bernoulli and
+poisson in the default tier and for the other families in the slow tier; four planted
+structured bugs must fail.
 """
 import json
 import warnings
@@ -23,15 +29,31 @@ from fastgibbs import diagnostics
 from fastgibbs.design import build_design
 
 import matrix
-from geweke import QUICK, Geweke, assert_geweke
+from geweke import QUICK, Geweke, StructuredGeweke, assert_geweke
 from stats import z_threshold
 
 REFERENCES = json.loads(matrix.REFERENCES.read_text()) if matrix.REFERENCES.exists() else {}
 DRAWS = 1500 if QUICK else 5000
+# Structured cells (7 structures x 8 families) run shorter Geweke chains in the default
+# tier (the z-tests stay valid, power drops; test_structured_geweke_at_length runs them
+# at N_ITER in the slow tier) and their reference agreement beyond these families in
+# the slow tier
+STRUCTURED_GEWEKE_N = 1500 if QUICK else 3000
+# and their reference fits are shorter (warmup, draws per chain): the z-scores' standard
+# errors follow from the draws' ESS, so only the power drops
+STRUCTURED_FIT = (500, 1500 if QUICK else 2000)
+STRUCTURED_DEFAULT_FAMILIES = ("gaussian", "bernoulli", "poisson")
+
+
+def _tiered(cells):
+    """Structured cells of families beyond STRUCTURED_DEFAULT_FAMILIES marked slow."""
+    return [pytest.param(f, s, marks=pytest.mark.slow)
+            if matrix.is_structured(s) and f not in STRUCTURED_DEFAULT_FAMILIES
+            else (f, s) for f, s in cells]
 
 
 def _geweke_design(family, structure):
-    rng = np.random.default_rng(matrix.cells().index((family, structure)))
+    rng = np.random.default_rng(matrix.geweke_seed(family, structure))
     data = matrix.layout(matrix.STRUCTURES[structure][1], 3, rng)
     data = matrix.placeholder_response(data, family, rng)
     with warnings.catch_warnings():
@@ -44,12 +66,27 @@ def _geweke_design(family, structure):
 @pytest.mark.parametrize("family,structure", matrix.fitted_cells())
 def test_geweke(family, structure):
     design = _geweke_design(family, structure)
-    z = Geweke(design, matrix.geweke_priors(design)).z_scores()
+    priors = matrix.geweke_priors(design, structure)
+    if matrix.is_structured(structure):
+        z = StructuredGeweke(design, priors).z_scores(n=STRUCTURED_GEWEKE_N)
+    else:
+        z = Geweke(design, priors).z_scores()
     assert_geweke(z, f"{family} x {structure}")
 
 
+@pytest.mark.slow
 @pytest.mark.statistical
-@pytest.mark.parametrize("family,structure", matrix.fitted_cells())
+@pytest.mark.parametrize("family,structure", [c for c in matrix.fitted_cells()
+                                              if matrix.is_structured(c[1])])
+def test_structured_geweke_at_length(family, structure):
+    """The structured cells' Geweke tests at the plain cells' length (N_ITER sweeps)."""
+    design = _geweke_design(family, structure)
+    z = StructuredGeweke(design, matrix.geweke_priors(design, structure)).z_scores(seed=7)
+    assert_geweke(z, f"{family} x {structure}, {len(z)} moments")
+
+
+@pytest.mark.statistical
+@pytest.mark.parametrize("family,structure", _tiered(matrix.fitted_cells()))
 def test_agrees_with_reference(family, structure):
     key = f"{family}:{structure}"
     if key not in REFERENCES:
@@ -58,9 +95,10 @@ def test_agrees_with_reference(family, structure):
     data = matrix.load_reference_dataset(family, structure)
     design = build_design(matrix.formula(family, structure), data,
                           **matrix.family_kwargs(family))
+    warmup, draws = STRUCTURED_FIT if matrix.is_structured(structure) else (1000, DRAWS)
     fit = fg.fit(matrix.formula(family, structure), data, **matrix.family_kwargs(family),
-                 priors=matrix.reference_priors(design), chains=4, warmup=1000, draws=DRAWS,
-                 seed=20261201)
+                 priors=matrix.reference_priors(design, structure), chains=4, warmup=warmup,
+                 draws=draws, seed=20261201)
     names = list(ref)
     assert names == list(fit.names)
     x = np.stack([fit.draws(n) for n in names], axis=-1)       # (chains, draws, params)
@@ -87,8 +125,13 @@ def test_refused_before_sampling(cell):
     family, structure = cell
     error, match = matrix.REFUSED[cell]
     data = matrix.make_reference_dataset(family, structure, 1)      # data of this cell
+    design = build_design(matrix.formula(family, structure), data,
+                          **matrix.family_kwargs(family)) if matrix.is_structured(structure) \
+        else None
+    priors = {} if design is None else matrix.reference_priors(design, structure)
     with pytest.raises(error, match=match):
-        fg.Model(matrix.formula(family, structure), data, **matrix.family_kwargs(family))
+        fg.Model(matrix.formula(family, structure), data, **matrix.family_kwargs(family),
+                 priors=priors)
 
 
 # ---- power: planted bugs -----------------------------------------------------------
@@ -110,6 +153,46 @@ def test_geweke_catches_a_planted_bug(family):
     design = _geweke_design(family, structure)
     priors = matrix.geweke_priors(design)
     z = Geweke(design, priors, kernel_priors=dict(priors, **{key: wrong})).z_scores()
+    assert np.max(np.abs(z)) > z_threshold(len(z)), np.round(z, 2)
+
+
+# the kernel (or the simulator) told another structured prior: a structured Geweke cell
+# must fail. (cell, what the kernel is told instead of the term's structured prior, or
+# None when the simulator's random walk ignores the gaps instead; sweeps). Measured
+# max |z| / limit at the default length: 10.8 / 4.5, 8.6 / 4.5 (seeds 1, 2: 8.6, 7.2;
+# at 6,000 sweeps 4.3-6.9, hence 10,000), 6.2 / 4.5, 39.5 / 4.5.
+PLANTED_STRUCTURED = {
+    "ar1 rho prior Beta(1, 1) for Beta(3, 2)": (("bernoulli", "ar1"),
+                                                fg.AR1(rho=fg.Beta(1.0, 1.0), unit=2.0),
+                                                STRUCTURED_GEWEKE_N),
+    "rw1 steps not scaled by the gaps": (("gaussian", "rw1"), None, 10000),
+    "rw2 told unit 1 for 2": (("poisson", "rw2"), fg.RandomWalk(order=2, unit=1.0),
+                              STRUCTURED_GEWEKE_N),
+    "bym2 phi prior Beta(1, 3) for Beta(2, 2)": (("gaussian", "bym2"),
+                                                 fg.BYM2(list(matrix.EDGES),
+                                                         levels=list(matrix.AREAS),
+                                                         phi=fg.Beta(1.0, 3.0)),
+                                                 STRUCTURED_GEWEKE_N),
+}
+
+
+@pytest.mark.statistical
+@pytest.mark.parametrize("case", sorted(PLANTED_STRUCTURED))
+def test_structured_geweke_catches_a_planted_bug(case, monkeypatch):
+    (family, structure), told, n = PLANTED_STRUCTURED[case]
+    design = _geweke_design(family, structure)
+    priors = matrix.geweke_priors(design, structure)
+    term, _ = matrix.structured_prior(structure)
+    if told is None:
+        # the simulator's walk at equally spaced times: one unit per step
+        import structured_prior
+        spaced = structured_prior.time_series
+        monkeypatch.setattr(structured_prior, "time_series", lambda *a: [
+            (m, np.arange(len(t), dtype=float)) for m, t in spaced(*a)])
+        kernel_priors = None
+    else:
+        kernel_priors = dict(priors, **{term: told.with_sd(priors[term].sd)})
+    z = StructuredGeweke(design, priors, kernel_priors).z_scores(n=n)
     assert np.max(np.abs(z)) > z_threshold(len(z)), np.round(z, 2)
 
 
@@ -155,3 +238,38 @@ def test_committed_cell_datasets_re_create_from_their_seeds():
                                            err_msg=f"{family}:{structure} {column}")
             else:
                 assert (a.astype(str) == b.astype(str)).all(), (family, structure, column)
+
+
+def test_reference_structured_priors_are_the_textbook_ones():
+    """tests/structured_prior.py (the Geweke prior draws and the reference sampler's
+    structured log prior) against textbook forms: RW2 at equal gaps is D2' D2 (Rue &
+    Held 2005 eq. 3.40); the non-centred map M gives covariance M M' = Q^+ and
+    satisfies the constraints; each ICAR component's marginal variances have
+    geometric mean 1 and the island variance 1 (Sorbye & Rue 2014); the AR1 factor
+    gives corr rho^|lag| at the cell's unequal gaps."""
+    import structured_prior as sp
+
+    Q, cons = sp.rw_precision(np.arange(6.0), 2)
+    D2 = np.diff(np.eye(6), n=2, axis=0)
+    np.testing.assert_allclose(Q, D2.T @ D2, atol=1e-12)
+    for structure in ("rw1", "rw2", "icar"):
+        data = matrix.make_reference_dataset("gaussian", structure, 0)
+        design = build_design(matrix.formula("gaussian", structure), data)
+        term, prior = matrix.structured_prior(structure)
+        Q, cons = sp.fixed_precision(design, term, prior)
+        M = sp.noncentred_map(Q, cons)
+        assert M.shape[1] == Q.shape[0] - len(cons)
+        np.testing.assert_allclose(cons @ M, 0.0, atol=1e-10)
+        np.testing.assert_allclose(M @ M.T, np.linalg.pinv(Q), atol=1e-8)
+        if structure == "icar":              # components abcde, fg; island h
+            var = np.diag(M @ M.T)
+            for members in ([0, 1, 2, 3, 4], [5, 6], [7]):
+                assert abs(np.mean(np.log(var[members]))) < 1e-10
+    data = matrix.make_reference_dataset("gaussian", "ar1", 0)
+    design = build_design(matrix.formula("gaussian", "ar1"), data)
+    term, prior = matrix.structured_prior("ar1")
+    ((m, t),) = sp.time_series(design, term, prior)
+    np.testing.assert_allclose(t, (np.array(matrix.YEARS) - 1950) / 2.0 + 975.0)
+    L = sp.ar1_factor(t, np.array([-0.6]))[0]
+    lag = np.abs(t[:, None] - t[None, :])
+    np.testing.assert_allclose(L @ L.T, (-0.6) ** lag, atol=1e-12)

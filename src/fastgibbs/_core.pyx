@@ -104,6 +104,25 @@ cdef inline double seconds_now() noexcept nogil:
     return ts.tv_sec + 1e-9 * ts.tv_nsec
 
 
+def _check_scalar_pairs(problem):
+    """The kernel's scalar-pair loops (Kernel.scalar_pair_subtract) read a pair of
+    scalar blocks' cell values at cell + shift: check that layout once."""
+    n_re = np.asarray(problem.n_re)
+    n_groups = np.asarray(problem.n_groups)
+    B = len(n_re)
+    rowptr = np.asarray(problem.rowptr)
+    offsets = np.asarray(problem.cell_val_off)
+    for k in range(B):
+        for l in range(B):
+            if k == l or n_re[k] != 1 or n_re[l] != 1:
+                continue
+            row0 = problem.pair_row_off[k * B + l]
+            first, last = rowptr[row0], rowptr[row0 + n_groups[k]]
+            if last > first and np.any(np.diff(offsets[first:last]) != 1):
+                raise ValueError("inconsistent problem: a scalar pair's cell values are not "
+                                 "in cell order")
+
+
 cdef class Kernel:
     """One chain of the Gibbs sampler: the model's statistics, priors and cells, the
     chain's state and its scratch space, typed for sweeps without the GIL.
@@ -214,6 +233,7 @@ cdef class Kernel:
         self.rowptr = _intp(problem.rowptr)
         self.cell_col = _intp(problem.cell_col)
         self.cell_val_off = _intp(problem.cell_val_off)
+        _check_scalar_pairs(problem)
 
         self.prior_prec = _f64(problem.prior_prec.ravel(), p * p)
         self.prior_h = _f64(problem.prior_h, p)
@@ -679,6 +699,9 @@ cdef class Kernel:
                 continue
             ql = self.n_re[l]
             row0 = self.pair_row_off[k * B + l]
+            if q == 1 and ql == 1:              # scalar pair: same sums, fewer loads
+                self.scalar_pair_subtract(row0, J, self.u_off[l], self.ztr, 0)
+                continue
             for j in range(J):
                 for cell in range(self.rowptr[row0 + j], self.rowptr[row0 + j + 1]):
                     m = self.cell_col[cell]
@@ -687,6 +710,41 @@ cdef class Kernel:
                     for c in range(q):
                         for c2 in range(ql):
                             self.ztr[j * q + c] -= self.cell_val[v + c * ql + c2] * self.u[ul + c2]
+
+    cdef void scalar_pair_subtract(self, Py_ssize_t row0, Py_ssize_t J, Py_ssize_t ul,
+                                   double[::1] out, Py_ssize_t at) noexcept nogil:
+        """out[at + j] -= sum over the cells (j, m) of a scalar pair of blocks of
+        Z_j'W Z_m u[ul + m], subtracting in cell order (bit for bit the general loop of
+        cross_residual / chain_residual), with the running value in a register. A
+        scalar pair's values are laid out in cell order (problem.pair_layout:
+        cell_val_off[cell] = cell + shift within the pair; checked in __init__)."""
+        cdef Py_ssize_t j, cell, first = self.rowptr[row0], last = self.rowptr[row0 + J]
+        cdef Py_ssize_t shift
+        cdef double acc
+        if last == first:
+            return
+        shift = self.cell_val_off[first] - first
+        for j in range(J):
+            acc = out[at + j]
+            for cell in range(self.rowptr[row0 + j], self.rowptr[row0 + j + 1]):
+                acc -= self.cell_val[cell + shift] * self.u[ul + self.cell_col[cell]]
+            out[at + j] = acc
+
+    cdef double scalar_pair_rss(self, Py_ssize_t row0, Py_ssize_t J, Py_ssize_t uk,
+                                Py_ssize_t ul, double rss) noexcept nogil:
+        """rss + sum over the cells (j, m) of a scalar pair of 2 u_j Z_j'W Z_m u_m, added
+        in cell order as residual_ss's general loop does (bit for bit)."""
+        cdef Py_ssize_t j, cell, first = self.rowptr[row0], last = self.rowptr[row0 + J]
+        cdef Py_ssize_t shift
+        cdef double twice
+        if last == first:
+            return rss
+        shift = self.cell_val_off[first] - first
+        for j in range(J):
+            twice = 2.0 * self.u[uk + j]
+            for cell in range(self.rowptr[row0 + j], self.rowptr[row0 + j + 1]):
+                rss += twice * self.cell_val[cell + shift] * self.u[ul + self.cell_col[cell]]
+        return rss
 
     cdef void chain_residual(self, Py_ssize_t k, Py_ssize_t ci, double inv_s2) noexcept nogil:
         """th[block k] <- Z_k'(b - W sum_{l not in chain ci} Z_l u_l) / sigma2, per group.
@@ -701,6 +759,9 @@ cdef class Kernel:
                 continue
             ql = self.n_re[l]
             row0 = self.pair_row_off[k * B + l]
+            if q == 1 and ql == 1:              # scalar pair: same sums, fewer loads
+                self.scalar_pair_subtract(row0, J, self.u_off[l], self.th, uk)
+                continue
             for j in range(J):
                 for cell in range(self.rowptr[row0 + j], self.rowptr[row0 + j + 1]):
                     m = self.cell_col[cell]
@@ -1289,6 +1350,9 @@ cdef class Kernel:
                 ql = self.n_re[l]
                 ul = self.u_off[l]
                 row0 = self.pair_row_off[k * B + l]
+                if q == 1 and ql == 1:          # scalar pair: same sum, fewer loads
+                    rss = self.scalar_pair_rss(row0, self.n_groups[k], uk, ul, rss)
+                    continue
                 for j in range(self.n_groups[k]):
                     for cell in range(self.rowptr[row0 + j], self.rowptr[row0 + j + 1]):
                         m = self.cell_col[cell]
