@@ -78,7 +78,7 @@ from fastgibbs._kinds cimport (
     STATUS_CHOL_WISHART, STATUS_INTERRUPTED,
     STRUCT_NONE, STRUCT_AR1, STRUCT_BYM2,
 )
-from fastgibbs._envelope cimport env_cholesky, env_solve_lower, env_solve_upper_t
+from fastgibbs._envelope cimport env_solve_upper_t, tri_solve_upper_t
 from fastgibbs._random cimport (
     draw_normal, draw_uniform, draw_exponential, draw_gamma, draw_inv_gamma,
 )
@@ -194,7 +194,8 @@ cdef class Kernel:
     cdef Py_ssize_t[::1] chain_struct, lat_group, lat_aux, env_first, env_off
     cdef Py_ssize_t[::1] seg_p0, seg_p1, seg_ncon, seg_con0
     cdef double[::1] st_rank, par_a, par_b, lat_gap, env_q0, env_L, env_dinv, con_val, con_w
-    cdef double[::1] seg_winv
+    cdef double[::1] seg_winv, st_acc, st_sub
+    cdef Py_ssize_t[::1] st_band
     cdef double[::1] lat_x, lat_b, lat_Y, hyper, aux, save_aux, st_v, st_zr, st_small
     cdef double bym_bb, bym_bs, bym_ss
 
@@ -772,17 +773,12 @@ cdef class Kernel:
         for j in range(J * q):
             self.th[uk + j] *= inv_s2
 
-    cdef void chain_init(self, Py_ssize_t ci) noexcept nogil:
-        """Before the upward pass of chain ci: beta's precision P and linear term h, and
-        every group's own precision (tL), cross-precision with its ancestors and beta
-        (tG) and linear term (th), given the variances and the other chains' effects.
-        Cost O(chain groups q (q + sum_ancestors q + p) + cells to the other chains)."""
-        cdef Py_ssize_t p = self.n_fixed, B = self.n_blocks
-        cdef Py_ssize_t start = self.chain_start[ci], end = self.chain_start[ci + 1]
-        cdef Py_ssize_t t, s, k, ks, j, c, c2, l, m, m2, q, qs, gw
-        cdef Py_ssize_t L0, G0, col, cell, v, zx, prec
-        cdef double inv_s2 = 1.0 / self.sigma[0], ui
-
+    cdef void fixed_init(self, Py_ssize_t ci, double inv_s2) noexcept nogil:
+        """beta's precision P and linear term h given the variances and the effects of
+        the chains other than ci (chain_init's first step; a structured block's draw
+        needs only this and chain_residual). Cost O(p^2 + other chains' groups p)."""
+        cdef Py_ssize_t p = self.n_fixed, B = self.n_blocks, l, j, m, m2, q, zx
+        cdef double ui
         # X'r/sigma2 with r = b - W sum_{l not in chain} Z_l u_l
         for m in range(p):
             self.xtr[m] = self.xty[m]
@@ -800,6 +796,18 @@ cdef class Kernel:
             for m2 in range(p):
                 self.P[m * p + m2] = self.xtx[m * p + m2] * inv_s2 + self.prior_prec[m * p + m2]
 
+    cdef void chain_init(self, Py_ssize_t ci) noexcept nogil:
+        """Before the upward pass of chain ci: beta's precision P and linear term h, and
+        every group's own precision (tL), cross-precision with its ancestors and beta
+        (tG) and linear term (th), given the variances and the other chains' effects.
+        Cost O(chain groups q (q + sum_ancestors q + p) + cells to the other chains)."""
+        cdef Py_ssize_t p = self.n_fixed, B = self.n_blocks
+        cdef Py_ssize_t start = self.chain_start[ci], end = self.chain_start[ci + 1]
+        cdef Py_ssize_t t, s, k, ks, j, c, c2, m, q, qs, gw
+        cdef Py_ssize_t L0, G0, col, cell, v, zx, prec
+        cdef double inv_s2 = 1.0 / self.sigma[0]
+
+        self.fixed_init(ci, inv_s2)
         # every group's own precision, cross-precision with (ancestors, beta), linear term
         for t in range(start, end):
             k = self.chain_order[t]
@@ -2081,6 +2089,17 @@ cdef class Kernel:
         self.st_v = np.zeros(J)
         self.st_zr = np.zeros(J)
         self.st_small = np.zeros(4 * p + 8)
+        self.st_acc = np.zeros(p + p * p)
+        self.st_sub = np.zeros(max(self.n_lat, 1))
+        # st_band[k] = 1: block k's precision is tridiagonal (RW1, AR1), drawn by
+        # tri_factor_forward; else by the envelope routines
+        band = np.zeros(B, dtype=np.intp)
+        first = np.asarray(self.env_first)
+        for k in range(self.n_blocks):
+            if self.st_kind[k] != STRUCT_NONE and self.st_kind[k] != STRUCT_BYM2:
+                pos = np.arange(self.st_lat0[k], self.st_lat0[k] + self.st_nlat[k])
+                band[k] = int(bool(np.all(first[pos] >= pos - 1)))
+        self.st_band = band
         for k in range(self.n_blocks):
             if self.st_par[k] >= 0 and not (0.0 < abs(self.hyper[self.st_par[k]]) < 1.0):
                 raise ValueError("rho / phi of a structured term must be in (0, 1) in "
@@ -2145,45 +2164,51 @@ cdef class Kernel:
         unconstrained draw corrected by conditioning by kriging,
         x <- x - M^-1 A' W^-1 A x (Rue & Held 2005, sec. 2.3.3). M is block diagonal
         over the segments, so W and C are computed segment by segment.
-        Cost O(envelope + (p + 2) n_positions) plus p^3."""
-        cdef Py_ssize_t p = self.n_fixed, N = self.n_lat
+
+        The Cholesky factorisation M = L L' is row-oriented (row i needs rows < i only)
+        and so is forward substitution, so one pass factors M and forward-solves
+        L^-1 b, L^-1 G and L^-1 A' (factor_forward: tridiagonal for RW1 and AR1,
+        envelope otherwise), and one pass solves x | beta forward with its normals; the
+        operations and their order are those of separate passes. Cost O(envelope +
+        (p + 2) n_positions) plus p^3, in about six passes over the positions."""
+        cdef Py_ssize_t p = self.n_fixed
         cdef Py_ssize_t p0 = self.st_lat0[k], p1 = p0 + self.st_nlat[k]
         cdef Py_ssize_t i, j, m, m2, s, c, c2, kc, a0, a1, n, co, uk = self.u_off[k]
-        cdef Py_ssize_t G0 = self.g_off[k]
-        cdef double acc, det, w00, w01, w11
+        cdef Py_ssize_t zx0 = self.ztx_off[k], s1 = self.st_seg1[k], fi, oi
+        cdef bint band1 = self.st_band[k] == 1
+        cdef int err
+        cdef double acc, det, w00, w01, w11, xprev = 0.0
+        cdef double inv_s2 = 1.0 / self.sigma[0]
         cdef double e[2]
         cdef double r[2]
         cdef double *Wi
         cdef double *C = &self.st_small[0]              # C[c * p + m], c < 2
         cdef double *CW = &self.st_small[2 * p]          # (C'W^-1)[m * 2 + c]
-        self.chain_init(ci)                 # P, h; th, tG: block k's b and G
-        self.fill_structured(k, 1.0 / self.sigma[0])
-        if env_cholesky(self.env_L, self.env_dinv, self.env_first, self.env_off, p0, p1) != 0:
-            return STATUS_CHOL_GROUP
-        for i in range(p0, p1):
-            j = self.lat_group[i]
-            self.lat_b[i] = self.th[uk + j] if j >= 0 else 0.0
-            self.lat_x[i] = self.lat_b[i]
-            for m in range(p):
-                self.lat_Y[m * N + i] = self.tG[G0 + j * p + m] if j >= 0 else 0.0
-        # beta's marginal without the constraints: P -= Y'Y, h -= Y'y, Y = L^-1 G, y = L^-1 b
-        env_solve_lower(self.env_L, self.env_dinv,
-                        self.env_first, self.env_off, self.lat_x, 0, p0, p1)
+        cdef double[::1] L = self.env_L, dinv = self.env_dinv, sb = self.st_sub
+        cdef double[::1] x = self.lat_x, bb = self.lat_b, cw = self.con_w, cv = self.con_val
+        cdef double[::1] hP = self.st_acc, ztx = self.ztx, beta = self.beta
+        cdef const Py_ssize_t[::1] first = self.env_first, off = self.env_off
+        cdef const Py_ssize_t[::1] group = self.lat_group
+        # P, h and b (th; G = Z'WX / sigma2 is read from ztx), then M's factor and the
+        # forward solves: hP <- (Y'y, Y'Y), Y = L^-1 G, y = L^-1 b
+        self.fixed_init(ci, inv_s2)
+        self.chain_residual(k, ci, inv_s2)
+        for m in range(p + p * p):
+            hP[m] = 0.0
+        if band1:
+            err = self.tri_factor_forward(k, inv_s2)
+        else:
+            self.fill_structured(k, inv_s2)
+            err = self.env_factor_forward(k, inv_s2)
+        if err:
+            return err
+        # beta's marginal without the constraints: P -= Y'Y, h -= Y'y
         for m in range(p):
-            env_solve_lower(self.env_L, self.env_dinv,
-                            self.env_first, self.env_off, self.lat_Y, m * N, p0, p1)
-        for m in range(p):
-            acc = 0.0
-            for i in range(p0, p1):
-                acc += self.lat_Y[m * N + i] * self.lat_x[i]
-            self.h[m] -= acc
+            self.h[m] -= hP[m]
             for m2 in range(m + 1):
-                acc = 0.0
-                for i in range(p0, p1):
-                    acc += self.lat_Y[m * N + i] * self.lat_Y[m2 * N + i]
-                self.P[m * p + m2] -= acc
+                self.P[m * p + m2] -= hP[p + m * p + m2]
         # the constraints, segment by segment: con_w = M^-1 A', W^-1, then C and e
-        for s in range(self.st_seg0[k], self.st_seg1[k]):
+        for s in range(self.st_seg0[k], s1):
             kc = self.seg_ncon[s]
             if kc == 0:
                 continue
@@ -2192,20 +2217,16 @@ cdef class Kernel:
             n = a1 - a0
             co = self.seg_con0[s] - a0          # row c at co + c * n + i, i in a0..a1
             for c in range(kc):
-                for i in range(a0, a1):
-                    self.con_w[co + c * n + i] = self.con_val[co + c * n + i]
-                env_solve_lower(self.env_L, self.env_dinv,
-                                self.env_first, self.env_off, self.con_w,
-                                co + c * n, a0, a1)
-                env_solve_upper_t(self.env_L, self.env_dinv,
-                                  self.env_first, self.env_off, self.con_w,
-                                  co + c * n, a0, a1)
+                if band1:
+                    tri_solve_upper_t(sb, dinv, cw, co + c * n, a0, a1)
+                else:
+                    env_solve_upper_t(L, dinv, first, off, cw, co + c * n, a0, a1)
             w00 = w01 = w11 = 0.0
             for i in range(a0, a1):
-                w00 += self.con_val[co + i] * self.con_w[co + i]
+                w00 += cv[co + i] * cw[co + i]
                 if kc == 2:
-                    w01 += self.con_val[co + i] * self.con_w[co + n + i]
-                    w11 += self.con_val[co + n + i] * self.con_w[co + n + i]
+                    w01 += cv[co + i] * cw[co + n + i]
+                    w11 += cv[co + n + i] * cw[co + n + i]
             Wi = &self.seg_winv[4 * s]
             if kc == 1:
                 Wi[0] = 1.0 / w00
@@ -2215,17 +2236,18 @@ cdef class Kernel:
                 Wi[1] = -w01 / det
                 Wi[2] = -w01 / det
                 Wi[3] = w00 / det
-            for c in range(kc):
-                e[c] = 0.0
-                for m in range(p):
-                    C[c * p + m] = 0.0
+            for c in range(kc):                 # e = con_w'b, C = con_w'G: one sum at a time
+                acc = 0.0                       # (in a register; same order as before)
                 for i in range(a0, a1):
-                    acc = self.con_w[co + c * n + i]
-                    e[c] += acc * self.lat_b[i]
-                    j = self.lat_group[i]
-                    if j >= 0:
-                        for m in range(p):
-                            C[c * p + m] += acc * self.tG[G0 + j * p + m]
+                    acc += cw[co + c * n + i] * bb[i]
+                e[c] = acc
+                for m in range(p):
+                    acc = 0.0
+                    for i in range(a0, a1):
+                        j = group[i]
+                        if j >= 0:
+                            acc += cw[co + c * n + i] * (ztx[zx0 + j * p + m] * inv_s2)
+                    C[c * p + m] = acc
             for m in range(p):                  # P += C'W^-1 C, h += C'W^-1 e
                 for c in range(kc):
                     acc = 0.0
@@ -2239,21 +2261,32 @@ cdef class Kernel:
                         self.P[m * p + m2] += CW[m * 2 + c] * C[c * p + m2]
         if p > 0 and draw_gaussian_canonical(&self.P[0], &self.h[0], &self.beta[0], p, bg) != 0:
             return STATUS_CHOL_FIXED
-        # x | beta: unconstrained draw, then conditioning by kriging
+        # x | beta: unconstrained draw L^-T (L^-1 (b - G beta) + z) in one forward pass
+        # (x, or xprev on a band, keeps L^-1 (b - G beta); bb the sum with z), the back
+        # solve in bb, then conditioning by kriging
         for i in range(p0, p1):
-            j = self.lat_group[i]
-            acc = self.lat_b[i]
+            fi = first[i]
+            j = group[i]
+            acc = bb[i]
             if j >= 0:
                 for m in range(p):
-                    acc -= self.tG[G0 + j * p + m] * self.beta[m]
-            self.lat_x[i] = acc
-        env_solve_lower(self.env_L, self.env_dinv,
-                        self.env_first, self.env_off, self.lat_x, 0, p0, p1)
-        for i in range(p0, p1):
-            self.lat_x[i] += draw_normal(bg)
-        env_solve_upper_t(self.env_L, self.env_dinv,
-                          self.env_first, self.env_off, self.lat_x, 0, p0, p1)
-        for s in range(self.st_seg0[k], self.st_seg1[k]):
+                    acc -= ztx[zx0 + j * p + m] * inv_s2 * beta[m]
+            if band1:
+                if fi < i:
+                    acc -= sb[i] * xprev
+                xprev = acc * dinv[i]
+                bb[i] = xprev + draw_normal(bg)
+            else:
+                oi = off[i] - fi
+                for c in range(fi, i):
+                    acc -= L[oi + c] * x[c]
+                x[i] = acc * dinv[i]
+                bb[i] = x[i] + draw_normal(bg)
+        if band1:
+            tri_solve_upper_t(sb, dinv, bb, 0, p0, p1)
+        else:
+            env_solve_upper_t(L, dinv, first, off, bb, 0, p0, p1)
+        for s in range(self.st_seg0[k], s1):
             kc = self.seg_ncon[s]
             if kc == 0:
                 continue
@@ -2265,28 +2298,189 @@ cdef class Kernel:
             for c in range(kc):
                 acc = 0.0
                 for i in range(a0, a1):
-                    acc += self.con_val[co + c * n + i] * self.lat_x[i]
+                    acc += cv[co + c * n + i] * bb[i]
                 r[c] = acc
             for c in range(kc):
                 acc = 0.0
                 for c2 in range(kc):
                     acc += Wi[c * kc + c2] * r[c2]
                 for i in range(a0, a1):
-                    self.lat_x[i] -= self.con_w[co + c * n + i] * acc
+                    bb[i] -= cw[co + c * n + i] * acc
         for i in range(p0, p1):
-            if not isfinite(self.lat_x[i]):
+            if not isfinite(bb[i]):
                 return STATUS_NONFINITE
-            j = self.lat_group[i]
+            j = group[i]
             if j >= 0:
-                self.u[uk + j] = self.lat_x[i]
+                self.u[uk + j] = bb[i]
             else:
-                self.aux[self.lat_aux[i]] = self.lat_x[i]
+                self.aux[self.lat_aux[i]] = bb[i]
         return STATUS_OK
+
+    cdef int env_factor_forward(self, Py_ssize_t k, double inv_s2) noexcept nogil:
+        """draw_location_structured's first pass over block k's positions i, on the
+        envelope (after fill_structured): row i of the Cholesky factor (env_cholesky's
+        bordering step: L over env_L, dinv[i] = 1 / L[i, i]), row i of y = L^-1 b
+        (lat_x; lat_b <- b), of Y = L^-1 G (lat_Y[i * p + m]) and of L^-1 A' (con_w,
+        the segment's constraint rows), and the sums st_acc += (Y'y, Y'Y). Returns
+        STATUS_CHOL_GROUP if a pivot is not positive, else 0. Cost O(envelope (p + 3))."""
+        cdef Py_ssize_t p = self.n_fixed, p0 = self.st_lat0[k], p1 = p0 + self.st_nlat[k]
+        cdef Py_ssize_t i, j, jj, m, m2, c, c2, fi, fj, oi, oj, lo, n, co
+        cdef Py_ssize_t s = self.st_seg0[k], s1 = self.st_seg1[k], uk = self.u_off[k]
+        cdef Py_ssize_t zx0 = self.ztx_off[k]
+        cdef double acc, d, xi
+        cdef double[::1] L = self.env_L, dinv = self.env_dinv, Y = self.lat_Y
+        cdef double[::1] x = self.lat_x, bb = self.lat_b, cw = self.con_w, cv = self.con_val
+        cdef double[::1] hP = self.st_acc, ztx = self.ztx
+        cdef const Py_ssize_t[::1] first = self.env_first, off = self.env_off
+        cdef const Py_ssize_t[::1] group = self.lat_group
+        for i in range(p0, p1):
+            fi = first[i]
+            oi = off[i] - fi
+            for jj in range(fi, i):
+                fj = first[jj]
+                oj = off[jj] - fj
+                lo = fi if fi > fj else fj
+                acc = L[oi + jj]
+                for c in range(lo, jj):
+                    acc -= L[oi + c] * L[oj + c]
+                L[oi + jj] = acc * dinv[jj]
+            acc = L[oi + i]
+            for c in range(fi, i):
+                acc -= L[oi + c] * L[oi + c]
+            if not (acc > 0.0):
+                return STATUS_CHOL_GROUP
+            L[oi + i] = sqrt(acc)
+            dinv[i] = 1.0 / L[oi + i]
+            d = dinv[i]
+            j = group[i]
+            acc = self.th[uk + j] if j >= 0 else 0.0
+            bb[i] = acc
+            for c in range(fi, i):
+                acc -= L[oi + c] * x[c]
+            xi = acc * d
+            x[i] = xi
+            for m in range(p):
+                acc = ztx[zx0 + j * p + m] * inv_s2 if j >= 0 else 0.0
+                for c in range(fi, i):
+                    acc -= L[oi + c] * Y[c * p + m]
+                Y[i * p + m] = acc * d
+            for m in range(p):
+                hP[m] += Y[i * p + m] * xi
+                for m2 in range(m + 1):
+                    hP[p + m * p + m2] += Y[i * p + m] * Y[i * p + m2]
+            while s < s1 and self.seg_p1[s] <= i:
+                s += 1
+            if s < s1 and self.seg_p0[s] <= i:
+                n = self.seg_p1[s] - self.seg_p0[s]
+                co = self.seg_con0[s] - self.seg_p0[s]
+                for c2 in range(self.seg_ncon[s]):
+                    acc = cv[co + c2 * n + i]
+                    for c in range(fi, i):
+                        acc -= L[oi + c] * cw[co + c2 * n + c]
+                    cw[co + c2 * n + i] = acc * d
+        return 0
+
+    cdef int tri_factor_forward(self, Py_ssize_t k, double inv_s2) noexcept nogil:
+        """env_factor_forward for a block whose precision is tridiagonal (st_band 1: RW1,
+        AR1), with fill_structured's row built in place: the same operations in the same
+        order (so the same draws), without the envelope's index arrays or stored rows
+        of Y: st_sub[i] <- L[i, i-1] (0 at a series start), dinv[i] <- 1 / L[i, i];
+        lat_Y[:p] holds the previous row of Y. AR1 adds to row i's diagonal the term of
+        the step i -> i+1 (fill_structured adds it when it reaches row i + 1)."""
+        cdef Py_ssize_t p = self.n_fixed, p0 = self.st_lat0[k], p1 = p0 + self.st_nlat[k]
+        cdef Py_ssize_t i, j, m, m2, c2, n, co, r, nc = 0
+        cdef Py_ssize_t s = self.st_seg0[k], s1 = self.st_seg1[k], uk = self.u_off[k]
+        cdef Py_ssize_t zx0 = self.ztx_off[k], zz = self.ztz_off[k]
+        cdef bint ar1 = self.st_kind[k] == STRUCT_AR1, has_sub
+        cdef double t = 1.0 / self.tau2[self.vc_off[k]], rho = 0.0, a = 0.0, q = 0.0, g
+        cdef double diag, sub, l = 0.0, acc, d, xi, xprev = 0.0, y
+        cdef double cprev[2]
+        cdef double[::1] q0 = self.env_q0, dinv = self.env_dinv, sb = self.st_sub
+        cdef double[::1] Y = self.lat_Y, bb = self.lat_b, cw = self.con_w, cv = self.con_val
+        cdef double[::1] hP = self.st_acc, ztx = self.ztx, ztz = self.ztz, gap = self.lat_gap
+        cdef const Py_ssize_t[::1] first = self.env_first, off = self.env_off
+        cdef const Py_ssize_t[::1] group = self.lat_group
+        if ar1:
+            rho = self.hyper[self.st_par[k]]
+        cprev[0] = cprev[1] = 0.0
+        for i in range(p0, p1):
+            # row i of M (fill_structured)
+            r = off[i] - first[i]
+            has_sub = first[i] < i
+            diag = q0[r + i] * t
+            sub = q0[r + i - 1] * t if has_sub else 0.0
+            if ar1:
+                if gap[i] < 0.0:                # start of a series: u ~ N(0, tau2)
+                    diag += t
+                else:                           # a, q of the step i-1 -> i (set below)
+                    diag += q
+                    sub -= a * q
+                if i + 1 < p1 and gap[i + 1] >= 0.0:
+                    g = gap[i + 1]
+                    a = rho if g == 1.0 else pow(rho, g)
+                    q = t / (1.0 - a * a)
+                    diag += a * a * q
+            j = group[i]
+            if j >= 0:
+                diag += ztz[zz + j] * inv_s2
+            # row i of L
+            if has_sub:
+                l = sub * dinv[i - 1]
+                diag -= l * l
+            else:
+                l = 0.0
+            if not (diag > 0.0):
+                return STATUS_CHOL_GROUP
+            d = 1.0 / sqrt(diag)
+            dinv[i] = d
+            sb[i] = l
+            # row i of y = L^-1 b, Y = L^-1 G, and their sums
+            acc = self.th[uk + j] if j >= 0 else 0.0
+            bb[i] = acc
+            if has_sub:
+                acc -= l * xprev
+            xi = acc * d
+            xprev = xi
+            for m in range(p):
+                acc = ztx[zx0 + j * p + m] * inv_s2 if j >= 0 else 0.0
+                if has_sub:
+                    acc -= l * Y[m]
+                Y[m] = acc * d
+            for m in range(p):
+                y = Y[m]
+                hP[m] += y * xi
+                for m2 in range(m + 1):
+                    hP[p + m * p + m2] += y * Y[m2]
+            # the constraints' rows of L^-1 A'
+            while s < s1 and self.seg_p1[s] <= i:
+                s += 1
+            if s < s1 and self.seg_p0[s] <= i:
+                if i == self.seg_p0[s]:
+                    cprev[0] = cprev[1] = 0.0
+                n = self.seg_p1[s] - self.seg_p0[s]
+                co = self.seg_con0[s] - self.seg_p0[s]
+                for c2 in range(self.seg_ncon[s]):
+                    acc = cv[co + c2 * n + i]
+                    if has_sub:
+                        acc -= l * cprev[c2]
+                    cprev[c2] = acc * d
+                    cw[co + c2 * n + i] = cprev[c2]
+        return 0
 
     cdef double q0_quad(self, Py_ssize_t k) noexcept nogil:
         """x'Q0 x over block k's positions (RW, ICAR: u'Q u; BYM2: s'Q* s)."""
         cdef Py_ssize_t p0 = self.st_lat0[k], p1 = p0 + self.st_nlat[k], i, c, r
-        cdef double quad = 0.0, xi, acc
+        cdef double quad = 0.0, xi, acc, xprev = 0.0
+        if self.st_band[k] == 1:            # tridiagonal: the previous value in a register
+            for i in range(p0, p1):
+                xi = self.lat_value(k, i)
+                r = self.env_off[i] - self.env_first[i]
+                acc = 0.5 * self.env_q0[r + i] * xi
+                if self.env_first[i] < i:
+                    acc += self.env_q0[r + i - 1] * xprev
+                quad += 2.0 * xi * acc
+                xprev = xi
+            return quad
         for i in range(p0, p1):
             xi = self.lat_value(k, i)
             r = self.env_off[i] - self.env_first[i]
@@ -2301,18 +2495,22 @@ cdef class Kernel:
         sum over series of u_1^2 + sum_i (u_i - a_i u_{i-1})^2 / (1 - a_i^2), a_i = rho^gap_i."""
         cdef Py_ssize_t p0 = self.st_lat0[k], p1 = p0 + self.st_nlat[k], i
         cdef Py_ssize_t uk = self.u_off[k]
-        cdef double quad = 0.0, a, d, x, g
-        log_det[0] = 0.0
+        cdef double quad = 0.0, a = 0.0, d, x, g, g_last = -1.0, den = 1.0, ld = 0.0, ldi = 0.0
         for i in range(p0, p1):
             x = self.u[uk + self.lat_group[i]]
             g = self.lat_gap[i]
             if g < 0.0:
                 quad += x * x
             else:
-                a = rho if g == 1.0 else pow(rho, g)
+                if g != g_last:         # a, 1 - a^2 and log1p(-a^2) of the last gap seen
+                    a = rho if g == 1.0 else pow(rho, g)
+                    den = 1.0 - a * a
+                    ldi = log1p(-a * a)
+                    g_last = g
                 d = x - a * self.u[uk + self.lat_group[i - 1]]
-                quad += d * d / (1.0 - a * a)
-                log_det[0] -= log1p(-a * a)
+                quad += d * d / den
+                ld -= ldi
+        log_det[0] = ld
         return quad
 
     cdef double st_target(self, int which, Py_ssize_t k, double z) noexcept nogil:

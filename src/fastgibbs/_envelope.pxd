@@ -73,3 +73,18 @@ cdef inline void env_solve_upper_t(const double[::1] L, const double[::1] dinv,
         x[xo + i] = xi
         for c in range(fi, i):
             x[xo + c] -= L[oi + c] * xi
+
+
+cdef inline void tri_solve_upper_t(const double[::1] sub, const double[::1] dinv,
+                                   double[::1] x, Py_ssize_t xo, Py_ssize_t p0,
+                                   Py_ssize_t p1) noexcept nogil:
+    """env_solve_upper_t for a tridiagonal factor stored as sub[i] = L[i, i-1] (0 where
+    row i starts a new series) and dinv[i] = 1 / L[i, i]."""
+    cdef Py_ssize_t i
+    cdef double xi
+    for i in range(p1 - 1, p0, -1):
+        xi = x[xo + i] * dinv[i]
+        x[xo + i] = xi
+        x[xo + i - 1] -= sub[i] * xi
+    if p1 > p0:
+        x[xo + p0] *= dinv[p0]
