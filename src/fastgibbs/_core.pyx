@@ -2173,9 +2173,10 @@ cdef class Kernel:
         The Cholesky factorisation M = L L' is row-oriented (row i needs rows < i only)
         and so is forward substitution, so one pass factors M and forward-solves
         L^-1 b, L^-1 G and L^-1 A' (factor_forward: tridiagonal for RW1 and AR1,
-        pentadiagonal for RW2, envelope otherwise), and one pass solves x | beta forward with its normals; the
-        operations and their order are those of separate passes. Cost O(envelope +
-        (p + 2) n_positions) plus p^3, in about six passes over the positions."""
+        pentadiagonal for RW2, envelope otherwise), and one pass solves x | beta forward
+        with its normals; the operations and their order are those of separate passes.
+        Cost O(envelope + (p + 2) n_positions) plus p^3, in about six passes over the
+        positions."""
         cdef Py_ssize_t p = self.n_fixed
         cdef Py_ssize_t p0 = self.st_lat0[k], p1 = p0 + self.st_nlat[k]
         cdef Py_ssize_t i, j, m, m2, s, c, c2, kc, a0, a1, n, co, uk = self.u_off[k]
@@ -2272,8 +2273,8 @@ cdef class Kernel:
         if p > 0 and draw_gaussian_canonical(&self.P[0], &self.h[0], &self.beta[0], p, bg) != 0:
             return STATUS_CHOL_FIXED
         # x | beta: unconstrained draw L^-T (L^-1 (b - G beta) + z) in one forward pass
-        # (x, or xprev (and xprev2) on a band, keeps L^-1 (b - G beta); bb the sum with z), the back
-        # solve in bb, then conditioning by kriging
+        # (x, or xprev and xprev2 on a band, keeps L^-1 (b - G beta); bb the sum with z),
+        # the back solve in bb, then conditioning by kriging
         for i in range(p0, p1):
             fi = first[i]
             j = group[i]
