@@ -148,12 +148,13 @@ def prior_of(kind):
             # steps of 2/3, 4/3, 2: not whole, so rho is restricted to (0, 1)
             "ar1_frac": fg.AR1(rho=fg.Beta(3.0, 2.0), unit=3.0),
             "rw1_by": fg.RandomWalk(order=1, by="state"),
+            "rw2_by": fg.RandomWalk(order=2, by="state"),
             "bym2": fg.BYM2(EDGES, levels=AREAS, phi=fg.Beta(2.0, 2.0))}[kind]
 
 
 def structured_design(kind, family, rng, per=3, beside=False):
     """A design with one structured term (kind: rw1, rw2, ar1, icar, bym2, or rw1_by /
-    ar1_by: one series per state of (1 | state:year)); ``beside``: plus (1 | g)."""
+    rw2_by / ar1_by: one series per state of (1 | state:year)); ``beside``: plus (1 | g)."""
     time = kind.split("_")[0] in ("rw1", "rw2", "ar1")
     if time:
         data = time_data(rng, per, family, states=2 if kind.endswith("_by") else 1)
@@ -172,7 +173,8 @@ def structured_design(kind, family, rng, per=3, beside=False):
 # Exact conditional posterior of (beta, u) given the variances
 # ----------------------------------------------------------------------------------
 @pytest.mark.statistical
-@pytest.mark.parametrize("kind", ["rw1", "rw2", "ar1", "icar"])
+# rw2_by: two RW2 series in one block (the pentadiagonal draw across series starts)
+@pytest.mark.parametrize("kind", ["rw1", "rw2", "ar1", "icar", "rw2_by"])
 def test_location_draws_match_exact_gaussian(kind, rng):
     design, term = structured_design(kind, "gaussian", rng)
     y = design.X @ np.array([1.0, 0.5]) + rng.normal(size=design.n_obs)

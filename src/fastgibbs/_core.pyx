@@ -78,7 +78,7 @@ from fastgibbs._kinds cimport (
     STATUS_CHOL_WISHART, STATUS_INTERRUPTED,
     STRUCT_NONE, STRUCT_AR1, STRUCT_BYM2,
 )
-from fastgibbs._envelope cimport env_solve_upper_t, tri_solve_upper_t
+from fastgibbs._envelope cimport env_solve_upper_t, tri_solve_upper_t, penta_solve_upper_t
 from fastgibbs._random cimport (
     draw_normal, draw_uniform, draw_exponential, draw_gamma, draw_inv_gamma,
 )
@@ -194,7 +194,7 @@ cdef class Kernel:
     cdef Py_ssize_t[::1] chain_struct, lat_group, lat_aux, env_first, env_off
     cdef Py_ssize_t[::1] seg_p0, seg_p1, seg_ncon, seg_con0
     cdef double[::1] st_rank, par_a, par_b, lat_gap, env_q0, env_L, env_dinv, con_val, con_w
-    cdef double[::1] seg_winv, st_acc, st_sub
+    cdef double[::1] seg_winv, st_acc, st_sub, st_sub2
     cdef Py_ssize_t[::1] st_band
     cdef double[::1] lat_x, lat_b, lat_Y, hyper, aux, save_aux, st_v, st_zr, st_small
     cdef double bym_bb, bym_bs, bym_ss
@@ -2091,14 +2091,19 @@ cdef class Kernel:
         self.st_small = np.zeros(4 * p + 8)
         self.st_acc = np.zeros(p + p * p)
         self.st_sub = np.zeros(max(self.n_lat, 1))
+        self.st_sub2 = np.zeros(max(self.n_lat, 1))
         # st_band[k] = 1: block k's precision is tridiagonal (RW1, AR1), drawn by
-        # tri_factor_forward; else by the envelope routines
+        # tri_factor_forward; 2: pentadiagonal (RW2; RW or ICAR only), drawn by
+        # penta_factor_forward; else by the envelope routines
         band = np.zeros(B, dtype=np.intp)
         first = np.asarray(self.env_first)
         for k in range(self.n_blocks):
             if self.st_kind[k] != STRUCT_NONE and self.st_kind[k] != STRUCT_BYM2:
                 pos = np.arange(self.st_lat0[k], self.st_lat0[k] + self.st_nlat[k])
-                band[k] = int(bool(np.all(first[pos] >= pos - 1)))
+                if np.all(first[pos] >= pos - 1):
+                    band[k] = 1
+                elif self.st_kind[k] != STRUCT_AR1 and np.all(first[pos] >= pos - 2):
+                    band[k] = 2
         self.st_band = band
         for k in range(self.n_blocks):
             if self.st_par[k] >= 0 and not (0.0 < abs(self.hyper[self.st_par[k]]) < 1.0):
@@ -2168,16 +2173,17 @@ cdef class Kernel:
         The Cholesky factorisation M = L L' is row-oriented (row i needs rows < i only)
         and so is forward substitution, so one pass factors M and forward-solves
         L^-1 b, L^-1 G and L^-1 A' (factor_forward: tridiagonal for RW1 and AR1,
-        envelope otherwise), and one pass solves x | beta forward with its normals; the
-        operations and their order are those of separate passes. Cost O(envelope +
-        (p + 2) n_positions) plus p^3, in about six passes over the positions."""
+        pentadiagonal for RW2, envelope otherwise), and one pass solves x | beta forward
+        with its normals; the operations and their order are those of separate passes.
+        Cost O(envelope + (p + 2) n_positions) plus p^3, in about six passes over the
+        positions."""
         cdef Py_ssize_t p = self.n_fixed
         cdef Py_ssize_t p0 = self.st_lat0[k], p1 = p0 + self.st_nlat[k]
         cdef Py_ssize_t i, j, m, m2, s, c, c2, kc, a0, a1, n, co, uk = self.u_off[k]
         cdef Py_ssize_t zx0 = self.ztx_off[k], s1 = self.st_seg1[k], fi, oi
-        cdef bint band1 = self.st_band[k] == 1
+        cdef bint band1 = self.st_band[k] == 1, band2 = self.st_band[k] == 2
         cdef int err
-        cdef double acc, det, w00, w01, w11, xprev = 0.0
+        cdef double acc, det, w00, w01, w11, xprev = 0.0, xprev2 = 0.0
         cdef double inv_s2 = 1.0 / self.sigma[0]
         cdef double e[2]
         cdef double r[2]
@@ -2185,6 +2191,7 @@ cdef class Kernel:
         cdef double *C = &self.st_small[0]              # C[c * p + m], c < 2
         cdef double *CW = &self.st_small[2 * p]          # (C'W^-1)[m * 2 + c]
         cdef double[::1] L = self.env_L, dinv = self.env_dinv, sb = self.st_sub
+        cdef double[::1] sb2 = self.st_sub2
         cdef double[::1] x = self.lat_x, bb = self.lat_b, cw = self.con_w, cv = self.con_val
         cdef double[::1] hP = self.st_acc, ztx = self.ztx, beta = self.beta
         cdef const Py_ssize_t[::1] first = self.env_first, off = self.env_off
@@ -2197,6 +2204,8 @@ cdef class Kernel:
             hP[m] = 0.0
         if band1:
             err = self.tri_factor_forward(k, inv_s2)
+        elif band2:
+            err = self.penta_factor_forward(k, inv_s2)
         else:
             self.fill_structured(k, inv_s2)
             err = self.env_factor_forward(k, inv_s2)
@@ -2219,6 +2228,8 @@ cdef class Kernel:
             for c in range(kc):
                 if band1:
                     tri_solve_upper_t(sb, dinv, cw, co + c * n, a0, a1)
+                elif band2:
+                    penta_solve_upper_t(sb, sb2, dinv, cw, co + c * n, a0, a1)
                 else:
                     env_solve_upper_t(L, dinv, first, off, cw, co + c * n, a0, a1)
             w00 = w01 = w11 = 0.0
@@ -2262,8 +2273,8 @@ cdef class Kernel:
         if p > 0 and draw_gaussian_canonical(&self.P[0], &self.h[0], &self.beta[0], p, bg) != 0:
             return STATUS_CHOL_FIXED
         # x | beta: unconstrained draw L^-T (L^-1 (b - G beta) + z) in one forward pass
-        # (x, or xprev on a band, keeps L^-1 (b - G beta); bb the sum with z), the back
-        # solve in bb, then conditioning by kriging
+        # (x, or xprev and xprev2 on a band, keeps L^-1 (b - G beta); bb the sum with z),
+        # the back solve in bb, then conditioning by kriging
         for i in range(p0, p1):
             fi = first[i]
             j = group[i]
@@ -2276,6 +2287,14 @@ cdef class Kernel:
                     acc -= sb[i] * xprev
                 xprev = acc * dinv[i]
                 bb[i] = xprev + draw_normal(bg)
+            elif band2:                         # columns i-2, i-1 in env's order
+                if fi <= i - 2:
+                    acc -= sb2[i] * xprev2
+                if fi < i:
+                    acc -= sb[i] * xprev
+                xprev2 = xprev
+                xprev = acc * dinv[i]
+                bb[i] = xprev + draw_normal(bg)
             else:
                 oi = off[i] - fi
                 for c in range(fi, i):
@@ -2284,6 +2303,8 @@ cdef class Kernel:
                 bb[i] = x[i] + draw_normal(bg)
         if band1:
             tri_solve_upper_t(sb, dinv, bb, 0, p0, p1)
+        elif band2:
+            penta_solve_upper_t(sb, sb2, dinv, bb, 0, p0, p1)
         else:
             env_solve_upper_t(L, dinv, first, off, bb, 0, p0, p1)
         for s in range(self.st_seg0[k], s1):
@@ -2467,10 +2488,99 @@ cdef class Kernel:
                     cw[co + c2 * n + i] = cprev[c2]
         return 0
 
+    cdef int penta_factor_forward(self, Py_ssize_t k, double inv_s2) noexcept nogil:
+        """env_factor_forward for an RW or ICAR block whose precision is pentadiagonal
+        (st_band 2: RW2), with fill_structured's row built in place (Q0 / tau2, D on the
+        diagonal): the same operations in the same order (so the same draws), without
+        the envelope's inner loops or stored rows of Y: st_sub2[i] <- L[i, i-2],
+        st_sub[i] <- L[i, i-1] (0 outside row i's envelope), dinv[i] <- 1 / L[i, i];
+        lat_Y[:2p] holds the previous two rows of Y (row i at ((i - p0) % 2) * p)."""
+        cdef Py_ssize_t p = self.n_fixed, p0 = self.st_lat0[k], p1 = p0 + self.st_nlat[k]
+        cdef Py_ssize_t i, j, m, m2, c2, n, co, r, fi, cur, prv
+        cdef Py_ssize_t s = self.st_seg0[k], s1 = self.st_seg1[k], uk = self.u_off[k]
+        cdef Py_ssize_t zx0 = self.ztx_off[k], zz = self.ztz_off[k]
+        cdef bint has1, has2
+        cdef double t = 1.0 / self.tau2[self.vc_off[k]]
+        cdef double l1, l2, acc, d, xi, x1 = 0.0, x2 = 0.0, y
+        cdef double[::1] q0 = self.env_q0, dinv = self.env_dinv
+        cdef double[::1] sb = self.st_sub, sb2 = self.st_sub2
+        cdef double[::1] Y = self.lat_Y, bb = self.lat_b, cw = self.con_w, cv = self.con_val
+        cdef double[::1] hP = self.st_acc, ztx = self.ztx, ztz = self.ztz
+        cdef const Py_ssize_t[::1] first = self.env_first, off = self.env_off
+        cdef const Py_ssize_t[::1] group = self.lat_group
+        for i in range(p0, p1):
+            fi = first[i]
+            r = off[i] - fi
+            has2 = fi <= i - 2
+            has1 = fi <= i - 1
+            # row i of L (env_cholesky's bordering step on fill_structured's row:
+            # M[i, c] = Q0[i, c] / tau2, c < i)
+            l2 = 0.0
+            l1 = 0.0
+            if has2:
+                l2 = (q0[r + i - 2] * t) * dinv[i - 2]
+            if has1:
+                acc = q0[r + i - 1] * t
+                if has2 and first[i - 1] <= i - 2:
+                    acc -= l2 * sb[i - 1]
+                l1 = acc * dinv[i - 1]
+            acc = q0[r + i] * t
+            j = group[i]
+            if j >= 0:
+                acc += ztz[zz + j] * inv_s2
+            if has2:
+                acc -= l2 * l2
+            if has1:
+                acc -= l1 * l1
+            if not (acc > 0.0):
+                return STATUS_CHOL_GROUP
+            d = 1.0 / sqrt(acc)
+            dinv[i] = d
+            sb[i] = l1
+            sb2[i] = l2
+            # row i of y = L^-1 b, Y = L^-1 G, and their sums
+            acc = self.th[uk + j] if j >= 0 else 0.0
+            bb[i] = acc
+            if has2:
+                acc -= l2 * x2
+            if has1:
+                acc -= l1 * x1
+            xi = acc * d
+            x2 = x1
+            x1 = xi
+            cur = ((i - p0) & 1) * p            # row i - 2's slot, overwritten by row i
+            prv = p - cur
+            for m in range(p):
+                acc = ztx[zx0 + j * p + m] * inv_s2 if j >= 0 else 0.0
+                if has2:
+                    acc -= l2 * Y[cur + m]
+                if has1:
+                    acc -= l1 * Y[prv + m]
+                Y[cur + m] = acc * d
+            for m in range(p):
+                y = Y[cur + m]
+                hP[m] += y * xi
+                for m2 in range(m + 1):
+                    hP[p + m * p + m2] += y * Y[cur + m2]
+            # the constraints' rows of L^-1 A'
+            while s < s1 and self.seg_p1[s] <= i:
+                s += 1
+            if s < s1 and self.seg_p0[s] <= i:
+                n = self.seg_p1[s] - self.seg_p0[s]
+                co = self.seg_con0[s] - self.seg_p0[s]
+                for c2 in range(self.seg_ncon[s]):
+                    acc = cv[co + c2 * n + i]
+                    if has2:
+                        acc -= l2 * cw[co + c2 * n + i - 2]
+                    if has1:
+                        acc -= l1 * cw[co + c2 * n + i - 1]
+                    cw[co + c2 * n + i] = acc * d
+        return 0
+
     cdef double q0_quad(self, Py_ssize_t k) noexcept nogil:
         """x'Q0 x over block k's positions (RW, ICAR: u'Q u; BYM2: s'Q* s)."""
-        cdef Py_ssize_t p0 = self.st_lat0[k], p1 = p0 + self.st_nlat[k], i, c, r
-        cdef double quad = 0.0, xi, acc, xprev = 0.0
+        cdef Py_ssize_t p0 = self.st_lat0[k], p1 = p0 + self.st_nlat[k], i, c, r, fi
+        cdef double quad = 0.0, xi, acc, xprev = 0.0, xprev2 = 0.0
         if self.st_band[k] == 1:            # tridiagonal: the previous value in a register
             for i in range(p0, p1):
                 xi = self.lat_value(k, i)
@@ -2479,6 +2589,20 @@ cdef class Kernel:
                 if self.env_first[i] < i:
                     acc += self.env_q0[r + i - 1] * xprev
                 quad += 2.0 * xi * acc
+                xprev = xi
+            return quad
+        if self.st_band[k] == 2:            # pentadiagonal: the previous two in registers
+            for i in range(p0, p1):
+                xi = self.lat_value(k, i)
+                fi = self.env_first[i]
+                r = self.env_off[i] - fi
+                acc = 0.5 * self.env_q0[r + i] * xi
+                if fi <= i - 2:
+                    acc += self.env_q0[r + i - 2] * xprev2
+                if fi <= i - 1:
+                    acc += self.env_q0[r + i - 1] * xprev
+                quad += 2.0 * xi * acc
+                xprev2 = xprev
                 xprev = xi
             return quad
         for i in range(p0, p1):

@@ -88,3 +88,24 @@ cdef inline void tri_solve_upper_t(const double[::1] sub, const double[::1] dinv
         x[xo + i - 1] -= sub[i] * xi
     if p1 > p0:
         x[xo + p0] *= dinv[p0]
+
+
+cdef inline void penta_solve_upper_t(const double[::1] sub, const double[::1] sub2,
+                                     const double[::1] dinv, double[::1] x, Py_ssize_t xo,
+                                     Py_ssize_t p0, Py_ssize_t p1) noexcept nogil:
+    """env_solve_upper_t for a pentadiagonal factor stored as sub2[i] = L[i, i-2],
+    sub[i] = L[i, i-1] (0 outside row i's envelope) and dinv[i] = 1 / L[i, i]; columns
+    i-2 then i-1, env_solve_upper_t's order."""
+    cdef Py_ssize_t i
+    cdef double xi
+    for i in range(p1 - 1, p0 + 1, -1):
+        xi = x[xo + i] * dinv[i]
+        x[xo + i] = xi
+        x[xo + i - 2] -= sub2[i] * xi
+        x[xo + i - 1] -= sub[i] * xi
+    if p1 > p0 + 1:
+        xi = x[xo + p0 + 1] * dinv[p0 + 1]
+        x[xo + p0 + 1] = xi
+        x[xo + p0] -= sub[p0 + 1] * xi
+    if p1 > p0:
+        x[xo + p0] *= dinv[p0]
