@@ -2339,9 +2339,9 @@ cdef class Kernel:
 
     cdef int env_factor_forward(self, Py_ssize_t k, double inv_s2) noexcept nogil:
         """draw_location_structured's first pass over block k's positions i, on the
-        envelope (after fill_structured): row i of the Cholesky factor (env_cholesky's
-        bordering step: L over env_L, dinv[i] = 1 / L[i, i]), row i of y = L^-1 b
-        (lat_x; lat_b <- b), of Y = L^-1 G (lat_Y[i * p + m]) and of L^-1 A' (con_w,
+        envelope (after fill_structured): row i of the Cholesky factor (by bordering,
+        George & Liu 1981 sec. 4.2: L over env_L, dinv[i] = 1 / L[i, i]), row i of
+        y = L^-1 b (lat_x; lat_b <- b), of Y = L^-1 G (lat_Y[i * p + m]) and of L^-1 A' (con_w,
         the segment's constraint rows), and the sums st_acc += (Y'y, Y'Y). Returns
         STATUS_CHOL_GROUP if a pivot is not positive, else 0. Cost O(envelope (p + 3))."""
         cdef Py_ssize_t p = self.n_fixed, p0 = self.st_lat0[k], p1 = p0 + self.st_nlat[k]
@@ -2513,7 +2513,7 @@ cdef class Kernel:
             r = off[i] - fi
             has2 = fi <= i - 2
             has1 = fi <= i - 1
-            # row i of L (env_cholesky's bordering step on fill_structured's row:
+            # row i of L (the envelope Cholesky's bordering step on fill_structured's row:
             # M[i, c] = Q0[i, c] / tau2, c < i)
             l2 = 0.0
             l1 = 0.0

@@ -1,6 +1,10 @@
 # Envelope (skyline) Cholesky factorisation and solves for the structured group terms
 # (fastgibbs.gmrf): inline, nogil, on memoryviews.
 #
+# The factorisation and the forward solves are fused into the structured draw
+# (fastgibbs._core: Kernel's generic, tridiagonal and pentadiagonal factor-forward
+# passes); the back substitutions are here.
+#
 # A symmetric matrix over positions p0..p1-1 is stored by rows of its lower triangle:
 # row i holds columns first[i]..i at L[off[i] + (c - first[i])]. The Cholesky factor
 # has the same envelope (fill-in stays inside it; George & Liu 1981, Computer Solution
@@ -8,55 +12,6 @@
 # A banded matrix of half-bandwidth w (a random walk of order w) costs O(n w^2) to
 # factor and O(n w) to solve. Every routine works on a range p0..p1 that the matrix
 # leaves uncoupled from the rest (first[i] >= p0 for every i in the range).
-from libc.math cimport sqrt
-
-
-cdef inline int env_cholesky(double[::1] L, double[::1] dinv, const Py_ssize_t[::1] first,
-                             const Py_ssize_t[::1] off, Py_ssize_t p0,
-                             Py_ssize_t p1) noexcept nogil:
-    """L <- its Cholesky factor on rows p0..p1-1 (row-oriented, bordering method), and
-    dinv[i] <- 1 / L[i, i] (the solves multiply: a division's latency would dominate
-    their serial recurrences).
-
-    Returns 0, or i - p0 + 1 for the first row i whose pivot is not positive (the
-    leading minor up to i is not positive definite)."""
-    cdef Py_ssize_t i, j, c, lo, fi, fj, oi, oj
-    cdef double s
-    for i in range(p0, p1):
-        fi = first[i]
-        oi = off[i] - fi
-        for j in range(fi, i):
-            fj = first[j]
-            oj = off[j] - fj
-            lo = fi if fi > fj else fj
-            s = L[oi + j]
-            for c in range(lo, j):
-                s -= L[oi + c] * L[oj + c]
-            L[oi + j] = s * dinv[j]
-        s = L[oi + i]
-        for c in range(fi, i):
-            s -= L[oi + c] * L[oi + c]
-        if not (s > 0.0):
-            return i - p0 + 1
-        L[oi + i] = sqrt(s)
-        dinv[i] = 1.0 / L[oi + i]
-    return 0
-
-
-cdef inline void env_solve_lower(const double[::1] L, const double[::1] dinv,
-                                 const Py_ssize_t[::1] first,
-                                 const Py_ssize_t[::1] off, double[::1] x, Py_ssize_t xo,
-                                 Py_ssize_t p0, Py_ssize_t p1) noexcept nogil:
-    """x[xo + i] <- (L^-1 x)[i] for i in p0..p1-1 (forward substitution)."""
-    cdef Py_ssize_t i, c, fi, oi
-    cdef double s
-    for i in range(p0, p1):
-        fi = first[i]
-        oi = off[i] - fi
-        s = x[xo + i]
-        for c in range(fi, i):
-            s -= L[oi + c] * x[xo + c]
-        x[xo + i] = s * dinv[i]
 
 
 cdef inline void env_solve_upper_t(const double[::1] L, const double[::1] dinv,
