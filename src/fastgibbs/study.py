@@ -513,6 +513,24 @@ def study(model, datasets, *, sample_kwargs=None, stats=None, seed=None, executo
         future = executor.submit(_run_unit, token, index, y, params, child_key(index), *extra)
         pending[future] = (index, y, params, weights)
 
+    def collect(future):
+        """Record a finished unit's row in results or errors; returns MISSING (nothing
+        recorded) when the worker had not seen the study's model yet."""
+        index = pending[future][0]
+        try:
+            out = future.result()
+        except Exception as exc:           # the executor failed, not the fit
+            errors[index] = (f"{type(exc).__name__}: {exc}", np.nan, np.nan)
+            return None
+        if isinstance(out, str) and out == MISSING:
+            return MISSING
+        _, values, error, sampling_time, worker_time = out
+        if error is None:
+            results[index] = (values, sampling_time, worker_time)
+        else:
+            errors[index] = (error, sampling_time, worker_time)
+        return None
+
     try:
         while True:
             while not exhausted and len(pending) < max_pending:
@@ -529,25 +547,18 @@ def study(model, datasets, *, sample_kwargs=None, stats=None, seed=None, executo
                 break
             done, _ = wait(list(pending), timeout=0.5, return_when=FIRST_COMPLETED)
             for future in done:
-                index, y, params, weights = pending.pop(future)
-                try:
-                    out = future.result()
-                except Exception as exc:           # the executor failed, not the fit
-                    errors[index] = (f"{type(exc).__name__}: {exc}", np.nan, np.nan)
-                    continue
-                if isinstance(out, str) and out == MISSING:
-                    submit(index, y, params, weights, with_payload=True)
-                    continue
-                _, values, error, sampling_time, worker_time = out
-                if error is None:
-                    results[index] = (values, sampling_time, worker_time)
+                if collect(future) == MISSING:
+                    submit(*pending.pop(future), with_payload=True)
                 else:
-                    errors[index] = (error, sampling_time, worker_time)
+                    pending.pop(future)
             bar.update(len(results) + len(errors), len(errors))
     except KeyboardInterrupt:
         interrupted = True
-        for future in pending:
-            future.cancel()
+        for future in list(pending):   # keep the fits that finished before the Ctrl-C
+            if future.done() and not future.cancelled():
+                collect(future)
+            else:
+                future.cancel()
         warnings.warn(f"study interrupted: returning the {len(results) + len(errors)} fits "
                       "finished so far", RuntimeWarning, stacklevel=2)
     finally:
