@@ -250,7 +250,7 @@ def _z_scale(y: np.ndarray, ranking=None, folded: bool = False) -> np.ndarray:
     """Pooled rank normalization of each parameter, ``(P, C, N)`` -> ``(P, C, N)``.
 
     ``ranking`` is ``_rank(y)`` if already computed.  With ``folded``, the rank
-    normalization of the folded draws ``|y - median|`` (`_fold`), whose order the
+    normalization of the folded draws ``|y - median|``, whose order the
     compiled kernel merges from the sort of ``y`` in linear time.
     """
     order, sorted_rows = _rank(y) if ranking is None else ranking
@@ -263,12 +263,6 @@ def _z_scale(y: np.ndarray, ranking=None, folded: bool = False) -> np.ndarray:
 def _median(sorted_rows: np.ndarray) -> np.ndarray:
     size = sorted_rows.shape[1]
     return (sorted_rows[:, (size - 1) // 2] + sorted_rows[:, size // 2]) / 2
-
-
-def _fold(y: np.ndarray, sorted_rows=None) -> np.ndarray:
-    """Absolute deviation from each parameter's pooled median, ``(P, C, N)``."""
-    median = np.median(_pooled(y), axis=1) if sorted_rows is None else _median(sorted_rows)
-    return np.abs(y - median[:, None, None])
 
 
 def _fft_len(n: int) -> int:
@@ -437,15 +431,6 @@ def _quantile(sorted_rows: np.ndarray, prob: float) -> np.ndarray:
     k = int(np.floor(np.clip(h, 1, size - 1)))
     frac = np.clip(h - k, 0.0, 1.0)
     return (1.0 - frac) * sorted_rows[:, k - 1] + frac * sorted_rows[:, k]
-
-
-def _below(y: np.ndarray, prob: float, sorted_rows=None) -> np.ndarray:
-    """Split chains of the indicator ``I(y <= q_prob)``, ``(P, 2C, N // 2)`` booleans.
-
-    ``sorted_rows`` is ``np.sort(_pooled(y), axis=1)`` if already computed.
-    """
-    sorted_rows = np.sort(_pooled(y), axis=1) if sorted_rows is None else sorted_rows
-    return _split(y) <= _quantile(sorted_rows, prob)[:, None, None]
 
 
 def _ess_quantile(y: np.ndarray, prob: float, sorted_rows=None) -> np.ndarray:
