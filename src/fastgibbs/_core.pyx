@@ -159,7 +159,7 @@ cdef class Kernel:
     cdef double[::1] cX, cZ, c_y, c_n, c_off, c_w, c_b, c_eta, c_eta_new
     cdef Py_ssize_t[::1] z_off, c_group, c_pair
     # Poisson: -log of the arrival times, their mixtures, log Gamma(y)
-    cdef double[::1] c_lt1, c_lt2, c_lgam, mix_w, mix_m, mix_s, mix_logw
+    cdef double[::1] c_lt1, c_lt2, c_lgam, mix_m, mix_s
     cdef double[::1] mix_lc, mix_is, mix_lp   # log(w / s), 1 / s; scratch per component
     cdef Py_ssize_t[::1] c_mix, mix_off
     cdef Py_ssize_t mix_unit
@@ -290,11 +290,10 @@ cdef class Kernel:
         self.c_lt2 = np.zeros(m)
         if self.family == FAMILY_POISSON:
             mix = problem.mixtures
-            self.mix_w = _f64(mix["w"], 1)
             self.mix_m = _f64(mix["m"], 1)
             self.mix_s = _f64(mix["s"], 1)
-            self.mix_logw = np.log(np.asarray(mix["w"], dtype=float))
-            self.mix_lc = np.asarray(self.mix_logw) - np.log(np.asarray(self.mix_s))
+            self.mix_lc = (np.log(np.asarray(mix["w"], dtype=float))
+                           - np.log(np.asarray(self.mix_s)))
             self.mix_is = 1.0 / np.asarray(self.mix_s)
             self.mix_off = _intp(mix["off"])
             self.mix_lp = np.zeros(max(int(np.diff(np.asarray(self.mix_off)).max()), 1))
@@ -302,7 +301,7 @@ cdef class Kernel:
             self.c_mix = _intp(cells["mixture"])
             self.c_lgam = np.array([log_gamma(v) if v > 0 else 0.0 for v in cells["y"]])
         else:
-            self.mix_w = self.mix_m = self.mix_s = self.mix_logw = self.c_lgam = np.zeros(1)
+            self.mix_m = self.mix_s = self.c_lgam = np.zeros(1)
             self.mix_lc = self.mix_is = self.mix_lp = np.zeros(1)
             self.mix_off = self.c_mix = np.zeros(2, dtype=np.intp)
             self.mix_unit = 0
