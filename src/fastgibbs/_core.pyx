@@ -814,6 +814,9 @@ cdef class Kernel:
             prec = self.prec_off[k]
             gw = self.g_width[k]
             self.chain_residual(k, ci, inv_s2)
+            if q == 1 and t == start:
+                self.init_scalar_top(k, inv_s2)
+                continue
             for j in range(self.n_groups[k]):
                 L0 = self.ztz_off[k] + j * q * q
                 G0 = self.g_off[k] + j * q * gw
@@ -836,6 +839,25 @@ cdef class Kernel:
                     for m in range(p):
                         self.tG[G0 + c * gw + col + m] = self.ztx[zx + c * p + m] * inv_s2
 
+
+    cdef void init_scalar_top(self, Py_ssize_t k, double inv_s2) noexcept nogil:
+        """chain_init's step for a top level of scalar groups (no ancestors), bit for bit
+        the general loop's arithmetic: tL_j = Z_j'WZ_j / sigma2 + 1 / tau2 and the
+        coupling to beta tG_j = Z_j'WX_j / sigma2."""
+        cdef Py_ssize_t j, m, p = self.n_fixed, gw = self.g_width[k]
+        cdef Py_ssize_t L0 = self.ztz_off[k], G0 = self.g_off[k], zx = self.ztx_off[k]
+        cdef double prec = self.re_prec[self.prec_off[k]]
+        cdef double *tG = NULL
+        cdef const double *ztx = NULL
+        for j in range(self.n_groups[k]):
+            self.tL[L0 + j] = self.ztz[L0 + j] * inv_s2 + prec
+        if p == 0:
+            return
+        tG = &self.tG[0]
+        ztx = &self.ztx[0]
+        for j in range(self.n_groups[k]):
+            for m in range(p):
+                tG[G0 + j * gw + m] = ztx[zx + j * p + m] * inv_s2
 
     cdef int chain_eliminate(self, Py_ssize_t ci, Py_ssize_t t_hi, Py_ssize_t t_lo,
                              double *log_det, double *quad, bint given_beta) except -1 nogil:
@@ -1280,6 +1302,9 @@ cdef class Kernel:
             k = self.chain_order[t]
             q = self.n_re[k]
             gw = self.g_width[k]
+            if q == 1 and t == start:
+                self.draw_scalar_top(k, bg)
+                continue
             for j in range(self.n_groups[k]):
                 L0 = self.ztz_off[k] + j * q * q
                 G0 = self.g_off[k] + j * q * gw
@@ -1307,6 +1332,26 @@ cdef class Kernel:
                 for c in range(q):
                     self.u[h0 + c] = self.tmp[c]
         return STATUS_OK
+
+    cdef void draw_scalar_top(self, Py_ssize_t k, bitgen_t *bg) noexcept nogil:
+        """draw_location_chain's downward step for a top level of scalar groups (after
+        eliminate_scalar_top left L_j in tL), bit for bit the general loop's arithmetic
+        without its bookkeeping: u_j = ((h_j - g_j' beta) / L_j + z_j) / L_j."""
+        cdef Py_ssize_t j, m, p = self.n_fixed, gw = self.g_width[k]
+        cdef Py_ssize_t L0 = self.ztz_off[k], h0 = self.u_off[k], G0 = self.g_off[k] + gw - p
+        cdef double acc, L
+        cdef double *tG = NULL
+        cdef double *beta = NULL
+        if p > 0:
+            tG = &self.tG[0]
+            beta = &self.beta[0]
+        for j in range(self.n_groups[k]):
+            acc = self.th[h0 + j]
+            for m in range(p):
+                acc -= tG[G0 + j * gw + m] * beta[m]
+            L = self.tL[L0 + j]
+            acc = acc / L + draw_normal(bg)
+            self.u[h0 + j] = acc / L
 
     cdef int draw_location_fixed_only(self, bitgen_t *bg) except -1 nogil:
         """beta | sigma2, y ~ N(P^{-1} h, P^{-1}) for a model without group effects."""
