@@ -6,7 +6,7 @@ from .. import _core
 from ..chains import ChainStopped
 from .._kinds import Covariance, Family as Kind, Status, VariancePrior
 
-__all__ = ["SamplerError", "initial_state", "run_chain", "to_user_scale"]
+__all__ = ["SamplerError", "initial_state", "run_chain", "run_chain_at", "to_user_scale"]
 
 MESSAGES = {
     Status.STATUS_CHOL_FIXED: "the fixed-effect precision matrix lost positive definiteness "
@@ -34,10 +34,7 @@ def initial_state(problem, rng):
         q, J, off = problem.n_re[k], problem.n_groups[k], problem.u_off[k]
         sds = np.sqrt(tau2[problem.vc_off[k]:problem.vc_off[k] + q])
         u[off:off + J * q] = (rng.standard_normal((J, q)) * sds).ravel()
-    p = problem.n_fixed
-    # the prior mean (least-norm where a prior is flat: its precision underflowed to 0)
-    beta = np.linalg.lstsq(problem.prior_prec, problem.prior_h, rcond=None)[0] if p \
-        else np.zeros(0)
+    beta = problem.prior_mean.copy()      # least-norm where a prior is flat
     half_cauchy = problem.vc_kind == int(VariancePrior.PRIOR_HALF_CAUCHY)
     vc_xi = np.where(half_cauchy, 1.0 / np.maximum(problem.vc_b, 1e-150) ** 2, 1.0)
     for k in np.flatnonzero(problem.cov_kind == int(Covariance.COV_HUANG_WAND)):
@@ -80,6 +77,15 @@ def _initial_dispersion(problem, rng):
         return (init - init.mean()) * np.exp(rng.uniform(-0.2, 0.2)) + init.mean() \
             + rng.uniform(-0.3, 0.3)
     return np.array([np.exp(rng.uniform(-1.0, 1.0))])
+
+
+def run_chain_at(problem, indexed_seed, stop=None, check_signals=False, *, warmup_array,
+                 draws_array, **kwargs):
+    """run_chain for chain ``c`` of ``indexed_seed = (c, seed_seq)``, writing into
+    ``warmup_array[c]`` and ``draws_array[c]`` (the fit's (chains, n, width) arrays)."""
+    c, seed_seq = indexed_seed
+    return run_chain(problem, seed_seq, stop=stop, check_signals=check_signals,
+                     out=(warmup_array[c], draws_array[c]), **kwargs)
 
 
 def to_user_scale(problem, rows):
@@ -128,21 +134,28 @@ def run_kernel(kernel, bit_generator, warm, draws, thin, update_variances, inter
 
 def run_chain(problem, seed_seq, n_warmup, n_draws, thin=1, interweave=True,
               on_progress=None, n_chunks=20, stop=None, check_signals=False, names=None,
-              state=None, update_variances=True):
+              state=None, update_variances=True, out=None):
     """One chain from dispersed initial values (or ``state``): returns (warmup, draws,
     info) with warmup (n_warmup, width) and draws (n_draws, width) on the user's scale
     and info a dict (mh_tries, mh_accepts of the Poisson correction).
 
     ``on_progress(n_sweeps)`` is called after each of about ``n_chunks`` pieces per
     phase (the draws are identical either way); ``stop`` is the fit's shared int32
-    flag and ``check_signals`` lets a main-thread chain notice Ctrl-C."""
+    flag and ``check_signals`` lets a main-thread chain notice Ctrl-C. ``out``: a pair
+    of C-contiguous float arrays (n_warmup, width), (n_draws, width) to write into
+    (e.g. one chain's slices of the fit's arrays, so they need no copy after)."""
     rng = np.random.Generator(np.random.PCG64(seed_seq))
     if state is None:
         state = initial_state(problem, rng)
     kernel = _core.Kernel(problem, state)
     width = problem.row_width
-    warm = np.empty((n_warmup, width))
-    draws = np.empty((n_draws, width))
+    if out is None:
+        warm = np.empty((n_warmup, width))
+        draws = np.empty((n_draws, width))
+    else:
+        warm, draws = out
+        if warm.shape != (n_warmup, width) or draws.shape != (n_draws, width):
+            raise ValueError(f"out must hold ({n_warmup}, {width}) and ({n_draws}, {width}) rows")
     bg = rng.bit_generator
 
     def run(w, d):

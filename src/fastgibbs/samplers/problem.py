@@ -179,6 +179,16 @@ class Problem:
         return None if self.cells is None else len(self.cells["y"])
 
     @cached_property
+    def prior_mean(self):
+        """beta's prior mean on the internal scale, (p,): the least-norm solution of
+        prior_prec m = prior_h (a flat prior's precision underflows to 0). Read-only."""
+        if not self.n_fixed:
+            return np.zeros(0)
+        mean = np.linalg.lstsq(self.prior_prec, self.prior_h, rcond=None)[0]
+        mean.setflags(write=False)
+        return mean
+
+    @cached_property
     def row_scale(self):
         """(row_width,) multipliers from the kernel's scale to the user's for every
         column after beta: sigma, group sds and group effects by y_scale / z_scale,
