@@ -1193,10 +1193,18 @@ cdef class Kernel:
                               bitgen_t *bg) noexcept nogil:
         """One slice update of the log sd of column c of level t of chain ci under
         collapsed_target; leaves the state at the new value."""
-        cdef Py_ssize_t vc = self.vc_off[self.chain_order[t]] + c
-        cdef double x1 = self.slice_step(SLICE_COLLAPSED, ci, t, c, 0.5 * log(self.tau2[vc]),
-                                         100, bg)
-        self.collapsed_target(ci, t, c, x1)     # leave the state at x1
+        cdef Py_ssize_t k = self.chain_order[t], vc = self.vc_off[k] + c, q = self.n_re[k]
+        cdef Py_ssize_t off = self.prec_off[k]
+        cdef double v, x1 = self.slice_step(SLICE_COLLAPSED, ci, t, c, 0.5 * log(self.tau2[vc]),
+                                            100, bg)
+        if q == 1 and t == self.chain_start[ci] and not self.collapse_beta:
+            # collapsed_target's scalar case changes nothing but the variance: set it
+            v = exp(2.0 * x1)
+            self.tau2[vc] = v
+            self.re_prec[off] = 1.0 / v
+            self.re_cov[off] = v
+        else:
+            self.collapsed_target(ci, t, c, x1)     # leave the state at x1
 
     cdef int collapsed_variances(self, Py_ssize_t ci, bitgen_t *bg) except -1 nogil:
         """One slice-sampling update (Neal 2003, stepping out, width 1) of each sd of the
