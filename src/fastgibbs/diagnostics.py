@@ -89,8 +89,10 @@ MIN_DRAWS = 4
 _CONSTANT_RANGE = np.finfo(float).resolution  # 1e-15: ArviZ's test for constant draws
 _TAIL_PROBS = (0.05, 0.95)
 _PHI_PM1 = (0.1586553, 0.8413447)  # Phi(-1) and Phi(+1) to 7 digits, as ArviZ
-_BLOCK_VALUES = 1 << 20  # draws per block of parameters (8 MB of float64; larger blocks
-#                          cut per-block overhead: 10^4 parameters x 4000 draws, 2.5 -> 1.9 s)
+_BLOCK_VALUES = 1 << 17  # draws per block of parameters (1 MB of float64: a block's
+#                          temporaries stay in cache and their pages are reused; CPU per
+#                          summarize vs 8 MB blocks: NES 48 x 16,000 77 -> 58 ms, 10^4 x
+#                          4000 3.2 -> 2.5-2.8 s, InstEval 4104 x 16,000 5.5 -> 5.0 s)
 _PARALLEL_VALUES = 1 << 18  # inputs this large (a few ms of work) run their blocks on all
 #                            cores; smaller ones do not repay the thread start-up
 _TILE = 128  # rows per tile of the blocked transpose
