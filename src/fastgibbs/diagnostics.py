@@ -60,7 +60,9 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from functools import lru_cache
+import math
 import os
+import threading
 import warnings
 
 import numpy as np
@@ -111,13 +113,35 @@ def _as_draws(x) -> np.ndarray:
     return x
 
 
+_SCRATCH = threading.local()
+
+
+def _scratch(name: str, shape, dtype=float) -> np.ndarray:
+    """An uninitialised array of ``shape`` that this thread reuses at the next request of
+    the same ``name``: the blocks of `_map_params` ask for the same sizes again, and a
+    fresh megabyte costs page faults (a quarter of `summarize`'s CPU on the NES draws).
+    Only arrays of at most ``_BLOCK_VALUES`` values are kept (a few MB per thread; the
+    pool's threads end with each call). Such an array must not outlive the block that
+    asked for it: nothing returned by this module's public functions is one."""
+    size = math.prod(shape)
+    dtype = np.dtype(dtype)
+    if size > _BLOCK_VALUES:
+        return np.empty(shape, dtype)
+    pool = _SCRATCH.__dict__.setdefault("pool", {})
+    buf = pool.get((name, dtype.char))
+    if buf is None or buf.size < size:
+        buf = pool[(name, dtype.char)] = np.empty(_BLOCK_VALUES, dtype)
+    return buf[:size].reshape(shape)
+
+
 def _param_rows(pooled: np.ndarray, columns: slice, chains: int) -> np.ndarray:
     """Draws of parameters ``columns`` of ``pooled`` ``(C * N, P)`` as rows ``(p, C, N)``.
 
-    A float copy, transposed in tiles (a plain strided copy is several times slower).
+    A float copy (a scratch array), transposed in tiles (a plain strided copy is
+    several times slower).
     """
     block = pooled[:, columns]
-    rows = np.empty(block.shape[::-1])
+    rows = _scratch("rows", block.shape[::-1])
     for start in range(0, block.shape[0], _TILE):
         rows[:, start:start + _TILE] = block[start:start + _TILE].T
     return rows.reshape(rows.shape[0], chains, -1)
@@ -208,7 +232,7 @@ def _rank(y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         order = np.argsort(values, axis=1).astype(np.intp, copy=False) + offsets
         return order, np.take(values, order)
     order = _packed_sort(values, bits)
-    sorted_rows = np.empty_like(values)
+    sorted_rows = _scratch("sorted", values.shape)
     unsorted = np.array(_rows.sorted_from_keys(values, order, bits, sorted_rows), dtype=np.intp)
     if unsorted.size:  # rows where two different draws agreed in all but the index bits
         fixed = np.argsort(values[unsorted], axis=1).astype(np.intp, copy=False)
@@ -230,7 +254,8 @@ def _packed_sort(values: np.ndarray, bits: int) -> np.ndarray:
     reports rows that do not ascend, which `_rank` argsorts.
     """
     mask = (1 << bits) - 1
-    keys = (values + 0.0).view(np.intp)  # + 0.0 turns -0.0 into 0.0, which it equals
+    keys = np.add(values, 0.0, out=_scratch("keys", values.shape)).view(np.intp)
+    # (+ 0.0 turns -0.0 into 0.0, which it equals)
     keys &= ~mask
     keys |= np.arange(values.shape[1])
     keys.view(np.float64).sort(axis=1)
@@ -256,7 +281,7 @@ def _z_scale(y: np.ndarray, ranking=None, folded: bool = False) -> np.ndarray:
     compiled kernel merges from the sort of ``y`` in linear time.
     """
     order, sorted_rows = _rank(y) if ranking is None else ranking
-    z = np.empty(y.shape)
+    z = _scratch("z", y.shape)
     _rows.normal_scores(order, sorted_rows, _score_table(sorted_rows.shape[1]),
                         z.reshape(-1), folded)
     return z
@@ -703,7 +728,7 @@ def _summary_columns(y: np.ndarray, probs: Sequence[float]) -> np.ndarray:
     # the split drops nothing when draws are even: then its sorted draws are y's
     sorted_rows = ranking[1] if y.shape[2] % 2 == 0 else np.sort(_pooled(y), axis=1)
     z_split = _z_scale(split, ranking)
-    sd = _pooled(y).std(axis=1, ddof=1)
+    sd = _sd_rows(_pooled(y))
     identical = sorted_rows[:, 0] == sorted_rows[:, -1]
     ess_mean, ess_bulk = _ess(split, z_split).reshape(2, -1)
     tails = [_quantile(sorted_rows, p) for p in _TAIL_PROBS]
@@ -717,6 +742,14 @@ def _summary_columns(y: np.ndarray, probs: Sequence[float]) -> np.ndarray:
         np.minimum(ess_low, ess_high),
         _rhat_ranked(split, z_split, ranking),
     ])
+
+
+def _sd_rows(pooled: np.ndarray) -> np.ndarray:
+    """Standard deviation (ddof 1) of each row of ``(P, S)``, S >= 2, as ``np.std``
+    computes it, in a scratch array."""
+    dev = np.subtract(pooled, pooled.mean(axis=1)[:, None], out=_scratch("dev", pooled.shape))
+    np.multiply(dev, dev, out=dev)
+    return np.sqrt(dev.sum(axis=1) / (pooled.shape[1] - 1))
 
 
 def _short_columns(y: np.ndarray, probs: Sequence[float]) -> np.ndarray:
