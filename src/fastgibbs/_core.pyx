@@ -749,6 +749,14 @@ cdef class Kernel:
         """th[block k] <- Z_k'(b - W sum_{l not in chain ci} Z_l u_l) / sigma2, per group.
 
         Cost O(J_k q_k + sum_l q_k q_l cells(k, l))."""
+        cdef Py_ssize_t j, uk = self.u_off[k]
+        self.chain_residual_unscaled(k, ci)
+        for j in range(self.n_groups[k] * self.n_re[k]):
+            self.th[uk + j] *= inv_s2
+
+    cdef void chain_residual_unscaled(self, Py_ssize_t k, Py_ssize_t ci) noexcept nogil:
+        """th[block k] <- Z_k'(b - W sum_{l not in chain ci} Z_l u_l): chain_residual
+        before its division by sigma2."""
         cdef Py_ssize_t l, j, c, c2, cell, m, B = self.n_blocks
         cdef Py_ssize_t q = self.n_re[k], ql, J = self.n_groups[k], row0, v, ul, uk = self.u_off[k]
         for j in range(J * q):
@@ -769,8 +777,6 @@ cdef class Kernel:
                     for c in range(q):
                         for c2 in range(ql):
                             self.th[uk + j * q + c] -= self.cell_val[v + c * ql + c2] * self.u[ul + c2]
-        for j in range(J * q):
-            self.th[uk + j] *= inv_s2
 
     cdef void fixed_init(self, Py_ssize_t ci, double inv_s2) noexcept nogil:
         """beta's precision P and linear term h given the variances and the effects of
@@ -1225,6 +1231,11 @@ cdef class Kernel:
         cdef bint keep
         last = end - 1 if end - start == 1 or not self.collapse_beta else end - 2
         self.init_kept = False
+        if self.keep_init(ci):
+            self.scalar_chain_setup(ci)
+            self.slice_collapsed(ci, start, 0, bg)
+            self.init_kept = True
+            return STATUS_OK
         for t in range(last, start - 1, -1):
             k = self.chain_order[t]
             if self.cov_kind[k] != COV_DIAGONAL:
@@ -1250,6 +1261,61 @@ cdef class Kernel:
                 self.slice_collapsed(ci, t, c, bg)
             self.init_kept = keep
         return STATUS_OK
+
+    cdef void scalar_chain_setup(self, Py_ssize_t ci) noexcept nogil:
+        """collapsed_variances' set-up for a chain of one diagonal block of scalar groups
+        given beta (keep_init), in one pass over the groups instead of seven, bit for bit
+        the general steps' arithmetic (chain_init with the block's prior precision at 0,
+        th0 <- th, condition_on_beta, chain_snapshot; chain_eliminate has no level below
+        to eliminate): beta's P and h; per group j, with A_j = Z_j'WZ_j / sigma2, g_j =
+        Z_j'WX_j / sigma2 and r_j = Z_j'(b - W Z_other u_other) / sigma2:
+        tG_j = g_j, th0_j = r_j, sL_j = A_j and sh_j = r_j - g_j' beta. tL and th are
+        left stale: draw_location_chain rebuilds them from sL and th0."""
+        cdef Py_ssize_t k = self.chain_order[self.chain_start[ci]]
+        cdef Py_ssize_t j, m, p = self.n_fixed, gw = self.g_width[k]
+        cdef Py_ssize_t L0 = self.ztz_off[k], h0 = self.u_off[k], G0 = self.g_off[k]
+        cdef Py_ssize_t zx = self.ztx_off[k]
+        cdef double inv_s2 = 1.0 / self.sigma[0], r, acc, g
+        self.fixed_init(ci, inv_s2)
+        self.chain_residual_unscaled(k, ci)
+        for j in range(self.n_groups[k]):
+            r = self.th[h0 + j] * inv_s2
+            self.sL[L0 + j] = self.ztz[L0 + j] * inv_s2 + 0.0
+            self.th0[h0 + j] = r
+            acc = 0.0
+            for m in range(p):
+                g = self.ztx[zx + j * p + m] * inv_s2
+                self.tG[G0 + j * gw + m] = g
+                acc += g * self.beta[m]
+            self.sh[h0 + j] = r - acc
+        self.re_prec[self.prec_off[k]] = 1.0 / self.tau2[self.vc_off[k]]
+
+    cdef int eliminate_scalar_kept(self, Py_ssize_t k) noexcept nogil:
+        """draw_location_chain's upward pass for a kept scalar chain (keep_init), in one
+        pass: tL_j = sL_j + 1/tau2 and th_j = th0_j (what chain_init would give), then
+        eliminate_scalar_top's arithmetic, bit for bit, without the log determinant and
+        quadratic form that only the collapsed step reads. Returns 1 if a group's
+        precision is not positive."""
+        cdef Py_ssize_t p = self.n_fixed, j, m, m2, L0 = self.ztz_off[k], h0 = self.u_off[k]
+        cdef Py_ssize_t G0 = self.g_off[k], gw = self.g_width[k]
+        cdef double prec = self.re_prec[self.prec_off[k]], A, L, yh, ym, h
+        for j in range(self.n_groups[k]):
+            A = self.sL[L0 + j] + prec
+            if not (A > 0.0):
+                return 1
+            L = sqrt(A)
+            self.tL[L0 + j] = L
+            h = self.th0[h0 + j]
+            self.th[h0 + j] = h
+            yh = h / L
+            for m in range(p):
+                self.Y[m] = self.tG[G0 + j * gw + m] / L
+            for m in range(p):
+                ym = self.Y[m]
+                self.h[m] -= ym * yh
+                for m2 in range(m + 1):
+                    self.P[m * p + m2] -= ym * self.Y[m2]
+        return 0
 
     cdef bint keep_init(self, Py_ssize_t ci) noexcept nogil:
         """Whether chain ci is one diagonal block of scalar groups updated given beta:
@@ -1289,18 +1355,13 @@ cdef class Kernel:
         cdef int err
         if self.init_kept:                  # see keep_init: one scalar block
             self.init_kept = False
-            k = self.chain_order[start]
-            L0 = self.ztz_off[k]
-            h0 = self.u_off[k]
-            acc = self.re_prec[self.prec_off[k]]
-            for j in range(self.n_groups[k]):
-                self.tL[L0 + j] = self.sL[L0 + j] + acc
-                self.th[h0 + j] = self.th0[h0 + j]
+            if self.eliminate_scalar_kept(self.chain_order[start]) != 0:
+                return STATUS_CHOL_GROUP
         else:
             self.chain_init(ci)
-        err = self.chain_eliminate(ci, end - 1, start, &log_det, &quad, False)
-        if err:
-            return err
+            err = self.chain_eliminate(ci, end - 1, start, &log_det, &quad, False)
+            if err:
+                return err
 
         if p > 0 and draw_gaussian_canonical(&self.P[0], &self.h[0], &self.beta[0], p, bg) != 0:
             return STATUS_CHOL_FIXED
