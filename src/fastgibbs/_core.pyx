@@ -968,9 +968,8 @@ cdef class Kernel:
         y = g_j / L_j and y_h = h_j / L_j, P -= y y' (lower triangle), h -= y y_h,
         quad += y_h^2 and the log determinant through det_prod (see chain_eliminate);
         tL keeps L_j for the downward pass."""
-        cdef Py_ssize_t p = self.n_fixed, j, m, m2, L0 = self.ztz_off[k], h0 = self.u_off[k]
-        cdef Py_ssize_t G0, gw = self.g_width[k]
-        cdef double A, L, factor, yh, ym
+        cdef Py_ssize_t j, L0 = self.ztz_off[k], h0 = self.u_off[k], gw = self.g_width[k]
+        cdef double A, L, factor, yh
         for j in range(self.n_groups[k]):
             A = self.tL[L0 + j]
             if not (A > 0.0):
@@ -989,15 +988,22 @@ cdef class Kernel:
             quad[0] += yh * yh
             if given_beta:
                 continue
-            G0 = self.g_off[k] + j * gw
-            for m in range(p):
-                self.Y[m] = self.tG[G0 + m] / L
-            for m in range(p):
-                ym = self.Y[m]
-                self.h[m] -= ym * yh
-                for m2 in range(m + 1):
-                    self.P[m * p + m2] -= ym * self.Y[m2]
+            self.fold_into_beta(self.g_off[k] + j * gw, L, yh)
         return 0
+
+    cdef inline void fold_into_beta(self, Py_ssize_t G0, double L, double yh) noexcept nogil:
+        """Integrate one scalar group out into beta's P (lower triangle) and h: with its
+        coupling g = tG[G0:G0 + p], y = g / L and y_h the group's h / L (L^2 its
+        precision), P -= y y' and h -= y y_h."""
+        cdef Py_ssize_t p = self.n_fixed, m, m2
+        cdef double ym
+        for m in range(p):
+            self.Y[m] = self.tG[G0 + m] / L
+        for m in range(p):
+            ym = self.Y[m]
+            self.h[m] -= ym * yh
+            for m2 in range(m + 1):
+                self.P[m * p + m2] -= ym * self.Y[m2]
 
     cdef void chain_snapshot(self, Py_ssize_t ci, Py_ssize_t t, bint save) noexcept nogil:
         """Save (or restore) what the upward pass of chain ci has left for its levels up
@@ -1296,9 +1302,9 @@ cdef class Kernel:
         eliminate_scalar_top's arithmetic, bit for bit, without the log determinant and
         quadratic form that only the collapsed step reads. Returns 1 if a group's
         precision is not positive."""
-        cdef Py_ssize_t p = self.n_fixed, j, m, m2, L0 = self.ztz_off[k], h0 = self.u_off[k]
+        cdef Py_ssize_t j, L0 = self.ztz_off[k], h0 = self.u_off[k]
         cdef Py_ssize_t G0 = self.g_off[k], gw = self.g_width[k]
-        cdef double prec = self.re_prec[self.prec_off[k]], A, L, yh, ym, h
+        cdef double prec = self.re_prec[self.prec_off[k]], A, L, h
         for j in range(self.n_groups[k]):
             A = self.sL[L0 + j] + prec
             if not (A > 0.0):
@@ -1307,14 +1313,7 @@ cdef class Kernel:
             self.tL[L0 + j] = L
             h = self.th0[h0 + j]
             self.th[h0 + j] = h
-            yh = h / L
-            for m in range(p):
-                self.Y[m] = self.tG[G0 + j * gw + m] / L
-            for m in range(p):
-                ym = self.Y[m]
-                self.h[m] -= ym * yh
-                for m2 in range(m + 1):
-                    self.P[m * p + m2] -= ym * self.Y[m2]
+            self.fold_into_beta(G0 + j * gw, L, h / L)
         return 0
 
     cdef bint keep_init(self, Py_ssize_t ci) noexcept nogil:
