@@ -303,9 +303,12 @@ class StructuredGeweke(Geweke):
             self.priors = saved
         par = None
         if self.prior.kind == "ar1":
-            # (1 + rho) / 2 ~ Beta(a, b); the matrix's times are whole steps, so no
-            # truncation to rho > 0
+            # (1 + rho) / 2 ~ Beta(a, b), truncated to rho > 0 when a step is fractional
             par = 2.0 * rng.beta(self.prior.rho.a, self.prior.rho.b, n) - 1.0
+            if not self.design.structures[self.term].whole_steps:
+                while np.any(par <= 0):
+                    bad = par <= 0
+                    par[bad] = 2.0 * rng.beta(self.prior.rho.a, self.prior.rho.b, bad.sum()) - 1.0
         elif self.prior.kind == "bym2":
             par = rng.beta(self.prior.phi.a, self.prior.phi.b, n)
         if par is not None:

@@ -10,7 +10,8 @@ With sd = 1, a structured term's effects x (J,) in the block's level order are:
   2005, Gaussian Markov Random Fields, sec. 3.3-3.4 for equal gaps; the irregular form as
   fastgibbs.structured.RandomWalk documents it). Both intrinsic: RW1 constrained to sum
   to zero, RW2 also to no linear trend over its times (Rue & Held 2005 sec. 2.3.3).
-- AR1: stationary, corr(x_i, x_j) = rho^|t_i - t_j| (whole steps), one path per series.
+- AR1: stationary, corr(x_i, x_j) = rho^|t_i - t_j|, one path per series (rho > 0 when
+  a step is fractional).
 - ICAR: per connected component of two or more areas, Q = c L with L the graph
   Laplacian and c such that the geometric mean of the diagonal of the generalised
   inverse is 1 (Sorbye & Rue 2014, Spatial Statistics 8:39), constrained to sum to
@@ -129,12 +130,32 @@ def noncentred_map(Q, cons):
     return V @ np.linalg.inv(R).T
 
 
+def _ar1_correlation(steps, rho):
+    """(chains, n, n) correlations rho^|t_i - t_j| at times ``steps`` (in units; whole
+    numbers are rounded so their powers stay exact) for rho (chains,)."""
+    steps = np.asarray(steps, dtype=float)
+    if np.allclose(steps, np.round(steps)):
+        steps = np.round(steps)
+    lag = np.abs(steps[:, None] - steps[None, :])
+    return np.power(np.asarray(rho, dtype=float)[:, None, None], lag[None])
+
+
 def ar1_factor(steps, rho):
     """(chains, n, n) lower Cholesky factors of corr rho^|t_i - t_j| for times ``steps``
-    (whole numbers of units) and rho (chains,)."""
-    lag = np.abs(np.round(steps)[:, None] - np.round(steps)[None, :])
-    C = np.power(np.asarray(rho, dtype=float)[:, None, None], lag[None])
-    return np.linalg.cholesky(C)
+    and rho (chains,)."""
+    return np.linalg.cholesky(_ar1_correlation(steps, rho))
+
+
+def precision(design, term, prior, rho=None):
+    """(Q, constraint rows) over the block's levels of any structured term for sd 1;
+    an AR1 needs its ``rho`` (no constraints), a BYM2 gives its ICAR part."""
+    if prior.kind != "ar1":
+        return fixed_precision(design, term, prior)
+    J = _block(design, term).n_groups
+    Q = np.zeros((J, J))
+    for m, t in time_series(design, term, prior):
+        Q[np.ix_(m, m)] = np.linalg.inv(_ar1_correlation(t, [rho])[0])
+    return Q, np.zeros((0, J))
 
 
 def draw_effects(design, term, prior, n, rng, par=None):

@@ -3,12 +3,14 @@ ICAR, BYM2.
 
 - Exact: with the variances (and rho) held fixed, (beta, u) | y is Gaussian; with an
   intrinsic prior it is that Gaussian conditioned on the sum-to-zero constraints. The
-  test builds the prior precisions here, from their textbook definitions (Rue & Held
-  2005 ch. 3; AR(1) from its covariance rho^|t - s|), by dense algebra on [X Z], and
-  compares the kernel's draws with the closed-form mean and covariance.
-- Geweke (2004): the prior draws of the structured effects are made here, by an
-  eigen-decomposition of the dense precision on the constraint space (independent of
-  the kernel's envelope factorisation and kriging).
+  prior precisions come from their textbook definitions (tests/structured_prior.py:
+  Rue & Held 2005 ch. 3; AR(1) from its covariance rho^|t - s|); the test solves the
+  dense algebra on [X Z] and compares the kernel's draws with the closed-form mean and
+  covariance.
+- Geweke (2004): geweke.StructuredGeweke, whose prior draws of the structured effects
+  come from tests/structured_prior.py (dense algebra on the constraint space,
+  independent of the kernel's envelope factorisation and kriging), as the model
+  matrix's.
 - Bad input: clear errors before sampling.
 """
 import json
@@ -28,7 +30,8 @@ from fastgibbs.samplers.chain import run_chain
 from fastgibbs.samplers.problem import build_problem
 
 import matrix
-from geweke import Geweke, assert_geweke
+import structured_prior
+from geweke import StructuredGeweke, assert_geweke
 from stats import assert_means_match_reference, assert_sds_match_reference, assert_z
 
 YEARS = np.array([1950, 1952, 1956, 1958, 1960, 1966, 1970, 1972])   # unit 2: whole steps
@@ -38,87 +41,6 @@ EDGES = [("a", "b"), ("b", "c"), ("c", "d"), ("d", "a"), ("d", "e"), ("e", "f"),
          ("f", "j"), ("g", "h")]
 AREAS = list("abcdefghij")
 DATA_AREAS = list("abcdefghi")
-
-
-# ----------------------------------------------------------------------------------
-# Prior precisions, written from their definitions (not from fastgibbs.gmrf)
-# ----------------------------------------------------------------------------------
-def _rw_precision(t, order):
-    """Dense Q of a random walk at times t (in steps), with the null space basis."""
-    n = len(t)
-    d = np.diff(t)
-    if order == 1:
-        D = np.zeros((n - 1, n))
-        for i in range(n - 1):
-            D[i, i], D[i, i + 1] = -1.0, 1.0
-        return D.T @ np.diag(1.0 / d) @ D, np.ones((1, n))
-    D = np.zeros((n - 2, n))
-    for i in range(n - 2):
-        a, b = d[i], d[i + 1]
-        D[i, i], D[i, i + 1], D[i, i + 2] = 1 / a, -(1 / a + 1 / b), 1 / b
-    w = 2.0 / (d[:-1] + d[1:])
-    return D.T @ np.diag(w) @ D, np.vstack([np.ones(n), t - t.mean()])
-
-
-def _icar_precision(levels):
-    """Dense Q over ``levels`` (the field's levels, data areas plus 'j'): per
-    component the Laplacian scaled so the geometric mean of the marginal variances
-    under the sum-to-zero constraint is 1; an island is N(0, 1)."""
-    n = len(levels)
-    idx = {a: i for i, a in enumerate(levels)}
-    A = np.zeros((n, n))
-    for a, b in EDGES:
-        A[idx[a], idx[b]] = A[idx[b], idx[a]] = 1
-    L = np.diag(A.sum(1)) - A
-    Q = np.zeros((n, n))
-    cons = []
-    for comp in (list("abcdefj"), list("gh")):
-        m = [idx[a] for a in comp]
-        Lc = L[np.ix_(m, m)]
-        gv = np.exp(np.mean(np.log(np.diag(np.linalg.pinv(Lc)))))
-        Q[np.ix_(m, m)] = gv * Lc
-        row = np.zeros(n)
-        row[m] = 1.0
-        cons.append(row)
-    Q[idx["i"], idx["i"]] = 1.0
-    return Q, np.array(cons)
-
-
-def prior_precision(design, term, rho=None):
-    """(Q over the block's levels in level order, constraint rows) of a structured
-    term, for an sd of 1."""
-    block = next(b for b in design.blocks if term in b.terms)
-    s = design.structures[term]
-    levels = [str(v) for v in block.levels]
-    if s.kind in ("icar", "bym2"):
-        return _icar_precision(levels)
-    vals = block.level_values           # unit: the prior's, or the median gap (2 here)
-    t = np.asarray(vals[s.time_column], dtype=float) / (s.prior.unit or 2.0)
-    series = np.asarray(vals[s.by]).astype(str) if s.by else np.zeros(len(t), dtype=str)
-    J = len(t)
-    Q, cons = np.zeros((J, J)), []
-    for label in np.unique(series):
-        m = np.flatnonzero(series == label)
-        m = m[np.argsort(t[m])]
-        if s.kind == "ar1":
-            Q[np.ix_(m, m)] = np.linalg.inv(rho ** np.abs(t[m][:, None] - t[m][None, :]))
-            continue
-        Qm, c = _rw_precision(t[m], 1 if s.kind == "rw1" else 2)
-        Q[np.ix_(m, m)] = Qm
-        for row in c:
-            full = np.zeros(J)
-            full[m] = row
-            cons.append(full)
-    return Q, np.array(cons).reshape(-1, J)
-
-
-def draw_field(Q, cons, n, rng):
-    """n draws (n, J) of N(0, Q^-1) on {x: cons x = 0} when the null space of Q is
-    the span of the constraints (intrinsic fields), else of N(0, Q^-1)."""
-    lam, V = np.linalg.eigh(Q)
-    keep = lam > 1e-9 * lam.max()
-    assert keep.sum() == len(lam) - len(cons)
-    return (rng.standard_normal((n, keep.sum())) / np.sqrt(lam[keep])) @ V[:, keep].T
 
 
 # ----------------------------------------------------------------------------------
@@ -184,7 +106,7 @@ def test_location_draws_match_exact_gaussian(kind, rng):
     design = attach_structures(design, priors)
     problem = build_problem(design, priors, scaling=(0.0, 1.0))
     sigma2, sd, rho = 0.8, 0.9, 0.6
-    Q, cons = prior_precision(design, term, rho)
+    Q, cons = structured_prior.precision(design, term, priors[term], rho)
     block = design.blocks[0]
     p, J = design.n_fixed, block.n_groups
     # dense posterior of (beta, u): W = [X Z]
@@ -235,74 +157,6 @@ def test_location_draws_match_exact_gaussian(kind, rng):
 # ----------------------------------------------------------------------------------
 # Geweke
 # ----------------------------------------------------------------------------------
-class StructuredGeweke(Geweke):
-    """Geweke's simulators with the structured term's prior drawn here."""
-
-    def __init__(self, design, priors, term, kernel_priors=None):
-        self.term = term
-        raw = design
-        design = attach_structures(raw, resolve_priors(raw, priors))
-        super().__init__(design, priors)
-        if kernel_priors is not None:          # a planted bug: the kernel is told these
-            told = resolve_priors(raw, kernel_priors)
-            self.problem = build_problem(attach_structures(raw, told), told,
-                                         scaling=(0.0, 1.0))
-        self.structure = design.structures[term]
-        self.par = {"ar1": "rho", "bym2": "phi"}.get(self.structure.kind)
-        block = next(b for b in design.blocks if term in b.terms)
-        self.u_all = np.array([self.col[f"{term}[{lvl}]"] for lvl in block.levels])
-        # two neighbouring effects (first two levels) for the moments
-        self.u_cols = self.u_all[:2]
-
-    def g(self, rows, ybar):
-        base = super().g(rows, ybar)
-        u = rows[:, self.u_all]
-        extra = [u[:, 0] * u[:, 1], (u ** 2).mean(axis=1)]
-        if self.par:
-            x = rows[:, self.col[f"{self.term}_{self.par}"]]
-            extra += [x, x ** 2]
-        return np.column_stack([base] + extra)
-
-    def prior_rows(self, n, rng):
-        saved = self.priors                       # the sd, beta, dispersion; u replaced
-        self.priors = {**saved, self.term: saved[self.term].sd}
-        try:
-            rows = super().prior_rows(n, rng)
-        finally:
-            self.priors = saved
-        s = self.structure
-        sd = rows[:, self.col[f"{self.term}_sigma"]]
-        prior = s.prior
-        if s.kind == "ar1":
-            rho = 2.0 * rng.beta(prior.rho.a, prior.rho.b, n) - 1.0
-            if not s.whole_steps:         # the Beta prior truncated to rho > 0
-                while np.any(rho <= 0):
-                    bad = rho <= 0
-                    rho[bad] = 2.0 * rng.beta(prior.rho.a, prior.rho.b, bad.sum()) - 1.0
-            rows[:, self.col[f"{self.term}_rho"]] = rho
-            u = np.empty((n, len(self.u_all)))
-            for i in range(n):
-                Q, cons = prior_precision(self.design, self.term, rho[i])
-                u[i] = draw_field(Q, cons, 1, rng)[0]
-        else:
-            Q, cons = prior_precision(self.design, self.term)
-            u = draw_field(Q, cons, n, rng)
-            if s.kind == "bym2":
-                phi = rng.beta(prior.phi.a, prior.phi.b, n)
-                rows[:, self.col[f"{self.term}_phi"]] = phi
-                v = rng.standard_normal(u.shape)
-                u = np.sqrt(1 - phi)[:, None] * v + np.sqrt(phi)[:, None] * u
-        rows[:, self.u_all] = sd[:, None] * u
-        return rows
-
-    def _state(self, row):
-        state = super()._state(row)
-        state["struct_par"] = np.array([row[self.col[f"{self.term}_{self.par}"]]]
-                                       if self.par else [])
-        state["struct_aux"] = np.zeros(self.problem.structured["n_aux"])
-        return state
-
-
 GEWEKE_CELLS = [("gaussian", "rw1"), ("gaussian", "rw2"), ("gaussian", "ar1"),
                 ("gaussian", "icar"), ("gaussian", "bym2"),
                 ("bernoulli", "rw1"), ("bernoulli", "icar"), ("binomial", "ar1"),
@@ -322,7 +176,7 @@ def test_geweke(family, kind):
     design, term = structured_design(kind, family, rng, per=2, beside=beside)
     priors = matrix.geweke_priors(design)
     priors[term] = prior_of(kind).with_sd(priors[term])
-    z = StructuredGeweke(design, priors, term).z_scores()
+    z = StructuredGeweke(design, priors).z_scores()
     assert_geweke(z, f"{family} x {kind}")
 
 
@@ -341,7 +195,7 @@ def test_geweke_poisson_rw1_beside_g_at_length(cell_seed):
     design, term = structured_design("rw1", "poisson", rng, per=2, beside=True)
     priors = matrix.geweke_priors(design)
     priors[term] = prior_of("rw1").with_sd(priors[term])
-    z = StructuredGeweke(design, priors, term).z_scores(n=60000)
+    z = StructuredGeweke(design, priors).z_scores(n=60000)
     assert_geweke(z, f"poisson x rw1+g, seed {cell_seed}, 60,000 sweeps")
 
 
@@ -364,7 +218,7 @@ def test_geweke_catches_a_planted_bug(case):
     sd = priors[term]
     priors[term] = prior_of(kind).with_sd(sd)
     kernel_priors = {**priors, term: told.with_sd(sd)}
-    z = StructuredGeweke(design, priors, term, kernel_priors).z_scores()
+    z = StructuredGeweke(design, priors, kernel_priors).z_scores()
     with pytest.raises(AssertionError):
         assert_geweke(z, case)
 
@@ -553,7 +407,7 @@ def _quadrature(data, edges):
     from scipy.linalg import null_space
     years = np.sort(data["year"].unique())
     areas = sorted(set(edges["from"]) | set(edges["to"]))
-    Qt, _ = _rw_precision(years / np.median(np.diff(years)), 1)
+    Qt, _ = structured_prior.rw_precision(years / np.median(np.diff(years)), 1)
     ix = {a: i for i, a in enumerate(areas)}
     A = np.zeros((len(areas), len(areas)))
     for a, b in zip(edges["from"], edges["to"]):
