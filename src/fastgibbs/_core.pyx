@@ -1123,11 +1123,8 @@ cdef class Kernel:
         cdef double *Pc = &self.Pc[0]
         if x < -60.0 or x > 60.0:
             return -INFINITY
-        v = exp(2.0 * x)
-        self.tau2[vc] = v
-        self.re_prec[off + c * q + c] = 1.0 / v
-        self.re_cov[off + c * q + c] = v
-        if q == 1 and t == self.chain_start[ci] and not self.collapse_beta:
+        v = self.set_log_sd(k, c, x)
+        if self.scalar_top_given_beta(ci, t):
             # a scalar top level given beta: groups are independent, A_j = sL_j + 1/v
             if self.scalar_marginal(k, 1.0 / v, &log_det, &quad) != 0:
                 return -INFINITY
@@ -1205,18 +1202,30 @@ cdef class Kernel:
                               bitgen_t *bg) noexcept nogil:
         """One slice update of the log sd of column c of level t of chain ci under
         collapsed_target; leaves the state at the new value."""
-        cdef Py_ssize_t k = self.chain_order[t], vc = self.vc_off[k] + c, q = self.n_re[k]
-        cdef Py_ssize_t off = self.prec_off[k]
-        cdef double v, x1 = self.slice_step(SLICE_COLLAPSED, ci, t, c, 0.5 * log(self.tau2[vc]),
-                                            100, bg)
-        if q == 1 and t == self.chain_start[ci] and not self.collapse_beta:
+        cdef Py_ssize_t k = self.chain_order[t], vc = self.vc_off[k] + c
+        cdef double x1 = self.slice_step(SLICE_COLLAPSED, ci, t, c, 0.5 * log(self.tau2[vc]),
+                                         100, bg)
+        if self.scalar_top_given_beta(ci, t):
             # collapsed_target's scalar case changes nothing but the variance: set it
-            v = exp(2.0 * x1)
-            self.tau2[vc] = v
-            self.re_prec[off] = 1.0 / v
-            self.re_cov[off] = v
+            self.set_log_sd(k, c, x1)
         else:
             self.collapsed_target(ci, t, c, x1)     # leave the state at x1
+
+    cdef inline bint scalar_top_given_beta(self, Py_ssize_t ci, Py_ssize_t t) noexcept nogil:
+        """Whether level t of chain ci is its top level, of scalar groups, with beta held
+        fixed in the collapsed step: its groups are then independent given beta."""
+        return (self.n_re[self.chain_order[t]] == 1 and t == self.chain_start[ci]
+                and not self.collapse_beta)
+
+    cdef inline double set_log_sd(self, Py_ssize_t k, Py_ssize_t c, double x) noexcept nogil:
+        """Set column c of diagonal block k to sd e^x (tau2, re_prec, re_cov); returns the
+        variance e^{2x}."""
+        cdef Py_ssize_t q = self.n_re[k], off = self.prec_off[k]
+        cdef double v = exp(2.0 * x)
+        self.tau2[self.vc_off[k] + c] = v
+        self.re_prec[off + c * q + c] = 1.0 / v
+        self.re_cov[off + c * q + c] = v
+        return v
 
     cdef int collapsed_variances(self, Py_ssize_t ci, bitgen_t *bg) except -1 nogil:
         """One slice-sampling update (Neal 2003, stepping out, width 1) of each sd of the
@@ -2449,6 +2458,25 @@ cdef class Kernel:
                 self.aux[self.lat_aux[i]] = bb[i]
         return STATUS_OK
 
+    cdef inline void add_row_sums(self, Py_ssize_t row, double xi) noexcept nogil:
+        """st_acc += (y xi, y y' lower triangle) for one row y = lat_Y[row:row + p] of
+        Y = L^-1 G and its row xi of L^-1 b: the forward passes' sums Y'y and Y'Y."""
+        cdef Py_ssize_t p = self.n_fixed, m, m2
+        cdef double y
+        for m in range(p):
+            y = self.lat_Y[row + m]
+            self.st_acc[m] += y * xi
+            for m2 in range(m + 1):
+                self.st_acc[p + m * p + m2] += y * self.lat_Y[row + m2]
+
+    cdef inline bint constraint_segment(self, Py_ssize_t i, Py_ssize_t *s,
+                                        Py_ssize_t s1) noexcept nogil:
+        """Advance s[0] (below s1) past the constraint segments that end at or before
+        position i; whether position i lies in segment s[0] (positions ascend)."""
+        while s[0] < s1 and self.seg_p1[s[0]] <= i:
+            s[0] += 1
+        return s[0] < s1 and self.seg_p0[s[0]] <= i
+
     cdef int env_factor_forward(self, Py_ssize_t k, double inv_s2) noexcept nogil:
         """draw_location_structured's first pass over block k's positions i, on the
         envelope (after fill_structured): row i of the Cholesky factor (by bordering,
@@ -2457,13 +2485,13 @@ cdef class Kernel:
         the segment's constraint rows), and the sums st_acc += (Y'y, Y'Y). Returns
         STATUS_CHOL_GROUP if a pivot is not positive, else 0. Cost O(envelope (p + 3))."""
         cdef Py_ssize_t p = self.n_fixed, p0 = self.st_lat0[k], p1 = p0 + self.st_nlat[k]
-        cdef Py_ssize_t i, j, jj, m, m2, c, c2, fi, fj, oi, oj, lo, n, co
+        cdef Py_ssize_t i, j, jj, m, c, c2, fi, fj, oi, oj, lo, n, co
         cdef Py_ssize_t s = self.st_seg0[k], s1 = self.st_seg1[k], uk = self.u_off[k]
         cdef Py_ssize_t zx0 = self.ztx_off[k]
         cdef double acc, d, xi
         cdef double[::1] L = self.env_L, dinv = self.env_dinv, Y = self.lat_Y
         cdef double[::1] x = self.lat_x, bb = self.lat_b, cw = self.con_w, cv = self.con_val
-        cdef double[::1] hP = self.st_acc, ztx = self.ztx
+        cdef double[::1] ztx = self.ztx
         cdef const Py_ssize_t[::1] first = self.env_first, off = self.env_off
         cdef const Py_ssize_t[::1] group = self.lat_group
         for i in range(p0, p1):
@@ -2497,13 +2525,8 @@ cdef class Kernel:
                 for c in range(fi, i):
                     acc -= L[oi + c] * Y[c * p + m]
                 Y[i * p + m] = acc * d
-            for m in range(p):
-                hP[m] += Y[i * p + m] * xi
-                for m2 in range(m + 1):
-                    hP[p + m * p + m2] += Y[i * p + m] * Y[i * p + m2]
-            while s < s1 and self.seg_p1[s] <= i:
-                s += 1
-            if s < s1 and self.seg_p0[s] <= i:
+            self.add_row_sums(i * p, xi)
+            if self.constraint_segment(i, &s, s1):
                 n = self.seg_p1[s] - self.seg_p0[s]
                 co = self.seg_con0[s] - self.seg_p0[s]
                 for c2 in range(self.seg_ncon[s]):
@@ -2521,16 +2544,16 @@ cdef class Kernel:
         lat_Y[:p] holds the previous row of Y. AR1 adds to row i's diagonal the term of
         the step i -> i+1 (fill_structured adds it when it reaches row i + 1)."""
         cdef Py_ssize_t p = self.n_fixed, p0 = self.st_lat0[k], p1 = p0 + self.st_nlat[k]
-        cdef Py_ssize_t i, j, m, m2, c2, n, co, r, nc = 0
+        cdef Py_ssize_t i, j, m, c2, n, co, r, nc = 0
         cdef Py_ssize_t s = self.st_seg0[k], s1 = self.st_seg1[k], uk = self.u_off[k]
         cdef Py_ssize_t zx0 = self.ztx_off[k], zz = self.ztz_off[k]
         cdef bint ar1 = self.st_kind[k] == STRUCT_AR1, has_sub
         cdef double t = 1.0 / self.tau2[self.vc_off[k]], rho = 0.0, a = 0.0, q = 0.0, g
-        cdef double diag, sub, l = 0.0, acc, d, xi, xprev = 0.0, y
+        cdef double diag, sub, l = 0.0, acc, d, xi, xprev = 0.0
         cdef double cprev[2]
         cdef double[::1] q0 = self.env_q0, dinv = self.env_dinv, sb = self.st_sub
         cdef double[::1] Y = self.lat_Y, bb = self.lat_b, cw = self.con_w, cv = self.con_val
-        cdef double[::1] hP = self.st_acc, ztx = self.ztx, ztz = self.ztz, gap = self.lat_gap
+        cdef double[::1] ztx = self.ztx, ztz = self.ztz, gap = self.lat_gap
         cdef const Py_ssize_t[::1] first = self.env_first, off = self.env_off
         cdef const Py_ssize_t[::1] group = self.lat_group
         if ar1:
@@ -2579,15 +2602,9 @@ cdef class Kernel:
                 if has_sub:
                     acc -= l * Y[m]
                 Y[m] = acc * d
-            for m in range(p):
-                y = Y[m]
-                hP[m] += y * xi
-                for m2 in range(m + 1):
-                    hP[p + m * p + m2] += y * Y[m2]
+            self.add_row_sums(0, xi)
             # the constraints' rows of L^-1 A'
-            while s < s1 and self.seg_p1[s] <= i:
-                s += 1
-            if s < s1 and self.seg_p0[s] <= i:
+            if self.constraint_segment(i, &s, s1):
                 if i == self.seg_p0[s]:
                     cprev[0] = cprev[1] = 0.0
                 n = self.seg_p1[s] - self.seg_p0[s]
@@ -2608,16 +2625,16 @@ cdef class Kernel:
         st_sub[i] <- L[i, i-1] (0 outside row i's envelope), dinv[i] <- 1 / L[i, i];
         lat_Y[:2p] holds the previous two rows of Y (row i at ((i - p0) % 2) * p)."""
         cdef Py_ssize_t p = self.n_fixed, p0 = self.st_lat0[k], p1 = p0 + self.st_nlat[k]
-        cdef Py_ssize_t i, j, m, m2, c2, n, co, r, fi, cur, prv
+        cdef Py_ssize_t i, j, m, c2, n, co, r, fi, cur, prv
         cdef Py_ssize_t s = self.st_seg0[k], s1 = self.st_seg1[k], uk = self.u_off[k]
         cdef Py_ssize_t zx0 = self.ztx_off[k], zz = self.ztz_off[k]
         cdef bint has1, has2
         cdef double t = 1.0 / self.tau2[self.vc_off[k]]
-        cdef double l1, l2, acc, d, xi, x1 = 0.0, x2 = 0.0, y
+        cdef double l1, l2, acc, d, xi, x1 = 0.0, x2 = 0.0
         cdef double[::1] q0 = self.env_q0, dinv = self.env_dinv
         cdef double[::1] sb = self.st_sub, sb2 = self.st_sub2
         cdef double[::1] Y = self.lat_Y, bb = self.lat_b, cw = self.con_w, cv = self.con_val
-        cdef double[::1] hP = self.st_acc, ztx = self.ztx, ztz = self.ztz
+        cdef double[::1] ztx = self.ztx, ztz = self.ztz
         cdef const Py_ssize_t[::1] first = self.env_first, off = self.env_off
         cdef const Py_ssize_t[::1] group = self.lat_group
         for i in range(p0, p1):
@@ -2669,15 +2686,9 @@ cdef class Kernel:
                 if has1:
                     acc -= l1 * Y[prv + m]
                 Y[cur + m] = acc * d
-            for m in range(p):
-                y = Y[cur + m]
-                hP[m] += y * xi
-                for m2 in range(m + 1):
-                    hP[p + m * p + m2] += y * Y[cur + m2]
+            self.add_row_sums(cur, xi)
             # the constraints' rows of L^-1 A'
-            while s < s1 and self.seg_p1[s] <= i:
-                s += 1
-            if s < s1 and self.seg_p0[s] <= i:
+            if self.constraint_segment(i, &s, s1):
                 n = self.seg_p1[s] - self.seg_p0[s]
                 co = self.seg_con0[s] - self.seg_p0[s]
                 for c2 in range(self.seg_ncon[s]):
