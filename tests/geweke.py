@@ -19,7 +19,6 @@ from scipy import stats as sps
 from fastgibbs import _core, diagnostics
 from fastgibbs._kinds import Family as Kind
 from fastgibbs.priors import Gamma, HalfCauchy, HuangWand, InvGamma, resolve_priors
-from fastgibbs.samplers.chain import to_user_scale
 from fastgibbs.samplers.problem import build_problem, parameter_layout
 
 from stats import z_threshold
@@ -236,7 +235,6 @@ class Geweke:
             status, _, _ = kernel.run(bg, nothing, out)
             assert status == 0, f"kernel status {status}"
             rows[it] = out[0]
-            to_user_scale(self.problem, rows[it:it + 1])
             y = self.simulate_y(rows[it:it + 1], rng)[0]
             ybar[it] = y.sum() / len(y)
             update(kernel, y)

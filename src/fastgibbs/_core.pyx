@@ -177,6 +177,12 @@ cdef class Kernel:
     cdef double[::1] shift_z
     # ---- state
     cdef double[::1] beta, u, tau2, vc_xi, re_cov, re_prec, sigma, disp
+    # ---- rows on the user's scale (fastgibbs.samplers.problem.Transform): beta_m =
+    #      beta~_m out_ratio_m, the intercept y_scale beta~_i + y_shift - sum of the
+    #      others times out_center; the columns after beta times out_scale
+    cdef double[::1] out_ratio, out_center, out_scale
+    cdef double out_y_scale, out_y_shift
+    cdef Py_ssize_t out_intercept
     # ---- nested chains: blocks drawn jointly, each nested in the one before
     cdef readonly Py_ssize_t n_chains
     cdef Py_ssize_t[::1] chain_order, chain_start, parent_block, chain_of, g_off, g_width
@@ -251,6 +257,15 @@ cdef class Kernel:
         self.n_hyper = int(problem.n_hyper)
         self.n_pairs = self.n_blocks * (self.n_blocks - 1)
         self.row_width = p + (1 if self.has_sigma else 0) + self.n_disp + self.n_hyper + self.n_u
+        tf = problem.transform
+        self.out_y_scale, self.out_y_shift = float(tf.y_scale), float(tf.y_shift)
+        self.out_intercept = int(tf.intercept)
+        self.out_ratio = _f64(self.out_y_scale / np.asarray(tf.x_scale, dtype=float), 1)
+        self.out_center = _f64(tf.x_center, 1)
+        self.out_scale = _f64(problem.row_scale, 1)
+        if len(self.out_ratio) != p or len(self.out_center) != p \
+                or len(self.out_scale) != self.row_width:
+            raise ValueError("inconsistent problem: the transform does not match the layout")
         if self.n_fixed != len(problem.xty) or self.n_u != len(problem.zty):
             raise ValueError("inconsistent problem: statistics do not match the layout")
         n_prec = 0
@@ -640,7 +655,8 @@ cdef class Kernel:
 
     cdef Py_ssize_t write_row(self, double *row) except -2 nogil:
         """row <- [beta, sigma (gaussian, t), dispersion (alpha; nu), per block: sds then
-        correlations, u]. Returns the first column that is not finite, or -1."""
+        correlations, u], on the user's scale (to_user_row). Returns the first column
+        that is not finite, or -1."""
         cdef Py_ssize_t i, k, c, c2, q, pos, off, p = self.n_fixed
         for i in range(p):
             row[i] = self.beta[i]
@@ -668,10 +684,35 @@ cdef class Kernel:
                         pos += 1
         for i in range(self.n_u):
             row[pos + i] = self.u[i]
+        self.to_user_row(row)
         for i in range(pos + self.n_u):
             if not isfinite(row[i]):
                 return i
         return -1
+
+    cdef void to_user_row(self, double *row) noexcept nogil:
+        """A row written on the kernel's scale, in place to the user's: beta = T beta~ + t
+        (Transform.beta_to_user), the other columns times problem.row_scale, cumulative
+        thresholds from the centred predictors' to x = 0 (gamma = gamma' + x_center .
+        beta). The same elementwise operations, in the same order, as NumPy on a row."""
+        cdef Py_ssize_t m, p = self.n_fixed, ic = self.out_intercept, start
+        cdef double acc = 0.0
+        for m in range(p):
+            row[m] = self.beta[m] * self.out_ratio[m]
+        if ic >= 0:
+            for m in range(p):
+                if m != ic:
+                    acc += row[m] * self.out_center[m]
+            row[ic] = self.out_y_scale * self.beta[ic] + self.out_y_shift - acc
+        for m in range(p, self.row_width):
+            row[m] *= self.out_scale[m]
+        if self.family == FAMILY_CUMULATIVE and p:
+            acc = 0.0
+            for m in range(p):
+                acc += row[m] * self.out_center[m]
+            start = p + (1 if self.has_sigma else 0)
+            for m in range(start, start + self.n_disp):
+                row[m] += acc
 
     # ------------------------------------------------------------------------------
     # Location parameters

@@ -1,12 +1,12 @@
-"""One chain: dispersed initial values, the kernel run in chunks, draws on the user's
-scale."""
+"""One chain: dispersed initial values, the kernel run in chunks (it writes draws on
+the user's scale)."""
 import numpy as np
 
 from .. import _core
 from ..chains import ChainStopped
 from .._kinds import Covariance, Family as Kind, Status, VariancePrior
 
-__all__ = ["SamplerError", "initial_state", "run_chain", "run_chain_at", "to_user_scale"]
+__all__ = ["SamplerError", "initial_state", "run_chain", "run_chain_at"]
 
 MESSAGES = {
     Status.STATUS_CHOL_FIXED: "the fixed-effect precision matrix lost positive definiteness "
@@ -86,22 +86,6 @@ def run_chain_at(problem, indexed_seed, stop=None, check_signals=False, *, warmu
     c, seed_seq = indexed_seed
     return run_chain(problem, seed_seq, stop=stop, check_signals=check_signals,
                      out=(warmup_array[c], draws_array[c]), **kwargs)
-
-
-def to_user_scale(problem, rows):
-    """Draw rows (..., row_width) from the kernel's scale to the user's, in place:
-    beta = T beta~ + t; the other columns times ``problem.row_scale``; cumulative
-    thresholds from the centred predictors' to x = 0: gamma = gamma' + x_center . beta
-    (elementwise sums, no BLAS: bit-identical draws in every thread)."""
-    p = problem.n_fixed
-    if p:
-        rows[..., :p] = problem.transform.beta_to_user(rows[..., :p])
-    rows[..., p:] *= problem.row_scale[p:]
-    if problem.family == Kind.FAMILY_CUMULATIVE and p:
-        start = p + int(problem.has_sigma)
-        shift = np.sum(rows[..., :p] * problem.transform.x_center, axis=-1)
-        rows[..., start:start + problem.n_disp] += shift[..., None]
-    return rows
 
 
 def _chunks(total, n_chunks):
@@ -188,7 +172,5 @@ def run_chain(problem, seed_seq, n_warmup, n_draws, thin=1, interweave=True,
         done += size
         if on_progress:
             on_progress(size * thin)
-    to_user_scale(problem, warm)
-    to_user_scale(problem, draws)
     info = {"mh_tries": kernel.mh_tries - tries, "mh_accepts": kernel.mh_accepts - accepts}
     return warm, draws, info
