@@ -205,9 +205,13 @@ def test_z_scale_of_near_ties_is_normal_score_of_average_ranks():
         np.testing.assert_array_equal(diag.z_scale(x)[:, :, p], expected)
 
 
+@pytest.mark.parametrize("odd_total", [False, True])
 @pytest.mark.parametrize("name", ["iid_normal", "ties", "odd_draws"])
-def test_fold_ranking_equals_ranking_the_folded_draws(name):
+def test_fold_ranking_equals_ranking_the_folded_draws(name, odd_total):
     y = diag._split(make(name)[None])                                  # (1, 2C, N // 2)
+    if odd_total:          # one chain of an odd number of draws: a middle draw to fold
+        y = np.ascontiguousarray(make(name)[:1, :-1 if make(name).shape[1] % 2 == 0 else None][None])
+        assert y.size % 2 == 1
     ranking = diag._rank(y)
     folded = np.abs(y - diag._median(ranking[1])[:, None, None])
     np.testing.assert_array_equal(diag._z_scale(y, ranking, folded=True),

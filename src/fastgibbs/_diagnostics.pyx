@@ -16,7 +16,7 @@ parameter blocks may run in parallel threads.
   two monotone runs either side of the median).
 * `rhat_rows`: the basic potential scale reduction of each row.
 """
-from libc.math cimport INFINITY, NAN, isnan, log10, sqrt
+from libc.math cimport INFINITY, NAN, fabs, isnan, log10, sqrt
 
 import numpy as np
 
@@ -156,8 +156,9 @@ def ess_rows(const double[:, :, ::1] y, double[::1] out, unsigned char[::1] comp
 
 
 cdef void scatter_scores(const double[::1] values, const Py_ssize_t[::1] position,
-                         const double[::1] table, double[::1] z) noexcept nogil:
-    """z[position[i]] = normal score of the average rank of ascending ``values[i]``:
+                         Py_ssize_t offset, const double[::1] table,
+                         double[::1] z) noexcept nogil:
+    """z[position[i] - offset] = normal score of the average rank of ascending ``values[i]``:
     table[2 r] holds the score of rank r (halves for ties), so the i-th of a run of
     equal values a..b (0-based) gets table[a + b + 2]."""
     cdef Py_ssize_t S = values.shape[0], a = 0, b, i
@@ -168,7 +169,7 @@ cdef void scatter_scores(const double[::1] values, const Py_ssize_t[::1] positio
             b += 1
         score = table[a + b + 2]
         for i in range(a, b + 1):
-            z[position[i]] = score
+            z[position[i] - offset] = score
         a = b + 1
 
 
@@ -207,8 +208,11 @@ cdef void merge_folded(const Py_ssize_t[::1] order, const double[::1] sorted_row
     Two merges run together, one outwards from the median filling the first half of
     the result and one inwards from the extremes filling the second half (a merge is
     a chain of dependent loads; two chains run in parallel).  Among equal folded values
-    the left run comes first in both, so the halves meet exactly."""
-    cdef Py_ssize_t S = sorted_row.shape[0], lo, hi, k, take, first, last, half = S // 2
+    the left run comes first in both, so the halves meet exactly.  Each step picks its
+    draw by index arithmetic, without a branch (which way a merge goes is a coin flip
+    for the branch predictor); ``|d - median|`` equals ``median - d`` below the median
+    exactly, as floating subtraction is antisymmetric."""
+    cdef Py_ssize_t S = sorted_row.shape[0], lo, hi, k, take, first, last, pick, half = S // 2
     cdef double median = (sorted_row[(S - 1) // 2] + sorted_row[S // 2]) / 2, left, right
     hi = S // 2
     while hi > 0 and sorted_row[hi - 1] >= median:
@@ -216,29 +220,28 @@ cdef void merge_folded(const Py_ssize_t[::1] order, const double[::1] sorted_row
     lo = hi - 1
     first = 0                             # the inward merge's next draws
     last = S - 1
-    for k in range(half):
-        # outwards: the smaller folded value, the left run on ties
-        left = median - sorted_row[lo] if lo >= 0 else INFINITY
-        right = sorted_row[hi] - median if hi < S else INFINITY
-        take = left <= right
-        values[k] = left if take else right
-        position[k] = order[lo] if take else order[hi]
+    for k in range(half + S % 2):
+        # outwards: the smaller folded value, the left run on ties (an exhausted run is
+        # read at a clamped index and never taken)
+        left = median - sorted_row[lo if lo > 0 else 0]
+        right = sorted_row[hi if hi < S else S - 1] - median
+        take = (lo >= 0) & ((hi >= S) | (left <= right))
+        pick = hi + (lo - hi) * take
+        values[k] = fabs(sorted_row[pick] - median)
+        position[k] = order[pick]
         lo -= take
         hi += 1 - take
+        if k == half:                     # S odd: the one draw left in the middle
+            break
         # inwards: the larger folded value, the right run on ties
         left = median - sorted_row[first]
         right = sorted_row[last] - median
         take = left > right
-        values[S - 1 - k] = left if take else right
-        position[S - 1 - k] = order[first] if take else order[last]
+        pick = last + (first - last) * take
+        values[S - 1 - k] = fabs(sorted_row[pick] - median)
+        position[S - 1 - k] = order[pick]
         first += take
         last -= 1 - take
-    if S % 2:                             # the one draw left in the middle
-        left = median - sorted_row[lo] if lo >= 0 else INFINITY
-        right = sorted_row[hi] - median if hi < S else INFINITY
-        take = left <= right
-        values[half] = left if take else right
-        position[half] = order[lo] if take else order[hi]
 
 
 def normal_scores(const Py_ssize_t[:, ::1] order, const double[:, ::1] sorted_rows,
@@ -254,53 +257,46 @@ def normal_scores(const Py_ssize_t[:, ::1] order, const double[:, ::1] sorted_ro
         for p in range(P):
             if folded:
                 merge_folded(order[p], sorted_rows[p], values, position)
-                scatter_scores(values, position, table, z)
+                scatter_scores(values, position, 0, table, z)
             else:
-                scatter_scores(sorted_rows[p], order[p], table, z)
+                scatter_scores(sorted_rows[p], order[p], 0, table, z)
 
 
 def folded_rhat(const Py_ssize_t[:, ::1] order, const double[:, ::1] sorted_rows,
                 const double[::1] table, Py_ssize_t n_chains, double[::1] out):
-    """`rhat_rows` of the rank-normalized folded draws, without forming them: the
-    scores are summed per chain in sorted order.  ``order`` holds flat indices into
-    draws (P, n_chains, n), as from fastgibbs.diagnostics._rank."""
-    cdef Py_ssize_t P = order.shape[0], S = order.shape[1], p, a, b, i, m
+    """`rhat_rows` of the rank-normalized folded draws: the scores are scattered back
+    to the draws' places in one row's scratch, then summed chain by chain.
+    ``order`` holds flat indices into draws (P, n_chains, n), as from
+    fastgibbs.diagnostics._rank."""
+    cdef Py_ssize_t P = order.shape[0], S = order.shape[1], p, i, m
     cdef Py_ssize_t n = S // n_chains
-    cdef double score, inv_n = 1.0 / n, mean, grand, between, within
+    cdef double inv_n = 1.0 / n, mean, grand, between, within, total, square, z
     cdef double[::1] values = np.empty(S)
     cdef Py_ssize_t[::1] position = np.empty(S, dtype=np.intp)
-    cdef double[::1] total = np.empty(n_chains)
-    cdef double[::1] square = np.empty(n_chains)
+    cdef double[::1] scores = np.empty(S)
+    cdef double[::1] chain_mean = np.empty(n_chains)
     with nogil:
         for p in range(P):
             merge_folded(order[p], sorted_rows[p], values, position)
-            total[:] = 0
-            square[:] = 0
-            a = 0
-            while a < S:                  # runs of tied values share their average rank
-                b = a
-                while b + 1 < S and values[b + 1] == values[a]:
-                    b += 1
-                score = table[a + b + 2]
-                for i in range(a, b + 1):
-                    # the chain of flat index position[i] - p S; (k + 1/2) / n is never
-                    # within rounding of an integer for k < 2^40
-                    m = <Py_ssize_t>((position[i] - p * S + 0.5) * inv_n)
-                    total[m] += score
-                    square[m] += score * score
-                a = b + 1
+            scatter_scores(values, position, p * S, table, scores)
             grand = 0
             within = 0
             for m in range(n_chains):
-                mean = total[m] * inv_n
+                total = 0
+                square = 0
+                for i in range(m * n, (m + 1) * n):
+                    z = scores[i]
+                    total += z
+                    square += z * z
+                mean = total * inv_n
+                chain_mean[m] = mean
                 grand += mean
-                within += (square[m] - n * mean * mean) / (n - 1)
+                within += (square - n * mean * mean) / (n - 1)
             grand /= n_chains
             within /= n_chains
             between = 0
             for m in range(n_chains):
-                mean = total[m] * inv_n
-                between += (mean - grand) * (mean - grand)
+                between += (chain_mean[m] - grand) * (chain_mean[m] - grand)
             between *= n / (n_chains - 1.0)
             out[p] = sqrt((between / within + n - 1) / n)
 
