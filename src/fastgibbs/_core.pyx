@@ -864,6 +864,9 @@ cdef class Kernel:
             if q == 1 and t == start:
                 self.init_scalar_top(k, inv_s2)
                 continue
+            if q == 1 and self.scalar_levels(start, t):
+                self.init_scalar_level(ci, t, inv_s2)
+                continue
             for j in range(self.n_groups[k]):
                 L0 = self.ztz_off[k] + j * q * q
                 G0 = self.g_off[k] + j * q * gw
@@ -906,6 +909,24 @@ cdef class Kernel:
             for m in range(p):
                 tG[G0 + j * gw + m] = ztx[zx + j * p + m] * inv_s2
 
+    cdef void init_scalar_level(self, Py_ssize_t ci, Py_ssize_t t, double inv_s2) noexcept nogil:
+        """chain_init's step for level t below the top of chain ci when it and its
+        ancestor levels are scalar, bit for bit the general loop's arithmetic:
+        tL_j = Z_j'WZ_j / sigma2 + 1 / tau2, then the group's couplings tG_j to its
+        ancestors (one cell each) and to beta, divided by sigma2."""
+        cdef Py_ssize_t p = self.n_fixed, B = self.n_blocks, start = self.chain_start[ci]
+        cdef Py_ssize_t k = self.chain_order[t], na = t - start, gw = self.g_width[k]
+        cdef Py_ssize_t L0 = self.ztz_off[k], zx = self.ztx_off[k], j, s, m, G0, cell
+        cdef double prec = self.re_prec[self.prec_off[k]]
+        for j in range(self.n_groups[k]):
+            self.tL[L0 + j] = self.ztz[L0 + j] * inv_s2 + prec
+            G0 = self.g_off[k] + j * gw
+            for s in range(na):
+                cell = self.rowptr[self.pair_row_off[k * B + self.chain_order[start + s]] + j]
+                self.tG[G0 + s] = self.cell_val[self.cell_val_off[cell]] * inv_s2
+            for m in range(p):
+                self.tG[G0 + na + m] = self.ztx[zx + j * p + m] * inv_s2
+
     cdef int chain_eliminate(self, Py_ssize_t ci, Py_ssize_t t_hi, Py_ssize_t t_lo,
                              double *log_det, double *quad, bint given_beta) except -1 nogil:
         """The upward pass of chain ci over its levels t_hi down to t_lo (positions in
@@ -934,6 +955,11 @@ cdef class Kernel:
             ncol = gcopy + 1
             if q == 1 and t == start:
                 if self.eliminate_scalar_top(k, log_det, quad, &det_prod, given_beta) != 0:
+                    return STATUS_CHOL_GROUP
+                continue
+            if q == 1 and self.scalar_levels(start, t):
+                if self.eliminate_scalar_level(ci, t, log_det, quad, &det_prod,
+                                               given_beta) != 0:
                     return STATUS_CHOL_GROUP
                 continue
             for j in range(self.n_groups[k]):
@@ -1030,6 +1056,71 @@ cdef class Kernel:
             if given_beta:
                 continue
             self.fold_into_beta(self.g_off[k] + j * gw, L, yh)
+        return 0
+
+    cdef inline bint scalar_levels(self, Py_ssize_t first, Py_ssize_t last) noexcept nogil:
+        """Whether the blocks at chain positions first..last all have one column."""
+        cdef Py_ssize_t s
+        for s in range(first, last + 1):
+            if self.n_re[self.chain_order[s]] != 1:
+                return False
+        return True
+
+    cdef int eliminate_scalar_level(self, Py_ssize_t ci, Py_ssize_t t, double *log_det,
+                                    double *quad, double *det_prod,
+                                    bint given_beta) noexcept nogil:
+        """chain_eliminate for level t below the top of chain ci when it and its
+        ancestor levels are scalar (q = 1; e.g. schools in districts), bit for bit the
+        general loop's arithmetic without its index bookkeeping. A group's precision
+        A_j = L_j^2, its couplings g (its ancestors', one each, then beta's) and linear
+        term h_j give y = g / L_j, y_h = h_j / L_j; for its ancestor a at position s:
+        tL_a -= y_s^2, tG_a -= y_s y_(higher ancestors and beta), th_a -= y_s y_h;
+        then P -= y_b y_b' and h -= y_b y_h over beta's columns b (unless
+        ``given_beta``), quad += y_h^2, and the log determinant through det_prod (see
+        chain_eliminate). Returns 1 if a group's precision is not positive."""
+        cdef Py_ssize_t p = self.n_fixed, B = self.n_blocks, start = self.chain_start[ci]
+        cdef Py_ssize_t k = self.chain_order[t], na = t - start, gw = self.g_width[k]
+        cdef Py_ssize_t L0 = self.ztz_off[k], h0 = self.u_off[k], ncopy = na if given_beta else gw
+        cdef Py_ssize_t j, s, s2, m, m2, ks, a, aG, G0
+        cdef double A, L, factor, yh, ys
+        cdef double *Y = &self.Y[0]
+        for j in range(self.n_groups[k]):
+            A = self.tL[L0 + j]
+            if not (A > 0.0):
+                return 1
+            L = sqrt(A)
+            self.tL[L0 + j] = L
+            factor = L * L
+            if 1e-100 < factor < 1e100:
+                det_prod[0] *= factor
+                if not 1e-150 < det_prod[0] < 1e150:
+                    log_det[0] += log(det_prod[0])
+                    det_prod[0] = 1.0
+            else:
+                log_det[0] += log(factor)
+            G0 = self.g_off[k] + j * gw
+            for m in range(ncopy):
+                Y[m] = self.tG[G0 + m] / L
+            yh = self.th[h0 + j] / L
+            quad[0] += yh * yh
+            for s in range(na):                     # the ancestor at position start + s
+                ks = self.chain_order[start + s]
+                a = self.cell_col[self.rowptr[self.pair_row_off[k * B + ks] + j]]
+                ys = Y[s]
+                self.tL[self.ztz_off[ks] + a] -= ys * ys
+                aG = self.g_off[ks] + a * self.g_width[ks]
+                for s2 in range(s):
+                    self.tG[aG + s2] -= ys * Y[s2]
+                if not given_beta:
+                    for m in range(p):
+                        self.tG[aG + s + m] -= ys * Y[na + m]
+                self.th[self.u_off[ks] + a] -= ys * yh
+            if given_beta:
+                continue
+            for m in range(p):
+                self.h[m] -= Y[na + m] * yh
+                for m2 in range(m + 1):
+                    self.P[m * p + m2] -= Y[na + m] * Y[na + m2]
         return 0
 
     cdef inline void fold_into_beta(self, Py_ssize_t G0, double L, double yh) noexcept nogil:
@@ -1423,6 +1514,9 @@ cdef class Kernel:
             if q == 1 and t == start:
                 self.draw_scalar_top(k, bg)
                 continue
+            if q == 1 and self.scalar_levels(start, t):
+                self.draw_scalar_level(ci, t, bg)
+                continue
             for j in range(self.n_groups[k]):
                 L0 = self.ztz_off[k] + j * q * q
                 G0 = self.g_off[k] + j * q * gw
@@ -1467,6 +1561,28 @@ cdef class Kernel:
             acc = self.th[h0 + j]
             for m in range(p):
                 acc -= tG[G0 + j * gw + m] * beta[m]
+            L = self.tL[L0 + j]
+            acc = acc / L + draw_normal(bg)
+            self.u[h0 + j] = acc / L
+
+    cdef void draw_scalar_level(self, Py_ssize_t ci, Py_ssize_t t, bitgen_t *bg) noexcept nogil:
+        """draw_location_chain's downward step for level t below the top of chain ci when
+        it and its ancestor levels are scalar (after eliminate_scalar_level left L_j in
+        tL), bit for bit the general loop's arithmetic: u_j = ((h_j - g_j' beta - sum
+        over ancestors a of g_ja u_a) / L_j + z_j) / L_j."""
+        cdef Py_ssize_t p = self.n_fixed, B = self.n_blocks, start = self.chain_start[ci]
+        cdef Py_ssize_t k = self.chain_order[t], na = t - start, gw = self.g_width[k]
+        cdef Py_ssize_t L0 = self.ztz_off[k], h0 = self.u_off[k], j, s, m, ks, a, G0
+        cdef double acc, L
+        for j in range(self.n_groups[k]):
+            G0 = self.g_off[k] + j * gw
+            acc = self.th[h0 + j]
+            for m in range(p):
+                acc -= self.tG[G0 + na + m] * self.beta[m]
+            for s in range(na):
+                ks = self.chain_order[start + s]
+                a = self.cell_col[self.rowptr[self.pair_row_off[k * B + ks] + j]]
+                acc -= self.tG[G0 + s] * self.u[self.u_off[ks] + a]
             L = self.tL[L0 + j]
             acc = acc / L + draw_normal(bg)
             self.u[h0 + j] = acc / L
