@@ -96,7 +96,7 @@ class Geweke:
             disp = np.log(disp)
         return np.column_stack([beta, beta ** 2, disp, logsd,
                                 logsd ** 2, rows[:, self.corr_cols], u, u ** 2, ybar,
-                                beta[:, 0] * ybar])
+                                beta[:, :1] * ybar[:, None]])
 
     def simulate_y(self, rows, rng):
         """y (n, n_obs) for parameter rows (n, width)."""

@@ -273,3 +273,22 @@ def test_reference_structured_priors_are_the_textbook_ones():
     L = sp.ar1_factor(t, np.array([-0.6]))[0]
     lag = np.abs(t[:, None] - t[None, :])
     np.testing.assert_allclose(L @ L.T, (-0.6) ** lag, atol=1e-12)
+
+
+@pytest.mark.statistical
+@pytest.mark.parametrize("family", ["gaussian", "bernoulli", "poisson", "cumulative"])
+def test_geweke_without_fixed_effects(family):
+    """No fixed-effect columns (``0 + ...``; the cumulative family drops its intercept):
+    beta is empty in every kernel step, including the rows written on the user's scale
+    (a consistency check there refused every such model for a while, and no test saw
+    it)."""
+    rng = np.random.default_rng(77)
+    data = matrix.placeholder_response(matrix.layout("nested2", 3, rng), family, rng)
+    fixed = "1" if family == "cumulative" else "0"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")        # placeholder responses may be one-class
+        design = build_design(f"{matrix.response_lhs(family)} ~ {fixed} + (1 | a/b)", data,
+                              **matrix.family_kwargs(family))
+    assert design.n_fixed == 0
+    assert_geweke(Geweke(design, matrix.geweke_priors(design)).z_scores(),
+                  f"{family} without fixed effects")

@@ -87,6 +87,8 @@ from fastgibbs._polyagamma cimport pg_draw
 from fastgibbs._truncnorm cimport tn_draw, log_prob_interval
 from fastgibbs._special cimport log_gamma
 
+cdef enum:
+    MAX_SCALAR_DEPTH = 16       # levels above a scalar level that its fast paths handle
 cdef enum:                      # the densities Kernel.slice_step samples
     SLICE_COLLAPSED, SLICE_NU, SLICE_ALPHA, SLICE_STRUCTURED, SLICE_THRESHOLD
 
@@ -260,12 +262,13 @@ cdef class Kernel:
         tf = problem.transform
         self.out_y_scale, self.out_y_shift = float(tf.y_scale), float(tf.y_shift)
         self.out_intercept = int(tf.intercept)
+        if len(tf.x_scale) != p or len(tf.x_center) != p \
+                or len(problem.row_scale) != self.row_width:
+            raise ValueError("inconsistent problem: the transform does not match the layout")
+        # (_f64 pads an empty array to one element: compared before, for p = 0)
         self.out_ratio = _f64(self.out_y_scale / np.asarray(tf.x_scale, dtype=float), 1)
         self.out_center = _f64(tf.x_center, 1)
         self.out_scale = _f64(problem.row_scale, 1)
-        if len(self.out_ratio) != p or len(self.out_center) != p \
-                or len(self.out_scale) != self.row_width:
-            raise ValueError("inconsistent problem: the transform does not match the layout")
         if self.n_fixed != len(problem.xty) or self.n_u != len(problem.zty):
             raise ValueError("inconsistent problem: statistics do not match the layout")
         n_prec = 0
@@ -864,7 +867,7 @@ cdef class Kernel:
             if q == 1 and t == start:
                 self.init_scalar_top(k, inv_s2)
                 continue
-            if q == 1 and self.scalar_levels(start, t):
+            if q == 1 and t - start <= MAX_SCALAR_DEPTH and self.scalar_levels(start, t):
                 self.init_scalar_level(ci, t, inv_s2)
                 continue
             for j in range(self.n_groups[k]):
@@ -911,21 +914,28 @@ cdef class Kernel:
 
     cdef void init_scalar_level(self, Py_ssize_t ci, Py_ssize_t t, double inv_s2) noexcept nogil:
         """chain_init's step for level t below the top of chain ci when it and its
-        ancestor levels are scalar, bit for bit the general loop's arithmetic:
-        tL_j = Z_j'WZ_j / sigma2 + 1 / tau2, then the group's couplings tG_j to its
-        ancestors (one cell each) and to beta, divided by sigma2."""
+        ancestor levels are scalar (at most MAX_SCALAR_DEPTH above), bit for bit the
+        general loop's arithmetic: tL_j = Z_j'WZ_j / sigma2 + 1 / tau2, then the group's
+        couplings tG_j to its ancestors (one cell each) and to beta, divided by sigma2."""
         cdef Py_ssize_t p = self.n_fixed, B = self.n_blocks, start = self.chain_start[ci]
         cdef Py_ssize_t k = self.chain_order[t], na = t - start, gw = self.g_width[k]
-        cdef Py_ssize_t L0 = self.ztz_off[k], zx = self.ztx_off[k], j, s, m, G0, cell
+        cdef Py_ssize_t L0 = self.ztz_off[k], zx = self.ztx_off[k], j, s, m
         cdef double prec = self.re_prec[self.prec_off[k]]
+        cdef double *G
+        cdef const Py_ssize_t *anc_row[MAX_SCALAR_DEPTH]
+        cdef const Py_ssize_t *cell_val_off = &self.cell_val_off[0]
+        cdef const double *cell_val = &self.cell_val[0]
+        for s in range(na):
+            anc_row[s] = &self.rowptr[self.pair_row_off[k * B + self.chain_order[start + s]]]
         for j in range(self.n_groups[k]):
             self.tL[L0 + j] = self.ztz[L0 + j] * inv_s2 + prec
-            G0 = self.g_off[k] + j * gw
+        G = &self.tG[self.g_off[k]]
+        for j in range(self.n_groups[k]):
             for s in range(na):
-                cell = self.rowptr[self.pair_row_off[k * B + self.chain_order[start + s]] + j]
-                self.tG[G0 + s] = self.cell_val[self.cell_val_off[cell]] * inv_s2
+                G[s] = cell_val[cell_val_off[anc_row[s][j]]] * inv_s2
             for m in range(p):
-                self.tG[G0 + na + m] = self.ztx[zx + j * p + m] * inv_s2
+                G[na + m] = self.ztx[zx + j * p + m] * inv_s2
+            G += gw
 
     cdef int chain_eliminate(self, Py_ssize_t ci, Py_ssize_t t_hi, Py_ssize_t t_lo,
                              double *log_det, double *quad, bint given_beta) except -1 nogil:
@@ -957,7 +967,7 @@ cdef class Kernel:
                 if self.eliminate_scalar_top(k, log_det, quad, &det_prod, given_beta) != 0:
                     return STATUS_CHOL_GROUP
                 continue
-            if q == 1 and self.scalar_levels(start, t):
+            if q == 1 and t - start <= MAX_SCALAR_DEPTH and self.scalar_levels(start, t):
                 if self.eliminate_scalar_level(ci, t, log_det, quad, &det_prod,
                                                given_beta) != 0:
                     return STATUS_CHOL_GROUP
@@ -1070,26 +1080,50 @@ cdef class Kernel:
                                     double *quad, double *det_prod,
                                     bint given_beta) noexcept nogil:
         """chain_eliminate for level t below the top of chain ci when it and its
-        ancestor levels are scalar (q = 1; e.g. schools in districts), bit for bit the
-        general loop's arithmetic without its index bookkeeping. A group's precision
-        A_j = L_j^2, its couplings g (its ancestors', one each, then beta's) and linear
-        term h_j give y = g / L_j, y_h = h_j / L_j; for its ancestor a at position s:
-        tL_a -= y_s^2, tG_a -= y_s y_(higher ancestors and beta), th_a -= y_s y_h;
-        then P -= y_b y_b' and h -= y_b y_h over beta's columns b (unless
-        ``given_beta``), quad += y_h^2, and the log determinant through det_prod (see
-        chain_eliminate). Returns 1 if a group's precision is not positive."""
+        ancestor levels are scalar (q = 1; e.g. schools in districts) and at most
+        MAX_SCALAR_DEPTH deep, bit for bit the general loop's arithmetic without its
+        index bookkeeping (each ancestor level's arrays are looked up once, not per
+        group). A group's precision A_j = L_j^2, its couplings g (its ancestors', one
+        each, then beta's) and linear term h_j give y = g / L_j, y_h = h_j / L_j; for its
+        ancestor a at position s: tL_a -= y_s^2, tG_a -= y_s y_(higher ancestors and
+        beta), th_a -= y_s y_h; then P -= y_b y_b' and h -= y_b y_h over beta's columns
+        b (unless ``given_beta``), quad += y_h^2, and the log determinant through
+        det_prod (see chain_eliminate). Returns 1 if a group's precision is not
+        positive."""
         cdef Py_ssize_t p = self.n_fixed, B = self.n_blocks, start = self.chain_start[ci]
         cdef Py_ssize_t k = self.chain_order[t], na = t - start, gw = self.g_width[k]
-        cdef Py_ssize_t L0 = self.ztz_off[k], h0 = self.u_off[k], ncopy = na if given_beta else gw
-        cdef Py_ssize_t j, s, s2, m, m2, ks, a, aG, G0
+        cdef Py_ssize_t ncopy = na if given_beta else gw
+        cdef Py_ssize_t j, s, s2, m, m2, ks, a
         cdef double A, L, factor, yh, ys
         cdef double *Y = &self.Y[0]
+        cdef double *tL = &self.tL[self.ztz_off[k]]
+        cdef double *th = &self.th[self.u_off[k]]
+        cdef double *tG = &self.tG[self.g_off[k]]
+        cdef double *G
+        cdef double *P = NULL
+        cdef double *hb = NULL
+        cdef const Py_ssize_t *cell_col = &self.cell_col[0]
+        cdef const Py_ssize_t *anc_row[MAX_SCALAR_DEPTH]
+        cdef double *anc_L[MAX_SCALAR_DEPTH]
+        cdef double *anc_G[MAX_SCALAR_DEPTH]
+        cdef double *anc_h[MAX_SCALAR_DEPTH]
+        cdef Py_ssize_t anc_gw[MAX_SCALAR_DEPTH]
+        if p > 0:
+            P = &self.P[0]
+            hb = &self.h[0]
+        for s in range(na):
+            ks = self.chain_order[start + s]
+            anc_row[s] = &self.rowptr[self.pair_row_off[k * B + ks]]
+            anc_L[s] = &self.tL[self.ztz_off[ks]]
+            anc_G[s] = &self.tG[self.g_off[ks]]
+            anc_h[s] = &self.th[self.u_off[ks]]
+            anc_gw[s] = self.g_width[ks]
         for j in range(self.n_groups[k]):
-            A = self.tL[L0 + j]
+            A = tL[j]
             if not (A > 0.0):
                 return 1
             L = sqrt(A)
-            self.tL[L0 + j] = L
+            tL[j] = L
             factor = L * L
             if 1e-100 < factor < 1e100:
                 det_prod[0] *= factor
@@ -1098,29 +1132,28 @@ cdef class Kernel:
                     det_prod[0] = 1.0
             else:
                 log_det[0] += log(factor)
-            G0 = self.g_off[k] + j * gw
+            G = &tG[j * gw]
             for m in range(ncopy):
-                Y[m] = self.tG[G0 + m] / L
-            yh = self.th[h0 + j] / L
+                Y[m] = G[m] / L
+            yh = th[j] / L
             quad[0] += yh * yh
             for s in range(na):                     # the ancestor at position start + s
-                ks = self.chain_order[start + s]
-                a = self.cell_col[self.rowptr[self.pair_row_off[k * B + ks] + j]]
+                a = cell_col[anc_row[s][j]]
                 ys = Y[s]
-                self.tL[self.ztz_off[ks] + a] -= ys * ys
-                aG = self.g_off[ks] + a * self.g_width[ks]
+                anc_L[s][a] -= ys * ys
+                G = &anc_G[s][a * anc_gw[s]]
                 for s2 in range(s):
-                    self.tG[aG + s2] -= ys * Y[s2]
+                    G[s2] -= ys * Y[s2]
                 if not given_beta:
                     for m in range(p):
-                        self.tG[aG + s + m] -= ys * Y[na + m]
-                self.th[self.u_off[ks] + a] -= ys * yh
+                        G[s + m] -= ys * Y[na + m]
+                anc_h[s][a] -= ys * yh
             if given_beta:
                 continue
             for m in range(p):
-                self.h[m] -= Y[na + m] * yh
+                hb[m] -= Y[na + m] * yh
                 for m2 in range(m + 1):
-                    self.P[m * p + m2] -= Y[na + m] * Y[na + m2]
+                    P[m * p + m2] -= Y[na + m] * Y[na + m2]
         return 0
 
     cdef inline void fold_into_beta(self, Py_ssize_t G0, double L, double yh) noexcept nogil:
@@ -1514,7 +1547,7 @@ cdef class Kernel:
             if q == 1 and t == start:
                 self.draw_scalar_top(k, bg)
                 continue
-            if q == 1 and self.scalar_levels(start, t):
+            if q == 1 and t - start <= MAX_SCALAR_DEPTH and self.scalar_levels(start, t):
                 self.draw_scalar_level(ci, t, bg)
                 continue
             for j in range(self.n_groups[k]):
@@ -1567,25 +1600,38 @@ cdef class Kernel:
 
     cdef void draw_scalar_level(self, Py_ssize_t ci, Py_ssize_t t, bitgen_t *bg) noexcept nogil:
         """draw_location_chain's downward step for level t below the top of chain ci when
-        it and its ancestor levels are scalar (after eliminate_scalar_level left L_j in
-        tL), bit for bit the general loop's arithmetic: u_j = ((h_j - g_j' beta - sum
-        over ancestors a of g_ja u_a) / L_j + z_j) / L_j."""
+        it and its ancestor levels are scalar (at most MAX_SCALAR_DEPTH above; after
+        eliminate_scalar_level left L_j in tL), bit for bit the general loop's
+        arithmetic: u_j = ((h_j - g_j' beta - sum over ancestors a of g_ja u_a) / L_j
+        + z_j) / L_j."""
         cdef Py_ssize_t p = self.n_fixed, B = self.n_blocks, start = self.chain_start[ci]
         cdef Py_ssize_t k = self.chain_order[t], na = t - start, gw = self.g_width[k]
-        cdef Py_ssize_t L0 = self.ztz_off[k], h0 = self.u_off[k], j, s, m, ks, a, G0
+        cdef Py_ssize_t j, s, m, ks
         cdef double acc, L
+        cdef const double *G = &self.tG[self.g_off[k]]
+        cdef const double *tL = &self.tL[self.ztz_off[k]]
+        cdef const double *th = &self.th[self.u_off[k]]
+        cdef double *u = &self.u[self.u_off[k]]
+        cdef const double *beta = NULL
+        cdef const Py_ssize_t *cell_col = &self.cell_col[0]
+        cdef const Py_ssize_t *anc_row[MAX_SCALAR_DEPTH]
+        cdef const double *anc_u[MAX_SCALAR_DEPTH]
+        if p > 0:
+            beta = &self.beta[0]
+        for s in range(na):
+            ks = self.chain_order[start + s]
+            anc_row[s] = &self.rowptr[self.pair_row_off[k * B + ks]]
+            anc_u[s] = &self.u[self.u_off[ks]]
         for j in range(self.n_groups[k]):
-            G0 = self.g_off[k] + j * gw
-            acc = self.th[h0 + j]
+            acc = th[j]
             for m in range(p):
-                acc -= self.tG[G0 + na + m] * self.beta[m]
+                acc -= G[na + m] * beta[m]
             for s in range(na):
-                ks = self.chain_order[start + s]
-                a = self.cell_col[self.rowptr[self.pair_row_off[k * B + ks] + j]]
-                acc -= self.tG[G0 + s] * self.u[self.u_off[ks] + a]
-            L = self.tL[L0 + j]
+                acc -= G[s] * anc_u[s][cell_col[anc_row[s][j]]]
+            L = tL[j]
             acc = acc / L + draw_normal(bg)
-            self.u[h0 + j] = acc / L
+            u[j] = acc / L
+            G += gw
 
     cdef int draw_location_fixed_only(self, bitgen_t *bg) except -1 nogil:
         """beta | sigma2, y ~ N(P^{-1} h, P^{-1}) for a model without group effects."""
