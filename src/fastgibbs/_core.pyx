@@ -952,7 +952,7 @@ cdef class Kernel:
         cdef Py_ssize_t start = self.chain_start[ci]
         cdef Py_ssize_t t, s, s2, k, ks, j, a, c, c2, m, m2, q, qs, qs2, gw, ncol
         cdef Py_ssize_t L0, G0, h0, col, col2, aL, aG, agw, ah, gcopy
-        cdef double factor, det_prod = 1.0
+        cdef double det_prod = 1.0
         cdef double *L
         cdef double *Yp = &self.Y[0]
 
@@ -979,15 +979,8 @@ cdef class Kernel:
                 L = &self.tL[L0]
                 if chol_lower(L, q) != 0:
                     return STATUS_CHOL_GROUP
-                for c in range(q):                      # log|A| by products: one log
-                    factor = L[c * q + c] * L[c * q + c]    # per ~100 groups, not each
-                    if 1e-100 < factor < 1e100:
-                        det_prod *= factor
-                        if not 1e-150 < det_prod < 1e150:
-                            log_det[0] += log(det_prod)
-                            det_prod = 1.0
-                    else:
-                        log_det[0] += log(factor)
+                for c in range(q):
+                    add_log_factor(L[c * q + c] * L[c * q + c], log_det, &det_prod)
                 for c in range(q):                      # Y = L^-1 [G | h], q x ncol
                     for col in range(gcopy):
                         Yp[c * ncol + col] = self.tG[G0 + c * gw + col]
@@ -1046,21 +1039,14 @@ cdef class Kernel:
         quad += y_h^2 and the log determinant through det_prod (see chain_eliminate);
         tL keeps L_j for the downward pass."""
         cdef Py_ssize_t j, L0 = self.ztz_off[k], h0 = self.u_off[k], gw = self.g_width[k]
-        cdef double A, L, factor, yh
+        cdef double A, L, yh
         for j in range(self.n_groups[k]):
             A = self.tL[L0 + j]
             if not (A > 0.0):
                 return 1
             L = sqrt(A)
             self.tL[L0 + j] = L
-            factor = L * L
-            if 1e-100 < factor < 1e100:
-                det_prod[0] *= factor
-                if not 1e-150 < det_prod[0] < 1e150:
-                    log_det[0] += log(det_prod[0])
-                    det_prod[0] = 1.0
-            else:
-                log_det[0] += log(factor)
+            add_log_factor(L * L, log_det, det_prod)
             yh = self.th[h0 + j] / L
             quad[0] += yh * yh
             if given_beta:
@@ -1094,7 +1080,7 @@ cdef class Kernel:
         cdef Py_ssize_t k = self.chain_order[t], na = t - start, gw = self.g_width[k]
         cdef Py_ssize_t ncopy = na if given_beta else gw
         cdef Py_ssize_t j, s, s2, m, m2, ks, a
-        cdef double A, L, factor, yh, ys
+        cdef double A, L, yh, ys
         cdef double *Y = &self.Y[0]
         cdef double *tL = &self.tL[self.ztz_off[k]]
         cdef double *th = &self.th[self.u_off[k]]
@@ -1124,14 +1110,7 @@ cdef class Kernel:
                 return 1
             L = sqrt(A)
             tL[j] = L
-            factor = L * L
-            if 1e-100 < factor < 1e100:
-                det_prod[0] *= factor
-                if not 1e-150 < det_prod[0] < 1e150:
-                    log_det[0] += log(det_prod[0])
-                    det_prod[0] = 1.0
-            else:
-                log_det[0] += log(factor)
+            add_log_factor(L * L, log_det, det_prod)
             G = &tG[j * gw]
             for m in range(ncopy):
                 Y[m] = G[m] / L
@@ -3112,6 +3091,20 @@ cdef inline double _cross(const double *Y, Py_ssize_t q, Py_ssize_t ncol, Py_ssi
     for l in range(q):
         acc += Y[l * ncol + a] * Y[l * ncol + b]
     return acc
+
+
+cdef inline void add_log_factor(double factor, double *log_det, double *det_prod) noexcept nogil:
+    """log_det += log(factor), by products: factors within 1e-100..1e100 multiply into
+    det_prod, which is logged (and reset) only when it leaves 1e-150..1e150, so a log
+    determinant over many groups costs one log per ~100 groups, not one each (the
+    caller adds log(det_prod) at the end)."""
+    if 1e-100 < factor < 1e100:
+        det_prod[0] *= factor
+        if not 1e-150 < det_prod[0] < 1e150:
+            log_det[0] += log(det_prod[0])
+            det_prod[0] = 1.0
+    else:
+        log_det[0] += log(factor)
 
 
 cdef inline double log_add_exp(double a, double b) noexcept nogil:
