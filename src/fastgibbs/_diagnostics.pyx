@@ -16,7 +16,7 @@ parameter blocks may run in parallel threads.
   two monotone runs either side of the median).
 * `rhat_rows`: the basic potential scale reduction of each row.
 """
-from libc.math cimport INFINITY, NAN, fabs, isnan, log10, sqrt
+from libc.math cimport INFINITY, NAN, fabs, isfinite, isnan, log10, sqrt
 
 import numpy as np
 
@@ -299,6 +299,29 @@ def folded_rhat(const Py_ssize_t[:, ::1] order, const double[:, ::1] sorted_rows
                 between += (chain_mean[m] - grand) * (chain_mean[m] - grand)
             between *= n / (n_chains - 1.0)
             out[p] = sqrt((between / within + n - 1) / n)
+
+
+def gather_rows(const double[:, ::1] pooled, Py_ssize_t start, Py_ssize_t stop,
+                double[:, ::1] rows, unsigned char[::1] finite):
+    """Columns start..stop-1 of ``pooled`` (S draws, P parameters) as rows: ``rows[c,
+    i] = pooled[i, start + c]`` (a transpose by tiles of 32 draws x 16 columns, which
+    stay in cache), and ``finite[c]`` = 1 if every draw of that column is finite."""
+    cdef Py_ssize_t S = pooled.shape[0], p = stop - start, i0, c0, i1, c1, i, c
+    cdef bint ok
+    with nogil:
+        for i0 in range(0, S, 32):
+            i1 = i0 + 32 if i0 + 32 < S else S
+            for c0 in range(0, p, 16):
+                c1 = c0 + 16 if c0 + 16 < p else p
+                for i in range(i0, i1):
+                    for c in range(c0, c1):
+                        rows[c, i] = pooled[i, start + c]
+        for c in range(p):
+            ok = True
+            for i in range(S):
+                if not isfinite(rows[c, i]):
+                    ok = False
+            finite[c] = ok
 
 
 def rhat_rows(const double[:, :, ::1] y, double[::1] out):

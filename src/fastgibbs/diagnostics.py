@@ -134,17 +134,25 @@ def _scratch(name: str, shape, dtype=float) -> np.ndarray:
     return buf[:size].reshape(shape)
 
 
-def _param_rows(pooled: np.ndarray, columns: slice, chains: int) -> np.ndarray:
-    """Draws of parameters ``columns`` of ``pooled`` ``(C * N, P)`` as rows ``(p, C, N)``.
+def _param_rows(pooled: np.ndarray, columns: slice, chains: int):
+    """Draws of parameters ``columns`` of ``pooled`` ``(C * N, P)`` as rows ``(p, C, N)``,
+    and whether each parameter's draws are all finite ``(p,)``.
 
     A float copy (a scratch array), transposed in tiles (a plain strided copy is
-    several times slower).
+    several times slower): by the compiled kernel for C-ordered float64 draws (with
+    the finiteness test in the same call), else by NumPy.
     """
+    n_rows = columns.stop - columns.start
+    rows = _scratch("rows", (n_rows, pooled.shape[0]))
+    if pooled.dtype == np.float64 and pooled.flags.c_contiguous:
+        finite = np.empty(n_rows, dtype=np.uint8)
+        _rows.gather_rows(pooled, columns.start, columns.stop, rows, finite)
+        return rows.reshape(n_rows, chains, -1), finite.view(bool)
     block = pooled[:, columns]
-    rows = _scratch("rows", block.shape[::-1])
     for start in range(0, block.shape[0], _TILE):
         rows[:, start:start + _TILE] = block[start:start + _TILE].T
-    return rows.reshape(rows.shape[0], chains, -1)
+    rows = rows.reshape(n_rows, chains, -1)
+    return rows, np.isfinite(rows).all(axis=(1, 2))
 
 
 def _map_params(x: np.ndarray, core: Callable[[np.ndarray], np.ndarray], n_out: int) -> np.ndarray:
@@ -169,8 +177,7 @@ def _map_params(x: np.ndarray, core: Callable[[np.ndarray], np.ndarray], n_out: 
 
     def run(start):
         columns = slice(start, min(start + step, n_params))
-        rows = _param_rows(pooled, columns, chains)
-        finite = np.isfinite(rows).all(axis=(1, 2))
+        rows, finite = _param_rows(pooled, columns, chains)
         if finite.all():
             out[columns] = core(rows)
         elif finite.any():
