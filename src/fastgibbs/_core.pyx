@@ -87,6 +87,33 @@ from fastgibbs._polyagamma cimport pg_draw
 from fastgibbs._truncnorm cimport tn_draw, log_prob_interval
 from fastgibbs._special cimport log_gamma
 
+cdef extern from *:
+    """
+    #ifndef FASTGIBBS_BOUNDSCHECK
+    #define FASTGIBBS_BOUNDSCHECK 0
+    #endif
+    """
+    int FASTGIBBS_BOUNDSCHECK
+
+
+cdef void report_bad_span(Py_ssize_t size, Py_ssize_t start, Py_ssize_t n) noexcept:
+    # raised from a noexcept function: reported as unraisable, as the bounds checks' own
+    raise IndexError(f"raw range [{start}, {start + n}) outside an array of {size}")
+
+
+cdef inline bint bad_span(Py_ssize_t size, Py_ssize_t start, Py_ssize_t n) noexcept nogil:
+    """The bounds-checked build's check of a raw pointer's range [start, start + n) in an
+    array of ``size`` (indexing through a pointer is not checked): True, after an
+    unraisable IndexError (the memory-safety tier turns it into a failure), and the
+    caller returns before the access. Always False, compiled out, in the release
+    build."""
+    if FASTGIBBS_BOUNDSCHECK and n > 0 and (start < 0 or start + n > size):
+        with gil:
+            report_bad_span(size, start, n)
+        return True
+    return False
+
+
 cdef enum:
     MAX_SCALAR_DEPTH = 16       # levels above a scalar level that its fast paths handle
 cdef enum:                      # the densities Kernel.slice_step samples
@@ -925,14 +952,25 @@ cdef class Kernel:
         cdef const Py_ssize_t *anc_row[MAX_SCALAR_DEPTH]
         cdef const Py_ssize_t *cell_val_off = &self.cell_val_off[0]
         cdef const double *cell_val = &self.cell_val[0]
+        cdef Py_ssize_t J = self.n_groups[k], cell
         for s in range(na):
             anc_row[s] = &self.rowptr[self.pair_row_off[k * B + self.chain_order[start + s]]]
-        for j in range(self.n_groups[k]):
+            if bad_span(self.rowptr.shape[0],
+                        self.pair_row_off[k * B + self.chain_order[start + s]], J):
+                return
+        for j in range(J):
             self.tL[L0 + j] = self.ztz[L0 + j] * inv_s2 + prec
         G = &self.tG[self.g_off[k]]
-        for j in range(self.n_groups[k]):
+        if bad_span(self.tG.shape[0], self.g_off[k], J * gw):
+            return
+        for j in range(J):
             for s in range(na):
-                G[s] = cell_val[cell_val_off[anc_row[s][j]]] * inv_s2
+                cell = anc_row[s][j]
+                if bad_span(self.cell_val_off.shape[0], cell, 1):
+                    return
+                if bad_span(self.cell_val.shape[0], cell_val_off[cell], 1):
+                    return
+                G[s] = cell_val[cell_val_off[cell]] * inv_s2
             for m in range(p):
                 G[na + m] = self.ztx[zx + j * p + m] * inv_s2
             G += gw
@@ -1094,9 +1132,23 @@ cdef class Kernel:
         cdef double *anc_G[MAX_SCALAR_DEPTH]
         cdef double *anc_h[MAX_SCALAR_DEPTH]
         cdef Py_ssize_t anc_gw[MAX_SCALAR_DEPTH]
+        cdef Py_ssize_t anc_n[MAX_SCALAR_DEPTH]
+        cdef Py_ssize_t J = self.n_groups[k]
+        if bad_span(self.tL.shape[0], self.ztz_off[k], J):
+            return 1
+        if bad_span(self.th.shape[0], self.u_off[k], J):
+            return 1
+        if bad_span(self.tG.shape[0], self.g_off[k], J * gw):
+            return 1
+        if bad_span(self.Y.shape[0], 0, ncopy):
+            return 1
         if p > 0:
             P = &self.P[0]
             hb = &self.h[0]
+            if bad_span(self.P.shape[0], 0, p * p):
+                return 1
+            if bad_span(self.h.shape[0], 0, p):
+                return 1
         for s in range(na):
             ks = self.chain_order[start + s]
             anc_row[s] = &self.rowptr[self.pair_row_off[k * B + ks]]
@@ -1104,7 +1156,18 @@ cdef class Kernel:
             anc_G[s] = &self.tG[self.g_off[ks]]
             anc_h[s] = &self.th[self.u_off[ks]]
             anc_gw[s] = self.g_width[ks]
-        for j in range(self.n_groups[k]):
+            anc_n[s] = self.n_groups[ks]
+            if bad_span(self.rowptr.shape[0], self.pair_row_off[k * B + ks], J):
+                return 1
+            if bad_span(self.tL.shape[0], self.ztz_off[ks], anc_n[s]):
+                return 1
+            if bad_span(self.tG.shape[0], self.g_off[ks], anc_n[s] * anc_gw[s]):
+                return 1
+            if bad_span(self.th.shape[0], self.u_off[ks], anc_n[s]):
+                return 1
+            if bad_span(anc_gw[s], 0, s + (0 if given_beta else p)):
+                return 1
+        for j in range(J):
             A = tL[j]
             if not (A > 0.0):
                 return 1
@@ -1117,7 +1180,11 @@ cdef class Kernel:
             yh = th[j] / L
             quad[0] += yh * yh
             for s in range(na):                     # the ancestor at position start + s
+                if bad_span(self.cell_col.shape[0], anc_row[s][j], 1):
+                    return 1
                 a = cell_col[anc_row[s][j]]
+                if bad_span(anc_n[s], a, 1):
+                    return 1
                 ys = Y[s]
                 anc_L[s][a] -= ys * ys
                 G = &anc_G[s][a * anc_gw[s]]
@@ -1595,18 +1662,40 @@ cdef class Kernel:
         cdef const Py_ssize_t *cell_col = &self.cell_col[0]
         cdef const Py_ssize_t *anc_row[MAX_SCALAR_DEPTH]
         cdef const double *anc_u[MAX_SCALAR_DEPTH]
+        cdef Py_ssize_t anc_n[MAX_SCALAR_DEPTH]
+        cdef Py_ssize_t J = self.n_groups[k], a
+        if bad_span(self.tG.shape[0], self.g_off[k], J * gw):
+            return
+        if bad_span(self.tL.shape[0], self.ztz_off[k], J):
+            return
+        if bad_span(self.th.shape[0], self.u_off[k], J):
+            return
+        if bad_span(self.u.shape[0], self.u_off[k], J):
+            return
         if p > 0:
             beta = &self.beta[0]
+            if bad_span(self.beta.shape[0], 0, p):
+                return
         for s in range(na):
             ks = self.chain_order[start + s]
             anc_row[s] = &self.rowptr[self.pair_row_off[k * B + ks]]
             anc_u[s] = &self.u[self.u_off[ks]]
-        for j in range(self.n_groups[k]):
+            anc_n[s] = self.n_groups[ks]
+            if bad_span(self.rowptr.shape[0], self.pair_row_off[k * B + ks], J):
+                return
+            if bad_span(self.u.shape[0], self.u_off[ks], anc_n[s]):
+                return
+        for j in range(J):
             acc = th[j]
             for m in range(p):
                 acc -= G[na + m] * beta[m]
             for s in range(na):
-                acc -= G[s] * anc_u[s][cell_col[anc_row[s][j]]]
+                if bad_span(self.cell_col.shape[0], anc_row[s][j], 1):
+                    return
+                a = cell_col[anc_row[s][j]]
+                if bad_span(anc_n[s], a, 1):
+                    return
+                acc -= G[s] * anc_u[s][a]
             L = tL[j]
             acc = acc / L + draw_normal(bg)
             u[j] = acc / L
