@@ -894,7 +894,7 @@ cdef class Kernel:
             if q == 1 and t == start:
                 self.init_scalar_top(k, inv_s2)
                 continue
-            if q == 1 and t - start <= MAX_SCALAR_DEPTH and self.scalar_levels(start, t):
+            if self.scalar_level_path(start, t):
                 self.init_scalar_level(ci, t, inv_s2)
                 continue
             for j in range(self.n_groups[k]):
@@ -1005,7 +1005,7 @@ cdef class Kernel:
                 if self.eliminate_scalar_top(k, log_det, quad, &det_prod, given_beta) != 0:
                     return STATUS_CHOL_GROUP
                 continue
-            if q == 1 and t - start <= MAX_SCALAR_DEPTH and self.scalar_levels(start, t):
+            if self.scalar_level_path(start, t):
                 if self.eliminate_scalar_level(ci, t, log_det, quad, &det_prod,
                                                given_beta) != 0:
                     return STATUS_CHOL_GROUP
@@ -1092,9 +1092,14 @@ cdef class Kernel:
             self.fold_into_beta(self.g_off[k] + j * gw, L, yh)
         return 0
 
-    cdef inline bint scalar_levels(self, Py_ssize_t first, Py_ssize_t last) noexcept nogil:
-        """Whether the blocks at chain positions first..last all have one column."""
+    cdef inline bint scalar_level_path(self, Py_ssize_t first, Py_ssize_t last) noexcept nogil:
+        """Whether level ``last`` of the chain starting at position ``first`` takes the
+        scalar-level paths (init/eliminate/draw_scalar_level): it and every level above
+        it have one column, and it lies at most MAX_SCALAR_DEPTH below the top (their
+        per-ancestor arrays hold that many)."""
         cdef Py_ssize_t s
+        if last - first > MAX_SCALAR_DEPTH:
+            return False
         for s in range(first, last + 1):
             if self.n_re[self.chain_order[s]] != 1:
                 return False
@@ -1117,15 +1122,13 @@ cdef class Kernel:
         cdef Py_ssize_t p = self.n_fixed, B = self.n_blocks, start = self.chain_start[ci]
         cdef Py_ssize_t k = self.chain_order[t], na = t - start, gw = self.g_width[k]
         cdef Py_ssize_t ncopy = na if given_beta else gw
-        cdef Py_ssize_t j, s, s2, m, m2, ks, a
+        cdef Py_ssize_t j, s, s2, m, ks, a
         cdef double A, L, yh, ys
         cdef double *Y = &self.Y[0]
         cdef double *tL = &self.tL[self.ztz_off[k]]
         cdef double *th = &self.th[self.u_off[k]]
         cdef double *tG = &self.tG[self.g_off[k]]
         cdef double *G
-        cdef double *P = NULL
-        cdef double *hb = NULL
         cdef const Py_ssize_t *cell_col = &self.cell_col[0]
         cdef const Py_ssize_t *anc_row[MAX_SCALAR_DEPTH]
         cdef double *anc_L[MAX_SCALAR_DEPTH]
@@ -1142,13 +1145,6 @@ cdef class Kernel:
             return 1
         if bad_span(self.Y.shape[0], 0, ncopy):
             return 1
-        if p > 0:
-            P = &self.P[0]
-            hb = &self.h[0]
-            if bad_span(self.P.shape[0], 0, p * p):
-                return 1
-            if bad_span(self.h.shape[0], 0, p):
-                return 1
         for s in range(na):
             ks = self.chain_order[start + s]
             anc_row[s] = &self.rowptr[self.pair_row_off[k * B + ks]]
@@ -1194,27 +1190,29 @@ cdef class Kernel:
                     for m in range(p):
                         G[s + m] -= ys * Y[na + m]
                 anc_h[s][a] -= ys * yh
-            if given_beta:
-                continue
-            for m in range(p):
-                hb[m] -= Y[na + m] * yh
-                for m2 in range(m + 1):
-                    P[m * p + m2] -= Y[na + m] * Y[na + m2]
+            if not given_beta:
+                self.subtract_outer(&Y[na], yh)
         return 0
 
     cdef inline void fold_into_beta(self, Py_ssize_t G0, double L, double yh) noexcept nogil:
         """Integrate one scalar group out into beta's P (lower triangle) and h: with its
         coupling g = tG[G0:G0 + p], y = g / L and y_h the group's h / L (L^2 its
         precision), P -= y y' and h -= y y_h."""
+        cdef Py_ssize_t m
+        for m in range(self.n_fixed):
+            self.Y[m] = self.tG[G0 + m] / L
+        self.subtract_outer(&self.Y[0], yh)
+
+    cdef inline void subtract_outer(self, const double *y, double yh) noexcept nogil:
+        """P -= y y' (lower triangle) and h -= y y_h, for y (p,): a group's scaled
+        coupling to beta and y_h its scaled linear term."""
         cdef Py_ssize_t p = self.n_fixed, m, m2
         cdef double ym
         for m in range(p):
-            self.Y[m] = self.tG[G0 + m] / L
-        for m in range(p):
-            ym = self.Y[m]
+            ym = y[m]
             self.h[m] -= ym * yh
             for m2 in range(m + 1):
-                self.P[m * p + m2] -= ym * self.Y[m2]
+                self.P[m * p + m2] -= ym * y[m2]
 
     cdef void chain_snapshot(self, Py_ssize_t ci, Py_ssize_t t, bint save) noexcept nogil:
         """Save (or restore) what the upward pass of chain ci has left for its levels up
@@ -1593,7 +1591,7 @@ cdef class Kernel:
             if q == 1 and t == start:
                 self.draw_scalar_top(k, bg)
                 continue
-            if q == 1 and t - start <= MAX_SCALAR_DEPTH and self.scalar_levels(start, t):
+            if self.scalar_level_path(start, t):
                 self.draw_scalar_level(ci, t, bg)
                 continue
             for j in range(self.n_groups[k]):
