@@ -224,6 +224,63 @@ def test_a_loaded_fit_needs_its_data_for_log_likelihood(fits, tmp_path):
                                rtol=1e-12)
 
 
+
+def _labelled_data(seed=3, n=90):
+    """x, groups g, a yes/no response yb and an ordinal r in 1..5 (all five occur)."""
+    rng = np.random.default_rng(seed)
+    data = pd.DataFrame({"x": rng.normal(size=n), "g": np.repeat(list("abcdef"), n // 6)})
+    data["yb"] = np.where(rng.random(n) < expit(data.x), "yes", "no")
+    data["r"] = np.r_[1, 2, 3, 4, 5, np.clip(np.round(1.5 * data.x[5:] + 3), 1, 5)].astype(int)
+    return data
+
+
+@pytest.mark.parametrize("response, link", [("yb", "logit"), ("yb", "probit"),
+                                            ("ordered", "logit")])
+def test_newdata_with_one_level_of_a_two_level_response_is_scored_as_fitted(response, link):
+    """Rows of one level alone are that level, not the event (formulae codes a
+    one-level column as all ones), and a level the fit lacks is refused."""
+    data = _labelled_data()
+    if response == "ordered":    # R's order: the second category is the event
+        data["yb"] = pd.Categorical(data.yb, categories=["yes", "no"], ordered=True)
+    fit = fg.fit("yb ~ x + (1 | g)", data, family="bernoulli", link=link,
+                 chains=2, warmup=50, draws=50, seed=1)
+    fitted = fit.log_likelihood()
+    for level in ("no", "yes"):
+        rows = np.flatnonzero(np.asarray(data.yb) == level)
+        np.testing.assert_array_equal(fit.log_likelihood(newdata=data.iloc[rows]),
+                                      fitted[..., rows])
+    other = data.iloc[:3].assign(yb="maybe")
+    with pytest.raises(ValueError, match=r"level\(s\) \['maybe'\] that the fit does not have"):
+        fit.log_likelihood(newdata=other)
+
+
+def test_newdata_of_an_ordinal_response_is_numbered_by_the_fitted_categories(tmp_path):
+    """A subset holding only some categories keeps the fit's numbering (integers and an
+    ordered Categorical, before and after saving); unknown categories are refused."""
+    data = _labelled_data()
+    data["ro"] = pd.Categorical(data.r.map(dict(zip(range(1, 6), "abcde"))),
+                                categories=list("abcde"), ordered=True)
+    for response in ("r", "ro"):
+        fit = fg.fit(f"{response} ~ x + (1 | g)", data, family="cumulative",
+                     chains=2, warmup=50, draws=50, seed=1)
+        fit.save(tmp_path / "f.fit")
+        loaded = fg.load(tmp_path / "f.fit")
+        fitted = fit.log_likelihood()
+        for keep in (data.r >= 2, data.r == 3, data.r.isin([1, 3])):
+            rows = np.flatnonzero(keep)
+            subset = data.iloc[rows]
+            if response == "ro":
+                subset = subset.assign(ro=subset.ro.cat.remove_unused_categories())
+            for model in (fit, loaded):
+                np.testing.assert_array_equal(model.log_likelihood(newdata=subset),
+                                              fitted[..., rows])
+        other = data.iloc[:2].assign(**{response: 7 if response == "r" else "z"})
+        if response == "ro":
+            other["ro"] = pd.Categorical(other.ro, categories=["z"], ordered=True)
+        with pytest.raises(ValueError, match="that the fit does not have"):
+            fit.log_likelihood(newdata=other)
+
+
 # ---- predictions -------------------------------------------------------------------------
 
 @pytest.mark.parametrize("family", FAMILIES)

@@ -666,8 +666,6 @@ def evaluate_new_response(fit, data):
     None), evaluated on ``data`` with the fit's formula (its left-hand side only, so
     grouping columns and predictors are not needed). Raises ValueError naming what is
     missing or invalid."""
-    from .families import get_family
-
     if not isinstance(data, pd.DataFrame):
         raise TypeError(f"newdata must be a pandas DataFrame, got {type(data).__name__}")
     parsed = parse_formula(fit.formula)
@@ -682,5 +680,5 @@ def evaluate_new_response(fit, data):
                          f"{err}") from None
     with warnings.catch_warnings():      # "one outcome only" is no news in a few rows
         warnings.simplefilter("ignore")
-        values = get_family(fit.family).response(fixed.response, parsed.response, data)
+        values = fit.family_object().new_response(fixed.response, parsed.response, data)
     return values.y, values.trials

@@ -354,9 +354,12 @@ CHECKS = {
 
 
 def _check_family_options(value):
-    """{"link": str, "nu": number, "categories": [str, ...]}, each optional."""
+    """{"link": str, "nu": number, "categories": [str, ...], "levels": [str, str]}, each
+    optional."""
     checks = {"link": lambda v: isinstance(v, str), "nu": _is_number,
               "categories": lambda v: isinstance(v, list) and len(v) >= 2
+              and all(isinstance(c, str) for c in v),
+              "levels": lambda v: isinstance(v, list) and len(v) == 2
               and all(isinstance(c, str) for c in v)}
     if not isinstance(value, dict):
         _fail("family_options", "must be an object")

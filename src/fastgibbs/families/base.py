@@ -68,6 +68,12 @@ class Family:
         expression ``name`` in ``data``; raises ValueError/TypeError naming ``name``."""
         raise NotImplementedError
 
+    def new_response(self, term, name, data):
+        """(Response) of new rows (log-likelihood of newdata), coded as the fitted
+        response was: families whose coding depends on the levels the data hold
+        (bernoulli, cumulative) read them against the fitted ones."""
+        return self.response(term, name, data)
+
     def check_offset(self, offset):
         """Raise ValueError if an offset puts the linear predictor out of reach."""
         worst = float(np.max(np.abs(offset))) if len(offset) else 0.0

@@ -76,6 +76,16 @@ class Bernoulli(_Logit):
 
     name = "bernoulli"
 
+    def __init__(self, levels=None):
+        # a two-level response's labels as fitted, (other level, event level); None
+        # for 0/1 numbers, booleans and use[N] ~ (new rows are read as those are)
+        self.levels = None if levels is None else tuple(str(v) for v in levels)
+        if self.levels is not None and len(self.levels) != 2:
+            raise ValueError(f"a bernoulli response has two levels, got {list(self.levels)}")
+
+    def options(self):
+        return {} if self.levels is None else {"levels": list(self.levels)}
+
     def response(self, term, name, data):
         kind = getattr(term, "kind", "numeric")
         values = np.asarray(term.design_matrix)
@@ -104,8 +114,8 @@ class Bernoulli(_Logit):
         _warn_one_outcome(y, np.ones_like(y), name)
         return Response(y=y, trials=np.ones_like(y))
 
-    @staticmethod
-    def _event_indicator(values, term, name, data):
+    def _event_indicator(self, values, term, name, data):
+        """y = 1 for the event level of a two-level response (recorded in ``levels``)."""
         levels = list(getattr(term, "levels", []) or [])
         column = data[name] if name in getattr(data, "columns", ()) else None
         if values.shape[1] != 2:
@@ -115,7 +125,35 @@ class Bernoulli(_Logit):
         if column is not None and isinstance(column.dtype, __import__("pandas").CategoricalDtype):
             used = [c for c in column.cat.categories if c in set(column.dropna().unique())]
             event = used[1]                # the Categorical's own order (R's levels)
+        self.levels = (str(levels[1 - levels.index(event)]), str(event))
         return values[:, levels.index(event)].astype(float).reshape(-1)
+
+    def new_response(self, term, name, data):
+        """New rows' response coded as in fitting: for a two-level response, 1 for the
+        fitted event level and 0 for the other, whichever of them the rows hold (a
+        column of one level alone is not the event); a level the fit did not have is
+        refused."""
+        if self.levels is None:
+            if getattr(term, "kind", None) == "categoric" and "[" not in name:
+                raise ValueError(f"newdata's response {name!r} has levels, but the fit does not "
+                                 "record which of them is the event (it was fitted on 0/1 "
+                                 "numbers, or saved by an older fastgibbs): give 0/1 numbers, "
+                                 "or refit")
+            return self.response(term, name, data)
+        values = np.asarray(term.design_matrix)
+        labels = [str(v) for v in (getattr(term, "levels", None) or [])]
+        if getattr(term, "kind", None) != "categoric" or values.ndim != 2 \
+                or values.shape[1] != len(labels):
+            raise ValueError(f"the fitted response {name!r} has levels {list(self.levels)}; "
+                             "newdata's must be the same kind of column")
+        unknown = [v for v in labels if v not in self.levels]
+        if unknown:
+            raise ValueError(f"newdata's response {name!r} has level(s) {unknown[:5]} that "
+                             f"the fit does not have (its levels: {list(self.levels)})")
+        event = self.levels[1]
+        y = values[:, labels.index(event)].astype(float) if event in labels \
+            else np.zeros(len(values))
+        return Response(y=y.reshape(-1), trials=np.ones(len(values)))
 
 
 class Binomial(_Logit):

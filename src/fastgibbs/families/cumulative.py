@@ -134,6 +134,34 @@ class Cumulative(Family):
         self.categories = tuple(labels)
         return Response(y=y)
 
+    def new_response(self, term, name, data):
+        """New rows' response numbered by the fitted categories (the k-th is k), not by
+        the categories the rows hold; a category the fit did not have is refused."""
+        import pandas as pd
+
+        if self.categories is None:
+            return self.response(term, name, data)
+        column = data[name] if name in getattr(data, "columns", ()) else None
+        if column is not None and isinstance(column.dtype, pd.CategoricalDtype):
+            labels = column.astype(object).map(str)
+        else:
+            values = np.asarray(term.design_matrix)
+            if getattr(term, "kind", "numeric") != "numeric" or values.dtype == bool:
+                raise TypeError(f"newdata's response {name!r} must be integer categories or "
+                                "an ordered pandas Categorical, as the fitted one")
+            values = values.astype(float).reshape(-1)
+            if np.any(~np.isfinite(values)) or np.any(values != np.round(values)):
+                raise ValueError(f"newdata's response {name!r} must hold integer categories")
+            labels = pd.Series(values.astype(np.int64)).map(str)
+        number = {c: k + 1.0 for k, c in enumerate(self.categories)}
+        y = labels.map(number).to_numpy(dtype=float)
+        if np.isnan(y).any():
+            unknown = sorted(set(labels[np.isnan(y)]))
+            raise ValueError(f"newdata's response {name!r} has categor"
+                             f"{'y' if len(unknown) == 1 else 'ies'} {unknown[:5]} that the fit "
+                             f"does not have (its categories: {list(self.categories)})")
+        return Response(y=y)
+
     def check_new_response(self, y, design):
         K = len(self.categories or ())
         if np.any(~np.isfinite(y)) or np.any(y != np.round(y)) or np.any(y < 1) \

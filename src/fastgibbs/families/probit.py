@@ -39,7 +39,7 @@ class BernoulliProbit(Bernoulli):
     eta_limit = 37.0
 
     def options(self):
-        return {"link": "probit"}
+        return {"link": "probit", **super().options()}
 
     def inverse_link(self, eta):
         return ndtr(eta)
