@@ -1,11 +1,13 @@
 """Microseconds per sweep of a model's kernel (sampling only, one chain, one core), for
 several builds measured in alternation. ``--model nes`` (default): the NES model of
 bench_table.py (476 rows, 44 states), the cost that bounds `fg.study` and the NES
-end-to-end row; ``--model students``: bench_table's students in schools in districts
-(31,000 rows, 2,410 schools in 131 districts, a nested chain of two scalar levels).
+end-to-end row; ``--model contraception``: bench_table's Contraception bernoulli
+``(1 | district)`` (1,934 rows, 60 districts, Polya-Gamma augmentation);
+``--model students``: bench_table's students in schools in districts (31,000 rows,
+2,410 schools in 131 districts, a nested chain of two scalar levels).
 
 Run:  python benchmarks/bench_small_sweep.py old=/path/to/old/src new=src [--rounds 3]
-          [--batches 15] [--model nes|students]
+          [--batches 15] [--model nes|contraception|students]
 
 Each round runs every tree once, in a fresh process with ``PYTHONPATH`` set to the
 tree's ``src`` (a built checkout), so a loaded machine's drift hits every tree alike.
@@ -32,7 +34,7 @@ from fastgibbs import _core
 from fastgibbs.samplers.chain import initial_state
 import bench_table
 formula, data, family, priors = bench_table.{model}()
-problem = fg.Model(formula, data, priors=priors).problem
+problem = fg.Model(formula, data, priors=priors, **({{"family": family}} if family else {{}})).problem
 rng = np.random.Generator(np.random.PCG64(1))
 kernel = _core.Kernel(problem, initial_state(problem, rng))
 none = np.empty((0, problem.row_width))
@@ -49,7 +51,7 @@ print("us/sweep min %.3f median %.3f" % (min(times), float(np.median(times))))
 
 
 # sweeps per kernel.run call (three calls per batch, one to settle) by model
-CHUNK = {"nes": 10000, "students": 100}
+CHUNK = {"nes": 10000, "students": 100, "contraception": 1000}
 
 
 def one_run(src, batches, model="nes"):
