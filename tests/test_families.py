@@ -64,6 +64,57 @@ def test_poisson_posterior_is_exact(scale):
     _check(fit, ["Intercept", "x"], mean, sd, f"poisson {scale}")
 
 
+def _one_count(big, seed=0):
+    """60 rows with x ~ N(0, 1): one count ``big`` (at x = 0.13), every other count 0.
+    Far from any Poisson fit: y ~ x puts the count's mean near the average rate, so its
+    latent -log Gamma(big, 1) error sits 20-40 sds into a tail of its normal mixture."""
+    rng = np.random.default_rng(seed)
+    data = pd.DataFrame({"x": rng.normal(size=60), "cnt": 0})
+    data.loc[0, "cnt"] = big
+    return data
+
+
+def test_mh_acceptance_message_threshold():
+    from fastgibbs.results import MH_ACCEPTANCE_WARN, mh_acceptance_message
+    assert mh_acceptance_message({}) is None
+    assert mh_acceptance_message(None) is None
+    assert mh_acceptance_message({"mh_acceptance": 0.999}) is None
+    assert mh_acceptance_message({"mh_acceptance": MH_ACCEPTANCE_WARN}) is None
+    message = mh_acceptance_message({"mh_acceptance": 0.0123})
+    assert "0.0123" in message and "(1 | obs)" in message and "negativebinomial" in message
+
+
+def test_poisson_low_acceptance_warns():
+    """A Poisson fit whose Metropolis-Hastings correction rejects most proposals (one
+    count of 30 among 59 zeros, y ~ x: acceptance 0.027, R-hat 2.25, bulk ESS 3; the
+    exact posterior mean of the intercept is -0.73, the chains sit near -0.38) warns
+    after sampling, in its printout and in diagnose(), naming the rate and the remedies."""
+    data = _one_count(30)
+    with pytest.warns(RuntimeWarning, match=r"acceptance is 0\.\d+ \(below 0\.8") as caught:
+        fit = fg.fit("cnt ~ x", data, family="poisson", chains=2, warmup=500, draws=500,
+                     seed=1)
+    assert fit.sampler["mh_acceptance"] < 0.1
+    message = next(str(w.message) for w in caught if "acceptance" in str(w.message))
+    assert "(1 | obs)" in message and 'family="negativebinomial"' in message
+    assert caught[0].filename == __file__          # points at the caller's fg.fit
+    printed = str(fit)
+    assert "WARNING: The Poisson sampler's Metropolis-Hastings acceptance is" in printed
+    assert "(1 | obs)" in fit.diagnose()
+
+
+def test_poisson_good_acceptance_does_not_warn():
+    """Counts drawn from the model itself keep acceptance >= 0.99: no warning."""
+    rng = np.random.default_rng(11)
+    x = rng.normal(size=80)
+    data = pd.DataFrame({"x": x, "y": rng.poisson(np.exp(0.5 + 0.4 * x))})
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        fit = fg.fit("y ~ x", data, family="poisson", chains=2, warmup=300, draws=300, seed=1)
+    assert fit.sampler["mh_acceptance"] > 0.99
+    assert not [w for w in caught if "acceptance" in str(w.message)]
+    assert "acceptance" not in str(fit)
+
+
 @pytest.mark.statistical
 def test_negative_binomial_posterior_is_exact():
     """NB2 with an intercept and alpha: the posterior of (Intercept, log alpha) by

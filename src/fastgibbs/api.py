@@ -5,7 +5,9 @@ from contextlib import nullcontext as _nothing
 import dataclasses
 import numbers
 import os
+import sys
 import time
+import warnings
 
 import numpy as np
 
@@ -16,7 +18,7 @@ from .gmrf import attach_structures, smoothed_terms
 from .lme4 import BlockInfo
 from .priors import resolve_priors
 from .progress import ProgressBar
-from .results import Fit
+from .results import Fit, mh_acceptance_message
 from .samplers.chain import run_chain, run_chain_at
 from .samplers.problem import build_problem, parameter_layout
 from .simulate import simulate_datasets
@@ -276,6 +278,9 @@ class Model:
         tries = sum(r[2]["mh_tries"] for r in results)
         if tries:
             sampler["mh_acceptance"] = sum(r[2]["mh_accepts"] for r in results) / tries
+            message = mh_acceptance_message(sampler)
+            if message:
+                warnings.warn(message, RuntimeWarning, stacklevel=_caller_level())
         return Fit(
             formula=self.formula, family=self.family.name, names=self.names,
             draws_array=draws_array, warmup_array=warmup_array,
@@ -293,6 +298,17 @@ class Model:
             design=design,
             data_source=getattr(self.design, "source", None),
         )
+
+
+def _caller_level():
+    """The stacklevel, for a warning issued by the function that calls this one, of
+    the first frame outside the fastgibbs package (the user's fg.fit, model.sample or
+    model.refit call, however deep inside the package the warning is issued)."""
+    package = os.path.dirname(os.path.abspath(__file__)) + os.sep
+    frame, level = sys._getframe(1), 1
+    while frame is not None and os.path.abspath(frame.f_code.co_filename).startswith(package):
+        frame, level = frame.f_back, level + 1
+    return level
 
 
 def _stack_chains(arrays):

@@ -106,6 +106,10 @@ class DiagnoseMixin:
                 f"Group sds mix slowest ({', '.join(slow_sd)}): with few groups or a sd near 0 "
                 "the data say little about it. A more informative prior on it (a smaller "
                 "fg.HalfCauchy scale) helps; keep interweave=True (the default).")
+        from .results import mh_acceptance_message
+        message = mh_acceptance_message(getattr(self, "sampler", None))
+        if message:
+            advice.append(message)
         if n_chains < 2:
             advice.append("Only one chain: R-hat can only compare its two halves. Run 4 chains "
                           "from dispersed starts (chains=4).")

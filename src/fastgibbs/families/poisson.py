@@ -7,7 +7,10 @@ replaced by a normal mixture (whose component is drawn) to propose the location
 parameters and sds, and a Metropolis-Hastings step with the exact densities accepts
 or rejects every proposal (see ``_core.pyx``). The mixtures (fitted once by
 ``scripts/fit_poisson_mixtures.py``) therefore only set the acceptance rate; the
-kernel counts acceptances and the fit reports them.
+kernel counts acceptances and the fit reports them. The mixtures are accurate over the
+bulk of each error density only: a count far from its fitted mean (overdispersion,
+excess zeros) leaves its error deep in a tail, where the rate collapses and the chains
+stick; the fit then warns (``fastgibbs.results.MH_ACCEPTANCE_WARN``).
 """
 from functools import lru_cache
 from pathlib import Path
