@@ -241,6 +241,44 @@ def test_far_from_zero_predictor_is_not_aliased_with_the_intercept(data):
     assert _design("y ~ x + (1 | g)", data).fixed_names == ("Intercept", "x")
 
 
+@pytest.mark.parametrize("scale", [1e155, 1e-170])
+def test_predictor_at_an_extreme_scale_is_kept(data, scale):
+    """x * 1e155 (its Gram matrix overflowed) and x * 1e-170 (it underflowed to 0) were
+    dropped as aliased: the rank rule is scale-invariant. The sampler works on the
+    scaled column, so the draws are the unscaled fit's divided by the scale."""
+    far = data.assign(x=data["x"] * scale)
+    assert _design("y ~ x + (1 | g)", far).fixed_names == ("Intercept", "x")
+    base = _fit("y ~ x + (1 | g)", data)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        fit = _fit("y ~ x + (1 | g)", far)
+    assert fit.fixed_names == ("Intercept", "x")
+    np.testing.assert_allclose(fit.draws("x") * scale, base.draws("x"), rtol=1e-8)
+    np.testing.assert_allclose(fit.draws("Intercept"), base.draws("Intercept"), rtol=1e-8)
+
+
+@pytest.mark.parametrize("x_scale,x2", [
+    (1e150, lambda x: x), (1e150, lambda x: -2 * x + 1), (1.0, lambda x: x * 1e150),
+    (1e-170, lambda x: 3 * x), (1e150, lambda x: x * 1e-300)])
+def test_aliased_columns_at_extreme_scales_are_still_dropped(data, x_scale, x2):
+    data["x"] = data["x"] * x_scale
+    data["x2"] = x2(data["x"])
+    with pytest.warns(UserWarning, match=r"rank deficient.*\['x2'\]"):
+        d = build_design("y ~ x + x2 + (1 | g)", data)
+    assert d.fixed_names == ("Intercept", "x") and d.dropped_fixed == ("x2",)
+    with pytest.raises(ValueError, match=r"collinear.*'x'.*'x2'"):
+        build_design("y ~ x + x2 + (1 | g)", data, rank_deficient="error")
+
+
+def test_all_zero_column_is_dropped(data):
+    data["zero"] = 0.0
+    with pytest.warns(UserWarning, match=r"rank deficient.*\['zero'\]"):
+        d = build_design("y ~ x + zero + (1 | g)", data)
+    assert d.fixed_names == ("Intercept", "x") and d.dropped_fixed == ("zero",)
+    with pytest.raises(ValueError, match=r"\['zero'\] are all zero"):
+        build_design("y ~ x + zero + (1 | g)", data, rank_deficient="error")
+
+
 # ---- 18.7: several blocks per factor ------------------------------------------------
 
 def test_correlated_and_diagonal_blocks_on_one_factor(data):

@@ -369,13 +369,18 @@ def _independent_columns(X, names, rank_deficient):
     """Indices of the columns of X kept, in order: a column is aliased when it lies in
     the span of the columns before it (relative residual <= RANK_TOLERANCE), the rule
     of R's QR with limited pivoting (dqrdc2) that lme4 applies; the residual norms are
-    |R_jj| of a QR decomposition. With an all-ones column the others are centred
-    first, which leaves every span unchanged but keeps a column far from 0 (x + 1e8)
-    from looking aliased with the intercept."""
+    |R_jj| of a QR decomposition. Each column is divided by its largest magnitude
+    first, which leaves every span and relative residual unchanged but keeps the Gram
+    matrix of columns of 1e155 from overflowing (and of 1e-170 from underflowing to
+    0). With an all-ones column the others are then centred, which keeps a column far
+    from 0 (x + 1e8) from looking aliased with the intercept."""
     n, p = X.shape
     ones = [c for c in range(p) if np.all(X[:, c] == 1.0)]
-    V = X - X.mean(axis=0) if ones else X.copy()
+    top = np.max(np.abs(X), axis=0) if n else np.zeros(p)
+    top[top == 0] = 1.0
+    V = X / top
     if ones:
+        V -= V.mean(axis=0)
         V[:, ones[0]] = 1.0
     gram = V.T @ V
     norms = np.sqrt(np.diag(gram))      # as np.linalg.norm(V, axis=0), without a pass
@@ -388,8 +393,9 @@ def _independent_columns(X, names, rank_deficient):
         if not np.any(X[:, c]):
             raise ValueError(f"fixed-effect column(s) {[names[a] for a in aliased if not np.any(X[:, a])]} "
                              "are all zero")
-        coef = np.linalg.lstsq(X[:, keep], X[:, c], rcond=None)[0]
-        scale = np.abs(coef) * np.linalg.norm(X[:, keep], axis=0)
+        U = X / top                     # as V, uncentred
+        coef = np.linalg.lstsq(U[:, keep], U[:, c], rcond=None)[0]
+        scale = np.abs(coef) * np.linalg.norm(U[:, keep], axis=0)
         involved = [names[k] for k, s in zip(keep, scale) if s > 1e-6 * scale.max()]
         raise ValueError(f"fixed effects are collinear: columns {involved + [names[c]]} are "
                          "linearly dependent; drop one of them (or pass "
