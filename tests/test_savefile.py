@@ -273,17 +273,74 @@ def test_deeply_nested_json_is_a_value_error(fits, tmp_path, where):
         fg.load(path)
 
 
-def test_format_1_files_are_read(fits, data, tmp_path):
-    for key, numeric_only in (("categorical", False), ("transforms", False)):
-        fit = fits[key]
-        meta = savefile._metadata(fit)
-        meta["format_version"] = 1
-        del meta["sha256"]["fit"], meta["fit"]["fixed_design"]
-        back = fg.load(_write(tmp_path / key, meta, fit.draws_array, fit.warmup_array,
-                              digest=False))
-        np.testing.assert_array_equal(back.draws_array, fit.draws_array)
-        with pytest.raises(ValueError, match="does not record its fixed-effect design"):
-            back.predict(data.head(3))
+def _swap_names(record):
+    names = record["names"]
+    i, j = names.index("Intercept"), names.index("x")
+    names[i], names[j] = names[j], names[i]
+
+
+def test_format_1_files_are_refused(fits, tmp_path):
+    """Format 1 (before the record's checksum) cannot show an edit, and the version is
+    outside every checksum: a file claiming it used to skip the record's check, so
+    swapped names loaded and fixef() gave the intercept's draws as the slope's."""
+    fit = fits["categorical"]
+    as_written = savefile._metadata(fit)         # what a format 1 file held
+    as_written["format_version"] = 1
+    del as_written["sha256"]["fit"], as_written["fit"]["fixed_design"]
+    edited = savefile._metadata(fit)             # a format 2 file claiming format 1
+    edited["format_version"] = 1
+    _swap_names(edited["fit"])
+    for key, meta in (("v1", as_written), ("edited", edited)):
+        path = _write(tmp_path / key, meta, fit.draws_array, fit.warmup_array, digest=False)
+        with pytest.raises(ValueError, match=f"{BAD}.*format version 1 predates the checksum "
+                                             "of the fit record.*refit the model"):
+            fg.load(path)
+
+
+@pytest.mark.parametrize("version", [0, None, "2", 2.0, True, 3])
+def test_other_format_versions_are_refused(fits, tmp_path, version):
+    fit = fits["categorical"]
+    meta = savefile._metadata(fit)
+    meta["format_version"] = version
+    with pytest.raises(ValueError, match=f"format version {version!r} is not one"):
+        fg.load(_write(tmp_path / "f", meta, fit.draws_array, fit.warmup_array))
+
+
+def _with_arrays(fit, path, draws, warmup):
+    """A file of ``fit`` with other arrays, every checksum recomputed."""
+    meta = savefile._metadata(fit)
+    meta["sha256"].update(draws=savefile._digest(draws), warmup=savefile._digest(warmup))
+    return _write(path, meta, draws, warmup)
+
+
+def _poke(array, column, value):
+    array = array.copy()
+    array[-1, -1, column] = value
+    return array
+
+
+@pytest.mark.parametrize("change,match", [
+    (lambda d, w, x: (d[:, :0], w), r"draws has shape \(2, 0, \d+\): a fit has at least "
+                                    "one chain and one draw per chain"),
+    (lambda d, w, x: (d[:0], w[:0]), r"draws has shape \(0, 40, \d+\)"),
+    (lambda d, w, x: (_poke(d, x, np.nan), w), r"draws of 'x': 1 value\(s\) are not finite "
+                                               r"\(inf or nan\)"),
+    (lambda d, w, x: (d, _poke(w, x, -np.inf)), r"warmup of 'x': 1 value\(s\)"),
+])
+def test_arrays_no_fit_produces_are_refused(fits, tmp_path, change, match):
+    """fit() refuses draws < 1 and the sampler stops at a draw that is not finite, so
+    such arrays are edits even when their checksums were recomputed."""
+    fit = fits["categorical"]
+    draws, warmup = change(fit.draws_array, fit.warmup_array, fit.names.index("x"))
+    with pytest.raises(ValueError, match=f"{BAD}.*{match}"):
+        fg.load(_with_arrays(fit, tmp_path / "f", draws, warmup))
+
+
+def test_no_warmup_draws_load(fits, tmp_path):
+    """warmup=0 is a real fit: its warmup array has no draws."""
+    fit = fits["categorical"]
+    back = fg.load(_with_arrays(fit, tmp_path / "f", fit.draws_array, fit.warmup_array[:, :0]))
+    np.testing.assert_array_equal(back.draws_array, fit.draws_array)
 
 
 def test_a_text_file_is_not_a_saved_fit(tmp_path):

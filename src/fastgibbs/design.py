@@ -564,8 +564,8 @@ def _level_labels(data, variables):
 
 def _new_fixed_design(fit, data):
     """X (n, p) of new rows: coded by the fit's TermCoding (in memory, or rebuilt from a
-    saved record, fixed_design.py); a fit without either (a file of format 1, or a fit
-    made inside fg.study) re-codes the formula on ``data`` alone, which is allowed only
+    saved record, fixed_design.py); a fit without either (a fit made inside fg.study, or
+    a file saved from one) re-codes the formula on ``data`` alone, which is allowed only
     when nothing in it depends on the fitted data (no categorical predictor, no
     stateful transform)."""
     from .fixed_design import rebuild, unusable_without_record
@@ -585,10 +585,10 @@ def _new_fixed_design(fit, data):
                                        checks=False)
         why = unusable_without_record(terms.spec) if terms is not None else None
         if why:
-            raise ValueError(f"this fit does not record its fixed-effect design (a file of "
-                             f"format 1, or a fit made inside fg.study), and {why}: new data "
-                             "cannot be evaluated as in fitting; predict with the fit made "
-                             "by fg.fit")
+            raise ValueError(f"this fit does not record its fixed-effect design (a fit "
+                             f"made inside fg.study, or a file saved from one), and {why}: "
+                             "new data cannot be evaluated as in fitting; predict with the "
+                             "fit made by fg.fit")
         if tuple(names) != tuple(fit.fixed_names):
             raise ValueError(f"newdata gives fixed-effect columns {list(names)}, "
                              f"the fit has {list(fit.fixed_names)}")

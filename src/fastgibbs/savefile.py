@@ -18,9 +18,12 @@ checksums say, :func:`load` checks the record field by field against the structu
 written here and raises ValueError for anything else, before building the Fit.
 
 Floats in the JSON are written with ``repr`` and so read back exactly; draws are
-bit-identical after a round trip. Format 1 files (no record checksum, no fixed-effects
-design) are still read. The data are not saved; the fixed-effects design keeps a few
-rows of the fitted predictors (see :mod:`fastgibbs.fixed_design`).
+bit-identical after a round trip. Format 1 files (development builds of 0.1.0 before
+the record had a checksum) are refused: the version is not under any checksum, so
+reading them would let an edited file skip the check by claiming version 1. Arrays a
+fit cannot produce (no chains, no draws, values that are not finite) are refused too.
+The data are not saved; the fixed-effects design keeps a few rows of the fitted
+predictors (see :mod:`fastgibbs.fixed_design`).
 """
 import dataclasses
 import hashlib
@@ -409,9 +412,13 @@ def _read(fh):
     if not isinstance(meta, dict) or meta.get("format") != FORMAT_NAME:
         raise ValueError(f"metadata does not describe a {FORMAT_NAME!r} file")
     version = meta.get("format_version")
-    if not _is_int(version, 1) or version > FORMAT_VERSION:
+    if _is_int(version, 1) and version < FORMAT_VERSION:
+        raise ValueError(f"format version {version} predates the checksum of the fit "
+                         "record, so edits to it cannot be detected; refit the model and "
+                         "save it again")
+    if not _is_int(version, 1) or version != FORMAT_VERSION:
         raise ValueError(f"format version {version!r} is not one this fastgibbs "
-                         f"({_version()}) reads (<= {FORMAT_VERSION}); upgrade fastgibbs")
+                         f"({_version()}) reads ({FORMAT_VERSION}); upgrade fastgibbs")
     sums = meta.get("sha256")
     if not isinstance(sums, dict):
         raise ValueError("metadata has no checksums")
@@ -419,7 +426,7 @@ def _read(fh):
         if _digest(array) != sums.get(name):
             raise ValueError(f"checksum of {name} does not match: the file is corrupted")
     stored = meta.get("fit")
-    if version >= 2 and _record_digest(stored) != sums.get("fit"):
+    if _record_digest(stored) != sums.get("fit"):
         raise ValueError("checksum of the fit record does not match: the file was edited "
                          "or is corrupted")
     if draws.dtype != np.float64 or warmup.dtype != np.float64:
@@ -427,8 +434,24 @@ def _read(fh):
     if draws.ndim != 3 or warmup.ndim != 3 or draws.shape[2] != warmup.shape[2] \
             or warmup.shape[0] != draws.shape[0]:
         raise ValueError(f"array shapes {draws.shape} and {warmup.shape} do not match")
+    if draws.shape[0] < 1 or draws.shape[1] < 1:
+        raise ValueError(f"draws has shape {draws.shape}: a fit has at least one chain "
+                         "and one draw per chain")
     _check_fields(stored, draws.shape[2])
+    _check_finite(draws, warmup, stored["names"])
     return _fit_kwargs(stored, draws, warmup)
+
+
+def _check_finite(draws, warmup, names):
+    """Refuse inf or nan in the arrays: the sampler stops at a draw that is not finite
+    (samplers/chain.py), so a fit never keeps one."""
+    for field, array in (("draws", draws), ("warmup", warmup)):
+        bad = ~np.isfinite(array)
+        if bad.any():
+            column = int(np.flatnonzero(bad.any(axis=(0, 1)))[0])
+            raise ValueError(f"{field} of {names[column]!r}: {int(bad.sum())} value(s) are "
+                             "not finite (inf or nan), which no fit keeps (the sampler stops "
+                             "at such a draw)")
 
 
 def load(path):
