@@ -497,3 +497,29 @@ def test_summary_does_not_depend_on_the_draws_layout(layout):
     expected = diag.summarize(np.ascontiguousarray(given, dtype=float))
     pd.testing.assert_frame_equal(diag.summarize(given), expected)
     assert expected.iloc[2].isna().all() == (layout != "int")
+
+
+@pytest.mark.parametrize("scale", [2.0 ** 600, 2.0 ** -600, 1e180, 1e-180, 1e300])
+@pytest.mark.parametrize("layout", ["C", "F"])
+def test_diagnostics_of_extreme_magnitudes_are_those_of_the_draws_rescaled(scale, layout):
+    """Draws beyond ~1e154 (or below ~1e-154) square out of range: they are scaled by a
+    power of two first, so the summary is the unscaled one times ``scale`` (mean, sd,
+    quantiles, MCSE) or equal to it (ESS, R-hat), exactly for a power of two, without
+    overflow warnings; the same for the public diagnostics (compiled and NumPy paths)."""
+    rng = np.random.default_rng(0)
+    x = 0.1 * rng.normal(size=(4, 500, 3)).cumsum(axis=1) + rng.normal(size=(4, 500, 3))
+    big = np.asarray(x * scale, order=layout)
+    exact = np.log2(scale) == np.round(np.log2(scale))
+    rtol = 0 if exact else 2e-15
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        table, base = diag.summarize(big), diag.summarize(x)
+        invariant = ["ess_bulk", "ess_tail", "r_hat"]
+        linear = [c for c in base.columns if c not in invariant]
+        np.testing.assert_allclose(table[linear].to_numpy(), base[linear].to_numpy() * scale,
+                                   rtol=rtol, atol=0)
+        np.testing.assert_array_equal(table[invariant].to_numpy(), base[invariant].to_numpy())
+        for f in (diag.ess_mean, diag.ess_sd, diag.ess_bulk, diag.ess_tail, diag.rhat):
+            np.testing.assert_allclose(f(big), f(x), rtol=1e-13)
+        for f in (diag.mcse_mean, diag.mcse_sd, lambda y: diag.mcse_quantile(y, 0.1)):
+            np.testing.assert_allclose(f(big), f(x) * scale, rtol=1e-13)
