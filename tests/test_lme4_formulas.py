@@ -270,6 +270,24 @@ def test_aliased_columns_at_extreme_scales_are_still_dropped(data, x_scale, x2):
         build_design("y ~ x + x2 + (1 | g)", data, rank_deficient="error")
 
 
+
+@pytest.mark.parametrize("seed", range(5))
+@pytest.mark.parametrize("x2", [lambda x: 2 * x, lambda x: 3 * x - 7])
+def test_aliased_columns_far_from_zero_are_dropped(x2, seed):
+    """Columns near 1e8 whose spread is tiny beside their size: scaled by their largest
+    value and centred they have norms ~1e-7, and the Cholesky shortcut must give the
+    residuals themselves (its diagonal), not their square roots, which sent an exact
+    duplicate past the shortcut as independent."""
+    rng = np.random.default_rng(seed)
+    data = pd.DataFrame({"g": rng.integers(0, 10, 200), "y": rng.normal(size=200),
+                         "x": 1e8 + rng.normal(size=200)})
+    data["x2"] = x2(data["x"])
+    with pytest.warns(UserWarning, match=r"rank deficient.*\['x2'\]"):
+        d = build_design("y ~ x + x2 + (1 | g)", data)
+    assert d.fixed_names == ("Intercept", "x")
+    with pytest.raises(ValueError, match="collinear"):
+        build_design("y ~ x + x2 + (1 | g)", data, rank_deficient="error")
+
 def test_all_zero_column_is_dropped(data):
     data["zero"] = 0.0
     with pytest.warns(UserWarning, match=r"rank deficient.*\['zero'\]"):

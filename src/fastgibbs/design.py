@@ -411,7 +411,7 @@ def _residual_norms(V, gram, cols, norms):
     exceeds 1e-3 of the norm the rank rule (1e-7) is decided; otherwise (nearly
     aliased columns) by the QR decomposition itself."""
     try:
-        r = np.sqrt(np.diag(np.linalg.cholesky(gram[np.ix_(cols, cols)])))
+        r = np.abs(np.diag(np.linalg.cholesky(gram[np.ix_(cols, cols)])))
     except np.linalg.LinAlgError:
         r = None
     if r is not None and np.all(r > 1e-3 * norms[cols]):
