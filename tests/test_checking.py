@@ -254,6 +254,26 @@ def test_newdata_with_one_level_of_a_two_level_response_is_scored_as_fitted(resp
         fit.log_likelihood(newdata=other)
 
 
+
+def test_bernoulli_levels_belong_to_each_fit():
+    """A family object reused across fits keeps no levels from an earlier response; a
+    Categorical of int categories (R's factor of 0/1) is a two-level response too."""
+    data = _labelled_data()
+    data["y01"] = (data.yb == "yes").astype(int)
+    family = fg.families.get_family("bernoulli")
+    first = fg.fit("yb ~ x + (1 | g)", data, family=family, chains=2, warmup=20, draws=20)
+    second = fg.fit("y01 ~ x + (1 | g)", data, family=family, chains=2, warmup=20, draws=20)
+    assert first.family_options == {"levels": ["no", "yes"]}
+    assert second.family_options == {}
+    np.testing.assert_array_equal(second.log_likelihood(newdata=data.iloc[:5]),
+                                  second.log_likelihood()[..., :5])
+    data["yc"] = pd.Categorical(data.y01, categories=[1, 0])
+    fit = fg.fit("yc ~ x + (1 | g)", data, family="bernoulli", chains=2, warmup=20, draws=20)
+    assert fit.family_options == {"levels": ["1", "0"]}     # event: the second category
+    rows = np.flatnonzero(data.y01 == 0)
+    np.testing.assert_array_equal(fit.log_likelihood(newdata=data.iloc[rows]),
+                                  fit.log_likelihood()[..., rows])
+
 def test_newdata_of_an_ordinal_response_is_numbered_by_the_fitted_categories(tmp_path):
     """A subset holding only some categories keeps the fit's numbering (integers and an
     ordered Categorical, before and after saving); unknown categories are refused."""

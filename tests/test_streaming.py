@@ -363,6 +363,21 @@ def test_binomial_cells_equal_memory(tmp_path, binary_frame, formula, family, kw
     assert streamed.design.source["n_cells"] == memory.problem.n_cells
 
 
+
+def test_streamed_text_bernoulli_response_records_its_levels(tmp_path, binary_frame):
+    """A streamed fit of a yes/no column records (other, event) as the in-memory fit
+    does, so log_likelihood(newdata) reads rows of one level as fitted."""
+    _write(binary_frame, tmp_path, row_group_size=400)
+    formula = "yes ~ x + (1 | g)"
+    memory = fg.Model(formula, binary_frame, family="bernoulli")
+    streamed = fg.Model(formula, str(tmp_path), family="bernoulli")
+    assert streamed.family.options() == memory.family.options() == {"levels": ["no", "yes"]}
+    fit = streamed.sample(chains=2, warmup=50, draws=50, seed=1)
+    rows = np.flatnonzero(binary_frame["yes"] == "no")
+    whole = fit.log_likelihood(newdata=binary_frame)
+    np.testing.assert_array_equal(fit.log_likelihood(newdata=binary_frame.iloc[rows]),
+                                  whole[..., rows])
+
 def test_too_many_cells_named_early(tmp_path, binary_frame):
     frame = binary_frame.assign(z=np.random.default_rng(1).normal(size=len(binary_frame)))
     _write(frame, tmp_path, row_group_size=400)

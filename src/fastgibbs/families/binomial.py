@@ -89,6 +89,7 @@ class Bernoulli(_Logit):
     def response(self, term, name, data):
         kind = getattr(term, "kind", "numeric")
         values = np.asarray(term.design_matrix)
+        self.levels = None                 # (a family object may be reused across fits)
         if kind == "categoric":
             if values.ndim == 1 or values.shape[1] == 1:       # use[N]: 0/1 already
                 y = values.astype(float).reshape(-1)
@@ -116,7 +117,7 @@ class Bernoulli(_Logit):
 
     def _event_indicator(self, values, term, name, data):
         """y = 1 for the event level of a two-level response (recorded in ``levels``)."""
-        levels = list(getattr(term, "levels", []) or [])
+        levels = [str(v) for v in (getattr(term, "levels", []) or [])]
         column = data[name] if name in getattr(data, "columns", ()) else None
         if values.shape[1] != 2:
             raise ValueError(f"bernoulli response {name!r} must have two levels, "
@@ -124,8 +125,8 @@ class Bernoulli(_Logit):
         event = levels[1]
         if column is not None and isinstance(column.dtype, __import__("pandas").CategoricalDtype):
             used = [c for c in column.cat.categories if c in set(column.dropna().unique())]
-            event = used[1]                # the Categorical's own order (R's levels)
-        self.levels = (str(levels[1 - levels.index(event)]), str(event))
+            event = str(used[1])           # the Categorical's own order (R's levels)
+        self.levels = (levels[1 - levels.index(event)], event)
         return values[:, levels.index(event)].astype(float).reshape(-1)
 
     def new_response(self, term, name, data):

@@ -312,6 +312,7 @@ class ChunkCoder:
         if len(values) != 2:
             raise ValueError(f"bernoulli response {name!r} must have two levels, "
                              f"got {len(values)}: {list(values.astype(object))[:10]}")
+        self.family.levels = tuple(str(v) for v in values.astype(object))   # (other, event)
         return values.astype(object).iloc[1]
 
     # -- coding one chunk ------------------------------------------------------------

@@ -163,6 +163,8 @@ def stream_design(formula, data, family="gaussian", na_action="raise", offset=No
                          "na_action='drop' to drop those rows")
     levels = Levels(found, the_plan.factors)
     coder = ChunkCoder(the_plan, levels)
+    if coder.event is not None:         # a two-level bernoulli response's levels, as fitted
+        family.levels = coder.family.levels
     n_obs = found.n_rows - found.n_dropped
     n_groups = []
     for block in coder.blocks:
