@@ -278,7 +278,7 @@ class Model:
         tries = sum(r[2]["mh_tries"] for r in results)
         if tries:
             sampler["mh_acceptance"] = sum(r[2]["mh_accepts"] for r in results) / tries
-            message = mh_acceptance_message(sampler)
+            message = mh_acceptance_message(sampler, rate_in_text=False)
             if message:
                 warnings.warn(message, RuntimeWarning, stacklevel=_caller_level())
         return Fit(

@@ -39,13 +39,15 @@ ESS_WARN = 400
 MH_ACCEPTANCE_WARN = 0.8
 
 
-def mh_acceptance_message(sampler):
+def mh_acceptance_message(sampler, rate_in_text=True):
     """The warning for a fit whose Poisson MH acceptance (``sampler["mh_acceptance"]``)
-    is below MH_ACCEPTANCE_WARN, or None."""
+    is below MH_ACCEPTANCE_WARN, or None. Without ``rate_in_text`` the text is the
+    same for every such fit, so that a loop of refits (or a study) warns once."""
     rate = (sampler or {}).get("mh_acceptance")
     if rate is None or not rate < MH_ACCEPTANCE_WARN:
         return None
-    return (f"The Poisson sampler's Metropolis-Hastings acceptance is {rate:.3g} (below "
+    told = f"{rate:.3g}" if rate_in_text else "low (fit.sampler['mh_acceptance'])"
+    return (f"The Poisson sampler's Metropolis-Hastings acceptance is {told} (below "
             f"{MH_ACCEPTANCE_WARN}; it is >= 0.99 when the counts fit a Poisson model): "
             "some counts are far from their fitted means (overdispersion or excess zeros), "
             "so the chains stick and the draws may not represent the posterior. Add an "
