@@ -177,6 +177,19 @@ def test_na_action_option(tmp_path):
     assert "5 rows with missing values dropped" in dropped.stdout
 
 
+
+def test_grouping_columns_of_a_csv_are_read_as_text(tmp_path):
+    """Group labels keep their written form ("01" is not 1, and "01" and "1" stay two
+    groups); a column the formula also uses as a predictor keeps its numbers."""
+    from fastgibbs.cli import _read_data
+    path = tmp_path / "g.csv"
+    path.write_text("y,x,g,h\n1.0,0.5,01,1\n2.0,1.5,1,2\n0.5,2.5,002,3\n")
+    data = _read_data(str(path), "y ~ x + h + (1 | g) + (1 | h)")
+    assert data["g"].tolist() == ["01", "1", "002"]
+    assert data["h"].tolist() == [1, 2, 3]
+    assert _read_data(str(path))["g"].tolist() == [1, 1, 2]      # no formula: as pandas reads
+    assert _read_data(str(path), "y ~ (1 |")["g"].tolist() == [1, 1, 2]    # fit says why
+
 def test_version():
     result = run("--version")
     assert result.returncode == 0 and result.stdout.strip() == f"fastgibbs {fg.__version__}"

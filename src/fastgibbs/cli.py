@@ -55,10 +55,26 @@ def parse_prior(text, fg):
         raise CLIError(f"bad prior {text!r}: {err}") from None
 
 
-def _read_data(path):
+def _factor_only_columns(formula):
+    """Columns ``formula`` uses only as grouping factors (not in the response, the fixed
+    part or a slope); none when it does not parse (fg.fit then says why)."""
+    from .formula import parse_formula, tokenize
+    try:
+        parsed = parse_formula(formula)
+    except Exception:
+        return set()
+    factors = {v for group in parsed.groups for v in group.variables}
+    texts = [parsed.fixed] + [group.lhs for group in parsed.groups]
+    used = {t.name for text in texts for t in tokenize(text) if t.kind == "name"}
+    return factors - used
+
+
+def _read_data(path, formula=None):
     """A CSV file as a DataFrame; Parquet data (a .parquet file, a directory of them or
     a glob such as "data/*.parquet") as the path itself, which fastgibbs streams chunk
-    by chunk (fastgibbs.streaming) instead of loading the rows into memory."""
+    by chunk (fastgibbs.streaming) instead of loading the rows into memory. A CSV
+    column that ``formula`` uses only as a grouping factor is read as text: labels
+    such as "01" keep their form (as group names), and "01" and "1" stay two groups."""
     import glob
     import pandas as pd
     file = Path(path)
@@ -68,8 +84,9 @@ def _read_data(path):
         raise CLIError(f"data file {path!r} not found")
     if file.suffix.lower() == ".parquet":
         return path
+    text = _factor_only_columns(formula) if formula else set()
     try:
-        return pd.read_csv(file)
+        return pd.read_csv(file, dtype={name: str for name in text} or None)
     except (ValueError, pd.errors.ParserError, UnicodeDecodeError) as err:
         raise CLIError(f"cannot read {path!r} as CSV: {err}") from None
 
@@ -103,7 +120,7 @@ def _check_out(path, what):
 def _fit(args, fg):
     if args.out:
         _check_out(args.out, "the fit")
-    data = _read_data(args.data)
+    data = _read_data(args.data, args.formula)
     priors = dict(parse_prior(p, fg) for p in args.prior)
     fit = fg.fit(args.formula, data, family=args.family, priors=priors, chains=args.chains,
                  warmup=args.warmup, draws=args.draws, thin=args.thin, seed=args.seed,
