@@ -329,6 +329,12 @@ def test_the_same_column_twice_on_a_factor_is_refused(data):
         _design("y ~ x + (x | g) + (0 + x | g)", data)
 
 
+
+@pytest.mark.parametrize("bar", ["(1 | g/g)", "(1 | g:g)", "(1 | g/h/g)"])
+def test_a_factor_nested_in_or_crossed_with_itself_is_refused(data, bar):
+    with pytest.raises(fg.FormulaError, match=r"repeats 'g'"):
+        _design(f"y ~ x + {bar}", data)
+
 def test_one_column_bars_predict(rng):
     # the merged block's lhs used to be evaluated as '1 + 0 + Days' for new data
     sleep = fg.datasets.load("sleepstudy")

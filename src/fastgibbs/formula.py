@@ -356,6 +356,12 @@ def _factor_variables(text, term):
                     "(use a:b for combinations and a/b for nesting)")
             names.append(tokens[0].name)
         prefix = prefix + tuple(names)
+        repeated = sorted({v for v in prefix if prefix.count(v) > 1})
+        if repeated:
+            raise FormulaError(f"grouping factor {text!r} in {term!r} repeats "
+                               f"{repeated[0]!r}: g:g is g itself, and g/g would add a "
+                               "second copy of g, whose two variances are not identified; "
+                               "write each column once")
         out.append(prefix)
     return out
 
