@@ -186,6 +186,23 @@ def test_default_stats_agree_with_the_public_diagnostics(model, datasets):
                                    rows.shape[0], -1), 0.95, axis=1), rtol=1e-12)
 
 
+
+@pytest.mark.parametrize("scale", [2.0 ** 600, 2.0 ** -600])
+def test_default_stats_mean_and_sd_of_extreme_draws(scale):
+    """Mean and sd of parameters beyond ~1e154 (whose squares overflow) or below
+    ~1e-154 are those of the draws rescaled, exactly for a power of two."""
+    from fastgibbs.study import _mean_sd
+    rng = np.random.default_rng(0)
+    flat = rng.normal(size=(3, 400))
+    flat[1] *= scale
+    mean, sd = _mean_sd(flat)
+    ordinary = flat[1] / scale
+    np.testing.assert_array_equal(mean, [flat[0].mean(), ordinary.mean() * scale,
+                                         flat[2].mean()])
+    np.testing.assert_array_equal(sd, [flat[0].std(ddof=1), ordinary.std(ddof=1) * scale,
+                                       flat[2].std(ddof=1)])
+    assert np.isfinite(sd).all() and sd[1] > 0
+
 def test_bernoulli_model(datasets):
     rng = np.random.default_rng(2)
     g = np.repeat(np.arange(5), 8)

@@ -96,8 +96,8 @@ class DefaultStats:
         rows = np.ascontiguousarray(np.moveaxis(fit.draws_array, -1, 0))  # (P, C, D)
         flat = rows.reshape(rows.shape[0], -1)
         summary = summarize_rows(rows, self.probs, self.diagnostics)
-        out = {"parameter": np.array(fit.names, dtype=object), "mean": flat.mean(axis=1),
-               "sd": flat.std(axis=1, ddof=1) if flat.shape[1] > 1 else np.full(len(flat), np.nan),
+        mean, sd = _mean_sd(flat)
+        out = {"parameter": np.array(fit.names, dtype=object), "mean": mean, "sd": sd,
                self.labels[0]: summary["quantiles"][0], self.labels[1]: summary["quantiles"][1]}
         truth = dataset.get("params")
         if truth is not None:
@@ -111,6 +111,19 @@ class DefaultStats:
             out["rhat_max"] = _nan_extreme(summary["rhat"], np.max)
             out["ess_bulk_min"] = _nan_extreme(summary["ess_bulk"], np.min)
         return out
+
+
+def _mean_sd(flat):
+    """Mean and sd (ddof 1; NaN with one draw) of each row of ``flat`` (P, S), rows of
+    extreme magnitude divided by a power of two first (diagnostics._power_of_two_scale)
+    so that their squares do not overflow."""
+    with np.errstate(invalid="ignore"):
+        top = np.maximum(flat.max(axis=1), -flat.min(axis=1))
+    scale = diagnostics._power_of_two_scale(np.where(np.isfinite(top), top, 1.0))
+    if np.any(scale != 1.0):
+        flat = flat / scale[:, None]
+    sd = flat.std(axis=1, ddof=1) if flat.shape[1] > 1 else np.full(len(flat), np.nan)
+    return flat.mean(axis=1) * scale, sd * scale
 
 
 def _nan_extreme(values, pick):
