@@ -46,6 +46,18 @@ def test_coef_keeps_fixed_effects_that_do_not_vary(nes_fit):
     assert coef["partyid7"].nunique() == 1
 
 
+
+def test_coef_keeps_group_effects_without_a_fixed_effect():
+    """lme4's coef: a column that varies by group but has no fixed effect (beta 0)
+    comes first, its values the group effects themselves."""
+    sleep = fg.datasets.load("sleepstudy")
+    fit = fg.fit("Reaction ~ 1 + (Days | Subject)", sleep, chains=2, warmup=100, draws=100,
+                 seed=1)
+    coef, ranef = fit.coef()["Subject"], fit.ranef()["Subject"]
+    assert list(coef.columns) == ["Days", "Intercept"]
+    np.testing.assert_allclose(coef["Days"], ranef["Days"])
+    np.testing.assert_allclose(coef["Intercept"], ranef["Intercept"] + fit.fixef()["Intercept"])
+
 def test_varcorr(sleep_fit):
     vc = sleep_fit.VarCorr()
     assert vc.loc[("Subject", "Days"), "Std.Dev."] == pytest.approx(

@@ -125,15 +125,21 @@ class Lme4Mixin:
         """Fixed plus group effects per group (as lme4's ``coef``): {factor: DataFrame}.
 
         Posterior means of beta_m + u_jm, so every fixed effect appears; those that do
-        not vary by the factor are the same in every row."""
+        not vary by the factor are the same in every row. A column that varies by some
+        factor but is not a fixed effect (``(0 + x | g)`` without ``x``) has beta 0,
+        and comes first, as in lme4."""
+        fixed = list(self.fixed_names)
+        random_only = list(dict.fromkeys(n for b in self.blocks for n in b.coef_names
+                                         if n not in fixed))
+        zero = np.zeros(self.n_chains * self.n_draws)
         out = {}
         for block in self.blocks:
             if block.factor in out:
                 continue
             factor_blocks = [b for b in self.blocks if b.factor == block.factor]
             table = pd.DataFrame(index=pd.Index(block.levels, name=block.factor))
-            for name in self.fixed_names:
-                beta = self._flat(name)
+            for name in random_only + fixed:
+                beta = self._flat(name) if name in fixed else zero
                 varying = [b for b in factor_blocks if name in b.coef_names]
                 if varying:
                     b = varying[0]
