@@ -190,6 +190,13 @@ def test_unknown_function_is_named_with_the_python_spelling(data):
         _design("y ~ foo(x) + (1 | g)", data)
 
 
+
+def test_a_ratio_response_points_to_cbind(data):
+    """glmer's s/n ~ ... with weights = n: formulae cannot read a ratio as a response."""
+    with pytest.raises(fg.FormulaError, match=r"response 'y/x' is a ratio.*cbind.*I\(y/x\)"):
+        parse_formula("y/x ~ h + (1 | g)")
+    assert parse_formula("I(y/x) ~ h + (1 | g)").response == "I(y/x)"
+
 def test_lme4_covariance_structures_are_refused_by_name(data):
     with pytest.raises(fg.FormulaError, match=r"cs\(\).*\(x \| g\).*\(x \|\| g\)"):
         _design("y ~ x + cs(1 + x | g)", data)

@@ -286,6 +286,11 @@ def _response_form(text):
             if total and "-" not in total.group(1) and "+" not in total.group(1):
                 return f"p({successes}, {total.group(1).strip()})"
             return f"p({successes}, {successes} + ({failures}))"
+    if _split_top(tokens, "/"):       # glmer's s/n with weights = n; formulae cannot read it
+        raise FormulaError(f"response {text!r} is a ratio: for a binomial model write "
+                           "cbind(successes, failures) or p(successes, trials) (lme4's "
+                           "proportion with weights = trials); for a ratio as a gaussian "
+                           f"response write I({text})")
     return _translate(text)
 
 
