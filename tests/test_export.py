@@ -80,6 +80,22 @@ def test_to_arviz_group_terms_have_factor_dims_and_level_coords(az, sleep_fit):
                                   sleep_fit.draws("Days|Subject[309]"))
 
 
+
+@pytest.mark.parametrize("n_levels", [60, 6])
+def test_a_factor_named_obs_id_does_not_take_the_rows_dimension(az, n_levels):
+    """obs_id (the natural name of an observation-level effect) is the rows' dimension:
+    a factor of that name gets its own (obs_id_level), so observed data keep their row
+    labels (with as many levels as rows they were relabelled; with fewer, a clash)."""
+    rng = np.random.default_rng(1)
+    data = pd.DataFrame({"x": rng.normal(size=60), "obs_id": (np.arange(60) % n_levels).astype(str)})
+    data["y"] = rng.poisson(np.exp(0.5 + 0.3 * data["x"]))
+    fit = fg.fit("y ~ x + (1 | obs_id)", data, family="poisson", chains=2, warmup=20,
+                 draws=20, seed=1)
+    idata = fit.to_arviz()
+    assert idata.posterior["1|obs_id"].dims == ("chain", "draw", "obs_id_level")
+    np.testing.assert_array_equal(idata.observed_data["y"].values, data["y"].to_numpy(float))
+    assert idata.observed_data["y"].dims == ("obs_id",)
+
 def test_to_arviz_scalars_are_their_own_variables(az, sleep_fit):
     idata = sleep_fit.to_arviz()
     scalars = ["Intercept", "Days", "sigma", "1|Subject_sigma", "Days|Subject_sigma",

@@ -58,6 +58,16 @@ def test_coef_keeps_group_effects_without_a_fixed_effect():
     np.testing.assert_allclose(coef["Days"], ranef["Days"])
     np.testing.assert_allclose(coef["Intercept"], ranef["Intercept"] + fit.fixef()["Intercept"])
 
+
+def test_summary_refuses_repeated_or_bad_probs_and_empty_pars(sleep_fit):
+    with pytest.raises(ValueError, match="same quantile column twice"):
+        sleep_fit.summary(probs=(0.5, 0.5), quantile_mcse=True)
+    with pytest.raises(ValueError, match=r"probabilities in \[0, 1\]"):
+        sleep_fit.summary(probs=(0.5, 2))
+    with pytest.raises(ValueError, match="selects no parameters"):
+        sleep_fit.summary(pars=[])
+    assert list(sleep_fit.summary(probs=0.5).columns[3:4]) == ["50%"]
+
 def test_varcorr(sleep_fit):
     vc = sleep_fit.VarCorr()
     assert vc.loc[("Subject", "Days"), "Std.Dev."] == pytest.approx(

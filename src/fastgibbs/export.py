@@ -10,6 +10,9 @@ from .chains import seed_label
 __all__ = ["ExportMixin"]
 
 ARVIZ_HINT = "pip install fastgibbs[arviz]"
+# dimensions of the InferenceData that a grouping factor's levels must not take the name of
+# (a factor named obs_id, the natural name of an observation-level effect, relabelled the rows)
+RESERVED_DIMS = ("chain", "draw", "obs_id", "cell_id")
 
 
 def _import_arviz():
@@ -89,7 +92,7 @@ class ExportMixin:
         for block in self.blocks:
             dim = block.factor
             # a dimension must not clash with a variable or with another set of levels
-            while dim in self.names or dim in self.term_index or dim in ("chain", "draw") \
+            while dim in self.names or dim in self.term_index or dim in RESERVED_DIMS \
                     or (dim in coords and coords[dim] != list(block.levels)):
                 dim += "_level"
             coords[dim] = list(block.levels)

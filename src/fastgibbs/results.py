@@ -150,7 +150,11 @@ class Fit(CheckingMixin, Lme4Mixin, PlotsMixin, PPCPlotsMixin, StructuredPlotsMi
         2021). ``pars``: names, group terms or patterns to keep (default all).
         ``quantile_mcse=True`` adds the Monte Carlo standard error of each quantile
         (columns ``"mcse_2.5%"``, ...) after the quantiles."""
-        probs = tuple(float(p) for p in probs)
+        from .lme4 import _checked_probs
+        probs = _checked_probs(probs)
+        labels = [f"{100 * p:g}%" for p in probs]
+        if len(set(labels)) != len(labels):
+            raise ValueError(f"probs give the same quantile column twice: {list(probs)}")
         key = (probs, bool(quantile_mcse))
         if key not in self._summary_cache:
             table = diagnostics.summarize(self.draws_array, names=list(self.names), probs=probs)
@@ -166,6 +170,9 @@ class Fit(CheckingMixin, Lme4Mixin, PlotsMixin, PPCPlotsMixin, StructuredPlotsMi
             return table.copy()
         if isinstance(pars, str):
             pars = [pars]
+        if not len(pars):
+            raise ValueError("pars selects no parameters: give names, group terms or patterns "
+                             "(or None for all)")
         cols = np.concatenate([self._columns(p)[0] for p in pars])
         return table.iloc[cols].copy()
 
