@@ -142,6 +142,9 @@ def test_log_likelihood_per_cell_is_the_binomial_pmf_of_the_cell_totals():
     with pytest.raises(NotImplementedError, match="per cell"):
         fg.fit("y ~ x", simulate("gaussian"), chains=1, warmup=20, draws=20,
                seed=1).log_likelihood(pointwise="cell")
+    few = fg.fit("y ~ x", simulate("gaussian"), chains=2, warmup=5, draws=2, seed=1)
+    with pytest.raises(ValueError, match="PSIS-LOO needs at least 25 posterior draws.*has 4"):
+        few.loo()
     with pytest.raises(ValueError, match="pointwise"):
         fit.log_likelihood(pointwise="rows")
 

@@ -32,6 +32,10 @@ __all__ = ["CheckingMixin", "PREDICT_KINDS", "PPC_STATS", "cell_index"]
 PREDICT_KINDS = ("response", "mean", "link")
 RESIDUAL_KINDS = ("raw", "pearson")
 POINTWISE = ("row", "cell")
+# PSIS fits a generalized Pareto to the largest min(S / 5, 3 sqrt(S)) importance ratios of
+# S draws and judges it by k < 1 - 1 / log10(S): with fewer draws than this the tail has
+# under 5 draws and the threshold is meaningless (S = 2: k < -2.3; S = 1: ArviZ fails)
+MIN_LOO_DRAWS = 25
 
 
 def _ddof1_sd(a):
@@ -323,6 +327,11 @@ class CheckingMixin:
         az = _import_arviz()
         idata = self.to_arviz(log_likelihood=True, posterior_predictive=False,
                               pointwise=pointwise, warmup=False)
+        n_draws = self.n_chains * self.n_draws
+        if n_draws < MIN_LOO_DRAWS:
+            raise ValueError(f"PSIS-LOO needs at least {MIN_LOO_DRAWS} posterior draws (its "
+                             f"Pareto fit uses the largest fifth of the importance ratios); "
+                             f"this fit has {n_draws}: sample more draws")
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message="Estimated shape parameter of Pareto")
             out = az.loo(idata, pointwise=True, reff=reff)
