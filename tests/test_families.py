@@ -253,6 +253,21 @@ def test_weights_by_column_name():
     np.testing.assert_array_equal(design.weights, data["w"])
 
 
+
+def test_weights_and_offset_series_are_read_by_their_labels():
+    """A Series is aligned on the data's index, as pandas aligns; one whose labels are
+    not the data's rows is refused rather than read by position."""
+    data = pd.DataFrame({"y": [1.0, 2, 3, 4, 5, 7], "x": [0.0, 1, 2, 3, 4, 6],
+                         "g": list("aabbcc"), "w": [1, 2, 1, 2, 1, 1]}, index=[5, 3, 9, 1, 0, 2])
+    shuffled = data["w"].sample(frac=1.0, random_state=1)
+    design = build_design("y ~ x + (1 | g)", data, weights=shuffled, offset=shuffled * 0.1)
+    np.testing.assert_array_equal(design.weights, data["w"])
+    np.testing.assert_allclose(design.offset, data["w"] * 0.1)
+    with pytest.raises(ValueError, match="weights is a Series whose index is not the data's"):
+        build_design("y ~ x + (1 | g)", data, weights=data["w"].reset_index(drop=True))
+    positional = build_design("y ~ x + (1 | g)", data, weights=data["w"].to_numpy())
+    np.testing.assert_array_equal(positional.weights, data["w"])
+
 # ---- bad input ----------------------------------------------------------------------
 @pytest.mark.parametrize("family", ["poisson", "negativebinomial"])
 @pytest.mark.parametrize("bad,match", [(-1, "negative"), (1.5, "non-integer"),

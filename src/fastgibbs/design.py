@@ -257,6 +257,14 @@ def _column_or_array(value, what, data, kept):
         return column.to_numpy(dtype=float)
     if isinstance(value, (pd.DataFrame, dict)) or np.ndim(value) != 1:
         raise TypeError(f"{what} must be a column name or a 1-d array of the data's rows")
+    if isinstance(value, pd.Series) and not value.index.equals(data.index):
+        # a Series is read by its labels, as pandas aligns: refuse what does not align
+        if len(value) != len(data) or value.index.has_duplicates \
+                or data.index.has_duplicates or not value.index.isin(data.index).all():
+            raise ValueError(f"{what} is a Series whose index is not the data's rows; align "
+                             f"it (e.g. data['{what}'] = ...) or pass .to_numpy() to take "
+                             "its values in the data's row order")
+        value = value.reindex(data.index)
     arr = np.asarray(value)
     if arr.dtype.kind not in "iuf":
         raise TypeError(f"{what} must be numeric, got dtype {arr.dtype}")
