@@ -17,7 +17,7 @@ from .chains import seed_label
 from .checking import CheckingMixin
 from .diagnose import DiagnoseMixin
 from .export import ExportMixin
-from .lme4 import Lme4Mixin
+from .lme4 import Lme4Mixin, _checked_probs
 from .plots import PlotsMixin
 from .plots_ppc import PPCPlotsMixin
 from .plots_structured import StructuredPlotsMixin      # issue 15: time-effect, neighbours
@@ -150,7 +150,6 @@ class Fit(CheckingMixin, Lme4Mixin, PlotsMixin, PPCPlotsMixin, StructuredPlotsMi
         2021). ``pars``: names, group terms or patterns to keep (default all).
         ``quantile_mcse=True`` adds the Monte Carlo standard error of each quantile
         (columns ``"mcse_2.5%"``, ...) after the quantiles."""
-        from .lme4 import _checked_probs
         probs = _checked_probs(probs)
         labels = [f"{100 * p:g}%" for p in probs]
         if len(set(labels)) != len(labels):

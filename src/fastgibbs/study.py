@@ -117,9 +117,7 @@ def _mean_sd(flat):
     """Mean and sd (ddof 1; NaN with one draw) of each row of ``flat`` (P, S), rows of
     extreme magnitude divided by a power of two first (diagnostics._power_of_two_scale)
     so that their squares do not overflow."""
-    with np.errstate(invalid="ignore"):
-        top = np.maximum(flat.max(axis=1), -flat.min(axis=1))
-    scale = diagnostics._power_of_two_scale(np.where(np.isfinite(top), top, 1.0))
+    scale = diagnostics._power_of_two_scale(flat)
     if np.any(scale != 1.0):
         flat = flat / scale[:, None]
     sd = flat.std(axis=1, ddof=1) if flat.shape[1] > 1 else np.full(len(flat), np.nan)
