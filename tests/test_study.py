@@ -258,3 +258,25 @@ def test_model_and_datasets_types(model, datasets):
         fg.study("y ~ x", datasets)
     with pytest.raises(TypeError, match="single dict"):
         fg.study(model, datasets[0])
+
+
+def test_refit_reads_a_series_by_its_labels():
+    """Model.refit(y, weights=...) aligns a pandas Series on the labels of the rows
+    fitted (here after na_action="drop", on a shuffled index), as pandas aligns; a
+    Series with other labels is refused instead of being read by position."""
+    rng = np.random.default_rng(4)
+    data = pd.DataFrame({"y": rng.normal(size=40), "x": rng.normal(size=40),
+                         "g": np.repeat(list("abcd"), 10)}, index=rng.permutation(40) + 100)
+    data.iloc[5, 1] = np.nan
+    model = fg.Model("y ~ x + (1 | g)", data, na_action="drop")
+    y = data["y"][data["x"].notna()] * 2.0
+    w = pd.Series(rng.integers(1, 3, size=39).astype(float), index=y.index)
+    kwargs = dict(chains=1, warmup=50, draws=100, seed=7)
+    by_position = model.refit(y.to_numpy(), weights=w.to_numpy(), **kwargs).summary()
+    shuffled = model.refit(y.sample(frac=1.0, random_state=1),
+                           weights=w.sample(frac=1.0, random_state=2), **kwargs).summary()
+    pd.testing.assert_frame_equal(by_position, shuffled)
+    with pytest.raises(ValueError, match="y is a Series whose index is not the labels"):
+        model.refit(y.reset_index(drop=True), **kwargs)
+    with pytest.raises(ValueError, match="weights is a Series whose index"):
+        model.refit(y, weights=w.iloc[:-1], **kwargs)

@@ -10,6 +10,7 @@ import time
 import warnings
 
 import numpy as np
+import pandas as pd
 
 from .chains import BACKENDS, chain_seeds, default_jobs, replay_seed, run_chains
 from .design import build_design
@@ -192,7 +193,7 @@ class Model:
     def response_design(self, y):
         """The design with response ``y`` (n_obs,), validated as the family requires."""
         self._need_rows("refit (and simulate) a model with a new response")
-        y = np.asarray(y, dtype=float)
+        y = np.asarray(self._by_row(y, "y"), dtype=float)
         if y.shape != (self.design.n_obs,):
             raise ValueError(f"y must have shape ({self.design.n_obs},), got {y.shape}")
         self.family.check_new_response(y, self.design)
@@ -221,8 +222,25 @@ class Model:
                             backend, interweave, time.perf_counter() - t0, False,
                             design=design)
 
+    def _by_row(self, values, what):
+        """``values`` for the model's rows: a pandas Series is read by its labels, as
+        pandas aligns (its index must hold the labels of the rows fitted, in any order);
+        anything else by position."""
+        if not isinstance(values, pd.Series):
+            return values
+        rows = self.design.rows
+        labels = self.data.index if rows is None else self.data.index[rows]
+        if values.index.equals(labels):
+            return values
+        if len(values) != len(labels) or values.index.has_duplicates \
+                or labels.has_duplicates or not values.index.isin(labels).all():
+            raise ValueError(f"{what} is a Series whose index is not the labels of the "
+                             f"model's {len(labels)} rows; align it with the data or pass "
+                             ".to_numpy() to take its values in the rows' order")
+        return values.reindex(labels)
+
     def _checked_weights(self, weights):
-        w = np.asarray(weights, dtype=float)
+        w = np.asarray(self._by_row(weights, "weights"), dtype=float)
         if w.shape != (self.design.n_obs,):
             raise ValueError(f"weights must have shape ({self.design.n_obs},), got {w.shape}")
         if not np.all(np.isfinite(w)) or np.any(w < 0):
