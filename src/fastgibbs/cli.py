@@ -122,7 +122,8 @@ def _fit(args, fg):
         _check_out(args.out, "the fit")
     data = _read_data(args.data, args.formula)
     priors = dict(parse_prior(p, fg) for p in args.prior)
-    fit = fg.fit(args.formula, data, family=args.family, priors=priors, chains=args.chains,
+    fit = fg.fit(args.formula, data, family=args.family, link=args.link, priors=priors,
+                 weights=args.weights, offset=args.offset, chains=args.chains,
                  warmup=args.warmup, draws=args.draws, thin=args.thin, seed=args.seed,
                  na_action=args.na_action, progress=True)
     print(fit)
@@ -192,7 +193,16 @@ def build_parser():
     fi.add_argument("formula", help='lme4-style formula, e.g. "y ~ x + (1 | g)"')
     fi.add_argument("--family", default="gaussian",
                     help="gaussian (default), bernoulli, binomial, poisson, "
-                         "negativebinomial or t (t only from a CSV file)")
+                         "negativebinomial, t or cumulative (t and cumulative only from "
+                         "a CSV file)")
+    fi.add_argument("--link", default=None,
+                    help="the family's link when it has a choice: bernoulli takes logit "
+                         "(default) or probit")
+    fi.add_argument("--weights", metavar="COLUMN", default=None,
+                    help="a numeric column of frequency weights (>= 0)")
+    fi.add_argument("--offset", metavar="COLUMN", default=None,
+                    help="a numeric column added to the linear predictor with coefficient "
+                         "1 (e.g. the log exposure of counts)")
     fi.add_argument("--chains", type=int, default=4)
     fi.add_argument("--warmup", type=int, default=1000)
     fi.add_argument("--draws", type=int, default=1000)
