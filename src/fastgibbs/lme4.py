@@ -155,11 +155,12 @@ class Lme4Mixin:
         """Group-level sds and correlations with posterior intervals (DataFrame).
 
         Rows like lme4's VarCorr: one per varying coefficient (Groups, Name) plus the
-        Residual. ``Std.Dev.`` is the posterior mean of the sd and ``Variance`` its
-        square (so Variance = Std.Dev.^2, as in lme4; the posterior mean of the
-        variance is larger, by the posterior variance of the sd); then the sd's
-        interval at ``probs`` and, for correlated terms, ``Corr`` (posterior means)
-        with the other coefficients of the group."""
+        Residual (for the t family its scale ``sigma``, as brms reports it, not the
+        residual sd sigma sqrt(nu / (nu - 2))). ``Std.Dev.`` is the posterior mean of
+        the sd and ``Variance`` its square (so Variance = Std.Dev.^2, as in lme4; the
+        posterior mean of the variance is larger, by the posterior variance of the
+        sd); then the sd's interval at ``probs`` and, for correlated terms, ``Corr``
+        (posterior means) with the other coefficients of the group."""
         rows = []
         for block in self.blocks:
             for c, (term, name) in enumerate(zip(block.terms, block.coef_names)):
