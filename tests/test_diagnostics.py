@@ -523,3 +523,22 @@ def test_diagnostics_of_extreme_magnitudes_are_those_of_the_draws_rescaled(scale
             np.testing.assert_allclose(f(big), f(x), rtol=1e-13)
         for f in (diag.mcse_mean, diag.mcse_sd, lambda y: diag.mcse_quantile(y, 0.1)):
             np.testing.assert_allclose(f(big), f(x) * scale, rtol=1e-13)
+
+
+@pytest.mark.parametrize("axis,ddof", [(0, 0), (1, 1)])
+def test_std_of_draws_is_numpys_and_rescales_extreme_slices(axis, ddof):
+    """std_of_draws (se_fixef, se_ranef, predict's sd) is np.std bit for bit on ordinary
+    draws; slices beyond ~1e154 or below ~1e-154, whose squares leave the range, give
+    np.std of the unscaled slice times the scale (to rounding: they are summed in
+    another order)."""
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(40, 40, 5))
+    np.testing.assert_array_equal(diag.std_of_draws(x, axis=axis, ddof=ddof),
+                                  x.std(axis=axis, ddof=ddof))
+    scales = np.array([1.0, 2.0 ** 700, 2.0 ** -700, 1e-200, 1e200])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        got = diag.std_of_draws(x * scales, axis=axis, ddof=ddof)
+    expected = x.std(axis=axis, ddof=ddof) * scales
+    np.testing.assert_allclose(got, expected, rtol=2e-15, atol=0)
+    assert diag.std_of_draws(np.array([3.0, 5.0])) == 1.0

@@ -262,6 +262,10 @@ def test_predictor_at_an_extreme_scale_is_kept(data, scale):
     assert fit.fixed_names == ("Intercept", "x")
     np.testing.assert_allclose(fit.draws("x") * scale, base.draws("x"), rtol=1e-8)
     np.testing.assert_allclose(fit.draws("Intercept"), base.draws("Intercept"), rtol=1e-8)
+    # so are the posterior sds (np.std's squares overflowed or underflowed)
+    np.testing.assert_allclose(fit.se_fixef()["x"] * scale, base.se_fixef()["x"], rtol=1e-8)
+    np.testing.assert_allclose(fit.summary().loc["x", "sd"] * scale,
+                               base.summary().loc["x", "sd"], rtol=1e-8)
 
 
 @pytest.mark.parametrize("x_scale,x2", [

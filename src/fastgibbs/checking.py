@@ -24,6 +24,7 @@ import warnings
 import numpy as np
 import pandas as pd
 
+from .diagnostics import std_of_draws
 from .lme4 import _checked_probs
 from .predictive import (draw_chunks, draw_indices, fitted_rows, included_terms, new_rows)
 
@@ -39,7 +40,7 @@ MIN_LOO_DRAWS = 25
 
 
 def _ddof1_sd(a):
-    return a.std(axis=1, ddof=1) if a.shape[1] > 1 else np.full(a.shape[0], np.nan)
+    return std_of_draws(a, axis=1, ddof=1) if a.shape[1] > 1 else np.full(a.shape[0], np.nan)
 
 
 # test statistics T(y) of posterior predictive checks: (draws, rows) -> (draws,)
@@ -73,7 +74,8 @@ def _choice(value, name, allowed):
 
 def _summarize(draws, probs, index):
     """DataFrame of mean, sd and quantiles per column of ``draws`` (S, n)."""
-    out = pd.DataFrame({"mean": draws.mean(axis=0), "sd": draws.std(axis=0)}, index=index)
+    out = pd.DataFrame({"mean": draws.mean(axis=0), "sd": std_of_draws(draws, axis=0)},
+                       index=index)
     if len(probs):
         qs = np.quantile(draws, probs, axis=0)
         for p, q in zip(probs, qs):

@@ -179,6 +179,23 @@ def _power_of_two_scale(rows: np.ndarray) -> np.ndarray:
     return scale
 
 
+def std_of_draws(a, axis=0, ddof=0) -> np.ndarray:
+    """``np.std(a, axis, ddof=ddof)``, also for draws of extreme magnitude: each slice
+    along ``axis`` whose largest |draw| lies outside _UNIT_RANGE is divided by a power
+    of two first (`_power_of_two_scale`), so its squares neither overflow (draws beyond
+    ~1e154) nor underflow; other slices give np.std's value bit for bit."""
+    a = np.asarray(a, dtype=float)
+    moved = np.moveaxis(a, axis, -1)
+    if moved.shape[-1] == 0 or moved.size == 0:
+        return a.std(axis=axis, ddof=ddof)
+    rows = moved.reshape(-1, moved.shape[-1])
+    scale = _power_of_two_scale(rows)
+    if np.all(scale == 1.0):
+        return a.std(axis=axis, ddof=ddof)
+    sd = (rows / scale[:, None]).std(axis=1, ddof=ddof) * scale
+    return sd.reshape(moved.shape[:-1]) if moved.ndim > 1 else sd[0]
+
+
 def _map_params(x: np.ndarray, core: Callable[[np.ndarray], np.ndarray], n_out: int,
                 linear: int = 0) -> np.ndarray:
     """Apply ``core`` (finite rows ``(p, C, N)`` -> ``(p, n_out)``) to every parameter.

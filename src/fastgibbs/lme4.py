@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 
 from .design import TermNames
+from .diagnostics import std_of_draws
 
 __all__ = ["BlockInfo", "Lme4Mixin"]
 
@@ -94,7 +95,8 @@ class Lme4Mixin:
 
     def se_fixef(self):
         """Posterior sds of the fixed effects (Series)."""
-        return pd.Series({n: self._flat(n).std() for n in self.fixed_names}, name="se_fixef")
+        return pd.Series({n: std_of_draws(self._flat(n)) for n in self.fixed_names},
+                         name="se_fixef")
 
     def _group_table(self, block, stat):
         cols = {}
@@ -119,7 +121,7 @@ class Lme4Mixin:
 
     def se_ranef(self):
         """Posterior sds of the group effects: {factor: DataFrame (levels x terms)}."""
-        return self._by_factor(lambda d: d.std(axis=0))
+        return self._by_factor(lambda d: std_of_draws(d, axis=0))
 
     def coef(self):
         """Fixed plus group effects per group (as lme4's ``coef``): {factor: DataFrame}.
