@@ -316,6 +316,19 @@ def test_bad_weights_are_refused(bad, match):
         build_design("y ~ x", data, weights=np.array(bad, dtype=float))
 
 
+def test_absurdly_large_weights_are_named_when_the_sampler_stops():
+    """Weights of 1e16 make the group effects' precision swamp the fixed effects' one in
+    the joint draw (their difference is lost to rounding): the sampler stops, and says
+    that the weights may be why instead of blaming only collinear predictors."""
+    from fastgibbs.samplers.chain import SamplerError
+    rng = np.random.default_rng(1)
+    data = pd.DataFrame({"y": rng.normal(size=60), "x": rng.normal(size=60),
+                         "g": np.repeat(list("abcdef"), 10)})
+    with pytest.raises(SamplerError, match="weights so large"):
+        fg.fit("y ~ x + (1 | g)", data, weights=np.full(60, 1e16), chains=1, warmup=50,
+               draws=50, seed=0)
+
+
 def test_unknown_family_is_named():
     data = pd.DataFrame({"y": [0, 1, 2, 3], "x": [0.1, 0.2, 0.3, 0.4]})
     with pytest.raises(ValueError, match="family must be one of"):

@@ -10,7 +10,9 @@ __all__ = ["SamplerError", "initial_state", "run_chain", "run_chain_at"]
 
 MESSAGES = {
     Status.STATUS_CHOL_FIXED: "the fixed-effect precision matrix lost positive definiteness "
-                              "(collinear predictors, or a prior far too narrow?)",
+                              "(collinear predictors, a prior far too narrow, or weights so "
+                              "large, ~1e13 per group and beyond, that the group effects' "
+                              "precision swamps it? Rescale such weights)",
     Status.STATUS_CHOL_GROUP: "a group-effect precision matrix lost positive definiteness "
                               "(a group sd collapsed to 0 or exploded)",
     Status.STATUS_CHOL_WISHART: "an inverse-Wishart scale matrix lost positive definiteness",
