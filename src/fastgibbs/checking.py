@@ -171,8 +171,8 @@ class CheckingMixin:
             negativebinomial counts. ``"mean"``: E[y | eta] (posterior_epred): the
             probability for bernoulli, trials x probability for binomial, the rate
             for counts, eta for gaussian and the t family (the location; the mean of
-            a t draw with nu <= 1 does not exist, as in brms). ``"link"``: eta itself (posterior_linpred),
-            on the link scale, with the offset. Cumulative (ordinal) models:
+            a t draw with nu <= 1 does not exist, as in brms). ``"link"``: eta itself
+            (posterior_linpred), on the link scale, with the offset. Cumulative (ordinal) models:
             ``"mean"`` gives the category probabilities P(y = k), as brms's
             posterior_epred does: a DataFrame (rows x categories, named by the
             response's categories) of their posterior means, or with

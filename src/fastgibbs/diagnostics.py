@@ -183,7 +183,8 @@ def std_of_draws(a, axis=0, ddof=0) -> np.ndarray:
     """``np.std(a, axis, ddof=ddof)``, also for draws of extreme magnitude: each slice
     along ``axis`` whose largest |draw| lies outside _UNIT_RANGE is divided by a power
     of two first (`_power_of_two_scale`), so its squares neither overflow (draws beyond
-    ~1e154) nor underflow; other slices give np.std's value bit for bit."""
+    ~1e154) nor underflow. Without such a slice the value is np.std's, bit for bit; with
+    one, every slice is summed in another order (to rounding the same)."""
     a = np.asarray(a, dtype=float)
     moved = np.moveaxis(a, axis, -1)
     if moved.shape[-1] == 0 or moved.size == 0:
