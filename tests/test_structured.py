@@ -304,6 +304,25 @@ def test_fit_islands_save_load_and_predict(rng, tmp_path):
     assert np.all(np.abs(rho) < 1) and np.std(rho) > 0
 
 
+def test_ar1_on_decimal_times_is_the_ar1_on_their_steps(rng):
+    """Times 0.0, 0.1, ..., 2.9 are whole steps of 0.1, but their float gaps are a
+    rounding error off 0.1 (0.09999999999999998, 0.10000000000000003): the kernel must
+    use whole steps, as for the times 0..29 (rho^0.9999999999999998 is NaN for rho < 0,
+    which kept rho > 0: a posterior mean of 0.04 where the data have rho = -0.9)."""
+    x = np.zeros(30)
+    for i in range(1, 30):
+        x[i] = -0.9 * x[i - 1] + 0.5 * rng.normal()
+    data = pd.DataFrame({"step": np.repeat(np.arange(30), 3),
+                         "y": np.repeat(x, 3) + 0.3 * rng.normal(size=90)})
+    data["t"] = data["step"] * 0.1
+    assert len(np.unique(np.diff(np.unique(data["t"])))) > 1
+    fits = [fg.fit(f"y ~ 1 + (1 | {time})", data, priors={f"1|{time}": fg.AR1()}, chains=1,
+                   warmup=100, draws=200, seed=1) for time in ("step", "t")]
+    assert fits[1].structures["1|t"]["whole_steps"]
+    np.testing.assert_array_equal(fits[1].draws_array, fits[0].draws_array)
+    assert fits[1].draws("1|t_rho").mean() < -0.5
+
+
 def test_one_observation_per_time_is_a_gaussian_time_series(rng):
     """lme4's refusal of one observation per level in a gaussian model (the variance
     would be confounded with sigma) does not apply to a smoothed term: a random walk

@@ -508,6 +508,10 @@ def kernel_arrays(design, u_off):
             t = s.time[s.position] / s.unit
             for a, b in s.segments:
                 gap[a + 1:b] = np.diff(t[a:b])
+            if s.kind == "ar1" and s.whole_steps:
+                # whole steps as exact integers: times such as 0.1, 0.2, 0.3 have gaps a
+                # rounding error off one step, and rho^0.9999999999999998 is NaN for rho < 0
+                gap[gap > 0] = np.round(gap[gap > 0])
             if s.kind == "ar1":
                 starts = np.array([a for a, _ in s.segments])
                 keep = ~np.isin(rows, starts) | (rows == cols)      # no entry across series
