@@ -13,6 +13,7 @@ ICAR, BYM2.
   matrix's.
 - Bad input: clear errors before sampling.
 """
+import datetime
 import json
 from pathlib import Path
 import warnings
@@ -321,6 +322,33 @@ def test_ar1_on_decimal_times_is_the_ar1_on_their_steps(rng):
     assert fits[1].structures["1|t"]["whole_steps"]
     np.testing.assert_array_equal(fits[1].draws_array, fits[0].draws_array)
     assert fits[1].draws("1|t_rho").mean() < -0.5
+
+
+def test_datetimes_past_2262_and_with_time_zones_are_ordered_in_days(rng):
+    """pandas' datetimes are in microseconds: times after 2262 (beyond nanoseconds) were
+    cast to nanoseconds and wrapped to 1686, silently putting 2270 before 2230 on the
+    walk; time-zone aware times raised a RecursionError. They are days since 1970 (tz:
+    the time elapsed, in UTC)."""
+    years = range(2230, 2300, 10)
+    data = pd.DataFrame({"t": pd.to_datetime([f"{y}-01-01" for y in years]).repeat(3),
+                         "y": rng.normal(size=21)})
+    fit = fg.fit("y ~ 1 + (1 | t)", data, priors={"1|t": fg.RandomWalk()}, chains=1,
+                 warmup=20, draws=20, seed=1)
+    days = [(datetime.date(y, 1, 1) - datetime.date(1970, 1, 1)).days for y in years]
+    assert fit.structures["1|t"]["time"] == days        # the plot: test_structured_plots
+    # hourly across the end of summer time in Paris (25 October 2020, 02:00-03:00 twice):
+    # the time elapsed, as the same hours in UTC
+    utc = pd.date_range("2020-10-24 22:00", periods=8, freq="h").repeat(2)
+    data = pd.DataFrame({"t": utc.tz_localize("UTC").tz_convert("Europe/Paris"), "utc": utc,
+                         "y": rng.normal(size=16)})
+    fits = [fg.fit(f"y ~ 1 + (1 | {t})", data, priors={f"1|{t}": fg.AR1()}, chains=1,
+                   warmup=20, draws=20, seed=1) for t in ("t", "utc")]
+    assert fits[0].structures["1|t"]["time"] == fits[1].structures["1|utc"]["time"]
+    assert fits[0].structures["1|t"]["whole_steps"]
+    np.testing.assert_array_equal(fits[0].draws_array, fits[1].draws_array)
+    new = fits[0].predict(pd.DataFrame({"t": pd.to_datetime(["2020-10-25 08:00"])
+                                        .tz_localize("Europe/Paris")}), kind="link", seed=1)
+    assert np.isfinite(new["mean"]).all()
 
 
 def test_one_observation_per_time_is_a_gaussian_time_series(rng):

@@ -74,6 +74,12 @@ def test_time_effect_of_datetimes_and_bad_arguments(series_fit, icar_fit):
     fig = fit.plot_time_effect("1|date")
     x = next(line for line in fig.axes[0].get_lines() if line.get_gid() == "median").get_xdata()
     assert np.array_equal(np.asarray(x, dtype="datetime64[ns]"), np.unique(dates.to_numpy()))
+    # after 2262, beyond nanoseconds (pandas' datetimes are in microseconds)
+    late = data.assign(date=pd.to_datetime([f"{y}-07-01" for y in range(2258, 2268)]).repeat(3))
+    fig = fg.fit("y ~ 1 + (1 | date)", late, priors={"1|date": fg.RandomWalk()}, chains=1,
+                 warmup=20, draws=20, seed=3).plot_time_effect("1|date")
+    x = next(line for line in fig.axes[0].get_lines() if line.get_gid() == "median").get_xdata()
+    assert np.array_equal(np.asarray(x, dtype="datetime64[us]"), np.unique(late["date"]))
     with pytest.raises(ValueError, match="RW1 or RW2 or AR1 prior"):
         icar_fit.plot_time_effect("1|area")
     with pytest.raises(ValueError, match="not series"):

@@ -43,7 +43,6 @@ KIND_CODES = {"rw1": int(Kind.STRUCT_RW1), "rw2": int(Kind.STRUCT_RW2),
               "ar1": int(Kind.STRUCT_AR1), "icar": int(Kind.STRUCT_ICAR),
               "bym2": int(Kind.STRUCT_BYM2)}
 TIME_KINDS = ("rw1", "rw2", "ar1")
-NS_PER_DAY = 86400e9
 # gaps that are whole numbers of units within this relative tolerance count as whole
 # (an AR(1) on whole steps may have rho < 0)
 WHOLE_STEPS = 1e-9
@@ -188,14 +187,27 @@ def _time_values(values, name, what):
     """(float times, "numeric" | "datetime") of a time column's values."""
     values = np.asarray(values)
     if values.dtype.kind == "M":
-        ns = values.astype("datetime64[ns]").astype(np.int64).astype(float)
-        return ns / NS_PER_DAY, "datetime"
+        # days in the column's own unit (seconds or finer): casting to nanoseconds
+        # wrapped dates after 2262 (pandas' default unit is the microsecond)
+        unit = np.datetime_data(values.dtype)[0]
+        if unit not in ("ms", "us", "ns", "ps", "fs", "as"):
+            unit = "s"
+        values = values.astype(f"datetime64[{unit}]")
+        return (values - np.datetime64(0, unit)) / np.timedelta64(1, "D"), "datetime"
     if values.dtype.kind in "iuf":
         return values.astype(float), "numeric"
     if values.dtype.kind == "O" and len(values) and all(
             isinstance(v, (datetime.date, np.datetime64)) for v in values):
         import pandas as pd
-        return _time_values(pd.to_datetime(pd.Series(values)).to_numpy(), name, what)
+        try:
+            stamps = pd.to_datetime(pd.Series(values))
+        except (TypeError, ValueError):                     # several time zones
+            stamps = pd.to_datetime(pd.Series(values), utc=True)
+        if stamps.dt.tz is not None:
+            # time-zone aware: the time elapsed, in UTC (wall-clock times repeat an hour
+            # when daylight saving ends)
+            stamps = stamps.dt.tz_convert(None)
+        return _time_values(stamps.to_numpy(), name, what)
     raise TypeError(f"{what}: the time column {name!r} must be numeric or datetime to order "
                     f"its levels (got values such as {values[0]!r}); convert it, e.g. "
                     f"data[{name!r}].astype(int) or pd.to_datetime(data[{name!r}])")

@@ -23,7 +23,7 @@ __all__ = ["StructuredPlotsMixin"]
 TIME_KINDS = ("rw1", "rw2", "ar1")
 AREAL_KINDS = ("icar", "bym2")
 MAX_AREA_LABELS = 60       # label the points of at most this many areas
-NS_PER_DAY = 86400e9
+US_PER_DAY = 86400e6
 
 
 def _probs(probs):
@@ -105,7 +105,7 @@ class StructuredPlotsMixin:
             own = own[np.argsort(time[own])]
             x = time[own]
             if record["time_kind"] == "datetime":
-                x = (x * NS_PER_DAY).astype("datetime64[ns]")
+                x = np.round(x * US_PER_DAY).astype("datetime64[us]")   # past 2262 too
             ax.axhline(0.0, color="0.5", lw=0.8, gid="zero")
             ax.fill_between(x, qs[0, own], qs[4, own], color="C0", alpha=0.2, lw=0,
                             gid="outer_band", label=f"{100 * outer:g}% interval" if p == 0
