@@ -324,6 +324,28 @@ def test_ar1_on_decimal_times_is_the_ar1_on_their_steps(rng):
     assert fits[1].draws("1|t_rho").mean() < -0.5
 
 
+def test_ar1_on_datetimes_by_the_minute_or_second_has_whole_steps(rng):
+    """Datetimes are days since 1970, rounded at 1e-16 of 2e4 days: a minute is then 5e-9
+    of a step off a whole one, a second 3e-7, beyond the old relative tolerance 1e-9, so
+    equally spaced minutes counted as unequal gaps and AR(1)'s rho was silently
+    restricted to (0, 1). They are whole steps, as the minutes 0, 1, 2, ..."""
+    x = np.zeros(40)
+    for i in range(1, 40):
+        x[i] = -0.8 * x[i - 1] + 0.5 * rng.normal()
+    y = np.repeat(x, 2) + 0.3 * rng.normal(size=80)
+    for freq in ("min", "s"):
+        data = pd.DataFrame({"t": pd.date_range("2021-03-01", periods=40, freq=freq).repeat(2),
+                             "step": np.repeat(np.arange(40), 2), "y": y})
+        fits = [fg.fit(f"y ~ 1 + (1 | {t})", data, priors={f"1|{t}": fg.AR1()}, chains=1,
+                       warmup=100, draws=100, seed=1) for t in ("t", "step")]
+        assert fits[0].structures["1|t"]["whole_steps"]
+        np.testing.assert_array_equal(fits[0].draws_array, fits[1].draws_array)
+        assert fits[0].draws("1|t_rho").mean() < -0.3
+        later = pd.date_range("2021-03-01", periods=42, freq=freq)[-1:]   # 2 steps on
+        u = fits[0].predict(pd.DataFrame({"t": later}), kind="link", summary=False, seed=1)
+        assert np.isfinite(u).all()
+
+
 def test_datetimes_past_2262_and_with_time_zones_are_ordered_in_days(rng):
     """pandas' datetimes are in microseconds: times after 2262 (beyond nanoseconds) were
     cast to nanoseconds and wrapped to 1686, silently putting 2270 before 2230 on the

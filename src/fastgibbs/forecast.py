@@ -261,10 +261,8 @@ def _ar1_conditional(t_old, x_old, t_new, sd, rho, rng, term, whole_steps):
     """(S, n_new) draws of the stationary AR(1) (OU) path at t_new given x_old at
     t_old, one new time after another, each given its nearest known neighbours."""
     S = x_old.shape[0]
-    from .gmrf import WHOLE_STEPS
-    gaps = np.diff(np.sort(np.r_[t_old, t_new]))
-    steps_whole = bool(whole_steps) and bool(
-        np.all(np.abs(gaps - np.round(gaps)) <= WHOLE_STEPS * np.maximum(gaps, 1.0)))
+    from .gmrf import whole_steps as whole
+    steps_whole = bool(whole_steps) and whole(np.sort(np.r_[t_old, t_new]), least=0)
     if np.any(rho < 0) and not steps_whole:
         raise ValueError(f"predict: {term!r} has draws with rho < 0, which fit only whole "
                          "steps between times; the new times are a fraction of a step from "

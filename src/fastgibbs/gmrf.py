@@ -48,6 +48,21 @@ TIME_KINDS = ("rw1", "rw2", "ar1")
 WHOLE_STEPS = 1e-9
 
 
+def whole_steps(t, least=1):
+    """Whether the gaps between the sorted times ``t`` (in steps; several series:
+    a list of arrays) are whole numbers of steps, at least ``least``, up to the rounding
+    of the times themselves: datetimes are days since 1970, whose rounding error (2e4
+    days x 1e-16) is 5e-9 of a step of one minute and 3e-7 of a second."""
+    parts = [np.asarray(x, dtype=float) for x in (t if isinstance(t, list) else [t])]
+    steps = np.concatenate([np.diff(x) for x in parts])
+    if not steps.size:
+        return True
+    size = max(float(np.max(np.abs(x))) for x in parts if x.size)
+    tol = np.maximum(WHOLE_STEPS * np.maximum(steps, 1.0), 8 * np.finfo(float).eps * size)
+    return bool(np.all(np.abs(steps - np.round(steps)) <= tol)
+                and np.all(np.round(steps) >= least))
+
+
 @dataclass(frozen=True, eq=False)
 class Structure:
     """A structured term attached to a design (see :func:`attach_structures`).
@@ -248,8 +263,7 @@ def _time_structure(key, prior, block, what):
         raise ValueError(f"{what}: two levels of a series share a time")
     unit = prior.unit if prior.unit is not None else (float(np.median(gaps)) if gaps.size else 1.0)
     steps = gaps / unit
-    whole = bool(np.all(np.abs(steps - np.round(steps)) <= WHOLE_STEPS * np.maximum(steps, 1.0))
-                 and np.all(np.round(steps) >= 1))
+    whole = whole_steps([t_sorted[a:b] / unit for a, b in segments])
     if prior.kind in ("rw1", "rw2"):
         need = 2 if prior.kind == "rw1" else 3
         short = [series_labels[series[position[a]]] for a, b in segments if b - a < need]
