@@ -90,6 +90,22 @@ def test_time_effect_of_datetimes_and_bad_arguments(series_fit, icar_fit):
         series_fit.plot_neighbours("1|s:t")
 
 
+def test_time_effect_series_by_value():
+    """series= names series by label or by the by column's value, one or a list
+    (series=1 raised "'int' object is not iterable", series=[1.0] was not found)."""
+    rng = np.random.default_rng(4)
+    data = pd.DataFrame({"t": np.tile(np.arange(2000, 2006), 3), "s": np.repeat([1, 2, 3], 6),
+                         "y": rng.normal(size=18)})
+    fit = fg.fit("y ~ 1 + (1 | s:t)", data, priors={"1|s:t": fg.RandomWalk(by="s")},
+                 chains=1, warmup=20, draws=20, seed=1)
+    for series, n in [(1, 1), (np.int64(2), 1), ("3", 1), ([1.0, "2"], 2), (np.array([1, 3]), 2)]:
+        fig = fit.plot_time_effect("1|s:t", series=series)
+        assert len(fig.axes) == n
+    with pytest.raises(ValueError, match=r"series \['4'\] are not series of '1\|s:t' "
+                                         r"\(its series: \['1', '2', '3'\]\)"):
+        fit.plot_time_effect("1|s:t", series=4)
+
+
 def test_neighbour_plot_points_are_the_mean_effects(icar_fit):
     fig = icar_fit.plot_neighbours("1|area")
     assert png_bytes(fig).startswith(b"\x89PNG")

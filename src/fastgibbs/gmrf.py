@@ -114,7 +114,7 @@ class Structure:
             out.update(time=[float(t) for t in self.time], unit=float(self.unit),
                        time_column=self.time_column, time_kind=self.time_kind, by=self.by,
                        series=[int(s) for s in self.series],
-                       series_labels=list(self.series_labels),
+                       series_labels=[str(s) for s in self.series_labels],
                        whole_steps=bool(self.whole_steps))
         else:
             # for predict (fastgibbs.forecast): the Sorbye-Rue scale of each level's

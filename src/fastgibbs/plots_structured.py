@@ -14,6 +14,8 @@ and a map-free check of an areal field (each area's effect against its neighbour
 The numbers are the draws' quantiles and means; matplotlib is imported inside, as
 in fastgibbs.plots, and figures are made without pyplot.
 """
+import numbers
+
 import numpy as np
 
 from .plots import MAX_PANELS, _finish, _new_figure, _panel_figure, _bottom_row, link_name
@@ -69,9 +71,9 @@ class StructuredPlotsMixin:
             prior (``"1|year"``).
         probs : (float, float)
             Probabilities of the inner and outer central intervals (default 50%, 90%).
-        series : list of str, optional
-            For a ``by=`` term: the series (e.g. states) to draw, one panel each
-            (default: all, at most 100).
+        series : str, number or list of them, optional
+            For a ``by=`` term: the series (e.g. states) to draw, one panel each, by
+            label or by value of the ``by`` column (default: all, at most 100).
 
         Returns
         -------
@@ -86,7 +88,10 @@ class StructuredPlotsMixin:
         if series is None:
             chosen = labels
         else:
-            chosen = [series] if isinstance(series, str) else [str(s) for s in series]
+            from .coding import format_level
+            if isinstance(series, (str, numbers.Number)) or not hasattr(series, "__iter__"):
+                series = [series]               # one series, named by its label or value
+            chosen = [s if isinstance(s, str) else format_level(s) for s in series]
             unknown = [s for s in chosen if s not in labels]
             if unknown or not chosen:
                 raise ValueError(f"series {unknown[:5] or chosen} are not series of {term!r} "
