@@ -216,6 +216,10 @@ def test_bad_new_levels(rw1_fit, icar_fit):
         icar_fit.predict(pd.DataFrame({"area": ["x"]}), neighbours={"area": {"x": "a"}})
     with pytest.raises(TypeError, match="must be a dict"):
         icar_fit.predict(pd.DataFrame({"area": ["x"]}), neighbours=["a"])
+    # by term and by factor at once: one was silently ignored
+    with pytest.raises(ValueError, match="names both '1\\|area' and its factor 'area'"):
+        icar_fit.predict(pd.DataFrame({"area": ["x"]}),
+                         neighbours={"area": {"x": ["a"]}, "1|area": {"x": ["b"]}})
 
 
 def test_saved_fit_forecasts(rw1_fit, tmp_path):

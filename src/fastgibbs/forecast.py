@@ -134,6 +134,9 @@ def _neighbours_of_term(fit, k, term, neighbours):
         raise TypeError(f"neighbours must be a dict {{term or factor: {{area: [neighbours]}}}}, "
                         f"got {type(neighbours).__name__}")
     factor = fit.blocks[k].factor
+    if term in neighbours and factor in neighbours and term != factor:
+        raise ValueError(f"neighbours= names both {term!r} and its factor {factor!r}; give the "
+                         "new areas' neighbours once")
     entry = neighbours.get(term, neighbours.get(factor))
     if entry is None:
         return {}
