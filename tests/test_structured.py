@@ -324,6 +324,23 @@ def test_ar1_on_decimal_times_is_the_ar1_on_their_steps(rng):
     assert fits[1].draws("1|t_rho").mean() < -0.5
 
 
+def test_numbers_in_an_object_column_are_times(rng):
+    """An object column of numbers (as after astype(object) or a concat) was refused as
+    "must be numeric (got values such as 2000)"; it is numeric. A column mixing numbers
+    and text is refused naming the text."""
+    data = _small(rng)
+    fits = [fg.fit("y ~ x + (1 | year)", frame, priors={"1|year": fg.RandomWalk()}, chains=1,
+                   warmup=20, draws=20, seed=1)
+            for frame in (data, data.assign(year=data["year"].astype(object)))]
+    np.testing.assert_array_equal(fits[1].draws_array, fits[0].draws_array)
+    new = pd.DataFrame({"year": pd.Series([2006, 2007], dtype=object), "x": 0.0})
+    np.testing.assert_array_equal(fits[1].predict(new, kind="link", summary=False, seed=2),
+                                  fits[0].predict(new.astype({"year": int}), kind="link",
+                                                  summary=False, seed=2))
+    with pytest.raises(TypeError, match="got values such as 'x'"):
+        fits[0].predict(new.assign(year=pd.Series([2006, "x"], dtype=object)))
+
+
 def test_ar1_on_datetimes_by_the_minute_or_second_has_whole_steps(rng):
     """Datetimes are days since 1970, rounded at 1e-16 of 2e4 days: a minute is then 5e-9
     of a step off a whole one, a second 3e-7, beyond the old relative tolerance 1e-9, so

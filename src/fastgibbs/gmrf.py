@@ -31,6 +31,7 @@ an areal field costs O(sum_i (i - first[i])^2) after reverse Cuthill-McKee order
 """
 from dataclasses import dataclass, field, replace
 import datetime
+import numbers
 
 import numpy as np
 
@@ -223,8 +224,15 @@ def _time_values(values, name, what):
             # when daylight saving ends)
             stamps = stamps.dt.tz_convert(None)
         return _time_values(stamps.to_numpy(), name, what)
+
+    def number(v):
+        return isinstance(v, numbers.Real) and not isinstance(v, (bool, np.bool_))
+    if values.dtype.kind == "O" and len(values) and all(number(v) for v in values):
+        return values.astype(float), "numeric"          # numbers in an object column
+    bad = next((v for v in values if not number(v)), values[0]) if values.dtype.kind == "O" \
+        else values[0]
     raise TypeError(f"{what}: the time column {name!r} must be numeric or datetime to order "
-                    f"its levels (got values such as {values[0]!r}); convert it, e.g. "
+                    f"its levels (got values such as {bad!r}); convert it, e.g. "
                     f"data[{name!r}].astype(int) or pd.to_datetime(data[{name!r}])")
 
 
