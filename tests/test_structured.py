@@ -407,6 +407,43 @@ def test_one_observation_per_time_is_a_gaussian_time_series(rng):
         fg.Model("y ~ 1 + (1 | year)", data)
 
 
+class _CountingGenerator:
+    """A numpy Generator that fails after ``limit`` Beta draws (a rejection loop)."""
+
+    def __init__(self, seed, limit=1000):
+        self.rng, self.left = np.random.default_rng(seed), limit
+
+    def beta(self, *args):
+        self.left -= 1
+        assert self.left > 0, "rejection sampling did not end"
+        return self.rng.beta(*args)
+
+    def __getattr__(self, name):
+        return getattr(self.rng, name)
+
+
+@pytest.mark.parametrize("a,b", [(1.0, 200.0), (2.0, 3000.0), (3.0, 2.0)])
+def test_simulated_rho_of_an_ar1_on_unequal_gaps_is_its_truncated_prior(a, b):
+    """On unequal gaps rho is restricted to (0, 1); Model.simulate drew it by rejection,
+    which never ended for a prior mostly below 0 (Beta(1, 200): P(rho > 0) = 6e-61)."""
+    from scipy import stats
+    from fastgibbs.gmrf import draw_rho
+    prior = fg.AR1(rho=fg.Beta(a, b))
+    gen = _CountingGenerator(1)
+    rho = np.array([draw_rho(prior, False, gen) for _ in range(500)])
+    assert np.all((rho > 0) & (rho < 1))
+    tail = stats.beta.sf(0.5, a, b)
+    if tail > 0:                # Kolmogorov-Smirnov against the truncated Beta
+        p = stats.kstest((1 + rho) / 2, lambda v: 1 - stats.beta.sf(v, a, b) / tail).pvalue
+    else:                       # beyond double precision: the exponential edge, rate b - a
+        p = stats.kstest(rho, "expon", args=(0, 1 / (b - a))).pvalue
+    assert p > 1e-3
+    data = pd.DataFrame({"t": np.repeat([0, 1, 2.5, 3, 4.2], 3), "y": np.arange(15.0)})
+    model = fg.Model("y ~ 1 + (1 | t)", data, priors={"1|t": prior})
+    assert not model.design.structures["1|t"].whole_steps
+    assert 0 < model.simulate(n=1, seed=1)[0]["params"]["1|t_rho"] < 1
+
+
 def test_model_refit_checking_and_simulate(rng):
     """Model.refit keeps the structures; log-likelihood based checks work; simulating
     draws the structured fields from their priors (RW2: sum zero, no trend)."""

@@ -611,11 +611,21 @@ def _pinv_factor(Q):
 
 def draw_rho(prior, whole_steps, rng):
     """rho of an AR(1) from its prior: (1 + rho) / 2 ~ Beta(a, b), restricted to rho > 0
-    when the gaps are not whole steps (by rejection)."""
-    while True:
-        rho = 2.0 * rng.beta(prior.rho.a, prior.rho.b) - 1.0
+    when the gaps are not whole steps: by rejection when P(rho > 0) is at least 1%, else
+    by inversion of the Beta's tail (rejection would take 1 / P(rho > 0) draws, 1e60
+    for Beta(1, 200)); a tail below 1e-300 is the Beta's exponential edge at rho = 0."""
+    a, b = prior.rho.a, prior.rho.b
+    from scipy.stats import beta
+    tail = 1.0 if whole_steps else float(beta.sf(0.5, a, b))       # P(rho > 0)
+    while tail >= 0.01:
+        rho = 2.0 * rng.beta(a, b) - 1.0
         if whole_steps or rho > 0:
             return float(rho)
+    if tail > 1e-300:
+        rho = 2.0 * float(beta.isf(rng.uniform(0.0, tail), a, b)) - 1.0
+    else:       # the log density's slope in rho at 0 is a - b, with b >> a here
+        rho = rng.exponential(1.0 / (b - a))
+    return float(min(max(rho, 1e-300), 1.0 - 1e-16))
 
 
 def draw_field(structure, sd, par, rng):
