@@ -600,6 +600,32 @@ def test_cv_k_fold_is_reproducible_and_checks_its_arguments():
         fg.cv(fg.fit("y ~ x", data, family="bernoulli", chains=1, warmup=10, draws=10))
 
 
+def test_cv_grouped_folds_deal_only_groups_with_rows():
+    """An ICAR field has areas without data (levels of its factor without rows):
+    folds=5 grouped by area dealt those too, so some folds held nothing out and the
+    '5-fold' cross-validation silently had 3 or 4 folds; folds=10 was accepted with
+    5 areas holding data."""
+    rng = np.random.default_rng(5)
+    areas = list("abcdefghij")
+    data = pd.DataFrame({"area": rng.choice(list("acegi"), 50), "y": rng.normal(size=50)})
+    model = fg.Model("y ~ 1 + (1 | area)", data, priors={
+        "1|area": fg.ICAR([(areas[i], areas[i + 1]) for i in range(9)])})
+    assert len(model.design.blocks[0].levels) == 10
+    for seed in range(4):
+        folds, method = _fold_labels(model, folds=5, by="area", seed=seed)
+        assert len(np.unique(folds)) == 5 and method == "5-fold grouped by 'area'"
+        assert all(len(np.unique(folds[data["area"] == a])) == 1 for a in "acegi")
+    with pytest.raises(ValueError, match=r"number of groups of 'area' \(5\)"):
+        _fold_labels(model, folds=10, by="area")
+    folds, _ = _fold_labels(model, by="area")               # leave one area out
+    assert len(np.unique(folds)) == 5
+
+
+def _fold_labels(*args, **kwargs):
+    from fastgibbs.cv import fold_labels
+    return fold_labels(*args, **kwargs)
+
+
 # ---- every cell of the model matrix ----------------------------------------------------
 
 def _matrix_cells():

@@ -73,11 +73,13 @@ class CVResult(pd.Series):
 
 def _checked_by(model, by):
     """(codes (n_obs,), labels) of the ``by`` grouping: a grouping factor of the
-    model or a column of its data (the fitted rows)."""
+    model or a column of its data (the fitted rows). Only groups with fitted rows
+    count (an ICAR field also has areas without data)."""
     design = model.design
     for block in design.blocks:
         if block.factor == by:
-            return np.asarray(block.group), [str(lvl) for lvl in block.levels]
+            used, codes = np.unique(np.asarray(block.group), return_inverse=True)
+            return codes.reshape(-1), [str(block.levels[j]) for j in used]
     data = getattr(model, "data", None)
     if not isinstance(by, str):
         raise TypeError(f"by must be a column name, got {by!r}")
