@@ -455,6 +455,23 @@ def test_ppc_stat_per_group_matches_a_direct_computation(fits):
         fit.ppc_stat(group="county")
 
 
+def test_ppc_per_area_leaves_out_areas_without_data(plt):
+    """An ICAR field's factor has areas without data: ppc_stat gave them rows of NaN
+    (n = 0) and the stat plot counted them, "0 of 6 p-values outside", with 3 areas
+    holding data; the density and hist plots already left them out."""
+    rng = np.random.default_rng(6)
+    areas = list("abcdef")
+    data = pd.DataFrame({"area": rng.choice(list("ace"), 40), "y": rng.poisson(2, 40)})
+    fit = fg.fit("y ~ 1 + (1 | area)", data, family="poisson", chains=1, warmup=50, draws=100,
+                 seed=1, priors={"1|area": fg.ICAR([(a, b) for a, b in zip(areas, areas[1:])])})
+    assert list(fit.levels["1|area"]) == areas
+    table = fit.ppc_stat("mean", group="area", seed=1)
+    assert list(table.index) == ["a", "c", "e"] and table["n"].sum() == 40
+    assert np.isfinite(table.to_numpy(dtype=float)).all()
+    fig = fit.plot_ppc(kind="stat", group="area", seed=1)
+    assert "of 3 p-values" in fig.axes[0].get_title()
+
+
 @pytest.fixture
 def plt():
     import matplotlib

@@ -397,7 +397,8 @@ class CheckingMixin:
         Returns
         -------
         pandas.DataFrame
-            One row per group, in natural order ("2" before "12"; a single row
+            One row per group with fitted rows (an ICAR field's areas without data
+            have none), in natural order ("2" before "12"; a single row
             ``"all"`` without ``group``): ``n`` (rows),
             ``observed`` T(y), the mean and ``probs`` quantiles of T(y_rep), and
             ``p_value``. ``df.attrs["stat"]`` names the statistic. Binomial models
@@ -428,7 +429,7 @@ class CheckingMixin:
         else:
             codes, labels = self._group_codes(group, rows)
         from .plots import _natural_order          # "2" before "12", as the plots
-        order = _natural_order(labels)
+        order = [g for g in _natural_order(labels) if np.any(codes == g)]   # with rows
         members = [np.flatnonzero(codes == g) for g in order]
         labels = [labels[g] for g in order]
         scale = self._ppc_scale(rows)
