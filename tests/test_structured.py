@@ -390,6 +390,21 @@ def test_datetimes_past_2262_and_with_time_zones_are_ordered_in_days(rng):
     assert np.isfinite(new["mean"]).all()
 
 
+def test_icc_of_a_random_walk_is_refused(rng):
+    """A random walk's sd is that of a step: icc divided its square by the total as if
+    it were the variance of the effects (0.08 on 40 years where the same data give
+    0.54 with an AR(1) or independent effects). AR(1)'s sd is the effects' sd."""
+    data = pd.DataFrame({"year": np.repeat(np.arange(1990, 2000), 3), "y": rng.normal(size=30)})
+    for prior in (fg.RandomWalk(), fg.RandomWalk(order=2)):
+        fit = fg.fit("y ~ 1 + (1 | year)", data, priors={"1|year": prior}, chains=1,
+                     warmup=20, draws=20, seed=1)
+        with pytest.raises(ValueError, match="'1\\|year' is a random walk"):
+            fit.icc()
+    fit = fg.fit("y ~ 1 + (1 | year)", data, priors={"1|year": fg.AR1()}, chains=1,
+                 warmup=20, draws=20, seed=1)
+    assert 0 < fit.icc().loc["year", "icc"] < 1
+
+
 def test_one_observation_per_time_is_a_gaussian_time_series(rng):
     """lme4's refusal of one observation per level in a gaussian model (the variance
     would be confounded with sigma) does not apply to a smoothed term: a random walk

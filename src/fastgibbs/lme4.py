@@ -194,10 +194,18 @@ class Lme4Mixin:
         lambda = exp(beta_0 + sum_l tau_l^2 / 2). Factors without a varying
         intercept are left out. Probit models have latent residual variance 1; Student-t
         models sigma^2 nu / (nu - 2) (NaN for draws with nu <= 2, where it is
-        infinite)."""
+        infinite). Random walks (fg.RandomWalk) are refused: their sd is that of a step,
+        and the variance of their effects grows with the number of times."""
         intercepts = [b for b in self.blocks if "1" in b.columns]
         if not intercepts:
             raise ValueError("icc needs at least one varying intercept")
+        walks = [t for t, r in (getattr(self, "structures", None) or {}).items()
+                 if r["kind"] in ("rw1", "rw2")]
+        if walks:
+            raise ValueError(f"icc: {walks[0]!r} is a random walk, whose sd is the sd of a "
+                             "step, not of its effects (their variance grows with the number "
+                             "of times), so it has no intraclass correlation; an fg.AR1 "
+                             "prior's sd is the sd of the effects")
         tau2 = {b.factor: self._flat(f"1|{b.factor}_sigma") ** 2 for b in intercepts}
         family = self.family_object()
         params = {n: self._flat(n) for n in family.dispersion}
