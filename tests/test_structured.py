@@ -263,6 +263,21 @@ def test_bad_input_is_refused_before_sampling(case, rng):
         fg.Model(formula, data, priors=priors())
 
 
+@pytest.mark.parametrize("order,gap", [(2, 1e-7), (1, 1e-11)])
+def test_random_walk_over_almost_equal_times_is_refused(rng, order, gap):
+    """Two times far closer than the others (a timestamp a second off in daily data)
+    make a random walk's precision singular in double precision: the sampler stopped
+    mid-run with "a group sd collapsed to 0 or exploded". Refused before sampling,
+    naming the times; a gap of 1e-4 steps still fits."""
+    data = pd.DataFrame({"t": np.repeat([0, 1, 1 + gap, 2, 3, 4], 3), "y": rng.normal(size=18)})
+    with pytest.raises(ValueError, match=r"times 1 and 1\.0+1 are 1\.0e\+\d\d times closer"):
+        fg.Model("y ~ 1 + (1 | t)", data, priors={"1|t": fg.RandomWalk(order=order)})
+    data["t"] = np.repeat([0, 1, 1 + 1e-4, 2, 3, 4], 3)
+    fit = fg.fit("y ~ 1 + (1 | t)", data, priors={"1|t": fg.RandomWalk(order=order)},
+                 chains=1, warmup=100, draws=100, seed=1)
+    assert np.isfinite(fit.draws_array).all()
+
+
 def test_bad_adjacency():
     square = np.array([[0, 1, 0], [0, 0, 1], [0, 1, 0]])
     with pytest.raises(ValueError, match="not symmetric"):

@@ -283,6 +283,17 @@ def _time_structure(key, prior, block, what):
     if steps.size and (steps.max() / steps.min() > 1e12):
         raise ValueError(f"{what}: the gaps between times range over more than 12 orders of "
                          "magnitude; check the time column")
+    # a random walk's precision has entries 1/d (order 2: about 1/d^2 per step): two
+    # times much closer than the others make it singular in double precision, and the
+    # sampler stopped with "a group sd collapsed to 0 or exploded"
+    close = {"rw1": 1e10, "rw2": 1e5}.get(prior.kind)
+    if close and steps.size and np.median(steps) / steps.min() > close:
+        i = np.concatenate([np.arange(a, b - 1) for a, b in segments])[np.argmin(gaps)]
+        a, b = block.levels[position[i]], block.levels[position[i + 1]]
+        raise ValueError(f"{what}: times {a} and {b} are {np.median(steps) / steps.min():.1e} "
+                         f"times closer than the median gap; a random walk of order "
+                         f"{1 if prior.kind == 'rw1' else 2} cannot be computed at that "
+                         "precision: round the time column or merge those times")
     return Structure(term=key, kind=prior.kind, prior=prior, position=position,
                      segments=segments, time=time, unit=float(unit), time_column=time_column,
                      time_kind=time_kind, by=prior.by, series=series,
