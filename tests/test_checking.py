@@ -613,6 +613,8 @@ def test_cv_k_fold_is_reproducible_and_checks_its_arguments():
         fg.cv(model, by="school")
     with pytest.raises(ValueError, match="shape"):
         fg.cv(model, folds=np.zeros(3))
+    with pytest.raises(TypeError, match="fold numbers.*pass its name as by="):
+        fg.cv(model, folds=np.where(np.arange(80) < 40, "north", "south"))  # numpy's error
     with pytest.raises(TypeError, match="Model"):
         fg.cv(fg.fit("y ~ x", data, family="bernoulli", chains=1, warmup=10, draws=10))
 

@@ -108,7 +108,12 @@ def fold_labels(model, folds=None, by=None, seed=None):
             or isinstance(folds, bool):
         if by is not None:
             raise ValueError("give by or an array of folds, not both")
-        labels = np.asarray(folds, dtype=float)
+        try:
+            labels = np.asarray(folds, dtype=float)
+        except (TypeError, ValueError):
+            raise TypeError("folds must be an int or an array of fold numbers, one per fitted "
+                            "row (NaN: never held out); for a column of labels such as "
+                            "regions, pass its name as by=") from None
         if labels.shape != (n,):
             raise ValueError(f"folds must be an int or an array of one label per fitted row "
                              f"({n}), got shape {labels.shape}")
