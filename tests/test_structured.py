@@ -634,3 +634,37 @@ def test_rw1_and_icar_match_exact_quadrature(reference_fit):
     sds = np.array([d.std() for d in draws])
     se_sd = np.array([diagnostics.mcse_sd(d) for d in draws])
     assert_z(sds, [exact[n][1] for n in names], se_sd, "posterior sds vs quadrature")
+
+
+def _graph(edges, n):
+    from scipy.sparse import coo_matrix
+    e = np.array(edges)
+    rows, cols = np.r_[e[:, 0], e[:, 1]], np.r_[e[:, 1], e[:, 0]]
+    A = coo_matrix((np.ones(len(rows)), (rows, cols)), shape=(n, n)).tocsr()
+    A.data[:] = 1.0
+    return A
+
+
+def test_icar_scale_factor_is_the_geometric_mean_of_the_pseudo_inverse_diagonal():
+    """gmrf.scale_factor (grounded Laplacian, banded Takahashi recursions) equals the
+    Sorbye-Rue scale from a dense pseudo-inverse, exp(mean(log(diag(L^+)))), on paths,
+    rings, a star (bandwidth n/2 in any order), a complete graph, grids and random
+    connected graphs, in shuffled area orders."""
+    from fastgibbs.gmrf import laplacian, scale_factor
+    rng = np.random.default_rng(5)
+    grid = np.arange(30 * 31).reshape(30, 31)
+    graphs = [_graph([(0, 1)], 2), _graph([(i, i + 1) for i in range(9)], 10),
+              _graph([(i, (i + 1) % 12) for i in range(12)], 12),
+              _graph([(0, i) for i in range(1, 40)], 40),
+              _graph([(i, j) for i in range(8) for j in range(i)], 8),
+              _graph(list(zip(grid[:, :-1].ravel(), grid[:, 1:].ravel()))
+                     + list(zip(grid[:-1].ravel(), grid[1:].ravel())), grid.size)]
+    for n in (15, 60, 150):
+        edges = [(i, int(rng.integers(0, i))) for i in range(1, n)]           # a tree
+        edges += [tuple(int(v) for v in rng.integers(0, n, 2)) for _ in range(n // 2)]
+        graphs.append(_graph([(a, b) for a, b in edges if a != b], n))
+    for A in graphs:
+        shuffle = rng.permutation(A.shape[0])
+        A = A[shuffle][:, shuffle]
+        expected = np.exp(np.mean(np.log(np.diag(np.linalg.pinv(laplacian(A).toarray())))))
+        assert scale_factor(A) == pytest.approx(expected, rel=1e-11)
