@@ -730,3 +730,19 @@ def test_a_weight_of_zero_is_fitting_without_the_row(family):
         model.refit(model.design.y, weights=np.ones(3))
     with pytest.raises(ValueError, match="every weight is 0"):
         model.refit(model.design.y, weights=np.zeros(len(data)))
+
+
+def test_cv_folds_given_as_a_series_are_read_by_their_labels():
+    """folds= as a pandas Series is aligned on the fitted rows' labels (as weights= and
+    Model.refit's y); one with other labels is refused instead of read by position."""
+    from fastgibbs.cv import fold_labels
+    data = simulate("bernoulli", n=40, n_groups=4, seed=5)
+    data.index = np.random.default_rng(1).permutation(40) + 500
+    model = fg.Model("y ~ x + (1 | g)", data, family="bernoulli")
+    folds = pd.Series(np.arange(40) % 3, index=data.index, dtype=float)
+    expected, _ = fold_labels(model, folds.to_numpy())
+    shuffled, method = fold_labels(model, folds.sample(frac=1.0, random_state=2))
+    np.testing.assert_array_equal(shuffled, expected)
+    assert method == "custom-fold"
+    with pytest.raises(ValueError, match="folds is a Series whose index"):
+        fold_labels(model, folds.reset_index(drop=True))

@@ -226,8 +226,8 @@ class Model:
         """``values`` for the model's rows: a pandas Series is read by its labels, as
         pandas aligns (its index must hold the labels of the rows fitted, in any order);
         anything else by position."""
-        if not isinstance(values, pd.Series):
-            return values
+        if not isinstance(values, pd.Series) or self.data is None:
+            return values                   # (streamed data: nothing to align on)
         rows = self.design.rows
         labels = self.data.index if rows is None else self.data.index[rows]
         if values.index.equals(labels):

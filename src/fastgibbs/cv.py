@@ -102,12 +102,14 @@ def fold_labels(model, folds=None, by=None, seed=None):
     ``folds``: None (10 folds, or one per group with ``by``), an int K (rows, or the
     groups of ``by``, shuffled with ``seed`` and dealt into K folds of near-equal
     size, as R loo's ``kfold_split_random`` and ``kfold_split_grouped``), or an array
-    (n_obs,) of fold labels (numbers; NaN leaves a row in every training set)."""
+    (n_obs,) of fold labels (numbers; NaN leaves a row in every training set; a pandas
+    Series is read by its labels, those of the fitted rows)."""
     n = model.design.n_obs
     if folds is not None and not isinstance(folds, (int, np.integer)) \
             or isinstance(folds, bool):
         if by is not None:
             raise ValueError("give by or an array of folds, not both")
+        folds = model._by_row(folds, "folds")
         try:
             labels = np.asarray(folds, dtype=float)
         except (TypeError, ValueError):
