@@ -288,6 +288,10 @@ def test_bad_adjacency():
         fg.ICAR({"a": ["b"], "b": [], "c": []})
     with pytest.raises(ValueError, match="joins an area to itself"):
         fg.ICAR([("a", "a")])
+    with pytest.raises(TypeError, match="levels= must be a list of area labels"):
+        fg.ICAR(square + square.T, levels="abc")         # was read as areas a, b, c
+    with pytest.raises(TypeError, match="levels= must be a list of area labels"):
+        fg.ICAR([("a", "b")], levels="abcd")             # was the areas a, b, c, d
     with pytest.raises(ValueError, match="order must be 1 or 2"):
         fg.RandomWalk(order=3)
     with pytest.raises(TypeError, match="fg.Beta"):

@@ -62,6 +62,9 @@ def _normalise_adjacency(adjacency, levels, what):
     and unknown areas are refused."""
     import pandas as pd
 
+    if isinstance(levels, (str, bytes)):
+        raise TypeError(f"{what}: levels= must be a list of area labels, got the string "
+                        f"{levels!r} (whose characters would be read as areas)")
     if isinstance(adjacency, dict):
         if levels is not None:
             raise ValueError(f"{what}: levels= names the rows of an adjacency matrix; a dict "
