@@ -118,8 +118,17 @@ def test_successes_exceed_trials(small):
 @pytest.mark.parametrize("bad", [-1, 0, 2.5])
 def test_bad_trials(small, bad):
     small.loc[1, "n"] = bad
+    small.loc[1, "y"] = 0
     with pytest.raises(ValueError, match="trials"):
         fg.fit("p(y, n) ~ x + (1 | g)", small, family="binomial", chains=1, draws=5)
+
+
+def test_rows_without_trials_are_counted_in_the_message(small):
+    small.loc[[1, 4], "n"] = 0
+    small.loc[[1, 4], "y"] = 0
+    with pytest.raises(ValueError, match=r"found 2 row\(s\) with 0 trials \(no information: "
+                                         "drop them\)"):
+        fg.fit("cbind(y, n - y) ~ x + (1 | g)", small, family="binomial", chains=1, draws=5)
 
 
 def test_binomial_needs_p_response(small):

@@ -180,7 +180,13 @@ class Binomial(_Logit):
                 raise ValueError(f"binomial {what} in {name!r} have {int(bad.sum())} "
                                  "non-finite value(s)")
         if np.any(trials < 1) or np.any(trials != np.round(trials)):
-            raise ValueError(f"binomial trials in {name!r} must be positive integers")
+            zero = int(np.sum(trials == 0))
+            other = int(np.sum((trials < 1) | (trials != np.round(trials)))) - zero
+            found = ", ".join(part for part in (
+                f"{zero} row(s) with 0 trials (no information: drop them)" if zero else "",
+                f"{other} negative or fractional" if other else "") if part)
+            raise ValueError(f"binomial trials in {name!r} must be positive integers; "
+                             f"found {found}")
         if np.any(trials >= MAX_TRIALS):
             raise ValueError(f"binomial trials in {name!r} must be below 2**53")
         if np.any(y < 0) or np.any(y != np.round(y)):
