@@ -166,6 +166,22 @@ def test_icar_new_area_given_neighbours_and_unknown_area(icar_fit):
     _assert_standard_normal(z, "ICAR new areas")
 
 
+def test_log_likelihood_of_a_new_area_given_neighbours(icar_fit):
+    """log_likelihood(newdata, neighbours=...) scores a new area from the field given
+    its neighbours, as predict draws it: at the same seed it is the normal log density
+    of y around predict's eta (without neighbours= the area is an island)."""
+    from scipy.stats import norm
+    fit = icar_fit
+    new = pd.DataFrame({"area": ["x", "x", "zz"], "y": [0.5, -1.0, 0.2]})
+    neighbours = {"area": {"x": ["a", "e"]}}
+    ll = fit.log_likelihood(new, seed=4, neighbours=neighbours).reshape(-1, 3)
+    eta = fit.predict(new, kind="link", summary=False, seed=4, neighbours=neighbours)
+    sigma = fit.draws("sigma").reshape(-1, 1)
+    np.testing.assert_allclose(ll, norm.logpdf(new["y"].to_numpy(), eta, sigma), rtol=1e-12)
+    island = fit.log_likelihood(new, seed=4).reshape(-1, 3)
+    assert not np.allclose(island[:, 0], ll[:, 0])
+
+
 def test_icar_component_without_data_from_the_prior(icar_fit):
     fit, term = icar_fit, "1|area"
     assert sorted(fit.structures[term]["dropped"]) == ["g", "h", "k"]

@@ -273,7 +273,8 @@ class CheckingMixin:
         return _summarize(out, probs, rows.index) if summary else out
 
     # ---- log-likelihood ----------------------------------------------------------------
-    def log_likelihood(self, newdata=None, pointwise="row", offset=None, seed=None):
+    def log_likelihood(self, newdata=None, pointwise="row", offset=None, seed=None,
+                       neighbours=None):
         """Pointwise log-likelihood at every posterior draw (see the module docstring).
 
         Parameters
@@ -287,6 +288,9 @@ class CheckingMixin:
             numbered in order of their first row, see :func:`cell_index`).
         offset : str or array, optional
             As in :meth:`predict`, with ``newdata``.
+        neighbours : dict, optional
+            As in :meth:`predict`: new areas of an ICAR term drawn from the field given
+            these fitted neighbours (else from the prior, as islands).
 
         Returns
         -------
@@ -296,7 +300,8 @@ class CheckingMixin:
         _choice(pointwise, "pointwise", POINTWISE)
         family = self.family_object()
         terms = included_terms(self, "all")
-        rows = self._rows(newdata, terms, offset=offset, response=True)
+        rows = self._rows(newdata, terms, offset=offset, response=True,
+                          neighbours=neighbours)
         draws = draw_indices(self)
         if pointwise == "cell":
             cell, first = cell_index(rows)
