@@ -160,6 +160,15 @@ def test_bad_models():
         fg.Model("y ~ x + (1 | obs)", data, family="cumulative")
 
 
+@pytest.mark.parametrize("sd", [1e-200, 1e-160, 1e160, 1e300])
+def test_threshold_prior_beyond_doubles_is_refused(sd):
+    # its precision 1 / sd^2 is no double: ZeroDivisionError, LinAlgError or OverflowError
+    data = _frame(1 + np.arange(24) % 3)
+    with pytest.raises(ValueError, match="Normal.*of 'threshold' cannot be represented"):
+        fg.Model("y ~ x", data, family="cumulative", priors={"threshold": fg.Normal(0, sd)})
+    fg.Model("y ~ x", data, family="cumulative", priors={"threshold": fg.Normal(0, 1e150)})
+
+
 # ---- Geweke with predictors far from 0, planted bug, SBC -----------------------------------
 def _shifted_design():
     rng = np.random.default_rng(3)

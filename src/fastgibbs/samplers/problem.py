@@ -33,7 +33,7 @@ import numpy as np
 from .._kinds import Covariance, Family as Kind, VariancePrior
 from ..moments import ArrayMoments, mean_sd
 from ..gmrf import kernel_arrays
-from ..priors import HalfCauchy, HuangWand, InvGamma
+from ..priors import SD_MAX, SD_MIN, HalfCauchy, HuangWand, InvGamma
 
 __all__ = ["Problem", "Statistics", "Transform", "build_problem", "data_statistics",
            "problem_from_statistics", "with_response", "parameter_layout"]
@@ -937,6 +937,11 @@ def cumulative_args(design, priors, tf, prior_prec, prior_h, cells):
     prior = priors["threshold"]
     n_thr = len(design.family.dispersion)
     d = tf.x_center / tf.x_scale if design.n_fixed else np.zeros(0)
+    # thresholds live on the link scale, the kernel's: their precision must be a double
+    if not SD_MIN <= prior.sigma <= SD_MAX:
+        raise ValueError(f"the prior {prior} of 'threshold' cannot be represented: its sd "
+                         f"must be between {SD_MIN:.2g} and {SD_MAX:.2g} (its square must "
+                         "be a double)")
     prec = 1.0 / prior.sigma ** 2
     prior_prec = prior_prec + n_thr * prec * np.outer(d, d)
     prior_h = prior_h + n_thr * prec * prior.mu * d
