@@ -88,6 +88,14 @@ def test_fixed_nu_is_not_sampled_and_is_kept():
     assert "t" in str(fit)
 
 
+def test_fixed_nu_key_may_carry_whitespace_as_every_prior_key():
+    # " nu" was read as a prior on nu and refused: "must be fg.Gamma ... got 4"
+    data = _outlier_data().iloc[:50]
+    for key in (" nu", "nu ", " n u "):
+        model = fg.Model("y ~ x + (1 | g)", data, family="t", priors={key: 4})
+        assert model.family.nu == 4.0 and "nu" not in model.names
+
+
 @pytest.mark.parametrize("nu,error,match", [
     (0, ValueError, "nu"), (-2.0, ValueError, "nu"), (float("inf"), ValueError, "nu"),
     (True, TypeError, "nu"), ("4", TypeError, "nu"),

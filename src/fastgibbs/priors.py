@@ -240,7 +240,7 @@ def resolve_priors(design, priors):
     fixed = dict(getattr(design.family, "fixed_parameters", {}) or {})
     if fixed:       # parameters the family holds fixed (t's nu): a number, not a prior
         priors = {k: v for k, v in priors.items()
-                  if not (isinstance(k, str) and k.strip() in fixed)}
+                  if not (isinstance(k, str) and _squeezed(k) in fixed)}
     priors = normalise_keys(priors, resolved)
     for key, prior in priors.items():
         if key not in resolved:

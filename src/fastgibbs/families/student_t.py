@@ -42,7 +42,11 @@ class StudentT(Gaussian):
         return {} if self.nu is None else {"nu": self.nu}
 
     def with_priors(self, priors):
-        value = priors.get("nu") if isinstance(priors, dict) else None
+        # the key is matched whatever its whitespace, as every prior key is
+        value = None
+        for key, prior in (priors.items() if isinstance(priors, dict) else ()):
+            if isinstance(key, str) and "".join(key.split()) == "nu":
+                value = prior
         if value is None or not (isinstance(value, numbers.Real)
                                  or isinstance(value, np.ndarray)):
             return self
