@@ -50,6 +50,16 @@ def test_fit_prints_summary_and_saves(saved_fit):
     assert result.stderr == ""          # no progress bar when piped
 
 
+def test_prior_keys_may_hold_an_equals_sign():
+    # "I(a == 1)=normal(0,1)" was a "bad prior": the key stopped at the first "="
+    from fastgibbs.cli import CLIError, parse_prior
+    assert parse_prior("I(a == 1)=normal(0,1)", fg) == ("I(a == 1)", fg.Normal(0, 1))
+    assert parse_prior(" 1 | g = halfcauchy(2) ", fg) == ("1 | g", fg.HalfCauchy(2))
+    for bad in ("=normal(0,1)", "x=normal(0,1)=y", "x==normal(0,1"):
+        with pytest.raises(CLIError, match="bad prior"):
+            parse_prior(bad, fg)
+
+
 def test_fit_reads_parquet(tmp_path):
     pytest.importorskip("pyarrow")
     path = tmp_path / "d.parquet"

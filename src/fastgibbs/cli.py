@@ -24,7 +24,9 @@ def _nes_priors(fg):
             "sigma": fg.InvGamma(0.001, 0.001), "1|state": fg.InvGamma(0.001, 0.001)}
 
 
-_PRIOR = re.compile(r"^\s*(?P<key>[^=]+?)\s*=\s*(?P<kind>\w+)\((?P<args>[^)]*)\)\s*$")
+# the key is everything before the last "=" that starts DIST(...): fixed-effect names
+# may hold "=" themselves, as I(a == 1) does
+_PRIOR = re.compile(r"^\s*(?P<key>.+?)\s*=\s*(?P<kind>\w+)\((?P<args>[^)]*)\)\s*$")
 
 
 # distribution -> (class name in fastgibbs, its arguments as written on the command line)
