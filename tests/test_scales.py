@@ -131,6 +131,30 @@ def test_simulate_validates_given_parameters(data):
         fg.Model("y ~ x + (1 + x | g)", data).simulate(params={"1|g~x|g_corr": 1.5})
 
 
+def test_simulate_keeps_each_given_sd_of_a_block(data):
+    """A given sd of a block of several terms was ignored unless every sd of the block
+    was given: the sd (and the params reported) came from the prior instead."""
+    model = fg.Model("y ~ x + (x || g)", data)
+    sims = model.simulate(params={"1|g_sigma": 1e-9}, n=2, seed=1)
+    for sim in sims:
+        assert sim["params"]["1|g_sigma"] == 1e-9
+        effects = [v for k, v in sim["params"].items() if k.startswith("1|g[")]
+        assert np.max(np.abs(effects)) < 1e-7
+        assert sim["params"]["x|g_sigma"] > 0          # the other drawn from its prior
+    # none given: the same draws as before
+    np.testing.assert_array_equal(model.simulate(n=1, seed=2)[0]["y"],
+                                  model.simulate(n=1, seed=2)[0]["y"])
+    correlated = fg.Model("y ~ x + (x | g)", data)
+    with pytest.raises(ValueError, match=r"not every sd and correlation of the correlated "
+                                         r"term '1 \+ x\|g'"):
+        correlated.simulate(params={"1|g_sigma": 1e-9})
+    three = fg.Model("y ~ x + (x + z | g)", data.assign(z=data["x"] ** 2))
+    corr = {"1|g~x|g_corr": 0.9, "1|g~z|g_corr": 0.9, "x|g~z|g_corr": -0.9}
+    sds = {"1|g_sigma": 1.0, "x|g_sigma": 1.0, "z|g_sigma": 1.0}
+    with pytest.raises(ValueError, match="do not form a correlation matrix"):
+        three.simulate(params={**sds, **corr})
+
+
 def test_simulating_from_a_prior_too_vague_to_draw_from_names_it(data):
     """InvGamma(0.001, 0.001) draws a variance of 1/0 = inf in about half of all draws
     (its gamma variate underflows): a ValueError naming the parameter, not a

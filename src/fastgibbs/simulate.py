@@ -48,26 +48,38 @@ def _draw_huang_wand(prior, rng):
 
 
 def _block_covariance(model, block, params, rng):
-    """Sigma_k for one block, from ``params`` if given there, else from the prior."""
+    """Sigma_k for one block: the sds (and correlations) given in ``params``, the others
+    from the prior. The sds of a block of independent terms are drawn one by one; a
+    correlated block's covariance is one draw, so its values are given all or none."""
     terms = block.terms
     sd_names = [t + "_sigma" for t in terms]
-    corr_names = list(block.correlation_names)
-    if all(n in params for n in sd_names + corr_names):
-        sds = np.array([params[n] for n in sd_names])
-        corr = np.eye(len(terms))
-        k = 0
-        for c in range(len(terms)):
-            for c2 in range(c + 1, len(terms)):
-                corr[c, c2] = corr[c2, c] = params[corr_names[k]]
-                k += 1
-        return corr * np.outer(sds, sds)
-    if block.correlated:
+    if not block.correlated:
+        return np.diag([float(params[n]) ** 2 if n in params
+                        else _draw_sd(model.priors[t], rng) ** 2 for t, n in zip(terms, sd_names)])
+    names = sd_names + list(block.correlation_names)
+    given = [n for n in names if n in params]
+    if not given:
         prior = model.priors[block.covariance_key]
         if isinstance(prior, HuangWand):
             return np.atleast_2d(_draw_huang_wand(prior, rng))
         assert isinstance(prior, InvWishart)
         return np.atleast_2d(_draw_invwishart(prior, rng))
-    return np.diag([_draw_sd(model.priors[t], rng) ** 2 for t in terms])
+    if len(given) != len(names):
+        raise ValueError(f"params gives {given} but not every sd and correlation of the "
+                         f"correlated term {block.covariance_key!r}: give all of {names} or "
+                         "none (its covariance matrix is drawn from its prior as a whole)")
+    sds = np.array([params[n] for n in sd_names], dtype=float)
+    corr = np.eye(len(terms))
+    k = 0
+    for c in range(len(terms)):
+        for c2 in range(c + 1, len(terms)):
+            corr[c, c2] = corr[c2, c] = params[block.correlation_names[k]]
+            k += 1
+    if np.linalg.eigvalsh(corr)[0] <= 0:
+        raise ValueError(f"params' correlations of {block.covariance_key!r} do not form a "
+                         f"correlation matrix (it must be positive definite): "
+                         f"{corr.round(6).tolist()}")
+    return corr * np.outer(sds, sds)
 
 
 def draw_parameters(model, rng, params=None):
