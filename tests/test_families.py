@@ -344,3 +344,20 @@ def test_icc_and_names_of_count_families(counts):
         icc = fit.icc()
         assert 0 < icc.loc["g", "icc"] < 1
         assert f"Family: {family}" in str(fit)
+
+
+def test_text_offsets_are_refused(counts):
+    """A text column of one value was coded as one indicator column of 1s and taken as
+    the offset: offset='o' with o = '0.5' (numbers stored as text) gave an offset of 1."""
+    data = counts.assign(o="0.5")
+    for kw, formula in (({"offset": "o"}, "y ~ x + (1 | g)"),
+                        ({}, "y ~ x + offset(o) + (1 | g)"),
+                        ({}, "y ~ x + offset(o:logexp) + (1 | g)")):
+        with pytest.raises(TypeError, match="offset 'o.*' must be numeric.*categories"):
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")          # numbers stored as text
+                build_design(formula, data, family="poisson", **kw)
+    fit = fg.fit("y ~ x + offset(logexp) + (1 | g)", counts, family="poisson", chains=1,
+                 warmup=10, draws=10, seed=1)
+    with pytest.raises(TypeError, match="offset 'logexp' must be numeric"):
+        fit.predict(counts.assign(logexp="0.5").head(3), kind="link")

@@ -277,11 +277,18 @@ def evaluate_offsets(terms, data):
     """Sum (n,) of offset expressions evaluated on ``data``."""
     total = np.zeros(len(data))
     for expr in terms:
-        _, values, _, _ = _evaluate("fastgibbs_lhs_response", f"0 + {expr}",
+        dm, values, names, _ = _evaluate("fastgibbs_lhs_response", f"0 + {expr}",
                                     data.assign(fastgibbs_lhs_response=0.0), keep=(),
                                     checks=False)
         if values.shape[1] != 1:
             raise FormulaError(f"offset({expr}) must be one numeric column")
+        # a text column of one value is one indicator column of 1s: not an offset
+        kinds = [getattr(v, "kind", None) for term in dm.common.terms.values()
+                 for v in (term.components if term.kind == "interaction" else (term,))]
+        if "categoric" in kinds:
+            raise TypeError(f"the offset {expr!r} must be numeric, but it holds categories "
+                            f"(formulae codes it as {list(names)}); convert the column to "
+                            "numbers, e.g. pd.to_numeric")
         total += values[:, 0]
     return total
 
