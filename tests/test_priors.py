@@ -1,5 +1,6 @@
 """Prior arguments and prior keys: what is refused, and how (issue 11)."""
 import numpy as np
+import pandas as pd
 import pytest
 
 import fastgibbs as fg
@@ -63,6 +64,23 @@ def test_priors_that_cannot_be_represented_on_the_data_scale_are_refused(priors)
     with pytest.raises(ValueError, match="data's scale|internal scale"):
         fg.Model("real_ideo ~ partyid7 + (1|state)", fg.datasets.load("nes2000"),
                  priors=priors)
+
+
+def test_a_slope_prior_beyond_the_likelihood_is_named():
+    """A slope's prior that puts the linear predictor out of reach names that slope: the
+    intercept (checked first) was blamed with its default prior, which the user never
+    gave."""
+    rng = np.random.default_rng(3)
+    data = pd.DataFrame({"x": rng.normal(5, 1, 50), "y": rng.integers(0, 2, 50)})
+    with pytest.raises(ValueError, match=r"prior Normal\(1e\+07, 1\) of 'x' holds it"):
+        fg.Model("y ~ x", data.assign(y=data.x + rng.normal(size=50)),
+                 priors={"x": fg.Normal(1e7, 1)})
+    # 300 on the logit scale alone, but 1,500 at mean(x) = 5, where the sampler centres x
+    with pytest.raises(ValueError, match=r"priors of 'x' and 'Intercept' hold the linear "
+                                         r"predictor at the predictors' means .*beyond 700"):
+        fg.Model("y ~ x", data, family="bernoulli", priors={"x": fg.Normal(300, 1)})
+    with pytest.raises(ValueError, match=r"prior Normal\(3000, 1\) of 'Intercept' holds it"):
+        fg.Model("y ~ x", data, family="bernoulli", priors={"Intercept": fg.Normal(3000, 1)})
 
 
 def test_prior_keys_are_matched_whatever_their_whitespace(sleep):

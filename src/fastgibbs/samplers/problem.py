@@ -408,12 +408,23 @@ def _fixed_prior(design, priors, tf):
         T_inv = np.linalg.inv(T)
         centre = T_inv @ (mu - tf.t)
         spread = np.sqrt(((T_inv * sd) ** 2).sum(axis=1))      # sds of T^-1 (beta - t)
-    for m, name in enumerate(names):
+    # the intercept last: on the kernel's scale it is the linear predictor at the
+    # predictors' means, where the slopes' priors move it too
+    for m in sorted(range(p), key=lambda m: m == tf.intercept):
         if abs(centre[m]) > limit and spread[m] < abs(centre[m]):
-            raise ValueError(f"the prior {priors[name]} of {name!r} holds it {abs(centre[m]):.3g} "
-                             f"units from 0 on the model's {design.family.link} scale (predictors "
-                             f"standardised), beyond {limit:g}, where the likelihood cannot be "
-                             "evaluated; centre the prior nearer 0 or widen it")
+            name = names[m]
+            what = f"the prior {priors[name]} of {name!r} holds it"
+            pulls = np.abs(mu * tf.x_center)
+            slopes = [names[c] for c in np.argsort(-pulls, kind="stable")
+                      if pulls[c] > 0.1 * abs(centre[m]) * tf.y_scale]
+            if m == tf.intercept and slopes:
+                what = (f"the priors of {', '.join(map(repr, slopes))} and {name!r} hold "
+                        "the linear predictor at the predictors' means (the intercept plus "
+                        "each slope times its predictor's mean)")
+            raise ValueError(f"{what} {abs(centre[m]):.3g} units from 0 on the model's "
+                             f"{design.family.link} scale (predictors standardised), beyond "
+                             f"{limit:g}, where the likelihood cannot be evaluated; centre the "
+                             "prior nearer 0 or widen it")
     return np.ascontiguousarray(prec), np.ascontiguousarray(h)
 
 
