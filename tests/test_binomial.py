@@ -142,6 +142,23 @@ def test_one_class_warns(small):
         fg.fit("y ~ x + (1 | g)", small, family="bernoulli", chains=1, draws=5)
 
 
+@pytest.mark.parametrize("values", [
+    pd.Categorical(["a"] * 40, categories=["a", "b"]),     # b, the event, never occurs
+    pd.Categorical(["b"] * 40, categories=["a", "b"]),
+    np.array(["no"] * 40),
+])
+def test_a_response_of_one_level_is_refused(values):
+    """One level of a text or categorical response was coded as 1 whichever it was: a
+    Categorical of categories [a, b] holding only a (no events) was fitted as all
+    events. Refused, as streamed data are; y[level] ~ ... still picks the event."""
+    data = pd.DataFrame({"y": values, "x": np.linspace(-1, 1, 40)})
+    with pytest.raises(ValueError, match=r"'y' must have two levels, got 1.*y\[level\]"):
+        fg.Model("y ~ x", data, family="bernoulli")
+    with pytest.warns(UserWarning, match="one outcome"):
+        model = fg.Model("y[b] ~ x", data.assign(y=data["y"].astype(str)), family="bernoulli")
+    assert model.design.y.mean() == float(np.asarray(values)[0] == "b")
+
+
 def test_perfect_separation_gives_finite_draws_from_the_prior():
     """y = 1 exactly when x > 0: the likelihood pushes the slope to infinity; the
     proper prior must keep the draws finite (here Normal(0, 2.5 / sd(x)) by default)."""

@@ -91,8 +91,14 @@ class Bernoulli(_Logit):
         values = np.asarray(term.design_matrix)
         self.levels = None                 # (a family object may be reused across fits)
         if kind == "categoric":
-            if values.ndim == 1 or values.shape[1] == 1:       # use[N]: 0/1 already
+            if (values.ndim == 1 or values.shape[1] == 1) and "[" in name:   # use[N]
                 y = values.astype(float).reshape(-1)
+            elif values.ndim == 1 or values.shape[1] == 1:
+                # one level present: formulae codes it as 1s, whichever level it is
+                levels = [str(v) for v in (getattr(term, "levels", []) or [])]
+                raise ValueError(f"bernoulli response {name!r} must have two levels, got "
+                                 f"{len(levels)}: {levels}; which is the event is not "
+                                 f"defined: give 0/1 numbers or write {name}[level] ~ ...")
             else:
                 y = self._event_indicator(values, term, name, data)
         elif kind == "numeric":
