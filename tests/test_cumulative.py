@@ -153,7 +153,7 @@ def test_bad_models():
         fg.Model("y ~ 0 + f", data, family="cumulative")
     with pytest.raises(ValueError, match="weights must be whole numbers"):
         fg.Model("y ~ x", data, family="cumulative", weights=np.full(24, 0.5))
-    with pytest.raises(TypeError, match="'threshold' must be fg.Normal"):
+    with pytest.raises(TypeError, match="prior for the thresholds 'threshold' must be fg.Normal"):
         fg.Model("y ~ x", data, family="cumulative", priors={"threshold": fg.HalfCauchy(1)})
     with pytest.raises(ValueError, match="one observation per level"):
         data["obs"] = np.arange(24).astype(str)

@@ -247,7 +247,8 @@ def resolve_priors(design, priors):
             raise ValueError(f"unknown prior key {key!r}; valid keys: {', '.join(resolved)}")
         if key in design.fixed_names or key == "threshold":
             if not isinstance(prior, Normal):
-                raise TypeError(f"prior for fixed effect {key!r} must be fg.Normal, got {prior!r}")
+                what = "the thresholds" if key == "threshold" else "fixed effect"
+                raise TypeError(f"prior for {what} {key!r} must be fg.Normal, got {prior!r}")
         elif isinstance(resolved[key], COVARIANCE_PRIORS):
             if not isinstance(prior, COVARIANCE_PRIORS):
                 raise TypeError(f"prior for correlated term {key!r} must be fg.HuangWand or "
