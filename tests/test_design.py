@@ -207,3 +207,15 @@ def test_a_response_fitted_exactly_by_groups_is_refused(data):
     data["y"] = 1e6 + data["x"] * 1e-3 + np.repeat(np.arange(6), 10) * 1e-4
     with pytest.raises(ValueError, match="fitted exactly by the fixed and group effects"):
         _fit("y ~ x + (1 | g)", data, draws=50)
+
+
+def test_errors_of_a_right_hand_side_show_no_placeholder_response():
+    """A group term's (or streamed data's) columns are evaluated with an internal
+    placeholder response, which error messages showed: 'cannot evaluate
+    fastgibbs_lhs_response ~ 1 + c on data'."""
+    data = pd.DataFrame({"x": np.arange(20.0), "y": np.sin(np.arange(20.0)), "c": "b",
+                         "g": list("ab") * 10})
+    with pytest.raises(fg.FormulaError, match=r"cannot evaluate 1 \+ c on data: column 'c' "
+                                              r"has the single value") as err:
+        fg.Model("y ~ x + (1 + c | g)", data)
+    assert "fastgibbs_lhs_response" not in str(err.value)

@@ -406,7 +406,8 @@ def evaluate_terms(response, rhs, data, keep=(), checks=True):
         dm = design_matrices(f"{response_coded} ~ {rhs_coded}", frame, na_action="error",
                              env=_ENVIRONMENT)
     except (TypeError, AttributeError) as err:    # a function called with bad arguments
-        raise FormulaError(f"cannot evaluate {response} ~ {rhs}: {err}") from None
+        shown = rhs if response == "fastgibbs_lhs_response" else f"{response} ~ {rhs}"
+        raise FormulaError(f"cannot evaluate {shown}: {err}") from None
     if dm.common is None:
         return dm, np.zeros((len(frame), 0), order="F"), (), None
     # the column labels as formulae's as_dataframe() gives them, without its copies

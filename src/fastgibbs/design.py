@@ -335,7 +335,9 @@ def _evaluate(response, rhs, data, keep, checks=True):
         name = err.args[0] if err.args else ""
         raise ValueError(f"column {name!r} used in the formula is not in data") from None
     except Exception as err:
-        raise FormulaError(f"cannot evaluate {response} ~ {rhs} on data: {err}") from None
+        # a right-hand side alone (new data, group terms, offsets) has a placeholder response
+        shown = rhs if response == "fastgibbs_lhs_response" else f"{response} ~ {rhs}"
+        raise FormulaError(f"cannot evaluate {shown} on data: {err}") from None
 
 
 def _checked_rows(parsed, data, na_action, extra=()):
