@@ -111,3 +111,20 @@ def test_keys_that_differ_only_in_whitespace_are_ambiguous():
     assert normalise_keys({"g[a b]": 1}, valid) == {"g[a b]": 1}
     with pytest.raises(ValueError, match="ambiguous"):
         normalise_keys({"g[a  b]": 1}, valid)
+
+
+def test_matrix_priors_keep_their_own_copy_of_the_scale():
+    """InvWishart and HuangWand kept the caller's float array itself: changing it after
+    (a loop filling one array) changed every prior made from it."""
+    S, made = np.eye(2), []
+    for s in (1.0, 2.0):
+        S[0, 0] = s
+        made.append(fg.InvWishart(3, S))
+    assert [p.scale[0, 0] for p in made] == [1.0, 2.0]
+    A, half_t = np.array([1.0, 2.0]), []
+    for a in (1.0, 5.0):
+        A[0] = a
+        half_t.append(fg.HuangWand(2, A))
+    assert [p.scale[0] for p in half_t] == [1.0, 5.0]
+    with pytest.raises(ValueError, match="read-only"):
+        made[0].scale[0, 0] = -1.0

@@ -346,7 +346,7 @@ class InvWishart:
     def __post_init__(self):
         object.__setattr__(self, "df", _positive_finite(self.df, "InvWishart df"))
         try:
-            scale = np.asarray(self.scale, dtype=float)
+            scale = np.array(self.scale, dtype=float)      # a copy: the caller's may change
         except (TypeError, ValueError):
             raise TypeError(f"InvWishart scale must be a matrix or vector of numbers, "
                             f"got {self.scale!r}") from None
@@ -364,6 +364,7 @@ class InvWishart:
             raise ValueError("InvWishart scale must be symmetric positive definite")
         if self.df <= scale.shape[0] - 1:
             raise ValueError(f"InvWishart df must be > q - 1 = {scale.shape[0] - 1}")
+        scale.setflags(write=False)
         object.__setattr__(self, "scale", scale)
 
     @property
@@ -419,7 +420,7 @@ class HuangWand:
             raise TypeError(f"HuangWand scale must be a number or a sequence of sd scales, "
                             f"got {_shown(self.scale)}")
         try:
-            scale = np.atleast_1d(np.asarray(self.scale, dtype=float))
+            scale = np.atleast_1d(np.array(self.scale, dtype=float))    # a copy
         except (TypeError, ValueError):
             raise TypeError(f"HuangWand scale must be a number or a sequence of sd scales, "
                             f"got {_shown(self.scale)}") from None
@@ -432,6 +433,7 @@ class HuangWand:
         if np.any(scale < SD_MIN) or np.any(scale > SD_MAX):
             raise ValueError(f"HuangWand scale: every entry (an sd) must be between "
                              f"{SD_MIN:.2g} and {SD_MAX:.2g}, got {_shown(scale.tolist())}")
+        scale.setflags(write=False)
         object.__setattr__(self, "scale", scale)
 
     @property
