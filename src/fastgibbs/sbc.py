@@ -28,6 +28,7 @@ Multiplicity: with m quantities, each is tested at level alpha / m (Bonferroni) 
 the plotted bands are the 1 - alpha / m simultaneous bands, so that a correct sampler
 fails the whole check with probability at most alpha.
 """
+import copy
 from dataclasses import dataclass, field
 from functools import lru_cache
 import numbers
@@ -418,6 +419,11 @@ def sbc(model, n_sims=200, *, thin=DEFAULT_THIN, sample_kwargs=None, seed=None,
             and draws // thin < 1:
         raise ValueError(f"thin = {thin} keeps no draws of {draws} per chain")
     max_rank = int(chains) * (int(draws) // thin)
+    # every fit keeps the prior the simulations are drawn from: refit would recompute
+    # the data-scaled defaults from each simulated y (another prior, so the ranks of a
+    # correct sampler would not be uniform)
+    model = copy.copy(model)
+    model.user_priors = dict(model.priors)
     root = as_seed_sequence(seed)
     sim_root, fit_root = spawn_children(root, 2)      # never advances the caller's sequence
     if datasets is None:
