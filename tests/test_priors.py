@@ -128,3 +128,13 @@ def test_matrix_priors_keep_their_own_copy_of_the_scale():
     assert [p.scale[0] for p in half_t] == [1.0, 5.0]
     with pytest.raises(ValueError, match="read-only"):
         made[0].scale[0, 0] = -1.0
+
+
+def test_a_prior_on_a_dropped_aliased_column_says_so():
+    rng = np.random.default_rng(1)
+    data = pd.DataFrame({"x": rng.normal(size=30)})
+    data["x2"], data["y"] = 2 * data["x"], data["x"] + rng.normal(size=30)
+    with pytest.warns(UserWarning, match="x2"):
+        with pytest.raises(ValueError, match=r"'x2', which was dropped as aliased.*Valid "
+                                             r"keys: Intercept, x, sigma"):
+            fg.Model("y ~ x + x2", data, priors={"x2": fg.Normal(0, 1)})

@@ -241,6 +241,13 @@ def resolve_priors(design, priors):
     if fixed:       # parameters the family holds fixed (t's nu): a number, not a prior
         priors = {k: v for k, v in priors.items()
                   if not (isinstance(k, str) and _squeezed(k) in fixed)}
+    dropped = {_squeezed(n): n for n in getattr(design, "dropped_fixed", ()) or ()}
+    for key in priors:
+        if isinstance(key, str) and key not in resolved and _squeezed(key) in dropped:
+            raise ValueError(f"prior key {key!r} names the fixed effect "
+                             f"{dropped[_squeezed(key)]!r}, which was dropped as aliased with "
+                             "earlier columns (design.dropped_fixed); it has no coefficient "
+                             f"to put a prior on. Valid keys: {', '.join(resolved)}")
     priors = normalise_keys(priors, resolved)
     for key, prior in priors.items():
         if key not in resolved:
