@@ -444,6 +444,17 @@ def test_bad_files_named(tmp_path, rng):
         fg.Model("y ~ x + (1 | g)", str(tmp_path / "nothing.parquet"))
 
 
+def test_bad_values_in_a_formula_term_name_their_file(tmp_path, rng):
+    """Values that a formula term refuses (successes above the trials) were reported
+    without the file, unlike every other bad value of a chunk."""
+    frame = _frame(rng, n=600).assign(s=1, t=2)
+    frame.loc[450, "s"] = 3
+    _write(frame, tmp_path, n_files=2)
+    with pytest.raises(fg.FormulaError, match=r"'successes' cannot be greater than 'trials' "
+                                              r"\(in file .*part1\.parquet"):
+        fg.Model("p(s, t) ~ x + (1 | g)", str(tmp_path), family="binomial")
+
+
 def test_models_that_cannot_stream(tmp_path, rng):
     frame = _frame(rng, n=600)
     _write(frame, tmp_path, n_files=1)

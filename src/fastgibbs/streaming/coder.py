@@ -27,7 +27,7 @@ from ..design import (_check_finite, _evaluate, _group_columns, block_members,
                       evaluate_offsets)
 from ..families import get_family
 from ..fixed_design import walk_calls
-from ..formula import FormulaError, parse_formula, tokenize
+from ..formula import parse_formula, tokenize
 
 __all__ = ["Plan", "plan", "ChunkCoder", "Rows"]
 
@@ -320,9 +320,7 @@ class ChunkCoder:
         """The :class:`Rows` of one chunk; errors name ``label`` (file or partition)."""
         try:
             return self._code(frame)
-        except FormulaError:
-            raise
-        except (ValueError, TypeError) as err:
+        except (ValueError, TypeError) as err:     # FormulaError too: values of a chunk
             message = str(err)
             raise type(err)(f"{message} (in {label})") from None
 
