@@ -60,6 +60,14 @@ def test_prior_keys_may_hold_an_equals_sign():
             parse_prior(bad, fg)
 
 
+def test_fit_help_lists_every_family():
+    from fastgibbs.cli import build_parser
+    from fastgibbs.families import FAMILY_NAMES
+    fit = build_parser()._subparsers._group_actions[0].choices["fit"]
+    text = fit.format_help()
+    assert all(name in text for name in FAMILY_NAMES), text
+
+
 def test_fit_reads_parquet(tmp_path):
     pytest.importorskip("pyarrow")
     path = tmp_path / "d.parquet"

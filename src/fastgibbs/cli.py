@@ -195,8 +195,8 @@ def build_parser():
     fi.add_argument("formula", help='lme4-style formula, e.g. "y ~ x + (1 | g)"')
     fi.add_argument("--family", default="gaussian",
                     help="gaussian (default), bernoulli, binomial, poisson, "
-                         "negativebinomial, t or cumulative (t and cumulative only from "
-                         "a CSV file)")
+                         "negativebinomial, t or cumulative (ordinal); t and cumulative "
+                         "only from a CSV file")
     fi.add_argument("--link", default=None,
                     help="the family's link when it has a choice: bernoulli takes logit "
                          "(default) or probit")
