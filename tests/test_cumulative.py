@@ -169,6 +169,20 @@ def test_threshold_prior_beyond_doubles_is_refused(sd):
     fg.Model("y ~ x", data, family="cumulative", priors={"threshold": fg.Normal(0, 1e150)})
 
 
+def test_threshold_prior_beyond_the_likelihood_is_refused():
+    """Normal(1e10, 1) on the thresholds gave draws near 6e8 after 50 sweeps, silently
+    (no likelihood can be evaluated there); refused as far fixed-effect priors are. A
+    prior far from 0 that predictors far from 0 explain is kept."""
+    data = _frame(1 + np.arange(24) % 3)
+    for mu in (1e10, 50.0):
+        with pytest.raises(ValueError, match="of 'threshold' holds the thresholds .* beyond 37"):
+            fg.Model("y ~ x", data, family="cumulative",
+                     priors={"threshold": fg.Normal(mu, 1)})
+    fg.Model("y ~ x", data, family="cumulative", priors={"threshold": fg.Normal(30, 1)})
+    fg.Model("y ~ x", data.assign(x=2000 + data["x"]), family="cumulative",
+             priors={"threshold": fg.Normal(200, 5), "x": fg.Normal(0.1, 0.01)})
+
+
 # ---- Geweke with predictors far from 0, planted bug, SBC -----------------------------------
 def _shifted_design():
     rng = np.random.default_rng(3)

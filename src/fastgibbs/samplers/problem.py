@@ -953,6 +953,22 @@ def cumulative_args(design, priors, tf, prior_prec, prior_h, cells):
         raise ValueError(f"the prior {prior} of 'threshold' cannot be represented: its sd "
                          f"must be between {SD_MIN:.2g} and {SD_MAX:.2g} (its square must "
                          "be a double)")
+    # as _fixed_prior does for coefficients: refuse a prior that holds the kernel's
+    # thresholds (at the predictors' means, gamma - d . beta~) where no likelihood can be
+    # evaluated; beta~ ~ N(m, V) under the fixed effects' priors
+    centre, spread = prior.mu, prior.sigma
+    if len(d) and np.any(d):
+        with np.errstate(all="ignore"):
+            V = np.linalg.pinv(prior_prec)
+            centre = prior.mu - float(d @ V @ prior_h)
+            spread = float(np.sqrt(prior.sigma ** 2 + max(float(d @ V @ d), 0.0)))
+    limit = design.family.eta_limit
+    if abs(centre) > limit and spread < abs(centre):
+        raise ValueError(f"the prior {prior} of 'threshold' holds the thresholds (at the "
+                         f"predictors' means, given the fixed effects' priors) "
+                         f"{abs(centre):.3g} units from 0 on the probit scale, beyond "
+                         f"{limit:g}, where the likelihood cannot be evaluated; centre the "
+                         "prior nearer 0 or widen it")
     prec = 1.0 / prior.sigma ** 2
     prior_prec = prior_prec + n_thr * prec * np.outer(d, d)
     prior_h = prior_h + n_thr * prec * prior.mu * d
