@@ -35,6 +35,8 @@ from test_model_matrix import _geweke_design
     ({"scale": 0.0}, "HuangWand scale"), ({"scale": [1.0, -2.0]}, "HuangWand scale"),
     ({"scale": [1.0, np.inf]}, "HuangWand scale"), ({"scale": [[1.0, 2.0]]}, "HuangWand scale"),
     ({"scale": []}, "HuangWand scale"),
+    # beyond nu = 100 the sampler barely moves (sleepstudy: sds 3x off at 1e5)
+    ({"nu": 101.0}, r"HuangWand nu must be at most 100.*\(x \|\| g\)"), ({"nu": 1e8}, "at most 100"),
 ])
 def test_bad_arguments_name_the_argument(kwargs, match):
     with pytest.raises(ValueError, match=match):
