@@ -12,6 +12,7 @@ and the reference comparisons on every random-effect structure.
 """
 import json
 from pathlib import Path
+import warnings
 
 import numpy as np
 import pandas as pd
@@ -165,3 +166,18 @@ def test_streamed_data_fit_as_in_memory(tmp_path):
     memory = fg.fit("y ~ x + (1 | g)", data, **args)
     assert streamed.family_object().link == "probit"
     np.testing.assert_allclose(streamed.draws_array, memory.draws_array, rtol=0, atol=1e-8)
+
+
+def test_weights_that_mean_many_latent_draws_warn_before_sampling():
+    """The probit samplers draw one truncated normal per unit of weight and sweep: a
+    total weight of 2e7 (about a second per sweep) warns when the model is built."""
+    rng = np.random.default_rng(1)
+    data = pd.DataFrame({"y": rng.integers(0, 2, 40), "x": rng.normal(size=40),
+                         "g": np.repeat(list("abcd"), 10)})
+    with pytest.warns(RuntimeWarning, match="one truncated normal per unit of weight.*2e"):
+        fg.Model("y ~ x + (1 | g)", data, family="bernoulli", link="probit",
+                 weights=np.full(40, 5e5))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        fg.Model("y ~ x + (1 | g)", data, family="bernoulli", link="probit",
+                 weights=np.full(40, 5e4))

@@ -32,6 +32,8 @@ __all__ = ["Block", "Design", "build_design"]
 # lme4's tolerance for aliased fixed-effect columns (lmerControl: check.rankX, tol 1e-7)
 RANK_TOLERANCE = 1e-7
 RANK_DEFICIENT = ("drop", "error")
+# probit families draw one latent variable per unit of weight and sweep: warn beyond
+LATENT_DRAWS_WARN = 1e7
 
 
 class TermNames:
@@ -189,6 +191,13 @@ def build_design(formula, data, na_action="raise", family="gaussian", offset=Non
         raise ValueError(f"weights must be whole numbers for the {family.name} family "
                          f"({family.link} link): each observation has its own latent variable, "
                          "and a weight counts identical observations")
+    if family.link == "probit" and weight_values is not None \
+            and weight_values.sum() > LATENT_DRAWS_WARN:
+        total = weight_values.sum()
+        warnings.warn(f"the {family.name} probit sampler draws one truncated normal per unit "
+                      f"of weight and sweep: these weights sum to {total:.3g}, about "
+                      f"{total * 4e-8:.2g} s per sweep on one core (~40 ns each); "
+                      "progress=True shows the rate", RuntimeWarning, stacklevel=3)
     dropped = ()
     if X.shape[1]:
         _check_finite(X, fixed_names)
