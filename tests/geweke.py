@@ -41,7 +41,16 @@ def _draw_sd(prior, rng, n):
 
 class Geweke:
     """Both simulators for one design: ``priors`` simulate the data, ``kernel_priors``
-    (default the same) are what the kernel is told (a planted bug when they differ)."""
+    (default the same) are what the kernel is told (a planted bug when they differ).
+
+    ``interweave`` and ``collapse`` (attributes, default True) switch the sweep's
+    non-centred (interweaving) moves and collapsed sd step on or off in the successive
+    chain: each move leaves the joint distribution invariant on its own, so the test
+    holds for every setting, and with both off it checks the centred steps alone (a
+    wrong centred step can hide behind the moves that follow it in the full sweep)."""
+
+    interweave = True
+    collapse = True
 
     def __init__(self, design, priors, kernel_priors=None):
         self.design = design
@@ -224,6 +233,7 @@ class Geweke:
         row = self.prior_rows(1, rng)
         y = self.simulate_y(row, rng)[0]
         kernel = _core.Kernel(self.problem, self._state(row[0]))
+        kernel.collapse = self.collapse
         update = self._responder()
         update(kernel, y)
         bg = np.random.Generator(np.random.PCG64(seed)).bit_generator
@@ -232,7 +242,7 @@ class Geweke:
         rows = np.empty((n + BURN, self.problem.row_width))
         ybar = np.empty(n + BURN)
         for it in range(n + BURN):
-            status, _, _ = kernel.run(bg, nothing, out)
+            status, _, _ = kernel.run(bg, nothing, out, interweave=self.interweave)
             assert status == 0, f"kernel status {status}"
             rows[it] = out[0]
             y = self.simulate_y(rows[it:it + 1], rng)[0]

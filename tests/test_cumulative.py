@@ -211,6 +211,25 @@ def test_geweke_catches_a_planted_threshold_prior():
 
 
 @pytest.mark.statistical
+@pytest.mark.parametrize("categories", [2, 3])
+def test_geweke_where_the_thresholds_prior_moves_the_groups(categories):
+    """The translation move (Kernel.cumulative_shift) draws a shift a of every group's
+    intercept and every threshold from a Gaussian of precision (K - 1) s^2 / t^2 +
+    J / sd^2 (t: the thresholds' prior sd). Where the groups' part J / sd^2 swamps the
+    thresholds' (the other Geweke designs: a small group sd, t = 1), a wrong threshold
+    count there, K - 2 for K - 1, passed them all; here a tight threshold prior
+    (t = 0.3), three groups and a wide group sd make the thresholds' part dominate
+    (that bug: max |z| 29 at 10,000 sweeps with two thresholds, a non-finite draw with
+    one). Two categories: the smallest K, one threshold."""
+    data = _frame(1 + np.arange(18) % categories, n_per=6, seed=5)
+    design = build_design("y ~ x + (1 | g)", data, family="cumulative")
+    priors = {"x": fg.Normal(0.0, 0.7), "threshold": fg.Normal(0.0, 0.3),
+              "1|g": fg.InvGamma(4.0, 9.0)}
+    z = Geweke(design, priors).z_scores(n=10000)
+    assert_geweke(z, f"cumulative, {categories} categories, tight thresholds, wide group sd")
+
+
+@pytest.mark.statistical
 def test_small_sbc():
     data = _frame(1 + np.arange(30) % 4, n_per=6, seed=4)
     model = fg.Model("y ~ x + (1 | g)", data, family="cumulative",
