@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from .chains import BACKENDS, chain_seeds, default_jobs, replay_seed, run_chains
-from .design import build_design
+from .design import aligned_series, build_design
 from .families import get_family
 from .gmrf import attach_structures, smoothed_terms
 from .lme4 import BlockInfo
@@ -230,14 +230,10 @@ class Model:
             return values                   # (streamed data: nothing to align on)
         rows = self.design.rows
         labels = self.data.index if rows is None else self.data.index[rows]
-        if values.index.equals(labels):
-            return values
-        if len(values) != len(labels) or values.index.has_duplicates \
-                or labels.has_duplicates or not values.index.isin(labels).all():
-            raise ValueError(f"{what} is a Series whose index is not the labels of the "
-                             f"model's {len(labels)} rows; align it with the data or pass "
-                             ".to_numpy() to take its values in the rows' order")
-        return values.reindex(labels)
+        return aligned_series(values, labels,
+                              f"{what} is a Series whose index is not the labels of the "
+                              f"model's {len(labels)} rows; align it with the data or pass "
+                              ".to_numpy() to take its values in the rows' order")
 
     def _checked_weights(self, weights):
         w = np.asarray(self._by_row(weights, "weights"), dtype=float)

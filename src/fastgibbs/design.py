@@ -191,9 +191,8 @@ def build_design(formula, data, na_action="raise", family="gaussian", offset=Non
         raise ValueError(f"weights must be whole numbers for the {family.name} family "
                          f"({family.link} link): each observation has its own latent variable, "
                          "and a weight counts identical observations")
-    if family.link == "probit" and weight_values is not None \
-            and weight_values.sum() > LATENT_DRAWS_WARN:
-        total = weight_values.sum()
+    total = 0.0 if weight_values is None else float(weight_values.sum())
+    if family.link == "probit" and total > LATENT_DRAWS_WARN:
         warnings.warn(f"the {family.name} probit sampler draws one truncated normal per unit "
                       f"of weight and sweep: these weights sum to {total:.3g}, about "
                       f"{total * 4e-8:.2g} s per sweep on one core (~40 ns each); "
@@ -255,6 +254,17 @@ def _without_intercept(X, terms, names, family):
     return X, terms, names
 
 
+def aligned_series(series, labels, refusal):
+    """``series`` in the order of the row ``labels``, as pandas aligns: its index must
+    hold exactly those labels (in any order), else ValueError(``refusal``)."""
+    if series.index.equals(labels):
+        return series
+    if len(series) != len(labels) or series.index.has_duplicates \
+            or labels.has_duplicates or not series.index.isin(labels).all():
+        raise ValueError(refusal)
+    return series.reindex(labels)
+
+
 def _column_or_array(value, what, data, kept):
     """(n,) float array from a column name or an array of the data's original rows."""
     if isinstance(value, str):
@@ -266,14 +276,11 @@ def _column_or_array(value, what, data, kept):
         return column.to_numpy(dtype=float)
     if isinstance(value, (pd.DataFrame, dict)) or np.ndim(value) != 1:
         raise TypeError(f"{what} must be a column name or a 1-d array of the data's rows")
-    if isinstance(value, pd.Series) and not value.index.equals(data.index):
-        # a Series is read by its labels, as pandas aligns: refuse what does not align
-        if len(value) != len(data) or value.index.has_duplicates \
-                or data.index.has_duplicates or not value.index.isin(data.index).all():
-            raise ValueError(f"{what} is a Series whose index is not the data's rows; align "
-                             f"it (e.g. data['{what}'] = ...) or pass .to_numpy() to take "
-                             "its values in the data's row order")
-        value = value.reindex(data.index)
+    if isinstance(value, pd.Series):
+        value = aligned_series(value, data.index,
+                               f"{what} is a Series whose index is not the data's rows; align "
+                               f"it (e.g. data['{what}'] = ...) or pass .to_numpy() to take "
+                               "its values in the data's row order")
     arr = np.asarray(value)
     if arr.dtype.kind not in "iuf":
         raise TypeError(f"{what} must be numeric, got dtype {arr.dtype}")

@@ -42,10 +42,10 @@ class StudentT(Gaussian):
         return {} if self.nu is None else {"nu": self.nu}
 
     def with_priors(self, priors):
-        # the key is matched whatever its whitespace, as every prior key is
+        from ..priors import _squeezed   # keys match whatever their whitespace
         value = None
         for key, prior in (priors.items() if isinstance(priors, dict) else ()):
-            if isinstance(key, str) and "".join(key.split()) == "nu":
+            if isinstance(key, str) and _squeezed(key) == "nu":
                 value = prior
         if value is None or not (isinstance(value, numbers.Real)
                                  or isinstance(value, np.ndarray)):
