@@ -396,9 +396,10 @@ def _fixed_prior(design, priors, tf):
     mu = np.array([priors[n].mu for n in names], dtype=float)
     sd = np.array([priors[n].sigma for n in names], dtype=float)
     T = tf.T
-    Tn = T / sd[:, None]                      # D^{-1/2} T
-    prec = Tn.T @ Tn
-    h = Tn.T @ ((mu - tf.t) / sd)
+    with np.errstate(all="ignore"):           # out of range: refused just below
+        Tn = T / sd[:, None]                  # D^{-1/2} T
+        prec = Tn.T @ Tn
+        h = Tn.T @ ((mu - tf.t) / sd)
     if not (np.all(np.isfinite(prec)) and np.all(np.isfinite(h))):
         raise ValueError("the fixed-effect priors cannot be represented on the data's scale "
                          "(a prior sd too small or too large for the predictors' scale)")
