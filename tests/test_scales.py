@@ -217,3 +217,19 @@ def test_kernel_rows_are_its_state_on_the_users_scale(data, family, formula):
                                                    problem.row_scale)[p:]
         np.testing.assert_allclose(row[0, p:], expected, rtol=1e-13)
         assert problem.transform.y_scale != 1.0 or family == "cumulative"
+
+
+def test_a_refit_checks_the_new_response_for_an_exact_fit(data):
+    """A refit reuses the exact-fit check's factorisation of [X Z]'W[X Z] (it does not
+    depend on y) and still refuses a response the model fits exactly, by the fixed
+    effects alone or with the groups, and accepts an ordinary one; a refit's internal
+    scaling equals a fresh model's."""
+    model = fg.Model("y ~ x + (1 | g)", data)
+    with pytest.raises(ValueError, match="fitted exactly by the fixed and group effects"):
+        model.refit(2 * data["x"].to_numpy() + 1, **KW)
+    groups = data["g"].astype("category").cat.codes.to_numpy()
+    with pytest.raises(ValueError, match="fitted exactly"):
+        model.refit(1e3 + 0.5 * data["x"].to_numpy() + groups * 1e-2, **KW)
+    y = 1e3 + data["y"].to_numpy() * 1e-2
+    fresh = fg.Model("y ~ x + (1 | g)", data.assign(y=y))
+    assert model.refit(y, **KW).draws().tolist() == fresh.sample(**KW).draws().tolist()

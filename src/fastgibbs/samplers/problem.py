@@ -149,6 +149,7 @@ class Problem:
     # {"n_thresholds", "threshold_mu", "threshold_prec", "threshold_d", "init_thresholds"}
     family_args: dict = None
     structured: dict = None         # structured terms' arrays (fastgibbs.gmrf.kernel_arrays)
+    exact_basis: tuple = None       # exact_fit_basis (gaussian): a refit's exact-fit check
 
     @property
     def n_vc(self):
@@ -263,23 +264,38 @@ def transform_from_moments(design, moments, scaling=None):
             _, sd = moments.x(m, center=False)
         center[m] = mean
         scale[m] = sd if sd > 0 else 1.0
-    shift, y_scale = 0.0, 1.0
-    if design.family.kind in SCALED_Y:
-        if scaling is not None:
-            shift, y_scale = scaling
-        else:
-            _, sd = moments.y()
-            if not (sd > 0) or not np.isfinite(sd):
-                raise ValueError(f"response {design.response!r} is constant"
-                                 + (" after the offset" if moments.has_offset else "")
-                                 + ": a gaussian model has nothing to fit (sigma would be 0)")
-            shift, y_scale = moments.y(center=intercept >= 0)
+    shift, y_scale = _response_scale(design, moments, intercept, scaling)
     z_scale = []
     for k, block in enumerate(design.blocks):
         rms = np.array([moments.z(k, c, center=False)[1] for c in range(block.n_re)])
         z_scale.append(np.where(rms > 0, rms, 1.0))
     return Transform(y_shift=shift, y_scale=y_scale, x_center=center, x_scale=scale,
                      intercept=intercept, z_scale=tuple(z_scale))
+
+
+def _response_scale(design, moments, intercept, scaling=None):
+    """(y_shift, y_scale) of the Transform: ``scaling`` if given, else the (weighted)
+    mean (0 without an intercept) and sd (root mean square) of the effective response
+    for SCALED_Y families; (0, 1) for the others."""
+    if design.family.kind not in SCALED_Y:
+        return 0.0, 1.0
+    if scaling is not None:
+        return scaling
+    _, sd = moments.y()
+    if not (sd > 0) or not np.isfinite(sd):
+        raise ValueError(f"response {design.response!r} is constant"
+                         + (" after the offset" if moments.has_offset else "")
+                         + ": a gaussian model has nothing to fit (sigma would be 0)")
+    return moments.y(center=intercept >= 0)
+
+
+def _transform_for_response(design, reused, y, scaling=None):
+    """The Transform of ``design`` with response ``y`` (after the offset) when its X, Z
+    and weights are those of the Transform ``reused``: only the response's shift and
+    scale are computed again (as _transform would, bit for bit)."""
+    shift, y_scale = _response_scale(design, ArrayMoments(design, y_eff=y, weights=design.weights),
+                                     reused.intercept, scaling)
+    return replace(reused, y_shift=shift, y_scale=y_scale)
 
 
 # families whose response is shifted and scaled internally (identity link, sigma)
@@ -321,26 +337,44 @@ def _full_normal_equations(stats, pairs, offs, p):
     return C, rhs
 
 
-def _check_not_exact(design, stats, pairs, offs, spread):
+def exact_fit_basis(stats, pairs, offs):
+    """``(B, what)`` with ``B B' = C^+`` for the normal equations ``C = [X Z]'W[X Z]`` (Z
+    every group column, for models of at most EXACT_FIT_MAX_COLUMNS columns; else X
+    alone), from the statistics; eigenvalues below 1e-12 of the largest are dropped (as
+    lstsq's rcond). The least-squares fit of a response with ``[X Z]'Wy = c`` then
+    explains ``||B'c||^2`` of its sum of squares. B is None where _check_not_exact does
+    not apply. C does not depend on y: a refit reuses B (Problem.exact_basis)."""
+    p = len(stats["xty"])
+    if p + len(stats["zty"]) <= EXACT_FIT_MAX_COLUMNS:
+        C, _ = _full_normal_equations(stats, pairs, offs, p)
+        what = "the fixed and group effects together"
+    else:
+        C, what = np.reshape(stats["xtx"], (p, p)), "the fixed effects"
+    if len(C) == 0 or len(C) >= stats["n_obs"]:
+        return None, what
+    try:
+        values, vectors = np.linalg.eigh(C)
+    except np.linalg.LinAlgError:
+        return None, what
+    keep = values > 1e-12 * max(values.max(), 0.0)
+    return vectors[:, keep] / np.sqrt(values[keep]), what
+
+
+def _check_not_exact(design, stats, spread, basis):
     """Refuse a gaussian response that the model fits exactly (sigma -> 0): the
     least-squares residual sum of squares y'Wy - c'C^+ c of y on the fixed effects and,
     for models of at most EXACT_FIT_MAX_COLUMNS columns, every group column, from the
     statistics, relative to ``spread``, the weighted sum of squares of y about its mean
-    (y on the kernel's scale)."""
-    p, yty = len(stats["xty"]), stats["yty"]
-    if p + len(stats["zty"]) <= EXACT_FIT_MAX_COLUMNS:
-        C, rhs = _full_normal_equations(stats, pairs, offs, p)
-        what = "the fixed and group effects together"
-    else:
-        C, rhs, what = stats["xtx"], stats["xty"], "the fixed effects"
-    if len(rhs) == 0 or len(rhs) >= stats["n_obs"]:
+    (y on the kernel's scale). ``basis``: exact_fit_basis of the statistics."""
+    B, what = basis
+    if B is None:
         return
-    try:
-        coef = np.linalg.lstsq(C, rhs, rcond=1e-12)[0]
-    except np.linalg.LinAlgError:
-        return
-    rss = yty - float(rhs @ coef)
-    if rss <= 1e-10 * spread:
+    rhs = np.concatenate([stats["xty"], stats["zty"]])[:len(B)]
+    explained = B.T @ rhs
+    rss = stats["yty"] - float(explained @ explained)
+    # rss carries a rounding error of order eps * y'Wy: where that swamps 1e-10 of the
+    # spread (a response far from 0 without an intercept) the test cannot decide
+    if rss <= 1e-10 * spread and 1e-11 * stats["yty"] < 1e-10 * spread:
         raise ValueError(f"response {design.response!r} is fitted exactly by {what} "
                          "(residual sum of squares 0): sigma has no information; check for a "
                          "predictor or grouping that copies the response")
@@ -756,7 +790,9 @@ class Statistics:
     families on cells); ``cells``, ``mixtures``, ``row_cell``: families on cells (see
     _cells; ``row_cell`` only in memory, for refits); ``xwx``: X'WX (p, p);
     ``group_moments``: see _group_column_moments; ``spread``: the weighted sum of
-    squares of the gaussian y about its mean (None skips the exact-fit check)."""
+    squares of the gaussian y about its mean (None skips the exact-fit check);
+    ``exact_basis``: the exact-fit check's exact_fit_basis when already known (a
+    refit's, from the problem it reuses), else None."""
 
     transform: Transform
     stats: dict
@@ -764,6 +800,7 @@ class Statistics:
     xwx: np.ndarray
     group_moments: tuple
     spread: float = None
+    exact_basis: tuple = None
     cells: dict = None
     mixtures: dict = None
     row_cell: np.ndarray = None
@@ -778,7 +815,10 @@ def data_statistics(design, y=None, scaling=None, reuse=None):
     gaussian = family.kind == Kind.FAMILY_GAUSSIAN
     scaled_y = family.kind in SCALED_Y
     y_eff = y - design.offset if scaled_y else y
-    tf = _transform(design, y_eff, design.weights, scaling)
+    if reuse is None:
+        tf = _transform(design, y_eff, design.weights, scaling)
+    else:                       # the same X, Z and weights: only y's scale is new
+        tf = _transform_for_response(design, reuse.transform, y_eff, scaling)
     X_int = (design.X - tf.x_center) / tf.x_scale if design.n_fixed else design.X
     X_int = np.asarray(X_int, dtype=float)
     blocks = [SimpleNamespace(group=b.group, Z=b.Z / zs, n_groups=b.n_groups, n_re=b.n_re)
@@ -786,6 +826,7 @@ def data_statistics(design, y=None, scaling=None, reuse=None):
     p = X_int.shape[1]
     offs = _block_offsets(blocks, p)
     cells, mixtures, row_cell, spread, xwx = None, None, None, None, None
+    exact_basis = None
     if gaussian:
         y_int = (y_eff - tf.y_shift) / tf.y_scale
         if reuse is None:
@@ -798,6 +839,7 @@ def data_statistics(design, y=None, scaling=None, reuse=None):
             stats.update(n_obs=reuse.n_obs, xtx=reuse.xtx, ztz=reuse.ztz, ztx=reuse.ztx)
             pairs = (reuse.pair_row_off, reuse.rowptr, reuse.cell_col, reuse.cell_val_off,
                      reuse.cell_val, None)
+            exact_basis = reuse.exact_basis
         xwx = stats["xtx"]                  # X'WX on the kernel's scale
         if scaling is None:
             mean = np.average(y_int, weights=w)
@@ -818,8 +860,8 @@ def data_statistics(design, y=None, scaling=None, reuse=None):
             t_pairs = pair_cells([b.group for b in blocks], [b.Z for b in blocks],
                                  offs["n_groups"], w)
             mean = np.average(y_cells, weights=w)
-            _check_not_exact(design, t_stats, t_pairs, offs,
-                             float(np.sum(w * (y_cells - mean) ** 2)))
+            _check_not_exact(design, t_stats, float(np.sum(w * (y_cells - mean) ** 2)),
+                             exact_fit_basis(t_stats, t_pairs, offs))
         cells, cell_blocks, row_cell = _cells(design, blocks, X_int, y_cells, w)
         pairs, stats, mixtures = cell_statistics(family, cells, cell_blocks, offs, p,
                                                  float(np.sum(w)))
@@ -827,7 +869,8 @@ def data_statistics(design, y=None, scaling=None, reuse=None):
         xwx = (X_int * w[:, None]).T @ X_int
     return Statistics(transform=tf, stats=stats, pairs=pairs, xwx=xwx,
                       group_moments=_group_column_moments(blocks, w), spread=spread,
-                      cells=cells, mixtures=mixtures, row_cell=row_cell)
+                      exact_basis=exact_basis, cells=cells, mixtures=mixtures,
+                      row_cell=row_cell)
 
 
 def build_problem(design, priors, y=None, scaling=None, reuse=None):
@@ -859,8 +902,10 @@ def problem_from_statistics(design, priors, statistics):
     p = len(tf.x_scale)
     offs = _block_offsets(design.blocks, p)
     n_u = int(np.sum(offs["n_groups"] * offs["n_re"])) if design.blocks else 0
+    exact_basis = None
     if gaussian and statistics.spread is not None:
-        _check_not_exact(design, stats, pairs, offs, statistics.spread)
+        exact_basis = statistics.exact_basis or exact_fit_basis(stats, pairs, offs)
+        _check_not_exact(design, stats, statistics.spread, exact_basis)
 
     structured = kernel_arrays(design, offs["u_off"])
     alone = () if structured is None else tuple(np.flatnonzero(structured["kind"]).tolist())
@@ -930,7 +975,7 @@ def problem_from_statistics(design, priors, statistics):
         sigma_prior=sigma_prior, disp_prior=disp_prior, transform=tf,
         chain_order=chain_order, chain_start=chain_start, parent_block=parent_block,
         cells=statistics.cells, mixtures=statistics.mixtures, row_cell=statistics.row_cell,
-        structured=structured, family_args=family_args, **offs)
+        structured=structured, family_args=family_args, exact_basis=exact_basis, **offs)
 
 
 def cumulative_args(design, priors, tf, prior_prec, prior_h, cells):
