@@ -372,9 +372,10 @@ def _check_not_exact(design, stats, spread, basis):
     rhs = np.concatenate([stats["xty"], stats["zty"]])[:len(B)]
     explained = B.T @ rhs
     rss = stats["yty"] - float(explained @ explained)
-    # rss carries a rounding error of order eps * y'Wy: where that swamps 1e-10 of the
-    # spread (a response far from 0 without an intercept) the test cannot decide
-    if rss <= 1e-10 * spread and 1e-11 * stats["yty"] < 1e-10 * spread:
+    # rss carries a rounding error of a few eps * y'Wy (from its sums): where that swamps
+    # 1e-10 of the spread (a response some 300 sds from 0 without an intercept), the
+    # test cannot decide, and the model is sampled
+    if rss <= 1e-10 * spread and 1e-15 * stats["yty"] < 1e-10 * spread:
         raise ValueError(f"response {design.response!r} is fitted exactly by {what} "
                          "(residual sum of squares 0): sigma has no information; check for a "
                          "predictor or grouping that copies the response")
