@@ -233,3 +233,14 @@ def test_a_refit_checks_the_new_response_for_an_exact_fit(data):
     y = 1e3 + data["y"].to_numpy() * 1e-2
     fresh = fg.Model("y ~ x + (1 | g)", data.assign(y=y))
     assert model.refit(y, **KW).draws().tolist() == fresh.sample(**KW).draws().tolist()
+
+
+@pytest.mark.parametrize("level", [5.0, 30.0])
+def test_an_exact_fit_without_an_intercept_is_refused_away_from_zero(data, level):
+    """Without an intercept the check's sums are not centred: a response some sds from 0
+    fitted exactly must still be refused (the check declines to decide only ~300 sds
+    out, where the sums' rounding swamps it)."""
+    groups = data["g"].astype("category").cat.codes.to_numpy()
+    y = level + 2 * data["x"].to_numpy() + 0.3 * groups
+    with pytest.raises(ValueError, match="fitted exactly"):
+        fg.fit("y ~ 0 + x + (1 | g)", data.assign(y=y), **KW)
