@@ -25,11 +25,13 @@ class SamplerError(RuntimeError):
 
 def initial_state(problem, rng):
     """Dispersed initial values on the kernel's scale: sds spread over two orders of
-    magnitude around the (internal) scale of y, group effects drawn from their prior
+    magnitude around the (internal) scale of y (sigma around y's sd about its mean,
+    problem.sigma_start), group effects drawn from their prior
     at those sds, beta at its prior mean, half-Cauchy and matrix half-t auxiliaries at
     1/A^2."""
     # families without a residual variance run the Gaussian steps with sigma2 = 1
-    sigma2 = np.exp(rng.uniform(-1.0, 1.0)) ** 2 if problem.has_sigma else 1.0
+    sigma2 = (problem.sigma_start * np.exp(rng.uniform(-1.0, 1.0))) ** 2 \
+        if problem.has_sigma else 1.0
     tau2 = np.exp(rng.uniform(-2.0, 0.5, size=problem.n_vc)) ** 2
     u = np.empty(problem.n_u)
     for k in range(len(problem.n_groups)):
