@@ -172,6 +172,9 @@ cdef class Kernel:
     cdef public bint mh_correct      # Poisson: correct each move (False: approximate)
     cdef public bint collapse        # draw each chain's sds with its effects integrated out
     cdef public bint collapse_beta   # ... and beta integrated out too (else given beta)
+    # blocks that are a chain by themselves and whose sds the collapsed step drew in this
+    # sweep: their centred and non-centred sd moves are skipped (see sweep)
+    cdef unsigned char[::1] sd_collapsed
     # ---- statistics (weighted; refilled each sweep by augmented families)
     cdef double n_obs, yty
     cdef double[::1] xtx, xty, ztz, ztx, zty, cell_val
@@ -386,6 +389,7 @@ cdef class Kernel:
         self.Pc = np.zeros(max(p * p, 1))
         self.collapse = True
         self.collapse_beta = self.family == FAMILY_POISSON
+        self.sd_collapsed = np.zeros(max(self.n_blocks, 1), dtype=np.uint8)
         order = np.asarray(problem.chain_order, dtype=np.intp)
         starts = np.asarray(problem.chain_start, dtype=np.intp)
         parents = np.asarray(problem.parent_block, dtype=np.intp)
@@ -605,6 +609,8 @@ cdef class Kernel:
         cdef int err
         if self.augmented:
             self.augment(bg)
+        for k in range(self.n_blocks):
+            self.sd_collapsed[k] = 0
         if self.n_blocks == 0:
             if self.n_fixed > 0:
                 err = self.location_step(-1, update_variances, bg)
@@ -624,6 +630,16 @@ cdef class Kernel:
                         return err
                     if interweave and self.cov_kind[k] == COV_HUANG_WAND:
                         self.interweave_full_block(k, bg)
+                elif self.sd_collapsed[k]:
+                    # a factor that is a chain by itself, whose sds the collapsed step has
+                    # just drawn from their conditional with its effects integrated out:
+                    # a centred and a non-centred draw after it moved them little (NES:
+                    # ESS of the state sd 10,150 -> 8,800 of 16,000 draws without them)
+                    # for a quarter to a third of the sweep (ESS per CPU second of the sds
+                    # +21% on NES, +14% sleepstudy (Days || Subject), +51% on two crossed
+                    # factors); in a chain of nested levels they keep a small top-level
+                    # sd moving and stay (ESS of the district sd -37% without them)
+                    self.draw_half_cauchy_auxiliaries(k, bg)
                 else:
                     self.draw_variances_block(k, interweave, bg)
             self.refresh_re_prec()
@@ -1486,6 +1502,7 @@ cdef class Kernel:
         if self.keep_init(ci):
             self.scalar_chain_setup(ci)
             self.slice_collapsed(ci, start, 0, bg)
+            self.sd_collapsed[self.chain_order[start]] = 1
             self.init_kept = True
             return STATUS_OK
         for t in range(last, start - 1, -1):
@@ -1511,6 +1528,7 @@ cdef class Kernel:
             self.chain_snapshot(ci, t, True)
             for c in range(q):
                 self.slice_collapsed(ci, t, c, bg)
+            self.sd_collapsed[k] = end - start == 1
             self.init_kept = keep
         return STATUS_OK
 
@@ -1849,9 +1867,20 @@ cdef class Kernel:
             if interweave:
                 s_new = self.scale_move(k, c, sqrt(self.tau2[vc]), a, b, bg)
                 self.tau2[vc] = s_new * s_new
-            if self.vc_kind[vc] == PRIOR_HALF_CAUCHY:
-                self.vc_xi[vc] = draw_inv_gamma(
-                    bg, 1.0, 1.0 / self.tau2[vc] + 1.0 / (self.vc_b[vc] * self.vc_b[vc]))
+            self.draw_half_cauchy_auxiliary(vc, bg)
+
+    cdef void draw_half_cauchy_auxiliaries(self, Py_ssize_t k, bitgen_t *bg) noexcept nogil:
+        """draw_half_cauchy_auxiliary of every column of diagonal block k."""
+        cdef Py_ssize_t c
+        for c in range(self.n_re[k]):
+            self.draw_half_cauchy_auxiliary(self.vc_off[k] + c, bg)
+
+    cdef void draw_half_cauchy_auxiliary(self, Py_ssize_t vc, bitgen_t *bg) noexcept nogil:
+        """A half-Cauchy prior's auxiliary of variance vc given it (Wand et al. 2011:
+        xi | tau2 ~ InvGamma(1, 1/tau2 + 1/A^2)); nothing for other priors."""
+        if self.vc_kind[vc] == PRIOR_HALF_CAUCHY:
+            self.vc_xi[vc] = draw_inv_gamma(
+                bg, 1.0, 1.0 / self.tau2[vc] + 1.0 / (self.vc_b[vc] * self.vc_b[vc]))
 
     cdef (double, double) variance_prior(self, Py_ssize_t vc) noexcept nogil:
         """(shape, scale) of the inverse-gamma prior of variance vc given its half-Cauchy
