@@ -66,6 +66,52 @@ def test_no_intercept_with_a_far_response(data):
         assert np.all(fit.draws("1|g_sigma").mean(axis=1) > 3e8)
 
 
+@pytest.fixture
+def cells():
+    rng = np.random.default_rng(5)
+    level = np.repeat(np.array(["a", "b", "c"]), [20, 30, 25])
+    effect = {"a": 0.0, "b": 1.5, "c": -2.0}
+    y = 1000.0 + np.array([effect[v] for v in level]) + rng.normal(size=level.size)
+    return pd.DataFrame({"y": y, "cat": level, "x": rng.normal(size=level.size),
+                         "g": rng.choice(["p", "q", "r", "s", "t"], level.size)})
+
+
+def test_cell_means_get_the_intercepts_default(cells):
+    """'0 + cat' codes one indicator per level, each coefficient a level's mean: their
+    default is the intercept's, centred at mean(y). Each got the slope's
+    Normal(0, 2.5 sd(y) / sd(column)) before, which with y near 1000 gave level means
+    near 1 and sigma near 1000."""
+    fit = fg.fit("y ~ 0 + cat", cells, **KW)
+    means = cells.groupby("cat")["y"].mean()
+    for level, mean in means.items():
+        draws = fit.draws(f"cat[{level}]")
+        assert abs(draws.mean() - mean) < 3 * draws.std()
+    assert fit.draws("sigma").mean() < 1.5
+    # the same prior as the intercept of 'y ~ 1'
+    model = fg.Model("y ~ 0 + cat + x", cells)
+    assert model.priors["cat[a]"] == model.priors["cat[c]"]
+    assert model.priors["cat[a]"].mu == pytest.approx(cells["y"].mean())
+    intercept = fg.Model("y ~ 1 + x", cells).priors["Intercept"]
+    assert model.priors["cat[b]"] == intercept
+    # interactions with a number are slopes, centred at 0
+    slopes = fg.Model("y ~ 0 + cat:x", cells).priors
+    assert all(slopes[f"cat[{v}]:x"].mu == 0 for v in "abc")
+    assert fg.Model("y ~ 0 + cat + cat:x", cells).priors["cat[a]:x"].mu == 0
+
+
+@pytest.mark.parametrize("formula", ["y ~ 0 + cat", "y ~ 0 + cat + x",
+                                     "y ~ 0 + cat + (1 | g)"])
+def test_shifting_y_shifts_the_cell_means(cells, formula):
+    """y + c shifts every level's mean by c and leaves the rest: the default priors
+    follow the response's location (same seed)."""
+    base = fg.fit(formula, cells, **KW)
+    moved = fg.fit(formula, cells.assign(y=cells["y"] + 250.0), **KW)
+    for name in base.names:
+        shift = 250.0 if name.startswith("cat[") else 0.0
+        np.testing.assert_allclose(moved.draws(name).mean() - shift, base.draws(name).mean(),
+                                   atol=0.05 * base.draws(name).std() + 1e-9)
+
+
 def test_refit_follows_the_new_response(data):
     """Model.refit(y + 1e4) gives what fg.fit gives on that response (issue 11.4)."""
     model = fg.Model("y ~ x + (1 | g)", data)

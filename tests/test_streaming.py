@@ -98,6 +98,21 @@ def test_parquet_statistics_and_draws_equal_memory(tmp_path, rng, formula):
 
 
 
+def test_streamed_cell_means_get_the_intercepts_default(tmp_path, rng):
+    """'0 + c' (one indicator per level) streamed: each level's default prior is the
+    intercept's, centred at mean(y), as in memory."""
+    frame = _frame(rng, n=600)
+    _write(frame, tmp_path)
+    formula = "y ~ 0 + c + x + (1 | g)"
+    memory = fg.Model(formula, frame)
+    streamed = fg.Model(formula, str(tmp_path / "*.parquet"))
+    _assert_same_problem(memory, streamed)
+    for level in ("hi", "lo", "mid"):
+        assert streamed.priors[f"c[{level}]"].mu == pytest.approx(frame["y"].mean())
+        assert streamed.priors[f"c[{level}]"].sigma == pytest.approx(
+            memory.priors[f"c[{level}]"].sigma, rel=1e-12)
+
+
 def test_pair_cells_by_unique_equal_memory(tmp_path, rng, monkeypatch):
     """Pairs of blocks with more possible cells than DENSE_PAIR_CELLS are summed over
     the chunk's distinct keys instead of a dense bincount: the same cells and sums."""

@@ -377,6 +377,18 @@ class FixedTerms:
     def names(self):
         return tuple(self.all_names[k] for k in self.keep)
 
+    def cell_means(self):
+        """(n_kept,) bool: columns of a term whose categorical components are all
+        coded by one indicator per level (``0 + f``, ``0 + f:h``), so that its columns
+        span the intercept and each coefficient is a level's (cell's) mean. Only a model
+        without an intercept has such terms; interactions with numbers (``0 + f:x``)
+        are slopes."""
+        flags = [type(term).__name__ != "Intercept" and bool(term.components)
+                 and all(c.kind == "categoric" and c.spans_intercept is True
+                         for c in term.components)
+                 for term in self.spec.terms.values() for _ in _flat(term.labels)]
+        return np.array([flags[k] for k in self.keep], dtype=bool)
+
     def keep_only(self, keep):
         """A copy that keeps the columns ``keep`` (indices into the current columns)."""
         return FixedTerms(self.spec, self.renames, self.all_names, self.columns,

@@ -24,7 +24,9 @@ of the mean count per unit of exposure (log link). y is y - offset when there is
 
 - slope of predictor x: ``Normal(0, 2.5 * sd(y) / sd(x))``;
 - ``Intercept``: ``Normal(mean(y), 10 * sd(y) * (1 + sum_x |mean(x)| / sd(x)))``,
-  wide enough to cover any intercept that predictors far from 0 imply;
+  wide enough to cover any intercept that predictors far from 0 imply; in a model
+  without an intercept, each level of a factor coded by one indicator per level
+  (``y ~ 0 + f``, the cell means) gets the same prior (the sum over the slopes only);
 - every standard deviation (``sigma`` and group sds): ``HalfCauchy(sd(y))``, for the
   sd of a varying slope of z ``HalfCauchy(sd(y) / sd(z))``
   (Gelman 2006, Bayesian Analysis 1(3): proper, flat near 0 and heavy tailed, so a
@@ -197,11 +199,12 @@ def default_priors(design):
     def sd(c):
         return moments.x(c)[1]
 
-    slopes = [c for c, name in enumerate(names) if name != "Intercept"]
+    means = cell_mean_columns(design)
+    slopes = [c for c, name in enumerate(names) if name != "Intercept" and c not in means]
     sds = {c: sd(c) for c in slopes}
     shift = sum(abs(mean(c)) / sds[c] for c in slopes if sds[c] > 0)
     for c, name in enumerate(names):
-        if name == "Intercept":
+        if name == "Intercept" or c in means:
             out[name] = Normal(mean_y, 10.0 * sd_y * (1.0 + shift))
         else:
             scale = sds[c] if sds[c] > 0 else moments.x(c, center=False)[1]
@@ -218,6 +221,18 @@ def default_priors(design):
                 sd_z = moments.z(k, c)[1]
                 out[term] = HalfCauchy(sd_y if col == "1" or sd_z == 0 else sd_y / sd_z)
     return out
+
+
+def cell_mean_columns(design):
+    """The fixed-effect columns that take the intercept's place in a model without one:
+    a factor coded by one indicator per level (``0 + f``; every cell of ``0 + f:h``),
+    each coefficient the mean of its level. Their default prior is the intercept's."""
+    if "Intercept" in design.fixed_names:
+        return set()
+    terms = getattr(getattr(design, "fixed_spec", None), "fixed", None)
+    if terms is None or len(terms.names) != len(design.fixed_names):
+        return set()
+    return set(np.flatnonzero(terms.cell_means()).tolist())
 
 
 def default_sd_scales(design, k, moments, sd_y):
