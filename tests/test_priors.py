@@ -1,4 +1,6 @@
 """Prior arguments and prior keys: what is refused, and how (issue 11)."""
+import re
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -138,3 +140,40 @@ def test_a_prior_on_a_dropped_aliased_column_says_so():
         with pytest.raises(ValueError, match=r"'x2', which was dropped as aliased.*Valid "
                                              r"keys: Intercept, x, sigma"):
             fg.Model("y ~ x + x2", data, priors={"x2": fg.Normal(0, 1)})
+
+
+@pytest.fixture
+def counts():
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=120)
+    return pd.DataFrame({"x": x, "y": rng.poisson(np.exp(1.0 + 0.3 * x)),
+                         "z": x + rng.standard_t(4, size=x.size)})
+
+
+@pytest.mark.parametrize("family, formula, key, prior, where", [
+    # mean 2e14: alpha stuck at exp(30) = 1.07e13 (its posterior follows the prior there,
+    # where the likelihood is the Poisson's)
+    ("negativebinomial", "y ~ x", "alpha", fg.Gamma(2.0, 1e-14), "above exp"),
+    ("negativebinomial", "y ~ x", "alpha", fg.Gamma(1.0, 1e20), "below exp"),
+    ("t", "z ~ x", "nu", fg.Gamma(1.0, 1e-14), "above exp"),
+    ("t", "z ~ x", "nu", fg.Gamma(1.0, 1e16), "below exp"),
+])
+def test_dispersion_priors_beyond_the_samplers_range_are_refused(counts, family, formula,
+                                                                  key, prior, where):
+    """log alpha and log nu are slice-sampled in [-30, 30]: a prior whose posterior
+    would be cut off there is refused before sampling, naming the key and the prior."""
+    with pytest.raises(ValueError, match=rf"prior {re.escape(str(prior))} on '{key}' "
+                                         rf"puts a fraction .* {where}.*\[-30, 30\]"):
+        fg.Model(formula, counts, family=family, priors={key: prior})
+
+
+@pytest.mark.parametrize("family, formula, priors", [
+    ("negativebinomial", "y ~ x", None),                        # Gamma(0.01, 0.01)
+    ("negativebinomial", "y ~ x", {"alpha": fg.Gamma(0.001, 0.001)}),
+    ("t", "z ~ x", None),                                       # Gamma(2, 0.1)
+    ("t", "z ~ x", {"nu": 1e20}),                               # fixed: not sampled
+])
+def test_common_dispersion_priors_are_kept(counts, family, formula, priors):
+    """Gamma(0.01, 0.01) has 71% of its mass below exp(-30), but the likelihood of a
+    single positive count (which vanishes like alpha there) leaves 7e-16: kept."""
+    fg.Model(formula, counts, family=family, priors=priors)

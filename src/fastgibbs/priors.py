@@ -301,6 +301,7 @@ def resolve_priors(design, priors):
             raise TypeError(f"prior for {key!r} must be fg.InvGamma (on the variance) or "
                             f"fg.HalfCauchy (on the sd), got {prior!r}")
         resolved[key] = prior
+    check_dispersion_priors(design, resolved)
     return resolved
 
 
@@ -351,6 +352,56 @@ class Gamma:
 
     def __str__(self):
         return f"Gamma({self.shape:.4g}, {self.rate:.4g})"
+
+
+# The kernels slice-sample log alpha (negative binomial) and log nu (t) within
+# [-DISPERSION_LOG_LIMIT, DISPERSION_LOG_LIMIT] (nb_log_target, nu_log_target in
+# _core.pyx): a Gamma prior's mass beyond is cut off. MAX_UNREACHED is the most of a
+# prior's mass that may lie beyond (check_dispersion_priors).
+DISPERSION_LOG_LIMIT = 30.0
+MAX_UNREACHED = 1e-6
+# The likelihood's factor at the low end, per observation: the negative binomial's
+# vanishes like alpha for each positive count, the t's like sqrt(nu) (or faster) for
+# each observation
+LOW_END_POWER = {"alpha": 1.0, "nu": 0.5}
+
+
+def check_dispersion_priors(design, priors):
+    """Refuse a Gamma prior on ``alpha`` or ``nu`` whose posterior would be cut off by
+    the sampler's range exp(+-DISPERSION_LOG_LIMIT), before sampling.
+
+    Above exp(30) the likelihood is flat (the Poisson and normal limits), so the
+    posterior keeps the prior's mass there: more than MAX_UNREACHED is refused. Below
+    exp(-30) it vanishes (see LOW_END_POWER), so the mass that counts is that of the
+    prior times the likelihood of one positive count (alpha) or of the observations
+    (nu); Gamma(0.01, 0.01), the default on alpha, has 71% of its own mass below
+    exp(-30) but 7e-16 once one count is seen."""
+    from scipy.special import gammainc, gammaincc
+
+    from .families import get_family
+
+    family = get_family(design.family if design.family is not None else "gaussian")
+    dispersion = set(family.dispersion)             # without a t's fixed nu
+    low, high = np.exp(-DISPERSION_LOG_LIMIT), np.exp(DISPERSION_LOG_LIMIT)
+    for key, power in LOW_END_POWER.items():
+        prior = priors.get(key)
+        if not isinstance(prior, Gamma) or key not in dispersion:
+            continue
+        if key == "nu":
+            weights = getattr(design, "weights", None)
+            power *= float(np.sum(weights)) if weights is not None else design.n_obs
+        above = float(gammaincc(prior.shape, prior.rate * high))
+        below = float(gammainc(prior.shape + power, prior.rate * low))
+        for mass, where in (
+                (above, f"its mass above exp({DISPERSION_LOG_LIMIT:g}) = {high:.3g}"),
+                (below, f"its mass below exp(-{DISPERSION_LOG_LIMIT:g}) = {low:.3g}, "
+                        f"weighed by the likelihood there (~{key}^{power:g})")):
+            if mass > MAX_UNREACHED:
+                raise ValueError(
+                    f"the prior {prior} on {key!r} puts a fraction {mass:.2g} of {where}, "
+                    f"beyond the range the sampler can reach (it slice-samples log {key} "
+                    f"in [-{DISPERSION_LOG_LIMIT:g}, {DISPERSION_LOG_LIMIT:g}]); choose a "
+                    "Gamma(shape, rate) whose bulk lies in that range")
 
 
 @dataclass(frozen=True)
