@@ -181,3 +181,20 @@ def test_weights_that_mean_many_latent_draws_warn_before_sampling():
         warnings.simplefilter("error")
         fg.Model("y ~ x + (1 | g)", data, family="bernoulli", link="probit",
                  weights=np.full(40, 5e4))
+
+
+def test_streamed_weights_that_mean_many_latent_draws_warn(tmp_path):
+    """The same warning when the rows are streamed from Parquet (the cells' weights
+    hold the rows' weights summed); it was given for data in memory only."""
+    rng = np.random.default_rng(1)
+    data = pd.DataFrame({"y": rng.integers(0, 2, 40), "x": rng.normal(size=40),
+                         "g": np.repeat(list("abcd"), 10), "w": np.full(40, 5e5)})
+    data.to_parquet(tmp_path / "heavy.parquet", row_group_size=15)
+    with pytest.warns(RuntimeWarning, match="one truncated normal per unit of weight.*2e"):
+        fg.Model("y ~ x + (1 | g)", str(tmp_path / "heavy.parquet"), family="bernoulli",
+                 link="probit", weights="w")
+    data.assign(w=5e4).to_parquet(tmp_path / "light.parquet", row_group_size=15)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        fg.Model("y ~ x + (1 | g)", str(tmp_path / "light.parquet"), family="bernoulli",
+                 link="probit", weights="w")

@@ -191,12 +191,8 @@ def build_design(formula, data, na_action="raise", family="gaussian", offset=Non
         raise ValueError(f"weights must be whole numbers for the {family.name} family "
                          f"({family.link} link): each observation has its own latent variable, "
                          "and a weight counts identical observations")
-    total = 0.0 if weight_values is None else float(weight_values.sum())
-    if family.link == "probit" and total > LATENT_DRAWS_WARN:
-        warnings.warn(f"the {family.name} probit sampler draws one truncated normal per unit "
-                      f"of weight and sweep: these weights sum to {total:.3g}, about "
-                      f"{total * 4e-8:.2g} s per sweep on one core (~40 ns each); "
-                      "progress=True shows the rate", RuntimeWarning, stacklevel=3)
+    if weight_values is not None:
+        warn_latent_draws(family, float(weight_values.sum()), stacklevel=4)
     dropped = ()
     if X.shape[1]:
         _check_finite(X, fixed_names)
@@ -232,6 +228,16 @@ def build_design(formula, data, na_action="raise", family="gaussian", offset=Non
                   weights=weight_values, offset_terms=offset_terms,
                   offset_array=offset is not None and not isinstance(offset, str),
                   rows=np.flatnonzero(kept))
+
+
+def warn_latent_draws(family, total, stacklevel=2):
+    """Warn when a probit family's weights sum to ``total`` beyond LATENT_DRAWS_WARN:
+    its sampler draws one truncated normal per unit of weight and sweep."""
+    if family.link == "probit" and total > LATENT_DRAWS_WARN:
+        warnings.warn(f"the {family.name} probit sampler draws one truncated normal per unit "
+                      f"of weight and sweep: these weights sum to {total:.3g}, about "
+                      f"{total * 4e-8:.2g} s per sweep on one core (~40 ns each); "
+                      "progress=True shows the rate", RuntimeWarning, stacklevel=stacklevel)
 
 
 def _without_intercept(X, terms, names, family):

@@ -24,7 +24,7 @@ import warnings
 import numpy as np
 
 from .._kinds import Family as Kind
-from ..design import RANK_DEFICIENT, Block, TermCoding, kept_columns
+from ..design import RANK_DEFICIENT, Block, TermCoding, kept_columns, warn_latent_draws
 from ..families import get_family
 from ..samplers.problem import (Statistics, _block_offsets, pair_layout,
                                 transform_from_moments)
@@ -245,6 +245,8 @@ def _cell_design(formula, source, the_plan, coder, family, blocks, found, descri
     cells = source.map_reduce(cell_partial, the_plan.used, coder, labels, max_cells)
     X, Zs, groups, weight, cy, cn, coff = split_keys(cells, len(names), blocks,
                                                      family.kind)
+    if the_plan.weights is not None:    # the cells' weights: the rows' weights summed
+        warn_latent_draws(family, float(np.sum(weight)), stacklevel=5)
     with np.errstate(over="ignore"):
         exposure = float(np.sum(np.exp(coff))) if family.kind == Kind.FAMILY_POISSON \
             else float(np.sum(weight * np.exp(coff)))
