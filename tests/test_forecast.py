@@ -9,6 +9,8 @@ neighbours N(mean, sd^2 / (c m)). The standardised new effects must be iid N(0, 
 over the draws: their mean, variance and correlations are checked with z-scores
 (tests/stats.py; the noise is fresh per draw, so the draws are independent).
 """
+import re
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -236,6 +238,19 @@ def test_bad_new_levels(rw1_fit, icar_fit):
     with pytest.raises(ValueError, match="names both '1\\|area' and its factor 'area'"):
         icar_fit.predict(pd.DataFrame({"area": ["x"]}),
                          neighbours={"area": {"x": ["a"]}, "1|area": {"x": ["b"]}})
+
+
+def test_neighbours_of_a_term_that_include_leaves_out_are_refused(icar_fit):
+    """neighbours= for an area term that include= leaves out of the prediction was
+    ignored without a word; now a ValueError naming the key and the term."""
+    new = pd.DataFrame({"area": ["x"]})
+    for include, key in ((None, "area"), ([], "1|area")):
+        with pytest.raises(ValueError, match=f"neighbours= names '{re.escape(key)}', but "
+                                             "include= leaves its term '1\\|area' out"):
+            icar_fit.predict(new, include=include, neighbours={key: {"x": ["a"]}})
+    # included (by factor or term): drawn given the neighbours, as before
+    for include in ("all", "area", "1|area"):
+        icar_fit.predict(new, include=include, neighbours={"area": {"x": ["a"]}}, ndraws=5)
 
 
 def test_saved_fit_forecasts(rw1_fit, tmp_path):

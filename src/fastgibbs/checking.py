@@ -201,7 +201,8 @@ class CheckingMixin:
             Use this many posterior draws, evenly spaced (default all).
         neighbours : dict, optional
             For new areas of an ICAR term: ``{term or factor: {area: [fitted areas]}}``;
-            such an area is drawn from the field given its neighbours. New times of
+            such an area is drawn from the field given its neighbours (a term that
+            ``include`` leaves out is refused: ValueError). New times of
             random walks and AR(1) terms are forecast from the fitted path, other new
             areas drawn from the prior; see fastgibbs.forecast.
         """

@@ -150,22 +150,33 @@ def _neighbours_of_term(fit, k, term, neighbours):
     return {_label(key): [_label(v) for v in value] for key, value in entry.items()}
 
 
-def check_neighbours_keys(fit, neighbours):
-    """ValueError if ``neighbours`` names a term or factor without an areal structure."""
+def check_neighbours_keys(fit, neighbours, terms=None):
+    """ValueError if ``neighbours`` names a term or factor without an areal structure,
+    or (``terms``: {block: columns} of the prediction, from predictive.included_terms)
+    one whose term the prediction leaves out."""
     if neighbours is None:
         return
     if not isinstance(neighbours, dict):
         raise TypeError(f"neighbours must be a dict {{term or factor: {{area: [neighbours]}}}}, "
                         f"got {type(neighbours).__name__}")
-    areal = set()
+    areal = {}
     for k, block in enumerate(fit.blocks):
         term = structured_term(fit, k)
         if term is not None and _record(fit, term)["kind"] in ("icar", "bym2"):
-            areal.update((term, block.factor))
+            column = list(block.terms).index(term)
+            areal[term] = areal[block.factor] = (k, column, term)
     bad = [key for key in neighbours if key not in areal]
     if bad:
         raise ValueError(f"neighbours= names {bad[:3]}, which are not ICAR/BYM2 terms or "
                          f"their factors (those of this fit: {sorted(areal) or 'none'})")
+    if terms is None:
+        return
+    for key in neighbours:
+        k, column, term = areal[key]
+        if column not in terms.get(k, ()):
+            raise ValueError(f"neighbours= names {key!r}, but include= leaves its term {term!r} "
+                             "out of the prediction, so no area of it is drawn; include the "
+                             f"term or drop {key!r} from neighbours=")
 
 
 # ----------------------------------------------------------------------------------

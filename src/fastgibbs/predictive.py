@@ -111,7 +111,7 @@ def new_rows(fit, data, terms, offset=None, response=False, trials=True, neighbo
     from .forecast import check_neighbours_keys, new_level_info, structured_term
     from .lme4 import _trials
 
-    check_neighbours_keys(fit, neighbours)
+    check_neighbours_keys(fit, neighbours, terms)
     structured_new = []
 
     blocks = {k for k in terms}
