@@ -409,6 +409,36 @@ def test_datetimes_past_2262_and_with_time_zones_are_ordered_in_days(rng):
     assert np.isfinite(new["mean"]).all()
 
 
+@pytest.mark.parametrize("unit", [pd.Timedelta(days=7), datetime.timedelta(weeks=1),
+                                  np.timedelta64(7, "D"), np.timedelta64(168, "h")])
+def test_a_time_span_unit_is_a_number_of_days(rng, unit):
+    """RandomWalk(unit=pd.Timedelta(...)) was refused ("must be a number"), and an
+    np.timedelta64 was read as its count whatever its unit: a time span is converted
+    to days, the unit of a datetime time column, and fits as that number of days."""
+    data = pd.DataFrame({"t": pd.date_range("2021-01-04", periods=12, freq="14D").repeat(2),
+                         "y": rng.normal(size=24)})
+    assert fg.RandomWalk(unit=unit).unit == 7.0 and fg.AR1(unit=unit).unit == 7.0
+    fits = [fg.fit("y ~ 1 + (1 | t)", data, priors={"1|t": fg.RandomWalk(unit=u)}, chains=1,
+                   warmup=50, draws=50, seed=1) for u in (unit, 7.0)]
+    assert fits[0].structures["1|t"]["unit"] == 7.0
+    np.testing.assert_array_equal(fits[0].draws_array, fits[1].draws_array)
+    assert fg.RandomWalk(unit=pd.Timedelta(hours=6)).unit == 0.25
+
+
+@pytest.mark.parametrize("unit, error, message", [
+    (pd.Timedelta(0), ValueError, "positive time span"),
+    (-pd.Timedelta(days=1), ValueError, "positive time span"),
+    (np.timedelta64("NaT"), ValueError, "positive time span"),
+    (np.timedelta64(1, "M"), ValueError, "no fixed length in days"),
+    (np.timedelta64(3), ValueError, "no fixed length in days"),
+    ("7D", TypeError, "a number .* or a time span"),
+    (pd.NaT, TypeError, "a number .* or a time span"),
+])
+def test_bad_time_span_units_are_refused(unit, error, message):
+    with pytest.raises(error, match=f"RandomWalk unit .*{message}"):
+        fg.RandomWalk(unit=unit)
+
+
 def test_icc_of_a_random_walk_is_refused(rng):
     """A random walk's sd is that of a step: icc divided its square by the total as if
     it were the variance of the effects (0.08 on 40 years where the same data give

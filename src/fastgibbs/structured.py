@@ -21,6 +21,7 @@ rho). Areal structures (:class:`ICAR`, :class:`BYM2`) take the neighbours of the
 areas as an adjacency (see :class:`ICAR`). How each is sampled: fastgibbs.gmrf.
 """
 from dataclasses import dataclass
+import datetime
 import numbers
 
 import numpy as np
@@ -44,7 +45,30 @@ def _by(by, what):
 
 
 def _unit(unit, what):
-    return None if unit is None else _positive_finite(unit, f"{what} unit")
+    """The time of one step as a float: a positive number (in the time column's units;
+    days for a datetime column), or a time span (pd.Timedelta, datetime.timedelta,
+    np.timedelta64) converted to days."""
+    if unit is None:
+        return None
+    if isinstance(unit, np.timedelta64):
+        base = np.datetime_data(unit.dtype)[0]
+        if not np.isnat(unit) and (base == "generic" or base in ("Y", "M")):
+            raise ValueError(f"{what} unit {unit!r} has no fixed length in days (" +
+                             ("no time unit" if base == "generic" else "months and years "
+                              "vary") + "); give e.g. np.timedelta64(7, 'D') or a number of "
+                             "days")
+        days = np.nan if np.isnat(unit) else float(unit / np.timedelta64(1, "D"))
+    elif isinstance(unit, datetime.timedelta):          # pd.Timedelta too
+        days = unit / datetime.timedelta(days=1)
+    elif isinstance(unit, (bool, np.bool_)) or not isinstance(unit, numbers.Real):
+        raise TypeError(f"{what} unit must be a number (days for a datetime time column) or "
+                        f"a time span (pd.Timedelta, datetime.timedelta, np.timedelta64), "
+                        f"got {unit!r}")
+    else:
+        return _positive_finite(unit, f"{what} unit")
+    if not (np.isfinite(days) and days > 0):
+        raise ValueError(f"{what} unit must be a positive time span, got {unit!r}")
+    return float(days)
 
 
 def _label(value):
@@ -190,7 +214,9 @@ class RandomWalk(_Structured):
 
     ``by``: a grouping column of an interaction term ``(1 | state:year)``: one walk per
     state, same sd. ``unit``: the time of one step (default: the median gap between
-    consecutive times). ``sd``: prior of the step sd per unit.
+    consecutive times): a number, in days for a datetime time column, or a time span
+    (``pd.Timedelta("7D")``, ``datetime.timedelta``, ``np.timedelta64``), which is
+    converted to days. ``sd``: prior of the step sd per unit.
     """
 
     order: int = 1
