@@ -409,6 +409,30 @@ def test_datetimes_past_2262_and_with_time_zones_are_ordered_in_days(rng):
     assert np.isfinite(new["mean"]).all()
 
 
+def test_the_same_instant_in_another_time_zone_is_the_fitted_time(rng):
+    """Aware times are fitted as the time elapsed in UTC but labelled in their own zone:
+    the same instants predicted in UTC or New York were new levels, and predict raised
+    "a new level ... has the time of a fitted level". They are the fitted levels: the
+    same draws as in the fitted zone (also per series of a by= term)."""
+    utc = pd.date_range("2020-10-24 22:00", periods=8, freq="h")
+    paris = utc.tz_localize("UTC").tz_convert("Europe/Paris")
+    data = pd.DataFrame({"t": paris.repeat(2), "s": np.tile(["a", "b"], 8),
+                         "y": rng.normal(size=16)})
+    for formula, key, prior in (("y ~ 1 + (1 | t)", "1|t", fg.AR1()),
+                                ("y ~ 1 + (1 | s:t)", "1|s:t", fg.RandomWalk(by="s"))):
+        fit = fg.fit(formula, data, priors={key: prior}, chains=1, warmup=30, draws=30,
+                     seed=1)
+        rows = data.iloc[[0, 5, 9, 14]]
+        fitted = fit.predict(rows, kind="link", summary=False, seed=2)
+        for zone in ("UTC", "America/New_York"):
+            moved = rows.assign(t=rows["t"].dt.tz_convert(zone))
+            np.testing.assert_array_equal(
+                fit.predict(moved, kind="link", summary=False, seed=2), fitted)
+        # a new instant is still a new time, forecast from the path
+        later = rows.iloc[:1].assign(t=pd.Timestamp("2020-10-25 09:00", tz="UTC"))
+        assert np.isfinite(fit.predict(later, kind="link", summary=False, seed=2)).all()
+
+
 @pytest.mark.parametrize("unit", [pd.Timedelta(days=7), datetime.timedelta(weeks=1),
                                   np.timedelta64(7, "D"), np.timedelta64(168, "h")])
 def test_a_time_span_unit_is_a_number_of_days(rng, unit):

@@ -126,6 +126,52 @@ def new_level_info(fit, k, data, labels, new, neighbours=None):
     return {"term": term, "labels": [str(lvl) for lvl in new], "neighbours": out}
 
 
+def same_times(fit, k, data, labels):
+    """``labels`` (each row's level label of block k) with every label the fit does not
+    know replaced by the fitted level of the same series at the same time, for a time
+    structure: the fit orders time-zone aware times by the time elapsed in UTC but
+    labels them in their own zone, so the same instant written in another zone (or in
+    UTC) is that fitted level, not a new time. Other labels are returned as they are
+    (new_level_info reads and checks new times)."""
+    from .coding import format_level
+    from .gmrf import TIME_KINDS, _time_values
+
+    term = structured_term(fit, k)
+    record = _record(fit, term) if term is not None else None
+    if record is None or record["kind"] not in TIME_KINDS:
+        return labels
+    levels = fit.blocks[k].levels
+    known = set(levels)
+    first = {}
+    for i, lvl in enumerate(labels):
+        if lvl not in known:
+            first.setdefault(lvl, i)
+    if not first or record["time_column"] not in data.columns:
+        return labels
+    rows = np.array(list(first.values()), dtype=np.intp)
+    column = record["time_column"]
+    try:
+        time, kind = _time_values(np.asarray(data[column])[rows], column, "predict")
+    except (TypeError, ValueError):
+        return labels
+    if kind != record["time_kind"]:
+        return labels
+    if record["by"]:
+        series = [str(format_level(v)) for v in np.asarray(data[record["by"]])[rows]]
+    else:
+        series = [""] * len(rows)
+    fitted_time = np.asarray(record["time"], dtype=float)
+    fitted_series = np.asarray(record["series_labels"], dtype=object)[
+        np.asarray(record["series"], dtype=np.intp)].astype(str)
+    same = {}
+    for lvl, t, label in zip(first, time, series):
+        hit = np.flatnonzero((fitted_series == label)
+                             & np.isclose(fitted_time, t, rtol=1e-14, atol=0.0))
+        if hit.size == 1:
+            same[lvl] = levels[hit[0]]
+    return [same.get(lvl, lvl) for lvl in labels] if same else labels
+
+
 def _neighbours_of_term(fit, k, term, neighbours):
     """The {area: [neighbours]} given for ``term`` (keyed by term label or factor)."""
     if neighbours is None:

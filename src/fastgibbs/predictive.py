@@ -108,7 +108,7 @@ def new_rows(fit, data, terms, offset=None, response=False, trials=True, neighbo
     trials column only with ``trials`` (False: the linear predictor needs none).
     ``neighbours``: {ICAR term or factor: {new area: [fitted areas]}} (fastgibbs.forecast)."""
     from .design import evaluate_new_data, evaluate_new_response
-    from .forecast import check_neighbours_keys, new_level_info, structured_term
+    from .forecast import check_neighbours_keys, new_level_info, same_times, structured_term
     from .lme4 import _trials
 
     check_neighbours_keys(fit, neighbours, terms)
@@ -126,6 +126,7 @@ def new_rows(fit, data, terms, offset=None, response=False, trials=True, neighbo
             structured_new.append(None)
             continue
         z, labels = entry
+        labels = same_times(fit, k, data, labels)    # an instant in another time zone
         known = {lvl: j for j, lvl in enumerate(block.levels)}
         new = sorted({lvl for lvl in labels if lvl not in known})
         for i, lvl in enumerate(new):
