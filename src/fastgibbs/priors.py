@@ -376,8 +376,6 @@ def check_dispersion_priors(design, priors):
     prior times the likelihood of one positive count (alpha) or of the observations
     (nu); Gamma(0.01, 0.01), the default on alpha, has 71% of its own mass below
     exp(-30) but 7e-16 once one count is seen."""
-    from scipy.special import gammainc, gammaincc
-
     from .families import get_family
 
     family = get_family(design.family if design.family is not None else "gaussian")
@@ -387,6 +385,8 @@ def check_dispersion_priors(design, priors):
         prior = priors.get(key)
         if not isinstance(prior, Gamma) or key not in dispersion:
             continue
+        from scipy.special import gammainc, gammaincc  # ~0.15 s: only where needed
+
         if key == "nu":
             weights = getattr(design, "weights", None)
             power *= float(np.sum(weights)) if weights is not None else design.n_obs
