@@ -172,8 +172,8 @@ cdef class Kernel:
     cdef public bint mh_correct      # Poisson: correct each move (False: approximate)
     cdef public bint collapse        # draw each chain's sds with its effects integrated out
     cdef public bint collapse_beta   # ... and beta integrated out too (else given beta)
-    # blocks that are a chain by themselves and whose sds the collapsed step drew in this
-    # sweep: their centred and non-centred sd moves are skipped (see sweep)
+    # gaussian: scalar blocks that are a chain by themselves and whose sd the collapsed
+    # step drew in this sweep: their centred and non-centred sd moves are skipped (sweep)
     cdef unsigned char[::1] sd_collapsed
     # ---- statistics (weighted; refilled each sweep by augmented families)
     cdef double n_obs, yty
@@ -631,14 +631,16 @@ cdef class Kernel:
                     if interweave and self.cov_kind[k] == COV_HUANG_WAND:
                         self.interweave_full_block(k, bg)
                 elif self.sd_collapsed[k]:
-                    # a factor that is a chain by itself, whose sds the collapsed step has
-                    # just drawn from their conditional with its effects integrated out:
-                    # a centred and a non-centred draw after it moved them little (NES:
-                    # ESS of the state sd 10,150 -> 8,800 of 16,000 draws without them)
-                    # for a quarter to a third of the sweep (ESS per CPU second of the sds
-                    # +21% on NES, +14% sleepstudy (Days || Subject), +51% on two crossed
-                    # factors); in a chain of nested levels they keep a small top-level
-                    # sd moving and stay (ESS of the district sd -37% without them)
+                    # gaussian, a (1 | g) factor that is a chain by itself, whose sd the
+                    # collapsed step has just drawn from its conditional with the effects
+                    # integrated out: a centred and a non-centred draw after it moved it
+                    # little (NES: ESS of the state sd 10,150 -> 8,800 of 16,000 draws
+                    # without them) for a quarter of the sweep (ESS per CPU second +16% to
+                    # +21% on NES, +24% to +51% on two crossed factors). They stay where
+                    # they paid: in a chain of nested levels (they keep a small top-level
+                    # sd moving: ESS of the district sd -37% without them), varying slopes
+                    # (sleepstudy (Days || Subject): -5%) and augmented families (their
+                    # latent draws dominate the sweep: Contraception -5%)
                     self.draw_half_cauchy_auxiliaries(k, bg)
                 else:
                     self.draw_variances_block(k, interweave, bg)
@@ -1502,7 +1504,7 @@ cdef class Kernel:
         if self.keep_init(ci):
             self.scalar_chain_setup(ci)
             self.slice_collapsed(ci, start, 0, bg)
-            self.sd_collapsed[self.chain_order[start]] = 1
+            self.sd_collapsed[self.chain_order[start]] = not self.augmented
             self.init_kept = True
             return STATUS_OK
         for t in range(last, start - 1, -1):
@@ -1528,7 +1530,6 @@ cdef class Kernel:
             self.chain_snapshot(ci, t, True)
             for c in range(q):
                 self.slice_collapsed(ci, t, c, bg)
-            self.sd_collapsed[k] = end - start == 1
             self.init_kept = keep
         return STATUS_OK
 
