@@ -160,6 +160,23 @@ def test_dummy_is_an_indicator(data):
     np.testing.assert_array_equal(d.blocks[0].Z[:, 0], (data["h"] == "p").astype(float))
 
 
+@pytest.mark.parametrize("value", [None, np.nan])
+def test_missing_values_in_newdata_are_refused(data, value):
+    """A missing value in a True/False column of newdata was read as False (None) or
+    True (NaN), silently; a missing category was called an unseen level."""
+    data["b"] = data["x"] > 0
+    data["f"] = pd.Categorical(data["h"])
+    fit = _fit("y ~ b + f + (1 | g)", data)
+    new = data.head(3).astype({"b": object})
+    new.loc[new.index[1], "b"] = value
+    with pytest.raises(ValueError, match=r"missing values in column\(s\) \['b'\]"):
+        fit.predict(new, seed=1)
+    new = data.head(3).copy()
+    new.loc[new.index[1], "f"] = None
+    with pytest.raises(ValueError, match=r"missing values in column\(s\) \['f'\]"):
+        fit.predict(new, seed=1)
+
+
 def test_in_operator_is_nesting(data):
     assert _design("y ~ x %in% z + (1 | g)", data).fixed_names == ("Intercept", "x:z")
 

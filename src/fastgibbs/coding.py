@@ -280,6 +280,9 @@ def prepare_data(data, names, categorical_terms=(), keep=(), checks=True):
         if kind == "number" and series.dtype == object:
             series = series.astype(float)
         elif kind == "bool" and series.dtype == object:
+            if series.isna().any():     # astype(bool) reads None as False, NaN as True
+                raise ValueError(f"column {name!r} has {int(series.isna().sum())} missing "
+                                 "value(s) among its True/False values")
             series = series.astype(bool)
         elif kind == "text":
             # as an ordered Categorical of the sorted values (R's factor() order), which
@@ -395,7 +398,14 @@ class FixedTerms:
                           self.keep[np.asarray(keep, dtype=np.intp)], self.rhs)
 
     def evaluate(self, data):
-        """Design columns (n, n_kept) of new rows ``data`` (a DataFrame)."""
+        """Design columns (n, n_kept) of new rows ``data`` (a DataFrame); missing values
+        in the columns the terms read are refused (formulae would code a missing
+        category as an unseen level, and no row may be dropped silently)."""
+        used = [name for name in self.columns if name in data.columns]
+        missing = [name for name in used if data[name].isna().any()]
+        if missing:
+            raise ValueError(f"newdata has missing values in column(s) {missing}; "
+                             "predictions need every value the formula reads")
         frame, _ = prepare_data(data, self.columns, checks=False)
         X = np.asarray(self.spec.evaluate_new_data(frame).design_matrix, dtype=float)
         return X.reshape(len(data), -1)[:, self.keep]
