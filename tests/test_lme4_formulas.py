@@ -160,6 +160,34 @@ def test_dummy_is_an_indicator(data):
     np.testing.assert_array_equal(d.blocks[0].Z[:, 0], (data["h"] == "p").astype(float))
 
 
+def test_dummy_codes_new_data_by_the_fitted_levels(data):
+    """dummy(h) without levels took its levels from new data: rows holding two of the
+    four levels gave two columns (an IndexError in predict; under a bar, columns named
+    as the fitted ones but of other levels)."""
+    fit = _fit("y ~ 0 + x + dummy(h) + (0 + dummy(h) | g)", data)
+    new = data[data["h"].isin(["q", "s"])].head(4)
+    X, groups, _ = evaluate_new_data(fit, new)
+    rows = data.index.get_indexer(new.index)
+    np.testing.assert_array_equal(X, fit.design.X[rows])
+    np.testing.assert_array_equal(groups[0][0], fit.design.blocks[0].Z[rows])
+
+
+def test_as_numeric_of_a_factor_uses_the_fitted_codes(data):
+    """as.numeric(f) of a Categorical coded new rows by their own categories: rows of
+    levels 'r' and 's' (codes 3 and 4 in fitting) got 1 and 2 when newdata's
+    Categorical held those two categories only."""
+    data["f"] = pd.Categorical(data["h"])
+    fit = _fit("y ~ as.numeric(f) + (1 | g)", data)
+    np.testing.assert_array_equal(fit.design.X[:4, 1], [1, 2, 3, 4])
+    new = pd.DataFrame({"f": pd.Categorical(["s", "r"]), "g": ["a", "a"]})
+    X, _, _ = evaluate_new_data(fit, new)
+    np.testing.assert_array_equal(X[:, 1], [4, 3])
+    new["f"] = pd.Categorical(["s", "r"], categories=["s", "r", "q", "p"])
+    np.testing.assert_array_equal(evaluate_new_data(fit, new)[0][:, 1], [4, 3])
+    with pytest.raises(ValueError, match=r"levels \(t\) are not among the fitted"):
+        evaluate_new_data(fit, pd.DataFrame({"f": ["t"], "g": ["a"]}))
+
+
 @pytest.mark.parametrize("value", [None, np.nan])
 def test_missing_values_in_newdata_are_refused(data, value):
     """A missing value in a True/False column of newdata was read as False (None) or

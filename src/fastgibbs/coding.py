@@ -106,25 +106,72 @@ def ordered(x, levels=None):
     return CategoricalBox(box.data, Poly(), box.levels)
 
 
-def _as_numeric(x):
-    """R's ``as.numeric``: the codes (1, 2, ...) of a factor, the numbers of text."""
-    x = _values(x)
-    if isinstance(x.dtype, pd.CategoricalDtype):
-        return (x.cat.codes + 1).astype(float)
-    return pd.to_numeric(x).astype(float)
+def _remembered(values):
+    """A list of levels as a transform's state: {position: level} (saved fits can
+    write dicts of scalars, fastgibbs.fixed_design, not lists)."""
+    return {k: (v.item() if isinstance(v, np.generic) else v) for k, v in enumerate(values)}
+
+
+class AsNumeric:
+    """R's ``as.numeric``: the codes (1, 2, ...) of a factor, the numbers of text.
+    Stateful: a factor's codes are those of its categories in the fitted data, so new
+    data whose Categorical lists other categories (or fewer) get the fitted codes."""
+
+    __stateful_transform__ = True
+
+    def __init__(self):
+        self.params_set = False
+        self.categories = None          # {code - 1: category} of a fitted factor
+
+    def __call__(self, x):
+        x = _values(x)
+        if not self.params_set:
+            if isinstance(x.dtype, pd.CategoricalDtype):
+                self.categories = _remembered(x.cat.categories)
+            self.params_set = True
+        if self.categories is None:
+            if isinstance(x.dtype, pd.CategoricalDtype):
+                raise ValueError("as.numeric() of a categorical column in new data, "
+                                 "of a numeric or text one in the fitted data")
+            return pd.to_numeric(x).astype(float)
+        codes = {v: k + 1 for k, v in self.categories.items()}
+        values = x.astype(object)
+        unknown = sorted({str(v) for v in values if v not in codes})
+        if unknown:
+            raise ValueError(f"as.numeric(): the levels ({', '.join(unknown[:5])}) are not "
+                             "among the fitted categories")
+        return pd.Series([float(codes[v]) for v in values], index=x.index)
+
+
+class Dummy:
+    """lme4's ``dummy(f, levelsToKeep)``: 0/1 indicator columns of the given levels
+    (all levels when None). Stateful: without levels, new data get the fitted data's
+    levels (their own would give other columns under the same names)."""
+
+    __stateful_transform__ = True
+
+    def __init__(self):
+        self.params_set = False
+        self.levels = None              # {column: level} when levels were not given
+
+    def __call__(self, x, levels=None):
+        x = _values(x)
+        if levels is None:
+            if not self.params_set:
+                self.levels = _remembered(sorted(pd.unique(x.dropna())))
+            levels = [self.levels[k] for k in sorted(self.levels)]
+        self.params_set = True
+        if isinstance(levels, (str, int, float)):
+            levels = [levels]
+        out = np.column_stack([(x.astype(object) == level).to_numpy(dtype=float)
+                               for level in levels])
+        return out[:, 0] if out.shape[1] == 1 else out
 
 
 def dummy(x, levels=None):
-    """lme4's ``dummy(f, levelsToKeep)``: 0/1 indicator columns of the given levels
-    (all levels when None)."""
-    x = _values(x)
-    if levels is None:
-        levels = sorted(pd.unique(x.dropna()))
-    if isinstance(levels, (str, int, float)):
-        levels = [levels]
-    out = np.column_stack([(x.astype(object) == level).to_numpy(dtype=float)
-                           for level in levels])
-    return out[:, 0] if out.shape[1] == 1 else out
+    """lme4's ``dummy`` on one column (see :class:`Dummy`, the stateful version formulas
+    use)."""
+    return Dummy()(x, levels)
 
 
 class RScale:
@@ -192,11 +239,11 @@ _SCALE = "fastgibbs_scale"
 
 NAMESPACE = {
     **_R_MATH,
-    "factor": factor, "as.factor": factor, "ordered": ordered, "dummy": dummy,
+    "factor": factor, "as.factor": factor, "ordered": ordered, "dummy": Dummy,
     "ns": NaturalSpline,
     _SCALE: RScale, "np": np, "numpy": np,
-    "as": SimpleNamespace(numeric=_as_numeric, integer=_as_numeric, factor=factor,
-                          double=_as_numeric, ordered=ordered),
+    "as": SimpleNamespace(numeric=AsNumeric, integer=AsNumeric, factor=factor,
+                          double=AsNumeric, ordered=ordered),
     "contr": SimpleNamespace(treatment=Treatment, sum=Sum, poly=Poly),
     "contr.treatment": Treatment, "contr.sum": Sum, "contr.poly": Poly, "Poly": Poly,
     "TRUE": True, "FALSE": False, "pi": math.pi,
