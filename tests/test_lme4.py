@@ -149,6 +149,18 @@ def test_predict_bad_newdata(sleep_fit):
         sleep_fit.predict(pd.DataFrame({"Subject": ["308"]}))
 
 
+
+def test_predict_names_a_column_only_a_slope_reads():
+    """A column read only by a group term's left-hand side, missing from newdata, was a
+    bare KeyError('w') from inside formulae."""
+    rng = np.random.default_rng(3)
+    data = pd.DataFrame({"x": rng.normal(size=60), "w": rng.choice(list("pqr"), 60),
+                         "g": np.repeat(list("abcdef"), 10), "y": rng.normal(size=60)})
+    fit = fg.fit("y ~ x + (0 + w | g)", data, chains=1, warmup=5, draws=5, seed=1)
+    with pytest.raises(ValueError, match=r"newdata lacks column 'w'.*\(0 \+ w \| g\)"):
+        fit.predict(pd.DataFrame({"x": [1.0], "g": ["a"]}), seed=1)
+    assert len(fit.predict(pd.DataFrame({"x": [1.0]}), include=None)) == 1
+
 def test_print_reads_like_lme4(sleep_fit):
     text = str(sleep_fit)
     for piece in ["Formula: Reaction ~ Days + (1 + Days | Subject)", "Family: gaussian",

@@ -679,13 +679,17 @@ def evaluate_new_data(fit, data, include_group=True, offset=None):
         parts, cols = [], []
         for b, text in enumerate(lhs):
             terms = coding.bars[k][b] if coding is not None and coding.bars else None
-            if terms is not None:
-                parts.append(terms.evaluate(data))
-                cols += ["1" if c == "Intercept" else c for c in terms.names]
-            else:
-                names, Z, _ = _group_columns(text, data, checks=False)
-                parts.append(Z)
-                cols += names
+            try:
+                if terms is not None:
+                    parts.append(terms.evaluate(data))
+                    cols += ["1" if c == "Intercept" else c for c in terms.names]
+                else:
+                    names, Z, _ = _group_columns(text, data, checks=False)
+                    parts.append(Z)
+                    cols += names
+            except KeyError as err:     # a column only the group term reads
+                raise ValueError(f"newdata lacks column {err.args[0]!r}, which the group "
+                                 f"term ({text} | {block.factor}) needs") from None
         if tuple(cols) != tuple(block.columns):
             raise ValueError(f"newdata gives columns {cols} for {block.factor!r}, "
                              f"the fit has {list(block.columns)}")
