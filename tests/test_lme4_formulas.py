@@ -209,6 +209,17 @@ def test_in_operator_is_nesting(data):
     assert _design("y ~ x %in% z + (1 | g)", data).fixed_names == ("Intercept", "x:z")
 
 
+def test_nesting_slash_of_a_categorical_says_how_to_write_it(data):
+    """formulae codes y ~ h/x as R (h[q], h[p]:x, h[q]:x ...) but labels h's columns as
+    if h spanned the intercept, which ended in an AssertionError-like 'formulae gave 8
+    columns for 9 labels'."""
+    with pytest.raises(fg.FormulaError, match=r"write it out as R reads it, a \+ a:b"):
+        _design("y ~ h/x + (1 | g)", data)
+    assert _design("y ~ h + h:x + (1 | g)", data).fixed_names == (
+        "Intercept", "h[q]", "h[r]", "h[s]", "h[p]:x", "h[q]:x", "h[r]:x", "h[s]:x")
+    assert _design("y ~ x/z + (1 | g)", data).fixed_names == ("Intercept", "x", "x:z")
+
+
 def test_dot_is_every_other_column(data):
     d = _design("y ~ . - g - h + (1 | g)", data.drop(columns=["n"]))
     assert d.fixed_names == ("Intercept", "x", "z", "s")

@@ -484,6 +484,12 @@ def evaluate_terms(response, rhs, data, keep=(), checks=True):
                    for term in dm.common.terms.values() for c in _flat(term.labels))
     X = np.asarray(dm.common.design_matrix, dtype=float)
     if X.shape[1] != len(labels):
+        if any(t.kind == "op" and t.text == "/" for t in tokenize(rhs)):
+            # formulae codes h/x as R does (h[q], h[p]:x, h[q]:x) but labels h's column
+            # as if it spanned the intercept (h[p], h[q]): the names cannot be matched
+            raise FormulaError(f"cannot name the columns of {rhs!r}: formulae mislabels "
+                               "a nesting a/b of a categorical a (h/x: h[p], h[q] for "
+                               "h[q]); write it out as R reads it, a + a:b")
         raise AssertionError(f"formulae gave {X.shape[1]} columns for {len(labels)} labels")
     order = sorted(range(len(labels)), key=lambda c: labels[c] != "Intercept")
     columns = [name for name in sorted(names) if name in frame.columns and name not in keep]
