@@ -82,6 +82,41 @@ def test_unseen_levels_are_refused(fits, loaded, which):
         fit.predict(new)
 
 
+def test_loaded_fit_codes_group_terms_as_the_original(data, tmp_path):
+    """The record kept the fixed part only, so a loaded fit re-coded each group term on
+    newdata alone: (scale(w) | g) with newdata's mean and sd (silently other
+    predictions), (0 + sector | g) with newdata's levels (refused unless all were
+    there). Now the bars' coding is saved too, and checked when read."""
+    fit = fg.fit("y ~ x + (1 + scale(w) | g) + (0 + sector | g)", data, chains=1,
+                 warmup=20, draws=20, seed=2)
+    back = fg.load(fit.save(tmp_path / "bars"))
+    new = data.head(4).assign(w=lambda d: 3 * d["w"] + 1,
+                              sector=["Public", "Public", "Private", "Public"])
+    np.testing.assert_array_equal(back.predict(new, summary=False, seed=1),
+                                  fit.predict(new, summary=False, seed=1))
+    record = back.fixed_design
+    assert [[e["rhs"] for e in block] for block in record["bars"]] == [
+        ["1 + fastgibbs_scale(w)"], ["0 + sector"]]
+    from fastgibbs.fixed_design import check_record
+    bad = copy.deepcopy(record)
+    bad["bars"][0][0]["x"] = [["one"]]
+    with pytest.raises(ValueError, match="bars x must be rows of numbers"):
+        check_record(bad, fit.fixed_names)
+
+
+def test_fits_without_their_design_refuse_stateful_group_terms(data, tmp_path):
+    """A fit made inside fg.study keeps no coding: (scale(w) | g) was re-coded with
+    newdata's mean and sd, silently."""
+    model = fg.Model("y ~ x + (1 + scale(w) | g)", data)
+    seen = []
+    fg.study(model, [data["y"].to_numpy()], stats=lambda fit, d: seen.append(fit) or {"n": 1},
+             seed=1, n_jobs=1, sample_kwargs={"chains": 1, "warmup": 5, "draws": 10})
+    with pytest.raises(ValueError, match=r"does not record how its group term "
+                                         r"\(1 \+ scale\(w\) \| g\).*stateful"):
+        seen[0].predict(data.head(3), seed=1)
+    assert seen[0].predict(data.head(3), include=None).shape[0] == 3
+
+
 def test_a_design_that_cannot_be_saved_says_so_when_predicting(data, tmp_path):
     fit = fg.fit("y ~ cr(x, df=4) + (1 | g)", data, chains=1, warmup=10, draws=10, seed=1)
     back = fg.load(fit.save(tmp_path / "fit"))

@@ -610,13 +610,14 @@ def _new_fixed_design(fit, data):
     from .fixed_design import rebuild, unusable_without_record
     record = fit.fixed_design or {}
     coding = fit.fixed_spec if isinstance(fit.fixed_spec, TermCoding) else None
-    if coding is None and "unsupported" in record:
+    fixed = getattr(coding, "fixed", None)
+    if fixed is None and "unsupported" in record:
         raise ValueError(f"this fit cannot evaluate new data: {record['unsupported']}")
-    if coding is None and "rhs" in record:
-        coding = rebuild(record)        # raises ValueError saying why it cannot
+    if fixed is None and "rhs" in record:
+        fixed = rebuild(record).fixed   # raises ValueError saying why it cannot
     try:
-        if coding is not None:
-            return coding.fixed.evaluate(data)
+        if fixed is not None:
+            return fixed.evaluate(data)
         parsed = parse_formula(fit.formula)
         rhs = parsed.fixed.split("~", 1)[1].strip()
         _, X, names, terms = _evaluate("fastgibbs_lhs_response", rhs,
@@ -667,9 +668,13 @@ def evaluate_new_data(fit, data, include_group=True, offset=None):
     missing = sorted(name for name in needed if name not in data.columns)
     if missing:
         raise ValueError(f"newdata lacks grouping column(s) {missing}")
+    from .fixed_design import unusable_without_record
     X = _new_fixed_design(fit, data) if fit.fixed_names else np.zeros((len(data), 0))
     _check_finite(X, fit.fixed_names)
     coding = fit.fixed_spec if isinstance(fit.fixed_spec, TermCoding) else None
+    bars = coding.bars if coding is not None else ()
+    if bars and len(bars) != len(fit.blocks):
+        raise ValueError("this fit's coding of its group terms does not match its blocks")
     groups = []
     for k, block in enumerate(blocks):
         if k not in chosen:
@@ -678,13 +683,24 @@ def evaluate_new_data(fit, data, include_group=True, offset=None):
         lhs = (block.lhs,) if isinstance(block.lhs, str) else tuple(block.lhs)
         parts, cols = [], []
         for b, text in enumerate(lhs):
-            terms = coding.bars[k][b] if coding is not None and coding.bars else None
+            terms = bars[k][b] if bars else None
+            if isinstance(terms, str):          # a saved fit whose bar was not saved
+                raise ValueError(f"this fit cannot evaluate new data: {terms}")
             try:
                 if terms is not None:
                     parts.append(terms.evaluate(data))
                     cols += ["1" if c == "Intercept" else c for c in terms.names]
                 else:
-                    names, Z, _ = _group_columns(text, data, checks=False)
+                    names, Z, bar_terms = _group_columns(text, data, checks=False)
+                    why = None if bars or bar_terms is None \
+                        else unusable_without_record(bar_terms.spec)
+                    if why:
+                        raise ValueError(
+                            f"this fit does not record how its group term ({text} | "
+                            f"{block.factor}) codes its columns (a fit read by fg.load from "
+                            f"an older file, or made inside fg.study), and {why}: new data "
+                            "cannot be evaluated as in fitting; predict with the fit made "
+                            "by fg.fit, or save it again")
                     parts.append(Z)
                     cols += names
             except KeyError as err:     # a column only the group term reads

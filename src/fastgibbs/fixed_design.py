@@ -21,7 +21,11 @@ rebuilds it (the record, a JSON object):
   ``center``, ``poly``), in the order formulae evaluates them;
 - ``x``: the fitted design's values on the first (at most 20) prototype rows, against
   which the rebuilt design is checked bit for bit, when saving and again when loading
-  (the column names check the levels).
+  (the column names check the levels);
+- ``bars`` (when some group term has columns other than the intercept): per block, per
+  bar, None (an intercept), the keys ``rhs`` ... ``x`` of the bar's left-hand side, or
+  ``{"unsupported": why}``, so that a loaded fit codes ``(scale(x) | g)`` or
+  ``(0 + f | g)`` on new data with the fitted state and levels, not newdata's.
 
 :func:`rebuild` evaluates ``rhs`` on the prototype, puts the transforms' state back and
 checks ``columns`` and ``x``. A design that does not survive this (a transform whose
@@ -50,6 +54,7 @@ DTYPES = {"float64", "float32", "float16", "int64", "int32", "int16", "int8", "u
           "boolean", "category"}
 SCALARS = (str, bool, int, float, type(None))
 MAX_DEPTH = 4           # nesting of a transform's state (poly: a dict of floats)
+MAX_CALL_LEVELS = 200   # values of a text column read in a call kept in the prototype
 
 
 class Unsupported(Exception):
@@ -175,8 +180,10 @@ def unusable_without_record(spec):
 # Prototype rows
 # ----------------------------------------------------------------------------------
 def _prototype_rows(spec):
-    """Positions of the first rows and of a first row of every level of every
-    categorical component (levels told apart by their rows of the design)."""
+    """Positions of the first rows, of a first row of every level of every categorical
+    component (levels told apart by their rows of the design), and of a first row of
+    every value of a column of text or categories read inside a call (``dummy(f)``
+    takes its columns from the values it sees)."""
     n_rows = len(spec.design_matrix)
     rows = set(range(min(N_FIRST_ROWS, n_rows)))
     for term in spec.terms.values():
@@ -184,6 +191,14 @@ def _prototype_rows(spec):
             if component.kind == "categoric":
                 value = np.asarray(component.value, dtype=float).reshape(n_rows, -1)
                 rows.update(np.unique(value, axis=0, return_index=True)[1].tolist())
+    for name in sorted({name for term in spec.terms.values()
+                        for name in getattr(term, "var_names", set())
+                        if name in spec.data.columns}):
+        column = spec.data[name]
+        if not pd.api.types.is_numeric_dtype(column) or pd.api.types.is_bool_dtype(column):
+            codes = pd.factorize(column)[0]
+            if codes.max(initial=-1) < MAX_CALL_LEVELS:     # not, e.g., numbers as text
+                rows.update(np.unique(codes, return_index=True)[1].tolist())
     return sorted(rows)
 
 
@@ -233,46 +248,86 @@ def _prototype(record):
 # ----------------------------------------------------------------------------------
 # describe / rebuild
 # ----------------------------------------------------------------------------------
-def describe(coding, fixed_names, formula):
-    """The record of a fit's fixed-effects design (see the module docstring).
+TERMS_KEYS = {"rhs", "labels", "renames", "data_columns", "keep", "prototype", "transforms",
+              "x"}
 
-    ``coding`` is the design's fastgibbs.design.TermCoding (None when the fit has no
-    fixed effects or does not keep its design)."""
+
+def _terms_record(terms):
+    """The keys ``rhs`` ... ``x`` (see the module docstring) of one side's coded terms
+    (a fastgibbs.coding.FixedTerms); raises Unsupported or another error when they
+    cannot be written."""
+    spec = terms.spec
+    data = spec.data
+    rows = _prototype_rows(spec)
+    used = sorted({name for term in spec.terms.values()
+                   for name in getattr(term, "var_names", set()) if name in data.columns})
+    proto = data.iloc[rows]
+    return dict(
+        rhs=terms.rhs, labels=list(terms.all_names),
+        renames=[list(pair) for pair in terms.renames],
+        data_columns=list(terms.columns), keep=[int(k) for k in terms.keep],
+        prototype={name: _column_to_json(proto[name]) for name in used},
+        transforms=[{"callee": call.callee, "class": type(call.stateful_transform).__name__,
+                     "state": {k: _encode(v) for k, v in vars(call.stateful_transform).items()}}
+                    for call in walk_calls(spec) if call.stateful_transform is not None],
+        x=np.asarray(spec.design_matrix, dtype=float)[rows[:N_CHECKED_ROWS]].tolist())
+
+
+def _why(err):
+    return err if isinstance(err, (Unsupported, ValueError)) else f"{type(err).__name__}: {err}"
+
+
+def _bars_record(coding):
+    """Per block, per bar: None (an intercept), the bar's terms record, or
+    ``{"unsupported": why}``; None when no bar has terms to code."""
+    bars = getattr(coding, "bars", None) or ()
+    if all(terms is None for block in bars for terms in block):
+        return None
+    out = []
+    for block in bars:
+        entries = []
+        for terms in block:
+            if terms is None:
+                entries.append(None)
+                continue
+            try:
+                entry = _terms_record(terms)
+                _terms_from_record(entry, "group term's coding")     # must give it back
+            except Exception as err:    # whatever the reason, this bar is not saved
+                entry = {"unsupported": f"the coding of its group term {terms.rhs!r} "
+                                        f"cannot be saved ({_why(err)})"}
+            entries.append(entry)
+        out.append(entries)
+    return out
+
+
+def describe(coding, fixed_names, formula):
+    """The record of a fit's fixed-effects design, and of its group terms' columns
+    under ``bars`` (see the module docstring).
+
+    ``coding`` is the design's fastgibbs.design.TermCoding (None when the fit does not
+    keep its design; its ``fixed`` is None when the fit has no fixed effects)."""
     record = {"columns": list(fixed_names), "trials": trials_source(formula)}
     terms = getattr(coding, "fixed", None)
-    if terms is None:
-        return record
-    try:
-        spec = terms.spec
-        data = spec.data
-        rows = _prototype_rows(spec)
-        used = sorted({name for term in spec.terms.values()
-                       for name in getattr(term, "var_names", set()) if name in data.columns})
-        proto = data.iloc[rows]
-        record.update(
-            rhs=terms.rhs, labels=list(terms.all_names),
-            renames=[list(pair) for pair in terms.renames],
-            data_columns=list(terms.columns), keep=[int(k) for k in terms.keep],
-            prototype={name: _column_to_json(proto[name]) for name in used},
-            transforms=[{"callee": call.callee, "class": type(call.stateful_transform).__name__,
-                         "state": {k: _encode(v) for k, v in vars(call.stateful_transform).items()}}
-                        for call in walk_calls(spec) if call.stateful_transform is not None],
-            x=np.asarray(spec.design_matrix, dtype=float)[rows[:N_CHECKED_ROWS]].tolist())
-        rebuild(record)             # the record must give back the fitted design
-    except Exception as err:        # whatever the reason, the design is not saved
-        err = err if isinstance(err, (Unsupported, ValueError)) else f"{type(err).__name__}: {err}"
-        return {"columns": list(fixed_names), "trials": record["trials"],
-                "unsupported": f"its fixed-effect design cannot be saved ({err})"}
+    if terms is not None:
+        try:
+            record.update(_terms_record(terms))
+            _fixed_from_record(record)  # the record must give back the fitted design
+        except Exception as err:        # whatever the reason, the design is not saved
+            record = {"columns": list(fixed_names), "trials": record["trials"],
+                      "unsupported": f"its fixed-effect design cannot be saved ({_why(err)})"}
+    bars = _bars_record(coding)
+    if bars is not None:
+        record["bars"] = bars
     return record
 
 
-def rebuild(record):
-    """The fixed part of a fastgibbs.design.TermCoding from a checked ``record``; raises
-    ValueError when it does not reproduce the recorded columns and rows."""
+def _terms_from_record(record, what):
+    """A fastgibbs.coding.FixedTerms from the keys ``rhs`` ... ``x`` of ``record``;
+    raises ValueError when it does not reproduce the recorded rows."""
     from formulae import design_matrices
 
     from .coding import _ENVIRONMENT, FixedTerms
-    from .design import TermCoding
 
     proto = _prototype(record)
     try:
@@ -280,17 +335,17 @@ def rebuild(record):
                                  proto.assign(**{RESPONSE: 0.0}), na_action="error",
                                  env=_ENVIRONMENT)
     except Exception as err:        # formulae raises many kinds
-        raise ValueError(f"the saved fixed-effect design does not evaluate: {err}") from None
+        raise ValueError(f"the saved {what} does not evaluate: {err}") from None
     spec = design.common
     n_columns = 0 if spec is None else spec.design_matrix.shape[1]
     if spec is None or n_columns != len(record["labels"]):
-        raise ValueError(f"the saved fixed-effect design gives {n_columns} columns, "
+        raise ValueError(f"the saved {what} gives {n_columns} columns, "
                          f"the record {len(record['labels'])}")
     calls = [call for call in walk_calls(spec) if call.stateful_transform is not None]
     saved = record["transforms"]
     if [(c.callee, type(c.stateful_transform).__name__) for c in calls] != \
             [(t["callee"], t["class"]) for t in saved]:
-        raise ValueError("the saved fixed-effect design's transforms do not match its formula")
+        raise ValueError(f"the saved {what}'s transforms do not match its formula")
     for call, entry in zip(calls, saved):
         state = {key: _decode(value) for key, value in entry["state"].items()}
         unknown = set(state) - set(vars(call.stateful_transform))
@@ -301,16 +356,35 @@ def rebuild(record):
         checked = proto.iloc[:len(record["x"])]
         x = np.asarray(spec.evaluate_new_data(checked).design_matrix, dtype=float)
     except Exception as err:
-        raise ValueError(f"the saved fixed-effect design does not evaluate: {err}") from None
+        raise ValueError(f"the saved {what} does not evaluate: {err}") from None
     if x.shape != (len(record["x"]), n_columns) or not np.array_equal(
             x, np.array(record["x"], dtype=float).reshape(x.shape), equal_nan=True):
-        raise ValueError("the saved fixed-effect design does not reproduce the fitted one")
-    terms = FixedTerms(spec, [tuple(pair) for pair in record["renames"]], record["labels"],
-                       record["data_columns"], record["keep"], record["rhs"])
+        raise ValueError(f"the saved {what} does not reproduce the fitted one")
+    return FixedTerms(spec, [tuple(pair) for pair in record["renames"]], record["labels"],
+                      record["data_columns"], record["keep"], record["rhs"])
+
+
+def _fixed_from_record(record):
+    terms = _terms_from_record(record, "fixed-effect design")
     if list(terms.names) != list(record["columns"]):
         raise ValueError(f"the saved fixed-effect design gives columns {list(terms.names)}, "
                          f"the fit has {record['columns']}")
-    return TermCoding(fixed=terms, bars=())
+    return terms
+
+
+def rebuild(record):
+    """A fastgibbs.design.TermCoding from a checked ``record``: its fixed part (None
+    when the record has none) and its bars (an unsupported bar's entry is the reason, a
+    string); raises ValueError when they do not reproduce the recorded columns and rows."""
+    from .design import TermCoding
+
+    fixed = _fixed_from_record(record) if "rhs" in record else None
+    bars = tuple(tuple(None if entry is None else entry["unsupported"]
+                       if "unsupported" in entry
+                       else _terms_from_record(entry, "group term's coding")
+                       for entry in block)
+                 for block in record.get("bars") or ())
+    return TermCoding(fixed=fixed, bars=bars)
 
 
 # ----------------------------------------------------------------------------------
@@ -339,11 +413,10 @@ def check_record(record, fixed_names):
     :func:`describe` writes, for a fit with design columns ``fixed_names``."""
     if not isinstance(record, dict):
         raise ValueError("fixed_design must be an object")
-    keys = set(record)
-    full = {"columns", "trials", "rhs", "labels", "renames", "data_columns", "keep",
-            "prototype", "transforms", "x"}
+    keys = set(record) - {"bars"}
+    full = {"columns", "trials"} | TERMS_KEYS
     if keys not in ({"columns", "trials"}, {"columns", "trials", "unsupported"}, full):
-        raise ValueError(f"fixed_design has keys {sorted(keys)}")
+        raise ValueError(f"fixed_design has keys {sorted(set(record))}")
     columns = _list(record["columns"], "fixed_design columns")
     if columns != list(fixed_names):
         raise ValueError("fixed_design columns differ from the fit's fixed effects")
@@ -358,48 +431,65 @@ def check_record(record, fixed_names):
                          "or {'constant': n}")
     if "unsupported" in keys:
         _string(record["unsupported"], "fixed_design unsupported")
-    if keys != full:
-        return
-    _string(record["rhs"], "fixed_design rhs")
-    labels = _list(record["labels"], "fixed_design labels")
-    for entry in labels + _list(record["data_columns"], "fixed_design data_columns"):
-        _string(entry, "fixed_design labels and data_columns")
-    for pair in _list(record["renames"], "fixed_design renames"):
+    if keys == full:
+        _check_terms(record, "fixed_design", n_columns=len(columns))
+    if "bars" in record:
+        for block in _list(record["bars"], "fixed_design bars"):
+            for entry in _list(block, "fixed_design bars"):
+                if entry is None:
+                    continue
+                if not isinstance(entry, dict):
+                    raise ValueError("fixed_design bars must hold objects")
+                if set(entry) == {"unsupported"}:
+                    _string(entry["unsupported"], "fixed_design bars unsupported")
+                elif set(entry) == TERMS_KEYS:
+                    _check_terms(entry, "fixed_design bars")
+                else:
+                    raise ValueError(f"fixed_design bars entry has keys {sorted(entry)}")
+
+
+def _check_terms(record, where, n_columns=None):
+    """Check the keys ``rhs`` ... ``x`` of a record (``n_columns``: the columns kept)."""
+    _string(record["rhs"], f"{where} rhs")
+    labels = _list(record["labels"], f"{where} labels")
+    for entry in labels + _list(record["data_columns"], f"{where} data_columns"):
+        _string(entry, f"{where} labels and data_columns")
+    for pair in _list(record["renames"], f"{where} renames"):
         if not isinstance(pair, list) or len(pair) != 2 or not all(isinstance(s, str) for s in pair):
-            raise ValueError("fixed_design renames must be pairs of strings")
-    keep = _list(record["keep"], "fixed_design keep")
-    if len(keep) != len(columns) or not all(
+            raise ValueError(f"{where} renames must be pairs of strings")
+    keep = _list(record["keep"], f"{where} keep")
+    if (n_columns is not None and len(keep) != n_columns) or not all(
             isinstance(k, int) and not isinstance(k, bool) and 0 <= k < len(labels) for k in keep):
-        raise ValueError("fixed_design keep must give a label for every column")
-    x = _list(record["x"], "fixed_design x")
+        raise ValueError(f"{where} keep must give a label for every column")
+    x = _list(record["x"], f"{where} x")
     if not x or not all(isinstance(row, list) and len(row) == len(labels)
                         and all(isinstance(v, numbers.Real) and not isinstance(v, bool)
                                 for v in row) for row in x):
-        raise ValueError("fixed_design x must be rows of numbers, one per formulae column")
+        raise ValueError(f"{where} x must be rows of numbers, one per formulae column")
     prototype = record["prototype"]
     if not isinstance(prototype, dict):
-        raise ValueError("fixed_design prototype must be an object")
+        raise ValueError(f"{where} prototype must be an object")
     lengths = {len(entry["values"]) if isinstance(entry, dict)
                and isinstance(entry.get("values"), list) else -1 for entry in prototype.values()}
     if len(lengths) > 1 or (lengths and min(lengths) < len(x)):
-        raise ValueError("fixed_design prototype columns differ in length")
+        raise ValueError(f"{where} prototype columns differ in length")
     for name, entry in prototype.items():
         if not isinstance(entry, dict) or entry.get("dtype") not in DTYPES:
-            raise ValueError(f"fixed_design prototype column {name!r} is malformed")
+            raise ValueError(f"{where} prototype column {name!r} is malformed")
         expected = {"dtype", "values"} | ({"categories", "ordered"}
                                           if entry["dtype"] == "category" else set())
         values = entry.get("values")
         if set(entry) != expected or not isinstance(values, list) \
                 or not all(isinstance(v, SCALARS) for v in values):
-            raise ValueError(f"fixed_design prototype column {name!r} is malformed")
+            raise ValueError(f"{where} prototype column {name!r} is malformed")
         if entry["dtype"] == "category" and not (
                 isinstance(entry["categories"], list) and isinstance(entry["ordered"], bool)
                 and all(isinstance(v, SCALARS) for v in entry["categories"])):
-            raise ValueError(f"fixed_design prototype column {name!r} has bad categories")
-    for entry in _list(record["transforms"], "fixed_design transforms"):
+            raise ValueError(f"{where} prototype column {name!r} has bad categories")
+    for entry in _list(record["transforms"], f"{where} transforms"):
         if not isinstance(entry, dict) or set(entry) != {"callee", "class", "state"} \
                 or not isinstance(entry["callee"], str) or not isinstance(entry["class"], str) \
                 or not isinstance(entry["state"], dict):
-            raise ValueError("fixed_design transforms are malformed")
+            raise ValueError(f"{where} transforms are malformed")
         for value in entry["state"].values():
             _decode(value)

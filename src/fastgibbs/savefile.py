@@ -382,7 +382,7 @@ def _fit_kwargs(stored, draws, warmup):
             decode = CODECS.get(name, (None, None))[1]
             kwargs[name] = stored[name] if decode is None else decode(stored[name])
     record = kwargs.get("fixed_design")
-    if isinstance(record, dict) and "rhs" in record:
+    if isinstance(record, dict) and ("rhs" in record or "bars" in record):
         try:
             kwargs["fixed_spec"] = rebuild(record)
         except ValueError as err:   # the draws are still worth having
