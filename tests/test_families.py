@@ -361,3 +361,12 @@ def test_text_offsets_are_refused(counts):
                  warmup=10, draws=10, seed=1)
     with pytest.raises(TypeError, match="offset 'logexp' must be numeric"):
         fit.predict(counts.assign(logexp="0.5").head(3), kind="link")
+
+
+@pytest.mark.parametrize("expr", ["scale(logexp)", "center(logexp)", "poly(logexp, 1)"])
+def test_offsets_with_stateful_transforms_are_refused(counts, expr):
+    """An offset is evaluated again on newdata with nothing of the fitted data kept:
+    offset(scale(x)) was scaled by newdata's own mean and sd in predict (two rows: -0.71
+    and 0.71 whatever x; one row: NaN)."""
+    with pytest.raises(fg.FormulaError, match=r"offset\(.*\) uses (scale|center|poly)\(\)"):
+        build_design(f"y ~ x + offset({expr}) + (1 | g)", counts, family="poisson")

@@ -311,6 +311,14 @@ def evaluate_offsets(terms, data):
             raise TypeError(f"the offset {expr!r} must be numeric, but it holds categories "
                             f"(formulae codes it as {list(names)}); convert the column to "
                             "numbers, e.g. pd.to_numeric")
+        # an offset is re-evaluated on new data with no fitted state to put back
+        from .fixed_design import walk_calls
+        stateful = [call.callee.replace("fastgibbs_scale", "scale")
+                    for call in walk_calls(dm.common) if call.stateful_transform is not None]
+        if stateful:
+            raise FormulaError(f"offset({expr}) uses {stateful[0]}(), which depends on the "
+                               "rows it is evaluated on (predict would use newdata's own "
+                               "state); compute the offset as a column first")
         total += values[:, 0]
     return total
 
