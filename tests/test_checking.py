@@ -158,6 +158,30 @@ def test_weighted_rows_contribute_weight_times_log_density():
                                expected * data["w"].to_numpy(), rtol=1e-9)
 
 
+
+def test_newdata_rows_are_weighted_as_the_fitted_ones(tmp_path):
+    """log_likelihood(newdata=data) dropped the weights: a loaded fit scored the data it
+    was fitted to (README's advice) as if every row counted once (sleepstudy with
+    weights 1-3: rows off by up to 15.8)."""
+    data = simulate("gaussian", n=120)
+    data["w"] = np.random.default_rng(1).integers(1, 4, len(data)).astype(float)
+    fit = fg.fit("y ~ x + (1 | g)", data, weights="w", **KW)
+    expected = fit.log_likelihood()
+    np.testing.assert_array_equal(fit.log_likelihood(newdata=data), expected)
+    loaded = fg.load(fit.save(tmp_path / "weighted"))
+    np.testing.assert_allclose(loaded.log_likelihood(newdata=data), expected, rtol=1e-12)
+    once = loaded.log_likelihood(newdata=data, weights=np.ones(len(data)))
+    np.testing.assert_allclose(once * data["w"].to_numpy(), expected, rtol=1e-12)
+    with pytest.raises(ValueError, match="weighted by the column 'w'.*newdata lacks"):
+        loaded.log_likelihood(newdata=data.drop(columns="w"))
+    by_array = fg.fit("y ~ x + (1 | g)", data, weights=data["w"].to_numpy(), **KW)
+    with pytest.raises(ValueError, match="weights array: pass weights="):
+        by_array.log_likelihood(newdata=data)
+    np.testing.assert_array_equal(by_array.log_likelihood(newdata=data, weights="w"),
+                                  by_array.log_likelihood())
+    with pytest.raises(ValueError, match="weights= goes with newdata"):
+        fit.log_likelihood(weights="w")
+
 # ---- ArviZ groups and LOO --------------------------------------------------------------
 
 def test_to_arviz_groups_make_az_loo_waic_and_compare_work(fits):

@@ -288,6 +288,7 @@ class Model:
             warmup_array = _stack_chains([r[0] for r in results])
         t2 = time.perf_counter()
         levels = {term: block.levels for block in self.blocks for term in block.terms}
+        same_weights = design is None or design.weights is self.design.weights
         sampler = {}
         tries = sum(r[2]["mh_tries"] for r in results)
         if tries:
@@ -307,6 +308,11 @@ class Model:
             fixed_spec=self.design.fixed_spec, data=data,
             n_cells=problem.n_cells, sampler=sampler,
             offset_terms=self.design.offset_terms, offset_array=self.design.offset_array,
+            # refit(weights=...) replaces the design's weights by an array
+            weights_column=getattr(self.design, "weights_column", None) if same_weights
+            else None,
+            weights_array=getattr(self.design, "weights_array", False) if same_weights
+            else True,
             family_options=self.family.options(),
             structures={term: s.record() for term, s in self.design.structures.items()},
             design=design,

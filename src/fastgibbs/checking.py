@@ -20,6 +20,7 @@ leave-one-cell-out unit, equal per cell for a model fitted to 0/1 rows and for t
 same model fitted to the aggregated binomial counts.
 """
 import warnings
+from dataclasses import replace
 
 import numpy as np
 import pandas as pd
@@ -138,6 +139,26 @@ class CheckingMixin:
             newdata = self.data
         return new_rows(self, newdata, terms, offset=offset, response=response,
                         trials=trials, neighbours=neighbours)
+
+    def _newdata_weights(self, data, weights):
+        """Frequency weights (n,) of rows ``data`` for their log-likelihood, or None."""
+        from .design import _weights
+        kept = np.ones(len(data), dtype=bool)
+        if weights is not None:
+            return _weights(weights, data, kept)
+        column = getattr(self, "weights_column", None)
+        if column is not None:
+            if column not in data.columns:
+                raise ValueError(
+                    f"this fit's rows were weighted by the column {column!r} (frequency "
+                    "weights), which newdata lacks: add it, or pass weights= (e.g. "
+                    "weights=np.ones(len(newdata)) to count each row once)")
+            return _weights(column, data, kept)
+        if getattr(self, "weights_array", False):
+            raise ValueError("this model was fitted with a weights array: pass weights= "
+                             "(one frequency weight per row of newdata; ones to count each "
+                             "row once)")
+        return None
 
     def _draws_of(self, rows, terms, kind, rng, draws):
         """(len(draws), rows.n) draws of one kind of prediction."""
@@ -275,7 +296,7 @@ class CheckingMixin:
 
     # ---- log-likelihood ----------------------------------------------------------------
     def log_likelihood(self, newdata=None, pointwise="row", offset=None, seed=None,
-                       neighbours=None):
+                       neighbours=None, weights=None):
         """Pointwise log-likelihood at every posterior draw (see the module docstring).
 
         Parameters
@@ -292,6 +313,11 @@ class CheckingMixin:
         neighbours : dict, optional
             As in :meth:`predict`: new areas of an ICAR term drawn from the field given
             these fitted neighbours (else from the prior, as islands).
+        weights : str or array, optional
+            Frequency weights of the rows of ``newdata`` (a column name or an array, as
+            in fitting). Default: a fit weighted by a column reads that column from
+            ``newdata``; a fit weighted by an array needs ``weights=``; an unweighted
+            fit weighs every row 1.
 
         Returns
         -------
@@ -303,6 +329,12 @@ class CheckingMixin:
         terms = included_terms(self, "all")
         rows = self._rows(newdata, terms, offset=offset, response=True,
                           neighbours=neighbours)
+        if newdata is not None or getattr(self, "design", None) is None:
+            rows = replace(rows, weights=self._newdata_weights(
+                self.data if newdata is None else newdata, weights))
+        elif weights is not None:
+            raise ValueError("weights= goes with newdata: the fitted rows keep the weights "
+                             "they were fitted with")
         draws = draw_indices(self)
         if pointwise == "cell":
             cell, first = cell_index(rows)

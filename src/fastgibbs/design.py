@@ -115,6 +115,8 @@ class Design:
     weights: np.ndarray = None       # (n_obs,) frequency weights, or None
     offset_terms: tuple = ()         # offset expressions (formula terms, offset= column)
     offset_array: bool = False       # an offset was given as an array (not re-evaluable)
+    weights_column: str = None       # weights= given as this column (read again from newdata)
+    weights_array: bool = False      # weights= given as an array (not re-evaluable)
     dropped_fixed: tuple = ()
     structures: dict = field(default_factory=dict)   # term -> fastgibbs.gmrf.Structure
     rows: np.ndarray = None          # (n_obs,) positions in the data of the rows kept
@@ -227,6 +229,8 @@ def build_design(formula, data, na_action="raise", family="gaussian", offset=Non
                   trials=trials, dropped_fixed=dropped, offset=offset_values,
                   weights=weight_values, offset_terms=offset_terms,
                   offset_array=offset is not None and not isinstance(offset, str),
+                  weights_column=weights if isinstance(weights, str) else None,
+                  weights_array=weights is not None and not isinstance(weights, str),
                   rows=np.flatnonzero(kept))
 
 

@@ -82,6 +82,10 @@ class Fit(CheckingMixin, Lme4Mixin, PlotsMixin, PPCPlotsMixin, StructuredPlotsMi
     sampler: dict = field(default_factory=dict)   # e.g. mh_acceptance of the Poisson family
     offset_terms: tuple = ()         # offset expressions (formula terms, offset= column)
     offset_array: bool = False       # fitted with an offset array: predict needs offset=
+    # frequency weights given as a column (log_likelihood reads it from newdata), or as
+    # an array (log_likelihood of newdata needs weights=)
+    weights_column: str = None
+    weights_array: bool = False
     # get_family(family, **family_options) rebuilds the family: a link other than the
     # default, a cumulative model's categories, a fixed nu
     family_options: dict = field(default_factory=dict)

@@ -346,6 +346,10 @@ CHECKS = {
     "offset_terms": lambda v, s, n: _strings(v, "offset_terms"),
     "offset_array": lambda v, s, n: isinstance(v, bool) or _fail("offset_array",
                                                                   "must be true or false"),
+    "weights_column": lambda v, s, n: v is None or isinstance(v, str) or _fail(
+        "weights_column", "must be a column name or null"),
+    "weights_array": lambda v, s, n: isinstance(v, bool) or _fail("weights_array",
+                                                                   "must be true or false"),
     "family_options": lambda v, s, n: _check_family_options(v),
     # streamed fits (issue 17): kind, paths, n_files, n_partitions, n_rows, fingerprint
     "data_source": lambda v, s, n: v is None or _mapping(v, "data_source", lambda x: (

@@ -59,6 +59,8 @@ class StreamedDesign:
     family: object = None
     offset_terms: tuple = ()
     offset_array: bool = False
+    weights_column: str = None      # weights= column (streamed weights are columns)
+    weights_array = False
     dropped_fixed: tuple = ()
     structures = {}                 # structured priors are not streamed (api.py)
     y = None
@@ -232,7 +234,8 @@ def stream_design(formula, data, family="gaussian", na_action="raise", offset=No
         n_obs=int(n_obs), statistics=statistics, moments=moments, source=description,
         n_dropped=int(found.n_dropped),
         fixed_spec=TermCoding(fixed=terms, bars=tuple(b.coding for b in coder.blocks)),
-        family=family, offset_terms=coder.offset_terms, dropped_fixed=dropped)
+        family=family, offset_terms=coder.offset_terms, dropped_fixed=dropped,
+        weights_column=the_plan.weights)
 
 
 def _cell_design(formula, source, the_plan, coder, family, blocks, found, description,
@@ -274,7 +277,8 @@ def _cell_design(formula, source, the_plan, coder, family, blocks, found, descri
         source=dict(description, n_cells=int(len(statistics.cells["y"]))),
         n_dropped=int(found.n_dropped),
         fixed_spec=TermCoding(fixed=terms, bars=tuple(b.coding for b in coder.blocks)),
-        family=family, offset_terms=coder.offset_terms, dropped_fixed=dropped)
+        family=family, offset_terms=coder.offset_terms, dropped_fixed=dropped,
+        weights_column=the_plan.weights)
 
 
 # Streamed sums hold squares of the columns (about the first chunk's means) in
