@@ -205,6 +205,28 @@ def test_missing_values_in_newdata_are_refused(data, value):
         fit.predict(new, seed=1)
 
 
+def test_reference_level_by_relevel_or_factor_levels(data):
+    """R's two ways to choose a reference level, relevel(h, "r") and factor(h, levels =
+    c(...)), were refused as unknown functions ('relevel', 'c')."""
+    d = _design("y ~ relevel(h, 'r') + (1 | g)", data)
+    assert d.fixed_names == ("Intercept", "relevel(h, 'r')[p]", "relevel(h, 'r')[q]",
+                             "relevel(h, 'r')[s]")
+    levels = _design("y ~ factor(h, levels = c('r', 's', 'q', 'p')) + (1 | g)", data)
+    np.testing.assert_array_equal(levels.X[:, 1:], (data["h"].to_numpy()[:, None]
+                                                    == np.array(["s", "q", "p"])))
+    fit = _fit("y ~ x + relevel(h, 'r') + (0 + factor(h, levels = c('s', 'r', 'q', 'p')) | g)",
+               data)
+    new = data[data["h"].isin(["p", "s"])].head(4)           # without the reference r
+    X, groups, _ = evaluate_new_data(fit, new)
+    rows = data.index.get_indexer(new.index)
+    np.testing.assert_array_equal(X, fit.design.X[rows])
+    np.testing.assert_array_equal(groups[0][0], fit.design.blocks[0].Z[rows])
+    with pytest.raises(fg.FormulaError, match="'zz' is not a level"):
+        _design("y ~ relevel(h, 'zz') + (1 | g)", data)
+    with pytest.raises(fg.FormulaError, match=r"value\(s\) s are not among the levels"):
+        _design("y ~ factor(h, levels = c('p', 'q', 'r')) + (1 | g)", data)
+
+
 def test_in_operator_is_nesting(data):
     assert _design("y ~ x %in% z + (1 | g)", data).fixed_names == ("Intercept", "x:z")
 

@@ -11,7 +11,8 @@ formulae evaluates the terms; this module makes the result equal lme4's ``lFormu
   ``x[.Q]``, ``x[.C]``, ``x[^4]``, ...); ``C(x, Treatment)`` (or R's
   ``C(x, contr.treatment)``) asks for treatment coding in category order;
 - **R's functions** are available without ``np.``: ``log``, ``exp``, ``sqrt``, ...,
-  ``factor``, ``as.numeric``, ``dummy`` (lme4), ``ns`` (splines), ``TRUE``/``FALSE``;
+  ``factor`` (with ``levels = c(...)``), ``relevel``, ``as.numeric``, ``dummy`` (lme4),
+  ``ns`` (splines), ``TRUE``/``FALSE``;
   ``scale(x)`` divides by the sample sd (n - 1) as R does (formulae's divides by n).
 
 :class:`FixedTerms` keeps what is needed to code new data the same way (``predict``).
@@ -94,10 +95,44 @@ def factor(x, levels=None):
         order = sorted(pd.unique(x.dropna()))
         ordered = False
     if levels is not None:
-        order = list(levels)
+        levels = [levels] if isinstance(levels, (str, int, float)) else list(levels)
+        present = set(data.dropna())
+        stray = sorted({format_level(v) for v in present if v not in set(levels)})
+        if stray:
+            raise ValueError(f"factor(): value(s) {', '.join(stray[:5])} are not among the "
+                             f"levels given ({', '.join(format_level(v) for v in levels)})")
+        # formulae's boxes hold the levels that occur (new rows are coded by the fitted ones)
+        order = [v for v in levels if v in present]
     labels = {value: format_level(value) for value in order}
     coded = np.array([labels[v] if v in labels else format_level(v) for v in data], dtype=object)
     return CategoricalBox(coded, Poly() if ordered else None, [labels[v] for v in order])
+
+
+class Relevel:
+    """R's ``relevel(f, ref)``: a factor whose reference (first) level is ``ref``.
+    Stateful only in that ``ref`` must be a level of the fitted data; new data may lack
+    it (formulae codes new rows by the fitted levels)."""
+
+    __stateful_transform__ = True
+
+    def __init__(self):
+        self.params_set = False
+
+    def __call__(self, x, ref):
+        box = factor(x)
+        ref = format_level(ref)
+        if not self.params_set and ref not in box.levels:
+            raise ValueError(f"relevel(): {ref!r} is not a level of the column (levels "
+                             f"{', '.join(box.levels[:8])})")
+        self.params_set = True
+        levels = [ref] + [level for level in box.levels if level != ref] \
+            if ref in box.levels else list(box.levels)
+        return CategoricalBox(box.data, box.contrast, levels)
+
+
+def _c(*values):
+    """R's ``c(...)``: the values as a list (for ``factor(x, levels = c(...))``)."""
+    return list(values)
 
 
 def ordered(x, levels=None):
@@ -240,6 +275,7 @@ _SCALE = "fastgibbs_scale"
 NAMESPACE = {
     **_R_MATH,
     "factor": factor, "as.factor": factor, "ordered": ordered, "dummy": Dummy,
+    "relevel": Relevel, "c": _c,
     "ns": NaturalSpline,
     _SCALE: RScale, "np": np, "numpy": np,
     "as": SimpleNamespace(numeric=AsNumeric, integer=AsNumeric, factor=factor,
@@ -264,7 +300,8 @@ def _check_function(name, text):
             target = getattr(target, attr, None)
         if callable(target):
             return
-    r_names = ", ".join(sorted(k for k in _R_MATH)) + ", factor, as.numeric, scale, dummy"
+    r_names = ", ".join(sorted(k for k in _R_MATH)) + \
+        ", factor, relevel, c, as.numeric, scale, dummy"
     raise FormulaError(f"unknown function {name!r} in {text!r}; R's {r_names} and numpy's "
                        "np.<function> are available (e.g. np.log1p)")
 
