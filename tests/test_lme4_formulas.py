@@ -227,6 +227,15 @@ def test_reference_level_by_relevel_or_factor_levels(data):
         _design("y ~ factor(h, levels = c('p', 'q', 'r')) + (1 | g)", data)
 
 
+@pytest.mark.parametrize("contrast", ["Helmert", "contr.helmert"])
+def test_an_unknown_contrast_is_named_as_a_contrast(data, contrast):
+    """C(h, Helmert) said "column 'Helmert' used in the formula is not in data"."""
+    with pytest.raises(fg.FormulaError, match=f"unknown contrast '{contrast}' in C"):
+        _design(f"y ~ C(h, {contrast}) + (1 | g)", data)
+    with pytest.raises(fg.FormulaError, match=f"unknown contrast '{contrast}' in C"):
+        _design(f"y ~ x + (0 + C(h, {contrast}) | g)", data)
+
+
 def test_in_operator_is_nesting(data):
     assert _design("y ~ x %in% z + (1 | g)", data).fixed_names == ("Intercept", "x:z")
 

@@ -20,6 +20,7 @@ Everything that can be wrong with the input is caught here, before sampling, wit
 ValueError or TypeError that names the column or argument.
 """
 from dataclasses import dataclass, field
+import re
 import warnings
 
 import numpy as np
@@ -367,6 +368,11 @@ def _evaluate(response, rhs, data, keep, checks=True):
         raise
     except KeyError as err:
         name = err.args[0] if err.args else ""
+        if isinstance(name, str) and name and re.search(
+                rf"\bC\([^()]*,\s*{re.escape(name)}\s*[(),]", rhs):
+            raise FormulaError(f"unknown contrast {name!r} in C(...) of {rhs!r}: the "
+                               "contrasts are Treatment, Sum and Poly (R's contr.treatment, "
+                               "contr.sum, contr.poly)") from None
         raise ValueError(f"column {name!r} used in the formula is not in data") from None
     except Exception as err:
         # a right-hand side alone (new data, group terms, offsets) has a placeholder response
