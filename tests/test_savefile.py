@@ -115,6 +115,11 @@ def test_fits_without_their_design_refuse_stateful_group_terms(data, tmp_path):
                                          r"\(1 \+ scale\(w\) \| g\).*stateful"):
         seen[0].predict(data.head(3), seed=1)
     assert seen[0].predict(data.head(3), include=None).shape[0] == 3
+    # transforms whose state does not come from the data are fine without a record
+    plain = fg.Model("y ~ as.numeric(x) + (0 + dummy(sector, 'Public') | g)", data)
+    fg.study(plain, [data["y"].to_numpy()], stats=lambda fit, d: seen.append(fit) or {"n": 1},
+             seed=1, n_jobs=1, sample_kwargs={"chains": 1, "warmup": 5, "draws": 10})
+    assert seen[1].predict(data.head(3), seed=1).shape[0] == 3
 
 
 def test_a_design_that_cannot_be_saved_says_so_when_predicting(data, tmp_path):

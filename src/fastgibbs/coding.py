@@ -158,6 +158,10 @@ class AsNumeric:
         self.params_set = False
         self.categories = None          # {code - 1: category} of a fitted factor
 
+    @property
+    def data_dependent(self):
+        return self.categories is not None
+
     def __call__(self, x):
         x = _values(x)
         if not self.params_set:
@@ -188,6 +192,10 @@ class Dummy:
     def __init__(self):
         self.params_set = False
         self.levels = None              # {column: level} when levels were not given
+
+    @property
+    def data_dependent(self):
+        return self.levels is not None
 
     def __call__(self, x, levels=None):
         x = _values(x)

@@ -171,7 +171,10 @@ def unusable_without_record(spec):
             if component.kind == "categoric":
                 return f"{component.name!r} is categorical (its levels would be newdata's)"
     for call in walk_calls(spec):
-        if call.stateful_transform is not None:
+        # fastgibbs's own transforms say whether their state came from the data
+        # (dummy(f) without levels, as.numeric of a factor)
+        if call.stateful_transform is not None \
+                and getattr(call.stateful_transform, "data_dependent", True):
             return f"{call.callee}() is a stateful transform (its state would be newdata's)"
     return None
 
