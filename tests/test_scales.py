@@ -103,13 +103,14 @@ def test_cell_means_get_the_intercepts_default(cells):
                                      "y ~ 0 + cat + (1 | g)"])
 def test_shifting_y_shifts_the_cell_means(cells, formula):
     """y + c shifts every level's mean by c and leaves the rest: the default priors
-    follow the response's location (same seed)."""
-    base = fg.fit(formula, cells, **KW)
-    moved = fg.fit(formula, cells.assign(y=cells["y"] + 250.0), **KW)
-    for name in base.names:
-        shift = 250.0 if name.startswith("cat[") else 0.0
-        np.testing.assert_allclose(moved.draws(name).mean() - shift, base.draws(name).mean(),
-                                   atol=0.05 * base.draws(name).std() + 1e-9)
+    follow the response's location. Without an intercept y is scaled, not centred, so
+    the two chains differ: posterior means agree within 4 combined MCSE."""
+    base = fg.fit(formula, cells, **KW).summary()
+    moved = fg.fit(formula, cells.assign(y=cells["y"] + 250.0), **KW).summary()
+    shift = np.where(base.index.str.startswith("cat["), 250.0, 0.0)
+    z = (moved["mean"] - shift - base["mean"]) / np.hypot(moved["mcse_mean"],
+                                                        base["mcse_mean"])
+    assert np.abs(z).max() < 4.0, z.sort_values()
 
 
 def test_refit_follows_the_new_response(data):
