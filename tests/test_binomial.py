@@ -127,7 +127,7 @@ def test_rows_without_trials_are_counted_in_the_message(small):
     small.loc[[1, 4], "n"] = 0
     small.loc[[1, 4], "y"] = 0
     with pytest.raises(ValueError, match=r"found 2 row\(s\) with 0 trials \(no information: "
-                                         "drop them\)"):
+                                         r"drop them\)"):
         fg.fit("cbind(y, n - y) ~ x + (1 | g)", small, family="binomial", chains=1, draws=5)
 
 

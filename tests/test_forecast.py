@@ -260,3 +260,12 @@ def test_saved_fit_forecasts(rw1_fit, tmp_path):
     new = pd.DataFrame({"year": [2013]})
     np.testing.assert_allclose(loaded.predict(new, kind="link", summary=False, seed=1),
                                rw1_fit.predict(new, kind="link", summary=False, seed=1))
+
+
+def test_neighbours_without_newdata_are_refused(icar_fit):
+    """predict() and log_likelihood() of the fitted rows ignored neighbours= without a
+    word (the fitted rows have no new areas); now a ValueError, as offset= is."""
+    with pytest.raises(ValueError, match="neighbours= goes with newdata"):
+        icar_fit.predict(neighbours={"area": {"x": ["a"]}})
+    with pytest.raises(ValueError, match="neighbours= goes with newdata"):
+        icar_fit.log_likelihood(neighbours={"area": {"x": ["a"]}})

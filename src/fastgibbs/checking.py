@@ -133,6 +133,9 @@ class CheckingMixin:
                 if offset is not None:
                     raise ValueError("offset= goes with newdata: the fitted rows keep the "
                                      "offset they were fitted with")
+                if neighbours is not None:
+                    raise ValueError("neighbours= goes with newdata: it places new areas, "
+                                     "and the fitted rows have none")
                 return fitted_rows(self)
             if self.data is None:
                 raise ValueError("pass newdata (this fit does not keep its data)")
