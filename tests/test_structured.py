@@ -449,6 +449,18 @@ def test_a_time_span_unit_is_a_number_of_days(rng, unit):
     assert fg.RandomWalk(unit=pd.Timedelta(hours=6)).unit == 0.25
 
 
+def test_a_time_span_unit_on_a_numeric_time_column_is_refused(rng):
+    """A time span is converted to days, a datetime column's unit: on a column of
+    numbers (years) RandomWalk(unit=pd.Timedelta("7D")) was read as 7 years, silently."""
+    data = pd.DataFrame({"year": np.repeat(np.arange(2000, 2012), 2), "y": rng.normal(size=24)})
+    for prior in (fg.RandomWalk(unit=pd.Timedelta("7D")), fg.AR1(unit=np.timedelta64(7, "D"))):
+        with pytest.raises(ValueError, match="unit= is a time span .* holds numbers"):
+            fg.fit("y ~ 1 + (1 | year)", data, priors={"1|year": prior}, chains=1, draws=5)
+    fg.fit("y ~ 1 + (1 | year)", data, priors={"1|year": fg.RandomWalk(unit=2)}, chains=1,
+           warmup=5, draws=5)
+    assert fg.RandomWalk(unit=7) == fg.RandomWalk(unit=pd.Timedelta("7D"))
+
+
 @pytest.mark.parametrize("unit, error, message", [
     (pd.Timedelta(0), ValueError, "positive time span"),
     (-pd.Timedelta(days=1), ValueError, "positive time span"),

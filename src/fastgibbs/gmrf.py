@@ -252,6 +252,10 @@ def _time_structure(key, prior, block, what):
                              f"by {list(variables)}")
         time_column = next(v for v in variables if v != prior.by)
     time, time_kind = _time_values(block.level_values[time_column], time_column, what)
+    if getattr(prior, "unit_is_span", False) and time_kind == "numeric":
+        raise ValueError(f"{what}: unit= is a time span ({prior.unit:g} days), but the time "
+                         f"column {time_column!r} holds numbers, not dates; give unit= as a "
+                         "number of that column's units")
     if not np.all(np.isfinite(time)):
         raise ValueError(f"{what}: the time column {time_column!r} has non-finite values")
     J = block.n_groups

@@ -90,7 +90,7 @@ def _plain(value):
 # ----------------------------------------------------------------------------------
 def _prior_to_json(prior):
     fields = {f.name: _prior_to_json(v) if type(v).__name__ in PRIOR_TYPES else _plain(v)
-              for f in dataclasses.fields(prior) for v in [getattr(prior, f.name)]}
+              for f in dataclasses.fields(prior) if f.init for v in [getattr(prior, f.name)]}
     return {"type": type(prior).__name__, **fields}
 
 
@@ -224,7 +224,7 @@ def _check_seed(seed):
 def _check_prior(entry):
     if not isinstance(entry, dict) or entry.get("type") not in PRIOR_TYPES:
         return False
-    names = {f.name for f in dataclasses.fields(PRIOR_TYPES[entry["type"]])}
+    names = {f.name for f in dataclasses.fields(PRIOR_TYPES[entry["type"]]) if f.init}
     nested = [v for v in entry.values() if isinstance(v, dict)]     # structured priors
     return set(entry) == names | {"type"} and all(_check_prior(v) for v in nested)
 

@@ -20,7 +20,7 @@ on a term ``(1 | state:year)`` gives each state its own path with the same sd (a
 rho). Areal structures (:class:`ICAR`, :class:`BYM2`) take the neighbours of the
 areas as an adjacency (see :class:`ICAR`). How each is sampled: fastgibbs.gmrf.
 """
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 import datetime
 import numbers
 
@@ -42,6 +42,10 @@ def _by(by, what):
     if by is not None and not isinstance(by, str):
         raise TypeError(f"{what} by must be a column name (str), got {by!r}")
     return by
+
+
+def _is_span(unit):
+    return isinstance(unit, (np.timedelta64, datetime.timedelta))
 
 
 def _unit(unit, what):
@@ -191,7 +195,10 @@ class _Structured:
     def with_sd(self, sd):
         """A copy with the sd prior ``sd`` (used to fill in the default)."""
         from dataclasses import replace
-        return replace(self, sd=sd)
+        copy = replace(self, sd=sd)
+        if getattr(self, "unit_is_span", False):   # (not an argument: kept by hand)
+            object.__setattr__(copy, "unit_is_span", True)
+        return copy
 
     @property
     def kind(self):
@@ -223,6 +230,8 @@ class RandomWalk(_Structured):
     by: str = None
     sd: object = None
     unit: float = None
+    # whether unit was given as a time span (then in days: a datetime column's unit)
+    unit_is_span: bool = field(default=False, init=False, repr=False, compare=False)
 
     def __post_init__(self):
         if isinstance(self.order, bool) or not isinstance(self.order, numbers.Integral) \
@@ -231,6 +240,7 @@ class RandomWalk(_Structured):
         object.__setattr__(self, "order", int(self.order))
         _by(self.by, "RandomWalk")
         _sd_prior(self.sd, "RandomWalk")
+        object.__setattr__(self, "unit_is_span", _is_span(self.unit))
         object.__setattr__(self, "unit", _unit(self.unit, "RandomWalk"))
 
     @property
@@ -260,6 +270,7 @@ class AR1(_Structured):
     sd: object = None
     rho: object = None
     unit: float = None
+    unit_is_span: bool = field(default=False, init=False, repr=False, compare=False)
 
     def __post_init__(self):
         _by(self.by, "AR1")
@@ -269,6 +280,7 @@ class AR1(_Structured):
             raise TypeError(f"AR1 rho must be fg.Beta(a, b), a prior on (1 + rho) / 2, got "
                             f"{rho!r}")
         object.__setattr__(self, "rho", rho)
+        object.__setattr__(self, "unit_is_span", _is_span(self.unit))
         object.__setattr__(self, "unit", _unit(self.unit, "AR1"))
 
     @property
