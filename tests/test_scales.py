@@ -299,3 +299,24 @@ def test_an_exact_fit_without_an_intercept_is_refused_away_from_zero(data, level
     y = level + 2 * data["x"].to_numpy() + 0.3 * groups
     with pytest.raises(ValueError, match="fitted exactly"):
         fg.fit("y ~ 0 + x + (1 | g)", data.assign(y=y), **KW)
+
+
+@pytest.mark.parametrize("level", [1e3, 1e6])
+@pytest.mark.parametrize("family", ["gaussian", "t"])
+def test_an_exact_fit_far_from_zero_is_refused_and_a_near_one_is_not(data, level, family):
+    """Beyond ~300 sds from 0 without an intercept the check's sums cannot decide (their
+    rounding, a few eps * y'Wy, swamps 1e-10 of the spread), and an exact fit was
+    sampled: y = 1000 + 0.5 x + u_g under 0 + x + (1 | g) gave sigma down to 1e-64
+    (the lstsq check before 4ce9cb3 refused it, but also refused y with noise 1e-3 sd at
+    1e6 by its rounding). There the residual of the least-squares coefficients is
+    computed from the rows: the exact fit is refused, fitted and refitted, and the noisy
+    response is not."""
+    groups = data["g"].astype("category").cat.codes.to_numpy()
+    y = level + 0.5 * data["x"].to_numpy() + 0.3 * groups
+    with pytest.raises(ValueError, match="fitted exactly"):
+        fg.Model("y ~ 0 + x + (1 | g)", data.assign(y=y), family=family)
+    noisy = y + 1e-3 * np.random.default_rng(1).normal(size=len(y))
+    model = fg.Model("y ~ 0 + x + (1 | g)", data.assign(y=noisy), family=family)
+    if family == "gaussian":
+        with pytest.raises(ValueError, match="fitted exactly"):
+            model.refit(y, **KW)

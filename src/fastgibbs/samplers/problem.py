@@ -363,12 +363,31 @@ def exact_fit_basis(stats, pairs, offs):
     return vectors[:, keep] / np.sqrt(values[keep]), what
 
 
-def _check_not_exact(design, stats, spread, basis):
+def _exact_residual(X, y, blocks, w, u_off):
+    """A function of coefficients b of [X Z] (the first len(b) columns: X alone, or X and
+    every group column, as exact_fit_basis) giving sum w (y - [X Z] b)^2, computed from
+    the rows (no cancellation against y'Wy): _check_not_exact's test where its sums
+    cannot decide. Any b gives at least the least-squares residual, so a small value
+    shows an exact fit."""
+    def residual(b):
+        p = X.shape[1]
+        r = y - X @ b[:p] if p else np.array(y, dtype=float)
+        if len(b) > p:
+            for block, off in zip(blocks, u_off):
+                u = b[p + off:p + off + block.n_groups * block.n_re]
+                r = r - np.einsum("ic,ic->i", np.reshape(block.Z, (len(y), block.n_re)),
+                                  u.reshape(block.n_groups, block.n_re)[block.group])
+        return float(np.sum(w * r * r))
+    return residual
+
+
+def _check_not_exact(design, stats, spread, basis, residual=None):
     """Refuse a gaussian response that the model fits exactly (sigma -> 0): the
     least-squares residual sum of squares y'Wy - c'C^+ c of y on the fixed effects and,
     for models of at most EXACT_FIT_MAX_COLUMNS columns, every group column, from the
     statistics, relative to ``spread``, the weighted sum of squares of y about its mean
-    (y on the kernel's scale). ``basis``: exact_fit_basis of the statistics."""
+    (y on the kernel's scale). ``basis``: exact_fit_basis of the statistics;
+    ``residual``: _exact_residual of the rows, if in memory."""
     B, what = basis
     if B is None:
         return
@@ -377,8 +396,14 @@ def _check_not_exact(design, stats, spread, basis):
     rss = stats["yty"] - float(explained @ explained)
     # rss carries a rounding error of a few eps * y'Wy (from its sums): where that swamps
     # 1e-10 of the spread (a response some 300 sds from 0 without an intercept), the
-    # test cannot decide, and the model is sampled
-    if rss <= 1e-10 * spread and 1e-15 * stats["yty"] < 1e-10 * spread:
+    # sums cannot decide; the least-squares coefficients' residual computed from the
+    # rows can (y = 1000 + 0.5 x + u_g fitted by 0 + x + (1 | g) was sampled, sigma
+    # down to 1e-64); a streamed design has no rows, and is sampled
+    if 1e-15 * stats["yty"] < 1e-10 * spread:
+        exact = rss <= 1e-10 * spread
+    else:
+        exact = residual is not None and residual(B @ explained) <= 1e-10 * spread
+    if exact:
         raise ValueError(f"response {design.response!r} is fitted exactly by {what} "
                          "(residual sum of squares 0): sigma has no information; check for a "
                          "predictor or grouping that copies the response")
@@ -796,7 +821,8 @@ class Statistics:
     ``group_moments``: see _group_column_moments; ``spread``: the weighted sum of
     squares of the gaussian y about its mean (None skips the exact-fit check);
     ``exact_basis``: the exact-fit check's exact_fit_basis when already known (a
-    refit's, from the problem it reuses), else None."""
+    refit's, from the problem it reuses), else None; ``exact_residual``: its
+    _exact_residual (designs in memory)."""
 
     transform: Transform
     stats: dict
@@ -805,6 +831,7 @@ class Statistics:
     group_moments: tuple
     spread: float = None
     exact_basis: tuple = None
+    exact_residual: object = None
     cells: dict = None
     mixtures: dict = None
     row_cell: np.ndarray = None
@@ -830,7 +857,7 @@ def data_statistics(design, y=None, scaling=None, reuse=None):
     p = X_int.shape[1]
     offs = _block_offsets(blocks, p)
     cells, mixtures, row_cell, spread, xwx = None, None, None, None, None
-    exact_basis = None
+    exact_basis = exact_residual = None
     if gaussian:
         y_int = (y_eff - tf.y_shift) / tf.y_scale
         if reuse is None:
@@ -848,6 +875,7 @@ def data_statistics(design, y=None, scaling=None, reuse=None):
         if scaling is None:
             mean = np.average(y_int, weights=w)
             spread = float(np.sum(w * (y_int - mean) ** 2))
+            exact_residual = _exact_residual(X_int, y_int, blocks, w, offs["u_off"])
     elif reuse is not None and family.kind in (Kind.FAMILY_BINOMIAL, Kind.FAMILY_PROBIT):
         row_cell = reuse.row_cell
         keep = row_cell >= 0
@@ -865,7 +893,8 @@ def data_statistics(design, y=None, scaling=None, reuse=None):
                                  offs["n_groups"], w)
             mean = np.average(y_cells, weights=w)
             spread = float(np.sum(w * (y_cells - mean) ** 2))
-            _check_not_exact(design, t_stats, spread, exact_fit_basis(t_stats, t_pairs, offs))
+            _check_not_exact(design, t_stats, spread, exact_fit_basis(t_stats, t_pairs, offs),
+                             _exact_residual(X_int, y_cells, blocks, w, offs["u_off"]))
         cells, cell_blocks, row_cell = _cells(design, blocks, X_int, y_cells, w)
         pairs, stats, mixtures = cell_statistics(family, cells, cell_blocks, offs, p,
                                                  float(np.sum(w)))
@@ -873,8 +902,8 @@ def data_statistics(design, y=None, scaling=None, reuse=None):
         xwx = (X_int * w[:, None]).T @ X_int
     return Statistics(transform=tf, stats=stats, pairs=pairs, xwx=xwx,
                       group_moments=_group_column_moments(blocks, w), spread=spread,
-                      exact_basis=exact_basis, cells=cells, mixtures=mixtures,
-                      row_cell=row_cell)
+                      exact_basis=exact_basis, exact_residual=exact_residual, cells=cells,
+                      mixtures=mixtures, row_cell=row_cell)
 
 
 def build_problem(design, priors, y=None, scaling=None, reuse=None):
@@ -917,7 +946,8 @@ def problem_from_statistics(design, priors, statistics):
     exact_basis = None
     if gaussian and statistics.spread is not None:
         exact_basis = statistics.exact_basis or exact_fit_basis(stats, pairs, offs)
-        _check_not_exact(design, stats, statistics.spread, exact_basis)
+        _check_not_exact(design, stats, statistics.spread, exact_basis,
+                         statistics.exact_residual)
 
     structured = kernel_arrays(design, offs["u_off"])
     alone = () if structured is None else tuple(np.flatnonzero(structured["kind"]).tolist())
