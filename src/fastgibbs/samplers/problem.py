@@ -296,8 +296,8 @@ def _transform_for_response(design, reused, y, scaling=None):
     """The Transform of ``design`` with response ``y`` (after the offset) when its X, Z
     and weights are those of the Transform ``reused``: only the response's shift and
     scale are computed again (as _transform would, bit for bit)."""
-    shift, y_scale = _response_scale(design, ArrayMoments(design, y_eff=y, weights=design.weights),
-                                     reused.intercept, scaling)
+    moments = ArrayMoments(design, y_eff=y, weights=design.weights)
+    shift, y_scale = _response_scale(design, moments, reused.intercept, scaling)
     return replace(reused, y_shift=shift, y_scale=y_scale)
 
 
@@ -311,11 +311,10 @@ EXACT_FIT_MAX_COLUMNS = 600
 
 
 def _full_normal_equations(stats, pairs, offs, p):
-    """[X Z]'W[X Z] (dense) and [X Z]'Wy from the statistics, Z every group column."""
+    """[X Z]'W[X Z] (dense) from the statistics, Z every group column."""
     n_u = len(stats["zty"])
     C = np.zeros((p + n_u, p + n_u))
     C[:p, :p] = stats["xtx"]
-    rhs = np.concatenate([stats["xty"], stats["zty"]])
     pair_row_off, rowptr, cell_col, cell_val_off, cell_val = pairs[:5]
     B = len(offs["n_groups"])
     for k in range(B):
@@ -337,7 +336,7 @@ def _full_normal_equations(stats, pairs, offs, p):
                     m, v = cell_col[cell], cell_val_off[cell]
                     C[u0 + j * q:u0 + (j + 1) * q, l0 + m * ql:l0 + (m + 1) * ql] = \
                         cell_val[v:v + q * ql].reshape(q, ql)
-    return C, rhs
+    return C
 
 
 def exact_fit_basis(stats, pairs, offs):
@@ -349,7 +348,7 @@ def exact_fit_basis(stats, pairs, offs):
     not apply. C does not depend on y: a refit reuses B (Problem.exact_basis)."""
     p = len(stats["xty"])
     if p + len(stats["zty"]) <= EXACT_FIT_MAX_COLUMNS:
-        C, _ = _full_normal_equations(stats, pairs, offs, p)
+        C = _full_normal_equations(stats, pairs, offs, p)
         what = "the fixed and group effects together"
     else:
         C, what = np.reshape(stats["xtx"], (p, p)), "the fixed effects"
