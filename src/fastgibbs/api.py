@@ -12,6 +12,7 @@ import warnings
 import numpy as np
 import pandas as pd
 
+from ._process_limits import with_process_limits
 from .chains import BACKENDS, chain_seeds, default_jobs, replay_seed, run_chains
 from .design import aligned_series, build_design
 from .families import get_family
@@ -133,6 +134,7 @@ class Model:
     See :func:`fit` for the arguments.
     """
 
+    @with_process_limits
     def __init__(self, formula, data, *, family="gaussian", priors=None, na_action="raise",
                  offset=None, weights=None, rank_deficient="drop", link=None):
         t0 = time.perf_counter()
@@ -180,6 +182,7 @@ class Model:
         return (f"<fastgibbs.Model {self.formula!r}: {self.family.name}, {self.n_obs} "
                 f"observations, {len(self.names)} parameters>")
 
+    @with_process_limits
     def sample(self, *, chains=4, warmup=1000, draws=1000, thin=1, seed=None, n_jobs=None,
                backend="thread", interweave=True, progress=False):
         """Run the sampler on the model's data; returns a :class:`~fastgibbs.Fit`.
@@ -199,6 +202,7 @@ class Model:
         self.family.check_new_response(y, self.design)
         return dataclasses.replace(self.design, y=y)
 
+    @with_process_limits
     def refit(self, y, *, chains=4, warmup=1000, draws=1000, thin=1, seed=None, n_jobs=None,
               backend="thread", interweave=True, weights=None):
         """Sample the same design with response ``y`` (n_obs,), reusing the design and
@@ -338,6 +342,7 @@ def _stack_chains(arrays):
     return arrays[0][None] if len(arrays) == 1 else np.stack(arrays)
 
 
+@with_process_limits
 def fit(formula, data, *, family="gaussian", priors=None, chains=4, warmup=1000,
         draws=1000, thin=1, seed=None, n_jobs=None, backend="thread",
         na_action="raise", interweave=True, progress=False, offset=None, weights=None,

@@ -26,6 +26,8 @@ import warnings
 import numpy as np
 import pandas as pd
 
+from ._process_limits import with_process_limits
+
 __all__ = ["cv", "CVResult", "fold_labels"]
 
 # cv warns when the largest R-hat over every parameter of every fit exceeds this. Not
@@ -196,6 +198,7 @@ class HeldOutDensity:
                 "ess_min": _nan_extreme(diag["ess_bulk"], np.min)}
 
 
+@with_process_limits
 def cv(model, folds=None, by=None, *, joint=False, seed=None, sample_kwargs=None,
        executor=None, n_jobs=None, progress=None):
     """Exact cross-validation of ``model`` by refits (see the module docstring).

@@ -37,6 +37,7 @@ import numpy as np
 import pandas as pd
 
 from . import diagnostics
+from ._process_limits import with_process_limits
 from .chains import as_seed_sequence, spawn_children
 from .study import portable_model, study
 
@@ -368,6 +369,7 @@ def _simulations(model, n_sims, root):
         yield model.simulate(n=1, seed=child)[0]
 
 
+@with_process_limits
 def sbc(model, n_sims=200, *, thin=DEFAULT_THIN, sample_kwargs=None, seed=None,
         executor=None, n_jobs=None, alpha=0.01, datasets=None, progress=None):
     """Simulation-based calibration of ``model``'s sampler (Talts et al. 2018).

@@ -60,6 +60,7 @@ import numpy as np
 import pandas as pd
 
 from . import diagnostics
+from ._process_limits import with_process_limits
 from .chains import as_seed_sequence, replay_seed
 
 __all__ = ["study", "DefaultStats"]
@@ -407,6 +408,7 @@ def _assemble(results, errors):
     return frame
 
 
+@with_process_limits
 def study(model, datasets, *, sample_kwargs=None, stats=None, seed=None, executor=None,
           n_jobs=None, progress=None, true_params=..., probs=(0.05, 0.95)):
     """Fit ``model`` to many datasets and collect statistics of each fit.
