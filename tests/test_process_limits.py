@@ -119,3 +119,27 @@ def test_nested_and_overlapping_calls_from_threads_restore_the_callers_setting(
         assert set(blas_threads()) == {1}
     assert set(blas_threads()) == {2}
     assert _process_limits._state["depth"] == 0
+
+
+def test_a_blas_library_that_cannot_be_driven_does_not_fail_the_fit(monkeypatch):
+    class Broken:
+        def limit(self, **kwargs):
+            raise OSError("cannot set the number of threads")
+
+    monkeypatch.setattr(_process_limits, "_blas_controller", lambda: Broken())
+    fit = fg.fit(FORMULA, fg.datasets.load("nes2000"), chains=1, warmup=10, draws=10, seed=1)
+    assert fit.draws().shape == (1, 10, len(fit.names))
+    assert _process_limits._state["depth"] == 0
+
+
+def test_ctrl_c_inside_a_fit_restores_the_settings(two_blas_threads, monkeypatch):
+    from fastgibbs import api
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(api, "run_chains", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        fg.fit(FORMULA, fg.datasets.load("nes2000"), chains=2, warmup=10, draws=10)
+    assert set(blas_threads()) == {2}
+    assert _process_limits._state["depth"] == 0

@@ -61,20 +61,31 @@ def _hugepage_switch():
 
 
 def _enter():
-    controller = _blas_controller()
-    _state["blas"] = None if controller is None else \
-        controller.limit(limits=1, user_api="blas")
+    # a speed setting must never fail a fit: a library threadpoolctl cannot drive
+    # (or a numpy without the switch) leaves that setting as it is
+    try:
+        controller = _blas_controller()
+        _state["blas"] = None if controller is None else \
+            controller.limit(limits=1, user_api="blas")
+    except Exception:
+        _state["blas"] = None
     switch = _hugepage_switch()
-    _state["hugepage"] = None if switch is None else (switch, switch(False))
+    try:
+        _state["hugepage"] = None if switch is None else (switch, switch(False))
+    except Exception:
+        _state["hugepage"] = None
 
 
 def _leave():
-    if _state["blas"] is not None:
-        _state["blas"].restore_original_limits()
-    if _state["hugepage"] is not None:
-        switch, before = _state["hugepage"]
-        switch(before)
+    blas, hugepage = _state["blas"], _state["hugepage"]
     _state["blas"] = _state["hugepage"] = None
+    try:
+        if blas is not None:
+            blas.restore_original_limits()
+    finally:
+        if hugepage is not None:
+            switch, before = hugepage
+            switch(before)
 
 
 @contextmanager
