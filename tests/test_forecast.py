@@ -85,10 +85,14 @@ def test_rw1_forecast_and_bridge_match_closed_form(rw1_fit):
     np.testing.assert_allclose(old[:, 0], fit.draws("Intercept").reshape(-1) + last)
 
 
-def test_rw2_continues_the_slope():
-    fit = fg.fit("y ~ 1 + (1 | year)", _series_data(2), chains=2, warmup=200, draws=1000,
-                 seed=2, priors={"1|year": fg.RandomWalk(order=2)})
-    term = "1|year"
+@pytest.fixture(scope="module")
+def rw2_fit():
+    return fg.fit("y ~ 1 + (1 | year)", _series_data(2), chains=2, warmup=200, draws=1000,
+                  seed=2, priors={"1|year": fg.RandomWalk(order=2)})
+
+
+def test_rw2_continues_the_slope(rw2_fit):
+    fit, term = rw2_fit, "1|year"
     u = _effects(fit, term, pd.DataFrame({"year": [2012]}))[:, 0]
     sd = fit.draws(term + "_sigma").reshape(-1)
     a, b = _fitted(fit, term, "2010"), _fitted(fit, term, "2011")
@@ -96,13 +100,81 @@ def test_rw2_continues_the_slope():
     _assert_standard_normal(((u - b - (b - a)) / sd)[:, None], "RW2 forecast")
 
 
-def test_ar1_forecast_reverts_with_rho():
+def test_rw2_new_time_has_the_same_law_whatever_else_newdata_asks(rw2_fit):
+    """A new time's forecast depended on the other new times of newdata: the walk was
+    drawn on the union of the fitted and new times, whose divided differences change
+    when a time is added (2014 alone had variance sd^2 (9 * 4 / 2 = 18) around the
+    continued slope, with 2012 and 2013 asked too 1 + 4 + 9 = 14). Now the walk runs
+    on whole steps from the last time whatever is asked: u_{T+k} - u_T - k s =
+    sum_i (k - i + 1) e_i, e_i iid N(0, sd^2), linear between the steps and between
+    fitted times."""
+    fit, term = rw2_fit, "1|year"
+    sd = fit.draws(term + "_sigma").reshape(-1)
+    a, b = _fitted(fit, term, "2010"), _fitted(fit, term, "2011")
+    f0, f1 = _fitted(fit, term, "2000"), _fitted(fit, term, "2001")
+    x5, x6 = _fitted(fit, term, "2005"), _fitted(fit, term, "2006")
+    s = b - a
+
+    def z_2014(u):
+        return (u - b - 3 * s) / (sd * np.sqrt(1 + 4 + 9))
+
+    cases = [[2014], [2014, 2012, 2013], [2014, 2013, 2017, 2005.5, 1998, 2016.5],
+             [2014, 2014.5, 2013.5], [2014, 2014, 2012.25]]
+    for i, years in enumerate(cases):
+        u = _effects(fit, term, pd.DataFrame({"year": years}), seed=10 + i)
+        _assert_standard_normal(z_2014(u[:, 0])[:, None], f"RW2 2014 with {years[1:]}")
+    # jointly: the three steps of 2012-2014 are the walk's iid innovations
+    u = _effects(fit, term, pd.DataFrame({"year": [2012, 2013, 2014]}), seed=20)
+    e = np.column_stack([u[:, 0] - 2 * b + a, u[:, 1] - 2 * u[:, 0] + b,
+                         u[:, 2] - 2 * u[:, 1] + u[:, 0]]) / sd[:, None]
+    _assert_standard_normal(e, "RW2 joint steps")
+    # between whole steps: linear; half way from 2013 to 2014 is
+    # 2.5 e_1 + 1.5 e_2 + 0.5 e_3; two steps before 2000 mirrors the forecast
+    for others in ([], [2013, 2014, 1999]):
+        u = _effects(fit, term, pd.DataFrame({"year": [2013.5, 1998] + others}), seed=30)
+        _assert_standard_normal(np.column_stack([
+            (u[:, 0] - b - 2.5 * s) / (sd * np.sqrt(2.5 ** 2 + 1.5 ** 2 + 0.5 ** 2)),
+            (u[:, 1] - f0 + 2 * (f1 - f0)) / (sd * np.sqrt(1 + 4))]), f"RW2 with {others}")
+    # between fitted times: the linear interpolation of the path, however asked
+    for years in ([2005.25], [2005.25, 2005.5, 2013]):
+        u = _effects(fit, term, pd.DataFrame({"year": years}), seed=40)
+        np.testing.assert_allclose(u[:, 0], 0.75 * x5 + 0.25 * x6, rtol=1e-12, atol=1e-12)
+
+
+def test_rw1_new_time_has_the_same_law_whatever_else_newdata_asks(rw1_fit):
+    """Brownian motion: 2015 is N(u_T, 4 sd^2) alone or with other new times."""
+    fit, term = rw1_fit, "1|year"
+    sd = fit.draws(term + "_sigma").reshape(-1)
+    last = _fitted(fit, term, "2011")
+    for i, years in enumerate([[2015], [2015, 2012, 2013.5, 2005.25, 1998, 2020]]):
+        u = _effects(fit, term, pd.DataFrame({"year": years}), seed=50 + i)
+        _assert_standard_normal(((u[:, 0] - last) / (2 * sd))[:, None], f"RW1 with {years}")
+
+
+@pytest.fixture(scope="module")
+def ar1_fit():
     # 2012.5 makes the gaps unequal fractions of a step, so the fit has rho > 0 (an OU
     # process); with whole steps only, rho < 0 draws refuse half-step forecasts
     years = np.r_[YEARS, 2012.5]
-    fit = fg.fit("y ~ 1 + (1 | year)", _series_data(3, years=years), chains=2, warmup=200,
-                 draws=1000, seed=3, priors={"1|year": fg.AR1()})
-    term = "1|year"
+    return fg.fit("y ~ 1 + (1 | year)", _series_data(3, years=years), chains=2, warmup=200,
+                  draws=1000, seed=3, priors={"1|year": fg.AR1()})
+
+
+def test_ar1_new_time_has_the_same_law_whatever_else_newdata_asks(ar1_fit):
+    """The OU process is Markov: 2014.5 is N(rho^2 u_T, sd^2 (1 - rho^4)) given the
+    last fitted time 2012.5, alone or with other new times."""
+    fit, term = ar1_fit, "1|year"
+    sd = fit.draws(term + "_sigma").reshape(-1)
+    r2 = fit.draws(term + "_rho").reshape(-1) ** 2
+    last = _fitted(fit, term, "2012.5")
+    for i, years in enumerate([[2014.5], [2014.5, 2013.5, 2016, 2003.5, 1998]]):
+        u = _effects(fit, term, pd.DataFrame({"year": years}), seed=60 + i)
+        z = (u[:, 0] - r2 * last) / (sd * np.sqrt(1 - r2 ** 2))
+        _assert_standard_normal(z[:, None], f"AR1 with {years}")
+
+
+def test_ar1_forecast_reverts_with_rho(ar1_fit):
+    fit, term = ar1_fit, "1|year"
     u = _effects(fit, term, pd.DataFrame({"year": [2014.5, 2003.5]}))
     sd = fit.draws(term + "_sigma").reshape(-1)
     rho = fit.draws(term + "_rho").reshape(-1)

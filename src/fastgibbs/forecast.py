@@ -6,13 +6,29 @@ Time structures (RW1, RW2, AR1), a new time of a fitted series: the path at the 
 times is drawn from its conditional given the fitted path at the same posterior draw,
 under the structure on all times of the series (fitted and new; gaps in ``unit``s):
 
-- RW1, RW2: with Q the random-walk precision on the union of the times (as in
-  fitting, fastgibbs.gmrf.rw_precision) and x_n, x_o the new and fitted effects,
-  x_n | x_o ~ N(-Q_nn^-1 Q_no x_o, sd^2 Q_nn^-1) (Rue & Held 2005, Theorem 2.5).
-  For RW1 this is the walk continued with the drawn sd beyond the last time,
+- RW1 (Brownian motion at the times): with Q the random-walk precision on the union
+  of the times (as in fitting, fastgibbs.gmrf.rw_precision) and x_n, x_o the new and
+  fitted effects, x_n | x_o ~ N(-Q_nn^-1 Q_no x_o, sd^2 Q_nn^-1) (Rue & Held 2005,
+  Theorem 2.5): the walk continued with the drawn sd beyond the last time,
   u* ~ N(u_T, sd^2 d / unit) for a time d after it (before the first time: backwards
-  from the first), and a Brownian bridge between two fitted times. RW2 continues the
-  last slope. Several new times are drawn jointly.
+  from the first), and a Brownian bridge between two fitted times. Brownian motion
+  is one process, so a new time's law does not depend on the other new times.
+- RW2: the fitted precision (second divided differences with variances
+  (d_{i-1} + d_i) / 2) is the Galerkin approximation of the integrated Wiener process
+  with piecewise linear functions on the fitted times (Lindgren & Rue 2008, "On the
+  second-order random walk model for irregular locations", Scand. J. Stat. 35), and
+  the new times are drawn from that piecewise linear process. Between two fitted
+  times: the linear interpolation of the fitted path (no noise of its own; its
+  uncertainty is that of the path). Beyond the last time T: the walk continued on
+  the nodes T + 1, T + 2, ... unit (before the first time: backwards from it), which
+  continues the last slope, x_{T+k} ~ N(u_T + k s, sd^2 sum_{r<=k} r^2) with
+  s = (u_T - u_{T-1}) / d when the last gap d is one unit (the first step's variance
+  is sd^2 (d + 1) / 2), linear between the nodes. The nodes depend on the fit only
+  (adding a node at the end leaves the law of the others unchanged), so a new time
+  has the same law whichever other new times newdata asks for; the union of the
+  times, as for RW1, would not have had that property (its divided differences
+  change when a time is added).
+- Several new times of a series are drawn jointly (from one path per draw).
 - AR1 (the Ornstein-Uhlenbeck process at the times): the new times are drawn one
   after another, each given its nearest known time on each side (the path is
   Markov): after the last time u* ~ N(rho^d u_T, sd^2 (1 - rho^(2d))), the forecast
@@ -43,6 +59,10 @@ Areal structures (ICAR, BYM2), a level that is not an area of the fitted field:
 import numpy as np
 
 __all__ = ["new_level_info", "new_effects"]
+
+# a new time this close to a whole number of steps from a series' end (relative to the
+# distance, at least one step) is on that step's node
+WHOLE = 1e-9
 
 
 def _pooled(fit, name, draws):
@@ -277,9 +297,81 @@ def _time_effects(fit, term, record, info, u, sd, draws, rng):
         if kind == "ar1":
             out[:, at] = _ar1_conditional(t_old, x_old, t_new, sd, rho, rng, term,
                                           record["whole_steps"])
+        elif kind == "rw2" and len(t_old):
+            out[:, at] = _rw2_conditional(t_old, x_old, t_new, sd, rng)
         else:
             out[:, at] = _rw_conditional(t_old, x_old, t_new, sd, 1 if kind == "rw1" else 2,
                                          rng)
+    return out
+
+
+def _rw2_conditional(t_old, x_old, t_new, sd, rng):
+    """(S, n_new) draws of a fitted RW2 series at t_new given its path x_old (S, n_old)
+    at the sorted times t_old (both in steps), as the continuous-time process of the
+    fitted precision (Lindgren & Rue 2008: piecewise linear between its nodes).
+    Between fitted times: the linear interpolation of the path. Beyond the last time
+    (before the first, mirrored): the walk on the nodes T + 1, T + 2, ... (whole steps
+    from T, whatever newdata asks), linear between them. The nodes are fixed by the
+    fit, so the law of a new time does not depend on the other new times."""
+    S, n_new = x_old.shape[0], len(t_new)
+    out = np.empty((S, n_new))
+    inside = (t_new > t_old[0]) & (t_new < t_old[-1])
+    if inside.any():
+        t = t_new[inside]
+        i = np.clip(np.searchsorted(t_old, t, side="right") - 1, 0, len(t_old) - 2)
+        w = (t - t_old[i]) / (t_old[i + 1] - t_old[i])
+        out[:, inside] = x_old[:, i] * (1 - w) + x_old[:, i + 1] * w
+    after, before = t_new > t_old[-1], t_new < t_old[0]
+    if after.any():
+        out[:, after] = _rw2_beyond(x_old[:, -1], x_old[:, -2], t_old[-1] - t_old[-2],
+                                    t_new[after] - t_old[-1], sd, rng)
+    if before.any():
+        out[:, before] = _rw2_beyond(x_old[:, 0], x_old[:, 1], t_old[1] - t_old[0],
+                                     t_old[0] - t_new[before], sd, rng)
+    return out
+
+
+def _rw2_beyond(x_end, x_next, d, h, sd, rng):
+    """(S, len(h)) the RW2 walked outwards from a series' end: ``x_end`` (S,) the effect
+    at the end time, ``x_next`` the one a gap of ``d`` steps inwards, ``h`` (> 0) the
+    distances of the new times from the end, in steps. The walk is drawn at the whole
+    steps k = 1, 2, ... from the end that the new times need (k = floor and ceil of
+    each h): with v the slope of the last step, the fitted precision's row at the end
+    gives v_1 = (x_end - x_next) / d + e_1, e_1 ~ N(0, sd^2 (d + 1) / 2), and every
+    further step v_k = v_{k-1} + e_k, e_k ~ N(0, sd^2), x_k = x_{k-1} + v_k; m steps
+    at once add m v, and the noises (sum e, sum (m - i + 1) e_i) with covariance
+    sd^2 [[m, m(m+1)/2], [m(m+1)/2, m(m+1)(2m+1)/6]]. A new time between two whole
+    steps gets the linear interpolation of the walk there."""
+    S = x_end.shape[0]
+    h = np.asarray(h, dtype=float)
+    k = np.round(h)
+    on_node = np.abs(h - k) <= WHOLE * np.maximum(h, 1.0)
+    lo = np.where(on_node, k, np.floor(h)).astype(np.int64)
+    hi = np.where(on_node, k, lo + 1).astype(np.int64)
+    nodes = np.unique(np.r_[lo, hi])
+    nodes = nodes[nodes >= 1]
+    values = {0: x_end}
+    x, v, at = x_end, (x_end - x_next) / d, 0
+    for node in nodes:
+        if at == 0:                        # the first step, from the fitted precision
+            v = v + sd * np.sqrt((d + 1.0) / 2.0) * rng.standard_normal(S)
+            x, at = x + v, 1
+            values[1] = x
+        m = float(node - at)
+        if m > 0:
+            z1, z2 = rng.standard_normal((2, S))
+            a, b, c = m, m * (m + 1) / 2, m * (m + 1) * (2 * m + 1) / 6
+            e_slope = np.sqrt(a) * z1
+            e_level = b / np.sqrt(a) * z1 + np.sqrt(max(c - b * b / a, 0.0)) * z2
+            x, v, at = x + m * v + sd * e_level, v + sd * e_slope, int(node)
+            values[at] = x
+    out = np.empty((S, len(h)))
+    for j in range(len(h)):
+        if lo[j] == hi[j]:
+            out[:, j] = values[int(lo[j])]
+        else:
+            w = h[j] - lo[j]
+            out[:, j] = (1 - w) * values[int(lo[j])] + w * values[int(hi[j])]
     return out
 
 
