@@ -433,6 +433,41 @@ def test_the_same_instant_in_another_time_zone_is_the_fitted_time(rng):
         assert np.isfinite(fit.predict(later, kind="link", summary=False, seed=2)).all()
 
 
+def test_naive_and_time_zone_aware_times_do_not_mix(rng, tmp_path):
+    """Naive times predicted against a fit on time-zone aware times were read as UTC
+    without a word (23:00 naive became the fitted level of 23:00 UTC, midnight in
+    Paris), and aware times against a naive fit were converted to UTC; a column mixing
+    both read the naive ones as UTC. pandas refuses to compare them: so does predict,
+    with a ValueError naming the column and saying how to convert it (also for a fit
+    saved and loaded)."""
+    utc = pd.date_range("2020-10-24 22:00", periods=8, freq="h")
+    paris = utc.tz_localize("UTC").tz_convert("Europe/Paris")
+    data = pd.DataFrame({"t": paris.repeat(2), "naive": utc.repeat(2), "y": rng.normal(size=16)})
+    aware = fg.fit("y ~ 1 + (1 | t)", data, priors={"1|t": fg.RandomWalk(order=2)}, chains=1,
+                   warmup=20, draws=20, seed=1)
+    naive = fg.fit("y ~ 1 + (1 | naive)", data, priors={"1|naive": fg.AR1()}, chains=1,
+                   warmup=20, draws=20, seed=1)
+    aware.save(tmp_path / "aware.fgz")
+    for fit in (aware, fg.load(tmp_path / "aware.fgz")):
+        for when in ("2020-10-24 23:00", "2020-10-25 09:00"):     # fitted instant, new
+            with pytest.raises(ValueError, match=r"'t' was time-zone aware in the fit but "
+                               r"is naive here.*tz_localize"):
+                fit.predict(pd.DataFrame({"t": pd.to_datetime([when])}), seed=1)
+        assert np.isfinite(fit.predict(pd.DataFrame({"t": pd.to_datetime(
+            ["2020-10-25 09:00"]).tz_localize("UTC")}), seed=1)["mean"]).all()
+    with pytest.raises(ValueError, match=r"'naive' was naive \(no time zone\) in the fit but "
+                       r"is time-zone aware here.*tz_convert\(None\)"):
+        naive.predict(pd.DataFrame({"naive": pd.to_datetime(["2020-10-25 09:00"])
+                                    .tz_localize("UTC")}), seed=1)
+    assert np.isfinite(naive.predict(pd.DataFrame({"naive": pd.to_datetime(
+        ["2020-10-25 09:00"])}), seed=1)["mean"]).all()
+    mixed = data.assign(t=pd.Series([pd.Timestamp("2020-10-24 22:00")] + list(data["t"][1:]),
+                                    dtype=object))
+    with pytest.raises(ValueError, match="'t' mixes time-zone aware and naive times"):
+        fg.fit("y ~ 1 + (1 | t)", mixed, priors={"1|t": fg.AR1()}, chains=1, warmup=20,
+               draws=20, seed=1)
+
+
 @pytest.mark.parametrize("unit", [pd.Timedelta(days=7), datetime.timedelta(weeks=1),
                                   np.timedelta64(7, "D"), np.timedelta64(168, "h")])
 def test_a_time_span_unit_is_a_number_of_days(rng, unit):

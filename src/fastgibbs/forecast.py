@@ -107,7 +107,9 @@ def new_level_info(fit, k, data, labels, new, neighbours=None):
         what = f"predict: structured term {term!r}"
         if column not in data.columns:
             raise ValueError(f"{what}: newdata lacks the time column {column!r}")
-        time, kind = _time_values(np.asarray(data[column])[rows], column, what)
+        # time_aware: None for fits saved before it was kept (not checked)
+        time, kind, _ = _time_values(np.asarray(data[column])[rows], column, what,
+                                     aware=record.get("time_aware"))
         if kind != record["time_kind"]:
             raise ValueError(f"{what}: the time column {column!r} was {record['time_kind']} in "
                              f"the fit but is {kind} in newdata")
@@ -171,7 +173,8 @@ def same_times(fit, k, data, labels):
     rows = np.array(list(first.values()), dtype=np.intp)
     column = record["time_column"]
     try:
-        time, kind = _time_values(np.asarray(data[column])[rows], column, "predict")
+        time, kind, _ = _time_values(np.asarray(data[column])[rows], column, "predict",
+                                     aware=record.get("time_aware"))
     except (TypeError, ValueError):
         return labels
     if kind != record["time_kind"]:

@@ -75,7 +75,8 @@ class Structure:
 
     Time structures: ``time`` (J,) the time of each level (numeric, or days since
     1970 for datetime columns), ``unit`` the time of one step (same scale),
-    ``time_column``, ``time_kind`` ("numeric" or "datetime"), ``by`` and ``series``
+    ``time_column``, ``time_kind`` ("numeric" or "datetime"), ``time_aware`` (datetimes:
+    whether they were time-zone aware; predict refuses the other), ``by`` and ``series``
     (J,) the series index of each level with ``series_labels``; ``whole_steps``:
     every gap is a whole number of units (an AR(1) may then have rho < 0).
 
@@ -95,6 +96,7 @@ class Structure:
     unit: float = None
     time_column: str = None
     time_kind: str = None
+    time_aware: bool = None
     by: str = None
     series: np.ndarray = None
     series_labels: tuple = ()
@@ -117,6 +119,8 @@ class Structure:
                        series=[int(s) for s in self.series],
                        series_labels=[str(s) for s in self.series_labels],
                        whole_steps=bool(self.whole_steps))
+            if self.time_kind == "datetime":
+                out.update(time_aware=bool(self.time_aware))
         else:
             # for predict (fastgibbs.forecast): the Sorbye-Rue scale of each level's
             # component, and the edges among the areas left out (drawn from the prior)
@@ -199,8 +203,14 @@ def attach_structures(design, priors):
     return replace(design, blocks=tuple(blocks), structures=structures)
 
 
-def _time_values(values, name, what):
-    """(float times, "numeric" | "datetime") of a time column's values."""
+def _time_values(values, name, what, aware=None):
+    """(float times, "numeric" | "datetime", time-zone aware: True / False, None for
+    numbers) of a time column's values: the one place time values are converted.
+    Time-zone aware times are the time elapsed, in UTC. A column that mixes aware and
+    naive times, or (``aware``: the fit's; None: not known, no check) is aware where
+    the fit was naive or naive where the fit was aware, is refused, as pandas refuses
+    to compare them: reading naive times as UTC (the former behaviour) was a silent
+    guess of their zone."""
     values = np.asarray(values)
     if values.dtype.kind == "M":
         # days in the column's own unit (seconds or finer): casting to nanoseconds
@@ -209,12 +219,21 @@ def _time_values(values, name, what):
         if unit not in ("ms", "us", "ns", "ps", "fs", "as"):
             unit = "s"
         values = values.astype(f"datetime64[{unit}]")
-        return (values - np.datetime64(0, unit)) / np.timedelta64(1, "D"), "datetime"
+        _check_zone(False, aware, name, what)
+        return (values - np.datetime64(0, unit)) / np.timedelta64(1, "D"), "datetime", False
     if values.dtype.kind in "iuf":
-        return values.astype(float), "numeric"
+        return values.astype(float), "numeric", None
     if values.dtype.kind == "O" and len(values) and all(
             isinstance(v, (datetime.date, np.datetime64)) for v in values):
         import pandas as pd
+        zoned = [isinstance(v, datetime.datetime) and v.utcoffset() is not None
+                 for v in values]
+        if any(zoned) and not all(zoned):
+            naive = values[zoned.index(False)]
+            raise ValueError(f"{what}: the time column {name!r} mixes time-zone aware and "
+                             f"naive times (such as {naive!r}); localize the naive ones, e.g. "
+                             f"pd.Timestamp(...).tz_localize('UTC') or their own zone")
+        _check_zone(all(zoned), aware, name, what)
         try:
             stamps = pd.to_datetime(pd.Series(values))
         except (TypeError, ValueError):                     # several time zones
@@ -223,17 +242,33 @@ def _time_values(values, name, what):
             # time-zone aware: the time elapsed, in UTC (wall-clock times repeat an hour
             # when daylight saving ends)
             stamps = stamps.dt.tz_convert(None)
-        return _time_values(stamps.to_numpy(), name, what)
+        return _time_values(stamps.to_numpy(), name, what)[:2] + (all(zoned),)
 
     def number(v):
         return isinstance(v, numbers.Real) and not isinstance(v, (bool, np.bool_))
     if values.dtype.kind == "O" and len(values) and all(number(v) for v in values):
-        return values.astype(float), "numeric"          # numbers in an object column
+        return values.astype(float), "numeric", None    # numbers in an object column
     bad = next((v for v in values if not number(v)), values[0]) if values.dtype.kind == "O" \
         else values[0]
     raise TypeError(f"{what}: the time column {name!r} must be numeric or datetime to order "
                     f"its levels (got values such as {bad!r}); convert it, e.g. "
                     f"data[{name!r}].astype(int) or pd.to_datetime(data[{name!r}])")
+
+
+def _check_zone(got, aware, name, what):
+    """ValueError if datetimes that are time-zone aware (``got``) or naive meet a fit
+    whose were the other (``aware``; None: not known)."""
+    if aware is None or bool(got) == bool(aware):
+        return
+    if aware:
+        raise ValueError(f"{what}: the time column {name!r} was time-zone aware in the fit "
+                         "but is naive here, and its zone cannot be guessed (pandas does not "
+                         "compare aware and naive times either); localize it, e.g. "
+                         f"newdata[{name!r}].dt.tz_localize('UTC') or its own zone")
+    raise ValueError(f"{what}: the time column {name!r} was naive (no time zone) in the fit "
+                     "but is time-zone aware here; make it naive as the fitted data were, "
+                     f"e.g. newdata[{name!r}].dt.tz_localize(None) (keeps the wall-clock "
+                     f"time) or .dt.tz_convert(None) (the time in UTC)")
 
 
 def _time_structure(key, prior, block, what):
@@ -251,7 +286,7 @@ def _time_structure(key, prior, block, what):
                              f"interaction term such as (1 | {prior.by}:time); the term groups "
                              f"by {list(variables)}")
         time_column = next(v for v in variables if v != prior.by)
-    time, time_kind = _time_values(block.level_values[time_column], time_column, what)
+    time, time_kind, aware = _time_values(block.level_values[time_column], time_column, what)
     if getattr(prior, "unit_is_span", False) and time_kind == "numeric":
         raise ValueError(f"{what}: unit= is a time span ({prior.unit:g} days), but the time "
                          f"column {time_column!r} holds numbers, not dates; give unit= as a "
@@ -300,7 +335,7 @@ def _time_structure(key, prior, block, what):
                          "precision: round the time column or merge those times")
     return Structure(term=key, kind=prior.kind, prior=prior, position=position,
                      segments=segments, time=time, unit=float(unit), time_column=time_column,
-                     time_kind=time_kind, by=prior.by, series=series,
+                     time_kind=time_kind, time_aware=aware, by=prior.by, series=series,
                      series_labels=series_labels, whole_steps=whole)
 
 
