@@ -341,9 +341,50 @@ def test_icc_and_names_of_count_families(counts):
         fit = fg.fit("y ~ x + offset(logexp) + (1 | g)", counts, family=family, chains=2,
                      warmup=200, draws=300, seed=2)
         assert [n for n in fit.names if n in ("sigma", "alpha")] == dispersion
-        icc = fit.icc()
+        icc = fit.icc(offset=float(np.log(2.0)))
         assert 0 < icc.loc["g", "icc"] < 1
         assert f"Family: {family}" in str(fit)
+
+
+def test_icc_of_a_log_link_model_with_an_offset_needs_the_offset(counts, tmp_path):
+    """The ICC of a count model, tau^2 / (tau^2 + log(1 + 1/lambda [+ 1/alpha])), used
+    lambda = exp(Intercept + tau^2 / 2) whatever the offset: the ICC of a row of
+    exposure 1, without a word. lambda is the mean count of a row with a given offset,
+    so a model with an offset needs icc(offset=...), and is refused without it (also
+    once saved and loaded); offset= is refused where it means nothing."""
+    for family in ("poisson", "negativebinomial"):
+        fit = fg.fit("y ~ x + offset(logexp) + (1 | g)", counts, family=family, chains=1,
+                     warmup=100, draws=200, seed=3)
+        fit.save(tmp_path / "f.fgz")
+        for f in (fit, fg.load(tmp_path / "f.fgz")):
+            with pytest.raises(ValueError, match=r"icc: this .* model has an offset "
+                               r"\(logexp\).*icc\(offset=np.log\(exposure\)\)"):
+                f.icc()
+            tau2 = f.draws("1|g_sigma").reshape(-1) ** 2
+            b0 = f.draws("Intercept").reshape(-1)
+            for c in (np.log(0.5), np.log(4.0)):
+                extra = 1 / f.draws("alpha").reshape(-1) if family != "poisson" else 0.0
+                resid = np.log1p(np.exp(-(b0 + c + tau2 / 2)) + extra)
+                icc = f.icc(offset=c)
+                assert icc.loc["g", "icc"] == pytest.approx(np.mean(tau2 / (tau2 + resid)),
+                                                            rel=1e-12)
+            # a longer exposure: more counts, less Poisson noise, a larger ICC
+            assert f.icc(offset=np.log(4.0)).loc["g", "icc"] > \
+                f.icc(offset=np.log(0.5)).loc["g", "icc"]
+    with pytest.raises(ValueError, match="mean offset is"):
+        fit.icc()                                 # fitted in this session: its mean offset
+    plain = fg.fit("y ~ x + (1 | g)", counts, family="poisson", chains=1, warmup=50,
+                   draws=50, seed=3)
+    assert 0 < plain.icc().loc["g", "icc"] < 1
+    with pytest.raises(ValueError, match="fitted without an offset"):
+        plain.icc(offset=1.0)
+    gauss = fg.fit("logexp ~ x + offset(x) + (1 | g)", counts, chains=1, warmup=50, draws=50,
+                   seed=3)
+    assert 0 < gauss.icc().loc["g", "icc"] < 1
+    with pytest.raises(ValueError, match="identity-link model does not depend"):
+        gauss.icc(offset=1.0)
+    with pytest.raises(ValueError, match="finite number"):
+        fit.icc(offset=float("nan"))
 
 
 def test_text_offsets_are_refused(counts):

@@ -8,6 +8,8 @@ column per varying coefficient, named like the fixed effect it varies
 """
 from dataclasses import dataclass
 
+import numbers
+
 import numpy as np
 import pandas as pd
 
@@ -182,7 +184,7 @@ class Lme4Mixin:
                          **{f"Std.Dev. {k}": v for k, v in _interval(sigma, probs).items()}})
         return pd.DataFrame(rows).set_index(["Groups", "Name"])
 
-    def icc(self, probs=(0.025, 0.975)):
+    def icc(self, probs=(0.025, 0.975), offset=None):
         """Intraclass correlation per grouping factor, with a posterior interval.
 
         rho_k = tau_k^2 / (sum_l tau_l^2 + s^2) with tau_k the sd of the factor's
@@ -191,7 +193,15 @@ class Lme4Mixin:
         log-link count models the lognormal approximation of Nakagawa, Johnson &
         Schielzeth (2017, J. R. Soc. Interface 14: 20170213): log(1 + 1/lambda)
         (Poisson), log(1 + 1/lambda + 1/alpha) (negative binomial), with
-        lambda = exp(beta_0 + sum_l tau_l^2 / 2). Factors without a varying
+        lambda = exp(beta_0 + sum_l tau_l^2 / 2) the mean count of a row with the
+        fixed effects other than the intercept at 0. With an offset (an exposure),
+        lambda is the mean count of a row with that offset, exp(beta_0 + offset +
+        sum_l tau_l^2 / 2), so the ICC depends on the offset: a log-link model fitted
+        with an offset needs ``offset=`` (a number on the link scale, e.g.
+        np.log(exposure) of the rows the ICC should describe), and is refused
+        without it (the ICC used to be that of offset 0, exposure 1, without a word);
+        ``offset=`` is refused for other models, whose latent residual variance does
+        not depend on the mean. Factors without a varying
         intercept are left out. Probit models have latent residual variance 1; Student-t
         models sigma^2 nu / (nu - 2) (NaN for draws with nu <= 2, where it is
         infinite). Random walks (fg.RandomWalk) are refused: their sd is that of a step,
@@ -210,10 +220,36 @@ class Lme4Mixin:
         family = self.family_object()
         params = {n: self._flat(n) for n in family.dispersion}
         log_mean = None
+        has_offset = bool(getattr(self, "offset_terms", ())) or bool(
+            getattr(self, "offset_array", False))
+        if offset is not None:
+            if family.link != "log" or not has_offset:
+                why = (f"the latent residual variance of a {family.link}-link model does not "
+                       "depend on the mean" if family.link != "log" else
+                       "this model was fitted without an offset")
+                raise ValueError(f"icc: offset= is for log-link models fitted with an offset; "
+                                 f"{why}")
+            if isinstance(offset, (bool, np.bool_)) or not isinstance(offset, numbers.Real) \
+                    or not np.isfinite(offset):
+                raise ValueError(f"icc: offset= must be a finite number on the link scale "
+                                 f"(e.g. np.log(exposure)), got {offset!r}")
         if family.link == "log":
             if "Intercept" not in self.fixed_names:
                 raise ValueError("the ICC of a log-link model needs an intercept")
-            log_mean = self._flat("Intercept") + 0.5 * sum(tau2.values())
+            if has_offset and offset is None:
+                terms = list(getattr(self, "offset_terms", ())) or ["an array"]
+                hint = ""
+                design = getattr(self, "design", None)
+                fitted = getattr(design, "offset", None) if design is not None else None
+                if fitted is not None and len(fitted):
+                    hint = f"; the fitted rows' mean offset is {float(np.mean(fitted)):.4g}"
+                raise ValueError(
+                    f"icc: this {self.family} model has an offset ({', '.join(terms)}), and "
+                    "the ICC of a log-link model depends on the mean count, exp(Intercept + "
+                    "offset + group variances / 2): give the offset of the rows it should "
+                    f"describe, e.g. icc(offset=np.log(exposure)){hint}")
+            log_mean = self._flat("Intercept") + (float(offset) if offset is not None else 0.0) \
+                + 0.5 * sum(tau2.values())
         resid = family.latent_variance(params, intercept=log_mean)
         total = sum(tau2.values()) + resid
         rows = {}
