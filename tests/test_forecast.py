@@ -141,6 +141,35 @@ def test_rw2_new_time_has_the_same_law_whatever_else_newdata_asks(rw2_fit):
         np.testing.assert_allclose(u[:, 0], 0.75 * x5 + 0.25 * x6, rtol=1e-12, atol=1e-12)
 
 
+def test_rw2_by_series_after_an_uneven_last_gap():
+    """A series of a by= term whose last gap is 1.5 steps: the first step after it has
+    variance sd^2 (1.5 + 1) / 2 (the fitted precision's row at the last time) around
+    the last slope; 2014, half way between the first two steps, is
+    0.5 (x_1 + x_2) = T + 1.5 s + 1.5 e_1 + 0.5 e_2. The same alone, with the other
+    series' new times, or with other times of its own."""
+    years = np.r_[YEARS, 2012.5]
+    fit = fg.fit("y ~ 1 + (1 | state:year)", _series_data(6, by=True, years=years), chains=2,
+                 warmup=200, draws=1000, seed=6,
+                 priors={"1|state:year": fg.RandomWalk(order=2, by="state")})
+    term = "1|state:year"
+    sd = fit.draws(term + "_sigma").reshape(-1)
+    a, b = _fitted(fit, term, "a:2011"), _fitted(fit, term, "a:2012.5")
+    s = (b - a) / 1.5
+    v1 = (1.5 + 1) / 2
+    for i, extra in enumerate([([], []), (["b", "b", "a"], [2014, 2013.5, 2016.5]),
+                               (["a", "c", "c", "c"], [2013.5, 2013.5, 2014, 2015])]):
+        new = pd.DataFrame({"state": ["a"] + extra[0], "year": [2014] + extra[1]})
+        u = _effects(fit, term, new, seed=70 + i)[:, 0]
+        z = (u - b - 1.5 * s) / (sd * np.sqrt(1.5 ** 2 * v1 + 0.5 ** 2))
+        _assert_standard_normal(z[:, None], f"RW2 by state, 2014 with {extra}")
+    # jointly: e_1 from 2013.5, then e_2 from 2014
+    u = _effects(fit, term, pd.DataFrame({"state": "a", "year": [2013.5, 2014]}), seed=80)
+    e1 = u[:, 0] - b - s
+    e2 = 2 * (u[:, 1] - b - 1.5 * s - 1.5 * e1)
+    _assert_standard_normal(np.column_stack([e1 / np.sqrt(v1), e2]) / sd[:, None],
+                            "RW2 by state, joint")
+
+
 def test_rw1_new_time_has_the_same_law_whatever_else_newdata_asks(rw1_fit):
     """Brownian motion: 2015 is N(u_T, 4 sd^2) alone or with other new times."""
     fit, term = rw1_fit, "1|year"
