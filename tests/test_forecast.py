@@ -354,13 +354,15 @@ def test_neighbours_of_a_term_that_include_leaves_out_are_refused(icar_fit):
         icar_fit.predict(new, include=include, neighbours={"area": {"x": ["a"]}}, ndraws=5)
 
 
-def test_saved_fit_forecasts(rw1_fit, tmp_path):
-    path = tmp_path / "rw1.fgz"
-    rw1_fit.save(path)
-    loaded = fg.load(path)
-    new = pd.DataFrame({"year": [2013]})
-    np.testing.assert_allclose(loaded.predict(new, kind="link", summary=False, seed=1),
-                               rw1_fit.predict(new, kind="link", summary=False, seed=1))
+def test_saved_fit_forecasts(rw1_fit, rw2_fit, tmp_path):
+    new = pd.DataFrame({"year": [2013, 2016.5, 2005.25, 1997, 2013]})
+    for fit in (rw1_fit, rw2_fit):
+        path = tmp_path / "fit.fgz"
+        fit.save(path)
+        loaded = fg.load(path)
+        eta = fit.predict(new, kind="link", summary=False, seed=1)
+        np.testing.assert_allclose(loaded.predict(new, kind="link", summary=False, seed=1), eta)
+        np.testing.assert_array_equal(eta[:, 0], eta[:, 4])    # a time asked twice: one draw
 
 
 def test_neighbours_without_newdata_are_refused(icar_fit):
