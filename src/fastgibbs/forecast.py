@@ -4,7 +4,8 @@ posterior draw.
 
 Time structures (RW1, RW2, AR1), a new time of a fitted series: the path at the new
 times is drawn from its conditional given the fitted path at the same posterior draw,
-under the structure on all times of the series (fitted and new; gaps in ``unit``s):
+as a process in continuous time (gaps in ``unit``s), so that a new time has the same
+law whichever other new times newdata asks for:
 
 - RW1 (Brownian motion at the times): with Q the random-walk precision on the union
   of the times (as in fitting, fastgibbs.gmrf.rw_precision) and x_n, x_o the new and
@@ -21,23 +22,25 @@ under the structure on all times of the series (fitted and new; gaps in ``unit``
   times: the linear interpolation of the fitted path (no noise of its own; its
   uncertainty is that of the path). Beyond the last time T: the walk continued on
   the nodes T + 1, T + 2, ... unit (before the first time: backwards from it), which
-  continues the last slope, x_{T+k} ~ N(u_T + k s, sd^2 sum_{r<=k} r^2) with
-  s = (u_T - u_{T-1}) / d when the last gap d is one unit (the first step's variance
-  is sd^2 (d + 1) / 2), linear between the nodes. The nodes depend on the fit only
-  (adding a node at the end leaves the law of the others unchanged), so a new time
-  has the same law whichever other new times newdata asks for; the union of the
-  times, as for RW1, would not have had that property (its divided differences
-  change when a time is added).
-- Several new times of a series are drawn jointly (from one path per draw).
+  continues the last slope s = (u_T - u_{T-1}) / d (d the last gap): the first step
+  has variance sd^2 (d + 1) / 2 (the fitted precision's row at T), the next ones
+  sd^2, so with d = 1, u_{T+k} ~ N(u_T + k s, sd^2 sum_{r<=k} r^2); linear between
+  the nodes. The nodes depend on the fit only (adding a node at the end leaves the
+  law of the others unchanged). Drawing on the union of the fitted and new times, as
+  for RW1, did not have that property: its divided differences change when a time is
+  added (2 steps ahead alone had variance 6 sd^2, after the step between 5 sd^2).
 - AR1 (the Ornstein-Uhlenbeck process at the times): the new times are drawn one
   after another, each given its nearest known time on each side (the path is
   Markov): after the last time u* ~ N(rho^d u_T, sd^2 (1 - rho^(2d))), the forecast
   reverting to 0 with rho.
+- Several new times of a series are drawn jointly (from one path per draw).
 
 A new series of a ``by=`` term (a state not in the fit) gets a path from the prior:
 the random walk constrained as in fitting (sum zero; RW2 also no trend), i.e.
 N(0, sd^2 Q^+) over its times, so a new series with a single time gets 0 (RW2: with
-up to two times); AR1 the stationary process.
+up to two times); AR1 the stationary process. The constraints are over the times
+newdata gives the new series, so (unlike a fitted series) the law of one of its
+times depends on its other times.
 
 Areal structures (ICAR, BYM2), a level that is not an area of the fitted field:
 
