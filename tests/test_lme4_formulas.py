@@ -633,3 +633,70 @@ def test_nearly_aliased_columns_are_judged_by_qr_not_the_gram_matrix(rng, gap, k
     X = np.column_stack([X, x4])
     keep = _independent_columns(X, [str(c) for c in range(5)], "drop")
     assert keep == ([0, 1, 2, 3, 4] if kept else [0, 1, 2, 3])
+
+
+# ---- a grouping factor written factor(g) ---------------------------------------------
+
+def test_factor_of_a_grouping_column_is_the_column_named_as_lme4_names_it(tmp_path):
+    """(1 | factor(g)) groups by g, as lme4 does (it names the term "factor(g)"); it was
+    refused. Fitted, predicted (new levels as for (1 | g)), saved and loaded.
+
+    lme4 1.1.31, with Subject an integer column (lme4 evaluates factor(Subject) in the
+    formula's environment; with data = it cannot find Subject):
+        s <- read.csv("sleepstudy.csv"); Reaction <- s$Reaction; Days <- s$Days
+        Subject <- s$Subject; m <- lmer(Reaction ~ Days + (1 | factor(Subject)))
+        fixef(m): 251.40510 10.46729; VarCorr: factor(Subject) 37.12383, Residual 30.99123
+        names(ranef(m)): "factor(Subject)"
+    """
+    sleep = fg.datasets.load("sleepstudy")
+    sleep["Subject"] = sleep["Subject"].astype(int)
+    args = dict(chains=2, warmup=300, draws=500, seed=4)
+    fit = fg.fit("Reaction ~ Days + (1 | factor(Subject))", sleep,
+                 priors={"1|factor(Subject)": fg.HalfCauchy(100)}, **args)
+    plain = fg.fit("Reaction ~ Days + (1 | Subject)", sleep,
+                   priors={"1|Subject": fg.HalfCauchy(100)}, **args)
+    np.testing.assert_array_equal(fit.draws_array, plain.draws_array)
+    assert fit.names[:5] == ("Intercept", "Days", "sigma", "1|factor(Subject)_sigma",
+                             "1|factor(Subject)[308]")
+    assert list(fit.ranef()) == ["factor(Subject)"] == list(fit.coef())
+    assert list(fit.ranef()["factor(Subject)"].index) == list(plain.ranef()["Subject"].index)
+    assert fit.VarCorr().index[0][0] == "factor(Subject)"
+    fixef, se = fit.fixef(), fit.se_fixef()
+    assert abs(fixef["Intercept"] - 251.40510) < 0.5 * se["Intercept"]
+    assert abs(fixef["Days"] - 10.46729) < 0.3
+    assert 30 < np.median(fit.draws("1|factor(Subject)_sigma")) < 50     # REML 37.1
+    assert abs(np.median(fit.draws("sigma")) - 30.99) < 2
+    # new data: the fitted labels, a new level as for (1 | Subject)
+    new = sleep.iloc[[0, 15, 30]].copy()
+    new.loc[new.index[2], "Subject"] = 999
+    for model in (fit, fg.load(_saved(fit, tmp_path))):
+        np.testing.assert_allclose(model.predict(new, kind="mean", seed=2),
+                                   plain.predict(new, kind="mean", seed=2))
+    with pytest.raises(ValueError, match="1|factor.Subject."):
+        fg.fit("Reaction ~ Days + (1 | factor(Subject))", sleep,
+               priors={"1|Subject": fg.HalfCauchy(100)}, chains=1, warmup=5, draws=5)
+
+
+def _saved(fit, tmp_path):
+    path = tmp_path / "fit.fg"
+    fit.save(path)
+    return path
+
+
+def test_factor_of_a_grouping_column_in_slopes_nesting_and_refusals(data):
+    data["s2"] = data["s"] * 2.0                      # floats: labels as R prints them
+    d = _design("y ~ x + (x | factor(g)) + (1 | factor(s2)/h)", data)
+    assert [b.factor for b in d.blocks] == ["factor(g)", "factor(s2)", "factor(s2):h"]
+    assert d.blocks[0].terms == ("1|factor(g)", "x|factor(g)")
+    assert d.blocks[2].levels[0] == "0:p"
+    plain = _design("y ~ x + (x | g) + (1 | s2/h)", data)
+    for a, b in zip(d.blocks, plain.blocks):
+        np.testing.assert_array_equal(a.group, b.group)
+        np.testing.assert_array_equal(a.levels, b.levels)
+    assert _design("y ~ (1 | as.factor(g))", data).blocks[0].factor == "as.factor(g)"
+    with pytest.raises(fg.formula.FormulaError, match="written two ways"):
+        _design("y ~ (1 | g) + (0 + x | factor(g))", data)
+    with pytest.raises(fg.formula.FormulaError, match=r"column name or factor\(column\)"):
+        _design("y ~ (1 | factor(g, levels = c('a')))", data)
+    with pytest.raises(fg.formula.FormulaError, match="repeats"):
+        _design("y ~ (1 | g/factor(g))", data)

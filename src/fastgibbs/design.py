@@ -505,8 +505,7 @@ def _blocks(parsed, data, family, smoothed=()):
     order, members = block_members(bars)
     blocks, coding = [], []
     for key in order:
-        variables = key[0]
-        factor = ":".join(variables)
+        variables, factor = key[0], key[2]
         group, levels = _group_index(data, variables)
         if len(levels) < 2:
             raise ValueError(f"grouping factor {factor!r} has a single level; it cannot vary")
@@ -538,8 +537,15 @@ def block_members(bars):
     """Which bars form each covariance block (see the module docstring): (keys in order,
     {key: bar indices}) for ``bars``, a list of (GroupTerm, column names, ...). A
     column that varies by a factor twice is refused."""
-    seen = {}
+    seen, spelled = {}, {}
     for term, cols, *_ in bars:
+        # g and factor(g) group the rows alike: one factor, whichever way it is written
+        first = spelled.setdefault(term.variables, term)
+        if first.factor != term.factor:
+            raise FormulaError(
+                f"{first.source} and {term.source} group by the same column(s) "
+                f"{list(term.variables)} written two ways ({first.factor!r}, "
+                f"{term.factor!r}); write the grouping factor the same way in every term")
         for col in cols:
             label = f"{col}|{term.factor}"
             if label in seen:
@@ -548,10 +554,12 @@ def block_members(bars):
                     f"{term.source}: the two variances are not identifiable (lme4 fits them "
                     "anyway); keep one")
             seen[label] = term.source
-    # one-column bars of a factor share one block of independent variances
+    # one-column bars of a factor share one block of independent variances; a key is
+    # (columns, "diagonal" or the bar's position, the factor's name)
     members, order = {}, []
     for index, (term, cols, *_) in enumerate(bars):
-        key = (term.variables, "diagonal") if len(cols) == 1 else (term.variables, index)
+        kind = "diagonal" if len(cols) == 1 else index
+        key = (term.variables, kind, term.factor)
         if key not in members:
             members[key] = []
             order.append(key)

@@ -44,11 +44,14 @@ class GroupTerm:
     lhs: str
     variables: tuple
     source: str
+    # the variables as written when some is wrapped in factor(): ("factor(g)",)
+    labels: tuple = None
 
     @property
     def factor(self):
-        """The factor's name in parameter labels, e.g. ``"state"`` or ``"a:b"``."""
-        return ":".join(self.variables)
+        """The factor's name in parameter labels, e.g. ``"state"``, ``"a:b"`` or, as lme4
+        names it, ``"factor(g)"`` for ``(1 | factor(g))``."""
+        return ":".join(self.labels or self.variables)
 
 
 @dataclass(frozen=True)
@@ -348,26 +351,45 @@ def _bar_piece(piece):
     return None
 
 
+# a grouping variable wrapped in one of these is the column itself: grouping makes a
+# factor of it anyway (lme4 names the term as written, "factor(g)")
+_FACTOR_CALLS = ("factor", "as.factor")
+
+
+def _grouping_variable(name, term):
+    """(column, label) of one variable of a grouping factor: ``g`` -> (g, g),
+    ``factor(g)`` -> (g, "factor(g)")."""
+    tokens = tokenize(name)
+    if len(tokens) == 1 and tokens[0].kind == "name":
+        return tokens[0].name, tokens[0].name
+    if len(tokens) == 4 and tokens[0].kind == "name" and tokens[0].text in _FACTOR_CALLS \
+            and tokens[1].kind == "(" and tokens[2].kind == "name" and tokens[3].kind == ")":
+        return tokens[2].name, f"{tokens[0].text}({tokens[2].text})"
+    raise FormulaError(
+        f"grouping factor {name!r} in {term!r} must be a column name or factor(column) "
+        "(use a:b for combinations and a/b for nesting; compute other expressions as "
+        "a column first, e.g. df['g2'] = ...)")
+
+
 def _factor_variables(text, term):
-    """Expand a bar's right-hand side: ``a/b`` -> [(a,), (a, b)]; ``a:b`` -> [(a, b)]."""
-    out, prefix = [], ()
+    """Expand a bar's right-hand side: ``a/b`` -> [(a,), (a, b)]; ``a:b`` -> [(a, b)];
+    pairs (columns, labels), the labels as written (``factor(a)``)."""
+    out, prefix, prefix_labels = [], (), ()
     for part in _pieces(text, "/"):
-        names = []
+        names, labels = [], []
         for name in _pieces(part, ":"):
-            tokens = tokenize(name)
-            if len(tokens) != 1 or tokens[0].kind != "name":
-                raise FormulaError(
-                    f"grouping factor {name!r} in {term!r} must be a column name "
-                    "(use a:b for combinations and a/b for nesting)")
-            names.append(tokens[0].name)
+            column, label = _grouping_variable(name, term)
+            names.append(column)
+            labels.append(label)
         prefix = prefix + tuple(names)
+        prefix_labels = prefix_labels + tuple(labels)
         repeated = sorted({v for v in prefix if prefix.count(v) > 1})
         if repeated:
             raise FormulaError(f"grouping factor {text!r} in {term!r} repeats "
                                f"{repeated[0]!r}: g:g is g itself, and g/g would add a "
                                "second copy of g, whose two variances are not identified; "
                                "write each column once")
-        out.append(prefix)
+        out.append((prefix, prefix_labels))
     return out
 
 
@@ -465,8 +487,9 @@ def parse_formula(formula, columns=None):
                                "of '|'")
         lhs = _translate(lhs)
         sides = _double_bar_terms(lhs, source) if op == "||" else [lhs]
-        for variables in _factor_variables(factor_text, source):
-            groups.extend(GroupTerm(lhs=side, variables=variables, source=source)
+        for variables, labels in _factor_variables(factor_text, source):
+            groups.extend(GroupTerm(lhs=side, variables=variables, source=source,
+                                    labels=None if labels == variables else labels)
                           for side in sides)
     for _, piece in fixed_pieces:
         if any(t.kind == "op" and t.text in ("|", "||") for t in tokenize(piece)):

@@ -273,7 +273,7 @@ class ChunkCoder:
                 plain = [None] if bar_terms is None else _plain_columns(bar_terms, cols)
                 bar_coding.append((cols, bar_terms, plain))
             self.blocks.append(SimpleNamespace(
-                factor=":".join(key[0]), variables=key[0],
+                factor=key[2], variables=key[0],
                 lhs=tuple(b[0].lhs for b in chosen),
                 columns=tuple(c for b in chosen for c in b[1]),
                 correlated=key[1] != "diagonal", bars=tuple(bar_coding),
