@@ -700,3 +700,58 @@ def test_factor_of_a_grouping_column_in_slopes_nesting_and_refusals(data):
         _design("y ~ (1 | factor(g, levels = c('a')))", data)
     with pytest.raises(fg.formula.FormulaError, match="repeats"):
         _design("y ~ (1 | g/factor(g))", data)
+
+
+# ---- True/False columns: R's logical, a factor with levels FALSE, TRUE -----------------
+
+def test_bool_column_is_coded_as_r_codes_a_logical(tmp_path):
+    """A bool column in the fixed part is R's logical, coded as a factor: y ~ 0 + b + x
+    has the columns bFALSE and bTRUE in R (fastgibbs: b[False], b[True]); it was one
+    0/1 column, a model without b = False's own mean. y ~ b is R's bTRUE (b[True]), and
+    b:x without b has both slopes.
+
+    lme4 1.1.31 (s <- read.csv("sleepstudy.csv"); s$b <- s$Days >= 5):
+        fixef(lmer(Reaction ~ 0 + b + Days + (1 | Subject), s))
+            bFALSE 252.469352  bTRUE 258.322709  Days 9.580414
+        fixef(lmer(Reaction ~ b + Days + (1 | Subject), s))
+            (Intercept) 252.469352  bTRUE 5.853357  Days 9.580414
+        fixef(lmer(Reaction ~ b:Days + (1 | Subject), s))
+            (Intercept) 254.486826  bFALSE:Days 8.464167  bTRUE:Days 10.159114
+    """
+    sleep = fg.datasets.load("sleepstudy")
+    sleep["b"] = sleep["Days"] >= 5
+    args = dict(chains=2, warmup=300, draws=600, seed=5)
+    cases = {"Reaction ~ 0 + b + Days + (1 | Subject)":
+             {"b[False]": 252.469352, "b[True]": 258.322709, "Days": 9.580414},
+             "Reaction ~ b + Days + (1 | Subject)":
+             {"Intercept": 252.469352, "b[True]": 5.853357, "Days": 9.580414},
+             "Reaction ~ b:Days + (1 | Subject)":
+             {"Intercept": 254.486826, "b[False]:Days": 8.464167, "b[True]:Days": 10.159114}}
+    new = sleep.iloc[[0, 9, 19]].copy()
+    for formula, lme4 in cases.items():
+        fit = fg.fit(formula, sleep, **args)
+        assert tuple(fit.fixed_names) == tuple(lme4), formula
+        fixef, se = fit.fixef(), fit.se_fixef()
+        for name, value in lme4.items():
+            assert abs(fixef[name] - value) < 0.5 * se[name], (formula, name)
+        # new data: bool or object True/False, one value only, and a saved fit
+        expected = fit.predict(new, kind="mean", seed=1)
+        loaded = fg.load(_saved(fit, tmp_path))
+        for model in (fit, loaded):
+            for rows in (new, new.assign(b=new["b"].astype(object))):
+                pd.testing.assert_frame_equal(model.predict(rows, kind="mean", seed=1),
+                                              expected)
+            pd.testing.assert_frame_equal(model.predict(new.iloc[1:], kind="mean", seed=1),
+                                          fit.predict(new, kind="mean", seed=1).iloc[1:])
+    X = fg.Model("Reaction ~ 0 + b + Days + (1 | Subject)", sleep).design.X
+    np.testing.assert_array_equal(X[:, :2], np.column_stack([~sleep.b, sleep.b]))
+
+
+def test_bool_column_of_one_value_and_bool_slopes(data):
+    data["b"] = True
+    with pytest.raises(ValueError, match="column 'b' has the single value True"):
+        _design("y ~ b + (1 | g)", data)
+    data["b"] = data["x"] > 0
+    d = _design("y ~ x + (b | g)", data)
+    assert d.blocks[0].columns == ("1", "b[True]")
+    assert _design("y ~ I(b * 1) + (1 | g)", data).fixed_names == ("Intercept", "I(b * 1)")

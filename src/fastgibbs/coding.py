@@ -376,6 +376,8 @@ def prepare_data(data, names, categorical_terms=(), keep=(), checks=True):
                 raise ValueError(f"column {name!r} has {int(series.isna().sum())} missing "
                                  "value(s) among its True/False values")
             series = series.astype(bool)
+        if kind == "bool" and name in categorical_terms and name not in keep:
+            series = bool_factor(series)
         elif kind == "text":
             # as an ordered Categorical of the sorted values (R's factor() order), which
             # formulae codes without sorting every row
@@ -389,10 +391,12 @@ def prepare_data(data, names, categorical_terms=(), keep=(), checks=True):
                     stacklevel=5)
             if name in categorical_terms and name not in keep:
                 series = series.astype(pd.CategoricalDtype(sorted(values), ordered=True))
-        if checks and name in categorical_terms and kind in ("text", "categorical") \
+        if checks and name in categorical_terms and kind in ("text", "categorical", "bool") \
                 and series.nunique() < 2:
+            value = series.dropna().iloc[0]
+            value = value.item() if isinstance(value, np.generic) else value
             raise ValueError(f"column {name!r} has the single value "
-                             f"{series.dropna().iloc[0]!r}; a categorical predictor needs "
+                             f"{value!r}; a categorical predictor needs "
                              "two or more levels (drop the term)")
         if kind == "categorical" and name not in keep:
             present = set(series.dropna())
@@ -404,6 +408,15 @@ def prepare_data(data, names, categorical_terms=(), keep=(), checks=True):
             series = series.astype(pd.CategoricalDtype(used, ordered=True))
         out[name] = series
     return pd.DataFrame(out, index=data.index), ordered_names
+
+
+def bool_factor(series):
+    """A True/False column as R codes a logical in a formula: a factor with levels
+    FALSE, TRUE (those that occur), so ``0 + b`` gives both indicators and ``b`` the
+    column ``b[True]`` (R's ``bTRUE``)."""
+    present = set(series.dropna())
+    return series.astype(pd.CategoricalDtype([v for v in (False, True) if v in present],
+                                             ordered=True))
 
 
 def bare_terms(text):
@@ -499,6 +512,9 @@ class FixedTerms:
             raise ValueError(f"newdata has missing values in column(s) {missing}; "
                              "predictions need every value the formula reads")
         frame, _ = prepare_data(data, self.columns, checks=False)
+        for name in bare_terms(self.rhs) if self.rhs else ():   # R's factor of a logical
+            if name in frame.columns and _column_kind(frame[name], name) == "bool":
+                frame[name] = bool_factor(frame[name])
         X = np.asarray(self.spec.evaluate_new_data(frame).design_matrix, dtype=float)
         return X.reshape(len(data), -1)[:, self.keep]
 
