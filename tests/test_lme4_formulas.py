@@ -755,3 +755,25 @@ def test_bool_column_of_one_value_and_bool_slopes(data):
     d = _design("y ~ x + (b | g)", data)
     assert d.blocks[0].columns == ("1", "b[True]")
     assert _design("y ~ I(b * 1) + (1 | g)", data).fixed_names == ("Intercept", "I(b * 1)")
+
+
+def test_newdata_of_another_type_is_refused_naming_the_column_and_the_type(data, tmp_path):
+    """C(s) fitted on integers and given the text "2" in newdata said only "The levels
+    (2, ...) in 'C(s)' are not present in the original data set"; the message names
+    the column, the type fitted and the conversion. Also text fitted, numbers given;
+    in a group term's columns; for a loaded fit."""
+    data["s"] = data["s"] % 3 + 1
+    new = data.head(3).copy()
+    cases = [("y ~ C(s) + x + (1 | g)", "s", ["2", "1", "3"],
+              r"column 's' holds text \('2', '1', '3', \.\.\.\) where the fitted data had "
+              r"numbers: .*pd\.to_numeric\(newdata\['s'\]\)"),
+             ("y ~ h + x + (1 | g)", "h", [2, 1, 3],
+              r"column 'h' holds numbers .* fitted data had text: .*\.astype\(str\)"),
+             ("y ~ x + (0 + C(s) | g)", "s", ["2", "1", "3"],
+              r"column 's' holds text .* fitted data had numbers")]
+    for formula, column, values, message in cases:
+        fit = _fit(formula, data)
+        for model in (fit, fg.load(_saved(fit, tmp_path))):
+            with pytest.raises(ValueError, match=message):
+                model.predict(new.assign(**{column: values}))
+            model.predict(new)                       # the fitted type: fine

@@ -347,6 +347,27 @@ def _column_kind(series, name):
                     f"df[{name!r}].astype(str) for categories")
 
 
+def _value_type(series, name):
+    """'numbers', 'text' or 'True/False values' a column holds (a Categorical: its
+    categories'), for messages; None when it cannot say."""
+    try:
+        kind = _column_kind(series, name)
+    except TypeError:
+        return None
+    if kind == "categorical":
+        categories = list(series.cat.categories)
+        if not categories:
+            return None
+        if all(isinstance(c, (bool, np.bool_)) for c in categories):
+            return "True/False values"
+        if all(isinstance(c, str) for c in categories):
+            return "text"
+        if all(isinstance(c, (int, float, np.integer, np.floating)) for c in categories):
+            return "numbers"
+        return None
+    return {"number": "numbers", "text": "text", "bool": "True/False values"}[kind]
+
+
 def _numbers_as_text(values):
     """Whether every (distinct, non-missing) value of a text column reads as a number."""
     return len(values) > 0 and pd.to_numeric(pd.Series(values), errors="coerce").notna().all()
@@ -515,8 +536,37 @@ class FixedTerms:
         for name in bare_terms(self.rhs) if self.rhs else ():   # R's factor of a logical
             if name in frame.columns and _column_kind(frame[name], name) == "bool":
                 frame[name] = bool_factor(frame[name])
-        X = np.asarray(self.spec.evaluate_new_data(frame).design_matrix, dtype=float)
+        try:
+            X = np.asarray(self.spec.evaluate_new_data(frame).design_matrix, dtype=float)
+        except Exception:
+            why = self._type_change(data)
+            if why:
+                raise ValueError(why) from None
+            raise
         return X.reshape(len(data), -1)[:, self.keep]
+
+    def _type_change(self, data):
+        """Why new rows cannot be coded when a column holds another type of value than
+        in fitting (formulae's own message, "levels ('2',) not present", names neither
+        the column nor the type), or None."""
+        fitted = getattr(self.spec, "data", None)
+        if not isinstance(fitted, pd.DataFrame):
+            return None
+        advice = {"numbers": "pd.to_numeric(newdata[{0!r}])",
+                  "text": "newdata[{0!r}].astype(str)",
+                  "True/False values": "newdata[{0!r}].astype(bool)"}
+        for name in self.columns:
+            if name not in fitted.columns or name not in data.columns:
+                continue
+            was, now = _value_type(fitted[name], name), _value_type(data[name], name)
+            if was and now and was != now:
+                shown = ", ".join(repr(v.item() if isinstance(v, np.generic) else v)
+                                  for v in pd.unique(data[name].dropna())[:3])
+                fix = advice.get(was, "").format(name)
+                return (f"newdata column {name!r} holds {now} ({shown}, ...) where the "
+                        f"fitted data had {was}: give it the fitted type"
+                        + (f", e.g. {fix}" if fix else ""))
+        return None
 
 
 def evaluate_terms(response, rhs, data, keep=(), checks=True):
