@@ -240,15 +240,14 @@ def test_in_operator_is_nesting(data):
     assert _design("y ~ x %in% z + (1 | g)", data).fixed_names == ("Intercept", "x:z")
 
 
-def test_nesting_slash_of_a_categorical_says_how_to_write_it(data):
-    """formulae codes y ~ h/x as R (h[q], h[p]:x, h[q]:x ...) but labels h's columns as
-    if h spanned the intercept, which ended in an AssertionError-like 'formulae gave 8
-    columns for 9 labels'."""
-    with pytest.raises(fg.FormulaError, match=r"write it out as R reads it, a \+ a:b"):
-        _design("y ~ h/x + (1 | g)", data)
-    assert _design("y ~ h + h:x + (1 | g)", data).fixed_names == (
-        "Intercept", "h[q]", "h[r]", "h[s]", "h[p]:x", "h[q]:x", "h[r]:x", "h[s]:x")
+def test_nesting_slash_of_a_categorical_is_written_out(data):
+    """y ~ h/x is R's h + h:x (it was refused: formulae mislabelled h's columns; see
+    test_nesting_of_a_categorical_in_the_fixed_part_is_r_s_h_plus_h_x)."""
+    expected = ("Intercept", "h[q]", "h[r]", "h[s]", "h[p]:x", "h[q]:x", "h[r]:x", "h[s]:x")
+    assert _design("y ~ h/x + (1 | g)", data).fixed_names == expected
+    assert _design("y ~ h + h:x + (1 | g)", data).fixed_names == expected
     assert _design("y ~ x/z + (1 | g)", data).fixed_names == ("Intercept", "x", "x:z")
+    assert _design("y ~ I(x/z) + (1 | g)", data).fixed_names == ("Intercept", "I(x / z)")
 
 
 def test_dot_is_every_other_column(data):
@@ -777,3 +776,49 @@ def test_newdata_of_another_type_is_refused_naming_the_column_and_the_type(data,
             with pytest.raises(ValueError, match=message):
                 model.predict(new.assign(**{column: values}))
             model.predict(new)                       # the fitted type: fine
+
+
+# ---- nesting h/x in the fixed part ----------------------------------------------------
+
+def test_nesting_of_a_categorical_in_the_fixed_part_is_r_s_h_plus_h_x(tmp_path):
+    """h/x is R's h + h:x; it was refused (formulae labels h's contrast columns by all
+    of h's levels and codes new rows with one column too many). Columns named as R's
+    model.matrix names them (h1 is h[1]), estimates as lme4's, new rows and a saved fit.
+
+    R 4.2 / lme4 1.1.31 (s <- read.csv("sleepstudy.csv"); s$h <- as.character(s$Days %/% 4)):
+        colnames(model.matrix(~ h/Days, s)): (Intercept) h1 h2 h0:Days h1:Days h2:Days
+        colnames(model.matrix(~ 0 + h/Days, s)): h0 h1 h2 h0:Days h1:Days h2:Days
+        colnames(model.matrix(~ h/log(Days + 1), s)):
+            (Intercept) h1 h2 h0:log(Days + 1) h1:log(Days + 1) h2:log(Days + 1)
+        colnames(model.matrix(~ h/k, s)) (k <- ifelse(Days %% 2 == 0, "e", "o")):
+            (Intercept) h1 h2 h0:ko h1:ko h2:ko
+        fixef(lmer(Reaction ~ h/Days + (1 | Subject), s)): 255.39235389 -0.04798056
+            -32.53658167 7.98867611 9.39632833 14.22171667 (se 10.7 19.5 88.9 3.29 3.29 10.4)
+    """
+    sleep = fg.datasets.load("sleepstudy")
+    sleep["h"] = pd.Categorical((sleep["Days"] // 4).astype(str))
+    sleep["k"] = np.where(sleep["Days"] % 2 == 0, "e", "o")
+    r_names = {"h/Days": ("Intercept", "h[1]", "h[2]", "h[0]:Days", "h[1]:Days", "h[2]:Days"),
+               "0 + h/Days": ("h[0]", "h[1]", "h[2]", "h[0]:Days", "h[1]:Days", "h[2]:Days"),
+               "h/log(Days + 1)": ("Intercept", "h[1]", "h[2]", "h[0]:log(Days + 1)",
+                                   "h[1]:log(Days + 1)", "h[2]:log(Days + 1)"),
+               "h/k": ("Intercept", "h[1]", "h[2]", "h[0]:k[o]", "h[1]:k[o]", "h[2]:k[o]")}
+    for rhs, names in r_names.items():
+        design = fg.Model(f"Reaction ~ {rhs} + (1 | Subject)", sleep).design
+        assert design.fixed_names == names, rhs
+        written_out = "0 + h + h:Days" if rhs.startswith("0") else rhs.replace("/", " + h:")
+        np.testing.assert_array_equal(
+            design.X, fg.Model(f"Reaction ~ {written_out} + (1 | Subject)", sleep).design.X)
+    fit = fg.fit("Reaction ~ h/Days + (1 | Subject)", sleep, chains=2, warmup=300,
+                 draws=1000, seed=2)
+    lme4 = [255.39235389, -0.04798056, -32.53658167, 7.98867611, 9.39632833, 14.22171667]
+    np.testing.assert_array_less(np.abs(fit.fixef().to_numpy() - lme4),
+                                 0.25 * fit.se_fixef().to_numpy())
+    new = sleep.iloc[[0, 5, 9]]
+    X = np.array([[1, 0, 0, 0, 0, 0], [1, 1, 0, 0, 5, 0], [1, 0, 1, 0, 0, 9]], dtype=float)
+    np.testing.assert_allclose(fit.predict(new, kind="link", include_group=False,
+                                           summary=False).mean(axis=0),
+                               X @ fit.fixef().to_numpy(), rtol=1e-10)
+    loaded = fg.load(_saved(fit, tmp_path))
+    pd.testing.assert_frame_equal(loaded.predict(new.iloc[[2]], kind="mean", seed=1),
+                                  fit.predict(new, kind="mean", seed=1).iloc[[2]])

@@ -569,6 +569,43 @@ class FixedTerms:
         return None
 
 
+def expand_nesting(rhs):
+    """``rhs`` with R's nesting operator written out as its terms: ``h/x`` -> ``1 + h +
+    h:x`` (R's ``h + h:x``); other right-hand sides unchanged. formulae reads ``h/x``
+    with one component ``h`` shared by its two terms: coding ``h:x`` marks that ``h``
+    as spanning the intercept, so the term ``h`` (coded by contrasts) is then labelled
+    by all its levels, and new rows get one column too many."""
+    from .formula import _term_text   # the term as text, as formulae shows it
+
+    tokens = tokenize(rhs)
+    stack, nested = [], False
+    for i, tok in enumerate(tokens):
+        if tok.kind == "(":
+            stack.append(is_call(tokens, i))
+        elif tok.kind == ")":
+            stack.pop()
+        elif tok.kind == "op" and tok.text == "/" and not any(stack):
+            nested = True
+    if not nested:
+        return rhs
+    import formulae
+
+    description = formulae.model_description(f"fastgibbs_lhs ~ {rhs}")
+    if description.group_terms:
+        return rhs
+    terms = []
+    for term in description.terms:
+        if type(term).__name__ == "Intercept":
+            terms.append("1")
+        elif hasattr(term, "components"):
+            terms.append(_term_text(term))
+        else:                       # not a plain term: leave it to formulae
+            return rhs
+    if "1" not in terms:
+        terms.insert(0, "0")
+    return " + ".join(terms)
+
+
 def evaluate_terms(response, rhs, data, keep=(), checks=True):
     """formulae's design matrices of ``response ~ rhs`` on ``data``, coded as R codes them.
 
@@ -578,6 +615,7 @@ def evaluate_terms(response, rhs, data, keep=(), checks=True):
     names = set()
     for text in (response, rhs):
         names.update(t.name for t in tokenize(text) if t.kind == "name")
+    rhs = expand_nesting(rhs)
     frame, ordered_names = prepare_data(data, sorted(names), bare_terms(rhs), keep=keep,
                                         checks=checks)
     response_coded, _ = _rewrite(response, set())
@@ -595,12 +633,6 @@ def evaluate_terms(response, rhs, data, keep=(), checks=True):
                    for term in dm.common.terms.values() for c in _flat(term.labels))
     X = np.asarray(dm.common.design_matrix, dtype=float)
     if X.shape[1] != len(labels):
-        if any(t.kind == "op" and t.text == "/" for t in tokenize(rhs)):
-            # formulae codes h/x as R does (h[q], h[p]:x, h[q]:x) but labels h's column
-            # as if it spanned the intercept (h[p], h[q]): the names cannot be matched
-            raise FormulaError(f"cannot name the columns of {rhs!r}: formulae mislabels "
-                               "a nesting a/b of a categorical a (h/x: h[p], h[q] for "
-                               "h[q]); write it out as R reads it, a + a:b")
         raise AssertionError(f"formulae gave {X.shape[1]} columns for {len(labels)} labels")
     order = sorted(range(len(labels)), key=lambda c: labels[c] != "Intercept")
     columns = [name for name in sorted(names) if name in frame.columns and name not in keep]
