@@ -822,3 +822,24 @@ def test_nesting_of_a_categorical_in_the_fixed_part_is_r_s_h_plus_h_x(tmp_path):
     loaded = fg.load(_saved(fit, tmp_path))
     pd.testing.assert_frame_equal(loaded.predict(new.iloc[[2]], kind="mean", seed=1),
                                   fit.predict(new, kind="mean", seed=1).iloc[[2]])
+
+
+def test_offset_and_trials_expressions_are_arithmetic():
+    """offset(log(a) + log(b)) is one column, the sum, in R; formulae read the operators
+    as terms ("must be one numeric column"; offset(x/2) as nesting), and predict of a
+    binomial fit with cbind(successes, failures) columns failed the same way on its
+    trials successes + failures."""
+    sleep = fg.datasets.load("sleepstudy")
+    sleep["e"] = np.exp(sleep["Days"] / 10)
+    days = sleep["Days"].to_numpy(dtype=float)
+    for expr, expected in {"log(e) + log(e)": days / 5, "Days/2": days / 2,
+                           "Days * 2": 2 * days, "-Days": -days}.items():
+        design = fg.Model(f"Reaction ~ Days + offset({expr}) + (1 | Subject)", sleep).design
+        np.testing.assert_allclose(design.offset, expected, rtol=1e-12, err_msg=expr)
+    cbpp = fg.datasets.load("cbpp")
+    cbpp["f"] = cbpp["size"] - cbpp["incidence"]
+    fit = _fit("cbind(incidence, f) ~ period + (1 | herd)", cbpp, family="binomial")
+    same = _fit("cbind(incidence, size - incidence) ~ period + (1 | herd)", cbpp,
+                family="binomial")
+    np.testing.assert_allclose(fit.predict(cbpp.head(3), kind="mean", seed=1),
+                               same.predict(cbpp.head(3), kind="mean", seed=1))

@@ -590,7 +590,10 @@ def expand_nesting(rhs):
         return rhs
     import formulae
 
-    description = formulae.model_description(f"fastgibbs_lhs ~ {rhs}")
+    try:
+        description = formulae.model_description(f"fastgibbs_lhs ~ {rhs}")
+    except Exception:               # formulae's own message comes when it evaluates rhs
+        return rhs
     if description.group_terms:
         return rhs
     terms = []

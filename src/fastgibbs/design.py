@@ -304,7 +304,14 @@ def evaluate_offsets(terms, data):
     """Sum (n,) of offset expressions evaluated on ``data``."""
     total = np.zeros(len(data))
     for expr in terms:
-        dm, values, names, _ = _evaluate("fastgibbs_lhs_response", f"0 + {expr}",
+        # arithmetic, as R computes it: offset(log(a) + log(b)) is one column, the sum
+        # (formulae would read the operators as terms, a/b as nesting)
+        tokens, depth, arithmetic = tokenize(expr), 0, False
+        for tok in tokens:
+            depth += (tok.kind == "(") - (tok.kind == ")")
+            arithmetic |= depth == 0 and tok.kind == "op"
+        term = f"I({expr})" if arithmetic else expr
+        dm, values, names, _ = _evaluate("fastgibbs_lhs_response", f"0 + {term}",
                                     data.assign(fastgibbs_lhs_response=0.0), keep=(),
                                     checks=False)
         if values.shape[1] != 1:
