@@ -183,7 +183,8 @@ def typed_frame(rng):
 
 TYPED_FORMULAS = ["y ~ x + b + (1 | gc)", "y ~ cat + (1 | gc)", "y ~ ord + (1 | gf)",
                   "y ~ factor(k) + (1 | gf)", "y ~ x + (1 | gc:gf)", "y ~ x + (b | gc)",
-                  "y ~ cat * x + (1 | gf/k)"]
+                  "y ~ cat * x + (1 | gf/k)", "y ~ 0 + b + x + (1 | factor(gf))",
+                  "y ~ cat/x + (1 | factor(gc):k)"]
 
 
 @pytest.mark.parametrize("formula", TYPED_FORMULAS)
