@@ -843,3 +843,20 @@ def test_offset_and_trials_expressions_are_arithmetic():
                 family="binomial")
     np.testing.assert_allclose(fit.predict(cbpp.head(3), kind="mean", seed=1),
                                same.predict(cbpp.head(3), kind="mean", seed=1))
+
+
+def test_newdata_level_of_a_categorical_predictor_not_fitted_is_named(data, tmp_path):
+    """A level only newdata has: formulae said "The levels (t) in 'C(h, Poly)' are not
+    present in the original data set" (an ordered h shows its internal spelling); the
+    message names the column, the new level and the fitted ones."""
+    data["o"] = pd.Categorical(data["h"], ordered=True)
+    new = data.head(2).copy()
+    for formula, column in [("y ~ h + (1 | g)", "h"), ("y ~ o/x + (1 | g)", "o"),
+                            ("y ~ x + (0 + h | g)", "h")]:
+        fit = _fit(formula, data)
+        rows = new.assign(**{column: ["t", "p"]})
+        for model in (fit, fg.load(_saved(fit, tmp_path))):
+            with pytest.raises(ValueError, match=rf"newdata column '{column}' has level\(s\) t "
+                                                 r"that the fitted data do not have \(levels "
+                                                 r"p, q, r, s\)"):
+                model.predict(rows)

@@ -566,6 +566,18 @@ class FixedTerms:
                 return (f"newdata column {name!r} holds {now} ({shown}, ...) where the "
                         f"fitted data had {was}: give it the fitted type"
                         + (f", e.g. {fix}" if fix else ""))
+        for name in self.columns:       # a level the fitted data did not have
+            if name not in fitted.columns or name not in data.columns \
+                    or not isinstance(fitted[name].dtype, pd.CategoricalDtype):
+                continue
+            levels = list(fitted[name].cat.categories)
+            new = [v for v in pd.unique(data[name].dropna()) if v not in set(levels)]
+            if new:
+                shown = ", ".join(format_level(v) for v in new[:5])
+                return (f"newdata column {name!r} has level(s) {shown} that the fitted "
+                        f"data do not have (levels {', '.join(map(format_level, levels[:10]))}"
+                        f"{', ...' if len(levels) > 10 else ''}): a coefficient of the "
+                        "model is needed for each level of a categorical predictor")
         return None
 
 
