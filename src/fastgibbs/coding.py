@@ -538,17 +538,18 @@ class FixedTerms:
                 frame[name] = bool_factor(frame[name])
         try:
             X = np.asarray(self.spec.evaluate_new_data(frame).design_matrix, dtype=float)
-        except Exception:
-            why = self._type_change(data)
+        except Exception as err:
+            why = self._type_change(data, "not present in the original data" in str(err))
             if why:
                 raise ValueError(why) from None
             raise
         return X.reshape(len(data), -1)[:, self.keep]
 
-    def _type_change(self, data):
+    def _type_change(self, data, new_levels=False):
         """Why new rows cannot be coded when a column holds another type of value than
         in fitting (formulae's own message, "levels ('2',) not present", names neither
-        the column nor the type), or None."""
+        the column nor the type) or, when formulae found ``new_levels``, a level the
+        fitted data lack; or None."""
         fitted = getattr(self.spec, "data", None)
         if not isinstance(fitted, pd.DataFrame):
             return None
@@ -566,7 +567,7 @@ class FixedTerms:
                 return (f"newdata column {name!r} holds {now} ({shown}, ...) where the "
                         f"fitted data had {was}: give it the fitted type"
                         + (f", e.g. {fix}" if fix else ""))
-        for name in self.columns:       # a level the fitted data did not have
+        for name in self.columns if new_levels else ():    # a level not fitted
             if name not in fitted.columns or name not in data.columns \
                     or not isinstance(fitted[name].dtype, pd.CategoricalDtype):
                 continue
