@@ -309,7 +309,8 @@ def evaluate_offsets(terms, data):
         tokens, depth, arithmetic = tokenize(expr), 0, False
         for tok in tokens:
             depth += (tok.kind == "(") - (tok.kind == ")")
-            arithmetic |= depth == 0 and tok.kind == "op"
+            arithmetic |= depth == 0 and tok.kind == "op" and tok.text in ("+", "-", "*",
+                                                                          "/", "**")
         term = f"I({expr})" if arithmetic else expr
         dm, values, names, _ = _evaluate("fastgibbs_lhs_response", f"0 + {term}",
                                     data.assign(fastgibbs_lhs_response=0.0), keep=(),
