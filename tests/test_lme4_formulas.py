@@ -831,9 +831,11 @@ def test_offset_and_trials_expressions_are_arithmetic():
     trials successes + failures."""
     sleep = fg.datasets.load("sleepstudy")
     sleep["e"] = np.exp(sleep["Days"] / 10)
+    sleep["b"] = sleep["Days"] >= 5                 # 0/1 in an offset, as in R
     days = sleep["Days"].to_numpy(dtype=float)
     for expr, expected in {"log(e) + log(e)": days / 5, "Days/2": days / 2,
-                           "Days * 2": 2 * days, "-Days": -days}.items():
+                           "Days * 2": 2 * days, "-Days": -days,
+                           "b": (days >= 5).astype(float)}.items():
         design = fg.Model(f"Reaction ~ Days + offset({expr}) + (1 | Subject)", sleep).design
         np.testing.assert_allclose(design.offset, expected, rtol=1e-12, err_msg=expr)
     cbpp = fg.datasets.load("cbpp")

@@ -311,7 +311,10 @@ def evaluate_offsets(terms, data):
             depth += (tok.kind == "(") - (tok.kind == ")")
             arithmetic |= depth == 0 and tok.kind == "op" and tok.text in ("+", "-", "*",
                                                                           "/", "**")
-        term = f"I({expr})" if arithmetic else expr
+        # a True/False column is 0/1 in an offset, as in R (a predictor b is a factor)
+        logical = len(tokens) == 1 and tokens[0].kind == "name" \
+            and tokens[0].name in data.columns and _is_bool(data[tokens[0].name])
+        term = f"I({expr})" if arithmetic or logical else expr
         dm, values, names, _ = _evaluate("fastgibbs_lhs_response", f"0 + {term}",
                                     data.assign(fastgibbs_lhs_response=0.0), keep=(),
                                     checks=False)
@@ -334,6 +337,14 @@ def evaluate_offsets(terms, data):
                                "state); compute the offset as a column first")
         total += values[:, 0]
     return total
+
+
+def _is_bool(column):
+    from .coding import _column_kind
+    try:
+        return _column_kind(column, column.name) == "bool"
+    except TypeError:
+        return False
 
 
 def _offsets(terms, offset, data, kept):
