@@ -404,6 +404,25 @@ def test_text_offsets_are_refused(counts):
         fit.predict(counts.assign(logexp="0.5").head(3), kind="link")
 
 
+def test_missing_values_and_duplicate_names_in_offset_columns(counts):
+    """The columns of offset(...) terms are checked as the formula's own: a missing
+    value was reported by formulae without the column ("'data' contains 1 incomplete
+    rows") and na_action='drop' did not drop its row; a duplicated column name raised
+    AttributeError (found by tests/test_fuzz.py)."""
+    data = counts.copy()
+    data.loc[data.index[3], "logexp"] = np.nan
+    formula = "y ~ x + offset(np.log(np.exp(logexp))) + (1 | g)"
+    with pytest.raises(ValueError, match=r"missing values in column\(s\) 'logexp' \(1 missing\)"):
+        build_design(formula, data, family="poisson")
+    design = build_design(formula, data, family="poisson", na_action="drop")
+    assert design.n_dropped == 1 and design.n_obs == len(data) - 1
+    complete = build_design(formula, data.drop(index=data.index[3]), family="poisson")
+    np.testing.assert_array_equal(design.offset, complete.offset)
+    twice = pd.concat([counts, counts[["logexp"]]], axis=1)
+    with pytest.raises(ValueError, match="several columns named 'logexp'"):
+        build_design("y ~ x + offset(logexp) + (1 | g)", twice, family="poisson")
+
+
 @pytest.mark.parametrize("expr", ["scale(logexp)", "center(logexp)", "poly(logexp, 1)"])
 def test_offsets_with_stateful_transforms_are_refused(counts, expr):
     """An offset is evaluated again on newdata with nothing of the fitted data kept:

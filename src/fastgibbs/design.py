@@ -173,6 +173,9 @@ def build_design(formula, data, na_action="raise", family="gaussian", offset=Non
                          f"got {rank_deficient!r}")
     parsed = parse_formula(formula, columns=[c for c in data.columns if isinstance(c, str)])
     extra = [a for a in (offset, weights) if isinstance(a, str)]
+    # the columns offset(...) terms read: checked for missing values (na_action) and
+    # duplicate names with the formula's own
+    extra += sorted({name for expr in parsed.offsets for name in _names_in(expr, data)})
     data, n_dropped, kept = _checked_rows(parsed, data, na_action, extra)
 
     response, rhs = (part.strip() for part in parsed.fixed.split("~", 1))
