@@ -118,7 +118,7 @@ def test_nested_and_overlapping_calls_from_threads_restore_the_callers_setting(
         assert inside == [[1] * len(blas_threads())] * 2
         assert set(blas_threads()) == {1}
     assert set(blas_threads()) == {2}
-    assert _process_limits._state["depth"] == 0
+    assert _process_limits._state["owner"] is None
 
 
 def test_a_blas_library_that_cannot_be_driven_does_not_fail_the_fit(monkeypatch):
@@ -129,7 +129,7 @@ def test_a_blas_library_that_cannot_be_driven_does_not_fail_the_fit(monkeypatch)
     monkeypatch.setattr(_process_limits, "_blas_controller", lambda: Broken())
     fit = fg.fit(FORMULA, fg.datasets.load("nes2000"), chains=1, warmup=10, draws=10, seed=1)
     assert fit.draws().shape == (1, 10, len(fit.names))
-    assert _process_limits._state["depth"] == 0
+    assert _process_limits._state["owner"] is None
 
 
 def test_ctrl_c_inside_a_fit_restores_the_settings(two_blas_threads, monkeypatch):
@@ -142,4 +142,29 @@ def test_ctrl_c_inside_a_fit_restores_the_settings(two_blas_threads, monkeypatch
     with pytest.raises(KeyboardInterrupt):
         fg.fit(FORMULA, fg.datasets.load("nes2000"), chains=2, warmup=10, draws=10)
     assert set(blas_threads()) == {2}
-    assert _process_limits._state["depth"] == 0
+    assert _process_limits._state["owner"] is None
+
+
+def test_the_callers_setting_is_back_when_another_thread_leaves_last(two_blas_threads):
+    """A user's thread calls fastgibbs while the main thread is in a fit and leaves
+    after it: the setting is restored all the same (OpenBLAS ignores a count set from
+    another thread once the main thread has set one, so the restore cannot wait for
+    the last thread to leave)."""
+    entered, main_left = threading.Event(), threading.Event()
+
+    def worker():
+        with process_limits():
+            entered.set()
+            main_left.wait(10)
+
+    thread = threading.Thread(target=worker)
+    with process_limits():
+        thread.start()
+        entered.wait(10)
+        assert set(blas_threads()) == {1}
+    main_left.set()
+    thread.join(10)
+    assert set(blas_threads()) == {2}
+    if switch is not None:
+        assert hugepage_advice() is True
+    assert _process_limits._state["owner"] is None

@@ -24,8 +24,12 @@ the 2-core benchmark machine; benchmarks/RESULTS.md, session 10):
 A BLAS library loaded while a call runs (scipy's, when the first fit imports
 formulae) is limited from the next call on. Both settings are process-wide: while a fit runs, the user's other threads get one BLAS
 thread and no huge-page advice as well. The first fastgibbs call to enter sets them,
-and the last to leave restores what the caller had (calls nest, and study's worker
-threads share them).
+and its thread restores what the caller had when that call leaves (calls nest, and
+study's worker threads share the limits their caller's thread holds). The restore
+cannot wait for the last thread to leave: OpenBLAS ignores a thread count set from
+another thread once the main thread has set one, so a restore from a user's thread
+that left after the main thread's fit would leave the process on one BLAS thread.
+A thread still in a fit then runs on the caller's settings.
 """
 from contextlib import contextmanager
 from functools import wraps
@@ -35,7 +39,8 @@ import threading
 __all__ = ["process_limits", "with_process_limits"]
 
 _LOCK = threading.Lock()
-_state = {"depth": 0, "blas": None, "hugepage": None, "controller": None, "modules": -1}
+_state = {"owner": None, "blas": None, "hugepage": None, "controller": None, "modules": -1}
+_local = threading.local()      # this thread's depth of nested calls
 
 
 def _blas_controller():
@@ -91,17 +96,23 @@ def _leave():
 @contextmanager
 def process_limits():
     """One BLAS thread and no huge-page advice inside the block (module docstring)."""
-    with _LOCK:
-        if _state["depth"] == 0:
-            _enter()
-        _state["depth"] += 1
+    depth = getattr(_local, "depth", 0)
+    me = threading.get_ident()
+    if depth == 0:
+        with _LOCK:
+            if _state["owner"] is None:
+                _enter()
+                _state["owner"] = me
+    _local.depth = depth + 1
     try:
         yield
     finally:
-        with _LOCK:
-            _state["depth"] -= 1
-            if _state["depth"] == 0:
-                _leave()
+        _local.depth = depth
+        if depth == 0:
+            with _LOCK:
+                if _state["owner"] == me:
+                    _state["owner"] = None
+                    _leave()
 
 
 def with_process_limits(function):
