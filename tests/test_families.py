@@ -430,3 +430,20 @@ def test_offsets_with_stateful_transforms_are_refused(counts, expr):
     and 0.71 whatever x; one row: NaN)."""
     with pytest.raises(fg.FormulaError, match=r"offset\(.*\) uses (scale|center|poly)\(\)"):
         build_design(f"y ~ x + offset({expr}) + (1 | g)", counts, family="poisson")
+
+
+def test_missing_values_in_offset_columns_of_newdata_are_named(counts):
+    """predict on newdata with a missing value in an offset's column said formulae's
+    "cannot evaluate 0 + I(log(exposure) + 0) on data: 'data' contains 1 incomplete
+    rows" (a FormulaError, the offset as rewritten, no column); now it names the column
+    as the fixed part's check does."""
+    new = counts.iloc[:3].copy()
+    new.loc[new.index[1], ["exposure", "logexp"]] = np.nan
+    kw = dict(family="poisson", chains=1, warmup=10, draws=10, seed=1)
+    for formula, extra in [("y ~ x + offset(log(exposure) + 0) + (1 | g)", {}),
+                           ("y ~ x + offset(np.log(exposure)) + (1 | g)", {}),
+                           ("y ~ x + (1 | g)", {"offset": "logexp"})]:
+        fit = fg.fit(formula, counts, **kw, **extra)
+        column = "logexp" if extra else "exposure"
+        with pytest.raises(ValueError, match=rf"missing values in the offset column\(s\) \['{column}'\]"):
+            fit.predict(new)

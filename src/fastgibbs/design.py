@@ -763,6 +763,13 @@ def evaluate_new_data(fit, data, include_group=True, offset=None):
                              f"{list(block.variables)}")
         groups.append((Z, list(_level_labels(data, block.variables))))
     terms = tuple(getattr(fit, "offset_terms", ()) or ())
+    # as in fitting, a missing value is named by its column (formulae: "'data' contains
+    # 1 incomplete rows", showing the offset as rewritten)
+    used = sorted({name for expr in terms for name in _names_in(expr, data)})
+    if used and data[used].isna().any().any():
+        raise ValueError(f"newdata has missing values in the offset column(s) "
+                         f"{[c for c in used if data[c].isna().any()]}; predictions need "
+                         "every value the formula reads")
     off = evaluate_offsets(terms, data) if terms else np.zeros(len(data))
     if offset is not None:
         off = off + _column_or_array(offset, "offset", data, np.ones(len(data), dtype=bool))
