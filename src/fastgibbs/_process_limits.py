@@ -22,10 +22,11 @@ the 2-core benchmark machine; benchmarks/RESULTS.md, session 10):
   ``NUMPY_MADVISE_HUGEPAGE`` variable); where a numpy lacks it, nothing changes.
 
 A BLAS library loaded while a call runs (scipy's, when the first fit imports
-formulae) is limited from the next call on. Both settings are process-wide: while a fit runs, the user's other threads get one BLAS
-thread and no huge-page advice as well. The first fastgibbs call to enter sets them,
-and its thread restores what the caller had when that call leaves (calls nest, and
-study's worker threads share the limits their caller's thread holds). The restore
+formulae) is limited from the next call on. Both settings are process-wide: while a
+fit runs, the user's other threads get one BLAS thread and no huge-page advice as
+well. The first fastgibbs call to enter sets them, and its thread restores what
+the caller had when that call leaves (calls nest, and study's worker threads share
+the limits their caller's thread holds). The restore
 cannot wait for the last thread to leave: OpenBLAS ignores a thread count set from
 another thread once the main thread has set one, so a restore from a user's thread
 that left after the main thread's fit would leave the process on one BLAS thread.
