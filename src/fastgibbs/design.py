@@ -26,7 +26,7 @@ import warnings
 import numpy as np
 import pandas as pd
 
-from .formula import FormulaError, parse_formula, tokenize
+from .formula import FormulaError, _split_top, parse_formula, tokenize
 
 __all__ = ["Block", "Design", "build_design"]
 
@@ -175,7 +175,7 @@ def build_design(formula, data, na_action="raise", family="gaussian", offset=Non
     extra = [a for a in (offset, weights) if isinstance(a, str)]
     # the columns offset(...) terms read: checked for missing values (na_action) and
     # duplicate names with the formula's own
-    extra += sorted({name for expr in parsed.offsets for name in _names_in(expr, data)})
+    extra += _offset_columns(parsed.offsets, data)
     data, n_dropped, kept = _checked_rows(parsed, data, na_action, extra)
 
     response, rhs = (part.strip() for part in parsed.fixed.split("~", 1))
@@ -309,11 +309,8 @@ def evaluate_offsets(terms, data):
     for expr in terms:
         # arithmetic, as R computes it: offset(log(a) + log(b)) is one column, the sum
         # (formulae would read the operators as terms, a/b as nesting)
-        tokens, depth, arithmetic = tokenize(expr), 0, False
-        for tok in tokens:
-            depth += (tok.kind == "(") - (tok.kind == ")")
-            arithmetic |= depth == 0 and tok.kind == "op" and tok.text in ("+", "-", "*",
-                                                                          "/", "**")
+        tokens = tokenize(expr)
+        arithmetic = any(_split_top(tokens, op) for op in ("+", "-", "*", "/", "**"))
         # a True/False column is 0/1 in an offset, as in R (a predictor b is a factor)
         logical = len(tokens) == 1 and tokens[0].kind == "name" \
             and tokens[0].name in data.columns and _is_bool(data[tokens[0].name])
@@ -340,6 +337,11 @@ def evaluate_offsets(terms, data):
                                "state); compute the offset as a column first")
         total += values[:, 0]
     return total
+
+
+def _offset_columns(terms, data):
+    """The columns of ``data`` that the offset expressions ``terms`` read, sorted."""
+    return sorted({name for expr in terms for name in _names_in(expr, data)})
 
 
 def _is_bool(column):
@@ -765,7 +767,7 @@ def evaluate_new_data(fit, data, include_group=True, offset=None):
     terms = tuple(getattr(fit, "offset_terms", ()) or ())
     # as in fitting, a missing value is named by its column (formulae: "'data' contains
     # 1 incomplete rows", showing the offset as rewritten)
-    used = sorted({name for expr in terms for name in _names_in(expr, data)})
+    used = _offset_columns(terms, data)
     if used and data[used].isna().any().any():
         raise ValueError(f"newdata has missing values in the offset column(s) "
                          f"{[c for c in used if data[c].isna().any()]}; predictions need "
