@@ -227,8 +227,32 @@ def test_direct_ess_equals_fft_ess(name):
     below = y <= np.median(y)
     direct = diag._ess(y, z, below.astype(float))
     np.testing.assert_allclose(direct, diag._ess_fft(y, z, below), rtol=1e-12)
-    np.testing.assert_array_equal(diag._ess(y, thresholds=[np.array([np.median(y)])]),
-                                  direct[2:])
+    np.testing.assert_allclose(diag._ess(y, thresholds=[np.array([np.median(y)])]),
+                               direct[2:], rtol=1e-12)
+
+
+@pytest.mark.parametrize("n", [2, 3, 5, 63, 64, 65, 127, 128, 200, 1000])
+def test_packed_indicator_ess_equals_fft_ess_at_every_lag(n):
+    """The tail ESS counts coinciding bits of packed indicators, at lags within a word
+    and across words (here up to every lag, past the library's _DIRECT_LAGS), for
+    chain lengths that fill their last 64-bit word or not, ties at the threshold, and
+    constant indicators; it equals the FFT ESS of the indicators as floats."""
+    rng = np.random.default_rng(n)
+    for phi in (0.0, 0.9, 0.999):
+        e = rng.standard_normal((6, 3, n))
+        y = e.copy()
+        for i in range(1, n):
+            y[..., i] = phi * y[..., i - 1] + e[..., i]
+        y[1] = np.round(y[1])                       # ties at the threshold
+        threshold = np.quantile(y.reshape(6, -1), [0.05, 0.5, 0.5, 0.95, 0.0, 1.0], axis=1)
+        threshold = np.diagonal(threshold).copy()
+        threshold[4] -= 1                           # all indicators 0
+        threshold[5] += 1                           # all 1
+        out, complete = np.empty(6), np.empty(6, np.uint8)
+        diag._rows.ess_rows(y, out, complete, n + 4, threshold)
+        assert complete.all()
+        expected = diag._ess_fft((y <= threshold[:, None, None]).astype(float))
+        np.testing.assert_allclose(out, expected, rtol=1e-12)
 
 
 def test_direct_ess_short_chains_and_constant_rows():

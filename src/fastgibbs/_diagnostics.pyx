@@ -10,13 +10,32 @@ parameter blocks may run in parallel threads.
   with the autocovariances computed lag by lag directly, four lags per pass, only as far
   as the sequence runs.  For well-mixing chains that is a handful of lags, far cheaper
   than a zero-padded FFT of every chain; rows whose sequence has not stopped within
-  ``max_lags`` lags are flagged, and the caller computes them by FFT.
+  ``max_lags`` lags are flagged, and the caller computes them by FFT.  The ESS of an
+  indicator ``I(y <= threshold)`` (the tail ESS) packs each chain's indicators into
+  64-bit words: a lag's autocovariance is then a count of coinciding bits (popcounts
+  of shifted words, 64 draws per operation), exact in integers.
 * `normal_scores`: rank normalization from a sort (average ranks for ties), of the draws
   or of their folded values ``|y - median|`` (whose order is a linear-time merge of the
   two monotone runs either side of the median).
 * `rhat_rows`: the basic potential scale reduction of each row.
 """
 from libc.math cimport INFINITY, NAN, fabs, isfinite, isnan, log10, sqrt
+from libc.stdint cimport uint64_t
+
+cdef extern from *:
+    """
+    #if defined(__GNUC__) && defined(__POPCNT__)
+    static inline int fg_popcount(unsigned long long x) { return __builtin_popcountll(x); }
+    #else
+    static inline int fg_popcount(unsigned long long x) {   /* SWAR bit count */
+        x = x - ((x >> 1) & 0x5555555555555555ULL);
+        x = (x & 0x3333333333333333ULL) + ((x >> 2) & 0x3333333333333333ULL);
+        x = (x + (x >> 4)) & 0x0F0F0F0F0F0F0F0FULL;
+        return (int)((x * 0x0101010101010101ULL) >> 56);
+    }
+    #endif
+    """
+    int fg_popcount(uint64_t x) noexcept nogil
 
 import numpy as np
 
@@ -63,44 +82,60 @@ cdef double lag_one(const double[:, ::1] c, Py_ssize_t t) noexcept nogil:
     return s
 
 
-cdef double row_ess(const double[:, ::1] y, bint indicator, double threshold,
-                    double[:, ::1] c, double[::1] gamma, double[::1] chain_mean,
-                    Py_ssize_t max_lags, bint* complete) noexcept nogil:
-    """ESS of the chains ``y`` (M, n), or of ``I(y <= threshold)`` if ``indicator``.
+cdef inline Py_ssize_t prefix_ones(const uint64_t[:, ::1] words, const Py_ssize_t[:, ::1] cum,
+                                   Py_ssize_t m, Py_ssize_t k) noexcept nogil:
+    """The number of ones among the first ``k`` bits of chain m (``cum[m, j]``: ones in
+    its first j words)."""
+    cdef Py_ssize_t word = k >> 6, bit = k & 63
+    if bit == 0:
+        return cum[m, word]
+    return cum[m, word] + fg_popcount(words[m, word] & ((<uint64_t>1 << bit) - 1))
 
-    ``ESS = M n / max(tau, 1 / log10(M n))`` with Stan's tau (see
+
+cdef double bit_lag(const uint64_t[:, ::1] words, const Py_ssize_t[:, ::1] cum,
+                    const double[::1] chain_mean, Py_ssize_t n, Py_ssize_t t) noexcept nogil:
+    """sum over chains of sum_{i < n - t} (b_i - mu)(b_{i+t} - mu), for the indicators b
+    of each chain packed in ``words`` (bit i & 63 of word i >> 6; zero past n) and mu
+    their mean: ``C - mu (H + T) + mu^2 (n - t)``, with C the number of i for which
+    b_i = b_{i+t} = 1, H the ones among b_0..b_{n-t-1} and T among b_t..b_{n-1}."""
+    cdef Py_ssize_t M = words.shape[0], nw = words.shape[1], m, k, q = t >> 6, r = t & 63
+    cdef Py_ssize_t count, head, tail
+    cdef double mu, s = 0
+    for m in range(M):
+        count = 0
+        if r == 0:
+            for k in range(nw - q):
+                count += fg_popcount(words[m, k] & words[m, k + q])
+        elif q < nw:
+            # bits t.. of the chain, aligned with bit 0: each word joins two
+            for k in range(nw - q - 1):
+                count += fg_popcount(words[m, k] & ((words[m, k + q] >> r)
+                                                    | (words[m, k + q + 1] << (64 - r))))
+            k = nw - q - 1
+            count += fg_popcount(words[m, k] & (words[m, k + q] >> r))
+        head = prefix_ones(words, cum, m, n - t)
+        tail = cum[m, nw] - prefix_ones(words, cum, m, t)
+        mu = chain_mean[m]
+        s += count - mu * (head + tail) + mu * mu * (n - t)
+    return s
+
+
+cdef double geyer_ess(bint bits, const double[:, ::1] c, const uint64_t[:, ::1] words,
+                      const Py_ssize_t[:, ::1] cum, const double[::1] chain_mean,
+                      Py_ssize_t M, Py_ssize_t n, double between, double[::1] gamma,
+                      Py_ssize_t max_lags, bint* complete) noexcept nogil:
+    """``ESS = M n / max(tau, 1 / log10(M n))`` with Stan's tau (see
     fastgibbs.diagnostics._geyer_tau, of which this is the sequential form):
     rho_t = 1 - (W - mean_m gamma_mt) / var_plus, pair sums P_k = rho_2k + rho_2k+1 kept
     while positive (at most up to pair (n - 3) // 2), made monotone, plus the stopping
-    pair's first lag if positive.  ``complete`` is set False, and NaN returned, when the
-    sequence needs more than ``max_lags`` lags."""
-    cdef Py_ssize_t M = y.shape[0], n = y.shape[1], m, i, k, t, n_pairs, computed = 0
-    cdef double v, s, lo = INFINITY, hi = -INFINITY, grand = 0, between = 0
-    cdef double within, var_plus, pair = 0, run_min = INFINITY, acc = 0, even, tau
+    pair's first lag if positive.  The autocovariance sums ``gamma`` are computed as the
+    sequence needs them: from the centred chains ``c`` (M, n), or with ``bits`` from
+    the packed indicators ``words`` (`bit_lag`).  ``complete`` is set False, and NaN
+    returned, when the sequence needs more than ``max_lags`` lags."""
+    cdef Py_ssize_t k, t, n_pairs, computed = 0
+    cdef double within, var_plus, pair = 0, run_min = INFINITY, acc = 0, even, tau, v
     cdef double size = <double>(M * n), scale = 1.0 / (<double>n * M)
-    for m in range(M):
-        s = 0
-        for i in range(n):
-            v = y[m, i]
-            if indicator:
-                v = 1.0 if v <= threshold else 0.0
-            c[m, i] = v
-            s += v
-            if v < lo:
-                lo = v
-            if v > hi:
-                hi = v
-        chain_mean[m] = s / n
-        grand += chain_mean[m]
-    grand /= M
-    for m in range(M):
-        between += (chain_mean[m] - grand) * (chain_mean[m] - grand)
-        for i in range(n):
-            c[m, i] -= chain_mean[m]
-    between /= (M - 1)
     complete[0] = True
-    if hi - lo < CONSTANT_RANGE:          # constant draws (ArviZ's rule): ESS = M n
-        return size
     n_pairs = (n - 3) // 2 if n >= 3 else 0
     k = 0
     while True:
@@ -109,7 +144,10 @@ cdef double row_ess(const double[:, ::1] y, bint indicator, double threshold,
             complete[0] = False
             return NAN
         while computed <= t:              # autocovariances of the next lags
-            if computed + 3 <= n - 1:
+            if bits:
+                gamma[computed] = bit_lag(words, cum, chain_mean, n, computed)
+                computed += 1
+            elif computed + 3 <= n - 1:
                 lags_four(c, computed, gamma)
                 computed += 4
             else:
@@ -135,23 +173,93 @@ cdef double row_ess(const double[:, ::1] y, bint indicator, double threshold,
     return size / (tau if tau > v else v)
 
 
+cdef double between_chains(const double[::1] chain_mean) noexcept nogil:
+    """The variance (ddof 1) of the chain means."""
+    cdef Py_ssize_t M = chain_mean.shape[0], m
+    cdef double grand = 0, between = 0
+    for m in range(M):
+        grand += chain_mean[m]
+    grand /= M
+    for m in range(M):
+        between += (chain_mean[m] - grand) * (chain_mean[m] - grand)
+    return between / (M - 1)
+
+
+cdef double row_ess(const double[:, ::1] y, double[:, ::1] c, double[::1] gamma,
+                    double[::1] chain_mean, Py_ssize_t max_lags, bint* complete) noexcept nogil:
+    """ESS of the chains ``y`` (M, n) (`geyer_ess` of the centred chains); M n for
+    constant draws (a range below 1e-15, ArviZ's rule)."""
+    cdef Py_ssize_t M = y.shape[0], n = y.shape[1], m, i
+    cdef double v, s, lo = INFINITY, hi = -INFINITY
+    for m in range(M):
+        s = 0
+        for i in range(n):
+            v = y[m, i]
+            c[m, i] = v
+            s += v
+            if v < lo:
+                lo = v
+            if v > hi:
+                hi = v
+        chain_mean[m] = s / n
+    for m in range(M):
+        for i in range(n):
+            c[m, i] -= chain_mean[m]
+    complete[0] = True
+    if hi - lo < CONSTANT_RANGE:
+        return <double>(M * n)
+    return geyer_ess(False, c, None, None, chain_mean, M, n, between_chains(chain_mean),
+                     gamma, max_lags, complete)
+
+
+cdef double row_ess_below(const double[:, ::1] y, double threshold, uint64_t[:, ::1] words,
+                          Py_ssize_t[:, ::1] cum, double[::1] gamma, double[::1] chain_mean,
+                          Py_ssize_t max_lags, bint* complete) noexcept nogil:
+    """ESS of the indicators ``I(y <= threshold)`` of the chains ``y`` (M, n), packed
+    into ``words`` (M, ceil(n / 64)) with their running counts ``cum`` (M, words + 1)."""
+    cdef Py_ssize_t M = y.shape[0], n = y.shape[1], nw = words.shape[1], m, k, i, j, stop
+    cdef Py_ssize_t ones = 0
+    cdef uint64_t w
+    for m in range(M):
+        cum[m, 0] = 0
+        for k in range(nw):
+            w = 0
+            stop = 64 if 64 * k + 64 <= n else n - 64 * k
+            for j in range(stop):
+                w |= (<uint64_t>(y[m, 64 * k + j] <= threshold)) << j
+            words[m, k] = w
+            cum[m, k + 1] = cum[m, k] + fg_popcount(w)
+        chain_mean[m] = <double>cum[m, nw] / n
+        ones += cum[m, nw]
+    complete[0] = True
+    if ones == 0 or ones == M * n:        # constant indicators
+        return <double>(M * n)
+    return geyer_ess(True, None, words, cum, chain_mean, M, n, between_chains(chain_mean),
+                     gamma, max_lags, complete)
+
+
 def ess_rows(const double[:, :, ::1] y, double[::1] out, unsigned char[::1] complete,
              Py_ssize_t max_lags, const double[::1] threshold=None):
     """ESS of each row of ``y`` (P, M, n) into ``out`` (P,); ``complete[p]`` is 0 where
     row p needs more than ``max_lags`` lags (``out[p]`` is then NaN).  With
     ``threshold`` (P,), the ESS of the indicators ``I(y[p] <= threshold[p])``."""
     cdef Py_ssize_t P = y.shape[0], M = y.shape[1], n = y.shape[2], p
-    cdef bint indicator = threshold is not None
     cdef bint done
-    cdef double thr = 0
-    cdef double[:, ::1] c = np.empty((M, n))
+    cdef double[:, ::1] c = np.empty((M, n)) if threshold is None else None
+    cdef uint64_t[:, ::1] words = None
+    cdef Py_ssize_t[:, ::1] cum = None
     cdef double[::1] gamma = np.empty(max_lags + 4)
     cdef double[::1] chain_mean = np.empty(M)
+    if threshold is not None:
+        words = np.empty((M, (n + 63) // 64), dtype=np.uint64)
+        cum = np.empty((M, (n + 63) // 64 + 1), dtype=np.intp)
     with nogil:
         for p in range(P):
-            if indicator:
-                thr = threshold[p]
-            out[p] = row_ess(y[p], indicator, thr, c, gamma, chain_mean, max_lags, &done)
+            if threshold is None:
+                out[p] = row_ess(y[p], c, gamma, chain_mean, max_lags, &done)
+            else:
+                out[p] = row_ess_below(y[p], threshold[p], words, cum, gamma, chain_mean,
+                                       max_lags, &done)
             complete[p] = done
 
 
@@ -262,43 +370,94 @@ def normal_scores(const Py_ssize_t[:, ::1] order, const double[:, ::1] sorted_ro
                 scatter_scores(sorted_rows[p], order[p], 0, table, z)
 
 
+cdef double folded_rhat_row(const Py_ssize_t[::1] order, const double[::1] sorted_row,
+                            Py_ssize_t offset, const double[::1] table, Py_ssize_t n_chains,
+                            double[::1] values, Py_ssize_t[::1] position, double[::1] total,
+                            double[::1] square, double[::1] chain_mean) noexcept nogil:
+    """The basic R-hat of the rank-normalized folded draws of one row: ``order`` the
+    flat indices (minus ``offset``: indices into the row's draws, n_chains chains of
+    equal length) of the draws in ascending order, ``sorted_row`` the draws so ordered.
+    Each chain's sum and sum of squares of the scores are accumulated in the merged
+    (rank) order, the chain read off each draw's index: no scores are scattered back
+    to the draws' places."""
+    cdef Py_ssize_t S = order.shape[0], i, a, b, m, index
+    cdef Py_ssize_t n = S // n_chains
+    cdef double inv_n = 1.0 / n, mean, grand, between, within, score
+    merge_folded(order, sorted_row, values, position)
+    for m in range(n_chains):
+        total[m] = 0
+        square[m] = 0
+    a = 0
+    while a < S:                          # runs of tied folded values share a score
+        b = a
+        while b + 1 < S and values[b + 1] == values[a]:
+            b += 1
+        score = table[a + b + 2]
+        for i in range(a, b + 1):
+            index = position[i] - offset
+            # index // n by a multiplication: (index + 1/2) / n lies at least 1 / (2 n)
+            # from an integer, far beyond the rounding
+            m = <Py_ssize_t>((index + 0.5) * inv_n)
+            total[m] += score
+            square[m] += score * score
+        a = b + 1
+    grand = 0
+    within = 0
+    for m in range(n_chains):
+        mean = total[m] * inv_n
+        chain_mean[m] = mean
+        grand += mean
+        within += (square[m] - n * mean * mean) / (n - 1)
+    grand /= n_chains
+    within /= n_chains
+    between = 0
+    for m in range(n_chains):
+        between += (chain_mean[m] - grand) * (chain_mean[m] - grand)
+    between *= n / (n_chains - 1.0)
+    return sqrt((between / within + n - 1) / n)
+
+
+cdef double rhat_row(const double[:, ::1] y, double[::1] chain_mean) noexcept nogil:
+    """``sqrt((B / W + n - 1) / n)`` of the chains ``y`` (M, n): B = n times the
+    variance of the chain means, W the mean within-chain variance (both with ddof = 1);
+    NaN or inf where W = 0, as in NumPy."""
+    cdef Py_ssize_t M = y.shape[0], n = y.shape[1], m, i
+    cdef double s, mean, grand = 0, between = 0, within = 0, d
+    for m in range(M):
+        s = 0
+        for i in range(n):
+            s += y[m, i]
+        mean = s / n
+        chain_mean[m] = mean
+        grand += mean
+        s = 0
+        for i in range(n):
+            d = y[m, i] - mean
+            s += d * d
+        within += s / (n - 1)
+    grand /= M
+    within /= M
+    for m in range(M):
+        between += (chain_mean[m] - grand) * (chain_mean[m] - grand)
+    between *= n / (M - 1.0)
+    return sqrt((between / within + n - 1) / n)
+
+
 def folded_rhat(const Py_ssize_t[:, ::1] order, const double[:, ::1] sorted_rows,
                 const double[::1] table, Py_ssize_t n_chains, double[::1] out):
-    """`rhat_rows` of the rank-normalized folded draws: the scores are scattered back
-    to the draws' places in one row's scratch, then summed chain by chain.
+    """`rhat_rows` of the rank-normalized folded draws (`folded_rhat_row` of each row).
     ``order`` holds flat indices into draws (P, n_chains, n), as from
     fastgibbs.diagnostics._rank."""
-    cdef Py_ssize_t P = order.shape[0], S = order.shape[1], p, i, m
-    cdef Py_ssize_t n = S // n_chains
-    cdef double inv_n = 1.0 / n, mean, grand, between, within, total, square, z
+    cdef Py_ssize_t P = order.shape[0], S = order.shape[1], p
     cdef double[::1] values = np.empty(S)
     cdef Py_ssize_t[::1] position = np.empty(S, dtype=np.intp)
-    cdef double[::1] scores = np.empty(S)
+    cdef double[::1] total = np.empty(n_chains)
+    cdef double[::1] square = np.empty(n_chains)
     cdef double[::1] chain_mean = np.empty(n_chains)
     with nogil:
         for p in range(P):
-            merge_folded(order[p], sorted_rows[p], values, position)
-            scatter_scores(values, position, p * S, table, scores)
-            grand = 0
-            within = 0
-            for m in range(n_chains):
-                total = 0
-                square = 0
-                for i in range(m * n, (m + 1) * n):
-                    z = scores[i]
-                    total += z
-                    square += z * z
-                mean = total * inv_n
-                chain_mean[m] = mean
-                grand += mean
-                within += (square - n * mean * mean) / (n - 1)
-            grand /= n_chains
-            within /= n_chains
-            between = 0
-            for m in range(n_chains):
-                between += (chain_mean[m] - grand) * (chain_mean[m] - grand)
-            between *= n / (n_chains - 1.0)
-            out[p] = sqrt((between / within + n - 1) / n)
+            out[p] = folded_rhat_row(order[p], sorted_rows[p], p * S, table, n_chains,
+                                     values, position, total, square, chain_mean)
 
 
 def gather_rows(const double[:, ::1] pooled, Py_ssize_t start, Py_ssize_t stop,
@@ -325,32 +484,9 @@ def gather_rows(const double[:, ::1] pooled, Py_ssize_t start, Py_ssize_t stop,
 
 
 def rhat_rows(const double[:, :, ::1] y, double[::1] out):
-    """``sqrt((B / W + n - 1) / n)`` of each row of ``y`` (P, M, n) into ``out`` (P,):
-    B = n times the variance of the chain means, W the mean within-chain variance
-    (both with ddof = 1); NaN or inf where W = 0, as in NumPy."""
-    cdef Py_ssize_t P = y.shape[0], M = y.shape[1], n = y.shape[2], p, m, i
-    cdef double s, mean, grand, between, within, d
+    """`rhat_row` of each row of ``y`` (P, M, n) into ``out`` (P,)."""
+    cdef Py_ssize_t P = y.shape[0], M = y.shape[1], p
     cdef double[::1] chain_mean = np.empty(M)
     with nogil:
         for p in range(P):
-            grand = 0
-            within = 0
-            for m in range(M):
-                s = 0
-                for i in range(n):
-                    s += y[p, m, i]
-                mean = s / n
-                chain_mean[m] = mean
-                grand += mean
-                s = 0
-                for i in range(n):
-                    d = y[p, m, i] - mean
-                    s += d * d
-                within += s / (n - 1)
-            grand /= M
-            within /= M
-            between = 0
-            for m in range(M):
-                between += (chain_mean[m] - grand) * (chain_mean[m] - grand)
-            between *= n / (M - 1.0)
-            out[p] = sqrt((between / within + n - 1) / n)
+            out[p] = rhat_row(y[p], chain_mean)
