@@ -263,6 +263,51 @@ def test_ctrl_c_exits_130_with_one_line(csv):
     assert err.strip() == "fastgibbs: interrupted"
 
 
+def test_ctrl_c_that_surfaces_as_another_error_exits_130(csv, monkeypatch, capsys):
+    """Ctrl-C inside the import of a compiled module can come out as an ImportError
+    (pybind11's), which was reported as "cannot parse formula ...: type ... is already
+    registered" with exit 2; any error after Ctrl-C is an interrupt."""
+    from fastgibbs import cli
+
+    def interrupted_import(*args, **kwargs):
+        try:
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(5)
+        except KeyboardInterrupt:
+            raise ImportError('generic_type: type "ObjSense" is already registered!') from None
+        raise AssertionError("SIGINT was not delivered")
+
+    monkeypatch.setattr(fg, "fit", interrupted_import)
+    assert cli.main(["fit", str(csv), "real_ideo ~ partyid7 + (1 | state)"]) == 130
+    assert capsys.readouterr().err == "fastgibbs: interrupted\n"
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler    # restored
+
+
+def test_ctrl_c_while_reading_the_arguments_exits_130(monkeypatch, capsys):
+    from fastgibbs import cli
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cli, "build_parser", interrupted)
+    try:
+        assert cli.main(["example"]) == 130
+    except KeyboardInterrupt:
+        pytest.fail("Ctrl-C while reading the arguments escaped main() as a traceback")
+    assert capsys.readouterr().err == "fastgibbs: interrupted\n"
+
+
+def test_a_failed_import_of_formulae_is_not_called_a_bad_formula(monkeypatch):
+    """An import of formulae that fails (e.g. after an interrupted one) says so; it was
+    reported as "cannot parse formula"."""
+    for name in [m for m in sys.modules if m == "formulae" or m.startswith("formulae.")]:
+        monkeypatch.delitem(sys.modules, name)
+    monkeypatch.setitem(sys.modules, "formulae", None)     # import formulae -> ImportError
+    data = pd.DataFrame({"y": [1.0, 2.0, 3.0, 4.0], "g": list("aabb")})
+    with pytest.raises(ImportError, match="cannot import formulae.*interrupted by Ctrl-C, restart Python"):
+        fg.fit("y ~ 1 + (1 | g)", data, chains=1, warmup=5, draws=5)
+
+
 def test_an_unexpected_error_is_one_line_with_exit_1(csv, monkeypatch, capsys):
     from fastgibbs import cli
 

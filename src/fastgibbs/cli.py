@@ -243,28 +243,63 @@ def _version():
 USER_ERRORS = (CLIError, ValueError, TypeError, KeyError, NotImplementedError, OSError)
 
 
+class _InterruptWatch:
+    """SIGINT handler for the command line: notes that Ctrl-C was pressed, then raises
+    KeyboardInterrupt as Python's own handler does.  An interrupt that lands inside an
+    import of a compiled module can come out as another exception (pybind11 turns it
+    into an ImportError, and a second import then fails with "type ... is already
+    registered"); with the note, `main` still reports it as an interrupt."""
+
+    def __init__(self):
+        self.seen = False
+        self.previous = None
+
+    def __call__(self, signum, frame):
+        self.seen = True
+        raise KeyboardInterrupt
+
+    def __enter__(self):
+        import signal
+        import threading
+        if threading.current_thread() is threading.main_thread() \
+                and signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+            self.previous = signal.signal(signal.SIGINT, self)
+        return self
+
+    def __exit__(self, *exc):
+        if self.previous is not None:
+            import signal
+            signal.signal(signal.SIGINT, self.previous)
+
+
 def main(argv=None):
-    args = build_parser().parse_args(argv)
-    try:
-        import fastgibbs as fg    # plots draw on their own Agg canvas: no backend to choose
-        return args.run(args, fg)
-    except KeyboardInterrupt:
-        if args.debug:
-            raise
-        print("fastgibbs: interrupted", file=sys.stderr)
-        return 130
-    except Exception as err:
-        if args.debug:
-            raise
-        if isinstance(err, USER_ERRORS):
-            message = err.args[0] if isinstance(err, KeyError) and err.args else err
-            # the library speaks of its keyword argument; here it is an option
-            message = str(message).replace("na_action='drop'", "--na-action drop")
-            print(f"fastgibbs: error: {_one_line(message)}", file=sys.stderr)
-            return 2
-        print(f"fastgibbs: internal error: {type(err).__name__}: {_one_line(err)} (run with "
-              "--debug for a traceback, and please report it)", file=sys.stderr)
-        return 1
+    with _InterruptWatch() as watch:
+        debug = "--debug" in (sys.argv[1:] if argv is None else argv)
+        try:
+            args = build_parser().parse_args(argv)
+            debug = args.debug
+            import fastgibbs as fg    # plots draw on their own Agg canvas: no backend to choose
+            return args.run(args, fg)
+        except KeyboardInterrupt:
+            if debug:
+                raise
+            print("fastgibbs: interrupted", file=sys.stderr)
+            return 130
+        except Exception as err:
+            if debug:
+                raise
+            if watch.seen:            # Ctrl-C, turned into another error on its way
+                print("fastgibbs: interrupted", file=sys.stderr)
+                return 130
+            if isinstance(err, USER_ERRORS):
+                message = err.args[0] if isinstance(err, KeyError) and err.args else err
+                # the library speaks of its keyword argument; here it is an option
+                message = str(message).replace("na_action='drop'", "--na-action drop")
+                print(f"fastgibbs: error: {_one_line(message)}", file=sys.stderr)
+                return 2
+            print(f"fastgibbs: internal error: {type(err).__name__}: {_one_line(err)} (run "
+                  "with --debug for a traceback, and please report it)", file=sys.stderr)
+            return 1
 
 
 def _one_line(message):

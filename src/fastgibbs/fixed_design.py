@@ -67,11 +67,10 @@ class Unsupported(Exception):
 def trials_source(formula):
     """``{"column": name}`` or ``{"constant": n}`` for a response ``p(s, trials)``
     (also ``prop``/``proportion``), else None."""
-    from .formula import parse_formula
+    from .formula import load_formulae, parse_formula
 
+    formulae = load_formulae()
     try:
-        import formulae  # slow to import: loaded on first use
-
         response = formulae.model_description(parse_formula(formula).fixed).response
     except Exception:           # formulae's own errors: no binomial response to read
         return None

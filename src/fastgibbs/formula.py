@@ -404,11 +404,24 @@ def _term_text(term):
     return ":".join(parts)
 
 
+def load_formulae():
+    """The formulae package, imported on first use (it takes ~0.3 s: scipy.interpolate).
+
+    A failed import is reported as one, never as a bad formula: an import interrupted
+    by Ctrl-C can leave scipy's compiled modules half registered, so that every later
+    import in the session fails ("type ... is already registered")."""
+    try:
+        import formulae
+    except ImportError as err:
+        raise ImportError(f"cannot import formulae, which reads the formula: {err} (if this or "
+                          "an earlier import was interrupted by Ctrl-C, restart Python)") from err
+    return formulae
+
+
 def _double_bar_terms(lhs, source):
     """lme4's expandDoubleVerts: the left-hand sides of ``(lhs || g)`` as separate bars."""
+    formulae = load_formulae()
     try:
-        import formulae  # slow to import (scipy.interpolate): loaded on first use
-
         description = formulae.model_description(f"fastgibbs_lhs ~ {lhs}")
     except Exception as err:
         raise FormulaError(f"cannot parse {source!r}: {err}") from None
@@ -502,9 +515,8 @@ def parse_formula(formula, columns=None):
     fixed_rhs = _translate(fixed_text or "1", columns, exclude=response_names)
     fixed = f"{response} ~ {fixed_rhs}"
 
+    formulae = load_formulae()
     try:
-        import formulae
-
         description = formulae.model_description(fixed)
     except Exception as err:  # formulae raises ParseError, ScanError, ValueError ...
         raise FormulaError(f"cannot parse formula {formula!r}: {err}") from None
