@@ -2,6 +2,9 @@
 the summary table.  ArviZ (0.17 <= version < 1) is the reference implementation of
 Vehtari et al. (2021); we require agreement to rounding error (rtol 1e-12)."""
 import logging
+import multiprocessing
+import os
+import threading
 import warnings
 
 import numpy as np
@@ -566,3 +569,42 @@ def test_std_of_draws_is_numpys_and_rescales_extreme_slices(axis, ddof):
     expected = x.std(axis=axis, ddof=ddof) * scales
     np.testing.assert_allclose(got, expected, rtol=2e-15, atol=0)
     assert diag.std_of_draws(np.array([3.0, 5.0])) == 1.0
+
+
+def _big_draws():
+    """Draws large enough (>= _PARALLEL_VALUES) for `_map_params` to use its threads."""
+    rng = np.random.default_rng(42)
+    return rng.standard_normal((4, 2000, 40)).cumsum(axis=1) * 0.05 \
+        + rng.standard_normal((4, 2000, 40))
+
+
+def test_parallel_blocks_equal_the_serial_computation(monkeypatch):
+    x = _big_draws()
+    assert x.size >= diag._PARALLEL_VALUES
+    parallel = diag.summarize(x)
+    if (os.cpu_count() or 1) > 1:
+        assert any(t.name.startswith("fastgibbs-diagnostics") for t in threading.enumerate())
+    monkeypatch.setattr(diag, "_PARALLEL_VALUES", 1 << 62)
+    pd.testing.assert_frame_equal(parallel, diag.summarize(x), rtol=0, atol=0)
+
+
+def _summarize_in_child(queue):
+    queue.put(diag.summarize(_big_draws()).to_numpy())
+
+
+@pytest.mark.skipif("fork" not in multiprocessing.get_all_start_methods(),
+                    reason="needs the fork start method")
+def test_summarize_in_a_forked_child_does_not_wait_for_the_parents_threads():
+    """The kept worker threads do not exist in a forked child: it makes its own."""
+    expected = diag.summarize(_big_draws()).to_numpy()      # the parent's pool exists
+    context = multiprocessing.get_context("fork")
+    queue = context.Queue()
+    child = context.Process(target=_summarize_in_child, args=(queue,))
+    child.start()
+    try:
+        result = queue.get(timeout=120)
+    finally:
+        child.join(timeout=30)
+        if child.is_alive():
+            child.kill()
+    np.testing.assert_array_equal(result, expected)

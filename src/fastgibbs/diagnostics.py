@@ -97,6 +97,8 @@ _BLOCK_VALUES = 1 << 17  # draws per block of parameters (1 MB of float64: a blo
 #                          4000 3.2 -> 2.5-2.8 s, InstEval 4104 x 16,000 5.5 -> 5.0 s)
 _PARALLEL_VALUES = 1 << 18  # inputs this large (a few ms of work) run their blocks on all
 #                            cores; smaller ones do not repay the thread start-up
+_MAX_THREADS = 8  # threads on the blocks of one call; the kept workers hold their
+#                   scratch arrays (~6 MB each) for the life of the process
 _TILE = 128  # rows per tile of the blocked transpose
 _UNIT_RANGE = (2.0 ** -400, 2.0 ** 400)  # parameters whose largest |draw| lies outside
 #                                          are first scaled by a power of two (exactly),
@@ -240,14 +242,50 @@ def _map_params(x: np.ndarray, core: Callable[[np.ndarray], np.ndarray], n_out: 
 
     starts = range(0, n_params, step)
     if parallel:
-        # numpy's sorts and FFTs release the GIL: blocks run in parallel threads,
-        # each writing its own rows of ``out``
-        with ThreadPoolExecutor(max_workers=min(len(starts), cores)) as pool:
-            list(pool.map(run, starts))
+        # the kernels and numpy's sorts release the GIL: the calling thread and the
+        # kept workers take every cores-th block, each writing its own rows of ``out``
+        threads = min(cores, len(starts), _MAX_THREADS)
+        shares = [starts[k::threads] for k in range(threads)]
+        pool = _worker_pool(_MAX_THREADS - 1)
+        futures = [pool.submit(_run_all, run, share) for share in shares[1:]]
+        _run_all(run, shares[0])
+        for future in futures:
+            future.result()
     else:
-        for start in starts:
-            run(start)
+        _run_all(run, starts)
     return out
+
+
+def _run_all(run, starts):
+    for start in starts:
+        run(start)
+
+
+_POOL = None
+_POOL_LOCK = threading.Lock()
+
+
+def _worker_pool(workers: int) -> ThreadPoolExecutor:
+    """Threads kept for the process that share `_map_params`'s blocks with the calling
+    thread.  A pool made per call cost its new threads a page fault for every page of
+    their scratch arrays (`_scratch`): about a tenth of `summarize`'s CPU on NES."""
+    global _POOL
+    with _POOL_LOCK:
+        if _POOL is None:
+            _POOL = ThreadPoolExecutor(max_workers=workers,
+                                       thread_name_prefix="fastgibbs-diagnostics")
+        return _POOL
+
+
+def _forget_pool():
+    """In a forked child the pool's threads do not exist: make a new pool there."""
+    global _POOL, _POOL_LOCK
+    _POOL = None
+    _POOL_LOCK = threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_pool)
 
 
 def _diagnostic(x, core: Callable[[np.ndarray], np.ndarray],
