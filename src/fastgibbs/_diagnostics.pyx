@@ -370,94 +370,43 @@ def normal_scores(const Py_ssize_t[:, ::1] order, const double[:, ::1] sorted_ro
                 scatter_scores(sorted_rows[p], order[p], 0, table, z)
 
 
-cdef double folded_rhat_row(const Py_ssize_t[::1] order, const double[::1] sorted_row,
-                            Py_ssize_t offset, const double[::1] table, Py_ssize_t n_chains,
-                            double[::1] values, Py_ssize_t[::1] position, double[::1] total,
-                            double[::1] square, double[::1] chain_mean) noexcept nogil:
-    """The basic R-hat of the rank-normalized folded draws of one row: ``order`` the
-    flat indices (minus ``offset``: indices into the row's draws, n_chains chains of
-    equal length) of the draws in ascending order, ``sorted_row`` the draws so ordered.
-    Each chain's sum and sum of squares of the scores are accumulated in the merged
-    (rank) order, the chain read off each draw's index: no scores are scattered back
-    to the draws' places."""
-    cdef Py_ssize_t S = order.shape[0], i, a, b, m, index
-    cdef Py_ssize_t n = S // n_chains
-    cdef double inv_n = 1.0 / n, mean, grand, between, within, score
-    merge_folded(order, sorted_row, values, position)
-    for m in range(n_chains):
-        total[m] = 0
-        square[m] = 0
-    a = 0
-    while a < S:                          # runs of tied folded values share a score
-        b = a
-        while b + 1 < S and values[b + 1] == values[a]:
-            b += 1
-        score = table[a + b + 2]
-        for i in range(a, b + 1):
-            index = position[i] - offset
-            # index // n by a multiplication: (index + 1/2) / n lies at least 1 / (2 n)
-            # from an integer, far beyond the rounding
-            m = <Py_ssize_t>((index + 0.5) * inv_n)
-            total[m] += score
-            square[m] += score * score
-        a = b + 1
-    grand = 0
-    within = 0
-    for m in range(n_chains):
-        mean = total[m] * inv_n
-        chain_mean[m] = mean
-        grand += mean
-        within += (square[m] - n * mean * mean) / (n - 1)
-    grand /= n_chains
-    within /= n_chains
-    between = 0
-    for m in range(n_chains):
-        between += (chain_mean[m] - grand) * (chain_mean[m] - grand)
-    between *= n / (n_chains - 1.0)
-    return sqrt((between / within + n - 1) / n)
-
-
-cdef double rhat_row(const double[:, ::1] y, double[::1] chain_mean) noexcept nogil:
-    """``sqrt((B / W + n - 1) / n)`` of the chains ``y`` (M, n): B = n times the
-    variance of the chain means, W the mean within-chain variance (both with ddof = 1);
-    NaN or inf where W = 0, as in NumPy."""
-    cdef Py_ssize_t M = y.shape[0], n = y.shape[1], m, i
-    cdef double s, mean, grand = 0, between = 0, within = 0, d
-    for m in range(M):
-        s = 0
-        for i in range(n):
-            s += y[m, i]
-        mean = s / n
-        chain_mean[m] = mean
-        grand += mean
-        s = 0
-        for i in range(n):
-            d = y[m, i] - mean
-            s += d * d
-        within += s / (n - 1)
-    grand /= M
-    within /= M
-    for m in range(M):
-        between += (chain_mean[m] - grand) * (chain_mean[m] - grand)
-    between *= n / (M - 1.0)
-    return sqrt((between / within + n - 1) / n)
-
-
 def folded_rhat(const Py_ssize_t[:, ::1] order, const double[:, ::1] sorted_rows,
                 const double[::1] table, Py_ssize_t n_chains, double[::1] out):
-    """`rhat_rows` of the rank-normalized folded draws (`folded_rhat_row` of each row).
+    """`rhat_rows` of the rank-normalized folded draws: the scores are scattered back
+    to the draws' places in one row's scratch, then summed chain by chain.
     ``order`` holds flat indices into draws (P, n_chains, n), as from
     fastgibbs.diagnostics._rank."""
-    cdef Py_ssize_t P = order.shape[0], S = order.shape[1], p
+    cdef Py_ssize_t P = order.shape[0], S = order.shape[1], p, i, m
+    cdef Py_ssize_t n = S // n_chains
+    cdef double inv_n = 1.0 / n, mean, grand, between, within, total, square, z
     cdef double[::1] values = np.empty(S)
     cdef Py_ssize_t[::1] position = np.empty(S, dtype=np.intp)
-    cdef double[::1] total = np.empty(n_chains)
-    cdef double[::1] square = np.empty(n_chains)
+    cdef double[::1] scores = np.empty(S)
     cdef double[::1] chain_mean = np.empty(n_chains)
     with nogil:
         for p in range(P):
-            out[p] = folded_rhat_row(order[p], sorted_rows[p], p * S, table, n_chains,
-                                     values, position, total, square, chain_mean)
+            merge_folded(order[p], sorted_rows[p], values, position)
+            scatter_scores(values, position, p * S, table, scores)
+            grand = 0
+            within = 0
+            for m in range(n_chains):
+                total = 0
+                square = 0
+                for i in range(m * n, (m + 1) * n):
+                    z = scores[i]
+                    total += z
+                    square += z * z
+                mean = total * inv_n
+                chain_mean[m] = mean
+                grand += mean
+                within += (square - n * mean * mean) / (n - 1)
+            grand /= n_chains
+            within /= n_chains
+            between = 0
+            for m in range(n_chains):
+                between += (chain_mean[m] - grand) * (chain_mean[m] - grand)
+            between *= n / (n_chains - 1.0)
+            out[p] = sqrt((between / within + n - 1) / n)
 
 
 def gather_rows(const double[:, ::1] pooled, Py_ssize_t start, Py_ssize_t stop,
@@ -484,9 +433,32 @@ def gather_rows(const double[:, ::1] pooled, Py_ssize_t start, Py_ssize_t stop,
 
 
 def rhat_rows(const double[:, :, ::1] y, double[::1] out):
-    """`rhat_row` of each row of ``y`` (P, M, n) into ``out`` (P,)."""
-    cdef Py_ssize_t P = y.shape[0], M = y.shape[1], p
+    """``sqrt((B / W + n - 1) / n)`` of each row of ``y`` (P, M, n) into ``out`` (P,):
+    B = n times the variance of the chain means, W the mean within-chain variance
+    (both with ddof = 1); NaN or inf where W = 0, as in NumPy."""
+    cdef Py_ssize_t P = y.shape[0], M = y.shape[1], n = y.shape[2], p, m, i
+    cdef double s, mean, grand, between, within, d
     cdef double[::1] chain_mean = np.empty(M)
     with nogil:
         for p in range(P):
-            out[p] = rhat_row(y[p], chain_mean)
+            grand = 0
+            within = 0
+            for m in range(M):
+                s = 0
+                for i in range(n):
+                    s += y[p, m, i]
+                mean = s / n
+                chain_mean[m] = mean
+                grand += mean
+                s = 0
+                for i in range(n):
+                    d = y[p, m, i] - mean
+                    s += d * d
+                within += s / (n - 1)
+            grand /= M
+            within /= M
+            between = 0
+            for m in range(M):
+                between += (chain_mean[m] - grand) * (chain_mean[m] - grand)
+            between *= n / (M - 1.0)
+            out[p] = sqrt((between / within + n - 1) / n)
