@@ -778,6 +778,31 @@ def test_newdata_of_another_type_is_refused_naming_the_column_and_the_type(data,
             model.predict(new)                       # the fitted type: fine
 
 
+def test_true_false_and_numbers_swapped_in_newdata_are_refused(data, tmp_path):
+    """A True/False predictor given 0/1 in newdata was coded as True on every row (a
+    silent wrong prediction), and a numeric predictor given True/False as 1/0; R
+    refuses both (its model frame checks the classes), and so do we, naming the
+    column. Numbers of another dtype (int for float) stay fine."""
+    data["b"] = data["x"] > 0
+    new = data.head(4).copy()
+    new["b"] = [False, True, False, True]
+    for formula in ("y ~ x + b + (1 | g)", "y ~ x + (0 + b | g)"):
+        fit = _fit(formula, data)
+        for model in (fit, fg.load(_saved(fit, tmp_path))):
+            expected = model.predict(new, kind="mean", seed=1)
+            assert expected["mean"].iloc[0] != expected["mean"].iloc[1]
+            with pytest.raises(ValueError, match=r"column 'b' holds numbers \(0, 1, \.\.\.\) "
+                               r"where the fitted data had True/False values: .*astype\(bool\)"):
+                model.predict(new.assign(b=new["b"].astype(int)))
+            with pytest.raises(ValueError, match=r"column 'x' holds True/False values .* fitted "
+                               r"data had numbers: .*newdata\['x'\]\.astype\(float\)"):
+                model.predict(new.assign(x=new["x"] > 0))
+            rounded = new.assign(x=new["x"].round().astype(int))
+            pd.testing.assert_frame_equal(
+                model.predict(rounded, kind="mean", seed=1),
+                model.predict(rounded.assign(x=rounded["x"].astype(float)), kind="mean", seed=1))
+
+
 # ---- nesting h/x in the fixed part ----------------------------------------------------
 
 def test_nesting_of_a_categorical_in_the_fixed_part_is_r_s_h_plus_h_x(tmp_path):

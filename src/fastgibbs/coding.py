@@ -532,6 +532,12 @@ class FixedTerms:
         if missing:
             raise ValueError(f"newdata has missing values in column(s) {missing}; "
                              "predictions need every value the formula reads")
+        # a column of another type than fitted is refused, as R does: formulae would
+        # code True/False given for numbers as 1/0, and 0/1 given for a True/False
+        # predictor as True, whatever the value
+        why = self._type_change(data)
+        if why:
+            raise ValueError(why)
         frame, _ = prepare_data(data, self.columns, checks=False)
         for name in bare_terms(self.rhs) if self.rhs else ():   # R's factor of a logical
             if name in frame.columns and _column_kind(frame[name], name) == "bool":
@@ -547,9 +553,9 @@ class FixedTerms:
 
     def _type_change(self, data, new_levels=False):
         """Why new rows cannot be coded when a column holds another type of value than
-        in fitting (formulae's own message, "levels ('2',) not present", names neither
-        the column nor the type) or, when formulae found ``new_levels``, a level the
-        fitted data lack; or None."""
+        in fitting (numbers, text, True/False; formulae would code some silently and
+        name neither the column nor the type for others) or, when formulae found
+        ``new_levels``, a level the fitted data lack; or None."""
         fitted = getattr(self.spec, "data", None)
         if not isinstance(fitted, pd.DataFrame):
             return None
@@ -563,7 +569,8 @@ class FixedTerms:
             if was and now and was != now:
                 shown = ", ".join(repr(v.item() if isinstance(v, np.generic) else v)
                                   for v in pd.unique(data[name].dropna())[:3])
-                fix = advice.get(was, "").format(name)
+                fix = ("newdata[{0!r}].astype(float)" if now == "True/False values"
+                       and was == "numbers" else advice.get(was, "")).format(name)
                 return (f"newdata column {name!r} holds {now} ({shown}, ...) where the "
                         f"fitted data had {was}: give it the fitted type"
                         + (f", e.g. {fix}" if fix else ""))
