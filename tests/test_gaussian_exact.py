@@ -37,8 +37,19 @@ def _slopes_data(rng):
     return pd.DataFrame({"y": y, "x": x, "g": g.astype(str)})
 
 
+def _odd_groups_data(rng):
+    """7 groups of unequal sizes (an odd count: the one-factor loops that take groups
+    two at a time end on a single one) and two covariates (p = 3)."""
+    g = np.repeat(np.arange(7), [3, 5, 4, 6, 2, 5, 7])
+    x = rng.normal(size=g.size)
+    x2 = rng.normal(size=g.size)
+    y = 0.5 + x - 0.5 * x2 + rng.normal(0, 0.8, 7)[g] + rng.normal(size=g.size)
+    return pd.DataFrame({"y": y, "x": x, "x2": x2, "g": g.astype(str)})
+
+
 CASES = {
     "nested": ("y ~ 1 + x + (1 | g)", _nested_data),
+    "odd_groups": ("y ~ 1 + x + x2 + (1 | g)", _odd_groups_data),
     "crossed": ("y ~ 1 + x + (1 | a) + (1 | b)", _crossed_data),
     "indep_slopes": ("y ~ 1 + x + (1 + x || g)", _slopes_data),
     "corr_slopes": ("y ~ 1 + x + (1 + x | g)", _slopes_data),

@@ -96,6 +96,157 @@ cdef extern from *:
     int FASTGIBBS_BOUNDSCHECK
 
 
+# Pairs of doubles in one SSE2 register (GCC and Clang vector extensions): the
+# per-group loops of the one-factor paths divide (and take square roots) two groups
+# at a time. Each lane does exactly the scalar code's operations, so the results are
+# bit for bit those of the scalar fallback (other compilers and targets).
+cdef extern from *:
+    """
+    #include <string.h>
+    #include <math.h>
+    #if (defined(__GNUC__) || defined(__clang__)) && defined(__SSE2__)
+    #define FG_PAIRS 1
+    #include <emmintrin.h>
+    typedef double fg_pair __attribute__((vector_size(16)));
+    static inline fg_pair fg_load2(const double *p) { fg_pair v; memcpy(&v, p, 16); return v; }
+    static inline void fg_store2(double *p, fg_pair v) { memcpy(p, &v, 16); }
+    #else
+    #define FG_PAIRS 0
+    #endif
+
+    /* scalar_marginal's blocks of four groups (see there): from group j on while every
+       A lies in (1e-60, 1e60); the four sums, the running product and the logs are
+       carried in and out. Returns the first group not done. */
+    static Py_ssize_t fg_marginal_fours(const double *sL, const double *sh, Py_ssize_t j,
+                                        Py_ssize_t J, double prec, double *s,
+                                        double *prod_io, double *logs_io) {
+        double prod = *prod_io, logs = *logs_io;
+    #if FG_PAIRS
+        fg_pair pv = {prec, prec}, s01 = {s[0], s[1]}, s23 = {s[2], s[3]};
+        while (j + 4 <= J) {
+            fg_pair A01 = fg_load2(sL + j) + pv, A23 = fg_load2(sL + j + 2) + pv;
+            fg_pair h01 = fg_load2(sh + j), h23 = fg_load2(sh + j + 2);
+            double A0 = A01[0], A1 = A01[1], A2 = A23[0], A3 = A23[1];
+            if (!(1e-60 < A0 && A0 < 1e60 && 1e-60 < A1 && A1 < 1e60
+                  && 1e-60 < A2 && A2 < 1e60 && 1e-60 < A3 && A3 < 1e60))
+                break;
+            s01 += h01 * h01 / A01;
+            s23 += h23 * h23 / A23;
+            prod *= (A0 * A1) * (A2 * A3);
+            if (!(1e-60 < prod && prod < 1e60)) {
+                logs += log(prod);
+                prod = 1.0;
+            }
+            j += 4;
+        }
+        s[0] = s01[0]; s[1] = s01[1]; s[2] = s23[0]; s[3] = s23[1];
+    #else
+        while (j + 4 <= J) {
+            double A0 = sL[j] + prec, A1 = sL[j + 1] + prec;
+            double A2 = sL[j + 2] + prec, A3 = sL[j + 3] + prec;
+            if (!(1e-60 < A0 && A0 < 1e60 && 1e-60 < A1 && A1 < 1e60
+                  && 1e-60 < A2 && A2 < 1e60 && 1e-60 < A3 && A3 < 1e60))
+                break;
+            s[0] += sh[j] * sh[j] / A0;
+            s[1] += sh[j + 1] * sh[j + 1] / A1;
+            s[2] += sh[j + 2] * sh[j + 2] / A2;
+            s[3] += sh[j + 3] * sh[j + 3] / A3;
+            prod *= (A0 * A1) * (A2 * A3);
+            if (!(1e-60 < prod && prod < 1e60)) {
+                logs += log(prod);
+                prod = 1.0;
+            }
+            j += 4;
+        }
+    #endif
+        *prod_io = prod;
+        *logs_io = logs;
+        return j;
+    }
+
+    /* subtract_outer: P -= y y' (lower triangle), h -= y yh */
+    static inline void fg_subtract_outer(double *P, double *h, const double *y, double yh,
+                                         Py_ssize_t p) {
+        Py_ssize_t m, m2;
+        for (m = 0; m < p; m++) {
+            double ym = y[m];
+            h[m] -= ym * yh;
+            for (m2 = 0; m2 <= m; m2++)
+                P[m * p + m2] -= ym * y[m2];
+        }
+    }
+
+    /* eliminate_scalar_kept's groups two at a time (tG: the block's couplings, p per
+       group; P, h: beta's), while both precisions are positive; returns the first
+       group not done (0 without SSE2 or for p > 8: the caller's loop does them all). */
+    static Py_ssize_t fg_eliminate_pairs(const double *sL, double prec, double *tL,
+                                         const double *th0, double *th, const double *tG,
+                                         Py_ssize_t p, double *P, double *h, Py_ssize_t J) {
+        Py_ssize_t j = 0;
+    #if FG_PAIRS
+        Py_ssize_t m;
+        double ya[8], yb[8], Pl[64], hl[8];
+        fg_pair pv = {prec, prec};
+        if (p > 8)
+            return 0;
+        memcpy(Pl, P, p * p * sizeof(double));
+        memcpy(hl, h, p * sizeof(double));
+        while (j + 2 <= J) {
+            fg_pair A = fg_load2(sL + j) + pv, L, hv, yh;
+            if (!(A[0] > 0.0 && A[1] > 0.0))
+                break;
+            L = (fg_pair)_mm_sqrt_pd((__m128d)A);
+            fg_store2(tL + j, L);
+            hv = fg_load2(th0 + j);
+            fg_store2(th + j, hv);
+            yh = hv / L;
+            for (m = 0; m < p; m++) {
+                fg_pair g = {tG[j * p + m], tG[(j + 1) * p + m]};
+                g = g / L;
+                ya[m] = g[0];
+                yb[m] = g[1];
+            }
+            if (p == 2) {           /* the common case, unrolled */
+                hl[0] -= ya[0] * yh[0]; Pl[0] -= ya[0] * ya[0];
+                hl[1] -= ya[1] * yh[0]; Pl[2] -= ya[1] * ya[0]; Pl[3] -= ya[1] * ya[1];
+                hl[0] -= yb[0] * yh[1]; Pl[0] -= yb[0] * yb[0];
+                hl[1] -= yb[1] * yh[1]; Pl[2] -= yb[1] * yb[0]; Pl[3] -= yb[1] * yb[1];
+            } else {
+                fg_subtract_outer(Pl, hl, ya, yh[0], p);
+                fg_subtract_outer(Pl, hl, yb, yh[1], p);
+            }
+            j += 2;
+        }
+        memcpy(P, Pl, p * p * sizeof(double));
+        memcpy(h, hl, p * sizeof(double));
+    #endif
+        return j;
+    }
+
+    /* draw_scalar_top's u_j = ((h_j - g_j' beta) / L_j + z_j) / L_j for groups j, j + 1
+       (acc: h - g' beta; z: their normal draws) */
+    static inline void fg_top_pair(double acc0, double acc1, const double *L, double z0,
+                                   double z1, double *u) {
+    #if FG_PAIRS
+        fg_pair a = {acc0, acc1}, z = {z0, z1}, Lv = fg_load2(L);
+        a = a / Lv + z;
+        fg_store2(u, a / Lv);
+    #else
+        u[0] = (acc0 / L[0] + z0) / L[0];
+        u[1] = (acc1 / L[1] + z1) / L[1];
+    #endif
+    }
+    """
+    Py_ssize_t fg_eliminate_pairs(const double *sL, double prec, double *tL,
+                                  const double *th0, double *th, const double *tG,
+                                  Py_ssize_t p, double *P, double *h, Py_ssize_t J) noexcept nogil
+    void fg_top_pair(double acc0, double acc1, const double *L, double z0, double z1,
+                     double *u) noexcept nogil
+    Py_ssize_t fg_marginal_fours(const double *sL, const double *sh, Py_ssize_t j,
+                                 Py_ssize_t J, double prec, double *s, double *prod_io,
+                                 double *logs_io) noexcept nogil
+
+
 cdef void report_bad_span(Py_ssize_t size, Py_ssize_t start, Py_ssize_t n) noexcept:
     # raised from a noexcept function: reported as unraisable, as the bounds checks' own
     raise IndexError(f"raw range [{start}, {start + n}) outside an array of {size}")
@@ -223,6 +374,7 @@ cdef class Kernel:
     #                                   draw_location_chain (see keep_init)
     # ---- scratch
     cdef double[::1] P, Pc, h, xtr, tmp, W, ztr, Lg, Mq, save_beta, save_u, save_tau2
+    cdef double[::1] zbuf             # draw_scalar_top's normal draws
     # ---- counters of the Metropolis-Hastings corrections (Poisson)
     cdef readonly long mh_tries, mh_accepts
     # ---- structured blocks (fastgibbs.gmrf): each is its own chain, drawn by
@@ -381,6 +533,7 @@ cdef class Kernel:
         self.tmp = np.zeros(max(p, max_q))
         self.W = np.zeros(max_q * max(p, 1))
         self.ztr = np.zeros(max_jq)
+        self.zbuf = np.zeros(max_jq)
         self.Lg = np.zeros(max_jqq)
         self.Mq = np.zeros(max_q * max_q)
         self.save_beta = np.zeros(max(p, 1))
@@ -1307,7 +1460,8 @@ cdef class Kernel:
         cdef Py_ssize_t j = 0, J = self.n_groups[k]
         cdef const double *sL
         cdef const double *sh
-        cdef double A0, A1, A2, A3, s0 = 0.0, s1 = 0.0, s2 = 0.0, s3 = 0.0
+        cdef double A0, s0
+        cdef double s[4]
         cdef double prod = 1.0, logs = 0.0
         if J == 0:
             return 0
@@ -1316,23 +1470,10 @@ cdef class Kernel:
             return 1
         sL = &self.sL[self.ztz_off[k]]
         sh = &self.sh[self.u_off[k]]
-        while j + 4 <= J:
-            A0 = sL[j] + prec
-            A1 = sL[j + 1] + prec
-            A2 = sL[j + 2] + prec
-            A3 = sL[j + 3] + prec
-            if not (1e-60 < A0 < 1e60 and 1e-60 < A1 < 1e60
-                    and 1e-60 < A2 < 1e60 and 1e-60 < A3 < 1e60):
-                break
-            s0 += sh[j] * sh[j] / A0
-            s1 += sh[j + 1] * sh[j + 1] / A1
-            s2 += sh[j + 2] * sh[j + 2] / A2
-            s3 += sh[j + 3] * sh[j + 3] / A3
-            prod *= (A0 * A1) * (A2 * A3)        # within (1e-300, 1e300)
-            if not 1e-60 < prod < 1e60:
-                logs += log(prod)
-                prod = 1.0
-            j += 4
+        s[0] = s[1] = s[2] = s[3] = 0.0
+        # (A0 A1)(A2 A3) stays within (1e-300, 1e300)
+        j = fg_marginal_fours(sL, sh, 0, J, prec, s, &prod, &logs)
+        s0 = s[0]
         while j < J:
             A0 = sL[j] + prec
             if not A0 > 0.0:
@@ -1341,7 +1482,7 @@ cdef class Kernel:
             logs += log(A0)
             j += 1
         log_det[0] += logs + log(prod)
-        quad[0] += (s0 + s1) + (s2 + s3)
+        quad[0] += (s0 + s[1]) + (s[2] + s[3])
         return 0
 
     cdef double log_sd_prior(self, Py_ssize_t vc, double x) noexcept nogil:
@@ -1575,9 +1716,19 @@ cdef class Kernel:
         quadratic form that only the collapsed step reads. Returns 1 if a group's
         precision is not positive."""
         cdef Py_ssize_t j, L0 = self.ztz_off[k], h0 = self.u_off[k]
-        cdef Py_ssize_t G0 = self.g_off[k], gw = self.g_width[k]
+        cdef Py_ssize_t G0 = self.g_off[k], gw = self.g_width[k], J = self.n_groups[k]
+        cdef Py_ssize_t p = self.n_fixed
         cdef double prec = self.re_prec[self.prec_off[k]], A, L, h
-        for j in range(self.n_groups[k]):
+        j = 0
+        if gw == p and p > 0:           # two groups at a time (same arithmetic)
+            if (bad_span(self.sL.shape[0], L0, J) or bad_span(self.tL.shape[0], L0, J)
+                    or bad_span(self.th0.shape[0], h0, J) or bad_span(self.th.shape[0], h0, J)
+                    or bad_span(self.tG.shape[0], G0, J * p)
+                    or bad_span(self.P.shape[0], 0, p * p) or bad_span(self.h.shape[0], 0, p)):
+                return 1
+            j = fg_eliminate_pairs(&self.sL[L0], prec, &self.tL[L0], &self.th0[h0],
+                                   &self.th[h0], &self.tG[G0], p, &self.P[0], &self.h[0], J)
+        while j < J:
             A = self.sL[L0 + j] + prec
             if not (A > 0.0):
                 return 1
@@ -1586,6 +1737,7 @@ cdef class Kernel:
             h = self.th0[h0 + j]
             self.th[h0 + j] = h
             self.fold_into_beta(G0 + j * gw, L, h / L)
+            j += 1
         return 0
 
     cdef bint keep_init(self, Py_ssize_t ci) noexcept nogil:
@@ -1682,19 +1834,46 @@ cdef class Kernel:
         without its bookkeeping: u_j = ((h_j - g_j' beta) / L_j + z_j) / L_j."""
         cdef Py_ssize_t j, m, p = self.n_fixed, gw = self.g_width[k]
         cdef Py_ssize_t L0 = self.ztz_off[k], h0 = self.u_off[k], G0 = self.g_off[k] + gw - p
-        cdef double acc, L
+        cdef Py_ssize_t J = self.n_groups[k]
+        cdef double acc, acc1, L
         cdef double *tG = NULL
         cdef double *beta = NULL
         if p > 0:
             tG = &self.tG[0]
             beta = &self.beta[0]
-        for j in range(self.n_groups[k]):
+        j = 0
+        if not (bad_span(self.tL.shape[0], L0, J) or bad_span(self.u.shape[0], h0, J)
+                or bad_span(self.zbuf.shape[0], 0, J)):
+            # the draws first, in the groups' order (the divisions then overlap), then
+            # two groups at a time (the same arithmetic)
+            for j in range(J):
+                self.zbuf[j] = draw_normal(bg)
+            j = 0
+            while j + 2 <= J:
+                acc = self.th[h0 + j]
+                acc1 = self.th[h0 + j + 1]
+                for m in range(p):
+                    acc -= tG[G0 + j * gw + m] * beta[m]
+                for m in range(p):
+                    acc1 -= tG[G0 + (j + 1) * gw + m] * beta[m]
+                fg_top_pair(acc, acc1, &self.tL[L0 + j], self.zbuf[j], self.zbuf[j + 1],
+                            &self.u[h0 + j])
+                j += 2
+            if j < J:
+                acc = self.th[h0 + j]
+                for m in range(p):
+                    acc -= tG[G0 + j * gw + m] * beta[m]
+                L = self.tL[L0 + j]
+                self.u[h0 + j] = (acc / L + self.zbuf[j]) / L
+            return
+        while j < J:
             acc = self.th[h0 + j]
             for m in range(p):
                 acc -= tG[G0 + j * gw + m] * beta[m]
             L = self.tL[L0 + j]
             acc = acc / L + draw_normal(bg)
             self.u[h0 + j] = acc / L
+            j += 1
 
     cdef void draw_scalar_level(self, Py_ssize_t ci, Py_ssize_t t, bitgen_t *bg) noexcept nogil:
         """draw_location_chain's downward step for level t below the top of chain ci when
