@@ -115,8 +115,10 @@ cdef extern from *:
     #endif
 
     /* scalar_marginal's blocks of four groups (see there): from group j on while every
-       A lies in (1e-60, 1e60); the four sums, the running product and the logs are
-       carried in and out. Returns the first group not done. */
+       A lies in (1e-30, 1e30), so a block's product lies in (1e-120, 1e120) and the
+       running product, kept in (1e-180, 1e180), in (1e-300, 1e300); the four sums, the
+       running product and the logs are carried in and out. Returns the first group not
+       done. */
     static Py_ssize_t fg_marginal_fours(const double *sL, const double *sh, Py_ssize_t j,
                                         Py_ssize_t J, double prec, double *s,
                                         double *prod_io, double *logs_io) {
@@ -127,13 +129,13 @@ cdef extern from *:
             fg_pair A01 = fg_load2(sL + j) + pv, A23 = fg_load2(sL + j + 2) + pv;
             fg_pair h01 = fg_load2(sh + j), h23 = fg_load2(sh + j + 2);
             double A0 = A01[0], A1 = A01[1], A2 = A23[0], A3 = A23[1];
-            if (!(1e-60 < A0 && A0 < 1e60 && 1e-60 < A1 && A1 < 1e60
-                  && 1e-60 < A2 && A2 < 1e60 && 1e-60 < A3 && A3 < 1e60))
+            if (!(1e-30 < A0 && A0 < 1e30 && 1e-30 < A1 && A1 < 1e30
+                  && 1e-30 < A2 && A2 < 1e30 && 1e-30 < A3 && A3 < 1e30))
                 break;
             s01 += h01 * h01 / A01;
             s23 += h23 * h23 / A23;
             prod *= (A0 * A1) * (A2 * A3);
-            if (!(1e-60 < prod && prod < 1e60)) {
+            if (!(1e-180 < prod && prod < 1e180)) {
                 logs += log(prod);
                 prod = 1.0;
             }
@@ -144,15 +146,15 @@ cdef extern from *:
         while (j + 4 <= J) {
             double A0 = sL[j] + prec, A1 = sL[j + 1] + prec;
             double A2 = sL[j + 2] + prec, A3 = sL[j + 3] + prec;
-            if (!(1e-60 < A0 && A0 < 1e60 && 1e-60 < A1 && A1 < 1e60
-                  && 1e-60 < A2 && A2 < 1e60 && 1e-60 < A3 && A3 < 1e60))
+            if (!(1e-30 < A0 && A0 < 1e30 && 1e-30 < A1 && A1 < 1e30
+                  && 1e-30 < A2 && A2 < 1e30 && 1e-30 < A3 && A3 < 1e30))
                 break;
             s[0] += sh[j] * sh[j] / A0;
             s[1] += sh[j + 1] * sh[j + 1] / A1;
             s[2] += sh[j + 2] * sh[j + 2] / A2;
             s[3] += sh[j + 3] * sh[j + 3] / A3;
             prod *= (A0 * A1) * (A2 * A3);
-            if (!(1e-60 < prod && prod < 1e60)) {
+            if (!(1e-180 < prod && prod < 1e180)) {
                 logs += log(prod);
                 prod = 1.0;
             }
@@ -1455,9 +1457,9 @@ cdef class Kernel:
 
         Groups go four at a time into four sums and one product (a single sum's chain
         of dependent additions bounded the loop; this is most of the collapsed step of
-        a one-factor model), with a log whenever the product leaves (1e-60, 1e60), so
-        about one per 30 groups. From a block with an A_j outside (1e-60, 1e60) on, group
-        by group with a log each."""
+        a one-factor model), with a log whenever the product leaves (1e-180, 1e180)
+        (NES, 44 groups: only the final one). From a block with an A_j outside (1e-30,
+        1e30) on, group by group with a log each."""
         cdef Py_ssize_t j = 0, J = self.n_groups[k]
         cdef const double *sL
         cdef const double *sh
@@ -1472,7 +1474,6 @@ cdef class Kernel:
         sL = &self.sL[self.ztz_off[k]]
         sh = &self.sh[self.u_off[k]]
         s[0] = s[1] = s[2] = s[3] = 0.0
-        # (A0 A1)(A2 A3) stays within (1e-300, 1e300)
         j = fg_marginal_fours(sL, sh, 0, J, prec, s, &prod, &logs)
         s0 = s[0]
         while j < J:
