@@ -1,4 +1,5 @@
 """Plots: each renders to PNG under Agg and has the panels, labels and artists it promises."""
+import contextlib
 import dataclasses
 import fnmatch
 import io
@@ -133,6 +134,27 @@ def test_saving_a_plot_draws_it_once(nes_fit, kind, monkeypatch):
                         lambda self, renderer: draws.append(1) or original(self, renderer))
     png_bytes(fig)
     assert len(draws) == 1 and fig.get_layout_engine() is None
+
+
+@pytest.mark.parametrize("kind", sorted(PLOTS))
+def test_the_layout_is_matplotlibs_tight_layout(nes_fit, kind, monkeypatch):
+    # each panel is measured once, not once per pass of matplotlib's tight_layout; the
+    # subplot parameters are those of tight_layout measuring in both passes
+    from fastgibbs import _figure
+    fig = PLOTS[kind](nes_fit)
+    monkeypatch.setattr(_figure, "_measured_once", lambda axes: contextlib.nullcontext())
+    again = PLOTS[kind](nes_fit)
+    assert vars(fig.subplotpars) == vars(again.subplotpars)
+    assert all("get_tightbbox" not in vars(ax) for ax in fig.axes)   # the methods are back
+
+
+def test_the_layout_measures_each_panel_once(nes_fit, monkeypatch):
+    calls = []
+    original = matplotlib.axes.Axes.get_tightbbox
+    monkeypatch.setattr(matplotlib.axes.Axes, "get_tightbbox",
+                        lambda self, *a, **k: calls.append(self) or original(self, *a, **k))
+    fig = nes_fit.plot_trace()
+    assert sorted(map(id, calls)) == sorted(map(id, fig.axes))
 
 
 def test_importing_fastgibbs_does_not_import_matplotlib():
