@@ -124,6 +124,47 @@ def test_example_writes_its_folder(tmp_path):
     assert "real_ideo ~ 1 + partyid7 + (1 | state)" in result.stdout
     for name in ("trace.png", "state_intervals.png", "nes2000_fit.npz"):
         assert (tmp_path / "ex" / name).is_file()
+    # the PNG files are whole (PIL decodes every pixel) and of the plots' size at 100 dpi
+    from PIL import Image
+    for name, size in (("trace.png", (800, 820)), ("state_intervals.png", (600, 1000))):
+        with Image.open(tmp_path / "ex" / name) as image:
+            image.load()
+            assert image.format == "PNG" and image.size == size
+        assert (tmp_path / "ex" / name).stat().st_size < 1_000_000     # compressed
+
+
+def test_the_command_is_run_and_freezes_what_it_loaded(saved_fit):
+    # `run` (the console script and python -m fastgibbs) loads the command's modules with
+    # the garbage collector paused, then freezes them; `main` leaves the collector alone
+    out, _ = saved_fit
+    code = ("import gc, sys\n"
+            "from fastgibbs import cli\n"
+            "frozen = gc.get_freeze_count()\n"
+            f"sys.argv = ['fastgibbs', 'plot', {str(out)!r}, '--pars', 'sigma', "
+            f"'--out', {str(out.with_suffix('.png'))!r}]\n"
+            "status = cli.run()\n"
+            "print(status, gc.isenabled(), gc.get_freeze_count() > frozen, "
+            "'matplotlib' in sys.modules, 'formulae' in sys.modules)")
+    env = dict(os.environ, MPLBACKEND="Agg")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            env=env, timeout=300)
+    last = result.stdout.strip().splitlines()[-1]
+    assert last.split() == ["0", "True", "True", "True", "True"], result.stderr
+
+
+def test_main_leaves_the_garbage_collector_alone(saved_fit, capsys):
+    import gc
+    from fastgibbs import cli
+    frozen = gc.get_freeze_count()
+    assert cli.main(["summary", str(saved_fit[0])]) == 0
+    assert gc.isenabled() and gc.get_freeze_count() == frozen
+
+
+def test_console_script_and_module_run_the_same_entry_point():
+    pyproject = Path(__file__).resolve().parent.parent / "pyproject.toml"
+    assert 'fastgibbs = "fastgibbs.cli:run"' in pyproject.read_text()
+    main_module = Path(fg.__file__).with_name("__main__.py").read_text()
+    assert "raise SystemExit(run())" in main_module
 
 
 @pytest.mark.parametrize("args,message", [
@@ -259,7 +300,7 @@ def test_ctrl_c_exits_130_with_one_line(csv):
         if proc.poll() is None:
             proc.kill()
             proc.communicate()
-    assert proc.returncode == 130
+    assert proc.returncode == 130, err
     assert err.strip() == "fastgibbs: interrupted"
 
 
