@@ -133,6 +133,23 @@ def test_example_writes_its_folder(tmp_path):
         assert (tmp_path / "ex" / name).stat().st_size < 1_000_000     # compressed
 
 
+def test_png_compression_level_applies_to_png_files_only(tmp_path):
+    # a faster zlib level: the same pixels as matplotlib's default PNG; other formats
+    # (which take no PIL options) are written as before
+    from PIL import Image
+    from fastgibbs.cli import _save_plot
+    fig = fg.fit("real_ideo ~ partyid7 + (1 | state)", fg.datasets.load("nes2000"),
+                 chains=1, warmup=20, draws=50, seed=1).plot_trace("sigma")
+    for name in ("a.png", "a.PNG", "a.pdf", "a.svg"):
+        _save_plot(fig, tmp_path / name)
+        assert (tmp_path / name).stat().st_size > 0
+    fig.savefig(tmp_path / "default.png", dpi=100)
+    with Image.open(tmp_path / "a.PNG") as ours, Image.open(tmp_path / "default.png") as theirs:
+        assert ours.format == "PNG"
+        assert np.array_equal(np.asarray(ours), np.asarray(theirs))
+        assert ours.info.get("Software") == theirs.info.get("Software")     # metadata kept
+
+
 def test_the_command_is_run_and_freezes_what_it_loaded(saved_fit):
     # `run` (the console script and python -m fastgibbs) loads the command's modules with
     # the garbage collector paused, then freezes them; `main` leaves the collector alone

