@@ -532,3 +532,20 @@ def test_memory_bounded_by_chunks(tmp_path):
     # the peak is the per-chunk temporaries (3,000 rows x some 40 columns of products;
     # one reading thread, for a peak that does not depend on timing), not the rows (7.7 MB)
     assert peaks[1] < data_bytes / 2, (peaks, data_bytes)
+
+
+@pytest.mark.parametrize("formula", ["y ~ x + (1 | g)", "y ~ I(x * x) + (1 | g)",
+                                     "y ~ 1 + (exp(x / 10) | g)"])
+def test_file_whose_column_is_all_null_dropped(tmp_path, rng, formula):
+    # a file that holds x as pyarrow's null type (all missing) reads as an object column
+    # of None: every row dropped, the empty chunk is coded (no type refused, no reshape
+    # of 0 rows failing) and the fit equals the one in memory
+    frame = _frame(rng, n=1200)
+    frame.loc[frame.index[800:], "x"] = np.nan
+    pq.write_table(pa.Table.from_pandas(frame.iloc[:800], preserve_index=False),
+                   tmp_path / "part0.parquet")
+    tail = pa.Table.from_pandas(frame.iloc[800:].drop(columns="x"), preserve_index=False)
+    pq.write_table(tail.append_column("x", pa.nulls(400)), tmp_path / "part1.parquet")
+    memory, streamed = _assert_same_fit(formula, frame, str(tmp_path), na_action="drop",
+                                        chains=1)
+    assert streamed.n_dropped == memory.n_dropped == 400

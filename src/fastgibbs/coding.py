@@ -549,7 +549,7 @@ class FixedTerms:
             if why:
                 raise ValueError(why) from None
             raise
-        return X.reshape(len(data), -1)[:, self.keep]
+        return X.reshape(len(data), len(self.all_names))[:, self.keep]   # 0 rows too
 
     def _type_change(self, data, new_levels=False):
         """Why new rows cannot be coded when a column holds another type of value than
@@ -563,8 +563,9 @@ class FixedTerms:
                   "text": "newdata[{0!r}].astype(str)",
                   "True/False values": "newdata[{0!r}].astype(bool)"}
         for name in self.columns:
-            if name not in fitted.columns or name not in data.columns:
-                continue
+            if name not in fitted.columns or name not in data.columns \
+                    or not data[name].notna().any():    # no values (no rows, all null
+                continue                                # in a streamed chunk): no type
             was, now = _value_type(fitted[name], name), _value_type(data[name], name)
             if was and now and was != now:
                 shown = ", ".join(repr(v.item() if isinstance(v, np.generic) else v)
