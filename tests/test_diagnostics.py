@@ -5,6 +5,7 @@ import logging
 import multiprocessing
 import os
 import threading
+import time
 import warnings
 
 import numpy as np
@@ -608,3 +609,27 @@ def test_summarize_in_a_forked_child_does_not_wait_for_the_parents_threads():
         if child.is_alive():
             child.kill()
     np.testing.assert_array_equal(result, expected)
+
+
+@pytest.mark.parametrize("error", [KeyboardInterrupt, ValueError])
+def test_interrupted_call_leaves_no_block_running_in_the_kept_workers(monkeypatch, error):
+    """Ctrl-C (or an error) in the calling thread stops the kept workers at their next
+    block: they outlive the call and would otherwise finish its blocks in the background."""
+    monkeypatch.setattr(diag, "_PARALLEL_VALUES", 1)
+    monkeypatch.setattr(diag, "_BLOCK_VALUES", 400)         # one parameter per block
+    monkeypatch.setattr(diag.os, "cpu_count", lambda: 4)
+    calls = []
+
+    def core(rows):
+        if threading.current_thread() is threading.main_thread():
+            raise error("stop")
+        calls.append(1)
+        time.sleep(0.005)
+        return np.zeros((len(rows), 1))
+
+    x = np.random.default_rng(0).standard_normal((4, 100, 300))
+    with pytest.raises(error):
+        diag._map_params(x, core, 1)
+    done = len(calls)
+    time.sleep(0.2)
+    assert len(calls) == done < 100     # 225 blocks were the workers' share

@@ -58,7 +58,7 @@ loaded 2-core machine, against 110-140 ms with FFT-based ESS and numpy rank pass
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, wait
 from functools import lru_cache
 import math
 import os
@@ -247,17 +247,27 @@ def _map_params(x: np.ndarray, core: Callable[[np.ndarray], np.ndarray], n_out: 
         threads = min(cores, len(starts), _MAX_THREADS)
         shares = [starts[k::threads] for k in range(threads)]
         pool = _worker_pool(_MAX_THREADS - 1)
-        futures = [pool.submit(_run_all, run, share) for share in shares[1:]]
-        _run_all(run, shares[0])
-        for future in futures:
-            future.result()
+        stop = threading.Event()
+        futures = [pool.submit(_run_all, run, share, stop) for share in shares[1:]]
+        try:
+            _run_all(run, shares[0], stop)
+            for future in futures:
+                future.result()
+        except BaseException:
+            # Ctrl-C or a failed block: the kept workers stop at their next block (they
+            # outlive the call, and would otherwise finish their shares in the background)
+            stop.set()
+            wait(futures)
+            raise
     else:
         _run_all(run, starts)
     return out
 
 
-def _run_all(run, starts):
+def _run_all(run, starts, stop=None):
     for start in starts:
+        if stop is not None and stop.is_set():
+            return
         run(start)
 
 
