@@ -217,7 +217,7 @@ cdef double row_ess_below(const double[:, ::1] y, double threshold, uint64_t[:, 
                           Py_ssize_t max_lags, bint* complete) noexcept nogil:
     """ESS of the indicators ``I(y <= threshold)`` of the chains ``y`` (M, n), packed
     into ``words`` (M, ceil(n / 64)) with their running counts ``cum`` (M, words + 1)."""
-    cdef Py_ssize_t M = y.shape[0], n = y.shape[1], nw = words.shape[1], m, k, i, j, stop
+    cdef Py_ssize_t M = y.shape[0], n = y.shape[1], nw = words.shape[1], m, k, j, stop
     cdef Py_ssize_t ones = 0
     cdef uint64_t w
     for m in range(M):
@@ -378,7 +378,7 @@ def folded_rhat(const Py_ssize_t[:, ::1] order, const double[:, ::1] sorted_rows
     fastgibbs.diagnostics._rank."""
     cdef Py_ssize_t P = order.shape[0], S = order.shape[1], p, i, m
     cdef Py_ssize_t n = S // n_chains
-    cdef double inv_n = 1.0 / n, mean, grand, between, within, total, square, z
+    cdef double inv_n = 1.0 / n, mean, within, total, square, z
     cdef double[::1] values = np.empty(S)
     cdef Py_ssize_t[::1] position = np.empty(S, dtype=np.intp)
     cdef double[::1] scores = np.empty(S)
@@ -387,7 +387,6 @@ def folded_rhat(const Py_ssize_t[:, ::1] order, const double[:, ::1] sorted_rows
         for p in range(P):
             merge_folded(order[p], sorted_rows[p], values, position)
             scatter_scores(values, position, p * S, table, scores)
-            grand = 0
             within = 0
             for m in range(n_chains):
                 total = 0
@@ -398,15 +397,9 @@ def folded_rhat(const Py_ssize_t[:, ::1] order, const double[:, ::1] sorted_rows
                     square += z * z
                 mean = total * inv_n
                 chain_mean[m] = mean
-                grand += mean
                 within += (square - n * mean * mean) / (n - 1)
-            grand /= n_chains
             within /= n_chains
-            between = 0
-            for m in range(n_chains):
-                between += (chain_mean[m] - grand) * (chain_mean[m] - grand)
-            between *= n / (n_chains - 1.0)
-            out[p] = sqrt((between / within + n - 1) / n)
+            out[p] = sqrt((n * between_chains(chain_mean) / within + n - 1) / n)
 
 
 def gather_rows(const double[:, ::1] pooled, Py_ssize_t start, Py_ssize_t stop,
@@ -437,11 +430,10 @@ def rhat_rows(const double[:, :, ::1] y, double[::1] out):
     B = n times the variance of the chain means, W the mean within-chain variance
     (both with ddof = 1); NaN or inf where W = 0, as in NumPy."""
     cdef Py_ssize_t P = y.shape[0], M = y.shape[1], n = y.shape[2], p, m, i
-    cdef double s, mean, grand, between, within, d
+    cdef double s, mean, within, d
     cdef double[::1] chain_mean = np.empty(M)
     with nogil:
         for p in range(P):
-            grand = 0
             within = 0
             for m in range(M):
                 s = 0
@@ -449,16 +441,10 @@ def rhat_rows(const double[:, :, ::1] y, double[::1] out):
                     s += y[p, m, i]
                 mean = s / n
                 chain_mean[m] = mean
-                grand += mean
                 s = 0
                 for i in range(n):
                     d = y[p, m, i] - mean
                     s += d * d
                 within += s / (n - 1)
-            grand /= M
             within /= M
-            between = 0
-            for m in range(M):
-                between += (chain_mean[m] - grand) * (chain_mean[m] - grand)
-            between *= n / (M - 1.0)
-            out[p] = sqrt((between / within + n - 1) / n)
+            out[p] = sqrt((n * between_chains(chain_mean) / within + n - 1) / n)

@@ -49,11 +49,12 @@ packed value/index keys, `_packed_sort`) and linear passes in the compiled kerne
 ``fastgibbs._diagnostics``: the gather of the sorted draws, the normal scores, the
 merge that ranks the folded draws, and four ESS (mean, bulk, two tail quantiles) whose
 autocovariances are computed lag by lag only as far as Geyer's sequence runs (an FFT
-for the rare sequences longer than ``_DIRECT_LAGS`` lags).  Inputs of 2^18 draws or
-more run their parameter blocks on all cores (the kernel and numpy's sort release the
-GIL).  ``summarize`` of 48 parameters x 16,000 draws: ~50-60 ms of CPU time on a
-loaded 2-core machine, against 110-140 ms with FFT-based ESS and numpy rank passes
-(``benchmarks/bench_diagnostics.py``; benchmarks/RESULTS.md).
+for the rare sequences longer than ``_DIRECT_LAGS`` lags; the tail quantiles' from
+indicators packed 64 to a word).  Inputs of 2^18 draws or more run their parameter
+blocks on all cores, on the calling thread and threads kept for the process (the
+kernel and numpy's sort release the GIL).  ``summarize`` of 48 parameters x 16,000
+draws: ~17-19 ms of CPU time, 10.5-11.7 ms wall on 2 cores (session 11; 110-140 ms of
+CPU with FFT-based ESS and numpy rank passes; benchmarks/RESULTS.md).
 """
 from __future__ import annotations
 
@@ -125,9 +126,10 @@ def _scratch(name: str, shape, dtype=float) -> np.ndarray:
     """An uninitialised array of ``shape`` that this thread reuses at the next request of
     the same ``name``: the blocks of `_map_params` ask for the same sizes again, and a
     fresh megabyte costs page faults (a quarter of `summarize`'s CPU on the NES draws).
-    Only arrays of at most ``_BLOCK_VALUES`` values are kept (a few MB per thread; the
-    pool's threads end with each call). Such an array must not outlive the block that
-    asked for it: nothing returned by this module's public functions is one."""
+    Only arrays of at most ``_BLOCK_VALUES`` values are kept (a few MB per thread, for
+    the life of the thread: `_worker_pool`'s threads are kept). Such an array must not
+    outlive the block that asked for it: nothing returned by this module's public
+    functions is one."""
     size = math.prod(shape)
     dtype = np.dtype(dtype)
     if size > _BLOCK_VALUES:
@@ -243,10 +245,10 @@ def _map_params(x: np.ndarray, core: Callable[[np.ndarray], np.ndarray], n_out: 
     starts = range(0, n_params, step)
     if parallel:
         # the kernels and numpy's sorts release the GIL: the calling thread and the
-        # kept workers take every cores-th block, each writing its own rows of ``out``
+        # kept workers take every threads-th block, each writing its own rows of ``out``
         threads = min(cores, len(starts), _MAX_THREADS)
         shares = [starts[k::threads] for k in range(threads)]
-        pool = _worker_pool(_MAX_THREADS - 1)
+        pool = _worker_pool()
         stop = threading.Event()
         futures = [pool.submit(_run_all, run, share, stop) for share in shares[1:]]
         try:
@@ -275,14 +277,15 @@ _POOL = None
 _POOL_LOCK = threading.Lock()
 
 
-def _worker_pool(workers: int) -> ThreadPoolExecutor:
-    """Threads kept for the process that share `_map_params`'s blocks with the calling
-    thread.  A pool made per call cost its new threads a page fault for every page of
-    their scratch arrays (`_scratch`): about a tenth of `summarize`'s CPU on NES."""
+def _worker_pool() -> ThreadPoolExecutor:
+    """Threads kept for the process (at most ``_MAX_THREADS - 1``, started as calls need
+    them) that share `_map_params`'s blocks with the calling thread.  A pool made per
+    call cost its new threads a page fault for every page of their scratch arrays
+    (`_scratch`): about a tenth of `summarize`'s CPU on NES."""
     global _POOL
     with _POOL_LOCK:
         if _POOL is None:
-            _POOL = ThreadPoolExecutor(max_workers=workers,
+            _POOL = ThreadPoolExecutor(max_workers=_MAX_THREADS - 1,
                                        thread_name_prefix="fastgibbs-diagnostics")
         return _POOL
 
