@@ -545,17 +545,18 @@ class FixedTerms:
         try:
             X = np.asarray(self.spec.evaluate_new_data(frame).design_matrix, dtype=float)
         except Exception as err:
-            why = self._type_change(data, "not present in the original data" in str(err))
+            # the types matched (checked above): formulae failed on a level not fitted
+            why = self._new_level(data) if "not present in the original data" in str(err) \
+                else None
             if why:
                 raise ValueError(why) from None
             raise
         return X.reshape(len(data), len(self.all_names))[:, self.keep]   # 0 rows too
 
-    def _type_change(self, data, new_levels=False):
+    def _type_change(self, data):
         """Why new rows cannot be coded when a column holds another type of value than
         in fitting (numbers, text, True/False; formulae would code some silently and
-        name neither the column nor the type for others) or, when formulae found
-        ``new_levels``, a level the fitted data lack; or None."""
+        name neither the column nor the type for others); or None."""
         fitted = getattr(self.spec, "data", None)
         if not isinstance(fitted, pd.DataFrame):
             return None
@@ -575,7 +576,15 @@ class FixedTerms:
                 return (f"newdata column {name!r} holds {now} ({shown}, ...) where the "
                         f"fitted data had {was}: give it the fitted type"
                         + (f", e.g. {fix}" if fix else ""))
-        for name in self.columns if new_levels else ():    # a level not fitted
+        return None
+
+    def _new_level(self, data):
+        """Which level of a categorical column of ``data`` the fitted data lack (formulae's
+        own message names neither the column nor the fitted levels); or None."""
+        fitted = getattr(self.spec, "data", None)
+        if not isinstance(fitted, pd.DataFrame):
+            return None
+        for name in self.columns:
             if name not in fitted.columns or name not in data.columns \
                     or not isinstance(fitted[name].dtype, pd.CategoricalDtype):
                 continue
