@@ -143,24 +143,29 @@ def _scratch(name: str, shape, dtype=float) -> np.ndarray:
 
 def _param_rows(pooled: np.ndarray, columns: slice, chains: int):
     """Draws of parameters ``columns`` of ``pooled`` ``(C * N, P)`` as rows ``(p, C, N)``,
-    and whether each parameter's draws are all finite ``(p,)``.
+    whether each parameter's draws are all finite ``(p,)``, and the power of two each
+    is to be divided by (`_power_of_two_scale`).
 
     A float copy (a scratch array), transposed in tiles (a plain strided copy is
     several times slower): by the compiled kernel for C-ordered float64 draws (with
-    the finiteness test in the same call), else by NumPy.
+    the finiteness test and the largest |draw| in the same call), else by NumPy.
     """
     n_rows = columns.stop - columns.start
     rows = _scratch("rows", (n_rows, pooled.shape[0]))
     if pooled.dtype == np.float64 and pooled.flags.c_contiguous:
         finite = np.empty(n_rows, dtype=np.uint8)
-        _rows.gather_rows(pooled, columns.start, columns.stop, rows, finite)
+        top = np.empty(n_rows)
+        _rows.gather_rows(pooled, columns.start, columns.stop, rows, finite, top)
         finite = finite.view(bool)
+        top[~finite] = 1.0
+        scale = _scale_for_largest(top)
     else:
         block = pooled[:, columns]
         for start in range(0, block.shape[0], _TILE):
             rows[:, start:start + _TILE] = block[start:start + _TILE].T
         finite = np.isfinite(rows).all(axis=1)
-    return rows.reshape(n_rows, chains, -1), finite
+        scale = _power_of_two_scale(rows)
+    return rows.reshape(n_rows, chains, -1), finite, scale
 
 
 def _power_of_two_scale(rows: np.ndarray) -> np.ndarray:
@@ -176,6 +181,11 @@ def _power_of_two_scale(rows: np.ndarray) -> np.ndarray:
     with np.errstate(invalid="ignore"):
         top = np.maximum(rows.max(axis=1), -rows.min(axis=1))
     top[~np.isfinite(top)] = 1.0
+    return _scale_for_largest(top)
+
+
+def _scale_for_largest(top: np.ndarray) -> np.ndarray:
+    """`_power_of_two_scale` given each row's largest |draw| ``top`` (finite, >= 0)."""
     scale = np.ones(len(top))
     extreme = (top > _UNIT_RANGE[1]) | ((top < _UNIT_RANGE[0]) & (top > 0))
     if extreme.any():
@@ -226,10 +236,9 @@ def _map_params(x: np.ndarray, core: Callable[[np.ndarray], np.ndarray], n_out: 
 
     def run(start):
         columns = slice(start, min(start + step, n_params))
-        rows, finite = _param_rows(pooled, columns, chains)
+        rows, finite, scale = _param_rows(pooled, columns, chains)
         if not finite.any():
             return
-        scale = _power_of_two_scale(_pooled(rows))
         extreme = np.flatnonzero(scale != 1.0)
         if extreme.size:
             rows[extreme] /= scale[extreme, None, None]
