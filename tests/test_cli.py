@@ -341,6 +341,60 @@ def test_ctrl_c_that_surfaces_as_another_error_exits_130(csv, monkeypatch, capsy
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler    # restored
 
 
+def test_ctrl_c_inside_a_finalizer_stops_the_command(csv, monkeypatch, capsys):
+    """Ctrl-C that lands while a finalizer or weakref callback runs (importlib's
+    module-lock callback, seen under load) raised KeyboardInterrupt where Python ignores
+    exceptions: it printed "Exception ignored in ..." and the fit ran on to exit 0."""
+    from fastgibbs import cli
+    ran_on = []
+
+    class Finalized:
+        def __del__(self):
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(5)               # the handler raises here, inside __del__
+
+    def fit_with_a_finalizer(*args, **kwargs):
+        Finalized()                     # dropped at once: its __del__ runs here
+        time.sleep(5)                   # the interrupt, handed back, ends this
+        ran_on.append(True)
+        raise AssertionError("the interrupt was lost")
+
+    monkeypatch.setattr(fg, "fit", fit_with_a_finalizer)
+    start = time.monotonic()
+    assert cli.main(["fit", str(csv), "real_ideo ~ partyid7 + (1 | state)"]) == 130
+    assert not ran_on
+    assert time.monotonic() - start < 3     # the handed-back interrupt ends the sleep
+    assert capsys.readouterr().err == "fastgibbs: interrupted\n"
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler    # restored
+    assert sys.unraisablehook is not None and "_unraisable" not in repr(sys.unraisablehook)
+
+
+def test_ctrl_c_that_no_exception_carries_out_still_exits_130(csv, monkeypatch, capsys):
+    """An interrupt swallowed on its way (a library's ``except BaseException: pass``)
+    leaves the command's status at 130, not 0."""
+    from fastgibbs import cli
+
+    def swallowed(*args, **kwargs):
+        try:
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(5)
+        except KeyboardInterrupt:
+            pass
+        return 0
+
+    monkeypatch.setattr(cli, "build_parser", lambda: _one_command_parser(swallowed))
+    assert cli.main(["run"]) == 130
+    assert capsys.readouterr().err == "fastgibbs: interrupted\n"
+
+
+def _one_command_parser(run):
+    import argparse
+    parser = argparse.ArgumentParser()
+    parser.add_argument("command")
+    parser.set_defaults(run=lambda args, fg: run(), debug=False, modules=())
+    return parser
+
+
 def test_ctrl_c_while_reading_the_arguments_exits_130(monkeypatch, capsys):
     from fastgibbs import cli
 

@@ -264,18 +264,42 @@ USER_ERRORS = (CLIError, ValueError, TypeError, KeyError, NotImplementedError, O
 
 class _InterruptWatch:
     """SIGINT handler for the command line: notes that Ctrl-C was pressed, then raises
-    KeyboardInterrupt as Python's own handler does.  An interrupt that lands inside an
-    import of a compiled module can come out as another exception (pybind11 turns it
-    into an ImportError, and a second import then fails with "type ... is already
-    registered"); with the note, `main` still reports it as an interrupt."""
+    KeyboardInterrupt as Python's own handler does.
+
+    Two ways an interrupt could get lost on its way to `main`:
+    - inside an import of a compiled module it can come out as another exception
+      (pybind11 turns it into an ImportError, and a second import then fails with
+      "type ... is already registered"); with the note, `main` still reports it as an
+      interrupt;
+    - raised while a finalizer or weakref callback runs (importlib's module-lock
+      callback, say), it is one that Python ignores: it printed "Exception ignored in
+      ..." and the command ran on to exit 0. While the watch is on,
+      ``sys.unraisablehook`` has SIGINT sent to the main thread again a moment later,
+      where it stops the command; and a command that returns after Ctrl-C exits 130."""
 
     def __init__(self):
         self.seen = False
         self.previous = None
+        self.previous_hook = None
+        self.again = []
 
     def __call__(self, signum, frame):
         self.seen = True
         raise KeyboardInterrupt
+
+    def _unraisable(self, unraisable):
+        if self.seen and issubclass(unraisable.exc_type, KeyboardInterrupt):
+            # raised again from here, it would still be inside the callback: a moment
+            # later, another thread sends SIGINT to the main thread again (a signal, not
+            # _thread.interrupt_main's flag, so that a blocking wait ends too)
+            import signal
+            import threading
+            again = threading.Timer(0.001, signal.pthread_kill,
+                                    (threading.main_thread().ident, signal.SIGINT))
+            self.again.append(again)
+            again.start()
+            return
+        self.previous_hook(unraisable)
 
     def __enter__(self):
         import signal
@@ -283,12 +307,30 @@ class _InterruptWatch:
         if threading.current_thread() is threading.main_thread() \
                 and signal.getsignal(signal.SIGINT) is signal.default_int_handler:
             self.previous = signal.signal(signal.SIGINT, self)
+            self.previous_hook = sys.unraisablehook
+            sys.unraisablehook = self._unraisable
         return self
 
     def __exit__(self, *exc):
-        if self.previous is not None:
-            import signal
+        if self.previous is None:
+            return
+        import signal
+        try:
+            if self.again:                  # an interrupt handed back late: take it here
+                for again in self.again:
+                    again.cancel()
+                    again.join()
+                _run_pending_handlers()
+        except KeyboardInterrupt:
+            pass
+        finally:
             signal.signal(signal.SIGINT, self.previous)
+            if sys.unraisablehook == self._unraisable:
+                sys.unraisablehook = self.previous_hook
+
+
+def _run_pending_handlers():
+    """A Python call: the interpreter runs the signal handlers that are due first."""
 
 
 # modules a command is sure to use, loaded up front by `run`: formulae (fitting, and
@@ -339,7 +381,10 @@ def _main(argv, preload=False):
             if preload:
                 _preload(("fastgibbs", *args.modules))
             import fastgibbs as fg    # plots draw on their own Agg canvas: no backend to choose
-            return args.run(args, fg)
+            status = args.run(args, fg)
+            if watch.seen:            # an interrupt that no exception carried this far
+                raise KeyboardInterrupt
+            return status
         except KeyboardInterrupt:
             if debug:
                 raise
