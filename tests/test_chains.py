@@ -1,4 +1,7 @@
 """Seeds and parallel chains: reproducible whatever the workers."""
+import multiprocessing
+import threading
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -125,3 +128,43 @@ def test_sbc_does_not_advance_the_callers_seed_sequence(nes):
 def test_bad_seeds_are_refused_naming_the_argument(nes, seed, error):
     with pytest.raises(error, match="seed must be"):
         _small(nes, seed)
+
+
+def _fit_in_child(data, queue):
+    queue.put(fg.fit(FORMULA, data, chains=4, warmup=50, draws=50, seed=3, n_jobs=2).draws_array)
+
+
+@pytest.mark.skipif("fork" not in multiprocessing.get_all_start_methods(),
+                    reason="needs the fork start method")
+def test_fit_in_a_forked_child_does_not_wait_for_the_parents_chain_threads(nes):
+    """The thread backend's kept workers do not exist in a forked child: it makes its own."""
+    expected = fg.fit(FORMULA, nes, chains=4, warmup=50, draws=50, seed=3, n_jobs=2).draws_array
+    context = multiprocessing.get_context("fork")
+    queue = context.Queue()
+    child = context.Process(target=_fit_in_child, args=(nes, queue))
+    child.start()
+    try:
+        result = queue.get(timeout=120)
+    finally:
+        child.join(timeout=30)
+        if child.is_alive():
+            child.kill()
+    np.testing.assert_array_equal(result, expected)
+
+
+def test_kept_chain_workers_take_the_chains_in_turn_and_stay_for_the_next_fit(nes):
+    """n_jobs workers share a fit's chains; the threads outlive the fit, idle."""
+    from fastgibbs import chains
+
+    seen = []
+
+    def task(seed, stop, check_signals):
+        seen.append(threading.get_ident())
+        return seed
+
+    assert chains.run_chains(task, list(range(6)), n_jobs=2) == list(range(6))
+    first = set(seen)
+    assert len(first) <= 2 and threading.main_thread().ident not in first
+    seen.clear()
+    assert chains.run_chains(task, list(range(6)), n_jobs=2) == list(range(6))
+    assert set(seen) <= set(t.ident for t in threading.enumerate())

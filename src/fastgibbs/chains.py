@@ -8,14 +8,15 @@ mutated (``.spawn`` would advance it, so a second fit would differ), and
 :func:`replay_seed` records a seed that re-runs the fit bit for bit.
 
 Backends:
-- ``"thread"`` (default): a thread pool. The kernels release the GIL for the whole
-  run, so chains run truly in parallel with no process start-up, no pickling, and no
-  ``if __name__ == "__main__"`` guard; measured in benchmarks/RESULTS.md to be the
-  faster choice for every model size we tried.
+- ``"thread"`` (default): threads kept for the life of the process (see
+  `_chain_pool`). The kernels release the GIL for the whole run, so chains run truly
+  in parallel with no process start-up, no pickling, and no ``if __name__ ==
+  "__main__"`` guard; measured in benchmarks/RESULTS.md to be the faster choice for
+  every model size we tried.
 - ``"process"``: a ``spawn``-context process pool (safe from scripts and Jupyter);
   only the (small) sufficient statistics are sent to the workers.
 """
-from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor, wait
 import multiprocessing
 import os
 import signal
@@ -106,6 +107,72 @@ def _first_error(futures):
     return (real or errors)[0]
 
 
+class _Chains:
+    """The chains of one run_chains call, (index, seed), handed out once each."""
+
+    def __init__(self, seeds):
+        self._next = iter(enumerate(seeds))
+        self._lock = threading.Lock()
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        with self._lock:
+            return next(self._next)
+
+
+def _run_queue(task, queue, results, stop):
+    """A worker's share of run_chains: chains from ``queue`` until it is empty or the
+    fit is stopped; a failed chain stops the others."""
+    for index, seed in queue:
+        if stop[0]:
+            return
+        try:
+            results[index] = task(seed, stop=stop, check_signals=False)
+        except BaseException:
+            stop[0] = 1
+            raise
+
+
+def _wait_for(futures):
+    """Wait for the workers of a stopped run: those not started never will, those
+    running end at their chains' next sweep."""
+    for f in futures:
+        f.cancel()
+    wait(futures)
+
+
+# The thread backend's workers are kept for the life of the process: with a pool made
+# per fit, a 4-chain fit of NES on 2 workers spent ~1 ms more outside its sweeps (pool
+# start and stop, and chains set up in new threads; tiny_ab.py in RESULTS.md, issue 12
+# session 12). Up to max(cores, 8) threads, started as fits need them; a fit that asks
+# for more workers than are idle queues its chains behind the running ones (the chains
+# are CPU-bound: threads beyond the cores would not run them sooner).
+_CHAIN_POOL = None
+_CHAIN_POOL_LOCK = threading.Lock()
+
+
+def _chain_pool():
+    global _CHAIN_POOL
+    with _CHAIN_POOL_LOCK:
+        if _CHAIN_POOL is None:
+            _CHAIN_POOL = ThreadPoolExecutor(max_workers=max(os.cpu_count() or 1, 8),
+                                             thread_name_prefix="fastgibbs-chain")
+        return _CHAIN_POOL
+
+
+def _forget_chain_pool():
+    """In a forked child the pool's threads do not exist: make a new pool there."""
+    global _CHAIN_POOL, _CHAIN_POOL_LOCK
+    _CHAIN_POOL = None
+    _CHAIN_POOL_LOCK = threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_chain_pool)
+
+
 def _ignore_sigint():
     """Process-pool initializer: Ctrl-C is handled by the main process, which stops
     the workers itself (so they print no tracebacks)."""
@@ -133,19 +200,22 @@ def run_chains(task, seeds, n_jobs=None, backend="thread"):
         on_main = threading.current_thread() is threading.main_thread()
         return [task(s, stop=stop, check_signals=on_main) for s in seeds]
     if backend == "thread":
-        pool = ThreadPoolExecutor(max_workers=n_jobs, thread_name_prefix="fastgibbs-chain")
-        futures = [pool.submit(task, s, stop=stop, check_signals=False) for s in seeds]
+        # n_jobs workers of the kept pool, each taking the next chain until none is left
+        queue = _Chains(seeds)
+        results = [None] * len(seeds)
+        pool = _chain_pool()
+        futures = [pool.submit(_run_queue, task, queue, results, stop) for _ in range(n_jobs)]
         try:
-            results = [f.result() for f in futures]
+            for f in futures:
+                f.result()
         except KeyboardInterrupt:       # Ctrl-C in this thread: stop every chain
             stop[0] = 1
-            pool.shutdown(wait=True, cancel_futures=True)
+            _wait_for(futures)
             raise
         except BaseException:           # a chain failed: the others stop at once
             stop[0] = 1
-            pool.shutdown(wait=True, cancel_futures=True)
+            _wait_for(futures)
             raise _first_error(futures) from None
-        pool.shutdown(wait=True)
         return results
     context = multiprocessing.get_context("spawn")
     pool = ProcessPoolExecutor(max_workers=n_jobs, mp_context=context,
