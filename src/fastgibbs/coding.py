@@ -667,10 +667,43 @@ def evaluate_terms(response, rhs, data, keep=(), checks=True):
     X = np.asarray(dm.common.design_matrix, dtype=float)
     if X.shape[1] != len(labels):
         raise AssertionError(f"formulae gave {X.shape[1]} columns for {len(labels)} labels")
-    order = sorted(range(len(labels)), key=lambda c: labels[c] != "Intercept")
+    order = r_column_order(dm.common.terms.values())
+    if sorted(order) != list(range(len(labels))):
+        raise AssertionError(f"the column order {order} does not cover {len(labels)} columns")
     columns = [name for name in sorted(names) if name in frame.columns and name not in keep]
     terms = FixedTerms(dm.common, renames, labels, columns, keep=order, rhs=rhs_coded)
     return dm, _fortran_columns(X, order), terms.names, terms
+
+
+def r_column_order(terms):
+    """The design's columns (formulae's order) in R's ``model.matrix`` order, as lme4
+    gives them: the intercept, then the terms by their number of variables (R's
+    ``terms(keep.order = FALSE)``; ``a * b + c`` puts ``c`` before ``a:b``), in
+    formula order within a degree; within an interaction the first variable of the
+    formula varies fastest (``recipe * temperature``: ``recipeB:temperature.L,
+    recipeC:temperature.L, ...``), where formulae makes the last one vary fastest.
+    ``terms``: formulae's terms in its order. Names are left as formulae gives them."""
+    terms = list(terms)
+    first_seen = {}
+    for term in terms:
+        for component in getattr(term, "components", ()):
+            first_seen.setdefault(component.name, len(first_seen))
+    blocks, start = [], 0
+    for position, term in enumerate(terms):
+        width = len(_flat(term.labels))
+        components = list(getattr(term, "components", ()))
+        columns = np.arange(start, start + width)
+        sizes = [len(_flat(c.labels)) for c in components]
+        if len(components) > 1 and int(np.prod(sizes)) == width:
+            # formulae enumerates the product of the components' columns with the last
+            # one fastest; R with the variable that comes first in the formula fastest
+            rank = [first_seen[c.name] for c in components]
+            axes = sorted(range(len(components)), key=lambda a: rank[a])
+            columns = columns.reshape(sizes).transpose(axes[::-1]).ravel()
+        degree = 0 if type(term).__name__ == "Intercept" else len(components)
+        blocks.append((degree, position, columns))
+        start += width
+    return [int(c) for _, _, columns in sorted(blocks, key=lambda b: b[:2]) for c in columns]
 
 
 def _fortran_columns(X, order):
