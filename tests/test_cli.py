@@ -387,6 +387,41 @@ def test_ctrl_c_that_no_exception_carries_out_still_exits_130(csv, monkeypatch, 
     assert capsys.readouterr().err == "fastgibbs: interrupted\n"
 
 
+def test_interrupt_handed_back_after_the_command_stopped_does_not_escape(monkeypatch):
+    """An interrupt swallowed by a finalizer just before the command returns is handed
+    back (SIGINT again, 1 ms later) while `main` is already reporting it: it escaped
+    from the "fastgibbs: interrupted" line as a KeyboardInterrupt traceback (here stderr
+    is a slow terminal, so the handed-back signal lands while the line is written)."""
+    import io
+    from fastgibbs import cli
+
+    class Finalized:
+        def __del__(self):
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(5)               # the handler raises here, inside __del__
+
+    def returns_at_once():
+        Finalized()
+        return 0
+
+    class SlowStderr(io.StringIO):
+        def write(self, text):
+            time.sleep(0.05)
+            return super().write(text)
+
+    monkeypatch.setattr(cli, "build_parser", lambda: _one_command_parser(returns_at_once))
+    slow = SlowStderr()
+    monkeypatch.setattr(sys, "stderr", slow)
+    try:
+        status = cli.main(["run"])
+    except KeyboardInterrupt:
+        pytest.fail("the handed-back interrupt escaped from main()")
+    time.sleep(0.05)                    # nothing is left to arrive after main() returned
+    assert status == 130
+    assert slow.getvalue() == "fastgibbs: interrupted\n"
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
 def _one_command_parser(run):
     import argparse
     parser = argparse.ArgumentParser()

@@ -275,17 +275,23 @@ class _InterruptWatch:
       callback, say), it is one that Python ignores: it printed "Exception ignored in
       ..." and the command ran on to exit 0. While the watch is on,
       ``sys.unraisablehook`` has SIGINT sent to the main thread again a moment later,
-      where it stops the command; and a command that returns after Ctrl-C exits 130."""
+      where it stops the command; and a command that returns after Ctrl-C exits 130.
+
+    Once `main` has stopped the command (``stopped``), SIGINT is only noted: an
+    interrupt handed back a moment too late (or a second Ctrl-C) must not escape while
+    the interrupt is being reported."""
 
     def __init__(self):
         self.seen = False
+        self.stopped = False
         self.previous = None
         self.previous_hook = None
         self.again = []
 
     def __call__(self, signum, frame):
         self.seen = True
-        raise KeyboardInterrupt
+        if not self.stopped:
+            raise KeyboardInterrupt
 
     def _unraisable(self, unraisable):
         if self.seen and issubclass(unraisable.exc_type, KeyboardInterrupt):
@@ -386,6 +392,7 @@ def _main(argv, preload=False):
                 raise KeyboardInterrupt
             return status
         except KeyboardInterrupt:
+            watch.stopped = True
             if debug:
                 raise
             print("fastgibbs: interrupted", file=sys.stderr)
@@ -394,6 +401,7 @@ def _main(argv, preload=False):
             if debug:
                 raise
             if watch.seen:            # Ctrl-C, turned into another error on its way
+                watch.stopped = True
                 print("fastgibbs: interrupted", file=sys.stderr)
                 return 130
             if isinstance(err, USER_ERRORS):
