@@ -168,3 +168,36 @@ def test_kept_chain_workers_take_the_chains_in_turn_and_stay_for_the_next_fit(ne
     seen.clear()
     assert chains.run_chains(task, list(range(6)), n_jobs=2) == list(range(6))
     assert set(seen) <= set(t.ident for t in threading.enumerate())
+
+
+def _waits_for_stop(seed, stop, check_signals):
+    """A chain that runs until the fit's stop flag is set (at most 5 s)."""
+    import time
+    from fastgibbs.chains import ChainStopped
+    end = time.monotonic() + 5
+    while time.monotonic() < end:
+        if stop[0]:
+            raise ChainStopped("the fit's other chains were stopped")
+        time.sleep(0.005)
+    return seed
+
+
+@pytest.mark.skipif(not hasattr(__import__("signal"), "setitimer"), reason="needs setitimer")
+def test_an_exception_in_the_waiting_thread_is_raised_as_itself():
+    """An exception raised in the thread waiting for the chains (a SIGALRM handler's
+    timeout, say) stops them and is raised as is: it came out as the chains' ChainStopped
+    ("the fit's other chains were stopped"), or an IndexError if none had failed."""
+    import signal
+    from fastgibbs import chains
+
+    def timeout(signum, frame):
+        raise TimeoutError("fit took too long")
+
+    previous = signal.signal(signal.SIGALRM, timeout)
+    try:
+        signal.setitimer(signal.ITIMER_REAL, 0.2)
+        with pytest.raises(TimeoutError, match="fit took too long"):
+            chains.run_chains(_waits_for_stop, list(range(4)), n_jobs=2)
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)

@@ -107,6 +107,11 @@ def _first_error(futures):
     return (real or errors)[0]
 
 
+def _from_a_chain(err, futures):
+    """Whether ``err`` is the exception of one of the (finished) ``futures``."""
+    return any(f.done() and not f.cancelled() and f.exception() is err for f in futures)
+
+
 class _Chains:
     """The chains of one run_chains call, (index, seed), handed out once each."""
 
@@ -212,9 +217,11 @@ def run_chains(task, seeds, n_jobs=None, backend="thread"):
             stop[0] = 1
             _wait_for(futures)
             raise
-        except BaseException:           # a chain failed: the others stop at once
+        except BaseException as err:    # a chain failed: the others stop at once
             stop[0] = 1
             _wait_for(futures)
+            if not _from_a_chain(err, futures):
+                raise                   # this thread's own (a signal handler's, say)
             raise _first_error(futures) from None
         return results
     context = multiprocessing.get_context("spawn")
