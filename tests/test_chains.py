@@ -201,3 +201,41 @@ def test_an_exception_in_the_waiting_thread_is_raised_as_itself():
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, previous)
+
+
+def test_ctrl_c_while_the_workers_are_handed_out_stops_the_chains_already_started(monkeypatch):
+    """Ctrl-C landing in run_chains between two pool.submit calls (the first may start a
+    thread) left the workers already submitted running their chains to the end, unseen:
+    the stop flag was only set for an interrupt while waiting for them."""
+    import time
+    from fastgibbs import chains
+
+    running = []
+
+    def chain(seed, stop, check_signals):
+        running.append(seed)
+        try:
+            return _waits_for_stop(seed, stop, check_signals)
+        finally:
+            running.remove(seed)
+
+    pool = chains._chain_pool()
+
+    class InterruptedPool:
+        calls = 0
+
+        def submit(self, *args, **kwargs):
+            self.calls += 1
+            if self.calls == 2:
+                while not running:      # the first worker has its chain
+                    time.sleep(0.001)
+                raise KeyboardInterrupt
+            return pool.submit(*args, **kwargs)
+
+    monkeypatch.setattr(chains, "_chain_pool", InterruptedPool)
+    with pytest.raises(KeyboardInterrupt):
+        chains.run_chains(chain, list(range(4)), n_jobs=2)
+    end = time.monotonic() + 1
+    while running and time.monotonic() < end:
+        time.sleep(0.005)
+    assert not running, "a chain ran on after Ctrl-C"

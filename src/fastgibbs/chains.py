@@ -209,8 +209,11 @@ def run_chains(task, seeds, n_jobs=None, backend="thread"):
         queue = _Chains(seeds)
         results = [None] * len(seeds)
         pool = _chain_pool()
-        futures = [pool.submit(_run_queue, task, queue, results, stop) for _ in range(n_jobs)]
+        futures = []
         try:
+            # inside the try: a worker handed out before Ctrl-C lands here sees the stop flag
+            for _ in range(n_jobs):
+                futures.append(pool.submit(_run_queue, task, queue, results, stop))
             for f in futures:
                 f.result()
         except KeyboardInterrupt:       # Ctrl-C in this thread: stop every chain
