@@ -298,14 +298,25 @@ class _InterruptWatch:
             # raised again from here, it would still be inside the callback: a moment
             # later, another thread sends SIGINT to the main thread again (a signal, not
             # _thread.interrupt_main's flag, so that a blocking wait ends too)
-            import signal
             import threading
-            again = threading.Timer(0.001, signal.pthread_kill,
-                                    (threading.main_thread().ident, signal.SIGINT))
+            hook_done = threading.Event()
+            again = threading.Timer(0.001, self._hand_back, (hook_done,))
             self.again.append(again)
-            again.start()
+            try:
+                again.start()
+            finally:
+                # not before: under load the timer fired while start() still waited
+                # for its thread, and the interrupt was raised (and lost) in this hook
+                hook_done.set()
             return
         self.previous_hook(unraisable)
+
+    @staticmethod
+    def _hand_back(hook_done):
+        import signal
+        import threading
+        hook_done.wait()
+        signal.pthread_kill(threading.main_thread().ident, signal.SIGINT)
 
     def __enter__(self):
         import signal
