@@ -1,5 +1,4 @@
 """Seeds and parallel chains: reproducible whatever the workers."""
-import multiprocessing
 import threading
 
 import numpy as np
@@ -7,6 +6,8 @@ import pandas as pd
 import pytest
 
 import fastgibbs as fg
+
+from forked import needs_fork, result_in_forked_child
 
 FORMULA = "real_ideo ~ 1 + partyid7 + (1 | state)"
 
@@ -134,22 +135,11 @@ def _fit_in_child(data, queue):
     queue.put(fg.fit(FORMULA, data, chains=4, warmup=50, draws=50, seed=3, n_jobs=2).draws_array)
 
 
-@pytest.mark.skipif("fork" not in multiprocessing.get_all_start_methods(),
-                    reason="needs the fork start method")
+@needs_fork
 def test_fit_in_a_forked_child_does_not_wait_for_the_parents_chain_threads(nes):
     """The thread backend's kept workers do not exist in a forked child: it makes its own."""
     expected = fg.fit(FORMULA, nes, chains=4, warmup=50, draws=50, seed=3, n_jobs=2).draws_array
-    context = multiprocessing.get_context("fork")
-    queue = context.Queue()
-    child = context.Process(target=_fit_in_child, args=(nes, queue))
-    child.start()
-    try:
-        result = queue.get(timeout=120)
-    finally:
-        child.join(timeout=30)
-        if child.is_alive():
-            child.kill()
-    np.testing.assert_array_equal(result, expected)
+    np.testing.assert_array_equal(result_in_forked_child(_fit_in_child, nes), expected)
 
 
 def test_kept_chain_workers_take_the_chains_in_turn_and_stay_for_the_next_fit(nes):

@@ -2,7 +2,6 @@
 the summary table.  ArviZ (0.17 <= version < 1) is the reference implementation of
 Vehtari et al. (2021); we require agreement to rounding error (rtol 1e-12)."""
 import logging
-import multiprocessing
 import os
 import threading
 import time
@@ -15,6 +14,8 @@ from scipy.special import ndtri
 from scipy.stats import rankdata
 
 from fastgibbs import diagnostics as diag
+
+from forked import needs_fork, result_in_forked_child
 
 try:
     import arviz as az
@@ -593,22 +594,11 @@ def _summarize_in_child(queue):
     queue.put(diag.summarize(_big_draws()).to_numpy())
 
 
-@pytest.mark.skipif("fork" not in multiprocessing.get_all_start_methods(),
-                    reason="needs the fork start method")
+@needs_fork
 def test_summarize_in_a_forked_child_does_not_wait_for_the_parents_threads():
     """The kept worker threads do not exist in a forked child: it makes its own."""
     expected = diag.summarize(_big_draws()).to_numpy()      # the parent's pool exists
-    context = multiprocessing.get_context("fork")
-    queue = context.Queue()
-    child = context.Process(target=_summarize_in_child, args=(queue,))
-    child.start()
-    try:
-        result = queue.get(timeout=120)
-    finally:
-        child.join(timeout=30)
-        if child.is_alive():
-            child.kill()
-    np.testing.assert_array_equal(result, expected)
+    np.testing.assert_array_equal(result_in_forked_child(_summarize_in_child), expected)
 
 
 @pytest.mark.parametrize("error", [KeyboardInterrupt, ValueError])

@@ -9,20 +9,22 @@ mutated (``.spawn`` would advance it, so a second fit would differ), and
 
 Backends:
 - ``"thread"`` (default): threads kept for the life of the process (see
-  `_chain_pool`). The kernels release the GIL for the whole run, so chains run truly
+  `_CHAIN_WORKERS`). The kernels release the GIL for the whole run, so chains run truly
   in parallel with no process start-up, no pickling, and no ``if __name__ ==
   "__main__"`` guard; measured in benchmarks/RESULTS.md to be the faster choice for
   every model size we tried.
 - ``"process"``: a ``spawn``-context process pool (safe from scripts and Jupyter);
   only the (small) sufficient statistics are sent to the workers.
 """
-from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor, wait
+from concurrent.futures import ProcessPoolExecutor, wait
 import multiprocessing
 import os
 import signal
 import threading
 
 import numpy as np
+
+from ._kept_threads import KeptPool
 
 __all__ = ["as_seed_sequence", "spawn_children", "chain_seeds", "replay_seed", "seed_label",
            "run_chains"]
@@ -154,28 +156,7 @@ def _wait_for(futures):
 # session 12). Up to max(cores, 8) threads, started as fits need them; a fit that asks
 # for more workers than are idle queues its chains behind the running ones (the chains
 # are CPU-bound: threads beyond the cores would not run them sooner).
-_CHAIN_POOL = None
-_CHAIN_POOL_LOCK = threading.Lock()
-
-
-def _chain_pool():
-    global _CHAIN_POOL
-    with _CHAIN_POOL_LOCK:
-        if _CHAIN_POOL is None:
-            _CHAIN_POOL = ThreadPoolExecutor(max_workers=max(os.cpu_count() or 1, 8),
-                                             thread_name_prefix="fastgibbs-chain")
-        return _CHAIN_POOL
-
-
-def _forget_chain_pool():
-    """In a forked child the pool's threads do not exist: make a new pool there."""
-    global _CHAIN_POOL, _CHAIN_POOL_LOCK
-    _CHAIN_POOL = None
-    _CHAIN_POOL_LOCK = threading.Lock()
-
-
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_forget_chain_pool)
+_CHAIN_WORKERS = KeptPool(max(os.cpu_count() or 1, 8), "fastgibbs-chain")
 
 
 def _ignore_sigint():
@@ -208,7 +189,7 @@ def run_chains(task, seeds, n_jobs=None, backend="thread"):
         # n_jobs workers of the kept pool, each taking the next chain until none is left
         queue = _Chains(seeds)
         results = [None] * len(seeds)
-        pool = _chain_pool()
+        pool = _CHAIN_WORKERS.get()
         futures = []
         try:
             # inside the try: a worker handed out before Ctrl-C lands here sees the stop flag

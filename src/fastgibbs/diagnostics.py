@@ -59,7 +59,7 @@ CPU with FFT-based ESS and numpy rank passes; benchmarks/RESULTS.md).
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor, wait
+from concurrent.futures import wait
 from functools import lru_cache
 import math
 import os
@@ -69,6 +69,7 @@ import warnings
 import numpy as np
 
 from fastgibbs import _diagnostics as _rows
+from fastgibbs._kept_threads import KeptPool
 
 __all__ = [
     "split_chains",
@@ -127,7 +128,7 @@ def _scratch(name: str, shape, dtype=float) -> np.ndarray:
     the same ``name``: the blocks of `_map_params` ask for the same sizes again, and a
     fresh megabyte costs page faults (a quarter of `summarize`'s CPU on the NES draws).
     Only arrays of at most ``_BLOCK_VALUES`` values are kept (a few MB per thread, for
-    the life of the thread: `_worker_pool`'s threads are kept). Such an array must not
+    the life of the thread: `_WORKERS`'s threads are kept). Such an array must not
     outlive the block that asked for it: nothing returned by this module's public
     functions is one."""
     size = math.prod(shape)
@@ -257,7 +258,7 @@ def _map_params(x: np.ndarray, core: Callable[[np.ndarray], np.ndarray], n_out: 
         # kept workers take every threads-th block, each writing its own rows of ``out``
         threads = min(cores, len(starts), _MAX_THREADS)
         shares = [starts[k::threads] for k in range(threads)]
-        pool = _worker_pool()
+        pool = _WORKERS.get()
         stop = threading.Event()
         futures = [pool.submit(_run_all, run, share, stop) for share in shares[1:]]
         try:
@@ -282,32 +283,11 @@ def _run_all(run, starts, stop=None):
         run(start)
 
 
-_POOL = None
-_POOL_LOCK = threading.Lock()
-
-
-def _worker_pool() -> ThreadPoolExecutor:
-    """Threads kept for the process (at most ``_MAX_THREADS - 1``, started as calls need
-    them) that share `_map_params`'s blocks with the calling thread.  A pool made per
-    call cost its new threads a page fault for every page of their scratch arrays
-    (`_scratch`): about a tenth of `summarize`'s CPU on NES."""
-    global _POOL
-    with _POOL_LOCK:
-        if _POOL is None:
-            _POOL = ThreadPoolExecutor(max_workers=_MAX_THREADS - 1,
-                                       thread_name_prefix="fastgibbs-diagnostics")
-        return _POOL
-
-
-def _forget_pool():
-    """In a forked child the pool's threads do not exist: make a new pool there."""
-    global _POOL, _POOL_LOCK
-    _POOL = None
-    _POOL_LOCK = threading.Lock()
-
-
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_forget_pool)
+# Threads kept for the process (at most _MAX_THREADS - 1) that share `_map_params`'s
+# blocks with the calling thread. A pool made per call cost its new threads a page fault
+# for every page of their scratch arrays (`_scratch`): about a tenth of `summarize`'s
+# CPU on NES.
+_WORKERS = KeptPool(_MAX_THREADS - 1, "fastgibbs-diagnostics")
 
 
 def _diagnostic(x, core: Callable[[np.ndarray], np.ndarray],
