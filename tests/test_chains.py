@@ -209,7 +209,7 @@ def test_ctrl_c_while_the_workers_are_handed_out_stops_the_chains_already_starte
         finally:
             running.remove(seed)
 
-    pool = chains._chain_pool()
+    pool = chains._CHAIN_WORKERS.get()
 
     class InterruptedPool:
         calls = 0
@@ -222,7 +222,7 @@ def test_ctrl_c_while_the_workers_are_handed_out_stops_the_chains_already_starte
                 raise KeyboardInterrupt
             return pool.submit(*args, **kwargs)
 
-    monkeypatch.setattr(chains, "_chain_pool", InterruptedPool)
+    monkeypatch.setattr(chains._CHAIN_WORKERS, "get", InterruptedPool)
     with pytest.raises(KeyboardInterrupt):
         chains.run_chains(chain, list(range(4)), n_jobs=2)
     end = time.monotonic() + 1
