@@ -287,36 +287,47 @@ class _InterruptWatch:
         self.previous = None
         self.previous_hook = None
         self.again = []
+        self.in_hook = False
+        self.deferred = False
 
     def __call__(self, signum, frame):
         self.seen = True
-        if not self.stopped:
-            raise KeyboardInterrupt
+        if self.stopped:
+            return
+        if self.in_hook:                # raised in the hook it would be lost as well:
+            self.deferred = True        # the hook hands it back once more
+            return
+        raise KeyboardInterrupt
 
     def _unraisable(self, unraisable):
         if self.seen and issubclass(unraisable.exc_type, KeyboardInterrupt):
             # raised again from here, it would still be inside the callback: a moment
             # later, another thread sends SIGINT to the main thread again (a signal, not
-            # _thread.interrupt_main's flag, so that a blocking wait ends too)
-            import threading
-            hook_done = threading.Event()
-            again = threading.Timer(0.001, self._hand_back, (hook_done,))
-            self.again.append(again)
+            # _thread.interrupt_main's flag, so that a blocking wait ends too). A
+            # hand-back that lands while this hook still runs (under load, Timer.start
+            # can take longer than the delay) is deferred by the handler and sent again,
+            # each time four times as late. No handler runs between the loop's last test
+            # and in_hook = False (the interpreter runs them at calls and backward jumps).
+            self.in_hook = True
             try:
-                again.start()
+                delay = 0.001
+                self._hand_back_after(delay)
+                while self.deferred:
+                    self.deferred = False
+                    delay *= 4
+                    self._hand_back_after(delay)
             finally:
-                # not before: under load the timer fired while start() still waited
-                # for its thread, and the interrupt was raised (and lost) in this hook
-                hook_done.set()
+                self.in_hook = False
             return
         self.previous_hook(unraisable)
 
-    @staticmethod
-    def _hand_back(hook_done):
+    def _hand_back_after(self, delay):
         import signal
         import threading
-        hook_done.wait()
-        signal.pthread_kill(threading.main_thread().ident, signal.SIGINT)
+        again = threading.Timer(delay, signal.pthread_kill,
+                                (threading.main_thread().ident, signal.SIGINT))
+        self.again.append(again)
+        again.start()
 
     def __enter__(self):
         import signal
