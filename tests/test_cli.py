@@ -345,25 +345,7 @@ def test_ctrl_c_inside_a_finalizer_stops_the_command(csv, monkeypatch, capsys):
     """Ctrl-C that lands while a finalizer or weakref callback runs (importlib's
     module-lock callback, seen under load) raised KeyboardInterrupt where Python ignores
     exceptions: it printed "Exception ignored in ..." and the fit ran on to exit 0."""
-    from fastgibbs import cli
-    ran_on = []
-
-    class Finalized:
-        def __del__(self):
-            os.kill(os.getpid(), signal.SIGINT)
-            time.sleep(5)               # the handler raises here, inside __del__
-
-    def fit_with_a_finalizer(*args, **kwargs):
-        Finalized()                     # dropped at once: its __del__ runs here
-        time.sleep(5)                   # the interrupt, handed back, ends this
-        ran_on.append(True)
-        raise AssertionError("the interrupt was lost")
-
-    monkeypatch.setattr(fg, "fit", fit_with_a_finalizer)
-    start = time.monotonic()
-    assert cli.main(["fit", str(csv), "real_ideo ~ partyid7 + (1 | state)"]) == 130
-    assert not ran_on
-    assert time.monotonic() - start < 3     # the handed-back interrupt ends the sleep
+    _fit_interrupted_in_a_finalizer(csv, monkeypatch)
     assert capsys.readouterr().err == "fastgibbs: interrupted\n"
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler    # restored
     assert sys.unraisablehook is not None and "_unraisable" not in repr(sys.unraisablehook)
@@ -395,31 +377,14 @@ def test_interrupt_handed_back_while_the_hook_starts_its_timer_is_not_lost(csv, 
     sys.unraisablehook"), the interrupt was lost and the fit ran on (seen in the full
     suite under load; here start() is made slow)."""
     import threading
-    from fastgibbs import cli
-    ran_on = []
 
     class SlowStart(threading.Timer):
         def start(self):
             super().start()
             time.sleep(0.2)             # the main thread, descheduled, in the hook
 
-    class Finalized:
-        def __del__(self):
-            os.kill(os.getpid(), signal.SIGINT)
-            time.sleep(5)
-
-    def fit_with_a_finalizer(*args, **kwargs):
-        Finalized()
-        time.sleep(5)
-        ran_on.append(True)
-        raise AssertionError("the interrupt was lost")
-
     monkeypatch.setattr(threading, "Timer", SlowStart)
-    monkeypatch.setattr(fg, "fit", fit_with_a_finalizer)
-    start = time.monotonic()
-    assert cli.main(["fit", str(csv), "real_ideo ~ partyid7 + (1 | state)"]) == 130
-    assert not ran_on
-    assert time.monotonic() - start < 3
+    _fit_interrupted_in_a_finalizer(csv, monkeypatch)
     assert capsys.readouterr().err == "fastgibbs: interrupted\n"
 
 
@@ -429,8 +394,7 @@ def test_interrupt_handed_back_while_the_hook_still_runs_is_sent_again(csv, monk
     was lost again, and the fit ran on. Here the first timer's start delivers it inside
     the hook."""
     import threading
-    from fastgibbs import cli
-    ran_on, starts = [], []
+    starts = []
 
     class SignalInStart(threading.Timer):
         def start(self):
@@ -440,23 +404,8 @@ def test_interrupt_handed_back_while_the_hook_still_runs_is_sent_again(csv, monk
                 signal.pthread_kill(threading.main_thread().ident, signal.SIGINT)
                 time.sleep(0.05)
 
-    class Finalized:
-        def __del__(self):
-            os.kill(os.getpid(), signal.SIGINT)
-            time.sleep(5)
-
-    def fit_with_a_finalizer(*args, **kwargs):
-        Finalized()
-        time.sleep(5)
-        ran_on.append(True)
-        raise AssertionError("the interrupt was lost")
-
     monkeypatch.setattr(threading, "Timer", SignalInStart)
-    monkeypatch.setattr(fg, "fit", fit_with_a_finalizer)
-    start = time.monotonic()
-    assert cli.main(["fit", str(csv), "real_ideo ~ partyid7 + (1 | state)"]) == 130
-    assert not ran_on
-    assert time.monotonic() - start < 3
+    _fit_interrupted_in_a_finalizer(csv, monkeypatch)
     assert len(starts) >= 2                 # sent again
 
 
@@ -468,13 +417,8 @@ def test_interrupt_handed_back_after_the_command_stopped_does_not_escape(monkeyp
     import io
     from fastgibbs import cli
 
-    class Finalized:
-        def __del__(self):
-            os.kill(os.getpid(), signal.SIGINT)
-            time.sleep(5)               # the handler raises here, inside __del__
-
     def returns_at_once():
-        Finalized()
+        _InterruptInFinalizer()
         return 0
 
     class SlowStderr(io.StringIO):
@@ -493,6 +437,35 @@ def test_interrupt_handed_back_after_the_command_stopped_does_not_escape(monkeyp
     assert status == 130
     assert slow.getvalue() == "fastgibbs: interrupted\n"
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+class _InterruptInFinalizer:
+    """Sends SIGINT from its finalizer: the CLI handler's KeyboardInterrupt is raised
+    inside ``__del__``, where Python ignores exceptions."""
+
+    def __del__(self):
+        os.kill(os.getpid(), signal.SIGINT)
+        time.sleep(5)                   # the handler raises here, inside __del__
+
+
+def _fit_interrupted_in_a_finalizer(csv, monkeypatch):
+    """``fastgibbs fit`` whose Ctrl-C lands inside a finalizer: it must exit 130, at
+    once (the interrupt handed back ends the sleep that follows), without the fit
+    running on."""
+    from fastgibbs import cli
+    ran_on = []
+
+    def fit_with_a_finalizer(*args, **kwargs):
+        _InterruptInFinalizer()         # dropped at once: its __del__ runs here
+        time.sleep(5)                   # the interrupt, handed back, ends this
+        ran_on.append(True)
+        raise AssertionError("the interrupt was lost")
+
+    monkeypatch.setattr(fg, "fit", fit_with_a_finalizer)
+    start = time.monotonic()
+    assert cli.main(["fit", str(csv), "real_ideo ~ partyid7 + (1 | state)"]) == 130
+    assert not ran_on
+    assert time.monotonic() - start < 3
 
 
 def _one_command_parser(run):
