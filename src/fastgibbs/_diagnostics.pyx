@@ -19,7 +19,7 @@ parameter blocks may run in parallel threads.
   two monotone runs either side of the median).
 * `rhat_rows`: the basic potential scale reduction of each row.
 """
-from libc.math cimport INFINITY, NAN, fabs, isfinite, isnan, log10, sqrt
+from libc.math cimport INFINITY, NAN, fabs, log10, sqrt
 from libc.stdint cimport uint64_t
 
 cdef extern from *:
