@@ -26,6 +26,7 @@ import warnings
 import numpy as np
 import pandas as pd
 
+from .columns import column_kind, format_level
 from .formula import FormulaError, _split_top, parse_formula, tokenize
 
 __all__ = ["Block", "Design", "build_design"]
@@ -345,9 +346,8 @@ def _offset_columns(terms, data):
 
 
 def _is_bool(column):
-    from .coding import _column_kind
     try:
-        return _column_kind(column, column.name) == "bool"
+        return column_kind(column, column.name) == "bool"
     except TypeError:
         return False
 
@@ -610,8 +610,6 @@ def _factor_codes(column, name):
     """Codes 0..J-1 of a column's values and their labels (as R prints them: integral
     floats without '.0'), sorted by value (a Categorical's category order). Raises
     ValueError when distinct values print the same (1 and '1')."""
-    from .coding import format_level
-
     try:
         codes, uniques = pd.factorize(column, sort=True)
     except TypeError:           # mixed types do not sort; they are refused below

@@ -93,7 +93,7 @@ def new_level_info(fit, k, data, labels, new, neighbours=None):
     time structures, the time (in the fit's time scale) and series label of each new
     level; areal structures, each new level's neighbours (list of fitted areas, or
     None). Raises ValueError for time values the fit cannot order."""
-    from .coding import format_level
+    from .columns import format_level
     from .gmrf import TIME_KINDS, _time_values
 
     term = structured_term(fit, k)
@@ -158,7 +158,7 @@ def same_times(fit, k, data, labels):
     labels them in their own zone, so the same instant written in another zone (or in
     UTC) is that fitted level, not a new time. Other labels are returned as they are
     (new_level_info reads and checks new times)."""
-    from .coding import format_level
+    from .columns import format_level
     from .gmrf import TIME_KINDS, _time_values
 
     term = structured_term(fit, k)

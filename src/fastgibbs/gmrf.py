@@ -272,7 +272,7 @@ def _check_zone(got, aware, name, what):
 
 
 def _time_structure(key, prior, block, what):
-    from .coding import format_level
+    from .columns import format_level
 
     variables = tuple(block.variables)
     if prior.by is None:

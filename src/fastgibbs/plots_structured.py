@@ -88,7 +88,7 @@ class StructuredPlotsMixin:
         if series is None:
             chosen = labels
         else:
-            from .coding import format_level
+            from .columns import format_level
             if isinstance(series, (str, numbers.Number)) or not hasattr(series, "__iter__"):
                 series = [series]               # one series, named by its label or value
             chosen = [s if isinstance(s, str) else format_level(s) for s in series]

@@ -77,7 +77,7 @@ def _unit(unit, what):
 
 def _label(value):
     """An area label as fastgibbs prints group levels (1.0 -> '1')."""
-    from .coding import format_level
+    from .columns import format_level
     if isinstance(value, (bool, np.bool_)):
         return str(bool(value))
     return format_level(value.item() if isinstance(value, np.generic) else value)

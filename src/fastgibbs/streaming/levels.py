@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from ..coding import _column_kind
+from ..columns import column_kind
 from ..design import _factor_codes, _group_index
 
 __all__ = ["LevelPass", "LevelSpec", "Levels", "level_partial"]
@@ -85,7 +85,7 @@ def level_partial(frame, label, spec):
         if missing:
             part.missing[name] = [missing, label]
         try:
-            kind = _column_kind(column, name) if len(column) else "empty"
+            kind = column_kind(column, name) if len(column) else "empty"
         except TypeError as err:
             raise TypeError(f"{err} (in {label})") from None
         part.kinds[name] = (kind, label)
