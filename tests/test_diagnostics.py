@@ -3,6 +3,7 @@ the summary table.  ArviZ (0.17 <= version < 1) is the reference implementation 
 Vehtari et al. (2021); we require agreement to rounding error (rtol 1e-12)."""
 import logging
 import os
+from statistics import NormalDist
 import threading
 import time
 import warnings
@@ -177,8 +178,22 @@ def test_split_chains_keeps_parameter_axes():
 def test_z_scale_is_normal_score_of_pooled_average_ranks():
     x = make("ties")  # many ties
     ranks = rankdata(x, method="average").reshape(x.shape)
-    expected = ndtri((ranks - 3 / 8) / (x.size + 1 / 4))
+    expected = normal_quantiles((ranks - 3 / 8) / (x.size + 1 / 4))
     np.testing.assert_array_equal(diag.z_scale(x), expected)
+
+
+def normal_quantiles(probs):
+    """The standard library's Phi^-1, which the normal scores use, of each of ``probs``."""
+    inverse = NormalDist().inv_cdf
+    return np.vectorize(inverse, otypes=[float])(probs)
+
+
+@pytest.mark.parametrize("size", [1, 7, 1000, 16000, 100_000])
+def test_normal_score_table_is_scipy_ndtri_to_rounding(size):
+    table = diag._score_table(size)
+    probs = (np.arange(2 * size + 1) / 2 - 3 / 8) / (size + 1 / 4)
+    assert np.isnan(table[0]) and not table.flags.writeable
+    np.testing.assert_allclose(table[1:], ndtri(probs[1:]), rtol=2e-15, atol=0)
 
 
 def near_ties(rng):
@@ -206,7 +221,7 @@ def test_z_scale_of_near_ties_is_normal_score_of_average_ranks():
     x = near_ties(np.random.default_rng(7))
     for p in range(x.shape[2]):
         ranks = rankdata(x[:, :, p], method="average").reshape(x.shape[:2])
-        expected = ndtri((ranks - 3 / 8) / (ranks.size + 1 / 4))
+        expected = normal_quantiles((ranks - 3 / 8) / (ranks.size + 1 / 4))
         np.testing.assert_array_equal(diag.z_scale(x)[:, :, p], expected)
 
 

@@ -371,10 +371,19 @@ def _packed_sort(values: np.ndarray, bits: int) -> np.ndarray:
 @lru_cache(maxsize=8)
 def _score_table(size: int) -> np.ndarray:
     """Normal scores ``Phi^-1((r - 3/8) / (S + 1/4))`` of ranks r = 0, 1/2, ..., S, by
-    twice the rank (average ranks of ties are multiples of 1/2); read-only."""
-    from scipy.special import ndtri  # scipy.special takes ~0.15 s to import
+    twice the rank (average ranks of ties are multiples of 1/2; rank 0, which no draw
+    has, gets NaN); read-only.
 
-    table = ndtri((np.arange(2 * size + 1) / 2 - 3 / 8) / (size + 1 / 4))
+    Phi^-1 is the standard library's (Wichura's AS241, accurate to about 1e-16; within
+    6 ulps of scipy's ndtri here): 3 ms for S = 16,000, where importing scipy.special
+    would take ~80 ms."""
+    from statistics import NormalDist
+
+    inverse = NormalDist().inv_cdf
+    probs = (np.arange(1, 2 * size + 1) / 2 - 3 / 8) / (size + 1 / 4)
+    table = np.empty(2 * size + 1)
+    table[0] = np.nan
+    table[1:] = np.fromiter(map(inverse, probs.tolist()), float, 2 * size)
     table.setflags(write=False)
     return table
 
