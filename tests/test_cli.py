@@ -496,9 +496,10 @@ def test_a_failed_import_of_formulae_is_not_called_a_bad_formula(monkeypatch):
     for name in [m for m in sys.modules if m == "formulae" or m.startswith("formulae.")]:
         monkeypatch.delitem(sys.modules, name)
     monkeypatch.setitem(sys.modules, "formulae", None)     # import formulae -> ImportError
-    data = pd.DataFrame({"y": [1.0, 2.0, 3.0, 4.0], "g": list("aabb")})
+    data = pd.DataFrame({"y": [1.0, 2.0, 3.0, 4.0], "x": [1.0, 2.0, 4.0, 3.0],
+                         "g": list("aabb")})
     with pytest.raises(ImportError, match="cannot import formulae.*interrupted by Ctrl-C, restart Python"):
-        fg.fit("y ~ 1 + (1 | g)", data, chains=1, warmup=5, draws=5)
+        fg.fit("y ~ log(x) + (1 | g)", data, chains=1, warmup=5, draws=5)
 
 
 def test_an_unexpected_error_is_one_line_with_exit_1(csv, monkeypatch, capsys):

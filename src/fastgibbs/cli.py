@@ -197,7 +197,8 @@ def build_parser():
     ex.add_argument("--chains", type=int, default=4)
     ex.add_argument("--draws", type=int, default=4000)
     ex.add_argument("--seed", type=int, default=1)
-    ex.set_defaults(run=_example, modules=(_FORMULAS, _FIGURES))
+    # the example's formula is a sum of numeric columns: no formulae (plain_design)
+    ex.set_defaults(run=_example, modules=(_FIGURES,))
 
     fi = sub.add_parser("fit", help="fit a model to a CSV file or Parquet files")
     fi.add_argument("data", help="a CSV file (read into memory), or Parquet data, streamed "
@@ -362,7 +363,8 @@ def _run_pending_handlers():
 
 
 # modules a command is sure to use, loaded up front by `run`: formulae (fitting, and
-# loading a saved fit, which rebuilds its design) and matplotlib
+# loading a saved fit, which rebuilds its design, unless the formula's terms are numeric
+# columns alone) and matplotlib
 _FORMULAS = "fastgibbs.coding"
 _FIGURES = "fastgibbs._figure"
 

@@ -29,7 +29,7 @@ from formulae.environment import Environment
 from formulae.transforms import TRANSFORMS
 
 from .columns import bare_terms, bool_factor, column_kind, format_level, prepare_data, \
-    value_type
+    type_change
 from .formula import FormulaError, is_call, tokenize
 
 __all__ = ["FixedTerms", "Poly", "contr_poly", "evaluate_terms"]
@@ -403,29 +403,14 @@ class FixedTerms:
         return X.reshape(len(data), len(self.all_names))[:, self.keep]   # 0 rows too
 
     def _type_change(self, data):
-        """Why new rows cannot be coded when a column holds another type of value than
-        in fitting (numbers, text, True/False; formulae would code some silently and
-        name neither the column nor the type for others); or None."""
-        fitted = getattr(self.spec, "data", None)
-        if not isinstance(fitted, pd.DataFrame):
-            return None
-        advice = {"numbers": "pd.to_numeric(newdata[{0!r}])",
-                  "text": "newdata[{0!r}].astype(str)",
-                  "True/False values": "newdata[{0!r}].astype(bool)"}
-        for name in self.columns:
-            if name not in fitted.columns or name not in data.columns \
-                    or not data[name].notna().any():    # no values (no rows, all null
-                continue                                # in a streamed chunk): no type
-            was, now = value_type(fitted[name], name), value_type(data[name], name)
-            if was and now and was != now:
-                shown = ", ".join(repr(v.item() if isinstance(v, np.generic) else v)
-                                  for v in pd.unique(data[name].dropna())[:3])
-                fix = ("newdata[{0!r}].astype(float)" if now == "True/False values"
-                       and was == "numbers" else advice.get(was, "")).format(name)
-                return (f"newdata column {name!r} holds {now} ({shown}, ...) where the "
-                        f"fitted data had {was}: give it the fitted type"
-                        + (f", e.g. {fix}" if fix else ""))
-        return None
+        return type_change(getattr(self.spec, "data", None), data, self.columns)
+
+    def unusable_without_record(self):
+        """Why new data coded on their own may not match the fitted design (a
+        categorical predictor, a stateful transform); None when nothing depends on the
+        fitted data (fastgibbs.fixed_design.unusable_without_record)."""
+        from .fixed_design import unusable_without_record
+        return unusable_without_record(self.spec)
 
     def _new_level(self, data):
         """Which level of a categorical column of ``data`` the fitted data lack (formulae's
@@ -519,7 +504,10 @@ def evaluate_terms(response, rhs, data, keep=(), checks=True):
     order = r_column_order(dm.common.terms.values())
     if sorted(order) != list(range(len(labels))):
         raise AssertionError(f"the column order {order} does not cover {len(labels)} columns")
-    columns = [name for name in sorted(names) if name in frame.columns and name not in keep]
+    # the columns the terms read: not the response's (a placeholder for a bar or new rows)
+    response_names = {t.name for t in tokenize(response) if t.kind == "name"}
+    columns = [name for name in sorted(names) if name in frame.columns and name not in keep
+               and name not in response_names]
     terms = FixedTerms(dm.common, renames, labels, columns, keep=order, rhs=rhs_coded)
     return dm, _fortran_columns(X, order), terms.names, terms
 

@@ -15,7 +15,7 @@ import pandas as pd
 from .formula import is_call, tokenize
 
 __all__ = ["bare_terms", "bool_factor", "column_kind", "format_level", "numbers_as_text",
-           "prepare_data", "value_type"]
+           "prepare_data", "type_change", "value_type"]
 
 
 def format_level(value):
@@ -165,3 +165,29 @@ def bare_terms(text):
         elif tok.kind == "name" and not (i + 1 < len(tokens) and tokens[i + 1].kind == "("):
             (in_calls if any(stack) else bare).add(tok.name)
     return bare - in_calls
+
+
+def type_change(fitted, data, names):
+    """Why new rows ``data`` cannot be coded when one of the columns ``names`` holds
+    another type of value than in the fitted rows ``fitted`` (a DataFrame; numbers,
+    text, True/False: formulae would code some silently and name neither the column nor
+    the type for others); None when every column keeps its type."""
+    if not isinstance(fitted, pd.DataFrame):
+        return None
+    advice = {"numbers": "pd.to_numeric(newdata[{0!r}])",
+              "text": "newdata[{0!r}].astype(str)",
+              "True/False values": "newdata[{0!r}].astype(bool)"}
+    for name in names:
+        if name not in fitted.columns or name not in data.columns \
+                or not data[name].notna().any():    # no values (no rows, all null
+            continue                                # in a streamed chunk): no type
+        was, now = value_type(fitted[name], name), value_type(data[name], name)
+        if was and now and was != now:
+            shown = ", ".join(repr(v.item() if isinstance(v, np.generic) else v)
+                              for v in pd.unique(data[name].dropna())[:3])
+            fix = ("newdata[{0!r}].astype(float)" if now == "True/False values"
+                   and was == "numbers" else advice.get(was, "")).format(name)
+            return (f"newdata column {name!r} holds {now} ({shown}, ...) where the "
+                    f"fitted data had {was}: give it the fitted type"
+                    + (f", e.g. {fix}" if fix else ""))
+    return None

@@ -28,6 +28,7 @@ import pandas as pd
 
 from .columns import column_kind, format_level
 from .formula import FormulaError, _split_top, parse_formula, tokenize
+from .plain_design import plain_columns, plain_fixed
 
 __all__ = ["Block", "Design", "build_design"]
 
@@ -181,7 +182,9 @@ def build_design(formula, data, na_action="raise", family="gaussian", offset=Non
 
     response, rhs = (part.strip() for part in parsed.fixed.split("~", 1))
     response_columns = _names_in(response, data)
-    fixed, X, fixed_names, terms = _evaluate(response, rhs, data, response_columns)
+    # a numeric response and a sum of numeric columns need no formulae (plain_design)
+    fixed, X, fixed_names, terms = plain_fixed(response, rhs, data) \
+        or _evaluate(response, rhs, data, response_columns)
 
     if fixed.response is None:
         raise FormulaError("the formula has no response")
@@ -596,9 +599,13 @@ def _group_columns(lhs, data, checks=True):
     (n, q) and the coded terms for new data (None for an intercept)."""
     if lhs.replace(" ", "") in ("1", "1+1"):
         return ["1"], np.ones((len(data), 1)), None
-    _, Z, names, terms = _evaluate("fastgibbs_lhs_response", lhs,
-                                   data.assign(fastgibbs_lhs_response=0.0), keep=(),
-                                   checks=checks)
+    plain = plain_columns(lhs, data)
+    if plain is not None:
+        Z, names, terms = plain
+    else:
+        _, Z, names, terms = _evaluate("fastgibbs_lhs_response", lhs,
+                                       data.assign(fastgibbs_lhs_response=0.0), keep=(),
+                                       checks=checks)
     if Z.shape[1] == 0:
         raise FormulaError(f"group term left-hand side {lhs!r} has no columns")
     names = ["1" if c == "Intercept" else str(c) for c in names]
@@ -655,7 +662,7 @@ def _new_fixed_design(fit, data):
     a file saved from one) re-codes the formula on ``data`` alone, which is allowed only
     when nothing in it depends on the fitted data (no categorical predictor, no
     stateful transform)."""
-    from .fixed_design import rebuild, unusable_without_record
+    from .fixed_design import rebuild
     record = fit.fixed_design or {}
     coding = fit.fixed_spec if isinstance(fit.fixed_spec, TermCoding) else None
     fixed = getattr(coding, "fixed", None)
@@ -671,7 +678,7 @@ def _new_fixed_design(fit, data):
         _, X, names, terms = _evaluate("fastgibbs_lhs_response", rhs,
                                        data.assign(fastgibbs_lhs_response=0.0), keep=(),
                                        checks=False)
-        why = unusable_without_record(terms.spec) if terms is not None else None
+        why = terms.unusable_without_record() if terms is not None else None
         if why:
             raise ValueError(f"this fit does not record its fixed-effect design (a fit "
                              f"made inside fg.study, or a file saved from one), and {why}: "
@@ -716,7 +723,6 @@ def evaluate_new_data(fit, data, include_group=True, offset=None):
     missing = sorted(name for name in needed if name not in data.columns)
     if missing:
         raise ValueError(f"newdata lacks grouping column(s) {missing}")
-    from .fixed_design import unusable_without_record
     X = _new_fixed_design(fit, data) if fit.fixed_names else np.zeros((len(data), 0))
     _check_finite(X, fit.fixed_names)
     coding = fit.fixed_spec if isinstance(fit.fixed_spec, TermCoding) else None
@@ -741,7 +747,7 @@ def evaluate_new_data(fit, data, include_group=True, offset=None):
                 else:
                     names, Z, bar_terms = _group_columns(text, data, checks=False)
                     why = None if bars or bar_terms is None \
-                        else unusable_without_record(bar_terms.spec)
+                        else bar_terms.unusable_without_record()
                     if why:
                         raise ValueError(
                             f"this fit does not record how its group term ({text} | "

@@ -41,6 +41,9 @@ import numbers
 import numpy as np
 import pandas as pd
 
+from .formula import plain_summands
+from .plain_design import PlainTerms
+
 __all__ = ["describe", "rebuild", "trials_source", "check_record", "walk_calls",
            "unusable_without_record"]
 
@@ -69,9 +72,15 @@ def trials_source(formula):
     (also ``prop``/``proportion``), else None."""
     from .formula import load_formulae, parse_formula
 
+    try:
+        parsed = parse_formula(formula)
+    except Exception:           # the formula's own errors: no binomial response to read
+        return None
+    if parsed.response.isidentifier():      # a column: no trials
+        return None
     formulae = load_formulae()
     try:
-        response = formulae.model_description(parse_formula(formula).fixed).response
+        response = formulae.model_description(parsed.fixed).response
     except Exception:           # formulae's own errors: no binomial response to read
         return None
     components = getattr(getattr(response, "term", None), "components", [])
@@ -86,7 +95,7 @@ def trials_source(formula):
     if isinstance(value, numbers.Real):
         return {"constant": value}
     # an expression of columns, e.g. s + (f) for cbind(s, f): its text in the response
-    response_text = parse_formula(formula).response
+    response_text = parsed.response
     inner = response_text[response_text.index("(") + 1:response_text.rindex(")")]
     depth = 0
     for i, ch in enumerate(inner):
@@ -256,8 +265,16 @@ TERMS_KEYS = {"rhs", "labels", "renames", "data_columns", "keep", "prototype", "
 
 def _terms_record(terms):
     """The keys ``rhs`` ... ``x`` (see the module docstring) of one side's coded terms
-    (a fastgibbs.coding.FixedTerms); raises Unsupported or another error when they
-    cannot be written."""
+    (a fastgibbs.coding.FixedTerms or fastgibbs.plain_design.PlainTerms); raises
+    Unsupported or another error when they cannot be written."""
+    if isinstance(terms, PlainTerms):   # what formulae's spec of the same terms gives
+        proto = terms.prototype
+        return dict(
+            rhs=terms.rhs, labels=list(terms.all_names), renames=[],
+            data_columns=list(terms.columns), keep=[int(k) for k in terms.keep],
+            prototype={name: _column_to_json(proto[name]) for name in terms.columns},
+            transforms=[],
+            x=terms.design([proto[name] for name in terms.variables], len(proto)).tolist())
     spec = terms.spec
     data = spec.data
     rows = _prototype_rows(spec)
@@ -324,14 +341,40 @@ def describe(coding, fixed_names, formula):
     return record
 
 
+def _plain_from_record(record, proto):
+    """PlainTerms from the keys ``rhs`` ... ``x`` of ``record`` when they describe a sum
+    of numeric columns (as _terms_record writes it for one), else None."""
+    plain = plain_summands(record["rhs"])
+    if plain is None or record["renames"] or record["transforms"]:
+        return None
+    intercept, variables = plain
+    if record["labels"] != ["Intercept"] * intercept + list(variables) \
+            or record["data_columns"] != sorted(variables) \
+            or set(proto.columns) != set(variables) \
+            or not all(isinstance(proto[name].dtype, np.dtype)
+                       and proto[name].dtype.kind in "iuf" for name in variables):
+        return None
+    return PlainTerms(record["rhs"], intercept, variables, proto[sorted(variables)],
+                      record["keep"])
+
+
 def _terms_from_record(record, what):
-    """A fastgibbs.coding.FixedTerms from the keys ``rhs`` ... ``x`` of ``record``;
-    raises ValueError when it does not reproduce the recorded rows."""
+    """A fastgibbs.coding.FixedTerms (a PlainTerms for a sum of numeric columns) from
+    the keys ``rhs`` ... ``x`` of ``record``; raises ValueError when it does not
+    reproduce the recorded rows."""
+    proto = _prototype(record)
+    plain = _plain_from_record(record, proto)
+    if plain is not None:
+        checked = proto.iloc[:len(record["x"])]
+        x = plain.design([checked[name] for name in plain.variables], len(checked))
+        if x.shape != (len(record["x"]), len(plain.all_names)) or not np.array_equal(
+                x, np.array(record["x"], dtype=float).reshape(x.shape), equal_nan=True):
+            raise ValueError(f"the saved {what} does not reproduce the fitted one")
+        return plain
     from formulae import design_matrices
 
     from .coding import _ENVIRONMENT, FixedTerms
 
-    proto = _prototype(record)
     try:
         design = design_matrices(f"{RESPONSE} ~ {record['rhs']}",
                                  proto.assign(**{RESPONSE: 0.0}), na_action="error",

@@ -22,6 +22,7 @@ between terms, a group term joined by anything but ``+``, lme4's ``cs()``/``ar1(
 covariance structures.
 """
 from dataclasses import dataclass
+import keyword
 import re
 import warnings
 
@@ -404,6 +405,48 @@ def _term_text(term):
     return ":".join(parts)
 
 
+# names formulae may read as constants rather than as columns (fastgibbs.coding)
+_CONSTANT_NAMES = {"TRUE", "FALSE", "pi"}
+
+
+def plain_summands(text):
+    """(intercept, names) of a sum of column names, as ``1 + x + z``, ``0 + x``, ``x``
+    or ``1`` (an optional leading 1 or 0, then distinct identifiers joined by ``+``);
+    None for any other text, which formulae reads. Such a sum needs no formulae: its
+    columns are the intercept (unless 0) and the named columns, in that order."""
+    tokens = tokenize(text)
+    items, joins = tokens[0::2], tokens[1::2]
+    if len(tokens) % 2 == 0 or any(t.kind != "op" or t.text != "+" for t in joins):
+        return None
+    intercept = True
+    if items[0].kind == "number" and items[0].text in ("0", "1"):
+        intercept = items[0].text == "1"
+        items = items[1:]
+    names = tuple(t.text for t in items)
+    if len(set(names)) < len(names) or not all(
+            t.kind == "name" and t.text.isidentifier() and not keyword.iskeyword(t.text)
+            and t.text not in _CONSTANT_NAMES for t in items):
+        return None
+    return intercept, names
+
+
+def _plain_variables(response, fixed_rhs, groups):
+    """The variables of a formula whose response is a column name and whose fixed part
+    and group terms' left-hand sides are sums of column names (plain_summands); None
+    otherwise."""
+    if not response.isidentifier() or keyword.iskeyword(response):
+        return None
+    variables = {response}
+    for text in (fixed_rhs, *(group.lhs for group in groups)):
+        plain = plain_summands(text)
+        if plain is None:
+            return None
+        variables.update(plain[1])
+    for group in groups:
+        variables.update(group.variables)
+    return variables
+
+
 def load_formulae():
     """The formulae package, imported on first use (it takes ~0.3 s: scipy.interpolate).
 
@@ -420,6 +463,10 @@ def load_formulae():
 
 def _double_bar_terms(lhs, source):
     """lme4's expandDoubleVerts: the left-hand sides of ``(lhs || g)`` as separate bars."""
+    plain = plain_summands(lhs)
+    if plain is not None:
+        intercept, names = plain
+        return ["1"] * intercept + [f"0 + {name}" for name in names]
     formulae = load_formulae()
     try:
         description = formulae.model_description(f"fastgibbs_lhs ~ {lhs}")
@@ -514,6 +561,11 @@ def parse_formula(formula, columns=None):
         fixed_text = fixed_text[2:]
     fixed_rhs = _translate(fixed_text or "1", columns, exclude=response_names)
     fixed = f"{response} ~ {fixed_rhs}"
+    variables = _plain_variables(response, fixed_rhs, groups)
+    if variables is not None:
+        return ParsedFormula(formula=formula, response=response, fixed=fixed,
+                             groups=tuple(groups), variables=frozenset(variables),
+                             response_text=response_text, offsets=tuple(offsets))
 
     formulae = load_formulae()
     try:

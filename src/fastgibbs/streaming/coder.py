@@ -27,6 +27,7 @@ from ..design import (_check_finite, _evaluate, _group_columns, block_members,
                       evaluate_offsets)
 from ..families import get_family
 from ..fixed_design import walk_calls
+from ..plain_design import PlainTerms
 from ..formula import parse_formula, tokenize
 
 __all__ = ["Plan", "plan", "ChunkCoder", "Rows"]
@@ -141,7 +142,7 @@ def plan(formula, schema, family="gaussian", offset=None, weights=None, na_actio
             categoric |= _categoric_variables(terms.spec)
         for group in parsed.groups:
             _, _, bar = _group_columns(group.lhs, proto, checks=False)
-            if bar is not None:
+            if bar is not None and not isinstance(bar, PlainTerms):     # (numbers alone)
                 _refuse_stateful(bar.spec, f"the group term {group.source}")
                 categoric |= _categoric_variables(bar.spec)
         for expr in parsed.offsets:
@@ -194,8 +195,11 @@ class Rows:
 
 
 def _plain_columns(terms, names):
-    """Per design column of ``terms`` (FixedTerms), "ones" or the data column it copies,
-    or None when a column is anything else."""
+    """Per design column of ``terms`` (FixedTerms or PlainTerms), None for the ones
+    (the intercept) or the data column it copies; None (for the whole list) when a
+    column is anything else."""
+    if isinstance(terms, PlainTerms):   # numeric columns alone: each one is a copy
+        return [None if name in ("1", "Intercept") else name for name in names]
     spec = terms.spec
     out = []
     for name in names:
