@@ -177,3 +177,30 @@ def test_common_dispersion_priors_are_kept(counts, family, formula, priors):
     """Gamma(0.01, 0.01) has 71% of its mass below exp(-30), but the likelihood of a
     single positive count (which vanishes like alpha there) leaves 7e-16: kept."""
     fg.Model(formula, counts, family=family, priors=priors)
+
+
+def test_the_quick_concentration_check_never_accepts_a_prior_the_quantiles_refuse(monkeypatch):
+    """InvGamma priors are checked against STRONG_SD_RANGE by two bounds that need no
+    scipy.special (~80 ms to import) before the exact quantiles: over shapes 1e-6..1e6
+    and scales 1e-300..1e300 (the kernel's scale), every prior the bounds accept is one
+    the quantiles accept, and the priors users write are decided by the bounds."""
+    from fastgibbs.samplers import problem
+
+    def refused(a, b):
+        try:
+            problem._check_concentration(fg.InvGamma(a, 1.0), b, "1|g")
+        except ValueError as err:
+            assert "double precision" in str(err)
+            return True
+        return False
+
+    # InvGamma(0.001, 0.001) and InvGamma(1, 1) for data sds 1e-3 ... 1e4, InvGamma(2, 0.5)
+    for y_scale in (1e-3, 1.0, 1.4, 1e4):
+        for a, scale in ((0.001, 0.001), (1.0, 1.0), (2.0, 0.5), (0.01, 0.01)):
+            assert problem._surely_reaches_range(a, scale / y_scale ** 2), (a, scale, y_scale)
+    quick = {(a, b): problem._surely_reaches_range(a, b)
+             for a in np.geomspace(1e-6, 1e6, 49) for b in np.geomspace(1e-300, 1e300, 601)}
+    monkeypatch.setattr(problem, "_surely_reaches_range", lambda a, b: False)
+    exact = {key: refused(*key) for key in quick}
+    assert not any(quick[key] and exact[key] for key in quick)
+    assert sum(exact.values()) > 1000 and sum(quick.values()) > 100
