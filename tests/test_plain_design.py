@@ -154,7 +154,8 @@ def test_parsing_equals_formulae_parsing(request):
 
 def test_a_plain_fit_save_load_and_predict_never_import_formulae_nor_scipy(tmp_path):
     """The point of plain_design: formulae (with scipy.interpolate) takes ~0.2 s to
-    import, scipy.special ~0.08 s; the example's model needs neither."""
+    import, scipy.special ~0.08 s; the example's model (with its InvGamma priors, whose
+    check needs no quantiles) needs neither."""
     script = textwrap.dedent(f"""
         import sys
         import fastgibbs as fg
@@ -162,6 +163,9 @@ def test_a_plain_fit_save_load_and_predict_never_import_formulae_nor_scipy(tmp_p
         fit = fg.fit("real_ideo ~ 1 + partyid7 + (1 + partyid7 | state)", data, chains=2,
                      warmup=100, draws=100, seed=1)
         str(fit); fit.summary()
+        fg.fit("real_ideo ~ 1 + partyid7 + (1 | state)", data, chains=2, warmup=100,
+               draws=100, seed=1, priors={"sigma": fg.InvGamma(0.001, 0.001),
+                                          "1|state": fg.InvGamma(0.001, 0.001)}).summary()
         fit.save({str(tmp_path / "f.npz")!r})
         fg.load({str(tmp_path / "f.npz")!r}).predict(data.head(5), seed=1)
         print(sorted(m for m in sys.modules if m.split(".")[0] in ("formulae", "scipy")))
