@@ -164,8 +164,8 @@ def test_a_plain_fit_save_load_and_predict_never_import_formulae_nor_scipy(tmp_p
                      warmup=100, draws=100, seed=1)
         str(fit); fit.summary()
         fg.fit("real_ideo ~ 1 + partyid7 + (1 | state)", data, chains=2, warmup=100,
-               draws=100, seed=1, priors={"sigma": fg.InvGamma(0.001, 0.001),
-                                          "1|state": fg.InvGamma(0.001, 0.001)}).summary()
+               draws=100, seed=1, priors={{"sigma": fg.InvGamma(0.001, 0.001),
+                                           "1|state": fg.InvGamma(0.001, 0.001)}}).summary()
         fit.save({str(tmp_path / "f.npz")!r})
         fg.load({str(tmp_path / "f.npz")!r}).predict(data.head(5), seed=1)
         print(sorted(m for m in sys.modules if m.split(".")[0] in ("formulae", "scipy")))
