@@ -105,21 +105,24 @@ def test_loaded_fit_codes_group_terms_as_the_original(data, tmp_path):
 
 
 def test_fits_without_their_design_refuse_stateful_group_terms(data, tmp_path):
-    """A fit made inside fg.study keeps no coding: (scale(w) | g) was re-coded with
+    """A fit made by fg.study in another process keeps no coding (its model comes
+    without formula objects, study.portable_model): (scale(w) | g) was re-coded with
     newdata's mean and sd, silently."""
-    model = fg.Model("y ~ x + (1 + scale(w) | g)", data)
-    seen = []
-    fg.study(model, [data["y"].to_numpy()], stats=lambda fit, d: seen.append(fit) or {"n": 1},
-             seed=1, n_jobs=1, sample_kwargs={"chains": 1, "warmup": 5, "draws": 10})
+    from fastgibbs.study import portable_model
+
+    def fit_elsewhere(model):
+        return portable_model(model).refit(data["y"].to_numpy(), seed=1, chains=1,
+                                           warmup=5, draws=10)
+
+    fit = fit_elsewhere(fg.Model("y ~ x + (1 + scale(w) | g)", data))
     with pytest.raises(ValueError, match=r"does not record how its group term "
                                          r"\(1 \+ scale\(w\) \| g\).*stateful"):
-        seen[0].predict(data.head(3), seed=1)
-    assert seen[0].predict(data.head(3), include=None).shape[0] == 3
+        fit.predict(data.head(3), seed=1)
+    assert fit.predict(data.head(3), include=None).shape[0] == 3
     # transforms whose state does not come from the data are fine without a record
-    plain = fg.Model("y ~ as.numeric(x) + (0 + dummy(sector, 'Public') | g)", data)
-    fg.study(plain, [data["y"].to_numpy()], stats=lambda fit, d: seen.append(fit) or {"n": 1},
-             seed=1, n_jobs=1, sample_kwargs={"chains": 1, "warmup": 5, "draws": 10})
-    assert seen[1].predict(data.head(3), seed=1).shape[0] == 3
+    plain = fit_elsewhere(fg.Model("y ~ as.numeric(x) + (0 + dummy(sector, 'Public') | g)",
+                                   data))
+    assert plain.predict(data.head(3), seed=1).shape[0] == 3
 
 
 def test_a_design_that_cannot_be_saved_says_so_when_predicting(data, tmp_path):
@@ -132,21 +135,18 @@ def test_a_design_that_cannot_be_saved_says_so_when_predicting(data, tmp_path):
 
 
 def test_fits_without_their_design_refuse_categorical_new_data(data, tmp_path):
-    model = fg.Model("y ~ x + sector + (1 | g)", data)
-    numeric = fg.Model("y ~ x + w + (1 | g)", data)
-    seen = {}
+    """Fits made by fg.study in other processes (study.portable_model), saved."""
+    from fastgibbs.study import portable_model
 
-    def keep(fit, dataset):
-        seen[fit.formula] = fit
-        return {"n": 1}
+    def saved_from_elsewhere(formula, name):
+        fit = portable_model(fg.Model(formula, data)).refit(
+            data["y"].to_numpy(), seed=1, chains=1, warmup=5, draws=10)
+        return fg.load(fit.save(tmp_path / name))
 
-    for m in (model, numeric):
-        fg.study(m, [data["y"].to_numpy()], stats=keep, seed=1, n_jobs=1,
-                 sample_kwargs={"chains": 1, "warmup": 5, "draws": 10})
-    inside = fg.load(seen[model.formula].save(tmp_path / "a"))
+    inside = saved_from_elsewhere("y ~ x + sector + (1 | g)", "a")
     with pytest.raises(ValueError, match="does not record its fixed-effect design"):
         inside.predict(data.head(3))
-    plain = fg.load(seen[numeric.formula].save(tmp_path / "b"))
+    plain = saved_from_elsewhere("y ~ x + w + (1 | g)", "b")
     assert plain.predict(data.head(3)).shape[0] == 3
 
 

@@ -280,3 +280,25 @@ def test_refit_reads_a_series_by_its_labels():
         model.refit(y.reset_index(drop=True), **kwargs)
     with pytest.raises(ValueError, match="weights is a Series whose index"):
         model.refit(y, weights=w.iloc[:-1], **kwargs)
+
+
+def test_fits_made_in_this_process_predict_as_refits_do():
+    """The study's threads fit with the model itself, so a stats function may predict
+    from a model with categorical predictors and fitted transforms: it was refused
+    ("does not record its fixed-effect design"), as for fits made in other processes."""
+    rng = np.random.default_rng(8)
+    g = np.repeat(np.arange(6), 5)
+    data = pd.DataFrame({"g": g.astype(str), "x": rng.normal(size=g.size),
+                         "f": rng.choice(["a", "b", "c"], g.size),
+                         "y": rng.normal(size=g.size)})
+    model = fg.Model("y ~ f + scale(x) + (1 + scale(x) | g)", data)
+    new = data.head(4).assign(x=[5.0, -3.0, 0.5, 2.0])     # not the fitted mean and sd
+    ys = [d["y"] for d in model.simulate(n=2, seed=1)]
+    frame = fg.study(model, ys, sample_kwargs=SMALL, seed=4, n_jobs=2,
+                     stats=lambda fit, d: {"mean": float(np.mean(fit.predict(new, seed=2)))})
+    assert "error" not in frame or frame.error.isna().all()
+    for index, y in enumerate(ys):
+        refit = model.refit(y, seed=np.random.SeedSequence(4, spawn_key=(index,)), n_jobs=1,
+                            **SMALL)
+        assert frame.loc[frame.dataset == index, "mean"].iloc[0] == \
+            float(np.mean(refit.predict(new, seed=2)))

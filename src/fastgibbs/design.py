@@ -658,10 +658,10 @@ def _level_labels(data, variables):
 
 def _new_fixed_design(fit, data):
     """X (n, p) of new rows: coded by the fit's TermCoding (in memory, or rebuilt from a
-    saved record, fixed_design.py); a fit without either (a fit made inside fg.study, or
-    a file saved from one) re-codes the formula on ``data`` alone, which is allowed only
-    when nothing in it depends on the fitted data (no categorical predictor, no
-    stateful transform)."""
+    saved record, fixed_design.py); a fit without either (a fit made by fg.study in
+    another process, or a file saved from one) re-codes the formula on ``data`` alone,
+    which is allowed only when nothing in it depends on the fitted data (no categorical
+    predictor, no stateful transform)."""
     from .fixed_design import rebuild
     record = fit.fixed_design or {}
     coding = fit.fixed_spec if isinstance(fit.fixed_spec, TermCoding) else None
@@ -681,9 +681,9 @@ def _new_fixed_design(fit, data):
         why = terms.unusable_without_record() if terms is not None else None
         if why:
             raise ValueError(f"this fit does not record its fixed-effect design (a fit "
-                             f"made inside fg.study, or a file saved from one), and {why}: "
-                             "new data cannot be evaluated as in fitting; predict with the "
-                             "fit made by fg.fit")
+                             f"made by fg.study in another process, or a file saved from "
+                             f"one), and {why}: new data cannot be evaluated as in fitting; "
+                             "predict with the fit made by fg.fit")
         if tuple(names) != tuple(fit.fixed_names):
             raise ValueError(f"newdata gives fixed-effect columns {list(names)}, "
                              f"the fit has {list(fit.fixed_names)}")
@@ -752,9 +752,9 @@ def evaluate_new_data(fit, data, include_group=True, offset=None):
                         raise ValueError(
                             f"this fit does not record how its group term ({text} | "
                             f"{block.factor}) codes its columns (a fit read by fg.load from "
-                            f"an older file, or made inside fg.study), and {why}: new data "
-                            "cannot be evaluated as in fitting; predict with the fit made "
-                            "by fg.fit, or save it again")
+                            f"an older file, or made by fg.study in another process), and "
+                            f"{why}: new data cannot be evaluated as in fitting; predict "
+                            "with the fit made by fg.fit, or save it again")
                     parts.append(Z)
                     cols += names
             except KeyError as err:     # a column only the group term reads

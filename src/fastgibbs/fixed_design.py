@@ -32,9 +32,9 @@ checks ``columns`` and ``x``. A design that does not survive this (a transform w
 state is not plain numbers, such as the cubic splines) is recorded as
 ``{"columns", "trials", "unsupported": why}``; a loaded fit's ``predict`` then says why.
 A record with neither ``rhs`` nor ``unsupported`` (a fit without its design, such as
-those made inside ``fg.study``) lets ``predict`` re-evaluate the formula on new data,
-which :func:`fastgibbs.design.evaluate_new_data` allows only for designs without
-categorical predictors or stateful transforms.
+those made by ``fg.study`` in other processes) lets ``predict`` re-evaluate the formula
+on new data, which :func:`fastgibbs.design.evaluate_new_data` allows only for designs
+without categorical predictors or stateful transforms.
 """
 import numbers
 

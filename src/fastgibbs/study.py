@@ -486,7 +486,11 @@ def study(model, datasets, *, sample_kwargs=None, stats=None, seed=None, executo
     bar = _Progress(total, show)
 
     token = uuid.uuid4().hex
-    payload = {"model": portable_model(model), "sample_kwargs": kwargs, "stats": stats}
+    # this process's workers use the model itself, so that their fits code new data as
+    # fg.fit's do (categorical predictors, transforms' fitted state); other processes
+    # get it without its data frame and formula objects, which need not pickle
+    payload = {"model": model, "sample_kwargs": kwargs, "stats": stats}
+    shipped = {**payload, "model": portable_model(model)}
     _install(token, payload)
     blob = None
     shipments = 0
@@ -499,7 +503,7 @@ def study(model, datasets, *, sample_kwargs=None, stats=None, seed=None, executo
         workers = _executor_workers(executor)
         client = getattr(executor, "_client", None)
         if client is not None and hasattr(client, "run"):       # Dask: install everywhere
-            blob = _dumps(payload)
+            blob = _dumps(shipped)
             shipments += len(client.run(_install, token, blob))
     max_pending = 2 * workers
 
@@ -518,7 +522,7 @@ def study(model, datasets, *, sample_kwargs=None, stats=None, seed=None, executo
         extra = (None,)
         if with_payload:
             if blob is None:
-                blob = _dumps(payload)
+                blob = _dumps(shipped)
             shipments += 1
             extra = (blob,)
         if weights is not None:
