@@ -160,6 +160,21 @@ def test_kept_chain_workers_take_the_chains_in_turn_and_stay_for_the_next_fit(ne
     assert set(seen) <= set(t.ident for t in threading.enumerate())
 
 
+def test_a_fit_reports_the_workers_that_ran_its_chains(nes):
+    """n_jobs=16 ran 16 chains on the kept pool's max(cores, 8) threads; the fit said 16."""
+    from fastgibbs import chains
+
+    def workers(n_chains, n_jobs):
+        return fg.fit(FORMULA, nes, chains=n_chains, warmup=5, draws=5, seed=1,
+                      n_jobs=n_jobs).n_jobs
+
+    cap = chains._CHAIN_WORKERS.max_workers
+    assert workers(cap + 2, cap + 2) == cap
+    assert workers(3, 16) == 3 and workers(3, 2) == 2
+    assert chains.chain_workers(cap + 2, cap + 2, "process") == cap + 2
+    assert chains.chain_workers(None, 1) == 1
+
+
 def _waits_for_stop(seed, stop, check_signals):
     """A chain that runs until the fit's stop flag is set (at most 5 s)."""
     import time

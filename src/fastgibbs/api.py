@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from ._process_limits import with_process_limits
-from .chains import BACKENDS, chain_seeds, default_jobs, replay_seed, run_chains
+from .chains import BACKENDS, chain_seeds, chain_workers, default_jobs, replay_seed, run_chains
 from .design import aligned_series, build_design
 from .families import get_family
 from .gmrf import attach_structures, smoothed_terms
@@ -308,7 +308,7 @@ class Model:
             priors=priors,
             seed=replay_seed(root),      # fit.seed re-runs the fit, whatever seed was
             thin=thin, timing={"design": design_time, "sampling": t2 - t1}, backend=backend,
-            n_jobs=min(jobs, chains), n_dropped=self.design.n_dropped, blocks=self.blocks,
+            n_jobs=chain_workers(jobs, chains, backend), n_dropped=self.design.n_dropped, blocks=self.blocks,
             fixed_spec=self.design.fixed_spec, data=data,
             n_cells=problem.n_cells, sampler=sampler,
             offset_terms=self.design.offset_terms, offset_array=self.design.offset_array,

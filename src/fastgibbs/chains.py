@@ -159,6 +159,14 @@ def _wait_for(futures):
 _CHAIN_WORKERS = KeptPool(max(os.cpu_count() or 1, 8), "fastgibbs-chain")
 
 
+def chain_workers(n_jobs, n_chains, backend="thread"):
+    """How many workers run ``n_chains`` chains when ``n_jobs`` are asked for (None:
+    one per core): at most one per chain, and on the thread backend at most the kept
+    pool's max(cores, 8) threads."""
+    n = default_jobs(n_chains) if n_jobs is None else min(int(n_jobs), n_chains)
+    return min(n, _CHAIN_WORKERS.max_workers) if backend == "thread" else n
+
+
 def _ignore_sigint():
     """Process-pool initializer: Ctrl-C is handled by the main process, which stops
     the workers itself (so they print no tracebacks)."""
@@ -180,7 +188,7 @@ def run_chains(task, seeds, n_jobs=None, backend="thread"):
     n_jobs = default_jobs(len(seeds)) if n_jobs is None else n_jobs
     if isinstance(n_jobs, bool) or not isinstance(n_jobs, (int, np.integer)) or n_jobs < 1:
         raise ValueError(f"n_jobs must be a positive integer, got {n_jobs!r}")
-    n_jobs = min(int(n_jobs), len(seeds))
+    n_jobs = chain_workers(n_jobs, len(seeds), backend)
     stop = np.zeros(1, dtype=np.int32)
     if n_jobs == 1:
         on_main = threading.current_thread() is threading.main_thread()
