@@ -97,7 +97,7 @@ def prepare_data(data, names, categorical_terms=(), keep=(), checks=True):
     for name in names:
         if name not in columns:
             continue
-        if (columns == name).sum() > 1:
+        if not columns.is_unique and (columns == name).sum() > 1:
             raise ValueError(f"data has {(columns == name).sum()} columns named {name!r}; "
                              "rename them so each name is unique")
         series = data[name]

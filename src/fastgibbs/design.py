@@ -413,7 +413,8 @@ def _checked_rows(parsed, data, na_action, extra=()):
     Returns (data, n_dropped, kept) with ``kept`` the boolean mask of the original
     rows kept."""
     used = [name for name in sorted(set(parsed.variables) | set(extra)) if name in data.columns]
-    duplicated = sorted({name for name in used if (data.columns == name).sum() > 1})
+    duplicated = [] if data.columns.is_unique else \
+        sorted({name for name in used if (data.columns == name).sum() > 1})
     if duplicated:
         raise ValueError(f"data has several columns named {duplicated[0]!r}; rename them so "
                          "each name is unique")

@@ -26,7 +26,8 @@ N_PROTOTYPE_ROWS = 3    # rows of the fitted data kept for a saved record (fixed
 def _numbers(data, name):
     """``data[name]`` when it is the only column of that name and holds numpy numbers
     (not True/False); None otherwise."""
-    if name not in data.columns or int((data.columns == name).sum()) != 1:
+    columns = data.columns      # (is_unique is cached: no pass over the names)
+    if name not in columns or (not columns.is_unique and int((columns == name).sum()) != 1):
         return None
     column = data[name]
     dtype = column.dtype
