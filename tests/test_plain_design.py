@@ -173,3 +173,17 @@ def test_a_plain_fit_save_load_and_predict_never_import_formulae_nor_scipy(tmp_p
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
                          check=True)
     assert out.stdout.strip() == "[]", out.stdout[:300]
+
+
+@pytest.mark.parametrize("family", ["poisson", "negbinomial"])
+def test_the_response_is_copied_from_the_data_not_shared(family):
+    """A count family keeps a float response as it is: the plain path must hand it a
+    copy (as formulae does), or editing the data frame after the fit changes the fit's
+    response (its log-likelihood, loo, checks)."""
+    data = numeric_frame(60).assign(y=lambda d: (d.z + 5).astype(float))
+    design = build_design("y ~ x + (1 | g)", data, family=family)
+    assert not np.shares_memory(design.y, data["y"].to_numpy())
+    fit = fg.fit("y ~ x + (1 | g)", data, family=family, chains=1, warmup=20, draws=20, seed=1)
+    before = fit.log_likelihood()
+    data.loc[0, "y"] = 100.0
+    np.testing.assert_array_equal(fit.log_likelihood(), before)

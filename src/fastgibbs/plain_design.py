@@ -142,5 +142,8 @@ def plain_fixed(response, rhs, data):
     if evaluated is None:
         return None
     X, names, terms = evaluated
-    y = SimpleNamespace(kind="numeric", design_matrix=column.to_numpy().reshape(-1, 1))
+    # a copy, as formulae's: families that keep the values as they are (poisson) must
+    # not hold a view of the caller's data frame
+    y = SimpleNamespace(kind="numeric",
+                        design_matrix=column.to_numpy(copy=True).reshape(-1, 1))
     return SimpleNamespace(response=y), X, names, terms
