@@ -187,3 +187,22 @@ def test_the_response_is_copied_from_the_data_not_shared(family):
     before = fit.log_likelihood()
     data.loc[0, "y"] = 100.0
     np.testing.assert_array_equal(fit.log_likelihood(), before)
+
+
+UNDERSCORED = ["y ~ _x + (1 | g)", "_y ~ x + (1 | g)", "y ~ x + (1 + _x | g)",
+               "y ~ x + (_x || g)", "y ~ 0 + _x"]
+
+
+@pytest.mark.parametrize("model_formula", UNDERSCORED)
+def test_a_name_formulae_cannot_read_is_refused_as_formulae_refuses_it(model_formula, request):
+    """formulae's scanner refuses a name that starts with '_': such a formula was refused
+    when fitted, and must still be (fitting it without formulae gave a fit whose
+    log-likelihood of new rows, study predictions and streaming then failed on it)."""
+    data = numeric_frame(40).assign(_x=lambda d: d.x * 2, _y=lambda d: d.y)
+    with pytest.raises(formula.FormulaError) as plain:
+        build_design(model_formula, data)
+    request.getfixturevalue("formulae_only")
+    with pytest.raises(formula.FormulaError) as reference:
+        build_design(model_formula, data)
+    assert str(plain.value) == str(reference.value)
+    assert "Unexpected character: _" in str(plain.value)

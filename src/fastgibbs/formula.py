@@ -409,6 +409,12 @@ def _term_text(term):
 _CONSTANT_NAMES = {"TRUE", "FALSE", "pi"}
 
 
+def plain_name(text):
+    """Whether ``text`` is a column name as formulae reads one: an identifier that
+    starts with a letter (formulae's scanner refuses a leading '_'), not a keyword."""
+    return text.isidentifier() and text[0].isalpha() and not keyword.iskeyword(text)
+
+
 def plain_summands(text):
     """(intercept, names) of a sum of column names, as ``1 + x + z``, ``0 + x``, ``x``
     or ``1`` (an optional leading 1 or 0, then distinct identifiers joined by ``+``);
@@ -424,8 +430,8 @@ def plain_summands(text):
         items = items[1:]
     names = tuple(t.text for t in items)
     if len(set(names)) < len(names) or not all(
-            t.kind == "name" and t.text.isidentifier() and not keyword.iskeyword(t.text)
-            and t.text not in _CONSTANT_NAMES for t in items):
+            t.kind == "name" and plain_name(t.text) and t.text not in _CONSTANT_NAMES
+            for t in items):
         return None
     return intercept, names
 
@@ -434,7 +440,7 @@ def _plain_variables(response, fixed_rhs, groups):
     """The variables of a formula whose response is a column name and whose fixed part
     and group terms' left-hand sides are sums of column names (plain_summands); None
     otherwise."""
-    if not response.isidentifier() or keyword.iskeyword(response):
+    if not plain_name(response):
         return None
     variables = {response}
     for text in (fixed_rhs, *(group.lhs for group in groups)):

@@ -10,13 +10,12 @@ of numbers (a call, an interaction, text, categories, True/False values, a panda
 extension type such as ``Int64``) leaves the whole side to formulae.
 """
 from types import SimpleNamespace
-import keyword
 
 import numpy as np
 import pandas as pd
 
 from .columns import column_kind, type_change
-from .formula import plain_summands
+from .formula import plain_name, plain_summands
 
 __all__ = ["PlainTerms", "plain_columns", "plain_fixed"]
 
@@ -133,7 +132,7 @@ def plain_fixed(response, rhs, data):
     matrices, X, names, terms) when the response is a numeric column and ``rhs`` a sum
     of numeric columns; None otherwise. Of the design matrices only ``response`` is
     given, as formulae's numeric response: ``kind`` and ``design_matrix`` (n, 1)."""
-    if not response.isidentifier() or keyword.iskeyword(response):
+    if not plain_name(response):
         return None
     column = _numbers(data, response)
     if column is None:
