@@ -127,8 +127,8 @@ def test_new_rows_of_another_type_are_refused_naming_the_column():
         fit.predict(new.assign(z=new.z.astype(str)))
     with pytest.raises(ValueError, match="'x' holds True/False values"):
         fit.predict(new.assign(x=new.x > 0))
-    with pytest.raises(ValueError, match="'x' holds category values"):
-        fit.predict(new.assign(x=pd.Categorical(new.x)))
+    with pytest.raises(ValueError, match="'x' holds text"):
+        fit.predict(new.assign(x=pd.Categorical(new.g)))
     with pytest.raises(ValueError, match="missing values in column.*'x'"):
         fit.predict(new.assign(x=np.where(new.x > 0, np.nan, new.x)))
     with pytest.raises(ValueError, match="newdata lacks column 'z'"):
@@ -206,3 +206,25 @@ def test_a_name_formulae_cannot_read_is_refused_as_formulae_refuses_it(model_for
         build_design(model_formula, data)
     assert str(plain.value) == str(reference.value)
     assert "Unexpected character: _" in str(plain.value)
+
+
+@pytest.mark.parametrize("model_formula", ["y ~ x + z + (1 | g)", "y ~ 1 + (1 + x | g)",
+                                           "log(w + 1) ~ x + (1 | g)"])
+def test_numbers_held_as_categories_predict_as_formulae_predicts(model_formula, request,
+                                                                 tmp_path):
+    """fastgibbs.columns.type_change counts a Categorical of numbers as numbers and
+    formulae codes it by its values: new rows holding one predict alike in memory and
+    once loaded (a fit coded by formulae, log(w + 1) ~ x, loads its plain record as
+    PlainTerms), as they did before plain designs."""
+    data = numeric_frame(60)
+    new = numeric_frame(5, seed=2)
+    as_categories = new.assign(x=pd.Categorical(new.x))
+    fit = fg.fit(model_formula, data, chains=1, warmup=20, draws=20, seed=1)
+    fit.save(tmp_path / "f.npz")
+    expected = fit.predict(new, seed=1)
+    pd.testing.assert_frame_equal(fit.predict(as_categories, seed=1), expected)
+    pd.testing.assert_frame_equal(fg.load(tmp_path / "f.npz").predict(as_categories, seed=1),
+                                  expected)
+    request.getfixturevalue("formulae_only")
+    reference = fg.fit(model_formula, data, chains=1, warmup=20, draws=20, seed=1)
+    pd.testing.assert_frame_equal(reference.predict(as_categories, seed=1), expected)

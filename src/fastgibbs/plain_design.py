@@ -14,7 +14,7 @@ from types import SimpleNamespace
 import numpy as np
 import pandas as pd
 
-from .columns import column_kind, type_change
+from .columns import column_kind, type_change, value_type
 from .formula import plain_name, plain_summands
 
 __all__ = ["PlainTerms", "plain_columns", "plain_fixed"]
@@ -84,7 +84,8 @@ class PlainTerms:
     def evaluate(self, data):
         """Design columns (n, n_kept) of new rows ``data`` (a DataFrame). Missing values,
         and columns holding another type of value than numbers (text, True/False,
-        categories), are refused; a column ``data`` lacks raises KeyError."""
+        categories other than numbers), are refused; a column ``data`` lacks raises
+        KeyError."""
         for name in self.columns:
             if name not in data.columns:
                 raise KeyError(name)
@@ -98,7 +99,8 @@ class PlainTerms:
         values = []
         for name in self.variables:
             column = data[name]
-            if column_kind(column, name) != "number":
+            # a Categorical of numbers is numbers (type_change; formulae reads its values)
+            if column_kind(column, name) != "number" and value_type(column, name) != "numbers":
                 raise ValueError(f"newdata column {name!r} holds {column.dtype} values where "
                                  f"the fitted data had numbers: give it the fitted type, "
                                  f"e.g. newdata[{name!r}].astype(float)")
