@@ -3,7 +3,7 @@ True/False, categories), checked and prepared as R's ``model.frame`` would have 
 and values printed as R prints factor levels.
 
 Kept apart from fastgibbs.coding, which evaluates formulas with formulae (slow to
-import), so that designs that need no formulae (fastgibbs.plain_terms) and group
+import), so that designs that need no formulae (fastgibbs.plain_design) and group
 labels do not load it.
 """
 import math
