@@ -228,3 +228,15 @@ def test_numbers_held_as_categories_predict_as_formulae_predicts(model_formula, 
     request.getfixturevalue("formulae_only")
     reference = fg.fit(model_formula, data, chains=1, warmup=20, draws=20, seed=1)
     pd.testing.assert_frame_equal(reference.predict(as_categories, seed=1), expected)
+
+
+def test_the_log_likelihood_of_new_rows_reads_a_formula_with_a_dot(request):
+    """y ~ . failed in log_likelihood(newdata) on both paths ("'.' needs the data"): the
+    response was re-read from the formula without the data's columns."""
+    data = numeric_frame(60)[["y", "x", "z"]].assign(g=lambda d: d.index % 6)
+    new = numeric_frame(8, seed=2)[["y", "x", "z"]].assign(g=range(8))
+    fit = fg.fit("y ~ . - g + (1 | g)", data, chains=1, warmup=20, draws=20, seed=1)
+    plain = fit.log_likelihood(new, seed=1)
+    request.getfixturevalue("formulae_only")
+    np.testing.assert_array_equal(plain, fit.log_likelihood(new, seed=1))
+    assert np.isfinite(plain).all()

@@ -795,13 +795,15 @@ def evaluate_new_response(fit, data):
     missing or invalid."""
     if not isinstance(data, pd.DataFrame):
         raise TypeError(f"newdata must be a pandas DataFrame, got {type(data).__name__}")
-    parsed = parse_formula(fit.formula)
+    # newdata's columns only expand a '.' on the right-hand side, which is not read here
+    parsed = parse_formula(fit.formula, columns=[c for c in data.columns if isinstance(c, str)])
     response = parsed.fixed.split("~", 1)[0].strip()
     used = sorted(_names_in(response, data))
     if data[used].isna().any().any():
         raise ValueError(f"newdata has missing values in the response column(s) {used}")
     try:
-        fixed, _, _, _ = _evaluate(response, "1", data, set(used), checks=False)
+        fixed, _, _, _ = plain_fixed(response, "1", data) \
+            or _evaluate(response, "1", data, set(used), checks=False)
     except (ValueError, FormulaError) as err:
         raise ValueError(f"newdata lacks what the response {parsed.response!r} needs: "
                          f"{err}") from None
