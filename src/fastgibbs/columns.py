@@ -14,8 +14,8 @@ import pandas as pd
 
 from .formula import is_call, tokenize
 
-__all__ = ["bare_terms", "bool_factor", "column_kind", "format_level", "numbers_as_text",
-           "prepare_data", "type_change", "value_type"]
+__all__ = ["bare_terms", "bool_factor", "column_kind", "dtype_kind", "format_level",
+           "numbers_as_text", "prepare_data", "type_change", "value_type"]
 
 
 def format_level(value):
@@ -28,22 +28,32 @@ def format_level(value):
     return str(value)
 
 
-def column_kind(series, name):
-    """'number', 'text', 'bool' or 'categorical' of a column; TypeError for other types."""
-    dtype = series.dtype
+def dtype_kind(dtype):
+    """'categorical', 'bool', 'number' or 'text' when a pandas dtype decides the kind of
+    every value; None otherwise (object columns, whose values decide; dates, complex
+    numbers and other types)."""
     if isinstance(dtype, pd.CategoricalDtype):
         return "categorical"
     if pd.api.types.is_bool_dtype(dtype):
         return "bool"
     if pd.api.types.is_numeric_dtype(dtype) and not pd.api.types.is_complex_dtype(dtype):
         return "number"
+    if pd.api.types.is_string_dtype(dtype) and dtype != object:
+        return "text"
+    return None
+
+
+def column_kind(series, name):
+    """'number', 'text', 'bool' or 'categorical' of a column; TypeError for other types."""
+    dtype = series.dtype
+    kind = dtype_kind(dtype)
+    if kind is not None:
+        return kind
     if pd.api.types.is_datetime64_any_dtype(dtype) or pd.api.types.is_timedelta64_dtype(dtype) \
             or isinstance(dtype, (pd.PeriodDtype, pd.IntervalDtype)):
         raise TypeError(f"column {name!r} holds {dtype} values; a formula needs numbers or "
                         "categories: convert it, e.g. to days since a start date "
                         f"(df[{name!r}] - df[{name!r}].min()).dt.days, or to text")
-    if pd.api.types.is_string_dtype(dtype) and dtype != object:
-        return "text"
     values = series.dropna()
     types = {type(v) for v in values}
     if not types or all(issubclass(t, str) for t in types):

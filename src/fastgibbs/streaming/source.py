@@ -22,8 +22,9 @@ import os
 from pathlib import Path
 import uuid
 
-import numpy as np
 import pandas as pd
+
+from ..columns import dtype_kind
 
 __all__ = ["DataSourceError", "ParquetSource", "DaskSource", "open_source", "is_streamed"]
 
@@ -91,17 +92,10 @@ def column_kind(arrow_type):
 
 def _dtype_kind(dtype):
     """The kind (as column_kind) of a pandas dtype; 'object' when values decide."""
-    if isinstance(dtype, pd.CategoricalDtype):
-        return "categorical"
-    if pd.api.types.is_bool_dtype(dtype):
-        return "bool"
-    if pd.api.types.is_numeric_dtype(dtype) and not pd.api.types.is_complex_dtype(dtype):
-        return "number"
-    if pd.api.types.is_string_dtype(dtype) and dtype != object:
-        return "text"
-    if dtype == object:
-        return "object"
-    return str(dtype)
+    kind = dtype_kind(dtype)
+    if kind is not None:
+        return kind
+    return "object" if dtype == object else str(dtype)
 
 
 # ----------------------------------------------------------------------------------
