@@ -42,7 +42,7 @@ import numpy as np
 import pandas as pd
 
 from .formula import plain_summands
-from .plain_design import PlainTerms
+from .plain_design import PlainTerms, numpy_numbers
 
 __all__ = ["describe", "rebuild", "trials_source", "check_record", "walk_calls",
            "unusable_without_record"]
@@ -273,8 +273,7 @@ def _terms_record(terms):
             rhs=terms.rhs, labels=list(terms.all_names), renames=[],
             data_columns=list(terms.columns), keep=[int(k) for k in terms.keep],
             prototype={name: _column_to_json(proto[name]) for name in terms.columns},
-            transforms=[],
-            x=terms.design([proto[name] for name in terms.variables], len(proto)).tolist())
+            transforms=[], x=terms.design_of(proto).tolist())
     spec = terms.spec
     data = spec.data
     rows = _prototype_rows(spec)
@@ -351,8 +350,7 @@ def _plain_from_record(record, proto):
     if record["labels"] != ["Intercept"] * intercept + list(variables) \
             or record["data_columns"] != sorted(variables) \
             or set(proto.columns) != set(variables) \
-            or not all(isinstance(proto[name].dtype, np.dtype)
-                       and proto[name].dtype.kind in "iuf" for name in variables):
+            or not all(numpy_numbers(proto[name].dtype) for name in variables):
         return None
     return PlainTerms(record["rhs"], intercept, variables, proto[sorted(variables)],
                       record["keep"])
@@ -365,8 +363,7 @@ def _terms_from_record(record, what):
     proto = _prototype(record)
     plain = _plain_from_record(record, proto)
     if plain is not None:
-        checked = proto.iloc[:len(record["x"])]
-        x = plain.design([checked[name] for name in plain.variables], len(checked))
+        x = plain.design_of(proto.iloc[:len(record["x"])])
         if x.shape != (len(record["x"]), len(plain.all_names)) or not np.array_equal(
                 x, np.array(record["x"], dtype=float).reshape(x.shape), equal_nan=True):
             raise ValueError(f"the saved {what} does not reproduce the fitted one")

@@ -17,9 +17,15 @@ import pandas as pd
 from .columns import column_kind, type_change, value_type
 from .formula import plain_name, plain_summands
 
-__all__ = ["PlainTerms", "plain_columns", "plain_fixed"]
+__all__ = ["PlainTerms", "numpy_numbers", "plain_columns", "plain_fixed"]
 
 N_PROTOTYPE_ROWS = 3    # rows of the fitted data kept for a saved record (fixed_design)
+
+
+def numpy_numbers(dtype):
+    """Whether ``dtype`` is a numpy integer or float dtype (not bool, not a pandas
+    extension type): the columns this module codes."""
+    return isinstance(dtype, np.dtype) and dtype.kind in "iuf"
 
 
 def _numbers(data, name):
@@ -29,8 +35,7 @@ def _numbers(data, name):
     if name not in columns or (not columns.is_unique and int((columns == name).sum()) != 1):
         return None
     column = data[name]
-    dtype = column.dtype
-    return column if isinstance(dtype, np.dtype) and dtype.kind in "iuf" else None
+    return column if numpy_numbers(column.dtype) else None
 
 
 class PlainTerms:
@@ -80,6 +85,11 @@ class PlainTerms:
         for k, values in enumerate(columns):
             X[:, self.intercept + k] = values
         return X
+
+    def design_of(self, frame):
+        """All columns of the rows of ``frame`` (the fitted rows, or the prototype's),
+        as `design`."""
+        return self.design([frame[name] for name in self.variables], len(frame))
 
     def evaluate(self, data):
         """Design columns (n, n_kept) of new rows ``data`` (a DataFrame). Missing values,
