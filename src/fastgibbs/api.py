@@ -308,7 +308,8 @@ class Model:
             priors=priors,
             seed=replay_seed(root),      # fit.seed re-runs the fit, whatever seed was
             thin=thin, timing={"design": design_time, "sampling": t2 - t1}, backend=backend,
-            n_jobs=chain_workers(jobs, chains, backend), n_dropped=self.design.n_dropped, blocks=self.blocks,
+            n_jobs=chain_workers(jobs, chains, backend), n_dropped=self.design.n_dropped,
+            blocks=self.blocks,
             fixed_spec=self.design.fixed_spec, data=data,
             n_cells=problem.n_cells, sampler=sampler,
             offset_terms=self.design.offset_terms, offset_array=self.design.offset_array,

@@ -379,7 +379,8 @@ def run():
     Python's cyclic garbage collector rescans the long-lived objects of the modules a
     command loads (about 10^5, from numpy, pandas, formulae and matplotlib) at many of
     its passes, and at exit it tears them all down: about 0.4 s of CPU of the 1.8 s
-    that ``fastgibbs example`` took. Here the modules load with the collector paused and
+    that ``fastgibbs example`` took. Here the modules every command uses (not formulae,
+    which loads only when a formula needs it) load with the collector paused and
     are then moved out of its sight (``gc.freeze``), which leaves it the command's own
     objects; at exit, what is still alive is left to the operating system (the
     command's files are closed by then)."""

@@ -3,9 +3,10 @@
 formulae evaluates the terms; this module makes the result equal lme4's ``lFormula``:
 
 - **data columns** are checked first (fastgibbs.columns: one type per column, no
-  duplicate names, no dates; numbers stored as text get a warning) and prepared: an unordered pandas Categorical
-  keeps its own category order, so its reference level is its first category (R's
-  ``factor`` levels; plain strings are sorted, as R's ``factor()`` sorts them);
+  duplicate names, no dates; numbers stored as text get a warning) and prepared: an
+  unordered pandas Categorical keeps its own category order, so its reference level is
+  its first category (R's ``factor`` levels; plain strings are sorted, as R's
+  ``factor()`` sorts them);
   categories that do not occur are dropped, ordered or not (R's ``drop.unused.levels``);
 - **ordered Categoricals** get R's polynomial contrasts ``contr.poly`` (columns ``x[.L]``,
   ``x[.Q]``, ``x[.C]``, ``x[^4]``, ...); ``C(x, Treatment)`` (or R's
@@ -479,9 +480,8 @@ def evaluate_terms(response, rhs, data, keep=(), checks=True):
     Returns (design matrices, X (n, p) float, column names, FixedTerms or None). The
     intercept is the first column, as in R. ``checks=False`` (new data) skips the
     warnings and checks meant for the data a model is fitted to."""
-    names = set()
-    for text in (response, rhs):
-        names.update(t.name for t in tokenize(text) if t.kind == "name")
+    response_names = {t.name for t in tokenize(response) if t.kind == "name"}
+    names = response_names | {t.name for t in tokenize(rhs) if t.kind == "name"}
     rhs = expand_nesting(rhs)
     frame, ordered_names = prepare_data(data, sorted(names), bare_terms(rhs), keep=keep,
                                         checks=checks)
@@ -505,7 +505,6 @@ def evaluate_terms(response, rhs, data, keep=(), checks=True):
     if sorted(order) != list(range(len(labels))):
         raise AssertionError(f"the column order {order} does not cover {len(labels)} columns")
     # the columns the terms read: not the response's (a placeholder for a bar or new rows)
-    response_names = {t.name for t in tokenize(response) if t.kind == "name"}
     columns = [name for name in sorted(names) if name in frame.columns and name not in keep
                and name not in response_names]
     terms = FixedTerms(dm.common, renames, labels, columns, keep=order, rhs=rhs_coded)

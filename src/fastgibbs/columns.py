@@ -49,7 +49,8 @@ def column_kind(series, name):
     kind = dtype_kind(dtype)
     if kind is not None:
         return kind
-    if pd.api.types.is_datetime64_any_dtype(dtype) or pd.api.types.is_timedelta64_dtype(dtype) \
+    if pd.api.types.is_datetime64_any_dtype(dtype) \
+            or pd.api.types.is_timedelta64_dtype(dtype) \
             or isinstance(dtype, (pd.PeriodDtype, pd.IntervalDtype)):
         raise TypeError(f"column {name!r} holds {dtype} values; a formula needs numbers or "
                         "categories: convert it, e.g. to days since a start date "

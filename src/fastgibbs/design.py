@@ -796,7 +796,8 @@ def evaluate_new_response(fit, data):
     if not isinstance(data, pd.DataFrame):
         raise TypeError(f"newdata must be a pandas DataFrame, got {type(data).__name__}")
     # newdata's columns only expand a '.' on the right-hand side, which is not read here
-    parsed = parse_formula(fit.formula, columns=[c for c in data.columns if isinstance(c, str)])
+    parsed = parse_formula(fit.formula,
+                           columns=[c for c in data.columns if isinstance(c, str)])
     response = parsed.fixed.split("~", 1)[0].strip()
     used = sorted(_names_in(response, data))
     if data[used].isna().any().any():
